@@ -1,0 +1,287 @@
+//! The application: the store, the clock, the planner, the dispatcher and
+//! the gateway wired together, with the operations the command line and
+//! the HTTP API share, and the scheduler loop.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::dispatcher::{DispatchReport, Dispatcher};
+use crate::domain::dates::parse_date;
+use crate::domain::{CarePlan, PregnancyDates};
+use crate::enrollment::{validate, EnrollmentInput, InputError};
+use crate::gateway::{Gateway, MockGateway};
+use crate::planner::{PlanReport, Planner};
+use crate::store::{EnrollOutcome, NewEnrollment, Store, StoreError};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub struct App {
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub store: Store,
+    pub planner: Planner,
+    pub dispatcher: Dispatcher,
+    pub gateway: Arc<dyn Gateway>,
+    /// The mock gateway, when it is the one in use: tests and the demo look inside.
+    pub mock: Option<Arc<MockGateway>>,
+    /// Wakes the scheduler early: new registrations, edits, replies.
+    pub wake: Notify,
+}
+
+/// What one scheduler pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub plan: PlanReport,
+    pub dispatch: DispatchReport,
+    /// Status reports applied (the mock's receipts).
+    pub statuses: u64,
+}
+
+impl App {
+    /// Opens the database (applying migrations), seeds the defaults and builds the gateway.
+    pub async fn open(config: Config, clock: Clock) -> Result<Arc<App>, AppError> {
+        let store = Store::open(&config.database).await?;
+        crate::defaults::seed(&store, clock.now()).await?;
+        let (gateway, mock) = crate::gateway::from_config(&config.gateway, clock.clone())
+            .map_err(|e| AppError::Config(e.to_string()))?;
+        let config = Arc::new(config);
+        let planner = Planner::new(
+            store.clone(),
+            config.timezone,
+            config.send_window,
+            Duration::hours(config.planner.horizon_hours),
+        );
+        let dispatcher = Dispatcher::new(store.clone(), gateway.clone(), config.clone());
+        Ok(Arc::new(App {
+            config,
+            clock,
+            store,
+            planner,
+            dispatcher,
+            gateway,
+            mock,
+            wake: Notify::new(),
+        }))
+    }
+
+    /// Plans what came into the horizon, sends everything due, and applies
+    /// the gateway's own status reports: one pass as of the clock's now.
+    pub async fn tick(&self) -> Result<TickReport, AppError> {
+        let now = self.clock.now();
+        let plan = self.planner.run(now).await?;
+        let dispatch = self.dispatcher.drain(now).await?;
+        let reports = self.gateway.take_reports();
+        let statuses = if reports.is_empty() {
+            0
+        } else {
+            self.store.apply_status_reports(&reports).await?
+        };
+        if dispatch.claimed > 0 || plan.planned > 0 {
+            tracing::info!(
+                planned = plan.planned,
+                handed_over = dispatch.handed_over,
+                retried = dispatch.retried,
+                failed = dispatch.failed,
+                expired = dispatch.expired,
+                "tick"
+            );
+        }
+        Ok(TickReport {
+            plan,
+            dispatch,
+            statuses,
+        })
+    }
+
+    pub async fn plans(&self) -> Result<HashMap<String, CarePlan>, AppError> {
+        Ok(self
+            .store
+            .plans()
+            .await?
+            .into_iter()
+            .map(|(p, _)| (p.key.clone(), p))
+            .collect())
+    }
+
+    /// Registers one woman and her pregnancy from raw input.
+    pub async fn enroll(
+        &self,
+        input: &EnrollmentInput,
+        source: &str,
+        actor: &str,
+    ) -> Result<EnrollOutcome, AppError> {
+        let plans = self.plans().await?;
+        let e = validate(input, &self.config, &plans, self.clock.now(), source, actor)?;
+        let out = self.enroll_many(&[e]).await?;
+        Ok(out[0])
+    }
+
+    /// Registers validated enrollments; re-registration with other dates
+    /// corrects them. Plans the part of the horizon already swept.
+    pub async fn enroll_many(
+        &self,
+        rows: &[NewEnrollment],
+    ) -> Result<Vec<EnrollOutcome>, AppError> {
+        let now = self.clock.now();
+        let outcomes = self.store.enroll_batch(rows, now).await?;
+        let mut replan = vec![];
+        for (row, o) in rows.iter().zip(&outcomes) {
+            match o {
+                EnrollOutcome::Created { pregnancy_id, .. } => replan.push(*pregnancy_id),
+                EnrollOutcome::DatesDiffer { pregnancy_id, .. } => {
+                    self.apply_correction(*pregnancy_id, row.dates, now).await?;
+                    replan.push(*pregnancy_id);
+                }
+                EnrollOutcome::Unchanged { .. } => {}
+            }
+        }
+        self.planner.plan_pregnancies(&replan, now).await?;
+        self.wake.notify_one();
+        Ok(outcomes)
+    }
+
+    async fn apply_correction(
+        &self,
+        pregnancy_id: i64,
+        dates: PregnancyDates,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let p = self.store.pregnancy(pregnancy_id).await?;
+        let plan = self.store.plan(&p.care_plan).await?;
+        let visits = plan.prenatal_visits(&dates, p.registered_on);
+        self.store
+            .correct_dates(pregnancy_id, &dates, &visits, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a pregnancy's LMP/EDD (for example after a dating scan) and
+    /// re-plans every visit not done and every message not sent.
+    pub async fn correct_dates(
+        &self,
+        pregnancy_id: i64,
+        lmp: Option<&str>,
+        edd: Option<&str>,
+        actor: &str,
+    ) -> Result<PregnancyDates, AppError> {
+        let parse =
+            |field: &'static str, v: Option<&str>| -> Result<Option<NaiveDate>, InputError> {
+                v.map(|s| {
+                    parse_date(s).ok_or(InputError::BadDate {
+                        field,
+                        value: s.to_string(),
+                    })
+                })
+                .transpose()
+            };
+        let dates = PregnancyDates::parse(parse("lmp", lmp)?, parse("edd", edd)?)
+            .map_err(InputError::from)?;
+        let now = self.clock.now();
+        // A corrected date may make her younger or older, but must stay a pregnancy.
+        let today = crate::domain::schedule::local_date(self.config.timezone, now);
+        if dates.lmp > today {
+            return Err(
+                InputError::from(crate::domain::dates::DateError::LmpInFuture(dates.lmp)).into(),
+            );
+        }
+        self.apply_correction(pregnancy_id, dates, now).await?;
+        self.planner.plan_pregnancies(&[pregnancy_id], now).await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                "correct_dates",
+                &format!("pregnancy:{pregnancy_id}"),
+                &format!("lmp {}", dates.lmp),
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(dates)
+    }
+
+    /// Ends a pregnancy without a birth: every pending message is cancelled at once.
+    pub async fn end_pregnancy(&self, pregnancy_id: i64, actor: &str) -> Result<u64, AppError> {
+        let now = self.clock.now();
+        let today = crate::domain::schedule::local_date(self.config.timezone, now);
+        let n = self.store.end_pregnancy(pregnancy_id, today, now).await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                "end_pregnancy",
+                &format!("pregnancy:{pregnancy_id}"),
+                &format!("{n} messages cancelled"),
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// Records an opt-out; it holds before the next message.
+    pub async fn opt_out(&self, woman_id: i64, channel: &str) -> Result<u64, AppError> {
+        let now = self.clock.now();
+        let n = self.store.opt_out(woman_id, now, channel).await?;
+        self.store
+            .audit(
+                now,
+                channel,
+                "opt_out",
+                &format!("woman:{woman_id}"),
+                &format!("{n} messages cancelled"),
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// The scheduler: ticks, then sleeps until the next message is due, the
+    /// next planning interval, or a wake-up, whichever comes first.
+    pub async fn run_scheduler(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let interval = Duration::seconds(self.config.planner.interval_seconds.max(1));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let wait = match self.tick().await {
+                Ok(_) => self.time_to_next_work(interval).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduler pass failed; retrying shortly");
+                    std::time::Duration::from_secs(5)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("scheduler stopped");
+    }
+
+    async fn time_to_next_work(&self, interval: Duration) -> std::time::Duration {
+        let now = self.clock.now();
+        let mut next = now + interval;
+        if let Ok(Some(due)) = self.store.next_send_at().await {
+            let tz = self.config.timezone;
+            let w = self.config.send_window;
+            let due = if w.is_open(tz, now) {
+                due
+            } else {
+                w.next_open(tz, now).max(due)
+            };
+            next = next.min(due);
+        }
+        self.clock
+            .real_wait(next - now)
+            .max(std::time::Duration::from_millis(200))
+    }
+}

@@ -1,0 +1,8 @@
+//! Benchmarks (see `careminder bench`).
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {}
+
+pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
+    Ok(())
+}

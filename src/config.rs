@@ -1,0 +1,276 @@
+//! Settings: built-in defaults, then a TOML file, then `CAREMINDER_*`
+//! environment variables (nested keys with `__`, for example
+//! `CAREMINDER_DISPATCHER__BATCH_SIZE=200`). Nothing needs configuring for the demo.
+
+use chrono_tz::Tz;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::domain::schedule::SendWindow;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The SQLite database file; created with its schema on first start.
+    pub database: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// IANA zone in which send times and dates are read.
+    #[serde(with = "tz_serde")]
+    pub timezone: Tz,
+    /// Local hours during which messages may go out.
+    pub send_window: SendWindow,
+    /// Region used to read national phone numbers.
+    pub default_region: String,
+    /// Language of women registered without one.
+    pub default_language: String,
+    /// Care plan of pregnancies registered without one.
+    pub care_plan: String,
+    /// Prefixed to every SMS, as Chinese providers require (for example "【某县妇幼】").
+    pub sms_signature: String,
+    /// The clinic named in reminders when a woman's village has none below.
+    pub default_clinic: String,
+    /// Clinic per village code.
+    pub clinics: BTreeMap<String, String>,
+    /// Bearer token for `/api/v1`; the API answers 401 to everyone while unset.
+    pub api_token: Option<String>,
+    pub planner: PlannerConfig,
+    pub dispatcher: DispatcherConfig,
+    pub gateway: GatewayConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlannerConfig {
+    /// How far ahead messages are written to the outbox.
+    pub horizon_hours: i64,
+    /// How often the scheduler plans even when nothing woke it.
+    pub interval_seconds: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DispatcherConfig {
+    /// Messages claimed and their results written per transaction.
+    pub batch_size: i64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the message back.
+    pub lease_seconds: i64,
+    /// Attempts before a transiently failing message is failed.
+    pub max_attempts: i64,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub backoff_base_seconds: i64,
+    /// Longest retry delay.
+    pub backoff_max_seconds: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// Which gateway sends SMS: `mock` for now.
+    pub kind: String,
+    pub mock: MockConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MockConfig {
+    /// Share of sends answered with a transient error (0.0-1.0).
+    pub transient_failure_rate: f64,
+    /// Share of sends answered with a permanent error (0.0-1.0).
+    pub permanent_failure_rate: f64,
+    /// Print each message "sent" to standard output (the demo turns this on).
+    pub print: bool,
+    /// Append each message "sent" as a JSON line to this file.
+    pub record_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("careminder.db"),
+            listen: "127.0.0.1:8080".into(),
+            timezone: chrono_tz::Asia::Shanghai,
+            send_window: SendWindow::default(),
+            default_region: "CN".into(),
+            default_language: "zh-CN".into(),
+            care_plan: crate::domain::careplan::DEFAULT_PLAN.into(),
+            sms_signature: String::new(),
+            default_clinic: "乡镇卫生院".into(),
+            clinics: BTreeMap::new(),
+            api_token: None,
+            planner: PlannerConfig::default(),
+            dispatcher: DispatcherConfig::default(),
+            gateway: GatewayConfig::default(),
+        }
+    }
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        Self {
+            horizon_hours: 36,
+            interval_seconds: 60,
+        }
+    }
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            concurrency: 32,
+            lease_seconds: 300,
+            max_attempts: 6,
+            backoff_base_seconds: 30,
+            backoff_max_seconds: 3600,
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            kind: "mock".into(),
+            mock: MockConfig::default(),
+        }
+    }
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            transient_failure_rate: 0.0,
+            permanent_failure_rate: 0.0,
+            print: false,
+            record_file: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Defaults, then `file` (if given and present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(
+            Env::prefixed("CAREMINDER_")
+                .split("__")
+                .ignore(&["db", "config", "log"]),
+        );
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if crate::domain::phone::region(&self.default_region).is_none() {
+            return Err(ConfigError::Invalid {
+                key: "default_region",
+                reason: format!("unknown region {:?}", self.default_region),
+            });
+        }
+        if !crate::render::LANGUAGES.contains(&self.default_language.as_str()) {
+            return Err(ConfigError::Invalid {
+                key: "default_language",
+                reason: format!("must be one of {:?}", crate::render::LANGUAGES),
+            });
+        }
+        let d = &self.dispatcher;
+        if d.batch_size < 1 || d.concurrency < 1 || d.max_attempts < 1 || d.lease_seconds < 10 {
+            return Err(ConfigError::Invalid {
+                key: "dispatcher",
+                reason: "batch_size, concurrency and max_attempts must be at least 1, lease_seconds at least 10".into(),
+            });
+        }
+        if self.planner.horizon_hours < 1 {
+            return Err(ConfigError::Invalid {
+                key: "planner.horizon_hours",
+                reason: "must be at least 1".into(),
+            });
+        }
+        for (k, r) in [
+            (
+                "gateway.mock.transient_failure_rate",
+                self.gateway.mock.transient_failure_rate,
+            ),
+            (
+                "gateway.mock.permanent_failure_rate",
+                self.gateway.mock.permanent_failure_rate,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(ConfigError::Invalid {
+                    key: k,
+                    reason: "must be between 0 and 1".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn region(&self) -> phonenumber::country::Id {
+        crate::domain::phone::region(&self.default_region).unwrap_or(phonenumber::country::Id::CN)
+    }
+
+    pub fn clinic_for(&self, village: Option<&str>) -> &str {
+        village
+            .and_then(|v| self.clinics.get(v))
+            .map(String::as_str)
+            .unwrap_or(&self.default_clinic)
+    }
+}
+
+mod tz_serde {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<Tz>()
+            .map_err(|_| serde::de::Error::custom(format!("unknown IANA time zone {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::default();
+        assert_eq!(c.timezone.name(), "Asia/Shanghai");
+        assert_eq!(c.send_window.to_string(), "08:00-20:00");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_bad_zone_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "timezone = \"Africa/Nairobi\"\nsend_window = \"09:00-18:00\"\n[dispatcher]\nbatch_size = 7\n").unwrap();
+        let c = Config::load(Some(&f)).unwrap();
+        assert_eq!(c.timezone.name(), "Africa/Nairobi");
+        assert_eq!(c.dispatcher.batch_size, 7);
+        std::fs::write(&f, "timezone = \"Mars/Base\"\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("Mars/Base"), "{err}");
+    }
+}

@@ -1,0 +1,93 @@
+//! Demo data: invented women at many stages of pregnancy, chosen so that
+//! reminders fall due within the first minute of an accelerated morning.
+
+use crate::app::{App, AppError};
+use crate::domain::{Phone, PregnancyDates};
+use crate::store::{Consent, NewEnrollment};
+use chrono::{Duration, NaiveDate};
+
+/// How much faster than real time the demo clock runs: a minute shows two hours.
+pub const DEMO_SPEED: u32 = 120;
+/// Local time the demo morning starts at: messages due at 08:00 go out at once.
+pub const DEMO_START: &str = "07:58";
+
+const NAMES: &[&str] = &[
+    "王秀英",
+    "李桂兰",
+    "张玉梅",
+    "刘丽",
+    "陈静",
+    "杨敏",
+    "黄燕",
+    "赵芳",
+    "吴娟",
+    "周霞",
+    "徐红",
+    "孙艳",
+    "马丹",
+    "朱萍",
+    "胡琳",
+    "郭雪",
+    "何婷",
+    "高慧",
+    "林佳",
+    "罗欣",
+];
+
+/// Seeds the demo cohort and returns how many women were registered.
+pub async fn seed(app: &App) -> Result<usize, AppError> {
+    let now = app.clock.now();
+    let today = crate::domain::schedule::local_date(app.config.timezone, now);
+    let plan = app.store.plan(&app.config.care_plan).await?;
+    let mut rows = vec![];
+    let mut n = 0usize;
+    // (days from today to a visit's due date, women) for the 2nd check-up
+    // (due at 16 weeks): due today -> 08:00 reminder; in 3 days -> 09:00.
+    // Then women whose 1st check-up window closed 2 days ago -> 10:00 follow-up,
+    // and women spread over the rest of pregnancy for the days after.
+    let mut cohort: Vec<(NaiveDate, &str)> = vec![];
+    for i in 0..6 {
+        cohort.push((
+            today - Duration::days(112),
+            if i % 3 == 2 { "en" } else { "zh-CN" },
+        ));
+        cohort.push((today - Duration::days(112 - 3), "zh-CN"));
+    }
+    for _ in 0..4 {
+        cohort.push((today - Duration::days(90 + 2), "zh-CN"));
+    }
+    for k in 0..20 {
+        cohort.push((
+            today - Duration::days(50 + k * 11),
+            if k % 5 == 0 { "en" } else { "zh-CN" },
+        ));
+    }
+    for (lmp, lang) in cohort {
+        n += 1;
+        let dates = PregnancyDates::from_lmp(lmp);
+        // Registered a month ago, so visits whose windows closed since are known.
+        let registered_on = (today - Duration::days(30)).max(lmp + Duration::days(14));
+        let consent = (n % 9 != 0).then(|| Consent {
+            at: now,
+            source: "demo".into(),
+            by: "demo".into(),
+        });
+        rows.push(NewEnrollment {
+            name: format!("{}{}", NAMES[n % NAMES.len()], n),
+            phone: Phone::parse(&format!("1390000{:04}", n), app.config.region())
+                .expect("demo phone"),
+            wechat_openid: None,
+            language: lang.into(),
+            village: Some(format!("V{:03}", 1 + n % 4)),
+            officer_code: Some(format!("V{:03}-O1", 1 + n % 4)),
+            consent,
+            visits: plan.prenatal_visits(&dates, registered_on),
+            dates,
+            care_plan: plan.key.clone(),
+            registered_on,
+        });
+    }
+    let count = rows.len();
+    app.enroll_many(&rows).await?;
+    Ok(count)
+}

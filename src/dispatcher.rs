@@ -1,0 +1,311 @@
+//! The dispatcher: outbox -> gateway.
+//!
+//! One pass claims a batch of due messages under a lease (a worker that
+//! dies leaves them to be taken back when the lease ends), renders them,
+//! hands them to the gateway concurrently, and records every result in one
+//! transaction. Transient failures come back later with exponential backoff
+//! and jitter; permanent ones fail at once. Nothing goes out while the send
+//! window is closed, and nothing goes out past its grace.
+
+use crate::config::{Config, DispatcherConfig};
+use crate::domain::schedule::local_date;
+use crate::gateway::{Gateway, OutgoingMessage, SendOutcome};
+use crate::render::{format_date, weekday_name, MessageContext, Renderer};
+use crate::store::{ClaimedMessage, SendResult, Store};
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use rand::Rng;
+use std::sync::{Arc, Mutex};
+
+pub struct Dispatcher {
+    store: Store,
+    gateway: Arc<dyn Gateway>,
+    config: Arc<Config>,
+    /// Compiled templates and the texts version they were built from.
+    renderer: Mutex<Option<(i64, Arc<Renderer>)>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub claimed: u64,
+    /// Handed to the gateway (accepted, sent or queued).
+    pub handed_over: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub expired: u64,
+}
+
+impl DispatchReport {
+    fn add(&mut self, o: &DispatchReport) {
+        self.claimed += o.claimed;
+        self.handed_over += o.handed_over;
+        self.retried += o.retried;
+        self.failed += o.failed;
+        self.cancelled += o.cancelled;
+        self.expired += o.expired;
+    }
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, gateway: Arc<dyn Gateway>, config: Arc<Config>) -> Self {
+        Self {
+            store,
+            gateway,
+            config,
+            renderer: Mutex::new(None),
+        }
+    }
+
+    fn cfg(&self) -> &DispatcherConfig {
+        &self.config.dispatcher
+    }
+
+    async fn renderer(&self) -> crate::store::Result<Arc<Renderer>> {
+        let version = self.store.texts_version().await?;
+        if let Some((v, r)) = self.renderer.lock().expect("renderer lock").as_ref() {
+            if *v == version {
+                return Ok(r.clone());
+            }
+        }
+        let (r, broken) = Renderer::new(&self.store.step_texts().await?);
+        for (step, lang, e) in broken {
+            tracing::error!(step, lang, error = %e, "step text does not compile; messages of this step will fail");
+        }
+        let r = Arc::new(r);
+        *self.renderer.lock().expect("renderer lock") = Some((version, r.clone()));
+        Ok(r)
+    }
+
+    /// Runs passes until no due message is left (retries wait in the future).
+    pub async fn drain(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
+        let mut total = DispatchReport::default();
+        loop {
+            let r = self.run_once(now).await?;
+            total.add(&r);
+            if r.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One pass: claim a batch, send it, record the results.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
+        let cfg = self.cfg();
+        let open = self.config.send_window.is_open(self.config.timezone, now);
+        let lease = now + Duration::seconds(cfg.lease_seconds);
+        let (claimed, expired) = self
+            .store
+            .claim_due(now, lease, cfg.batch_size, open)
+            .await?;
+        let mut report = DispatchReport {
+            claimed: claimed.len() as u64,
+            expired,
+            ..Default::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let renderer = self.renderer().await?;
+        let mut results = Vec::with_capacity(claimed.len());
+        let mut to_send = Vec::with_capacity(claimed.len());
+        for (i, m) in claimed.iter().enumerate() {
+            match self.prepare(m, &renderer, now) {
+                Ok(out) => to_send.push((i, out)),
+                Err(r) => results.push(r),
+            }
+        }
+        let gateway = self.gateway.clone();
+        let outcomes: Vec<_> = futures::stream::iter(to_send)
+            .map(|(i, out)| {
+                let gw = gateway.clone();
+                async move {
+                    let outcome = gw.send(&out).await;
+                    (i, out, outcome)
+                }
+            })
+            .buffer_unordered(cfg.concurrency)
+            .collect()
+            .await;
+        for (i, out, outcome) in outcomes {
+            results.push(self.result_of(&claimed[i], out, outcome, now));
+        }
+        for r in &results {
+            match r.status {
+                "accepted" | "sent" => report.handed_over += 1,
+                "scheduled" => report.retried += 1,
+                "failed" => report.failed += 1,
+                "cancelled" => report.cancelled += 1,
+                "expired" => report.expired += 1,
+                _ => {}
+            }
+        }
+        self.store.record_results(&results, now).await?;
+        Ok(report)
+    }
+
+    /// Renders a claimed message, or says why it will not be sent.
+    fn prepare(
+        &self,
+        m: &ClaimedMessage,
+        renderer: &Renderer,
+        now: DateTime<Utc>,
+    ) -> Result<OutgoingMessage, SendResult> {
+        let end = |status: &'static str, cause: String| SendResult {
+            id: m.id,
+            status,
+            cause: Some(cause),
+            retry_at: None,
+            gateway: None,
+            provider_id: None,
+            to_addr: None,
+            body: None,
+            parts: None,
+        };
+        if !m.can_receive {
+            return Err(end("cancelled", "no consent or opted out".into()));
+        }
+        if m.expires_at <= now {
+            return Err(end("expired", "past its grace: not sent late".into()));
+        }
+        let Some(step_id) = m.step_id else {
+            return Err(end("failed", "message has no step to render".into()));
+        };
+        let ctx = self.context(m, now);
+        let text = renderer.render(step_id, &m.language, &ctx).map_err(|e| {
+            tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
+            end("failed", e.to_string())
+        })?;
+        Ok(OutgoingMessage {
+            id: m.id,
+            to: m.phone.clone(),
+            body: format!("{}{}", self.config.sms_signature, text),
+            attempt: m.attempts,
+        })
+    }
+
+    fn context(&self, m: &ClaimedMessage, now: DateTime<Utc>) -> MessageContext {
+        let lang = m.language.as_str();
+        let today = local_date(self.config.timezone, now);
+        MessageContext {
+            name: m.name.clone(),
+            clinic: self.config.clinic_for(m.village.as_deref()).to_string(),
+            contact: if lang == "en" {
+                m.contact_label_en.clone()
+            } else {
+                m.contact_label_zh.clone()
+            }
+            .unwrap_or_default(),
+            date: m.due_on.map(|d| format_date(d, lang)).unwrap_or_default(),
+            weekday: m
+                .due_on
+                .map(|d| weekday_name(d, lang).to_string())
+                .unwrap_or_default(),
+            date_by: m
+                .window_end
+                .map(|d| format_date(d, lang))
+                .unwrap_or_default(),
+            days_until: m.due_on.map(|d| (d - today).num_days()).unwrap_or_default(),
+            weeks: m
+                .lmp
+                .map(|l| (today - l).num_days().div_euclid(7))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn result_of(
+        &self,
+        m: &ClaimedMessage,
+        out: OutgoingMessage,
+        outcome: SendOutcome,
+        now: DateTime<Utc>,
+    ) -> SendResult {
+        let cfg = self.cfg();
+        let mut r = SendResult {
+            id: m.id,
+            status: "failed",
+            cause: None,
+            retry_at: None,
+            gateway: Some(self.gateway.name().to_string()),
+            provider_id: None,
+            to_addr: Some(out.to.clone()),
+            parts: Some(crate::domain::sms::measure(&out.body).parts as i64),
+            body: Some(out.body),
+        };
+        match outcome {
+            SendOutcome::Accepted { provider_id } => {
+                r.status = "accepted";
+                r.provider_id = provider_id;
+            }
+            SendOutcome::Sent { provider_id } => {
+                r.status = "sent";
+                r.provider_id = provider_id;
+            }
+            SendOutcome::Queued => {
+                r.status = "accepted";
+                r.cause = Some("queued for the phone to collect".into());
+            }
+            SendOutcome::Permanent { reason } => {
+                tracing::warn!(message_id = m.id, %reason, "permanent failure");
+                r.cause = Some(reason);
+            }
+            SendOutcome::Transient {
+                reason,
+                retry_after,
+            } => {
+                let delay =
+                    backoff(cfg, m.attempts).max(retry_after.unwrap_or_else(Duration::zero));
+                let retry_at = now + delay;
+                if m.attempts >= cfg.max_attempts {
+                    tracing::warn!(message_id = m.id, attempts = m.attempts, %reason, "giving up");
+                    r.cause = Some(format!("gave up after {} attempts: {reason}", m.attempts));
+                } else if retry_at >= m.expires_at {
+                    r.status = "expired";
+                    r.cause = Some(format!(
+                        "gateway unavailable until past its grace: {reason}"
+                    ));
+                } else {
+                    tracing::info!(message_id = m.id, attempt = m.attempts, delay_s = delay.num_seconds(), %reason, "will retry");
+                    r.status = "scheduled";
+                    r.cause = Some(format!(
+                        "retry in {}s after attempt {}: {reason}",
+                        delay.num_seconds(),
+                        m.attempts
+                    ));
+                    r.retry_at = Some(crate::store::ts(retry_at));
+                }
+            }
+        }
+        r
+    }
+}
+
+/// Delay before the retry that follows attempt `attempt` (1-based): base *
+/// 2^(attempt-1), capped, scaled by a random 75-100% so that retries of a
+/// burst spread out while each delay still exceeds the one before.
+pub fn backoff(cfg: &DispatcherConfig, attempt: i64) -> Duration {
+    let exp = (attempt - 1).clamp(0, 30) as u32;
+    let raw = cfg
+        .backoff_base_seconds
+        .saturating_mul(1i64 << exp)
+        .min(cfg.backoff_max_seconds);
+    let jitter: f64 = rand::thread_rng().gen_range(0.75..=1.0);
+    Duration::milliseconds((raw as f64 * 1000.0 * jitter) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cfg = DispatcherConfig::default();
+        let mut prev = Duration::zero();
+        for attempt in 1..=5 {
+            let d = backoff(&cfg, attempt);
+            assert!(d > prev, "attempt {attempt}: {d} <= {prev}");
+            prev = d;
+        }
+        assert!(backoff(&cfg, 40) <= Duration::seconds(cfg.backoff_max_seconds));
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure types and rules, no I/O: pregnancy dates, care plans, phone numbers,
+//! SMS length, triggers and the send window.
+
+pub mod careplan;
+pub mod dates;
+pub mod phone;
+pub mod schedule;
+pub mod sms;
+
+pub use careplan::{CarePlan, PlannedVisit};
+pub use dates::{GestationalAge, PregnancyDates};
+pub use phone::Phone;
+pub use schedule::{SendWindow, Trigger, TriggerAnchor};

@@ -1,0 +1,144 @@
+//! Registration: raw input (a CSV row, an API body, command-line flags)
+//! checked into a [`NewEnrollment`], with a clear reason when it is refused.
+
+use crate::config::Config;
+use crate::domain::dates::{parse_date, DateError};
+use crate::domain::phone::PhoneError;
+use crate::domain::{CarePlan, Phone, PregnancyDates};
+use crate::store::{Consent, NewEnrollment};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// A registration as given, before any check.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EnrollmentInput {
+    pub name: String,
+    pub phone: String,
+    #[serde(default)]
+    pub lmp: Option<String>,
+    #[serde(default)]
+    pub edd: Option<String>,
+    #[serde(default)]
+    pub village: Option<String>,
+    #[serde(default)]
+    pub officer: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub wechat_openid: Option<String>,
+    /// "yes"/"no" and their Chinese forms; absent means no consent.
+    #[serde(default)]
+    pub consent: Option<String>,
+    #[serde(default)]
+    pub care_plan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("name is empty")]
+    NoName,
+    #[error("phone: {0}")]
+    Phone(#[from] PhoneError),
+    #[error("{field}: not a date: {value:?}")]
+    BadDate { field: &'static str, value: String },
+    #[error("dates: {0}")]
+    Dates(#[from] DateError),
+    #[error("language: {0:?} is not one of zh-CN, en")]
+    Language(String),
+    #[error("care plan: unknown plan {0:?}")]
+    Plan(String),
+    #[error("consent: {0:?} is neither yes nor no")]
+    Consent(String),
+    #[error("wechat_openid: {0:?} does not look like an openid")]
+    OpenId(String),
+}
+
+/// Reads a consent cell: `Some(true)` yes, `Some(false)` no.
+pub fn parse_consent(s: &str) -> Option<bool> {
+    match s.trim().to_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" | "是" | "同意" | "已同意" => Some(true),
+        "no" | "n" | "false" | "0" | "否" | "不同意" | "未同意" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn date_field(field: &'static str, s: &Option<String>) -> Result<Option<NaiveDate>, InputError> {
+    match non_empty(s) {
+        None => Ok(None),
+        Some(v) => parse_date(v).map(Some).ok_or(InputError::BadDate {
+            field,
+            value: v.to_string(),
+        }),
+    }
+}
+
+/// Checks one registration as of `now`. `source` and `actor` are recorded
+/// with the consent.
+pub fn validate(
+    input: &EnrollmentInput,
+    config: &Config,
+    plans: &HashMap<String, CarePlan>,
+    now: DateTime<Utc>,
+    source: &str,
+    actor: &str,
+) -> Result<NewEnrollment, InputError> {
+    let name = input.name.trim();
+    if name.is_empty() {
+        return Err(InputError::NoName);
+    }
+    let phone = Phone::parse(&input.phone, config.region())?;
+    let dates = PregnancyDates::parse(
+        date_field("lmp", &input.lmp)?,
+        date_field("edd", &input.edd)?,
+    )?;
+    let today = crate::domain::schedule::local_date(config.timezone, now);
+    dates.check_registration(today)?;
+    let language = match non_empty(&input.language) {
+        None => config.default_language.clone(),
+        Some(l) => crate::render::LANGUAGES
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(l) || (l.eq_ignore_ascii_case("zh") && **k == "zh-CN"))
+            .map(|k| k.to_string())
+            .ok_or_else(|| InputError::Language(l.to_string()))?,
+    };
+    let plan_key = non_empty(&input.care_plan).unwrap_or(&config.care_plan);
+    let plan = plans
+        .get(plan_key)
+        .ok_or_else(|| InputError::Plan(plan_key.to_string()))?;
+    let consent_raw = input.consent.as_deref().unwrap_or("");
+    let consent =
+        parse_consent(consent_raw).ok_or_else(|| InputError::Consent(consent_raw.to_string()))?;
+    let openid = non_empty(&input.wechat_openid).map(str::to_string);
+    if let Some(o) = &openid {
+        if o.len() < 6
+            || o.len() > 64
+            || !o
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(InputError::OpenId(o.clone()));
+        }
+    }
+    Ok(NewEnrollment {
+        name: name.to_string(),
+        phone,
+        wechat_openid: openid,
+        language,
+        village: non_empty(&input.village).map(str::to_string),
+        officer_code: non_empty(&input.officer).map(str::to_string),
+        consent: consent.then(|| Consent {
+            at: now,
+            source: source.to_string(),
+            by: actor.to_string(),
+        }),
+        visits: plan.prenatal_visits(&dates, today),
+        dates,
+        care_plan: plan.key.clone(),
+        registered_on: today,
+    })
+}

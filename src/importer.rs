@@ -1,0 +1,193 @@
+//! Roster import: a county's CSV (English or Chinese header) checked row by
+//! row. Every refused row is reported with its line number and reason;
+//! accepted rows are committed in batches; importing the same file again
+//! changes nothing, and a row whose dates changed corrects them.
+
+use crate::app::App;
+use crate::enrollment::{validate, EnrollmentInput};
+use crate::store::EnrollOutcome;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Read;
+
+/// Column names in each header form, by field.
+const COLUMNS: &[(&str, &[&str])] = &[
+    ("name", &["name", "姓名"]),
+    ("phone", &["phone", "手机号", "手机", "电话"]),
+    ("lmp", &["lmp", "末次月经"]),
+    ("edd", &["edd", "预产期"]),
+    ("village", &["village", "村"]),
+    ("officer", &["officer", "责任人"]),
+    ("language", &["language", "语言"]),
+    ("wechat_openid", &["wechat_openid", "微信openid", "openid"]),
+    ("consent", &["consent", "知情同意"]),
+    ("care_plan", &["care_plan", "管理方案"]),
+];
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RefusedRow {
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Rows registered for the first time.
+    pub created: u64,
+    /// Rows registered before with the same dates.
+    pub unchanged: u64,
+    /// Rows registered before whose dates were corrected.
+    pub corrected: u64,
+    /// Accepted rows without consent: kept for the care team, sent nothing.
+    pub without_consent: u64,
+    pub refused: Vec<RefusedRow>,
+}
+
+impl ImportReport {
+    pub fn accepted(&self) -> u64 {
+        self.created + self.unchanged + self.corrected
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("reading the CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("the header has no {0} column")]
+    MissingColumn(&'static str),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+}
+
+const BATCH: usize = 2000;
+
+/// Imports a roster; `progress` is told the bytes read so far.
+pub async fn import<R: Read>(
+    app: &App,
+    reader: R,
+    source: &str,
+    actor: &str,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = rdr.headers()?.clone();
+    let col: HashMap<&str, usize> = COLUMNS
+        .iter()
+        .filter_map(|(field, names)| {
+            headers
+                .iter()
+                .position(|h| {
+                    names
+                        .iter()
+                        .any(|n| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(n))
+                })
+                .map(|i| (*field, i))
+        })
+        .collect();
+    for required in ["name", "phone"] {
+        if !col.contains_key(required) {
+            return Err(ImportError::MissingColumn(required));
+        }
+    }
+    let plans = app.plans().await?;
+    let now = app.clock.now();
+    let mut report = ImportReport::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                report.refused.push(RefusedRow {
+                    line,
+                    reason: format!("unreadable row: {e}"),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let get = |f: &str| col.get(f).and_then(|i| record.get(*i)).map(str::to_string);
+        let input = EnrollmentInput {
+            name: get("name").unwrap_or_default(),
+            phone: get("phone").unwrap_or_default(),
+            lmp: get("lmp"),
+            edd: get("edd"),
+            village: get("village"),
+            officer: get("officer"),
+            language: get("language"),
+            wechat_openid: get("wechat_openid"),
+            consent: get("consent"),
+            care_plan: get("care_plan"),
+        };
+        match validate(&input, &app.config, &plans, now, source, actor) {
+            Err(e) => report.refused.push(RefusedRow {
+                line,
+                reason: e.to_string(),
+            }),
+            Ok(e) => {
+                let key = (e.phone.as_str().to_string(), e.name.clone());
+                if let Some(first) = seen.get(&key) {
+                    report.refused.push(RefusedRow {
+                        line,
+                        reason: format!("same woman and phone as line {first}"),
+                    });
+                    continue;
+                }
+                seen.insert(key, line);
+                if e.consent.is_none() {
+                    report.without_consent += 1;
+                }
+                batch.push(e);
+                if batch.len() >= BATCH {
+                    flush(app, &mut batch, &mut report).await?;
+                    progress(record.position().map(|p| p.byte()).unwrap_or(0));
+                }
+            }
+        }
+    }
+    flush(app, &mut batch, &mut report).await?;
+    app.store
+        .audit(
+            now,
+            actor,
+            "import",
+            source,
+            &format!(
+                "created {} unchanged {} corrected {} refused {}",
+                report.created,
+                report.unchanged,
+                report.corrected,
+                report.refused.len()
+            ),
+        )
+        .await
+        .map_err(crate::app::AppError::from)?;
+    Ok(report)
+}
+
+async fn flush(
+    app: &App,
+    batch: &mut Vec<crate::store::NewEnrollment>,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcomes = app.enroll_many(batch).await?;
+    for o in outcomes {
+        match o {
+            EnrollOutcome::Created { .. } => report.created += 1,
+            EnrollOutcome::Unchanged { .. } => report.unchanged += 1,
+            EnrollOutcome::DatesDiffer { .. } => report.corrected += 1,
+        }
+    }
+    batch.clear();
+    Ok(())
+}

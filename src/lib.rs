@@ -1,0 +1,73 @@
+//! # careminder
+//!
+//! Reminds pregnant women of their free prenatal check-ups and postpartum
+//! follow-ups, over SMS (and later WeChat), from a schedule kept in SQLite.
+//!
+//! For every registered pregnancy careminder keeps the visits its care plan
+//! calls for; turns campaign steps ("3 days before each check-up at 09:00")
+//! into dated messages in an outbox; sends each one when it is due through a
+//! pluggable gateway; and records every status.
+//!
+//! ```text
+//! roster CSV / API / CLI
+//!        |
+//!        v
+//!   enrollment ──> visits ──> planner ──> outbox ──> dispatcher ──> Gateway
+//!   (women,        (care      (steps x    (one row    (claim, render,   (mock, ...)
+//!    pregnancies)   plan)      dates)      per msg)    send, record)
+//! ```
+//!
+//! # Layout
+//!
+//! - [`domain`]: pure types and rules, no I/O: pregnancy dates, care plans,
+//!   phone numbers, SMS length, triggers and the send window.
+//! - [`store`]: every SQL statement, over SQLite through sqlx.
+//! - [`planner`]: due campaign steps -> outbox rows, idempotently.
+//! - [`dispatcher`]: outbox -> gateway, with leases, retries and batched writes.
+//! - [`render`]: Tera message templates, validated when saved.
+//! - [`gateway`]: the `Gateway` trait and its implementations (mock).
+//! - [`enrollment`], [`importer`]: registration from input and roster CSVs.
+//! - [`app`]: the parts wired together and the scheduler loop.
+//! - [`web`]: the HTTP server.
+//! - [`clock`]: the one source of "now"; [`config`]: settings.
+//! - [`demo`]: invented women whose reminders fall due at once.
+
+pub mod app;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod defaults;
+pub mod demo;
+pub mod dispatcher;
+pub mod domain;
+pub mod enrollment;
+pub mod gateway;
+pub mod importer;
+pub mod planner;
+pub mod render;
+pub mod store;
+pub mod web;
+
+pub use app::App;
+pub use clock::Clock;
+pub use config::Config;
+
+/// Starts the HTTP server and the scheduler; returns when `shutdown` fires.
+pub async fn serve(
+    app: std::sync::Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    scheduler: bool,
+) -> std::io::Result<()> {
+    let sched = scheduler.then(|| tokio::spawn(app.clone().run_scheduler(shutdown.clone())));
+    let mut http_shutdown = shutdown.clone();
+    axum::serve(listener, web::router(app))
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.wait_for(|s| *s).await;
+        })
+        .await?;
+    if let Some(s) = sched {
+        let _ = s.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,476 @@
+//! The careminder command line.
+
+use anyhow::{bail, Context, Result};
+use careminder::domain::schedule::{local_to_utc, parse_hhmm};
+use careminder::enrollment::EnrollmentInput;
+use careminder::store::OutboxFilter;
+use careminder::{App, Clock, Config};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "careminder",
+    version,
+    about = "Maternal-health reminders: prenatal check-ups, follow-ups, campaigns"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "CAREMINDER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database file (overrides the configuration).
+    #[arg(long, global = true, env = "CAREMINDER_DB")]
+    db: Option<PathBuf>,
+    /// Act as of this moment instead of now: "2026-12-01 09:00" (local time
+    /// in the configured zone) or RFC 3339.
+    #[arg(long, global = true)]
+    now: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the service: scheduler and HTTP server.
+    Serve {
+        /// Start on a fresh demo database with invented women, the mock
+        /// gateway printing each message, and a clock running 120x.
+        #[arg(long)]
+        demo: bool,
+        /// Listen address (overrides the configuration).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Same as `serve --demo`.
+    Demo {
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Register one pregnant woman.
+    Enroll {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: String,
+        /// Last menstrual period (YYYY-MM-DD).
+        #[arg(long)]
+        lmp: Option<String>,
+        /// Expected delivery date (YYYY-MM-DD).
+        #[arg(long)]
+        edd: Option<String>,
+        #[arg(long)]
+        village: Option<String>,
+        /// Code of the officer who looks after her.
+        #[arg(long)]
+        officer: Option<String>,
+        /// zh-CN or en.
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        wechat_openid: Option<String>,
+        /// Care plan key (see `plans`).
+        #[arg(long)]
+        plan: Option<String>,
+        /// How consent was given ("paper form", "verbal, witnessed"); without
+        /// it she is registered but sent nothing.
+        #[arg(long)]
+        consent: Option<String>,
+    },
+    /// Import a roster CSV (English or Chinese header).
+    Import {
+        file: PathBuf,
+        /// Who is importing, for the audit log.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// Plan and send once, as of now (or --now): what would go out then.
+    Tick,
+    /// List messages with their statuses.
+    Outbox {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        woman: Option<i64>,
+        /// Only messages from now (or --now) on.
+        #[arg(long)]
+        upcoming: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Also print each message's status history.
+        #[arg(long)]
+        events: bool,
+    },
+    /// Correct a pregnancy's dates or end it.
+    #[command(subcommand)]
+    Pregnancy(PregnancyCmd),
+    /// Record that a woman asked for no more messages.
+    OptOut { woman_id: i64 },
+    /// List care plans, or add one from a TOML/JSON file.
+    Plans {
+        #[arg(long)]
+        add: Option<PathBuf>,
+    },
+    /// Measure import, planning and dispatch rates on a temporary database.
+    Bench(careminder::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum PregnancyCmd {
+    /// Replace LMP and/or EDD (a dating scan): re-plans what is not sent.
+    Correct {
+        id: i64,
+        #[arg(long)]
+        lmp: Option<String>,
+        #[arg(long)]
+        edd: Option<String>,
+    },
+    /// End a pregnancy without a birth: stops every pregnancy message at once.
+    End { id: i64 },
+}
+
+fn parse_now(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(local_to_utc(tz, t));
+        }
+    }
+    if let Some(d) = careminder::domain::dates::parse_date(s) {
+        return Ok(local_to_utc(tz, d.and_hms_opt(0, 0, 0).expect("midnight")));
+    }
+    bail!("--now: cannot read {s:?}; use \"2026-12-01 09:00\" or RFC 3339")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAREMINDER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("careminder=info,warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(db) = &cli.db {
+        config.database = db.clone();
+    }
+    let clock = match &cli.now {
+        Some(s) => Clock::manual(parse_now(s, config.timezone)?),
+        None => Clock::System,
+    };
+    match cli.cmd {
+        Cmd::Serve { demo: true, listen } | Cmd::Demo { listen } => {
+            run_demo(config, cli.db.is_some(), listen).await
+        }
+        Cmd::Serve {
+            demo: false,
+            listen,
+        } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let app = App::open(config, clock).await?;
+            serve(app).await
+        }
+        Cmd::Enroll {
+            name,
+            phone,
+            lmp,
+            edd,
+            village,
+            officer,
+            language,
+            wechat_openid,
+            plan,
+            consent,
+        } => {
+            let app = App::open(config, clock).await?;
+            let input = EnrollmentInput {
+                name,
+                phone,
+                lmp,
+                edd,
+                village,
+                officer,
+                language,
+                wechat_openid,
+                consent: Some(if consent.is_some() { "yes" } else { "no" }.into()),
+                care_plan: plan,
+            };
+            let source = consent
+                .map(|c| format!("cli: {c}"))
+                .unwrap_or_else(|| "cli".into());
+            let out = app.enroll(&input, &source, &whoami()).await?;
+            println!("{}", serde_json::to_string(&out)?);
+            let visits = app.store.visits_of(out.pregnancy_id()).await?;
+            for (key, due, end, status) in visits {
+                println!("  {key:<14} due {due}  window ends {end}  {status}");
+            }
+            Ok(())
+        }
+        Cmd::Import { file, actor } => import(config, clock, file, actor).await,
+        Cmd::Tick => {
+            let app = App::open(config, clock).await?;
+            let r = app.tick().await?;
+            println!(
+                "as of {}: planned {}, handed over {}, retried {}, failed {}, cancelled {}, expired {}",
+                app.clock.now().with_timezone(&app.config.timezone).format("%Y-%m-%d %H:%M %Z"),
+                r.plan.planned,
+                r.dispatch.handed_over,
+                r.dispatch.retried,
+                r.dispatch.failed,
+                r.dispatch.cancelled,
+                r.dispatch.expired
+            );
+            Ok(())
+        }
+        Cmd::Outbox {
+            status,
+            woman,
+            upcoming,
+            limit,
+            json,
+            events,
+        } => {
+            let app = App::open(config, clock).await?;
+            let rows = app
+                .store
+                .list_outbox(&OutboxFilter {
+                    status,
+                    woman_id: woman,
+                    from: upcoming.then(|| app.clock.now()),
+                    limit,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            let tz = app.config.timezone;
+            println!(
+                "{:>7} {:>6}  {:<16} {:<30} {:<10} {:>3} {:>5}  text",
+                "id", "woman", "send at", "step", "status", "try", "parts"
+            );
+            for r in rows {
+                println!(
+                    "{:>7} {:>6}  {:<16} {:<30} {:<10} {:>3} {:>5}  {}",
+                    r.id,
+                    r.woman_id,
+                    r.send_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                    r.step.unwrap_or_default(),
+                    r.status,
+                    r.attempts,
+                    r.parts.map(|p| p.to_string()).unwrap_or_default(),
+                    r.body.unwrap_or_default()
+                );
+                if events {
+                    for (s, at, cause) in app.store.events_of(r.id).await? {
+                        println!(
+                            "          {} {:<10} {}",
+                            at.with_timezone(&tz).format("%m-%d %H:%M:%S"),
+                            s,
+                            cause.unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Cmd::Pregnancy(PregnancyCmd::Correct { id, lmp, edd }) => {
+            let app = App::open(config, clock).await?;
+            let d = app
+                .correct_dates(id, lmp.as_deref(), edd.as_deref(), &whoami())
+                .await?;
+            println!(
+                "pregnancy {id}: LMP {} EDD {}; unsent reminders re-planned",
+                d.lmp, d.edd
+            );
+            Ok(())
+        }
+        Cmd::Pregnancy(PregnancyCmd::End { id }) => {
+            let app = App::open(config, clock).await?;
+            let n = app.end_pregnancy(id, &whoami()).await?;
+            println!("pregnancy {id} ended; {n} pending messages cancelled");
+            Ok(())
+        }
+        Cmd::OptOut { woman_id } => {
+            let app = App::open(config, clock).await?;
+            let n = app.opt_out(woman_id, "cli").await?;
+            println!("woman {woman_id} opted out; {n} pending messages cancelled");
+            Ok(())
+        }
+        Cmd::Plans { add } => {
+            let app = App::open(config, clock).await?;
+            if let Some(f) = add {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                let plan: careminder::domain::CarePlan =
+                    if f.extension().is_some_and(|e| e == "json") {
+                        serde_json::from_str(&text)?
+                    } else {
+                        use figment::providers::{Format, Toml};
+                        figment::Figment::from(Toml::string(&text)).extract()?
+                    };
+                plan.validate()?;
+                app.store.save_plan(&plan, app.clock.now()).await?;
+                println!("saved plan {}", plan.key);
+            }
+            for (p, builtin) in app.store.plans().await? {
+                println!(
+                    "{}{}  {}",
+                    p.key,
+                    if builtin { " (built in)" } else { "" },
+                    p.name
+                );
+                for c in &p.contacts {
+                    println!(
+                        "    {:<14} {:?} day {}..{} due {}  {}",
+                        c.key, c.anchor, c.window_start, c.window_end, c.due, c.label_en
+                    );
+                }
+                if let Some(r) = &p.repeat {
+                    println!(
+                        "    every {} days from registration until {} days: {}",
+                        r.every_days, r.until_ga_days, r.label_en
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Bench(args) => careminder::bench::run(args).await,
+    }
+}
+
+fn whoami() -> String {
+    std::env::var("USER")
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+async fn import(config: Config, clock: Clock, file: PathBuf, actor: String) -> Result<()> {
+    let app = App::open(config, clock).await?;
+    let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {bytes}/{total_bytes} {per_sec} eta {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let source = format!(
+        "roster:{}",
+        file.file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
+    let started = std::time::Instant::now();
+    let report =
+        careminder::importer::import(&app, std::io::BufReader::new(f), &source, &actor, |b| {
+            bar.set_position(b)
+        })
+        .await?;
+    bar.finish_and_clear();
+    for r in &report.refused {
+        println!("line {}: refused: {}", r.line, r.reason);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} accepted ({} new, {} unchanged, {} dates corrected; {} without consent: nothing will be sent to them), {} refused, in {:.1}s",
+        report.accepted(),
+        report.created,
+        report.unchanged,
+        report.corrected,
+        report.without_consent,
+        report.refused.len(),
+        secs
+    );
+    Ok(())
+}
+
+async fn serve(app: Arc<App>) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&app.config.listen)
+        .await
+        .with_context(|| format!("listening on {}", app.config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, db = %app.config.database.display(), "careminder serving");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    careminder::serve(app, listener, rx, true).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn run_demo(mut config: Config, db_given: bool, listen: Option<String>) -> Result<()> {
+    if !db_given {
+        config.database = PathBuf::from("careminder-demo.db");
+    }
+    // The demo always starts from nothing: its clock restarts every time.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = config.database.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    config.gateway.kind = "mock".into();
+    config.gateway.mock.print = true;
+    config.planner.interval_seconds = 300;
+    if config.api_token.is_none() {
+        config.api_token = Some(format!("demo-{:016x}", rand::random::<u64>()));
+    }
+    let tz = config.timezone;
+    let today = Clock::System.now().with_timezone(&tz).date_naive();
+    let start = local_to_utc(
+        tz,
+        today.and_time(parse_hhmm(careminder::demo::DEMO_START).expect("time")),
+    );
+    let clock = Clock::accelerated(start, careminder::demo::DEMO_SPEED);
+    let app = App::open(config, clock).await?;
+    let n = careminder::demo::seed(&app).await?;
+    println!(
+        "careminder demo: {n} invented women registered in {}.\n\
+         The demo clock starts at {} {} and runs {}x: a real minute is two hours.\n\
+         Messages the mock gateway \"sends\" appear below (numbers masked).\n\
+         Status page: http://{}/   API token: {}\n\
+         Press Ctrl-C to stop.\n",
+        app.config.database.display(),
+        today,
+        careminder::demo::DEMO_START,
+        careminder::demo::DEMO_SPEED,
+        app.config.listen,
+        app.config.api_token.as_deref().unwrap_or("")
+    );
+    serve(app).await
+}

@@ -1,0 +1,139 @@
+//! The planner: due campaign steps -> outbox rows.
+//!
+//! It keeps a watermark (`planned_until`): every firing up to it has been
+//! written to the outbox. Each run plans the firings in `(watermark, now +
+//! horizon]` and moves the watermark, so its cost is what newly came into
+//! the horizon: for each step, one indexed range scan over visit (or
+//! pregnancy) dates. A registration or correction plans its own pregnancy
+//! over `(now, watermark]` at once, so nothing waits for the next sweep.
+//! Every row has a unique key naming why it exists; planning twice, or
+//! again after a crash, inserts nothing new.
+
+use crate::domain::schedule::SendWindow;
+use crate::store::{NewOutboxRow, Result, StepRow, Store};
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+
+#[derive(Clone)]
+pub struct Planner {
+    store: Store,
+    /// Zone in which step times of day are read.
+    tz: Tz,
+    window: SendWindow,
+    /// How far ahead messages are written.
+    horizon: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanReport {
+    /// Rows newly written to the outbox.
+    pub planned: u64,
+    /// Candidates looked at (visits or pregnancies in the date ranges).
+    pub considered: u64,
+}
+
+impl Planner {
+    pub fn new(store: Store, tz: Tz, window: SendWindow, horizon: Duration) -> Self {
+        Self {
+            store,
+            tz,
+            window,
+            horizon,
+        }
+    }
+
+    /// Plans everything that came into the horizon since the last run.
+    pub async fn run(&self, now: DateTime<Utc>) -> Result<PlanReport> {
+        let to = now + self.horizon;
+        let from = match self.store.planned_until().await? {
+            Some(t) => t,
+            None => now - Duration::seconds(1),
+        };
+        if to <= from {
+            return Ok(PlanReport::default());
+        }
+        let report = self.plan_range(from, to, None, now).await?;
+        self.store.set_planned_until(to).await?;
+        Ok(report)
+    }
+
+    /// Plans some pregnancies (just registered or corrected) over the part
+    /// of the horizon the sweep has already covered.
+    pub async fn plan_pregnancies(&self, ids: &[i64], now: DateTime<Utc>) -> Result<PlanReport> {
+        match self.store.planned_until().await? {
+            Some(until) if until > now && !ids.is_empty() => {
+                let mut total = PlanReport::default();
+                for chunk in ids.chunks(5000) {
+                    let r = self
+                        .plan_range(now - Duration::seconds(1), until, Some(chunk), now)
+                        .await?;
+                    total.planned += r.planned;
+                    total.considered += r.considered;
+                }
+                Ok(total)
+            }
+            Some(_) => Ok(PlanReport::default()),
+            // Nothing was ever planned: start the watermark here so the first
+            // sweep covers everything from this registration on.
+            None => {
+                self.store
+                    .set_planned_until(now - Duration::seconds(1))
+                    .await?;
+                Ok(PlanReport::default())
+            }
+        }
+    }
+
+    /// Plans firings in `(from, to]`, for all pregnancies or only some.
+    pub async fn plan_range(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        only: Option<&[i64]>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanReport> {
+        let mut rows = Vec::new();
+        let mut considered = 0u64;
+        for step in self.store.active_steps().await? {
+            let (a, b) = step.trigger.anchor_range(self.tz, from, to);
+            let candidates = self
+                .store
+                .planning_candidates(step.trigger.anchor, a, b, only)
+                .await?;
+            considered += candidates.len() as u64;
+            for c in candidates {
+                let Some(f) = step.trigger.firing(c.anchor_date, self.tz, &self.window) else {
+                    continue;
+                };
+                if f.send_at <= from || f.send_at > to || f.send_at < c.plan_from {
+                    continue;
+                }
+                rows.push(NewOutboxRow {
+                    dedupe_key: dedupe_key(&step, &c),
+                    woman_id: c.woman_id,
+                    pregnancy_id: c.pregnancy_id,
+                    visit_id: c.visit_id,
+                    step_id: step.id,
+                    send_at: f.send_at,
+                    expires_at: f.expires_at,
+                });
+            }
+        }
+        let planned = self.store.insert_planned(&rows, now).await?;
+        Ok(PlanReport {
+            planned,
+            considered,
+        })
+    }
+}
+
+/// `s<step>.<step version>/v<visit>.<visit version>` or `/p<pregnancy>.<version>`.
+fn dedupe_key(step: &StepRow, c: &crate::store::PlanningCandidate) -> String {
+    match c.visit_id {
+        Some(v) => format!("s{}.{}/v{}.{}", step.id, step.version, v, c.visit_version),
+        None => format!(
+            "s{}.{}/p{}.{}",
+            step.id, step.version, c.pregnancy_id, c.pregnancy_version
+        ),
+    }
+}

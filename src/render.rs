@@ -1,0 +1,260 @@
+//! Message templates: Tera, no HTML escaping (this is SMS), validated when
+//! saved by rendering them against a sample context, so a syntax error or
+//! an unknown variable is refused then and never at send time.
+
+use crate::store::StepText;
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use std::collections::HashSet;
+use tera::{Context, Tera};
+
+/// Languages messages can be written in.
+pub const LANGUAGES: &[&str] = &["zh-CN", "en"];
+/// Used when a step has no text in a woman's language.
+pub const FALLBACK_LANGUAGE: &str = "zh-CN";
+
+/// The variables a message template may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageContext {
+    /// The woman's name as registered.
+    pub name: String,
+    /// Where to go.
+    pub clinic: String,
+    /// Which check-up, in plain words ("第2次产前检查").
+    pub contact: String,
+    /// The day the check-up is due, written for the language ("4月23日").
+    pub date: String,
+    /// Its weekday ("星期四").
+    pub weekday: String,
+    /// The last day of the check-up's window.
+    pub date_by: String,
+    /// Days from today to the due date (negative once past).
+    pub days_until: i64,
+    /// Completed weeks of pregnancy today.
+    pub weeks: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template error: {0}")]
+    Template(String),
+    #[error("no text for step {0}")]
+    Missing(i64),
+    #[error("unknown language {0:?}: use one of zh-CN, en")]
+    Language(String),
+    #[error("text is empty")]
+    Empty,
+}
+
+fn tera_error(e: tera::Error) -> RenderError {
+    // Tera nests the useful part ("Variable `nmae` not found") in its source chain.
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    RenderError::Template(msg)
+}
+
+/// All step texts compiled once; rebuilt when a text changes.
+pub struct Renderer {
+    tera: Tera,
+    present: HashSet<(i64, String)>,
+}
+
+fn template_name(step_id: i64, language: &str) -> String {
+    format!("step-{step_id}-{language}")
+}
+
+fn engine() -> Tera {
+    let mut t = Tera::default();
+    t.autoescape_on(vec![]);
+    t
+}
+
+impl Renderer {
+    /// Compiles every text. A text that does not compile (only possible if
+    /// the database was edited by hand) is left out and reported.
+    pub fn new(texts: &[StepText]) -> (Self, Vec<(i64, String, RenderError)>) {
+        let mut tera = engine();
+        let mut present = HashSet::new();
+        let mut broken = vec![];
+        for t in texts {
+            match tera.add_raw_template(&template_name(t.step_id, &t.language), &t.body) {
+                Ok(()) => {
+                    present.insert((t.step_id, t.language.clone()));
+                }
+                Err(e) => broken.push((t.step_id, t.language.clone(), tera_error(e))),
+            }
+        }
+        (Self { tera, present }, broken)
+    }
+
+    /// Renders step `step_id` in `language`, falling back to Chinese.
+    pub fn render(
+        &self,
+        step_id: i64,
+        language: &str,
+        ctx: &MessageContext,
+    ) -> Result<String, RenderError> {
+        let lang = if self.present.contains(&(step_id, language.to_string())) {
+            language
+        } else if self
+            .present
+            .contains(&(step_id, FALLBACK_LANGUAGE.to_string()))
+        {
+            FALLBACK_LANGUAGE
+        } else {
+            return Err(RenderError::Missing(step_id));
+        };
+        let ctx = Context::from_serialize(ctx).map_err(tera_error)?;
+        let out = self
+            .tera
+            .render(&template_name(step_id, lang), &ctx)
+            .map_err(tera_error)?;
+        Ok(tidy(&out))
+    }
+}
+
+/// Collapses the blank runs templates leave behind; SMS has no room for them.
+fn tidy(s: &str) -> String {
+    s.trim().to_string()
+}
+
+/// Checks a text before it is saved: it must compile and render against a
+/// sample context that has exactly the variables messages have.
+pub fn validate(body: &str, language: &str) -> Result<String, RenderError> {
+    if !LANGUAGES.contains(&language) {
+        return Err(RenderError::Language(language.to_string()));
+    }
+    if body.trim().is_empty() {
+        return Err(RenderError::Empty);
+    }
+    let mut tera = engine();
+    tera.add_raw_template("t", body).map_err(tera_error)?;
+    let ctx = Context::from_serialize(sample_context(language)).map_err(tera_error)?;
+    tera.render("t", &ctx).map(|s| tidy(&s)).map_err(tera_error)
+}
+
+/// An invented woman, for previews and validation.
+pub fn sample_context(language: &str) -> MessageContext {
+    let due = NaiveDate::from_ymd_opt(2026, 4, 23).expect("date");
+    let end = NaiveDate::from_ymd_opt(2026, 5, 27).expect("date");
+    let zh = language != "en";
+    MessageContext {
+        name: if zh {
+            "王秀英".into()
+        } else {
+            "Amina".into()
+        },
+        clinic: if zh {
+            "城关镇卫生院".into()
+        } else {
+            "the township health centre".into()
+        },
+        contact: if zh {
+            "第2次产前检查".into()
+        } else {
+            "second prenatal check-up".into()
+        },
+        date: format_date(due, language),
+        weekday: weekday_name(due, language).into(),
+        date_by: format_date(end, language),
+        days_until: 3,
+        weeks: 15,
+    }
+}
+
+pub fn format_date(d: NaiveDate, language: &str) -> String {
+    if language == "en" {
+        d.format("%-d %B").to_string()
+    } else {
+        format!("{}月{}日", d.month(), d.day())
+    }
+}
+
+pub fn weekday_name(d: NaiveDate, language: &str) -> &'static str {
+    let i = d.weekday().num_days_from_monday() as usize;
+    let en = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let zh = [
+        "星期一",
+        "星期二",
+        "星期三",
+        "星期四",
+        "星期五",
+        "星期六",
+        "星期日",
+    ];
+    if language == "en" {
+        en[i]
+    } else {
+        zh[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_variable_is_refused_when_saved() {
+        let err = validate("您好{{ nmae }}", "zh-CN").unwrap_err().to_string();
+        assert!(err.contains("nmae"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_is_refused_when_saved() {
+        assert!(validate("Hello {{ name ", "en").is_err());
+        assert!(validate("{% if %}", "en").is_err());
+        assert!(validate("  ", "en").is_err());
+        assert!(validate("hi", "fr").is_err());
+    }
+
+    #[test]
+    fn no_html_escaping_in_sms() {
+        let texts = vec![StepText {
+            step_id: 1,
+            language: "en".into(),
+            body: "Hi {{ name }} & <{{ clinic }}>".into(),
+        }];
+        let (r, broken) = Renderer::new(&texts);
+        assert!(broken.is_empty());
+        let mut ctx = sample_context("en");
+        ctx.name = "A&B".into();
+        assert_eq!(
+            r.render(1, "en", &ctx).unwrap(),
+            "Hi A&B & <the township health centre>"
+        );
+    }
+
+    #[test]
+    fn falls_back_to_chinese_text() {
+        let texts = vec![StepText {
+            step_id: 1,
+            language: "zh-CN".into(),
+            body: "{{ date }}（{{ weekday }}）".into(),
+        }];
+        let (r, _) = Renderer::new(&texts);
+        assert_eq!(
+            r.render(1, "en", &sample_context("zh-CN")).unwrap(),
+            "4月23日（星期四）"
+        );
+        assert!(r.render(2, "en", &sample_context("en")).is_err());
+    }
+
+    #[test]
+    fn english_dates() {
+        let d = NaiveDate::from_ymd_opt(2026, 4, 3).unwrap();
+        assert_eq!(format_date(d, "en"), "3 April");
+        assert_eq!(weekday_name(d, "en"), "Friday");
+    }
+}

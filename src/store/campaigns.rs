@@ -1,0 +1,186 @@
+//! Campaigns, their steps and the per-language texts of each step.
+
+use super::{ts, Result, Store, StoreError};
+use crate::domain::schedule::{parse_hhmm, Trigger, TriggerAnchor};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+/// A step of an active campaign, with its timing.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub id: i64,
+    pub campaign_key: String,
+    pub key: String,
+    pub version: i64,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepText {
+    pub step_id: i64,
+    pub language: String,
+    pub body: String,
+}
+
+/// A step as seeded from the defaults.
+pub struct StepSeed<'a> {
+    pub key: &'a str,
+    pub anchor: TriggerAnchor,
+    pub offset_days: i64,
+    pub send_time: &'a str,
+    pub grace_hours: i64,
+    pub texts: Vec<(&'a str, &'a str)>,
+}
+
+impl Store {
+    /// Creates a campaign with its steps unless one with `key` exists already
+    /// (an administrator's edits are never overwritten by the defaults).
+    pub async fn ensure_campaign(
+        &self,
+        key: &str,
+        name: &str,
+        steps: &[StepSeed<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let cid: i64 = sqlx::query_scalar("INSERT INTO campaigns (key, name, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id")
+            .bind(key)
+            .bind(name)
+            .bind(ts(now))
+            .bind(ts(now))
+            .fetch_one(&mut *tx)
+            .await?;
+        for s in steps {
+            let sid: i64 = sqlx::query_scalar(
+                "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(cid)
+            .bind(s.key)
+            .bind(s.anchor.as_str())
+            .bind(s.offset_days)
+            .bind(s.send_time)
+            .bind(s.grace_hours)
+            .fetch_one(&mut *tx)
+            .await?;
+            for (lang, body) in &s.texts {
+                sqlx::query("INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)")
+                    .bind(sid)
+                    .bind(lang)
+                    .bind(body)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        bump_texts_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Steps of every active campaign.
+    pub async fn active_steps(&self) -> Result<Vec<StepRow>> {
+        let rows = sqlx::query(
+            "SELECT s.id, c.key AS campaign_key, s.key, s.version, s.anchor, s.offset_days, s.send_time, s.grace_hours
+             FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id
+             WHERE c.status = 'active' ORDER BY s.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let anchor: String = r.get("anchor");
+                let send_time: String = r.get("send_time");
+                let trigger = Trigger {
+                    anchor: anchor.parse().map_err(StoreError::Corrupt)?,
+                    offset_days: r.get("offset_days"),
+                    at: parse_hhmm(&send_time)
+                        .ok_or_else(|| StoreError::Corrupt(format!("send_time {send_time:?}")))?,
+                    grace: Duration::hours(r.get("grace_hours")),
+                };
+                Ok(StepRow {
+                    id: r.get("id"),
+                    campaign_key: r.get("campaign_key"),
+                    key: r.get("key"),
+                    version: r.get("version"),
+                    trigger,
+                })
+            })
+            .collect()
+    }
+
+    /// Every step text, for the renderer.
+    pub async fn step_texts(&self) -> Result<Vec<StepText>> {
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT step_id, language, body FROM step_texts")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(step_id, language, body)| StepText {
+                step_id,
+                language,
+                body,
+            })
+            .collect())
+    }
+
+    /// Changes one text. The caller validates it first (see `render`).
+    pub async fn set_step_text(
+        &self,
+        step_id: i64,
+        language: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (step_id, language) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(step_id)
+        .bind(language)
+        .bind(body)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        bump_texts_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Bumped on every text change; the dispatcher reloads its templates when it moves.
+    pub async fn texts_version(&self) -> Result<i64> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM state WHERE key = 'texts_version'")
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Looks a step up by campaign and step key.
+    pub async fn step_id(&self, campaign: &str, step: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT s.id FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = ? AND s.key = ?")
+            .bind(campaign)
+            .bind(step)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("step {campaign}/{step}")))
+    }
+}
+
+async fn bump_texts_version(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO state (key, value) VALUES ('texts_version', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! Women, pregnancies and their visits: registration (one or a batch),
+//! date corrections, endings, consent and opt-out.
+
+use super::{date_str, parse_stored_date, ts, Result, Store, StoreError};
+use crate::domain::{PlannedVisit, PregnancyDates};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// When, how and by whom consent to messages was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consent {
+    pub at: DateTime<Utc>,
+    pub source: String,
+    pub by: String,
+}
+
+/// A validated registration: a woman and her current pregnancy with its visits.
+#[derive(Debug, Clone)]
+pub struct NewEnrollment {
+    pub name: String,
+    pub phone: crate::domain::Phone,
+    pub wechat_openid: Option<String>,
+    pub language: String,
+    pub village: Option<String>,
+    pub officer_code: Option<String>,
+    pub consent: Option<Consent>,
+    pub dates: PregnancyDates,
+    pub care_plan: String,
+    pub registered_on: NaiveDate,
+    pub visits: Vec<PlannedVisit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum EnrollOutcome {
+    /// A new pregnancy was registered.
+    Created { woman_id: i64, pregnancy_id: i64 },
+    /// She was registered already with the same dates: nothing changed.
+    Unchanged { woman_id: i64, pregnancy_id: i64 },
+    /// She was registered already with other dates: see `correct_dates`.
+    DatesDiffer { woman_id: i64, pregnancy_id: i64 },
+}
+
+impl EnrollOutcome {
+    pub fn pregnancy_id(&self) -> i64 {
+        match *self {
+            Self::Created { pregnancy_id, .. }
+            | Self::Unchanged { pregnancy_id, .. }
+            | Self::DatesDiffer { pregnancy_id, .. } => pregnancy_id,
+        }
+    }
+    pub fn woman_id(&self) -> i64 {
+        match *self {
+            Self::Created { woman_id, .. }
+            | Self::Unchanged { woman_id, .. }
+            | Self::DatesDiffer { woman_id, .. } => woman_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WomanRow {
+    pub id: i64,
+    pub name: String,
+    pub phone: String,
+    pub language: String,
+    pub village: Option<String>,
+    pub officer_code: Option<String>,
+    pub consent_at: Option<i64>,
+    pub opted_out_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PregnancyRow {
+    pub id: i64,
+    pub woman_id: i64,
+    pub care_plan: String,
+    pub lmp: NaiveDate,
+    pub edd: NaiveDate,
+    pub registered_on: NaiveDate,
+    pub status: String,
+    pub version: i64,
+}
+
+impl Store {
+    /// Registers a batch in one transaction. Rows must be distinct by
+    /// (phone, name); the caller refuses duplicates inside one batch.
+    /// A woman registered before keeps her record; her active pregnancy is
+    /// compared with the new dates.
+    pub async fn enroll_batch(
+        &self,
+        rows: &[NewEnrollment],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EnrollOutcome>> {
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let now_s = ts(now);
+        let women: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name, "phone": r.phone.as_str(), "openid": r.wechat_openid,
+                    "lang": r.language, "village": r.village, "officer": r.officer_code,
+                    "consent_at": r.consent.as_ref().map(|c| ts(c.at)),
+                    "consent_source": r.consent.as_ref().map(|c| &c.source),
+                    "consent_by": r.consent.as_ref().map(|c| &c.by),
+                })
+            })
+            .collect();
+        let women = serde_json::Value::from(women).to_string();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
+                                consent_at, consent_source, consent_by, created_at, updated_at)
+             SELECT j.value->>'name', j.value->>'phone', j.value->>'openid', j.value->>'lang',
+                    j.value->>'village', j.value->>'officer', j.value->>'consent_at',
+                    j.value->>'consent_source', j.value->>'consent_by', ?2, ?2
+             FROM json_each(?1) j WHERE true
+             ON CONFLICT (phone, name) DO NOTHING",
+        )
+        .bind(&women)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?;
+        // Row index -> woman id, and her active pregnancy if any.
+        let found = sqlx::query(
+            "SELECT CAST(j.key AS INTEGER) AS idx, w.id AS woman_id, p.id AS pregnancy_id, p.lmp
+             FROM json_each(?1) j
+             JOIN women w ON w.phone = j.value->>'phone' AND w.name = j.value->>'name'
+             LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'",
+        )
+        .bind(&women)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut woman_of = vec![0i64; rows.len()];
+        let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
+        for r in found {
+            let idx: i64 = r.get("idx");
+            let idx = idx as usize;
+            let woman_id: i64 = r.get("woman_id");
+            woman_of[idx] = woman_id;
+            if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
+                let lmp: String = r.get("lmp");
+                outcomes[idx] = Some(if lmp == date_str(rows[idx].dates.lmp) {
+                    EnrollOutcome::Unchanged {
+                        woman_id,
+                        pregnancy_id: pid,
+                    }
+                } else {
+                    EnrollOutcome::DatesDiffer {
+                        woman_id,
+                        pregnancy_id: pid,
+                    }
+                });
+            }
+        }
+        let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
+        if !new_idx.is_empty() {
+            let preg: Vec<_> = new_idx
+                .iter()
+                .map(|&i| {
+                    let r = &rows[i];
+                    json!({"w": woman_of[i], "plan": r.care_plan, "lmp": date_str(r.dates.lmp),
+                           "edd": date_str(r.dates.edd), "reg": date_str(r.registered_on)})
+                })
+                .collect();
+            let ids: Vec<(i64, i64)> = sqlx::query_as(
+                "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at)
+                 SELECT j.value->>'w', j.value->>'plan', j.value->>'lmp', j.value->>'edd', j.value->>'reg', ?2, ?2, ?2
+                 FROM json_each(?1) j
+                 RETURNING woman_id, id",
+            )
+            .bind(serde_json::Value::from(preg).to_string())
+            .bind(now_s)
+            .fetch_all(&mut *tx)
+            .await?;
+            let by_woman: HashMap<i64, i64> = ids.into_iter().collect();
+            let mut visits = Vec::new();
+            for &i in &new_idx {
+                let pid = *by_woman
+                    .get(&woman_of[i])
+                    .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
+                outcomes[i] = Some(EnrollOutcome::Created {
+                    woman_id: woman_of[i],
+                    pregnancy_id: pid,
+                });
+                for v in &rows[i].visits {
+                    visits.push(visit_json(pid, v));
+                }
+            }
+            insert_visits(&mut tx, visits).await?;
+        }
+        tx.commit().await?;
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("enrollment lost a row".into())))
+            .collect()
+    }
+
+    /// Replaces a pregnancy's dates (an ultrasound correction): every visit
+    /// not yet done is re-dated, every message not yet sent is cancelled,
+    /// and the version moves so the planner writes fresh ones.
+    pub async fn correct_dates(
+        &self,
+        pregnancy_id: i64,
+        dates: &PregnancyDates,
+        visits: &[PlannedVisit],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "UPDATE pregnancies SET lmp = ?, edd = ?, version = version + 1, plan_from = ?, updated_at = ?
+             WHERE id = ? AND status = 'active'",
+        )
+        .bind(date_str(dates.lmp))
+        .bind(date_str(dates.edd))
+        .bind(now_s)
+        .bind(now_s)
+        .bind(pregnancy_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "active pregnancy {pregnancy_id}"
+            )));
+        }
+        // Pending visits that the new dates no longer have are cancelled;
+        // those it has are re-dated; new ones are added.
+        let keys: Vec<&str> = visits.iter().map(|v| v.key.as_str()).collect();
+        sqlx::query(
+            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'
+             AND contact_key NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(pregnancy_id)
+        .bind(serde_json::to_string(&keys).expect("json"))
+        .execute(&mut *tx)
+        .await?;
+        let rows: Vec<_> = visits.iter().map(|v| visit_json(pregnancy_id, v)).collect();
+        sqlx::query(
+            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end)
+             SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
+                    j.value->>'ws', j.value->>'due', j.value->>'we'
+             FROM json_each(?1) j WHERE true
+             ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
+                window_start = excluded.window_start, due_on = excluded.due_on,
+                window_end = excluded.window_end, seq = excluded.seq, version = visits.version + 1
+             WHERE visits.status = 'pending'",
+        )
+        .bind(serde_json::Value::from(rows).to_string())
+        .execute(&mut *tx)
+        .await?;
+        cancel_pending(
+            &mut tx,
+            "pregnancy_id = ?",
+            pregnancy_id,
+            "dates corrected",
+            now_s,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a pregnancy without a birth: it stops every pregnancy message at once.
+    pub async fn end_pregnancy(
+        &self,
+        pregnancy_id: i64,
+        on: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        let r = sqlx::query("UPDATE pregnancies SET status = 'ended', ended_on = ?, updated_at = ? WHERE id = ? AND status = 'active'")
+            .bind(date_str(on))
+            .bind(now_s)
+            .bind(pregnancy_id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "active pregnancy {pregnancy_id}"
+            )));
+        }
+        sqlx::query(
+            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'",
+        )
+        .bind(pregnancy_id)
+        .execute(&mut *tx)
+        .await?;
+        let n = cancel_pending(
+            &mut tx,
+            "pregnancy_id = ?",
+            pregnancy_id,
+            "pregnancy ended",
+            now_s,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Records an opt-out and cancels every message not yet handed to a gateway.
+    pub async fn opt_out(&self, woman_id: i64, now: DateTime<Utc>, channel: &str) -> Result<u64> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        let r = sqlx::query("UPDATE women SET opted_out_at = ?, updated_at = ? WHERE id = ?")
+            .bind(now_s)
+            .bind(now_s)
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("woman {woman_id}")));
+        }
+        let n = cancel_pending(
+            &mut tx,
+            "woman_id = ?",
+            woman_id,
+            &format!("opted out via {channel}"),
+            now_s,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Records consent given now (for a woman registered without it).
+    pub async fn give_consent(&self, woman_id: i64, consent: &Consent) -> Result<()> {
+        let r = sqlx::query("UPDATE women SET consent_at = ?, consent_source = ?, consent_by = ?, updated_at = ? WHERE id = ?")
+            .bind(ts(consent.at))
+            .bind(&consent.source)
+            .bind(&consent.by)
+            .bind(ts(consent.at))
+            .bind(woman_id)
+            .execute(&self.write)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("woman {woman_id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn pregnancy(&self, id: i64) -> Result<PregnancyRow> {
+        let r = sqlx::query(
+            "SELECT id, woman_id, care_plan, lmp, edd, registered_on, status, version FROM pregnancies WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("pregnancy {id}")))?;
+        Ok(PregnancyRow {
+            id: r.get("id"),
+            woman_id: r.get("woman_id"),
+            care_plan: r.get("care_plan"),
+            lmp: parse_stored_date(r.get("lmp"))?,
+            edd: parse_stored_date(r.get("edd"))?,
+            registered_on: parse_stored_date(r.get("registered_on"))?,
+            status: r.get("status"),
+            version: r.get("version"),
+        })
+    }
+
+    pub async fn woman(&self, id: i64) -> Result<WomanRow> {
+        sqlx::query_as::<_, (i64, String, String, String, Option<String>, Option<String>, Option<i64>, Option<i64>)>(
+            "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at FROM women WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await?
+        .map(|(id, name, phone, language, village, officer_code, consent_at, opted_out_at)| WomanRow {
+            id,
+            name,
+            phone,
+            language,
+            village,
+            officer_code,
+            consent_at,
+            opted_out_at,
+        })
+        .ok_or_else(|| StoreError::NotFound(format!("woman {id}")))
+    }
+
+    /// Visits of a pregnancy: (contact key, due date, window end, status).
+    pub async fn visits_of(
+        &self,
+        pregnancy_id: i64,
+    ) -> Result<Vec<(String, NaiveDate, NaiveDate, String)>> {
+        let rows: Vec<(String, String, String, String)> =
+            sqlx::query_as("SELECT contact_key, due_on, window_end, status FROM visits WHERE pregnancy_id = ? ORDER BY seq")
+                .bind(pregnancy_id)
+                .fetch_all(&self.write)
+                .await?;
+        rows.into_iter()
+            .map(|(k, d, e, s)| Ok((k, parse_stored_date(&d)?, parse_stored_date(&e)?, s)))
+            .collect()
+    }
+
+    pub async fn count_women(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
+            .fetch_one(&self.read)
+            .await?)
+    }
+}
+
+fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
+    json!({"p": pregnancy_id, "key": v.key, "seq": v.seq, "zh": v.label_zh, "en": v.label_en,
+           "ws": date_str(v.window_start), "due": date_str(v.due), "we": date_str(v.window_end)})
+}
+
+async fn insert_visits(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    visits: Vec<serde_json::Value>,
+) -> Result<()> {
+    if visits.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end)
+         SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
+                j.value->>'ws', j.value->>'due', j.value->>'we'
+         FROM json_each(?1) j",
+    )
+    .bind(serde_json::Value::from(visits).to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Cancels the scheduled messages matching `filter` (one `?` bound to `id`).
+pub(super) async fn cancel_pending(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    filter: &str,
+    id: i64,
+    cause: &str,
+    now_s: i64,
+) -> Result<u64> {
+    let sql = format!(
+        "UPDATE outbox SET status = 'cancelled', status_cause = ?, updated_at = ?
+         WHERE status = 'scheduled' AND {filter}"
+    );
+    let r = sqlx::query(&sql)
+        .bind(cause)
+        .bind(now_s)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected())
+}

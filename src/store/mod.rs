@@ -1,0 +1,162 @@
+//! All SQL lives here, one module per group of tables, so that a PostgreSQL
+//! backend can sit beside this one later.
+//!
+//! SQLite is opened in WAL mode with `synchronous=NORMAL`, foreign keys on
+//! and a busy timeout. Writes go through a pool of one connection and start
+//! with `BEGIN IMMEDIATE` (one writer, no upgrade deadlocks); reads use a
+//! separate pool of read-only connections. Bulk writes pass their rows as
+//! one JSON array and let SQLite's `json_each` fan them out: one statement
+//! per batch instead of one round trip per row.
+
+pub(crate) mod campaigns;
+mod enroll;
+mod outbox;
+mod plans;
+
+pub use campaigns::{StepRow, StepText};
+pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
+pub use outbox::{
+    ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
+    StatusCount,
+};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The database: a writer pool of one connection and a reader pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The only connection that writes: SQLite allows one writer at a time,
+    /// so queueing here is cheaper than busy-waiting on the file lock.
+    write: SqlitePool,
+    /// Read-only connections for listings, reports and the planner's scans.
+    read: SqlitePool,
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let base = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-32000")
+            .pragma("temp_store", "memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        MIGRATOR.run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { write, read })
+    }
+
+    /// A write transaction, begun with `BEGIN IMMEDIATE`.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Cheap liveness check: the database answers and is writable.
+    pub async fn ping(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT 1").execute(&mut *tx).await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
+    pub async fn get_state(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    pub async fn set_state(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit(
+        &self,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(ts(at))
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when the file is sound.
+    pub async fn integrity_check(&self) -> Result<()> {
+        let r: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.read)
+            .await?;
+        if r == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(r))
+        }
+    }
+}
+
+/// An instant as stored: Unix seconds.
+pub fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub fn from_ts(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+}
+
+pub(crate) fn date_str(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
+}

@@ -1,0 +1,442 @@
+//! The outbox: one row per message, from planning to its last status.
+
+use super::{from_ts, parse_stored_date, ts, Result, Store};
+use crate::domain::schedule::TriggerAnchor;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+/// Something a campaign step may fire for: a visit, or a pregnancy's date.
+#[derive(Debug, Clone)]
+pub struct PlanningCandidate {
+    pub woman_id: i64,
+    pub pregnancy_id: i64,
+    pub pregnancy_version: i64,
+    pub visit_id: Option<i64>,
+    pub visit_version: i64,
+    pub anchor_date: NaiveDate,
+    /// Firings before this instant are never sent.
+    pub plan_from: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutboxRow {
+    pub dedupe_key: String,
+    pub woman_id: i64,
+    pub pregnancy_id: i64,
+    pub visit_id: Option<i64>,
+    pub step_id: i64,
+    pub send_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A claimed message with what is needed to render and send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub attempts: i64,
+    pub step_id: Option<i64>,
+    pub expires_at: DateTime<Utc>,
+    pub woman_id: i64,
+    pub name: String,
+    pub phone: String,
+    pub language: String,
+    pub village: Option<String>,
+    pub can_receive: bool,
+    pub contact_label_zh: Option<String>,
+    pub contact_label_en: Option<String>,
+    pub due_on: Option<NaiveDate>,
+    pub window_end: Option<NaiveDate>,
+    pub lmp: Option<NaiveDate>,
+}
+
+/// What became of one claimed message.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendResult {
+    pub id: i64,
+    pub status: &'static str,
+    pub cause: Option<String>,
+    /// For a retry: when to try again.
+    pub retry_at: Option<i64>,
+    pub gateway: Option<String>,
+    pub provider_id: Option<String>,
+    pub to_addr: Option<String>,
+    pub body: Option<String>,
+    pub parts: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxListRow {
+    pub id: i64,
+    pub woman_id: i64,
+    pub step: Option<String>,
+    pub status: String,
+    pub status_cause: Option<String>,
+    pub send_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub parts: Option<i64>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    pub status: Option<String>,
+    pub woman_id: Option<i64>,
+    /// Only messages sending at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: i64,
+}
+
+/// Forward-only rank of provider statuses: a late "sent" never overwrites "delivered".
+const RANK: &str = "CASE {} WHEN 'scheduled' THEN 0 WHEN 'claimed' THEN 1 WHEN 'accepted' THEN 2 WHEN 'sent' THEN 3 ELSE 4 END";
+
+fn rank(expr: &str) -> String {
+    RANK.replace("{}", expr)
+}
+
+impl Store {
+    /// Visits (or pregnancies) whose anchor date lies in `[from, to]`, still
+    /// pending, of active pregnancies of women with consent who have not
+    /// opted out. `only` narrows to some pregnancies. Uses the date indexes:
+    /// the cost follows what is due, not how many pregnancies exist.
+    pub async fn planning_candidates(
+        &self,
+        anchor: TriggerAnchor,
+        from: NaiveDate,
+        to: NaiveDate,
+        only: Option<&[i64]>,
+    ) -> Result<Vec<PlanningCandidate>> {
+        let (select, date_col) = match anchor {
+            TriggerAnchor::VisitDue | TriggerAnchor::VisitWindowStart | TriggerAnchor::VisitWindowEnd => {
+                let col = match anchor {
+                    TriggerAnchor::VisitDue => "v.due_on",
+                    TriggerAnchor::VisitWindowStart => "v.window_start",
+                    _ => "v.window_end",
+                };
+                (
+                    format!(
+                        "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, v.id AS visit_id, v.version AS vver,
+                                {col} AS anchor_date, p.plan_from
+                         FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                         JOIN women w ON w.id = p.woman_id
+                         WHERE v.status = 'pending' AND p.status IN ('active', 'delivered')"
+                    ),
+                    col,
+                )
+            }
+            TriggerAnchor::Lmp => (
+                "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, NULL AS visit_id, 0 AS vver,
+                        p.lmp AS anchor_date, p.plan_from
+                 FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'active'"
+                    .to_string(),
+                "p.lmp",
+            ),
+            TriggerAnchor::Delivery => (
+                "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, NULL AS visit_id, 0 AS vver,
+                        p.delivered_on AS anchor_date, p.plan_from
+                 FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'delivered'"
+                    .to_string(),
+                "p.delivered_on",
+            ),
+        };
+        let mut sql = format!(
+            "{select} AND {date_col} BETWEEN ?1 AND ?2 AND w.consent_at IS NOT NULL AND w.opted_out_at IS NULL"
+        );
+        if only.is_some() {
+            sql.push_str(" AND p.id IN (SELECT value FROM json_each(?3))");
+        }
+        let mut q = sqlx::query(&sql)
+            .bind(super::date_str(from))
+            .bind(super::date_str(to));
+        if let Some(ids) = only {
+            q = q.bind(serde_json::to_string(ids).expect("json"));
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(PlanningCandidate {
+                    woman_id: r.get("woman_id"),
+                    pregnancy_id: r.get("pregnancy_id"),
+                    pregnancy_version: r.get("pver"),
+                    visit_id: r.get("visit_id"),
+                    visit_version: r.get("vver"),
+                    anchor_date: parse_stored_date(r.get("anchor_date"))?,
+                    plan_from: from_ts(r.get("plan_from")),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes planned messages; rows whose key exists already are skipped.
+    /// Returns how many are new.
+    pub async fn insert_planned(&self, rows: &[NewOutboxRow], now: DateTime<Utc>) -> Result<u64> {
+        let mut inserted = 0;
+        let mut tx = self.begin().await?;
+        for chunk in rows.chunks(5000) {
+            let payload: Vec<_> = chunk
+                .iter()
+                .map(|r| {
+                    json!([
+                        r.dedupe_key,
+                        r.woman_id,
+                        r.pregnancy_id,
+                        r.visit_id,
+                        r.step_id,
+                        ts(r.send_at),
+                        ts(r.expires_at)
+                    ])
+                })
+                .collect();
+            let res = sqlx::query(
+                "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, status, status_cause,
+                                     send_at, expires_at, created_at, updated_at)
+                 SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, 'scheduled', 'planned',
+                        j.value->>5, j.value->>6, ?2, ?2
+                 FROM json_each(?1) j WHERE true
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(serde_json::Value::from(payload).to_string())
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            inserted += res.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Takes back messages whose claim outlived its lease (a worker died),
+    /// expires those past their grace, and - when `claim` - claims up to
+    /// `limit` due messages with a lease until `lease_until`.
+    /// Returns the claimed messages ready to render.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        claim: bool,
+    ) -> Result<(Vec<ClaimedMessage>, u64)> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'scheduled', status_cause = 'lease expired: taken back', lease_until = NULL, updated_at = ?1
+             WHERE status = 'claimed' AND lease_until <= ?1",
+        )
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?;
+        let expired = sqlx::query(
+            "UPDATE outbox SET status = 'expired', status_cause = 'past its grace: not sent late', updated_at = ?1
+             WHERE status = 'scheduled' AND expires_at <= ?1",
+        )
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if !claim {
+            tx.commit().await?;
+            return Ok((vec![], expired));
+        }
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'claimed', status_cause = NULL, lease_until = ?2,
+                    attempts = attempts + 1, updated_at = ?1
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'scheduled' AND send_at <= ?1 ORDER BY send_at LIMIT ?3)
+             RETURNING id",
+        )
+        .bind(now_s)
+        .bind(ts(lease_until))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok((vec![], expired));
+        }
+        let rows = sqlx::query(
+            "SELECT o.id, o.attempts, o.step_id, o.expires_at, w.id AS woman_id, w.name, w.phone, w.language, w.village,
+                    (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL) AS can_receive,
+                    v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp
+             FROM outbox o JOIN women w ON w.id = o.woman_id
+             LEFT JOIN visits v ON v.id = o.visit_id
+             LEFT JOIN pregnancies p ON p.id = o.pregnancy_id
+             WHERE o.id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&ids).expect("json"))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let opt_date = |s: Option<String>| s.as_deref().map(parse_stored_date).transpose();
+        let msgs = rows
+            .into_iter()
+            .map(|r| {
+                Ok(ClaimedMessage {
+                    id: r.get("id"),
+                    attempts: r.get("attempts"),
+                    step_id: r.get("step_id"),
+                    expires_at: from_ts(r.get("expires_at")),
+                    woman_id: r.get("woman_id"),
+                    name: r.get("name"),
+                    phone: r.get("phone"),
+                    language: r.get("language"),
+                    village: r.get("village"),
+                    can_receive: r.get("can_receive"),
+                    contact_label_zh: r.get("label_zh"),
+                    contact_label_en: r.get("label_en"),
+                    due_on: opt_date(r.get("due_on"))?,
+                    window_end: opt_date(r.get("window_end"))?,
+                    lmp: opt_date(r.get("lmp"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((msgs, expired))
+    }
+
+    /// Records the results of a batch of sends in one transaction. A result
+    /// only applies to a message still claimed: a status report that arrived
+    /// first is never overwritten.
+    pub async fn record_results(&self, results: &[SendResult], now: DateTime<Utc>) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = r.status, status_cause = r.cause, lease_until = NULL,
+                    send_at = COALESCE(r.retry_at, outbox.send_at),
+                    gateway = COALESCE(r.gateway, outbox.gateway),
+                    provider_id = COALESCE(r.provider_id, outbox.provider_id),
+                    to_addr = COALESCE(r.to_addr, outbox.to_addr),
+                    body = COALESCE(r.body, outbox.body),
+                    parts = COALESCE(r.parts, outbox.parts),
+                    updated_at = ?2
+             FROM (SELECT j.value->>'id' AS id, j.value->>'status' AS status, j.value->>'cause' AS cause,
+                          j.value->>'retry_at' AS retry_at, j.value->>'gateway' AS gateway,
+                          j.value->>'provider_id' AS provider_id, j.value->>'to_addr' AS to_addr,
+                          j.value->>'body' AS body, j.value->>'parts' AS parts
+                   FROM json_each(?1) j) AS r
+             WHERE outbox.id = r.id AND outbox.status = 'claimed'",
+        )
+        .bind(serde_json::to_string(results).expect("json"))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies status reports from a gateway (callbacks, webhooks, polls),
+    /// forward only. Each report names our message id. Returns how many changed a status.
+    pub async fn apply_status_reports(
+        &self,
+        reports: &[crate::gateway::StatusReport],
+    ) -> Result<u64> {
+        let mut changed = 0;
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "UPDATE outbox SET status = ?2, status_cause = ?3, updated_at = ?4
+             WHERE id = ?1 AND status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
+               AND {} < {}",
+            rank("status"),
+            rank("?2")
+        );
+        for r in reports {
+            changed += sqlx::query(&sql)
+                .bind(r.message_id)
+                .bind(r.status.as_str())
+                .bind(&r.reason)
+                .bind(ts(r.at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// The earliest send time among scheduled messages: when the dispatcher next has work.
+    pub async fn next_send_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(send_at) FROM outbox WHERE status = 'scheduled'")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(t.map(from_ts))
+    }
+
+    pub async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxListRow>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.woman_id, c.key || '/' || s.key AS step, o.status, o.status_cause, o.send_at,
+                    o.attempts, o.parts, o.body
+             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+             WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.woman_id = ?2) AND (?3 IS NULL OR o.send_at >= ?3)
+             ORDER BY o.send_at, o.id LIMIT ?4",
+        )
+        .bind(&f.status)
+        .bind(f.woman_id)
+        .bind(f.from.map(ts))
+        .bind(if f.limit > 0 { f.limit } else { i64::MAX })
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OutboxListRow {
+                id: r.get("id"),
+                woman_id: r.get("woman_id"),
+                step: r.get("step"),
+                status: r.get("status"),
+                status_cause: r.get("status_cause"),
+                send_at: from_ts(r.get("send_at")),
+                attempts: r.get("attempts"),
+                parts: r.get("parts"),
+                body: r.get("body"),
+            })
+            .collect())
+    }
+
+    /// Messages per status.
+    pub async fn status_counts(&self) -> Result<Vec<StatusCount>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, count)| StatusCount { status, count })
+            .collect())
+    }
+
+    /// The statuses one message went through, oldest first: (status, at, cause).
+    pub async fn events_of(
+        &self,
+        outbox_id: i64,
+    ) -> Result<Vec<(String, DateTime<Utc>, Option<String>)>> {
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT status, at, cause FROM outbox_events WHERE outbox_id = ? ORDER BY id",
+        )
+        .bind(outbox_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, at, c)| (s, from_ts(at), c))
+            .collect())
+    }
+
+    /// The planner's watermark: every firing up to it has been planned.
+    pub async fn planned_until(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .get_state("planned_until")
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(from_ts))
+    }
+
+    pub async fn set_planned_until(&self, t: DateTime<Utc>) -> Result<()> {
+        self.set_state("planned_until", &ts(t).to_string()).await
+    }
+}
