@@ -227,6 +227,40 @@ impl App {
         Ok(n)
     }
 
+    /// Changes when a campaign step fires and re-plans what it had not sent.
+    pub async fn retime_step(
+        &self,
+        step_id: i64,
+        offset_days: i64,
+        send_time: &str,
+        grace_hours: i64,
+        actor: &str,
+    ) -> Result<u64, AppError> {
+        let now = self.clock.now();
+        let cancelled = self
+            .store
+            .set_step_timing(step_id, offset_days, send_time, grace_hours, now)
+            .await?;
+        if let Some(until) = self.store.planned_until().await? {
+            if until > now {
+                self.planner
+                    .plan_range(now - Duration::seconds(1), until, None, now)
+                    .await?;
+            }
+        }
+        self.store
+            .audit(
+                now,
+                actor,
+                "retime_step",
+                &format!("step:{step_id}"),
+                &format!("{offset_days}d {send_time}"),
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(cancelled)
+    }
+
     /// Records an opt-out; it holds before the next message.
     pub async fn opt_out(&self, woman_id: i64, channel: &str) -> Result<u64, AppError> {
         let now = self.clock.now();

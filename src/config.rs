@@ -125,7 +125,7 @@ impl Default for DispatcherConfig {
             batch_size: 500,
             concurrency: 32,
             lease_seconds: 300,
-            max_attempts: 6,
+            max_attempts: 12,
             backoff_base_seconds: 30,
             backoff_max_seconds: 3600,
         }

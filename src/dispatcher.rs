@@ -112,7 +112,7 @@ impl Dispatcher {
         for (i, m) in claimed.iter().enumerate() {
             match self.prepare(m, &renderer, now) {
                 Ok(out) => to_send.push((i, out)),
-                Err(r) => results.push(r),
+                Err(r) => results.push(*r),
             }
         }
         let gateway = self.gateway.clone();
@@ -150,17 +150,19 @@ impl Dispatcher {
         m: &ClaimedMessage,
         renderer: &Renderer,
         now: DateTime<Utc>,
-    ) -> Result<OutgoingMessage, SendResult> {
-        let end = |status: &'static str, cause: String| SendResult {
-            id: m.id,
-            status,
-            cause: Some(cause),
-            retry_at: None,
-            gateway: None,
-            provider_id: None,
-            to_addr: None,
-            body: None,
-            parts: None,
+    ) -> Result<OutgoingMessage, Box<SendResult>> {
+        let end = |status: &'static str, cause: String| {
+            Box::new(SendResult {
+                id: m.id,
+                status,
+                cause: Some(cause),
+                retry_at: None,
+                gateway: None,
+                provider_id: None,
+                to_addr: None,
+                body: None,
+                parts: None,
+            })
         };
         if !m.can_receive {
             return Err(end("cancelled", "no consent or opted out".into()));

@@ -19,10 +19,17 @@ pub enum MockFailure {
     Permanent,
 }
 
+/// A message the mock accepted, with the moment it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockSent {
+    pub message: OutgoingMessage,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Default)]
 struct State {
     /// Every message handed over for the first time, in order.
-    sent: Vec<OutgoingMessage>,
+    sent: Vec<MockSent>,
     /// Ids seen, for de-duplication.
     seen: HashSet<i64>,
     /// Hand-overs of an id seen before.
@@ -69,7 +76,7 @@ impl MockGateway {
     }
 
     /// Messages handed over (each id once), in order.
-    pub fn sent(&self) -> Vec<OutgoingMessage> {
+    pub fn sent(&self) -> Vec<MockSent> {
         self.state().sent.clone()
     }
 
@@ -136,8 +143,11 @@ impl Gateway for MockGateway {
             st.duplicates += 1;
             return SendOutcome::Accepted { provider_id };
         }
-        st.sent.push(msg.clone());
         let now = self.clock.now();
+        st.sent.push(MockSent {
+            message: msg.clone(),
+            at: now,
+        });
         for status in [ReportedStatus::Sent, ReportedStatus::Delivered] {
             st.reports.push(StatusReport {
                 message_id: msg.id,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
-pub use mock::MockGateway;
+pub use mock::{MockFailure, MockGateway, MockSent};
 
 /// A rendered message ready for a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -97,12 +97,15 @@ pub enum GatewayConfigError {
     RecordFile(std::io::Error),
 }
 
+/// The gateway in use, and the mock again by its own type when it is the one.
+pub type Gateways = (Arc<dyn Gateway>, Option<Arc<MockGateway>>);
+
 /// Builds the configured gateway. The mock is also returned by its own
 /// type so tests and the demo can look inside it.
 pub fn from_config(
     cfg: &crate::config::GatewayConfig,
     clock: crate::clock::Clock,
-) -> Result<(Arc<dyn Gateway>, Option<Arc<MockGateway>>), GatewayConfigError> {
+) -> Result<Gateways, GatewayConfigError> {
     match cfg.kind.as_str() {
         "mock" => {
             let m = Arc::new(

@@ -164,6 +164,46 @@ impl Store {
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
+    /// Changes when a step fires. The version moves so that every message
+    /// not yet sent under the old timing is cancelled and planned afresh.
+    pub async fn set_step_timing(
+        &self,
+        step_id: i64,
+        offset_days: i64,
+        send_time: &str,
+        grace_hours: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if parse_hhmm(send_time).is_none() {
+            return Err(StoreError::Conflict(format!(
+                "send_time {send_time:?} is not HH:MM"
+            )));
+        }
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "UPDATE campaign_steps SET offset_days = ?, send_time = ?, grace_hours = ?, version = version + 1 WHERE id = ?",
+        )
+        .bind(offset_days)
+        .bind(send_time)
+        .bind(grace_hours)
+        .bind(step_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("step {step_id}")));
+        }
+        let n = super::enroll::cancel_pending(
+            &mut tx,
+            "step_id = ?",
+            step_id,
+            "step timing changed",
+            ts(now),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Looks a step up by campaign and step key.
     pub async fn step_id(&self, campaign: &str, step: &str) -> Result<i64> {
         sqlx::query_scalar("SELECT s.id FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = ? AND s.key = ?")

@@ -160,3 +160,56 @@ pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
 }
+
+impl Store {
+    /// The floor the benchmark compares against: `rows` plain inserts, then
+    /// as many updates by primary key, `batch` per transaction, with one
+    /// prepared statement each, on a scratch table of this database.
+    /// Returns the seconds each took.
+    pub async fn floor_benchmark(&self, rows: usize, batch: usize) -> Result<(f64, f64)> {
+        sqlx::query("DROP TABLE IF EXISTS bench_floor")
+            .execute(&self.write)
+            .await?;
+        sqlx::query("CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, k TEXT NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL)")
+            .execute(&self.write)
+            .await?;
+        let t = std::time::Instant::now();
+        let mut i = 0;
+        while i < rows {
+            let mut tx = self.begin().await?;
+            for j in i..(i + batch).min(rows) {
+                sqlx::query(
+                    "INSERT INTO bench_floor (id, k, status, at) VALUES (?, ?, 'scheduled', ?)",
+                )
+                .bind(j as i64 + 1)
+                .bind(format!("s1.1/v{j}.1"))
+                .bind(j as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            i += batch;
+        }
+        let ins = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let mut i = 0;
+        while i < rows {
+            let mut tx = self.begin().await?;
+            for j in i..(i + batch).min(rows) {
+                sqlx::query(
+                    "UPDATE bench_floor SET status = 'delivered', at = at + 1 WHERE id = ?",
+                )
+                .bind(j as i64 + 1)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            i += batch;
+        }
+        let upd = t.elapsed().as_secs_f64();
+        sqlx::query("DROP TABLE bench_floor")
+            .execute(&self.write)
+            .await?;
+        Ok((ins, upd))
+    }
+}

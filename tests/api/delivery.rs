@@ -1,0 +1,268 @@
+//! Sending: once and only once, retries that back off, permanent failures,
+//! expiry instead of lateness, and the status trail of each message.
+
+use crate::helpers::*;
+use careminder::gateway::{Gateway, MockFailure, OutgoingMessage};
+use chrono::Duration;
+
+const PHONE: &str = "+8613812345678";
+
+/// One woman whose first reminder (anc1, 3 days before) is due 2026-12-12 09:00.
+async fn one_woman() -> (TestApp, i64) {
+    let t = spawn_app().await;
+    let out = t.enroll("王秀英", "13812345678", "2026-09-22").await;
+    (t, out.woman_id())
+}
+
+#[tokio::test]
+async fn planning_and_dispatching_twice_sends_each_message_once() {
+    let (t, _) = one_woman().await;
+    t.at("2026-12-12 09:00");
+    let first = t.tick().await;
+    assert_eq!(first.dispatch.handed_over, 1);
+    let second = t.tick().await;
+    assert_eq!((second.plan.planned, second.dispatch.claimed), (0, 0));
+    // Planning everything already planned again writes nothing new.
+    let now = t.clock.now();
+    let until = t.app.store.planned_until().await.unwrap().unwrap();
+    let again = t
+        .app
+        .planner
+        .plan_range(now - Duration::days(30), until, None, now)
+        .await
+        .unwrap();
+    assert_eq!(again.planned, 0);
+    assert!(again.considered > 0);
+    assert_eq!(t.sent_to(PHONE).len(), 1);
+}
+
+#[tokio::test]
+async fn a_worker_dying_between_claim_and_record_loses_nothing_and_sends_once() {
+    let (t, _) = one_woman().await;
+    t.at("2026-12-12 09:00");
+    t.app.planner.run(t.clock.now()).await.unwrap();
+    // A worker claims the message, hands it to the gateway, and dies before recording.
+    let now = t.clock.now();
+    let (claimed, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::minutes(5), 10, true)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let m = &claimed[0];
+    let out = OutgoingMessage {
+        id: m.id,
+        to: m.phone.clone(),
+        body: "x".into(),
+        attempt: 1,
+    };
+    t.mock.send(&out).await;
+    // Its delivery receipts have not come back yet.
+    let _ = t.mock.take_reports();
+    // While the lease holds, nobody else takes it.
+    t.at("2026-12-12 09:04");
+    assert_eq!(t.tick().await.dispatch.claimed, 0);
+    // After the lease, it comes back exactly once; the gateway de-duplicates on our id.
+    t.at("2026-12-12 09:06");
+    assert_eq!(t.tick().await.dispatch.claimed, 1);
+    t.at("2026-12-12 09:30");
+    assert_eq!(t.tick().await.dispatch.claimed, 0);
+    assert_eq!(t.sent_to(PHONE).len(), 1);
+    assert_eq!(t.mock.duplicates(), 1);
+    let events: Vec<String> = t
+        .app
+        .store
+        .events_of(m.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        events,
+        ["scheduled", "claimed", "scheduled", "claimed", "accepted"]
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_for_a_message_whose_worker_died_completes_it_without_a_resend() {
+    let (t, _) = one_woman().await;
+    t.at("2026-12-12 09:00");
+    t.app.planner.run(t.clock.now()).await.unwrap();
+    let now = t.clock.now();
+    let (claimed, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::minutes(5), 10, true)
+        .await
+        .unwrap();
+    let m = &claimed[0];
+    let out = OutgoingMessage {
+        id: m.id,
+        to: m.phone.clone(),
+        body: "x".into(),
+        attempt: 1,
+    };
+    t.mock.send(&out).await; // the worker dies here; the gateway's receipts still arrive
+    t.at("2026-12-12 09:01");
+    t.tick().await;
+    t.at("2026-12-12 09:10");
+    assert_eq!(
+        t.tick().await.dispatch.claimed,
+        0,
+        "delivered: nothing to take back"
+    );
+    assert_eq!((t.sent_to(PHONE).len(), t.mock.duplicates()), (1, 0));
+    let events: Vec<String> = t
+        .app
+        .store
+        .events_of(m.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(events, ["scheduled", "claimed", "sent", "delivered"]);
+}
+
+#[tokio::test]
+async fn a_worker_dying_before_the_gateway_call_sends_after_the_lease() {
+    let (t, _) = one_woman().await;
+    t.at("2026-12-12 09:00");
+    t.app.planner.run(t.clock.now()).await.unwrap();
+    let now = t.clock.now();
+    let (claimed, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::minutes(5), 10, true)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    t.at("2026-12-12 09:06");
+    t.tick().await;
+    assert_eq!(t.sent_to(PHONE).len(), 1);
+    assert_eq!(t.mock.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn every_status_is_an_event_and_a_late_sent_never_overwrites_delivered() {
+    let (t, w) = one_woman().await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let msg = t
+        .outbox_of(w)
+        .await
+        .into_iter()
+        .find(|m| m.status == "delivered")
+        .expect("delivered");
+    let late = careminder::gateway::StatusReport {
+        message_id: msg.id,
+        status: careminder::gateway::ReportedStatus::Sent,
+        reason: None,
+        at: t.clock.now(),
+    };
+    assert_eq!(t.app.store.apply_status_reports(&[late]).await.unwrap(), 0);
+    let events: Vec<String> = t
+        .app
+        .store
+        .events_of(msg.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        events,
+        ["scheduled", "claimed", "accepted", "sent", "delivered"]
+    );
+    assert!(msg.body.unwrap().contains("王秀英"));
+}
+
+#[tokio::test]
+async fn transient_failures_retry_with_growing_delays_then_succeed() {
+    let (t, w) = one_woman().await;
+    t.mock.fail_next(3, MockFailure::Transient);
+    t.at("2026-12-12 09:00");
+    let mut attempts_at = vec![];
+    let mut calls = 0;
+    for _ in 0..(6 * 60 * 2) {
+        t.tick().await;
+        if t.mock.calls() > calls {
+            calls = t.mock.calls();
+            attempts_at.push(t.clock.now());
+        }
+        if !t.sent_to(PHONE).is_empty() {
+            break;
+        }
+        t.clock.advance(Duration::seconds(5));
+    }
+    assert_eq!(t.sent_to(PHONE).len(), 1, "sent in the end");
+    assert_eq!(attempts_at.len(), 4, "three failures, then success");
+    let gaps: Vec<i64> = attempts_at
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] > g[0]),
+        "delays grow: {gaps:?}"
+    );
+    assert!(gaps[0] >= 20, "no immediate retry: {gaps:?}");
+    let msg = &t.outbox_of(w).await[0];
+    assert_eq!((msg.status.as_str(), msg.attempts), ("delivered", 4));
+}
+
+#[tokio::test]
+async fn permanent_failure_fails_at_once_without_retry() {
+    let (t, w) = one_woman().await;
+    t.mock.fail_next(1, MockFailure::Permanent);
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    t.run_until("2026-12-12 12:00", Duration::minutes(1)).await;
+    assert_eq!(t.mock.calls(), 1);
+    let msg = &t.outbox_of(w).await[0];
+    assert_eq!(msg.status, "failed");
+    assert!(msg
+        .status_cause
+        .as_deref()
+        .unwrap()
+        .contains("invalid number"));
+}
+
+#[tokio::test]
+async fn a_gateway_that_stays_down_is_not_hammered() {
+    let (t, w) = one_woman().await;
+    t.mock.set_down(true);
+    t.at("2026-12-12 09:00");
+    // Tick every 5 seconds for 3 hours: 2160 passes.
+    t.run_until("2026-12-12 12:00", Duration::seconds(5)).await;
+    let calls = t.mock.calls();
+    assert!(
+        (5..=12).contains(&calls),
+        "{calls} calls in 3 hours while down"
+    );
+    let msg = &t.outbox_of(w).await[0];
+    assert_eq!(msg.status, "scheduled", "still waiting to retry: {msg:?}");
+    // Back up: it goes out at its next retry.
+    t.mock.set_down(false);
+    t.run_until("2026-12-12 16:00", Duration::minutes(1)).await;
+    assert_eq!(t.sent_to(PHONE).len(), 1);
+}
+
+#[tokio::test]
+async fn a_reminder_whose_checkup_has_passed_expires_instead_of_going_late() {
+    let (t, w) = one_woman().await;
+    // The service is down from before the on-the-day reminder (12-15 08:00)
+    // until the next morning.
+    t.at("2026-12-14 12:00");
+    t.tick().await;
+    t.at("2026-12-16 09:00");
+    t.tick().await;
+    let rows = t.outbox_of(w).await;
+    let on_day = rows
+        .iter()
+        .find(|m| m.step.as_deref() == Some("checkup-reminders/on-the-day"))
+        .unwrap();
+    assert_eq!(on_day.status, "expired");
+    assert!(t.sent_to(PHONE).iter().all(|m| m.message.id != on_day.id));
+}

@@ -1,0 +1,150 @@
+//! Starts the real app (HTTP on port 0, a fresh SQLite file, a manual clock,
+//! the mock gateway) and offers the steps tests are written in.
+
+use careminder::app::TickReport;
+use careminder::domain::schedule::local_to_utc;
+use careminder::enrollment::EnrollmentInput;
+use careminder::gateway::{MockGateway, MockSent};
+use careminder::store::{EnrollOutcome, OutboxFilter, OutboxListRow};
+use careminder::{App, Clock, Config};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+pub const TOKEN: &str = "test-token";
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub addr: SocketAddr,
+    pub mock: Arc<MockGateway>,
+    pub clock: Clock,
+    pub client: reqwest::Client,
+    /// Holds the database file; removed when the test ends.
+    _dir: TempDir,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// A local time in the app's zone: "2026-12-01 09:00".
+pub fn local(app: &App, s: &str) -> DateTime<Utc> {
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test time");
+    local_to_utc(app.config.timezone, t)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, "2026-12-01 10:00").await
+}
+
+/// Starts the app with `tweak` applied to a default configuration and the
+/// clock at `start` (local time in the configured zone). The scheduler loop
+/// is not started: tests tick by hand after moving the clock.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        database: dir.path().join("test.db"),
+        listen: "127.0.0.1:0".into(),
+        api_token: Some(TOKEN.into()),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let t = NaiveDateTime::parse_from_str(start, "%Y-%m-%d %H:%M").expect("start time");
+    let clock = Clock::manual(local_to_utc(config.timezone, t));
+    let app = App::open(config, clock.clone()).await.expect("app opens");
+    let mock = app.mock.clone().expect("mock gateway");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(careminder::serve(app.clone(), listener, rx, false));
+    TestApp {
+        app,
+        addr,
+        mock,
+        clock,
+        client: reqwest::Client::new(),
+        _dir: dir,
+        shutdown: tx,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn local(&self, s: &str) -> DateTime<Utc> {
+        local(&self.app, s)
+    }
+
+    /// Moves the clock to a local time.
+    pub fn at(&self, s: &str) {
+        self.clock.set(self.local(s));
+    }
+
+    pub async fn tick(&self) -> TickReport {
+        self.app.tick().await.expect("tick")
+    }
+
+    /// Ticks every `step` from now until `until` (local), inclusive.
+    pub async fn run_until(&self, until: &str, step: Duration) {
+        let end = self.local(until);
+        while self.clock.now() <= end {
+            self.tick().await;
+            self.clock.advance(step);
+        }
+        self.clock.set(end);
+    }
+
+    pub async fn enroll(&self, name: &str, phone: &str, lmp: &str) -> EnrollOutcome {
+        self.app
+            .enroll(&woman(name, phone, lmp), "test", "test")
+            .await
+            .expect("enrolls")
+    }
+
+    /// Messages the mock accepted for a number (E.164).
+    pub fn sent_to(&self, phone: &str) -> Vec<MockSent> {
+        self.mock
+            .sent()
+            .into_iter()
+            .filter(|m| m.message.to == phone)
+            .collect()
+    }
+
+    pub async fn outbox_of(&self, woman_id: i64) -> Vec<OutboxListRow> {
+        self.app
+            .store
+            .list_outbox(&OutboxFilter {
+                woman_id: Some(woman_id),
+                ..Default::default()
+            })
+            .await
+            .expect("outbox")
+    }
+
+    /// Local "YYYY-MM-DD HH:MM" of an instant.
+    pub fn fmt(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.app.config.timezone)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+}
+
+pub fn woman(name: &str, phone: &str, lmp: &str) -> EnrollmentInput {
+    EnrollmentInput {
+        name: name.into(),
+        phone: phone.into(),
+        lmp: Some(lmp.into()),
+        village: Some("V001".into()),
+        officer: Some("V001-O1".into()),
+        consent: Some("yes".into()),
+        ..Default::default()
+    }
+}

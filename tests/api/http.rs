@@ -1,0 +1,99 @@
+//! The HTTP surface: health, and the API's token and error answers.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let t = spawn_app().await;
+    let r = t.client.get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn api_refuses_missing_or_wrong_token() {
+    let t = spawn_app().await;
+    let r = t.client.get(t.url("/api/v1/outbox")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = t
+        .client
+        .get(t.url("/api/v1/outbox"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn enrolling_over_the_api_plans_her_reminders_and_bad_input_gets_a_reason() {
+    let t = spawn_app().await;
+    let body =
+        json!({"name": "王秀英", "phone": "138 1234 5678", "lmp": "2026-09-22", "consent": "yes"});
+    let r = t
+        .client
+        .post(t.url("/api/v1/enrollments"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["outcome"], "created");
+    // Same again: nothing new.
+    let r = t
+        .client
+        .post(t.url("/api/v1/enrollments"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let bad = json!({"name": "李桂兰", "phone": "12345", "lmp": "2026-09-22", "consent": "yes"});
+    let r = t
+        .client
+        .post(t.url("/api/v1/enrollments"))
+        .bearer_auth(TOKEN)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().starts_with("phone"), "{v}");
+
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let r = t
+        .client
+        .get(t.url("/api/v1/outbox?status=delivered"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let rows: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["step"], "checkup-reminders/before-3d");
+}
+
+#[tokio::test]
+async fn status_page_shows_counts_without_names_or_numbers() {
+    let t = spawn_app().await;
+    t.enroll("王秀英", "13812345678", "2026-09-22").await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let html = t
+        .client
+        .get(t.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("delivered"));
+    assert!(!html.contains("王秀英") && !html.contains("13812345678"));
+}

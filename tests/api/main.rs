@@ -1,0 +1,11 @@
+//! Integration tests: one binary, the real app on a fresh database in a
+//! temporary directory, an injected clock, the mock gateway.
+
+mod helpers;
+
+mod delivery;
+mod demo;
+mod http;
+mod import;
+mod replanning;
+mod schedule;
