@@ -27,6 +27,11 @@ pub struct BenchArgs {
     /// Registered pregnancies, one run each.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100_000usize, 1_000_000])]
     sizes: Vec<usize>,
+    /// Women whose check-ups fall on the planned day, the same at every
+    /// scale: the rest of the population has nothing due that day, so the
+    /// planning time shows whether cost follows what is due or who is registered.
+    #[arg(long, default_value_t = 5000)]
+    due: usize,
     /// Directory for the temporary databases (default: the system temp dir).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -61,7 +66,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let mut rows = vec![];
     for &n in &args.sizes {
         eprintln!("bench: N = {n} ...");
-        rows.push(one(n, &dir.path().join(format!("bench-{n}.db"))).await?);
+        rows.push(one(n, args.due.min(n), dir.path()).await?);
     }
     print!("{}", table(&rows));
     Ok(())
@@ -97,8 +102,9 @@ fn table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nfloor: plain batched INSERTs (for dispatch: one row per message) and UPDATEs by primary key\n\
-         (for receipts) on the same file and pragmas, 1000 rows per transaction, measured in this run.\n\
+        "\nfloor: plain row INSERTs (compared with dispatch: one row per message) and UPDATEs by primary\n\
+         key (compared with receipts) on the same file and pragmas, 1000 rows per transaction, one\n\
+         statement per batch, measured in this run.\n\
          dispatch: claim + render + mock gateway + batched result writes + status events, per message.\n\
          receipts: the mock's sent and delivered receipts, applied forward-only (2 per message).\n\
          RSS: peak resident memory of this process after the import and at the end."
@@ -106,10 +112,10 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
-async fn one(n: usize, db: &Path) -> Result<Row> {
+async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("date");
     let config = Config {
-        database: db.to_path_buf(),
+        database: dir.join(format!("bench-{n}.db")),
         ..Config::default()
     };
     let tz = config.timezone;
@@ -122,10 +128,17 @@ async fn one(n: usize, db: &Path) -> Result<Row> {
     let clock = Clock::manual(at(today, 7));
     let app = App::open(config, clock.clone()).await?;
 
-    let csv = synthetic_roster(n, today, 7);
+    // Plan tomorrow, as the sweep would: firings in (tomorrow 00:00, tomorrow 24:00].
+    let day = today + Duration::days(1);
+    let (from, to) = (at(day, 0), at(day + Duration::days(1), 0));
+    let (hot, cold) = lmp_offsets(&app, today, from, to).await?;
+    let csv_path = dir.join(format!("roster-{n}.csv"));
+    std::fs::write(&csv_path, synthetic_roster(n, due, today, &hot, &cold, 7))?;
     let t = Instant::now();
-    let report = crate::importer::import(&app, csv.as_slice(), "bench", "bench", |_| {}).await?;
+    let file = std::io::BufReader::new(std::fs::File::open(&csv_path)?);
+    let report = crate::importer::import(&app, file, "bench", "bench", |_| {}).await?;
     let import_s = t.elapsed().as_secs_f64();
+    std::fs::remove_file(&csv_path)?;
     ensure!(
         report.created as usize == n,
         "imported {} of {n}: {:?}",
@@ -134,9 +147,6 @@ async fn one(n: usize, db: &Path) -> Result<Row> {
     );
     let rss_import_mb = peak_rss_mb();
 
-    // Plan tomorrow, as the sweep would: firings in (tomorrow 00:00, tomorrow 24:00].
-    let day = today + Duration::days(1);
-    let (from, to) = (at(day, 0), at(day + Duration::days(1), 0));
     let t = Instant::now();
     let plan = app.planner.plan_range(from, to, None, clock.now()).await?;
     let plan_s = t.elapsed().as_secs_f64();
@@ -201,8 +211,59 @@ async fn floor(store: &crate::store::Store, rows: usize) -> Result<(f64, f64)> {
     Ok((rows as f64 / ins, rows as f64 / upd))
 }
 
-/// A roster CSV with `n` invented women, pregnancies spread over 2-40 weeks.
-pub fn synthetic_roster(n: usize, today: NaiveDate, seed: u64) -> Vec<u8> {
+/// Splits the possible LMPs (14-286 days before `today`) into those whose
+/// visits some step fires for in `(from, to]` ("hot") and the others.
+async fn lmp_offsets(
+    app: &App,
+    today: NaiveDate,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    use crate::domain::schedule::TriggerAnchor;
+    let plan = app.store.plan(&app.config.care_plan).await?;
+    let steps = app.store.active_steps().await?;
+    let (mut hot, mut cold) = (vec![], vec![]);
+    for k in 14..=286 {
+        let dates = crate::domain::PregnancyDates::from_lmp(today - Duration::days(k));
+        let visits = plan.prenatal_visits(&dates, today);
+        let window = app.config.send_window;
+        let fires = steps.iter().any(|s| {
+            let fires_on = |d: NaiveDate| {
+                s.trigger
+                    .firing(d, app.config.timezone, &window)
+                    .is_some_and(|f| from < f.send_at && f.send_at <= to)
+            };
+            match s.trigger.anchor {
+                TriggerAnchor::VisitDue => visits.iter().any(|v| fires_on(v.due)),
+                TriggerAnchor::VisitWindowStart => visits.iter().any(|v| fires_on(v.window_start)),
+                TriggerAnchor::VisitWindowEnd => visits.iter().any(|v| fires_on(v.window_end)),
+                TriggerAnchor::Lmp => fires_on(dates.lmp),
+                TriggerAnchor::Delivery => false,
+            }
+        });
+        if fires {
+            hot.push(k);
+        } else {
+            cold.push(k);
+        }
+    }
+    ensure!(
+        !hot.is_empty() && !cold.is_empty(),
+        "no LMP split for the planned day"
+    );
+    Ok((hot, cold))
+}
+
+/// A roster CSV with `n` invented women: `due` of them with LMPs from `hot`
+/// (something fires on the planned day), the rest from `cold`.
+pub fn synthetic_roster(
+    n: usize,
+    due: usize,
+    today: NaiveDate,
+    hot: &[i64],
+    cold: &[i64],
+    seed: u64,
+) -> Vec<u8> {
     const SURNAMES: &[&str] = &[
         "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙",
     ];
@@ -214,7 +275,8 @@ pub fn synthetic_roster(n: usize, today: NaiveDate, seed: u64) -> Vec<u8> {
     let mut out = String::with_capacity(n * 80);
     out.push_str("name,phone,lmp,edd,village,officer,language,wechat_openid,consent\n");
     for i in 0..n {
-        let lmp = today - Duration::days(rng.gen_range(14..=286));
+        let pool = if i < due { hot } else { cold };
+        let lmp = today - Duration::days(pool[rng.gen_range(0..pool.len())]);
         let v = rng.gen_range(1..=villages);
         let (l, e) = if rng.gen_bool(0.6) {
             (lmp.to_string(), String::new())

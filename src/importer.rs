@@ -97,7 +97,9 @@ pub async fn import<R: Read>(
     let now = app.clock.now();
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(BATCH);
-    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    // (phone, name) -> first line, kept as a 64-bit hash so that a
+    // province-sized file does not hold every key in memory.
+    let mut seen: HashMap<u64, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut record) {
@@ -132,7 +134,12 @@ pub async fn import<R: Read>(
                 reason: e.to_string(),
             }),
             Ok(e) => {
-                let key = (e.phone.as_str().to_string(), e.name.clone());
+                let key = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (e.phone.as_str(), e.name.as_str()).hash(&mut h);
+                    h.finish()
+                };
                 if let Some(first) = seen.get(&key) {
                     report.refused.push(RefusedRow {
                         line,

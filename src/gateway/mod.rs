@@ -45,6 +45,7 @@ pub enum SendOutcome {
 }
 
 /// Statuses a gateway reports after accepting a message.
+/// Declared in forward order: the store applies a message's reports in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportedStatus {

@@ -1,12 +1,14 @@
 //! Women, pregnancies and their visits: registration (one or a batch),
 //! date corrections, endings, consent and opt-out.
 
-use super::{date_str, parse_stored_date, ts, Result, Store, StoreError};
+use super::{
+    date_str, full_chunk, parse_stored_date, rows_per_statement, ts, Result, Store, StoreError,
+};
 use crate::domain::{PlannedVisit, PregnancyDates};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 
 /// When, how and by whom consent to messages was given.
@@ -99,100 +101,134 @@ impl Store {
             return Ok(vec![]);
         }
         let now_s = ts(now);
-        let women: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "name": r.name, "phone": r.phone.as_str(), "openid": r.wechat_openid,
-                    "lang": r.language, "village": r.village, "officer": r.officer_code,
-                    "consent_at": r.consent.as_ref().map(|c| ts(c.at)),
-                    "consent_source": r.consent.as_ref().map(|c| &c.source),
-                    "consent_by": r.consent.as_ref().map(|c| &c.by),
-                })
-            })
-            .collect();
-        let women = serde_json::Value::from(women).to_string();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
-                                consent_at, consent_source, consent_by, created_at, updated_at)
-             SELECT j.value->>'name', j.value->>'phone', j.value->>'openid', j.value->>'lang',
-                    j.value->>'village', j.value->>'officer', j.value->>'consent_at',
-                    j.value->>'consent_source', j.value->>'consent_by', ?2, ?2
-             FROM json_each(?1) j WHERE true
-             ON CONFLICT (phone, name) DO NOTHING",
-        )
-        .bind(&women)
-        .bind(now_s)
-        .execute(&mut *tx)
-        .await?;
-        // Row index -> woman id, and her active pregnancy if any.
-        let found = sqlx::query(
-            "SELECT CAST(j.key AS INTEGER) AS idx, w.id AS woman_id, p.id AS pregnancy_id, p.lmp
-             FROM json_each(?1) j
-             JOIN women w ON w.phone = j.value->>'phone' AND w.name = j.value->>'name'
-             LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'",
-        )
-        .bind(&women)
-        .fetch_all(&mut *tx)
-        .await?;
+        for chunk in rows.chunks(rows_per_statement(11)) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
+                                    consent_at, consent_source, consent_by, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.name)
+                    .push_bind(r.phone.as_str())
+                    .push_bind(&r.wechat_openid)
+                    .push_bind(&r.language)
+                    .push_bind(&r.village)
+                    .push_bind(&r.officer_code)
+                    .push_bind(r.consent.as_ref().map(|c| ts(c.at)))
+                    .push_bind(r.consent.as_ref().map(|c| c.source.as_str()))
+                    .push_bind(r.consent.as_ref().map(|c| c.by.as_str()))
+                    .push_bind(now_s)
+                    .push_bind(now_s);
+            });
+            qb.push(" ON CONFLICT (phone, name) DO NOTHING");
+            qb.build()
+                .persistent(full_chunk(chunk.len()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Each row's woman, and her active pregnancy if any.
+        let index: HashMap<(&str, &str), usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.phone.as_str(), r.name.as_str()), i))
+            .collect();
         let mut woman_of = vec![0i64; rows.len()];
         let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
-        for r in found {
-            let idx: i64 = r.get("idx");
-            let idx = idx as usize;
-            let woman_id: i64 = r.get("woman_id");
-            woman_of[idx] = woman_id;
-            if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
-                let lmp: String = r.get("lmp");
-                outcomes[idx] = Some(if lmp == date_str(rows[idx].dates.lmp) {
-                    EnrollOutcome::Unchanged {
-                        woman_id,
-                        pregnancy_id: pid,
-                    }
-                } else {
-                    EnrollOutcome::DatesDiffer {
-                        woman_id,
-                        pregnancy_id: pid,
-                    }
-                });
+        for chunk in rows.chunks(rows_per_statement(2)) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT w.id AS woman_id, w.phone, w.name, p.id AS pregnancy_id, p.lmp
+                 FROM women w LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'
+                 WHERE (w.phone, w.name) IN (",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.phone.as_str()).push_bind(&r.name);
+            });
+            qb.push(")");
+            for r in qb
+                .build()
+                .persistent(full_chunk(chunk.len()))
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                let phone: String = r.get("phone");
+                let name: String = r.get("name");
+                let Some(&idx) = index.get(&(phone.as_str(), name.as_str())) else {
+                    continue;
+                };
+                let woman_id: i64 = r.get("woman_id");
+                woman_of[idx] = woman_id;
+                if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
+                    let lmp: String = r.get("lmp");
+                    outcomes[idx] = Some(if lmp == date_str(rows[idx].dates.lmp) {
+                        EnrollOutcome::Unchanged {
+                            woman_id,
+                            pregnancy_id: pid,
+                        }
+                    } else {
+                        EnrollOutcome::DatesDiffer {
+                            woman_id,
+                            pregnancy_id: pid,
+                        }
+                    });
+                }
             }
         }
         let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
-        if !new_idx.is_empty() {
-            let preg: Vec<_> = new_idx
-                .iter()
-                .map(|&i| {
-                    let r = &rows[i];
-                    json!({"w": woman_of[i], "plan": r.care_plan, "lmp": date_str(r.dates.lmp),
-                           "edd": date_str(r.dates.edd), "reg": date_str(r.registered_on)})
-                })
-                .collect();
-            let ids: Vec<(i64, i64)> = sqlx::query_as(
-                "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at)
-                 SELECT j.value->>'w', j.value->>'plan', j.value->>'lmp', j.value->>'edd', j.value->>'reg', ?2, ?2, ?2
-                 FROM json_each(?1) j
-                 RETURNING woman_id, id",
-            )
-            .bind(serde_json::Value::from(preg).to_string())
-            .bind(now_s)
-            .fetch_all(&mut *tx)
-            .await?;
-            let by_woman: HashMap<i64, i64> = ids.into_iter().collect();
-            let mut visits = Vec::new();
-            for &i in &new_idx {
-                let pid = *by_woman
-                    .get(&woman_of[i])
-                    .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
-                outcomes[i] = Some(EnrollOutcome::Created {
-                    woman_id: woman_of[i],
-                    pregnancy_id: pid,
-                });
-                for v in &rows[i].visits {
-                    visits.push(visit_json(pid, v));
-                }
+        let mut by_woman: HashMap<i64, i64> = HashMap::with_capacity(new_idx.len());
+        for chunk in new_idx.chunks(rows_per_statement(8)) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, &i| {
+                let r = &rows[i];
+                b.push_bind(woman_of[i])
+                    .push_bind(&r.care_plan)
+                    .push_bind(date_str(r.dates.lmp))
+                    .push_bind(date_str(r.dates.edd))
+                    .push_bind(date_str(r.registered_on))
+                    .push_bind(now_s)
+                    .push_bind(now_s)
+                    .push_bind(now_s);
+            });
+            qb.push(" RETURNING woman_id, id");
+            for r in qb
+                .build()
+                .persistent(full_chunk(chunk.len()))
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                by_woman.insert(r.get(0), r.get(1));
             }
-            insert_visits(&mut tx, visits).await?;
+        }
+        let mut visits: Vec<(i64, &PlannedVisit)> = Vec::with_capacity(new_idx.len() * 6);
+        for &i in &new_idx {
+            let pid = *by_woman
+                .get(&woman_of[i])
+                .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
+            outcomes[i] = Some(EnrollOutcome::Created {
+                woman_id: woman_of[i],
+                pregnancy_id: pid,
+            });
+            visits.extend(rows[i].visits.iter().map(|v| (pid, v)));
+        }
+        for chunk in visits.chunks(rows_per_statement(8)) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end) ",
+            );
+            qb.push_values(chunk, |mut b, (pid, v)| {
+                b.push_bind(*pid)
+                    .push_bind(&v.key)
+                    .push_bind(v.seq)
+                    .push_bind(&v.label_zh)
+                    .push_bind(&v.label_en)
+                    .push_bind(date_str(v.window_start))
+                    .push_bind(date_str(v.due))
+                    .push_bind(date_str(v.window_end));
+            });
+            qb.build()
+                .persistent(full_chunk(chunk.len()))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         outcomes
@@ -410,25 +446,6 @@ impl Store {
 fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
     json!({"p": pregnancy_id, "key": v.key, "seq": v.seq, "zh": v.label_zh, "en": v.label_en,
            "ws": date_str(v.window_start), "due": date_str(v.due), "we": date_str(v.window_end)})
-}
-
-async fn insert_visits(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    visits: Vec<serde_json::Value>,
-) -> Result<()> {
-    if visits.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end)
-         SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
-                j.value->>'ws', j.value->>'due', j.value->>'we'
-         FROM json_each(?1) j",
-    )
-    .bind(serde_json::Value::from(visits).to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Cancels the scheduled messages matching `filter` (one `?` bound to `id`).

@@ -1,11 +1,10 @@
 //! The outbox: one row per message, from planning to its last status.
 
-use super::{from_ts, parse_stored_date, ts, Result, Store};
+use super::{from_ts, full_chunk, parse_stored_date, rows_per_statement, ts, Result, Store};
 use crate::domain::schedule::TriggerAnchor;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use serde_json::json;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// Something a campaign step may fire for: a visit, or a pregnancy's date.
 #[derive(Debug, Clone)]
@@ -178,35 +177,32 @@ impl Store {
     /// Returns how many are new.
     pub async fn insert_planned(&self, rows: &[NewOutboxRow], now: DateTime<Utc>) -> Result<u64> {
         let mut inserted = 0;
+        let now_s = ts(now);
         let mut tx = self.begin().await?;
-        for chunk in rows.chunks(5000) {
-            let payload: Vec<_> = chunk
-                .iter()
-                .map(|r| {
-                    json!([
-                        r.dedupe_key,
-                        r.woman_id,
-                        r.pregnancy_id,
-                        r.visit_id,
-                        r.step_id,
-                        ts(r.send_at),
-                        ts(r.expires_at)
-                    ])
-                })
-                .collect();
-            let res = sqlx::query(
-                "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, status, status_cause,
-                                     send_at, expires_at, created_at, updated_at)
-                 SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, 'scheduled', 'planned',
-                        j.value->>5, j.value->>6, ?2, ?2
-                 FROM json_each(?1) j WHERE true
-                 ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(serde_json::Value::from(payload).to_string())
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
-            inserted += res.rows_affected();
+        for chunk in rows.chunks(rows_per_statement(9)) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, send_at, expires_at,
+                                     created_at, updated_at, status, status_cause) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.dedupe_key)
+                    .push_bind(r.woman_id)
+                    .push_bind(r.pregnancy_id)
+                    .push_bind(r.visit_id)
+                    .push_bind(r.step_id)
+                    .push_bind(ts(r.send_at))
+                    .push_bind(ts(r.expires_at))
+                    .push_bind(now_s)
+                    .push_bind(now_s)
+                    .push_unseparated(", 'scheduled', 'planned'");
+            });
+            qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+            inserted += qb
+                .build()
+                .persistent(full_chunk(chunk.len()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(inserted)
@@ -306,54 +302,91 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = r.status, status_cause = r.cause, lease_until = NULL,
-                    send_at = COALESCE(r.retry_at, outbox.send_at),
-                    gateway = COALESCE(r.gateway, outbox.gateway),
-                    provider_id = COALESCE(r.provider_id, outbox.provider_id),
-                    to_addr = COALESCE(r.to_addr, outbox.to_addr),
-                    body = COALESCE(r.body, outbox.body),
-                    parts = COALESCE(r.parts, outbox.parts),
-                    updated_at = ?2
-             FROM (SELECT j.value->>'id' AS id, j.value->>'status' AS status, j.value->>'cause' AS cause,
-                          j.value->>'retry_at' AS retry_at, j.value->>'gateway' AS gateway,
-                          j.value->>'provider_id' AS provider_id, j.value->>'to_addr' AS to_addr,
-                          j.value->>'body' AS body, j.value->>'parts' AS parts
-                   FROM json_each(?1) j) AS r
-             WHERE outbox.id = r.id AND outbox.status = 'claimed'",
-        )
-        .bind(serde_json::to_string(results).expect("json"))
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
+        for chunk in results.chunks(rows_per_statement(9)) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE outbox SET status = r.column2, status_cause = r.column3, lease_until = NULL,
+                        send_at = COALESCE(r.column4, outbox.send_at),
+                        gateway = COALESCE(r.column5, outbox.gateway),
+                        provider_id = COALESCE(r.column6, outbox.provider_id),
+                        to_addr = COALESCE(r.column7, outbox.to_addr),
+                        body = COALESCE(r.column8, outbox.body),
+                        parts = COALESCE(r.column9, outbox.parts),
+                        updated_at = ",
+            );
+            qb.push_bind(ts(now));
+            qb.push(" FROM (");
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.status)
+                    .push_bind(&r.cause)
+                    .push_bind(r.retry_at)
+                    .push_bind(&r.gateway)
+                    .push_bind(&r.provider_id)
+                    .push_bind(&r.to_addr)
+                    .push_bind(&r.body)
+                    .push_bind(r.parts);
+            });
+            qb.push(") AS r WHERE outbox.id = r.column1 AND outbox.status = 'claimed'");
+            qb.build()
+                .persistent(full_chunk(chunk.len()))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
     /// Applies status reports from a gateway (callbacks, webhooks, polls),
-    /// forward only. Each report names our message id. Returns how many changed a status.
+    /// forward only, in one transaction. Reports for one message are
+    /// applied in rank order, in waves of one statement each (the n-th
+    /// report of every message in wave n), so a batch costs a statement or
+    /// two whatever its size. Returns how many changed a status.
     pub async fn apply_status_reports(
         &self,
         reports: &[crate::gateway::StatusReport],
     ) -> Result<u64> {
+        if reports.is_empty() {
+            return Ok(0);
+        }
+        let mut sorted: Vec<&crate::gateway::StatusReport> = reports.iter().collect();
+        sorted.sort_by_key(|r| (r.message_id, r.status as u8, r.at));
+        let mut waves: Vec<Vec<&crate::gateway::StatusReport>> = vec![];
+        let mut prev = None;
+        let mut k = 0;
+        for r in sorted {
+            k = if prev == Some(r.message_id) { k + 1 } else { 0 };
+            prev = Some(r.message_id);
+            if waves.len() <= k {
+                waves.push(vec![]);
+            }
+            waves[k].push(r);
+        }
+        let (from_rank, to_rank) = (rank("outbox.status"), rank("r.column2"));
         let mut changed = 0;
         let mut tx = self.begin().await?;
-        let sql = format!(
-            "UPDATE outbox SET status = ?2, status_cause = ?3, updated_at = ?4
-             WHERE id = ?1 AND status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
-               AND {} < {}",
-            rank("status"),
-            rank("?2")
-        );
-        for r in reports {
-            changed += sqlx::query(&sql)
-                .bind(r.message_id)
-                .bind(r.status.as_str())
-                .bind(&r.reason)
-                .bind(ts(r.at))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        for wave in waves {
+            for chunk in wave.chunks(rows_per_statement(4)) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "UPDATE outbox SET status = r.column2, status_cause = r.column3, updated_at = r.column4 FROM (",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.message_id)
+                        .push_bind(r.status.as_str())
+                        .push_bind(&r.reason)
+                        .push_bind(ts(r.at));
+                });
+                qb.push(format!(
+                    ") AS r WHERE outbox.id = r.column1
+                       AND outbox.status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
+                       AND {from_rank} < {to_rank}"
+                ));
+                changed += qb
+                    .build()
+                    .persistent(full_chunk(chunk.len()))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
         }
         tx.commit().await?;
         Ok(changed)
