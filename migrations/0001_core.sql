@@ -13,6 +13,7 @@ CREATE TABLE women (
     consent_source  TEXT,                           -- roster / api / cli / console
     consent_by      TEXT,
     opted_out_at    INTEGER,
+    opted_out_via   TEXT,                           -- channel of the opt-out: sms, wechat, cli, api
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
@@ -20,6 +21,21 @@ CREATE TABLE women (
 -- but the same woman is not registered twice on one number.
 CREATE UNIQUE INDEX women_phone_name ON women (phone, name);
 CREATE INDEX women_officer ON women (officer_code);
+
+-- Officers, supervisors and administrators.
+CREATE TABLE staff (
+    id              INTEGER PRIMARY KEY,
+    code            TEXT    NOT NULL UNIQUE,
+    name            TEXT    NOT NULL,
+    phone           TEXT,                           -- E.164
+    wechat_openid   TEXT,
+    role            TEXT    NOT NULL CHECK (role IN ('officer', 'supervisor', 'admin')),
+    language        TEXT    NOT NULL DEFAULT 'zh-CN',
+    village         TEXT,
+    township        TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX staff_phone ON staff (phone);
 
 CREATE TABLE care_plans (
     key         TEXT PRIMARY KEY,
@@ -62,6 +78,10 @@ CREATE TABLE visits (
     window_end    TEXT    NOT NULL,
     status        TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'missed', 'cancelled')),
     done_on       TEXT,
+    done_by       TEXT,                             -- staff code or channel
+    done_place    TEXT,
+    -- She replied that she will come: shown to her officer, not a visit record.
+    confirmed_at  INTEGER,
     version       INTEGER NOT NULL DEFAULT 1,
     UNIQUE (pregnancy_id, contact_key)
 );
@@ -104,10 +124,18 @@ CREATE TABLE outbox (
     id            INTEGER PRIMARY KEY,
     -- Why this message exists, e.g. 's3.1/v4411.1' (step 3 version 1, visit 4411 version 1).
     dedupe_key    TEXT    NOT NULL UNIQUE,
-    woman_id      INTEGER NOT NULL REFERENCES women (id),
+    -- Who it goes to: a woman, a staff member, or (replies to unknown
+    -- senders) only an address in to_addr.
+    woman_id      INTEGER REFERENCES women (id),
+    staff_id      INTEGER REFERENCES staff (id),
     pregnancy_id  INTEGER REFERENCES pregnancies (id),
     visit_id      INTEGER REFERENCES visits (id),
     step_id       INTEGER REFERENCES campaign_steps (id),
+    -- reminder: from a campaign step, needs consent; reply: an answer to a
+    -- message she sent (keyword replies, an officer's answer); alert: to staff.
+    kind          TEXT    NOT NULL DEFAULT 'reminder' CHECK (kind IN ('reminder', 'reply', 'alert')),
+    -- The inbound message this answers, if any.
+    in_reply_to   INTEGER,
     channel       TEXT    NOT NULL DEFAULT 'sms',
     status        TEXT    NOT NULL CHECK (status IN ('scheduled', 'claimed', 'accepted', 'sent', 'delivered', 'failed', 'cancelled', 'expired')),
     status_cause  TEXT,                             -- why the last transition happened
@@ -117,8 +145,8 @@ CREATE TABLE outbox (
     lease_until   INTEGER,
     gateway       TEXT,
     provider_id   TEXT,
-    to_addr       TEXT,                             -- filled when rendered
-    body          TEXT,                             -- the text as sent
+    to_addr       TEXT,                             -- filled when sent (given up front for unknown senders)
+    body          TEXT,                             -- the text as sent (given up front for replies and alerts)
     parts         INTEGER,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
@@ -126,7 +154,8 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (send_at) WHERE status = 'scheduled';
 CREATE INDEX outbox_expiry ON outbox (expires_at) WHERE status = 'scheduled';
 CREATE INDEX outbox_lease ON outbox (lease_until) WHERE status = 'claimed';
-CREATE INDEX outbox_woman ON outbox (woman_id);
+CREATE INDEX outbox_woman ON outbox (woman_id) WHERE woman_id IS NOT NULL;
+CREATE INDEX outbox_staff ON outbox (staff_id) WHERE staff_id IS NOT NULL;
 CREATE INDEX outbox_visit ON outbox (visit_id) WHERE visit_id IS NOT NULL;
 CREATE INDEX outbox_provider ON outbox (gateway, provider_id) WHERE provider_id IS NOT NULL;
 
@@ -153,6 +182,35 @@ BEGIN
     INSERT INTO outbox_events (outbox_id, status, at, cause)
     VALUES (NEW.id, NEW.status, NEW.updated_at, NEW.status_cause);
 END;
+
+-- Every message received, from any gateway, stored before it is
+-- acknowledged and de-duplicated on the gateway's own id.
+CREATE TABLE inbound (
+    id            INTEGER PRIMARY KEY,
+    gateway       TEXT    NOT NULL,
+    provider_id   TEXT    NOT NULL,
+    sender        TEXT    NOT NULL,                 -- E.164 number or channel address
+    text          TEXT    NOT NULL,
+    received_at   INTEGER NOT NULL,
+    stored_at     INTEGER NOT NULL,
+    woman_id      INTEGER REFERENCES women (id),
+    staff_id      INTEGER REFERENCES staff (id),
+    -- opt_out, opt_in, confirm, help, visit_report, question, unknown_sender
+    intent        TEXT,
+    -- What was done about it ("opted out; 3 messages cancelled").
+    outcome       TEXT,
+    processed_at  INTEGER,
+    -- A question a person must answer, in this officer's inbox.
+    needs_answer  INTEGER NOT NULL DEFAULT 0,
+    assigned_to   TEXT,
+    answered_at   INTEGER,
+    answered_by   TEXT,
+    UNIQUE (gateway, provider_id)
+);
+CREATE INDEX inbound_unprocessed ON inbound (id) WHERE processed_at IS NULL;
+CREATE INDEX inbound_inbox ON inbound (assigned_to) WHERE needs_answer = 1 AND answered_at IS NULL;
+CREATE INDEX inbound_woman ON inbound (woman_id) WHERE woman_id IS NOT NULL;
+CREATE INDEX inbound_sender ON inbound (sender);
 
 -- Small key/value state, such as the planner's watermark.
 CREATE TABLE state (

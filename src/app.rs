@@ -24,6 +24,9 @@ pub enum AppError {
     Input(#[from] InputError),
     #[error("{0}")]
     Config(String),
+    /// The request was understood and refused, with the reason.
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub struct App {
@@ -37,6 +40,10 @@ pub struct App {
     pub mock: Option<Arc<MockGateway>>,
     /// Wakes the scheduler early: new registrations, edits, replies.
     pub wake: Notify,
+    /// Reads replies: keywords of every configured language.
+    pub matcher: crate::domain::keywords::Matcher,
+    /// The texts careminder writes itself (keyword replies, alerts).
+    pub texts: crate::render::SystemTexts,
 }
 
 /// What one scheduler pass did.
@@ -63,6 +70,7 @@ impl App {
             Duration::hours(config.planner.horizon_hours),
         );
         let dispatcher = Dispatcher::new(store.clone(), gateway.clone(), config.clone());
+        let matcher = crate::domain::keywords::Matcher::new(config.keywords.values());
         Ok(Arc::new(App {
             config,
             clock,
@@ -72,6 +80,8 @@ impl App {
             gateway,
             mock,
             wake: Notify::new(),
+            matcher,
+            texts: crate::render::SystemTexts::default(),
         }))
     }
 
@@ -79,6 +89,7 @@ impl App {
     /// the gateway's own status reports: one pass as of the clock's now.
     pub async fn tick(&self) -> Result<TickReport, AppError> {
         let now = self.clock.now();
+        self.process_pending_inbound().await?;
         let plan = self.planner.run(now).await?;
         let dispatch = self.dispatcher.drain(now).await?;
         let reports = self.gateway.take_reports();
@@ -227,6 +238,87 @@ impl App {
         Ok(n)
     }
 
+    /// Records consent given after registration; her reminders start from now.
+    pub async fn give_consent(
+        &self,
+        woman_id: i64,
+        how: &str,
+        actor: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let consent = crate::store::Consent {
+            at: now,
+            source: how.to_string(),
+            by: actor.to_string(),
+        };
+        let pregnancies = self.store.give_consent(woman_id, &consent).await?;
+        self.planner.plan_pregnancies(&pregnancies, now).await?;
+        self.store
+            .audit(now, actor, "consent", &format!("woman:{woman_id}"), how)
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Records a visit done (from the command line or the API): it silences
+    /// the visit's pending reminders. `by` must look after her.
+    pub async fn record_visit(
+        &self,
+        woman_id: i64,
+        contact: Option<&str>,
+        on: Option<&str>,
+        by: &str,
+        place: Option<&str>,
+    ) -> Result<u64, AppError> {
+        let now = self.clock.now();
+        let today = crate::domain::schedule::local_date(self.config.timezone, now);
+        let w = self.store.woman(woman_id).await?;
+        if by != "admin" {
+            let s = self
+                .store
+                .staff_by_code(by)
+                .await?
+                .ok_or_else(|| AppError::Refused(format!("no staff member {by}")))?;
+            if !self.may_act_for(&s, &w) {
+                return Err(StoreError::NotFound(format!("woman {woman_id}")).into());
+            }
+        }
+        let on = match on {
+            Some(d) => parse_date(d).ok_or(InputError::BadDate {
+                field: "on",
+                value: d.to_string(),
+            })?,
+            None => today,
+        };
+        if on > today {
+            return Err(AppError::Refused(format!("{on} is in the future")));
+        }
+        let visit_id = match contact {
+            Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
+            None => self
+                .store
+                .current_visit(woman_id, today)
+                .await?
+                .map(|v| v.0),
+        }
+        .ok_or_else(|| AppError::Refused("no pending check-up to record".into()))?;
+        let n = self
+            .store
+            .record_visit(visit_id, on, by, place, now)
+            .await?
+            .ok_or_else(|| AppError::Refused("that check-up is recorded already".into()))?;
+        self.store
+            .audit(
+                now,
+                by,
+                "visit_done",
+                &format!("visit:{visit_id}"),
+                &format!("on {on}"),
+            )
+            .await?;
+        Ok(n)
+    }
+
     /// Changes when a campaign step fires and re-plans what it had not sent.
     pub async fn retime_step(
         &self,
@@ -264,7 +356,11 @@ impl App {
     /// Records an opt-out; it holds before the next message.
     pub async fn opt_out(&self, woman_id: i64, channel: &str) -> Result<u64, AppError> {
         let now = self.clock.now();
-        let n = self.store.opt_out(woman_id, now, channel).await?;
+        let n = self
+            .store
+            .opt_out(woman_id, now, channel)
+            .await?
+            .unwrap_or(0);
         self.store
             .audit(
                 now,

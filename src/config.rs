@@ -40,6 +40,27 @@ pub struct Config {
     pub planner: PlannerConfig,
     pub dispatcher: DispatcherConfig,
     pub gateway: GatewayConfig,
+    pub inbound: InboundConfig,
+    /// Reply keywords per language; every language's are recognised in every message.
+    pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InboundConfig {
+    /// Forward a question to her officer's phone as a short alert.
+    pub forward_to_officer: bool,
+    /// Answer a number we do not know, once, with a polite note.
+    pub reply_to_unknown: bool,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            forward_to_officer: true,
+            reply_to_unknown: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +127,11 @@ impl Default for Config {
             planner: PlannerConfig::default(),
             dispatcher: DispatcherConfig::default(),
             gateway: GatewayConfig::default(),
+            inbound: InboundConfig::default(),
+            keywords: BTreeMap::from([
+                ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
+                ("en".to_string(), crate::domain::keywords::default_en()),
+            ]),
         }
     }
 }

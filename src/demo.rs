@@ -89,5 +89,62 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
     }
     let count = rows.len();
     app.enroll_many(&rows).await?;
+    for v in 1..=4 {
+        let code = format!("V{v:03}-O1");
+        app.store
+            .add_staff(
+                &crate::store::NewStaff {
+                    code,
+                    name: format!("村医{v}"),
+                    phone: Some(
+                        Phone::parse(&format!("1370000{v:04}"), app.config.region())
+                            .expect("demo phone"),
+                    ),
+                    role: "officer".into(),
+                    language: "zh-CN".into(),
+                    village: Some(format!("V{v:03}")),
+                    township: None,
+                },
+                now,
+            )
+            .await?;
+    }
     Ok(count)
+}
+
+/// Replies the demo women send once their first reminders are out:
+/// (demo woman number, text).
+pub const DEMO_REPLIES: &[(usize, &str)] = &[
+    (1, "1"),
+    (3, "我周一去不了，可以周三去吗？"),
+    (5, "TD"),
+    (7, "帮助"),
+];
+
+/// Plays the demo replies through the same path a gateway's webhook takes.
+pub async fn play_replies(app: &App) -> Result<(), AppError> {
+    for (n, text) in DEMO_REPLIES {
+        let from =
+            Phone::parse(&format!("1390000{n:04}"), app.config.region()).expect("demo phone");
+        println!("[mock sms in] from {}: {text}", from.masked());
+        let now = app.clock.now();
+        let r = app
+            .receive(crate::store::NewInbound {
+                gateway: "mock".into(),
+                provider_id: format!("demo-{n}"),
+                sender: from.as_str().to_string(),
+                text: text.to_string(),
+                received_at: now,
+            })
+            .await?;
+        if let Some(id) = r.inbound_id {
+            let m = app.store.inbound(id).await?;
+            println!(
+                "             -> {}: {}",
+                m.intent.unwrap_or_default(),
+                m.outcome.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
 }

@@ -170,17 +170,22 @@ impl Dispatcher {
         if m.expires_at <= now {
             return Err(end("expired", "past its grace: not sent late".into()));
         }
-        let Some(step_id) = m.step_id else {
-            return Err(end("failed", "message has no step to render".into()));
+        let Some(to) = m.phone.clone() else {
+            return Err(end("failed", "recipient has no phone number".into()));
         };
-        let ctx = self.context(m, now);
-        let text = renderer.render(step_id, &m.language, &ctx).map_err(|e| {
-            tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
-            end("failed", e.to_string())
-        })?;
+        let text = match (&m.preset_body, m.step_id) {
+            (Some(body), _) => body.clone(),
+            (None, Some(step_id)) => renderer
+                .render(step_id, &m.language, &self.context(m, now))
+                .map_err(|e| {
+                    tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
+                    end("failed", e.to_string())
+                })?,
+            (None, None) => return Err(end("failed", "message has neither text nor step".into())),
+        };
         Ok(OutgoingMessage {
             id: m.id,
-            to: m.phone.clone(),
+            to,
             body: format!("{}{}", self.config.sms_signature, text),
             attempt: m.attempts,
         })

@@ -27,6 +27,7 @@
 //! - [`render`]: Tera message templates, validated when saved.
 //! - [`gateway`]: the `Gateway` trait and its implementations (mock).
 //! - [`enrollment`], [`importer`]: registration from input and roster CSVs.
+//! - [`inbound`]: replies: keywords, opt-out, visit reports, the officers' inbox.
 //! - [`app`]: the parts wired together and the scheduler loop.
 //! - [`web`]: the HTTP server.
 //! - [`clock`]: the one source of "now"; [`config`]: settings.
@@ -43,6 +44,7 @@ pub mod domain;
 pub mod enrollment;
 pub mod gateway;
 pub mod importer;
+pub mod inbound;
 pub mod planner;
 pub mod render;
 pub mod store;

@@ -110,6 +110,52 @@ enum Cmd {
     Pregnancy(PregnancyCmd),
     /// Record that a woman asked for no more messages.
     OptOut { woman_id: i64 },
+    /// Record consent given after registration; her reminders start from now.
+    Consent {
+        woman_id: i64,
+        /// How it was given ("paper form", "verbal, witnessed by V001-O1").
+        #[arg(long)]
+        how: String,
+    },
+    /// Simulate a text arriving (as the mock gateway): replies, keywords, visit reports.
+    Receive {
+        /// Sender's number.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        text: String,
+    },
+    /// Questions waiting for an answer, or messages from unknown numbers.
+    Inbox {
+        /// Only this officer's.
+        #[arg(long)]
+        officer: Option<String>,
+        #[arg(long)]
+        unknown: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a question in the inbox; sent through her channel.
+    Answer {
+        message_id: i64,
+        #[arg(long)]
+        text: String,
+        /// Staff code of who answers (must look after her), or "admin".
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+    /// Everything to and from one woman, in order, with statuses.
+    Conversation {
+        woman_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Officers, supervisors and administrators.
+    #[command(subcommand)]
+    Staff(StaffCmd),
+    /// Record visits.
+    #[command(subcommand)]
+    Visit(VisitCmd),
     /// List care plans, or add one from a TOML/JSON file.
     Plans {
         #[arg(long)]
@@ -117,6 +163,49 @@ enum Cmd {
     },
     /// Measure import, planning and dispatch rates on a temporary database.
     Bench(careminder::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum StaffCmd {
+    /// Add a staff member.
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: Option<String>,
+        /// officer, supervisor or admin.
+        #[arg(long, default_value = "officer")]
+        role: String,
+        #[arg(long, default_value = "zh-CN")]
+        language: String,
+        #[arg(long)]
+        village: Option<String>,
+        #[arg(long)]
+        township: Option<String>,
+    },
+    /// List staff.
+    List,
+}
+
+#[derive(Subcommand)]
+enum VisitCmd {
+    /// Record a visit done: silences its reminders and follow-ups.
+    Done {
+        woman_id: i64,
+        /// Contact key (anc2, pnc-42d...); default: her current check-up.
+        #[arg(long)]
+        contact: Option<String>,
+        /// Date of the visit (default: today).
+        #[arg(long)]
+        on: Option<String>,
+        /// Staff code of who records it, or "admin".
+        #[arg(long, default_value = "admin")]
+        by: String,
+        #[arg(long)]
+        place: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,7 +357,7 @@ async fn main() -> Result<()> {
                 println!(
                     "{:>7} {:>6}  {:<16} {:<30} {:<10} {:>3} {:>5}  {}",
                     r.id,
-                    r.woman_id,
+                    r.woman_id.map(|w| w.to_string()).unwrap_or_default(),
                     r.send_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
                     r.step.unwrap_or_default(),
                     r.status,
@@ -310,6 +399,175 @@ async fn main() -> Result<()> {
             let app = App::open(config, clock).await?;
             let n = app.opt_out(woman_id, "cli").await?;
             println!("woman {woman_id} opted out; {n} pending messages cancelled");
+            Ok(())
+        }
+        Cmd::Consent { woman_id, how } => {
+            let app = App::open(config, clock).await?;
+            app.give_consent(woman_id, &how, &whoami()).await?;
+            println!("woman {woman_id}: consent recorded; reminders start from now");
+            Ok(())
+        }
+        Cmd::Receive { from, text } => {
+            let app = App::open(config, clock).await?;
+            let sender = careminder::domain::Phone::parse(&from, app.config.region())?;
+            let now = app.clock.now();
+            let r = app
+                .receive(careminder::store::NewInbound {
+                    gateway: "cli".into(),
+                    provider_id: format!(
+                        "cli-{}-{:x}",
+                        now.timestamp_millis(),
+                        rand::random::<u32>()
+                    ),
+                    sender: sender.as_str().to_string(),
+                    text,
+                    received_at: now,
+                })
+                .await?;
+            if let Some(id) = r.inbound_id {
+                let m = app.store.inbound(id).await?;
+                println!(
+                    "message {id}: {} -> {}",
+                    m.intent.unwrap_or_default(),
+                    m.outcome.unwrap_or_default()
+                );
+            }
+            // Send the replies at once, as the service would.
+            app.tick().await?;
+            Ok(())
+        }
+        Cmd::Inbox {
+            officer,
+            unknown,
+            json,
+        } => {
+            let app = App::open(config, clock).await?;
+            let rows = app.store.inbox(officer.as_deref(), unknown).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            let tz = app.config.timezone;
+            for m in rows {
+                println!(
+                    "#{:<6} {}  woman {:<6} officer {:<10} {}",
+                    m.id,
+                    careminder::store::from_ts(m.received_at)
+                        .with_timezone(&tz)
+                        .format("%Y-%m-%d %H:%M"),
+                    m.woman_id
+                        .map(|w| w.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    m.assigned_to.unwrap_or_else(|| "-".into()),
+                    m.text
+                );
+            }
+            Ok(())
+        }
+        Cmd::Answer {
+            message_id,
+            text,
+            by,
+        } => {
+            let app = App::open(config, clock).await?;
+            app.answer(message_id, &text, &by).await?;
+            app.tick().await?;
+            println!("answer to message {message_id} sent");
+            Ok(())
+        }
+        Cmd::Conversation { woman_id, json } => {
+            let app = App::open(config, clock).await?;
+            app.store.woman(woman_id).await?;
+            let items = app.store.conversation(woman_id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+                return Ok(());
+            }
+            let tz = app.config.timezone;
+            for i in items {
+                println!(
+                    "{} {} {:<10} {:<32} {}",
+                    i.at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                    if i.direction == "in" { "<-" } else { "->" },
+                    i.status.unwrap_or_default(),
+                    i.detail.unwrap_or_default(),
+                    i.text.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Staff(StaffCmd::Add {
+            code,
+            name,
+            phone,
+            role,
+            language,
+            village,
+            township,
+        }) => {
+            let app = App::open(config, clock).await?;
+            if !["officer", "supervisor", "admin"].contains(&role.as_str()) {
+                bail!("--role must be officer, supervisor or admin");
+            }
+            if !careminder::render::LANGUAGES.contains(&language.as_str()) {
+                bail!("--language must be zh-CN or en");
+            }
+            let phone = phone
+                .map(|p| careminder::domain::Phone::parse(&p, app.config.region()))
+                .transpose()?;
+            let id = app
+                .store
+                .add_staff(
+                    &careminder::store::NewStaff {
+                        code: code.clone(),
+                        name,
+                        phone,
+                        role,
+                        language,
+                        village,
+                        township,
+                    },
+                    app.clock.now(),
+                )
+                .await?;
+            println!("staff {code} added (id {id})");
+            Ok(())
+        }
+        Cmd::Staff(StaffCmd::List) => {
+            let app = App::open(config, clock).await?;
+            for s in app.store.staff_list().await? {
+                println!(
+                    "{:<12} {:<10} {:<12} {:<8} {:<8} {}",
+                    s.code,
+                    s.role,
+                    s.name,
+                    s.village.unwrap_or_default(),
+                    s.township.unwrap_or_default(),
+                    s.phone
+                        .map(|p| careminder::domain::phone::mask(&p))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Visit(VisitCmd::Done {
+            woman_id,
+            contact,
+            on,
+            by,
+            place,
+        }) => {
+            let app = App::open(config, clock).await?;
+            let n = app
+                .record_visit(
+                    woman_id,
+                    contact.as_deref(),
+                    on.as_deref(),
+                    &by,
+                    place.as_deref(),
+                )
+                .await?;
+            println!("visit recorded for woman {woman_id}; {n} reminders silenced");
             Ok(())
         }
         Cmd::Plans { add } => {
@@ -464,6 +722,7 @@ async fn run_demo(mut config: Config, db_given: bool, listen: Option<String>) ->
          The demo clock starts at {} {} and runs {}x: a real minute is two hours.\n\
          Messages the mock gateway \"sends\" appear below (numbers masked).\n\
          Status page: http://{}/   API token: {}\n\
+         Some women reply after their first reminders (lines marked [mock sms in]).\n\
          Press Ctrl-C to stop.\n",
         app.config.database.display(),
         today,
@@ -472,5 +731,12 @@ async fn run_demo(mut config: Config, db_given: bool, listen: Option<String>) ->
         app.config.listen,
         app.config.api_token.as_deref().unwrap_or("")
     );
+    let replies = app.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+        if let Err(e) = careminder::demo::play_replies(&replies).await {
+            tracing::error!(error = %e, "demo replies failed");
+        }
+    });
     serve(app).await
 }

@@ -201,6 +201,140 @@ pub fn weekday_name(d: NaiveDate, language: &str) -> &'static str {
     }
 }
 
+/// The texts careminder writes itself (keyword replies, alerts to staff),
+/// from `message-templates/system/`, compiled into the binary.
+const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
+    (
+        "opt-out",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/opt-out.txt"),
+    ),
+    (
+        "opt-out",
+        "en",
+        include_str!("../message-templates/system/en/opt-out.txt"),
+    ),
+    (
+        "opt-in",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/opt-in.txt"),
+    ),
+    (
+        "opt-in",
+        "en",
+        include_str!("../message-templates/system/en/opt-in.txt"),
+    ),
+    (
+        "help",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/help.txt"),
+    ),
+    (
+        "help",
+        "en",
+        include_str!("../message-templates/system/en/help.txt"),
+    ),
+    (
+        "confirm",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/confirm.txt"),
+    ),
+    (
+        "confirm",
+        "en",
+        include_str!("../message-templates/system/en/confirm.txt"),
+    ),
+    (
+        "unknown-sender",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/unknown-sender.txt"),
+    ),
+    (
+        "unknown-sender",
+        "en",
+        include_str!("../message-templates/system/en/unknown-sender.txt"),
+    ),
+    (
+        "officer-question",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/officer-question.txt"),
+    ),
+    (
+        "officer-question",
+        "en",
+        include_str!("../message-templates/system/en/officer-question.txt"),
+    ),
+    (
+        "visit-recorded",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/visit-recorded.txt"),
+    ),
+    (
+        "visit-recorded",
+        "en",
+        include_str!("../message-templates/system/en/visit-recorded.txt"),
+    ),
+    (
+        "visit-refused",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/visit-refused.txt"),
+    ),
+    (
+        "visit-refused",
+        "en",
+        include_str!("../message-templates/system/en/visit-refused.txt"),
+    ),
+    (
+        "staff-help",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/staff-help.txt"),
+    ),
+    (
+        "staff-help",
+        "en",
+        include_str!("../message-templates/system/en/staff-help.txt"),
+    ),
+];
+
+/// The system texts, compiled once.
+pub struct SystemTexts {
+    tera: Tera,
+}
+
+impl Default for SystemTexts {
+    fn default() -> Self {
+        let mut tera = engine();
+        for (name, lang, body) in SYSTEM_TEXTS {
+            tera.add_raw_template(&format!("{name}/{lang}"), body)
+                .unwrap_or_else(|e| panic!("system text {name}/{lang}: {e}"));
+        }
+        Self { tera }
+    }
+}
+
+impl SystemTexts {
+    /// Renders system text `name` in `language` (Chinese when that language has none).
+    pub fn render(&self, name: &str, language: &str, ctx: &serde_json::Value) -> String {
+        let lang = if LANGUAGES.contains(&language) {
+            language
+        } else {
+            FALLBACK_LANGUAGE
+        };
+        let ctx = Context::from_value(ctx.clone()).unwrap_or_default();
+        match self.tera.render(&format!("{name}/{lang}"), &ctx) {
+            Ok(s) => tidy(&s),
+            Err(e) => {
+                tracing::error!(text = name, lang, error = %tera_error(e), "system text failed to render");
+                String::new()
+            }
+        }
+    }
+
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        SYSTEM_TEXTS.iter().map(|(n, _, _)| *n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +383,22 @@ mod tests {
             "4月23日（星期四）"
         );
         assert!(r.render(2, "en", &sample_context("en")).is_err());
+    }
+
+    #[test]
+    fn system_texts_render_in_both_languages_and_stay_short() {
+        let t = SystemTexts::default();
+        let ctx = serde_json::json!({"name": "王秀英", "code": "12", "contact": "第2次产前检查", "text": "我想问一下", "message": 7});
+        for name in SystemTexts::names() {
+            for lang in LANGUAGES {
+                let out = t.render(name, lang, &ctx);
+                assert!(!out.is_empty(), "{name}/{lang}");
+                assert!(
+                    crate::domain::sms::measure(&out).parts <= 2,
+                    "{name}/{lang}: {out}"
+                );
+            }
+        }
     }
 
     #[test]

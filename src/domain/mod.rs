@@ -3,6 +3,7 @@
 
 pub mod careplan;
 pub mod dates;
+pub mod keywords;
 pub mod phone;
 pub mod schedule;
 pub mod sms;

@@ -340,45 +340,127 @@ impl Store {
         Ok(n)
     }
 
-    /// Records an opt-out and cancels every message not yet handed to a gateway.
-    pub async fn opt_out(&self, woman_id: i64, now: DateTime<Utc>, channel: &str) -> Result<u64> {
+    /// Records an opt-out and cancels every message not yet handed to a
+    /// gateway. Returns `None` if she had opted out already, else how many
+    /// messages were cancelled.
+    pub async fn opt_out(
+        &self,
+        woman_id: i64,
+        now: DateTime<Utc>,
+        channel: &str,
+    ) -> Result<Option<u64>> {
         let now_s = ts(now);
         let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE women SET opted_out_at = ?, updated_at = ? WHERE id = ?")
-            .bind(now_s)
-            .bind(now_s)
-            .bind(woman_id)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("woman {woman_id}")));
+        let exists: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT opted_out_at FROM women WHERE id = ?")
+                .bind(woman_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match exists {
+            None => return Err(StoreError::NotFound(format!("woman {woman_id}"))),
+            Some(Some(_)) => return Ok(None),
+            Some(None) => {}
         }
+        sqlx::query(
+            "UPDATE women SET opted_out_at = ?, opted_out_via = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(now_s)
+        .bind(channel)
+        .bind(now_s)
+        .bind(woman_id)
+        .execute(&mut *tx)
+        .await?;
         let n = cancel_pending(
             &mut tx,
-            "woman_id = ?",
+            "woman_id = ? AND kind = 'reminder'",
             woman_id,
             &format!("opted out via {channel}"),
             now_s,
         )
         .await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(Some(n))
     }
 
-    /// Records consent given now (for a woman registered without it).
-    pub async fn give_consent(&self, woman_id: i64, consent: &Consent) -> Result<()> {
+    /// Records that a visit took place: it silences the visit's pending
+    /// reminders and follow-ups. A visit done early or late still counts.
+    /// Returns the number of messages cancelled, or `None` if the visit was
+    /// not pending.
+    pub async fn record_visit(
+        &self,
+        visit_id: i64,
+        on: NaiveDate,
+        by: &str,
+        place: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "UPDATE visits SET status = 'done', done_on = ?, done_by = ?, done_place = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(date_str(on))
+        .bind(by)
+        .bind(place)
+        .bind(visit_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let n =
+            cancel_pending(&mut tx, "visit_id = ?", visit_id, "visit recorded", ts(now)).await?;
+        tx.commit().await?;
+        Ok(Some(n))
+    }
+
+    /// Her pending visit for one contact of her current pregnancy.
+    pub async fn pending_visit_by_key(&self, woman_id: i64, key: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+             WHERE p.woman_id = ? AND p.status IN ('active', 'delivered') AND v.status = 'pending' AND v.contact_key = ?",
+        )
+        .bind(woman_id)
+        .bind(key)
+        .fetch_optional(&self.write)
+        .await?)
+    }
+
+    /// The visit a report for this woman is about: the earliest pending
+    /// visit whose window has opened, else the next one. With its labels.
+    pub async fn current_visit(
+        &self,
+        woman_id: i64,
+        today: NaiveDate,
+    ) -> Result<Option<(i64, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+             WHERE p.woman_id = ? AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+             ORDER BY (v.window_start <= ?) DESC, v.due_on LIMIT 1",
+        )
+        .bind(woman_id)
+        .bind(date_str(today))
+        .fetch_optional(&self.write)
+        .await?)
+    }
+
+    /// Records consent given now (for a woman registered without it) and
+    /// re-plans from now. Returns the pregnancies to plan.
+    pub async fn give_consent(&self, woman_id: i64, consent: &Consent) -> Result<Vec<i64>> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE women SET consent_at = ?, consent_source = ?, consent_by = ?, updated_at = ? WHERE id = ?")
             .bind(ts(consent.at))
             .bind(&consent.source)
             .bind(&consent.by)
             .bind(ts(consent.at))
             .bind(woman_id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("woman {woman_id}")));
         }
-        Ok(())
+        let ids = replan_from(&mut tx, woman_id, consent.at).await?;
+        tx.commit().await?;
+        Ok(ids)
     }
 
     pub async fn pregnancy(&self, id: i64) -> Result<PregnancyRow> {
@@ -446,6 +528,31 @@ impl Store {
 fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
     json!({"p": pregnancy_id, "key": v.key, "seq": v.seq, "zh": v.label_zh, "en": v.label_en,
            "ws": date_str(v.window_start), "due": date_str(v.due), "we": date_str(v.window_end)})
+}
+
+/// Makes her pregnancies plan afresh from `now`: versions move (new
+/// outbox keys), and nothing that fired before `now` is planned.
+pub(super) async fn replan_from(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    woman_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE pregnancies SET version = version + 1, plan_from = ?1, updated_at = ?1
+         WHERE woman_id = ?2 AND status IN ('active', 'delivered') RETURNING id",
+    )
+    .bind(ts(now))
+    .bind(woman_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE visits SET version = version + 1 WHERE status = 'pending'
+         AND pregnancy_id IN (SELECT id FROM pregnancies WHERE woman_id = ? AND status IN ('active', 'delivered'))",
+    )
+    .bind(woman_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ids)
 }
 
 /// Cancels the scheduled messages matching `filter` (one `?` bound to `id`).

@@ -10,15 +10,19 @@
 
 pub(crate) mod campaigns;
 mod enroll;
+mod inbound;
 mod outbox;
 mod plans;
+mod staff;
 
 pub use campaigns::{StepRow, StepText};
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
+pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount,
 };
+pub use staff::{NewStaff, StaffRow};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sqlx::sqlite::{
@@ -85,6 +89,8 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-32000")
+            // Reads through the OS page cache without a copy per page.
+            .pragma("mmap_size", "1073741824")
             .pragma("temp_store", "memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)

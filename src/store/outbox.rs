@@ -37,9 +37,14 @@ pub struct ClaimedMessage {
     pub attempts: i64,
     pub step_id: Option<i64>,
     pub expires_at: DateTime<Utc>,
-    pub woman_id: i64,
+    /// reminder, reply or alert.
+    pub kind: String,
+    /// The text, when it was written up front (replies, alerts).
+    pub preset_body: Option<String>,
+    pub woman_id: Option<i64>,
     pub name: String,
-    pub phone: String,
+    /// Where it goes: her number, the staff member's, or the unknown sender's.
+    pub phone: Option<String>,
     pub language: String,
     pub village: Option<String>,
     pub can_receive: bool,
@@ -68,7 +73,7 @@ pub struct SendResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxListRow {
     pub id: i64,
-    pub woman_id: i64,
+    pub woman_id: Option<i64>,
     pub step: Option<String>,
     pub status: String,
     pub status_cause: Option<String>,
@@ -212,12 +217,14 @@ impl Store {
     /// expires those past their grace, and - when `claim` - claims up to
     /// `limit` due messages with a lease until `lease_until`.
     /// Returns the claimed messages ready to render.
+    /// Replies to a sender go out at any hour; everything else only while
+    /// `window_open`.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-        claim: bool,
+        window_open: bool,
     ) -> Result<(Vec<ClaimedMessage>, u64)> {
         let now_s = ts(now);
         let mut tx = self.begin().await?;
@@ -236,19 +243,17 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if !claim {
-            tx.commit().await?;
-            return Ok((vec![], expired));
-        }
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE outbox SET status = 'claimed', status_cause = NULL, lease_until = ?2,
                     attempts = attempts + 1, updated_at = ?1
-             WHERE id IN (SELECT id FROM outbox WHERE status = 'scheduled' AND send_at <= ?1 ORDER BY send_at LIMIT ?3)
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'scheduled' AND send_at <= ?1
+                          AND (?4 OR kind = 'reply') ORDER BY send_at LIMIT ?3)
              RETURNING id",
         )
         .bind(now_s)
         .bind(ts(lease_until))
         .bind(limit)
+        .bind(window_open)
         .fetch_all(&mut *tx)
         .await?;
         if ids.is_empty() {
@@ -256,15 +261,22 @@ impl Store {
             return Ok((vec![], expired));
         }
         let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.step_id, o.expires_at, w.id AS woman_id, w.name, w.phone, w.language, w.village,
-                    (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL) AS can_receive,
+            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.kind, o.body AS preset_body, w.id AS woman_id,
+                    COALESCE(w.name, st.name, '') AS name,
+                    CASE WHEN o.woman_id IS NOT NULL THEN w.phone
+                         WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
+                    COALESCE(w.language, st.language, ?2) AS language, w.village,
+                    CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
+                         ELSE 1 END AS can_receive,
                     v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp
-             FROM outbox o JOIN women w ON w.id = o.woman_id
+             FROM outbox o LEFT JOIN women w ON w.id = o.woman_id
+             LEFT JOIN staff st ON st.id = o.staff_id
              LEFT JOIN visits v ON v.id = o.visit_id
              LEFT JOIN pregnancies p ON p.id = o.pregnancy_id
              WHERE o.id IN (SELECT value FROM json_each(?1))",
         )
         .bind(serde_json::to_string(&ids).expect("json"))
+        .bind(crate::render::FALLBACK_LANGUAGE)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -277,6 +289,8 @@ impl Store {
                     attempts: r.get("attempts"),
                     step_id: r.get("step_id"),
                     expires_at: from_ts(r.get("expires_at")),
+                    kind: r.get("kind"),
+                    preset_body: r.get("preset_body"),
                     woman_id: r.get("woman_id"),
                     name: r.get("name"),
                     phone: r.get("phone"),
@@ -403,7 +417,7 @@ impl Store {
 
     pub async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxListRow>> {
         let rows = sqlx::query(
-            "SELECT o.id, o.woman_id, c.key || '/' || s.key AS step, o.status, o.status_cause, o.send_at,
+            "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause, o.send_at,
                     o.attempts, o.parts, o.body
              FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
              WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.woman_id = ?2) AND (?3 IS NULL OR o.send_at >= ?3)

@@ -3,9 +3,9 @@
 use super::{ApiError, AppState};
 use crate::enrollment::EnrollmentInput;
 use crate::store::{OutboxFilter, OutboxListRow, StatusCount};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,30 +19,12 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/opt-out", post(opt_out))
         .route("/outbox", get(outbox))
         .route("/outbox/summary", get(summary))
-        .layer(middleware::from_fn_with_state(app, require_token))
-}
-
-/// Refuses every call without the configured bearer token (all calls, when none is configured).
-async fn require_token(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&app.config.api_token, given) {
-        (Some(want), Some(got)) if constant_time_eq(want.as_bytes(), got.as_bytes()) => {
-            next.run(req).await
-        }
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "missing or wrong API token"})),
-        )
-            .into_response(),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .route("/inbox", get(inbox))
+        .route("/inbox/{id}/answer", post(answer))
+        .route("/women/{id}/conversation", get(conversation))
+        .route("/women/{id}/visits", post(visit_done))
+        .route("/women/{id}/consent", post(consent))
+        .layer(middleware::from_fn_with_state(app, super::require_token))
 }
 
 async fn enroll(
@@ -109,4 +91,87 @@ async fn outbox(
 
 async fn summary(State(app): State<AppState>) -> Result<Json<Vec<StatusCount>>, ApiError> {
     Ok(Json(app.store.status_counts().await?))
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    officer: Option<String>,
+    #[serde(default)]
+    unknown: bool,
+}
+
+async fn inbox(
+    State(app): State<AppState>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<Vec<crate::store::InboundRow>>, ApiError> {
+    Ok(Json(
+        app.store.inbox(q.officer.as_deref(), q.unknown).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    text: String,
+    /// Staff code of who answers, or "admin".
+    by: String,
+}
+
+async fn answer(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<AnswerBody>,
+) -> Result<Response, ApiError> {
+    app.answer(id, &b.text, &b.by).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "answered": id })),
+    )
+        .into_response())
+}
+
+async fn conversation(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<crate::store::ConversationItem>>, ApiError> {
+    app.store.woman(id).await?;
+    Ok(Json(app.store.conversation(id).await?))
+}
+
+#[derive(Deserialize)]
+struct VisitBody {
+    contact: Option<String>,
+    on: Option<String>,
+    by: String,
+    place: Option<String>,
+}
+
+async fn visit_done(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<VisitBody>,
+) -> Result<Response, ApiError> {
+    let n = app
+        .record_visit(
+            id,
+            b.contact.as_deref(),
+            b.on.as_deref(),
+            &b.by,
+            b.place.as_deref(),
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "silenced": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct ConsentBody {
+    how: String,
+}
+
+async fn consent(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<ConsentBody>,
+) -> Result<Response, ApiError> {
+    app.give_consent(id, &b.how, "api").await?;
+    Ok(Json(serde_json::json!({ "consent": true })).into_response())
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod status;
+mod webhooks;
 
 use crate::app::{App, AppError};
 use crate::store::StoreError;
@@ -19,6 +20,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(status::router())
         .nest("/api/v1", api::router(app.clone()))
+        .nest("/webhooks", webhooks::router(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(app)
 }
@@ -31,6 +33,37 @@ async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> R
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
         }
     }
+}
+
+/// Refuses every call without the configured bearer token (all calls, when none is configured).
+pub(crate) async fn require_token(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&app.config.api_token, given) {
+        (Some(want), Some(got)) if constant_time_eq(want.as_bytes(), got.as_bytes()) => {
+            next.run(req).await
+        }
+        _ => {
+            tracing::warn!(path = %req.uri().path(), "refused: missing or wrong token");
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({"error": "missing or wrong API token"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The one place errors become HTTP answers: the client gets a clear reason
@@ -47,6 +80,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, msg) = match &self.0 {
             AppError::Input(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            AppError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             AppError::Store(StoreError::NotFound(what)) => {
                 (StatusCode::NOT_FOUND, format!("{what} not found"))
             }

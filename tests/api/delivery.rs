@@ -53,7 +53,7 @@ async fn a_worker_dying_between_claim_and_record_loses_nothing_and_sends_once() 
     let m = &claimed[0];
     let out = OutgoingMessage {
         id: m.id,
-        to: m.phone.clone(),
+        to: m.phone.clone().unwrap(),
         body: "x".into(),
         attempt: 1,
     };
@@ -100,7 +100,7 @@ async fn a_receipt_for_a_message_whose_worker_died_completes_it_without_a_resend
     let m = &claimed[0];
     let out = OutgoingMessage {
         id: m.id,
-        to: m.phone.clone(),
+        to: m.phone.clone().unwrap(),
         body: "x".into(),
         attempt: 1,
     };

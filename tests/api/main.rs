@@ -8,4 +8,5 @@ mod demo;
 mod http;
 mod import;
 mod replanning;
+mod replies;
 mod schedule;

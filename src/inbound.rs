@@ -1,0 +1,423 @@
+//! Replies: received message -> who sent it -> what it means -> what to do.
+//!
+//! A message is stored before anything else (and before the gateway hears
+//! back), de-duplicated on the gateway's id, then acted on once: opt-out
+//! (confirmed once, holding before the next message), opt back in, a
+//! confirmation of attendance, help, a visit report from staff, or a
+//! question for her officer's inbox. Replies are outbox rows keyed on the
+//! message they answer, so acting twice never sends twice. Messages stored
+//! but not acted on (a crash in between) are picked up by the next tick.
+
+use crate::app::{App, AppError};
+use crate::domain::keywords::Intent;
+use crate::store::{DirectMessage, InboundResult, NewInbound, StaffRow, WomanRow};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+/// What became of a received message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Received {
+    pub inbound_id: Option<i64>,
+    /// The gateway had delivered it before: stored and acted on then.
+    pub duplicate: bool,
+}
+
+/// How long a reply stays worth sending.
+const REPLY_GRACE_HOURS: i64 = 24;
+
+impl App {
+    /// Stores a received message and acts on it.
+    pub async fn receive(&self, m: NewInbound) -> Result<Received, AppError> {
+        let now = self.clock.now();
+        match self.store.store_inbound(&m, now).await? {
+            None => {
+                tracing::info!(gateway = %m.gateway, "duplicate inbound message ignored");
+                Ok(Received {
+                    inbound_id: None,
+                    duplicate: true,
+                })
+            }
+            Some(id) => {
+                self.process_inbound(id).await?;
+                Ok(Received {
+                    inbound_id: Some(id),
+                    duplicate: false,
+                })
+            }
+        }
+    }
+
+    /// Acts on messages stored but not yet acted on (after a crash).
+    pub async fn process_pending_inbound(&self) -> Result<u64, AppError> {
+        let ids = self.store.unprocessed_inbound(500).await?;
+        for id in &ids {
+            self.process_inbound(*id).await?;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn process_inbound(&self, id: i64) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let m = self.store.inbound(id).await?;
+        let staff = self.store.staff_by_phone(&m.sender).await?;
+        let woman = match self.store.woman_by_phone(&m.sender).await? {
+            Some(w) => Some(self.store.woman(w).await?),
+            None => None,
+        };
+        let intent = self.matcher.intent(&m.text);
+        let mut r = InboundResult {
+            woman_id: woman.as_ref().map(|w| w.id),
+            staff_id: staff.as_ref().map(|s| s.id),
+            intent: intent.name().to_string(),
+            ..Default::default()
+        };
+        match (&intent, &staff, &woman) {
+            (Intent::VisitReport { code }, Some(s), _) => {
+                r.outcome = self.visit_report(id, s, code, now).await?;
+            }
+            (_, Some(s), None) => {
+                r.intent = "staff_message".into();
+                r.outcome = "from staff, not a keyword: usage sent".into();
+                let body = self.texts.render("staff-help", &s.language, &json!({}));
+                self.reply_to_staff(id, s, body, now).await?;
+            }
+            (_, None, None) => {
+                r.intent = "unknown_sender".into();
+                r.outcome = if self.config.inbound.reply_to_unknown {
+                    // One polite answer per number, ever: the key says so.
+                    let body = self.texts.render(
+                        "unknown-sender",
+                        &self.config.default_language,
+                        &json!({}),
+                    );
+                    let sent = self
+                        .store
+                        .enqueue_direct(
+                            &DirectMessage {
+                                dedupe_key: format!("unknown:{}", m.sender),
+                                kind: "reply",
+                                woman_id: None,
+                                staff_id: None,
+                                to_addr: Some(m.sender.clone()),
+                                body,
+                                in_reply_to: Some(id),
+                                send_at: now,
+                                expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
+                            },
+                            now,
+                        )
+                        .await?;
+                    if sent {
+                        "unknown number: answered once"
+                    } else {
+                        "unknown number: answered before"
+                    }
+                    .into()
+                } else {
+                    "unknown number".into()
+                };
+            }
+            (_, _, Some(w)) => {
+                r.outcome = self.act_for_woman(id, w, &intent, &mut r, now).await?;
+            }
+        }
+        tracing::info!(inbound_id = id, woman_id = ?r.woman_id, intent = %r.intent, "inbound message processed");
+        self.store.finish_inbound(id, &r, now).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn act_for_woman(
+        &self,
+        id: i64,
+        w: &WomanRow,
+        intent: &Intent,
+        r: &mut InboundResult,
+        now: DateTime<Utc>,
+    ) -> Result<String, AppError> {
+        let ctx = json!({"name": w.name, "code": w.id.to_string()});
+        Ok(match intent {
+            Intent::OptOut => match self.store.opt_out(w.id, now, "sms").await? {
+                Some(n) => {
+                    self.store
+                        .audit(
+                            now,
+                            "sms",
+                            "opt_out",
+                            &format!("woman:{}", w.id),
+                            &format!("{n} cancelled"),
+                        )
+                        .await?;
+                    self.reply_to_woman(
+                        id,
+                        w,
+                        self.texts.render("opt-out", &w.language, &ctx),
+                        now,
+                    )
+                    .await?;
+                    format!("opted out; {n} messages cancelled")
+                }
+                None => "opted out already".into(),
+            },
+            Intent::OptIn => match self.store.opt_in(w.id, now).await? {
+                Some(pregnancies) => {
+                    self.store
+                        .audit(now, "sms", "opt_in", &format!("woman:{}", w.id), "")
+                        .await?;
+                    self.planner.plan_pregnancies(&pregnancies, now).await?;
+                    self.reply_to_woman(id, w, self.texts.render("opt-in", &w.language, &ctx), now)
+                        .await?;
+                    "opted back in".into()
+                }
+                None => "was not opted out".into(),
+            },
+            Intent::Help => {
+                self.reply_to_woman(id, w, self.texts.render("help", &w.language, &ctx), now)
+                    .await?;
+                "help sent".into()
+            }
+            Intent::Confirm => {
+                let today = crate::domain::schedule::local_date(self.config.timezone, now);
+                match self.store.confirm_next_visit(w.id, today, now).await? {
+                    Some((_, zh, en)) => {
+                        let contact = if w.language == "en" { en } else { zh };
+                        let body =
+                            self.texts
+                                .render("confirm", &w.language, &json!({"contact": contact}));
+                        self.reply_to_woman(id, w, body, now).await?;
+                        format!("confirmed attendance: {contact}")
+                    }
+                    None => {
+                        self.to_officer(id, w, r, now, "confirmation with no check-up coming")
+                            .await?
+                    }
+                }
+            }
+            Intent::VisitReport { .. } | Intent::Question => {
+                self.to_officer(id, w, r, now, "question").await?
+            }
+        })
+    }
+
+    /// Puts a message in her officer's inbox and, if configured, alerts the officer.
+    async fn to_officer(
+        &self,
+        id: i64,
+        w: &WomanRow,
+        r: &mut InboundResult,
+        now: DateTime<Utc>,
+        what: &str,
+    ) -> Result<String, AppError> {
+        r.intent = "question".into();
+        r.needs_answer = true;
+        r.assigned_to = w.officer_code.clone();
+        let officer = match &w.officer_code {
+            Some(code) => self.store.staff_by_code(code).await?,
+            None => None,
+        };
+        if let (true, Some(o)) = (self.config.inbound.forward_to_officer, &officer) {
+            let m = self.store.inbound(id).await?;
+            let excerpt: String = m.text.chars().take(40).collect();
+            let body = self.texts.render(
+                "officer-question",
+                &o.language,
+                &json!({"name": w.name, "code": w.id.to_string(), "text": excerpt, "message": id}),
+            );
+            self.store
+                .enqueue_direct(
+                    &DirectMessage {
+                        dedupe_key: format!("alert:{id}"),
+                        kind: "alert",
+                        woman_id: None,
+                        staff_id: Some(o.id),
+                        to_addr: None,
+                        body,
+                        in_reply_to: Some(id),
+                        send_at: now,
+                        expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
+                    },
+                    now,
+                )
+                .await?;
+        }
+        Ok(match (&w.officer_code, officer) {
+            (Some(c), Some(_)) => format!("{what}: in the inbox of {c}, alerted"),
+            (Some(c), None) => format!("{what}: in the inbox of {c}"),
+            (None, _) => format!("{what}: no officer assigned, in the shared inbox"),
+        })
+    }
+
+    async fn visit_report(
+        &self,
+        id: i64,
+        s: &StaffRow,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, AppError> {
+        let today = crate::domain::schedule::local_date(self.config.timezone, now);
+        let woman = match code.parse::<i64>() {
+            Ok(wid) => self.store.woman(wid).await.ok(),
+            Err(_) => None,
+        };
+        let allowed = woman.as_ref().is_some_and(|w| self.may_act_for(s, w));
+        let visit = match (&woman, allowed) {
+            (Some(w), true) => self.store.current_visit(w.id, today).await?,
+            _ => None,
+        };
+        let (Some(w), Some((visit_id, zh, en))) = (woman, visit) else {
+            let body = self
+                .texts
+                .render("visit-refused", &s.language, &json!({"code": code}));
+            self.reply_to_staff(id, s, body, now).await?;
+            return Ok(format!(
+                "visit report for {code} refused: not hers or nothing pending"
+            ));
+        };
+        let cancelled = self
+            .store
+            .record_visit(visit_id, today, &s.code, None, now)
+            .await?
+            .unwrap_or(0);
+        self.store
+            .audit(
+                now,
+                &s.code,
+                "visit_done",
+                &format!("visit:{visit_id}"),
+                "by SMS",
+            )
+            .await?;
+        let contact = if s.language == "en" { en } else { zh };
+        let body = self.texts.render(
+            "visit-recorded",
+            &s.language,
+            &json!({"name": w.name, "code": w.id.to_string(), "contact": contact}),
+        );
+        self.reply_to_staff(id, s, body, now).await?;
+        Ok(format!(
+            "visit {visit_id} recorded; {cancelled} reminders silenced"
+        ))
+    }
+
+    /// Whether a staff member looks after this woman: her officer, a
+    /// supervisor of her township's officers, or an administrator.
+    pub fn may_act_for(&self, s: &StaffRow, w: &WomanRow) -> bool {
+        match s.role.as_str() {
+            "admin" => true,
+            "officer" => w.officer_code.as_deref() == Some(s.code.as_str()),
+            // Supervisors: until areas are modelled, the women of officers in
+            // their township share its village prefix.
+            "supervisor" => s.township.is_some() && w.village.is_some() && s.township == w.village,
+            _ => false,
+        }
+    }
+
+    async fn reply_to_woman(
+        &self,
+        id: i64,
+        w: &WomanRow,
+        body: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        self.store
+            .enqueue_direct(
+                &DirectMessage {
+                    dedupe_key: format!("reply:{id}"),
+                    kind: "reply",
+                    woman_id: Some(w.id),
+                    staff_id: None,
+                    to_addr: None,
+                    body,
+                    in_reply_to: Some(id),
+                    send_at: now,
+                    expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
+                },
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn reply_to_staff(
+        &self,
+        id: i64,
+        s: &StaffRow,
+        body: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        self.store
+            .enqueue_direct(
+                &DirectMessage {
+                    dedupe_key: format!("reply:{id}"),
+                    kind: "reply",
+                    woman_id: None,
+                    staff_id: Some(s.id),
+                    to_addr: None,
+                    body,
+                    in_reply_to: Some(id),
+                    send_at: now,
+                    expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
+                },
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// An officer's (or administrator's) answer to a question in the inbox,
+    /// sent through the woman's channel and kept in the conversation.
+    pub async fn answer(&self, inbound_id: i64, text: &str, by: &str) -> Result<i64, AppError> {
+        let now = self.clock.now();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AppError::Refused("the answer is empty".into()));
+        }
+        let m = self.store.inbound(inbound_id).await?;
+        let Some(wid) = m.woman_id else {
+            return Err(AppError::Refused(format!(
+                "message {inbound_id} is not from a registered woman"
+            )));
+        };
+        let w = self.store.woman(wid).await?;
+        if by != "admin" {
+            let s = self
+                .store
+                .staff_by_code(by)
+                .await?
+                .ok_or_else(|| AppError::Refused(format!("no staff member {by}")))?;
+            if !self.may_act_for(&s, &w) {
+                // Not her care team: as if the message did not exist.
+                return Err(
+                    crate::store::StoreError::NotFound(format!("message {inbound_id}")).into(),
+                );
+            }
+        }
+        if w.opted_out_at.is_some() {
+            return Err(AppError::Refused("she has opted out of messages".into()));
+        }
+        let n = self.store.conversation(wid).await?.len();
+        self.store
+            .enqueue_direct(
+                &DirectMessage {
+                    dedupe_key: format!("answer:{inbound_id}:{n}"),
+                    kind: "reply",
+                    woman_id: Some(wid),
+                    staff_id: None,
+                    to_addr: None,
+                    body: text.to_string(),
+                    in_reply_to: Some(inbound_id),
+                    send_at: now,
+                    expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
+                },
+                now,
+            )
+            .await?;
+        self.store.mark_answered(inbound_id, by, now).await?;
+        self.store
+            .audit(now, by, "answer", &format!("inbound:{inbound_id}"), "")
+            .await?;
+        self.wake.notify_one();
+        Ok(inbound_id)
+    }
+}

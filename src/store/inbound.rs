@@ -1,0 +1,287 @@
+//! Received messages, the officers' inbox, direct messages (replies and
+//! alerts) and the conversation with one woman.
+
+use super::{from_ts, ts, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+/// A message as a gateway handed it to us.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub gateway: String,
+    /// The gateway's own id: redeliveries carry the same one.
+    pub provider_id: String,
+    /// E.164 number (or channel address).
+    pub sender: String,
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct InboundRow {
+    pub id: i64,
+    pub gateway: String,
+    pub sender: String,
+    pub text: String,
+    pub received_at: i64,
+    pub woman_id: Option<i64>,
+    pub staff_id: Option<i64>,
+    pub intent: Option<String>,
+    pub outcome: Option<String>,
+    pub processed_at: Option<i64>,
+    pub needs_answer: bool,
+    pub assigned_to: Option<String>,
+    pub answered_at: Option<i64>,
+    pub answered_by: Option<String>,
+}
+
+/// What processing decided about a received message.
+#[derive(Debug, Clone, Default)]
+pub struct InboundResult {
+    pub woman_id: Option<i64>,
+    pub staff_id: Option<i64>,
+    pub intent: String,
+    pub outcome: String,
+    pub needs_answer: bool,
+    pub assigned_to: Option<String>,
+}
+
+/// A message written directly (not from a campaign step): a reply to a
+/// sender, an officer's answer, an alert to staff.
+#[derive(Debug, Clone)]
+pub struct DirectMessage {
+    /// Unique reason, e.g. `reply:<inbound id>`: a redelivery or a retry of
+    /// the processing never writes it twice.
+    pub dedupe_key: String,
+    /// `reply` or `alert`.
+    pub kind: &'static str,
+    pub woman_id: Option<i64>,
+    pub staff_id: Option<i64>,
+    /// Only for senders we do not know.
+    pub to_addr: Option<String>,
+    pub body: String,
+    pub in_reply_to: Option<i64>,
+    pub send_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One line of a conversation, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationItem {
+    pub at: DateTime<Utc>,
+    /// `in` (from her) or `out` (to her).
+    pub direction: &'static str,
+    pub id: i64,
+    pub text: Option<String>,
+    /// Outgoing: its status. Incoming: what it meant.
+    pub status: Option<String>,
+    /// Outgoing: the campaign step or kind. Incoming: what was done.
+    pub detail: Option<String>,
+}
+
+const INBOUND_COLUMNS: &str =
+    "id, gateway, sender, text, received_at, woman_id, staff_id, intent, outcome, processed_at,
+     needs_answer, assigned_to, answered_at, answered_by";
+
+impl Store {
+    /// Saves a received message. `None` when this gateway delivered the same
+    /// id before: it was stored (and acted on) then.
+    pub async fn store_inbound(&self, m: &NewInbound, now: DateTime<Utc>) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
+        )
+        .bind(&m.gateway)
+        .bind(&m.provider_id)
+        .bind(&m.sender)
+        .bind(&m.text)
+        .bind(ts(m.received_at))
+        .bind(ts(now))
+        .fetch_optional(&self.write)
+        .await?)
+    }
+
+    pub async fn inbound(&self, id: i64) -> Result<InboundRow> {
+        sqlx::query_as(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
+    }
+
+    /// Received messages not yet acted on (after a crash), oldest first.
+    pub async fn unprocessed_inbound(&self, limit: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?)
+    }
+
+    pub async fn finish_inbound(
+        &self,
+        id: i64,
+        r: &InboundResult,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE inbound SET woman_id = ?, staff_id = ?, intent = ?, outcome = ?, needs_answer = ?,
+                    assigned_to = ?, processed_at = ? WHERE id = ?",
+        )
+        .bind(r.woman_id)
+        .bind(r.staff_id)
+        .bind(&r.intent)
+        .bind(&r.outcome)
+        .bind(r.needs_answer)
+        .bind(&r.assigned_to)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The woman a number belongs to. Phones are shared: among the women on
+    /// one number, the one last messaged, else the one last registered.
+    pub async fn woman_by_phone(&self, phone: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT w.id FROM women w
+             WHERE w.phone = ?1
+             ORDER BY (SELECT MAX(o.id) FROM outbox o WHERE o.woman_id = w.id AND o.status NOT IN ('scheduled', 'cancelled', 'expired')) DESC NULLS LAST,
+                      w.id DESC
+             LIMIT 1",
+        )
+        .bind(phone)
+        .fetch_optional(&self.write)
+        .await?)
+    }
+
+    /// Writes a reply or an alert; `false` when its key exists already.
+    pub async fn enqueue_direct(&self, m: &DirectMessage, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO outbox (dedupe_key, kind, woman_id, staff_id, to_addr, body, in_reply_to, status, status_cause,
+                                 send_at, expires_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', 'written', ?, ?, ?, ?)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(&m.dedupe_key)
+        .bind(m.kind)
+        .bind(m.woman_id)
+        .bind(m.staff_id)
+        .bind(&m.to_addr)
+        .bind(&m.body)
+        .bind(m.in_reply_to)
+        .bind(ts(m.send_at))
+        .bind(ts(m.expires_at))
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Questions waiting for an answer (of one officer, or all), or messages
+    /// from unknown numbers.
+    pub async fn inbox(&self, officer: Option<&str>, unknown: bool) -> Result<Vec<InboundRow>> {
+        let sql = if unknown {
+            format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound WHERE intent = 'unknown_sender' ORDER BY id"
+            )
+        } else {
+            format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound WHERE needs_answer = 1 AND answered_at IS NULL
+                 AND (?1 IS NULL OR assigned_to = ?1) ORDER BY id"
+            )
+        };
+        Ok(sqlx::query_as(&sql)
+            .bind(officer)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    pub async fn mark_answered(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE inbound SET answered_at = ?, answered_by = ? WHERE id = ?")
+            .bind(ts(now))
+            .bind(by)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Everything to and from one woman, in order, with statuses.
+    pub async fn conversation(&self, woman_id: i64) -> Result<Vec<ConversationItem>> {
+        let rows = sqlx::query(
+            "SELECT 'out' AS dir, o.id, o.send_at AS at, o.body AS text, o.status AS status,
+                    COALESCE(c.key || '/' || s.key, o.kind) AS detail
+             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+             WHERE o.woman_id = ?1
+             UNION ALL
+             SELECT 'in', i.id, i.received_at, i.text, i.intent, i.outcome FROM inbound i WHERE i.woman_id = ?1
+             ORDER BY at, dir, id",
+        )
+        .bind(woman_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let dir: String = r.get("dir");
+                ConversationItem {
+                    at: from_ts(r.get("at")),
+                    direction: if dir == "in" { "in" } else { "out" },
+                    id: r.get("id"),
+                    text: r.get("text"),
+                    status: r.get("status"),
+                    detail: r.get("detail"),
+                }
+            })
+            .collect())
+    }
+
+    /// Records an opt-in: clears the opt-out, and re-plans from now (future
+    /// reminders resume under new keys; those missed meanwhile are not sent).
+    /// Returns the pregnancies to plan, or `None` if she had not opted out.
+    pub async fn opt_in(&self, woman_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<i64>>> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query("UPDATE women SET opted_out_at = NULL, opted_out_via = NULL, updated_at = ? WHERE id = ? AND opted_out_at IS NOT NULL")
+            .bind(ts(now))
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let ids = super::enroll::replan_from(&mut tx, woman_id, now).await?;
+        tx.commit().await?;
+        Ok(Some(ids))
+    }
+
+    /// Marks her next check-up as confirmed by her. Returns the visit's
+    /// (id, label in Chinese, label in English) if she has one coming.
+    pub async fn confirm_next_visit(
+        &self,
+        woman_id: i64,
+        today: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, String, String)>> {
+        let row: Option<(i64, String, String)> = sqlx::query_as(
+            "UPDATE visits SET confirmed_at = ?1 WHERE id = (
+                 SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                 WHERE p.woman_id = ?2 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+                   AND v.window_end >= ?3
+                 ORDER BY v.due_on LIMIT 1)
+             RETURNING id, label_zh, label_en",
+        )
+        .bind(ts(now))
+        .bind(woman_id)
+        .bind(super::date_str(today))
+        .fetch_optional(&self.write)
+        .await?;
+        Ok(row)
+    }
+}

@@ -1,0 +1,83 @@
+//! Staff: officers, supervisors, administrators.
+
+use super::{ts, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub role: String,
+    pub language: String,
+    pub village: Option<String>,
+    pub township: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewStaff {
+    pub code: String,
+    pub name: String,
+    pub phone: Option<crate::domain::Phone>,
+    pub role: String,
+    pub language: String,
+    pub village: Option<String>,
+    pub township: Option<String>,
+}
+
+const COLUMNS: &str = "id, code, name, phone, role, language, village, township";
+
+impl Store {
+    pub async fn add_staff(&self, s: &NewStaff, now: DateTime<Utc>) -> Result<i64> {
+        let r = sqlx::query_scalar(
+            "INSERT INTO staff (code, name, phone, role, language, village, township, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&s.code)
+        .bind(&s.name)
+        .bind(s.phone.as_ref().map(|p| p.as_str()))
+        .bind(&s.role)
+        .bind(&s.language)
+        .bind(&s.village)
+        .bind(&s.township)
+        .bind(ts(now))
+        .fetch_one(&self.write)
+        .await;
+        match r {
+            Ok(id) => Ok(id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("staff code {} exists already", s.code),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn staff_list(&self) -> Result<Vec<StaffRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff ORDER BY code"))
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    pub async fn staff_by_code(&self, code: &str) -> Result<Option<StaffRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE code = ?"))
+                .bind(code)
+                .fetch_optional(&self.write)
+                .await?,
+        )
+    }
+
+    /// Staff members using this number (normally one).
+    pub async fn staff_by_phone(&self, phone: &str) -> Result<Option<StaffRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM staff WHERE phone = ? ORDER BY id LIMIT 1"
+        ))
+        .bind(phone)
+        .fetch_optional(&self.write)
+        .await?)
+    }
+}
