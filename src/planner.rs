@@ -95,7 +95,10 @@ impl Planner {
         let mut rows = Vec::new();
         let mut considered = 0u64;
         for step in self.store.active_steps().await? {
-            let (a, b) = step.trigger.anchor_range(self.tz, from, to);
+            let (a, b) = step.trigger.anchor_range(self.tz, &self.window, from, to);
+            if a > b {
+                continue;
+            }
             let candidates = self
                 .store
                 .planning_candidates(step.trigger.anchor, a, b, only)

@@ -196,8 +196,7 @@ impl Trigger {
     /// `None` when the message would already be stale when it fires (for
     /// example a same-day reminder pushed past the check-up by quiet hours).
     pub fn firing(&self, anchor_date: NaiveDate, tz: Tz, window: &SendWindow) -> Option<Firing> {
-        let local = (anchor_date + Duration::days(self.offset_days)).and_time(self.at);
-        let send_at = local_to_utc(tz, window.adjust(local));
+        let send_at = self.send_at(anchor_date, tz, window);
         let mut expires_at = send_at + self.grace;
         // A reminder for a visit (sent before or on its day) is pointless
         // once that day is over.
@@ -214,21 +213,33 @@ impl Trigger {
         })
     }
 
-    /// The anchor dates whose firings may fall in the instants `(from, to]`:
-    /// a superset, to be filtered by exact firing.
+    /// When the message for an anchor date is sent, inside the window.
+    pub fn send_at(&self, anchor_date: NaiveDate, tz: Tz, window: &SendWindow) -> DateTime<Utc> {
+        let local = (anchor_date + Duration::days(self.offset_days)).and_time(self.at);
+        local_to_utc(tz, window.adjust(local))
+    }
+
+    /// The anchor dates whose messages are sent in the instants `(from,
+    /// to]`, exactly: the first and last such date (first > last when there
+    /// are none). Send times grow with the anchor date, so a short walk from
+    /// an estimate finds both ends.
     pub fn anchor_range(
         &self,
         tz: Tz,
+        window: &SendWindow,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> (NaiveDate, NaiveDate) {
-        // The window can push a firing into the next day, so look one day back.
-        let first_fire_day = local_date(tz, from) - Duration::days(1);
-        let last_fire_day = local_date(tz, to);
-        (
-            first_fire_day - Duration::days(self.offset_days),
-            last_fire_day - Duration::days(self.offset_days),
-        )
+        let offset = Duration::days(self.offset_days);
+        let mut lo = local_date(tz, from) - offset - Duration::days(2);
+        while self.send_at(lo, tz, window) <= from {
+            lo += Duration::days(1);
+        }
+        let mut hi = local_date(tz, to) - offset + Duration::days(1);
+        while self.send_at(hi, tz, window) > to {
+            hi -= Duration::days(1);
+        }
+        (lo, hi)
     }
 }
 
@@ -306,6 +317,37 @@ mod tests {
             .unwrap();
         assert_eq!(f.send_at, utc("2026-03-01T00:00:00Z")); // 08:00 local on the day
         assert_eq!(f.expires_at, utc("2026-03-01T12:00:00Z")); // 12 h grace
+    }
+
+    #[test]
+    fn anchor_range_is_exact() {
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let w = SendWindow::default();
+        let at = |h| Trigger {
+            anchor: TriggerAnchor::VisitDue,
+            offset_days: -3,
+            at: t(h),
+            grace: Duration::hours(24),
+        };
+        // One local day, 2026-03-10.
+        let (from, to) = (utc("2026-03-09T16:00:00Z"), utc("2026-03-10T16:00:00Z"));
+        assert_eq!(
+            at("09:00").anchor_range(sh, &w, from, to),
+            (d("2026-03-13"), d("2026-03-13"))
+        );
+        // 22:00 is pushed to 08:00 the next day: the anchor one day earlier.
+        assert_eq!(
+            at("22:00").anchor_range(sh, &w, from, to),
+            (d("2026-03-12"), d("2026-03-12"))
+        );
+        // Half an hour without a firing: an empty range.
+        let (a, b) = at("09:00").anchor_range(
+            sh,
+            &w,
+            utc("2026-03-10T02:00:00Z"),
+            utc("2026-03-10T02:30:00Z"),
+        );
+        assert!(a > b);
     }
 
     #[test]
