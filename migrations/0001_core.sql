@@ -51,8 +51,12 @@ CREATE TABLE pregnancies (
     lmp           TEXT    NOT NULL,
     edd           TEXT    NOT NULL,
     registered_on TEXT    NOT NULL,
-    status        TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'delivered', 'ended')),
+    -- stale: 44 weeks after LMP with no delivery recorded; reminders stopped
+    -- until her officer updates the record.
+    status        TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'delivered', 'ended', 'stale')),
     delivered_on  TEXT,
+    birth_place   TEXT,
+    live_birth    INTEGER,
     ended_on      TEXT,
     -- Bumped by every date correction: part of the outbox keys, so a
     -- re-planned message never collides with the one it replaces.
@@ -65,6 +69,7 @@ CREATE TABLE pregnancies (
 CREATE UNIQUE INDEX pregnancies_one_active ON pregnancies (woman_id) WHERE status = 'active';
 CREATE INDEX pregnancies_lmp ON pregnancies (lmp) WHERE status = 'active';
 CREATE INDEX pregnancies_delivered ON pregnancies (delivered_on) WHERE status = 'delivered';
+CREATE INDEX pregnancies_created ON pregnancies (created_at);
 
 CREATE TABLE visits (
     id            INTEGER PRIMARY KEY,

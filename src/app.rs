@@ -91,6 +91,7 @@ impl App {
         let now = self.clock.now();
         self.process_pending_inbound().await?;
         let plan = self.planner.run(now).await?;
+        self.run_due_jobs(now).await?;
         let dispatch = self.dispatcher.drain(now).await?;
         let reports = self.gateway.take_reports();
         let statuses = if reports.is_empty() {
@@ -221,11 +222,40 @@ impl App {
         Ok(dates)
     }
 
-    /// Ends a pregnancy without a birth: every pending message is cancelled at once.
+    /// Ends a pregnancy without a birth: every pending message is cancelled
+    /// at once, and her officer is told privately.
     pub async fn end_pregnancy(&self, pregnancy_id: i64, actor: &str) -> Result<u64, AppError> {
         let now = self.clock.now();
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
         let n = self.store.end_pregnancy(pregnancy_id, today, now).await?;
+        let p = self.store.pregnancy(pregnancy_id).await?;
+        let w = self.store.woman(p.woman_id).await?;
+        if let Some(officer) = match &w.officer_code {
+            Some(c) => self.store.staff_by_code(c).await?,
+            None => None,
+        } {
+            let body = self.texts.render(
+                "pregnancy-ended",
+                &officer.language,
+                &serde_json::json!({"name": w.name, "code": w.id.to_string()}),
+            );
+            self.store
+                .enqueue_direct(
+                    &crate::store::DirectMessage {
+                        dedupe_key: format!("ended:{pregnancy_id}"),
+                        kind: "alert",
+                        woman_id: None,
+                        staff_id: Some(officer.id),
+                        to_addr: None,
+                        body,
+                        in_reply_to: None,
+                        send_at: now,
+                        expires_at: now + Duration::hours(48),
+                    },
+                    now,
+                )
+                .await?;
+        }
         self.store
             .audit(
                 now,
@@ -273,16 +303,7 @@ impl App {
         let now = self.clock.now();
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
         let w = self.store.woman(woman_id).await?;
-        if by != "admin" {
-            let s = self
-                .store
-                .staff_by_code(by)
-                .await?
-                .ok_or_else(|| AppError::Refused(format!("no staff member {by}")))?;
-            if !self.may_act_for(&s, &w) {
-                return Err(StoreError::NotFound(format!("woman {woman_id}")).into());
-            }
-        }
+        self.check_care_team(by, &w).await?;
         let on = match on {
             Some(d) => parse_date(d).ok_or(InputError::BadDate {
                 field: "on",
@@ -317,6 +338,117 @@ impl App {
             )
             .await?;
         Ok(n)
+    }
+
+    /// Records a birth: the prenatal schedule ends, its pending messages are
+    /// cancelled, and the postpartum (and, after a live birth, newborn)
+    /// contacts are planned with their reminders.
+    pub async fn record_birth(
+        &self,
+        woman_id: i64,
+        on: &str,
+        place: Option<&str>,
+        live_birth: bool,
+        actor: &str,
+    ) -> Result<u64, AppError> {
+        let now = self.clock.now();
+        let today = crate::domain::schedule::local_date(self.config.timezone, now);
+        let on = parse_date(on).ok_or(InputError::BadDate {
+            field: "on",
+            value: on.to_string(),
+        })?;
+        if on > today {
+            return Err(AppError::Refused(format!("{on} is in the future")));
+        }
+        let pid = self
+            .store
+            .current_pregnancy(woman_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::Refused(format!("woman {woman_id} has no current pregnancy"))
+            })?;
+        let p = self.store.pregnancy(pid).await?;
+        if p.status == "delivered" {
+            return Err(AppError::Refused(
+                "a birth is recorded already for this pregnancy".into(),
+            ));
+        }
+        if on < p.lmp + Duration::days(20 * 7) {
+            return Err(AppError::Refused(format!(
+                "{on} is before 20 weeks: end the pregnancy instead"
+            )));
+        }
+        let plan = self.store.plan(&p.care_plan).await?;
+        let visits = plan.postpartum_visits(on, live_birth);
+        let n = self
+            .store
+            .record_birth(pid, on, place, live_birth, &visits, now)
+            .await?;
+        self.planner.plan_pregnancies(&[pid], now).await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                "birth",
+                &format!("pregnancy:{pid}"),
+                &format!("on {on}, live {live_birth}"),
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(n)
+    }
+
+    /// Marks her current (or named) visit missed: it leaves the overdue lists.
+    pub async fn mark_missed(
+        &self,
+        woman_id: i64,
+        contact: Option<&str>,
+        by: &str,
+    ) -> Result<u64, AppError> {
+        let now = self.clock.now();
+        let today = crate::domain::schedule::local_date(self.config.timezone, now);
+        let w = self.store.woman(woman_id).await?;
+        self.check_care_team(by, &w).await?;
+        let visit_id = match contact {
+            Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
+            None => self
+                .store
+                .current_visit(woman_id, today)
+                .await?
+                .map(|v| v.0),
+        }
+        .ok_or_else(|| AppError::Refused("no pending check-up".into()))?;
+        let n = self
+            .store
+            .mark_missed(visit_id, by, now)
+            .await?
+            .unwrap_or(0);
+        self.store
+            .audit(now, by, "visit_missed", &format!("visit:{visit_id}"), "")
+            .await?;
+        Ok(n)
+    }
+
+    /// `by` (a staff code, or "admin" from the command line) must look after her.
+    pub async fn check_care_team(
+        &self,
+        by: &str,
+        w: &crate::store::WomanRow,
+    ) -> Result<(), AppError> {
+        if by == "admin" {
+            return Ok(());
+        }
+        let s = self
+            .store
+            .staff_by_code(by)
+            .await?
+            .ok_or_else(|| AppError::Refused(format!("no staff member {by}")))?;
+        if self.may_act_for(&s, w).await? {
+            Ok(())
+        } else {
+            // Not her care team: as if she did not exist.
+            Err(StoreError::NotFound(format!("woman {}", w.id)).into())
+        }
     }
 
     /// Changes when a campaign step fires and re-plans what it had not sent.
@@ -400,6 +532,9 @@ impl App {
     async fn time_to_next_work(&self, interval: Duration) -> std::time::Duration {
         let now = self.clock.now();
         let mut next = now + interval;
+        if let Some(job) = self.next_job_at().await {
+            next = next.min(job.max(now));
+        }
         if let Ok(Some(due)) = self.store.next_send_at().await {
             let tz = self.config.timezone;
             let w = self.config.send_window;

@@ -41,8 +41,35 @@ pub struct Config {
     pub dispatcher: DispatcherConfig,
     pub gateway: GatewayConfig,
     pub inbound: InboundConfig,
+    pub jobs: JobsConfig,
     /// Reply keywords per language; every language's are recognised in every message.
     pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
+}
+
+/// Recurring jobs. Cron expressions have six fields (seconds first) and are
+/// read in the configured time zone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// When each officer gets her list of overdue visits.
+    pub digest_cron: String,
+    /// When administrators get the weekly summary.
+    pub summary_cron: String,
+    /// Days after a window closes before a visit counts as overdue.
+    pub overdue_grace_days: i64,
+    /// Days a visit stays overdue before it also reaches the supervisor.
+    pub escalate_after_days: i64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            digest_cron: "0 0 8 * * *".into(),
+            summary_cron: "0 0 8 * * Mon".into(),
+            overdue_grace_days: 3,
+            escalate_after_days: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +155,7 @@ impl Default for Config {
             dispatcher: DispatcherConfig::default(),
             gateway: GatewayConfig::default(),
             inbound: InboundConfig::default(),
+            jobs: JobsConfig::default(),
             keywords: BTreeMap::from([
                 ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
                 ("en".to_string(), crate::domain::keywords::default_en()),
@@ -221,6 +249,26 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "dispatcher",
                 reason: "batch_size, concurrency and max_attempts must be at least 1, lease_seconds at least 10".into(),
+            });
+        }
+        for (key, expr) in [
+            ("jobs.digest_cron", &self.jobs.digest_cron),
+            ("jobs.summary_cron", &self.jobs.summary_cron),
+        ] {
+            if let Err(e) = expr.parse::<cron::Schedule>() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!(
+                        "{expr:?} is not a cron expression (sec min hour day month weekday): {e}"
+                    ),
+                });
+            }
+        }
+        if self.jobs.overdue_grace_days < 0 || self.jobs.escalate_after_days < 1 {
+            return Err(ConfigError::Invalid {
+                key: "jobs",
+                reason: "overdue_grace_days must be at least 0 and escalate_after_days at least 1"
+                    .into(),
             });
         }
         if self.planner.horizon_hours < 1 {

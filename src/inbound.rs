@@ -260,7 +260,10 @@ impl App {
             Ok(wid) => self.store.woman(wid).await.ok(),
             Err(_) => None,
         };
-        let allowed = woman.as_ref().is_some_and(|w| self.may_act_for(s, w));
+        let allowed = match &woman {
+            Some(w) => self.may_act_for(s, w).await?,
+            None => false,
+        };
         let visit = match (&woman, allowed) {
             (Some(w), true) => self.store.current_visit(w.id, today).await?,
             _ => None,
@@ -300,17 +303,22 @@ impl App {
         ))
     }
 
-    /// Whether a staff member looks after this woman: her officer, a
-    /// supervisor of her township's officers, or an administrator.
-    pub fn may_act_for(&self, s: &StaffRow, w: &WomanRow) -> bool {
-        match s.role.as_str() {
+    /// Whether a staff member looks after this woman: her officer, the
+    /// supervisor of her officer's township, or an administrator.
+    pub async fn may_act_for(&self, s: &StaffRow, w: &WomanRow) -> Result<bool, AppError> {
+        Ok(match s.role.as_str() {
             "admin" => true,
             "officer" => w.officer_code.as_deref() == Some(s.code.as_str()),
-            // Supervisors: until areas are modelled, the women of officers in
-            // their township share its village prefix.
-            "supervisor" => s.township.is_some() && w.village.is_some() && s.township == w.village,
+            "supervisor" => match &w.officer_code {
+                Some(c) => self
+                    .store
+                    .staff_by_code(c)
+                    .await?
+                    .is_some_and(|o| o.township.is_some() && o.township == s.township),
+                None => false,
+            },
             _ => false,
-        }
+        })
     }
 
     async fn reply_to_woman(
@@ -380,18 +388,14 @@ impl App {
             )));
         };
         let w = self.store.woman(wid).await?;
-        if by != "admin" {
-            let s = self
-                .store
-                .staff_by_code(by)
-                .await?
-                .ok_or_else(|| AppError::Refused(format!("no staff member {by}")))?;
-            if !self.may_act_for(&s, &w) {
-                // Not her care team: as if the message did not exist.
+        match self.check_care_team(by, &w).await {
+            // Not her care team: as if the message did not exist.
+            Err(AppError::Store(crate::store::StoreError::NotFound(_))) => {
                 return Err(
                     crate::store::StoreError::NotFound(format!("message {inbound_id}")).into(),
-                );
+                )
             }
+            other => other?,
         }
         if w.opted_out_at.is_some() {
             return Err(AppError::Refused("she has opted out of messages".into()));

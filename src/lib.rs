@@ -45,6 +45,7 @@ pub mod enrollment;
 pub mod gateway;
 pub mod importer;
 pub mod inbound;
+pub mod jobs;
 pub mod planner;
 pub mod render;
 pub mod store;

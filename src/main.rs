@@ -153,6 +153,26 @@ enum Cmd {
     /// Officers, supervisors and administrators.
     #[command(subcommand)]
     Staff(StaffCmd),
+    /// Record a birth: ends the prenatal schedule, plans postpartum and newborn visits.
+    Birth {
+        woman_id: i64,
+        /// Date of birth (YYYY-MM-DD).
+        #[arg(long)]
+        on: String,
+        #[arg(long)]
+        place: Option<String>,
+        /// The baby was not born alive: no newborn visits are planned.
+        #[arg(long)]
+        not_live: bool,
+    },
+    /// What each officer and supervisor would receive right now (nothing is sent).
+    Digest {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// Record visits.
     #[command(subcommand)]
     Visit(VisitCmd),
@@ -190,6 +210,22 @@ enum StaffCmd {
 }
 
 #[derive(Subcommand)]
+enum ReportCmd {
+    /// Per township and village: reminders sent/delivered/failed, visits on
+    /// time/late/overdue/missed (whose window closed in the period), new registrations.
+    Coverage {
+        /// First day (default: 28 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// Day after the last (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum VisitCmd {
     /// Record a visit done: silences its reminders and follow-ups.
     Done {
@@ -205,6 +241,14 @@ enum VisitCmd {
         by: String,
         #[arg(long)]
         place: Option<String>,
+    },
+    /// Mark a visit missed: it leaves the overdue lists.
+    Missed {
+        woman_id: i64,
+        #[arg(long)]
+        contact: Option<String>,
+        #[arg(long, default_value = "admin")]
+        by: String,
     },
 }
 
@@ -568,6 +612,106 @@ async fn main() -> Result<()> {
                 )
                 .await?;
             println!("visit recorded for woman {woman_id}; {n} reminders silenced");
+            Ok(())
+        }
+        Cmd::Visit(VisitCmd::Missed {
+            woman_id,
+            contact,
+            by,
+        }) => {
+            let app = App::open(config, clock).await?;
+            let n = app.mark_missed(woman_id, contact.as_deref(), &by).await?;
+            println!("visit marked missed for woman {woman_id}; {n} follow-ups cancelled");
+            Ok(())
+        }
+        Cmd::Birth {
+            woman_id,
+            on,
+            place,
+            not_live,
+        } => {
+            let app = App::open(config, clock).await?;
+            let n = app
+                .record_birth(woman_id, &on, place.as_deref(), !not_live, &whoami())
+                .await?;
+            println!("birth recorded for woman {woman_id}; {n} prenatal messages cancelled; postpartum visits:");
+            let pid = app
+                .store
+                .current_pregnancy(woman_id)
+                .await?
+                .unwrap_or_default();
+            for (key, due, end, status) in app.store.visits_of(pid).await? {
+                if status == "pending" {
+                    println!("  {key:<14} due {due}  window ends {end}");
+                }
+            }
+            Ok(())
+        }
+        Cmd::Digest { json } => {
+            let app = App::open(config, clock).await?;
+            let digests = app.digests(app.clock.now()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&digests)?);
+                return Ok(());
+            }
+            if digests.is_empty() {
+                println!("nothing overdue: no digest today");
+            }
+            for d in digests {
+                println!("{} ({}):", d.staff_code, d.role);
+                for m in d.messages {
+                    println!("  {m}");
+                }
+            }
+            Ok(())
+        }
+        Cmd::Report(ReportCmd::Coverage { from, to, json }) => {
+            let app = App::open(config, clock).await?;
+            let now = app.clock.now();
+            let today = careminder::domain::schedule::local_date(app.config.timezone, now);
+            let day = |s: Option<String>, default| -> Result<chrono::NaiveDate> {
+                match s {
+                    Some(s) => careminder::domain::dates::parse_date(&s)
+                        .with_context(|| format!("not a date: {s}")),
+                    None => Ok(default),
+                }
+            };
+            let from = day(from, today - chrono::Duration::days(28))?;
+            let to = day(to, today)?;
+            let rows = app.coverage(from, to, now).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            println!("coverage {from} to {to} (exclusive)");
+            println!(
+                "{:<10} {:<10} {:>6} {:>9} {:>6} {:>7} {:>5} {:>7} {:>6} {:>6}",
+                "township",
+                "village",
+                "sent",
+                "delivered",
+                "failed",
+                "on time",
+                "late",
+                "overdue",
+                "missed",
+                "new"
+            );
+            for r in rows {
+                println!(
+                    "{:<10} {:<10} {:>6} {:>9} {:>6} {:>7} {:>5} {:>7} {:>6} {:>6}",
+                    r.township,
+                    r.village,
+                    r.sent,
+                    r.delivered,
+                    r.failed,
+                    r.on_time,
+                    r.late,
+                    r.overdue,
+                    r.missed,
+                    r.registrations
+                );
+            }
             Ok(())
         }
         Cmd::Plans { add } => {

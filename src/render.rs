@@ -205,24 +205,64 @@ pub fn weekday_name(d: NaiveDate, language: &str) -> &'static str {
 /// from `message-templates/system/`, compiled into the binary.
 const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
     (
-        "opt-out",
+        "confirm",
         "zh-CN",
-        include_str!("../message-templates/system/zh-CN/opt-out.txt"),
+        include_str!("../message-templates/system/zh-CN/confirm.txt"),
     ),
     (
-        "opt-out",
+        "confirm",
         "en",
-        include_str!("../message-templates/system/en/opt-out.txt"),
+        include_str!("../message-templates/system/en/confirm.txt"),
     ),
     (
-        "opt-in",
+        "digest-header",
         "zh-CN",
-        include_str!("../message-templates/system/zh-CN/opt-in.txt"),
+        include_str!("../message-templates/system/zh-CN/digest-header.txt"),
     ),
     (
-        "opt-in",
+        "digest-header",
         "en",
-        include_str!("../message-templates/system/en/opt-in.txt"),
+        include_str!("../message-templates/system/en/digest-header.txt"),
+    ),
+    (
+        "digest-item",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/digest-item.txt"),
+    ),
+    (
+        "digest-item",
+        "en",
+        include_str!("../message-templates/system/en/digest-item.txt"),
+    ),
+    (
+        "digest-stale",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/digest-stale.txt"),
+    ),
+    (
+        "digest-stale",
+        "en",
+        include_str!("../message-templates/system/en/digest-stale.txt"),
+    ),
+    (
+        "escalation-header",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/escalation-header.txt"),
+    ),
+    (
+        "escalation-header",
+        "en",
+        include_str!("../message-templates/system/en/escalation-header.txt"),
+    ),
+    (
+        "escalation-item",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/escalation-item.txt"),
+    ),
+    (
+        "escalation-item",
+        "en",
+        include_str!("../message-templates/system/en/escalation-item.txt"),
     ),
     (
         "help",
@@ -235,14 +275,54 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         include_str!("../message-templates/system/en/help.txt"),
     ),
     (
-        "confirm",
+        "officer-question",
         "zh-CN",
-        include_str!("../message-templates/system/zh-CN/confirm.txt"),
+        include_str!("../message-templates/system/zh-CN/officer-question.txt"),
     ),
     (
-        "confirm",
+        "officer-question",
         "en",
-        include_str!("../message-templates/system/en/confirm.txt"),
+        include_str!("../message-templates/system/en/officer-question.txt"),
+    ),
+    (
+        "opt-in",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/opt-in.txt"),
+    ),
+    (
+        "opt-in",
+        "en",
+        include_str!("../message-templates/system/en/opt-in.txt"),
+    ),
+    (
+        "opt-out",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/opt-out.txt"),
+    ),
+    (
+        "opt-out",
+        "en",
+        include_str!("../message-templates/system/en/opt-out.txt"),
+    ),
+    (
+        "pregnancy-ended",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/pregnancy-ended.txt"),
+    ),
+    (
+        "pregnancy-ended",
+        "en",
+        include_str!("../message-templates/system/en/pregnancy-ended.txt"),
+    ),
+    (
+        "staff-help",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/staff-help.txt"),
+    ),
+    (
+        "staff-help",
+        "en",
+        include_str!("../message-templates/system/en/staff-help.txt"),
     ),
     (
         "unknown-sender",
@@ -253,16 +333,6 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         "unknown-sender",
         "en",
         include_str!("../message-templates/system/en/unknown-sender.txt"),
-    ),
-    (
-        "officer-question",
-        "zh-CN",
-        include_str!("../message-templates/system/zh-CN/officer-question.txt"),
-    ),
-    (
-        "officer-question",
-        "en",
-        include_str!("../message-templates/system/en/officer-question.txt"),
     ),
     (
         "visit-recorded",
@@ -285,14 +355,14 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         include_str!("../message-templates/system/en/visit-refused.txt"),
     ),
     (
-        "staff-help",
+        "weekly-summary",
         "zh-CN",
-        include_str!("../message-templates/system/zh-CN/staff-help.txt"),
+        include_str!("../message-templates/system/zh-CN/weekly-summary.txt"),
     ),
     (
-        "staff-help",
+        "weekly-summary",
         "en",
-        include_str!("../message-templates/system/en/staff-help.txt"),
+        include_str!("../message-templates/system/en/weekly-summary.txt"),
     ),
 ];
 
@@ -388,7 +458,10 @@ mod tests {
     #[test]
     fn system_texts_render_in_both_languages_and_stay_short() {
         let t = SystemTexts::default();
-        let ctx = serde_json::json!({"name": "王秀英", "code": "12", "contact": "第2次产前检查", "text": "我想问一下", "message": 7});
+        let ctx = serde_json::json!({"name": "王秀英", "code": "12", "contact": "第2次产前检查", "text": "我想问一下",
+            "message": 7, "village": "V001", "days": 4, "part": 1, "parts": 2, "officer": "李医生", "from": "12-01",
+            "to": "12-07", "sent": 10, "delivered": 9, "failed": 1, "on_time": 3, "late": 1, "overdue": 2,
+            "registrations": 5});
         for name in SystemTexts::names() {
             for lang in LANGUAGES {
                 let out = t.render(name, lang, &ctx);
@@ -396,6 +469,27 @@ mod tests {
                 assert!(
                     crate::domain::sms::measure(&out).parts <= 2,
                     "{name}/{lang}: {out}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_system_text_file_is_compiled_in() {
+        for lang in LANGUAGES {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("message-templates/system")
+                .join(lang);
+            for f in std::fs::read_dir(dir).unwrap() {
+                let name = f
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".txt")
+                    .to_string();
+                assert!(
+                    SYSTEM_TEXTS.iter().any(|(n, l, _)| *n == name && l == lang),
+                    "{lang}/{name}.txt is not in SYSTEM_TEXTS"
                 );
             }
         }

@@ -31,6 +31,9 @@ pub struct ContactDef {
     pub window_start: i64,
     pub due: i64,
     pub window_end: i64,
+    /// A contact for the baby: planned only after a live birth.
+    #[serde(default)]
+    pub newborn: bool,
 }
 
 /// A contact repeated every `every_days` from the registration date while
@@ -145,12 +148,17 @@ impl CarePlan {
         number(out)
     }
 
-    /// Postpartum and newborn contacts after a delivery on `delivered_on`.
-    pub fn postpartum_visits(&self, delivered_on: NaiveDate) -> Vec<PlannedVisit> {
+    /// Postpartum contacts after a delivery on `delivered_on`, and the
+    /// newborn's after a live birth.
+    pub fn postpartum_visits(
+        &self,
+        delivered_on: NaiveDate,
+        live_birth: bool,
+    ) -> Vec<PlannedVisit> {
         number(
             self.contacts
                 .iter()
-                .filter(|c| c.anchor == ContactAnchor::Delivery)
+                .filter(|c| c.anchor == ContactAnchor::Delivery && (live_birth || !c.newborn))
                 .map(|c| dated(c, delivered_on))
                 .collect(),
         )
@@ -194,6 +202,7 @@ fn c(
         window_start: start,
         due,
         window_end: end,
+        newborn: key.starts_with("newborn"),
     }
 }
 
@@ -461,7 +470,37 @@ mod tests {
                 .len(),
             8
         );
-        assert_eq!(who_anc_2016().postpartum_visits(d("2026-10-08")).len(), 4);
+        assert_eq!(
+            who_anc_2016()
+                .postpartum_visits(d("2026-10-08"), true)
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn postpartum_contacts_and_newborn_ones_only_after_a_live_birth() {
+        let plan = china_bphs_2017();
+        let v = plan.postpartum_visits(d("2026-10-08"), true);
+        let got: Vec<_> = v
+            .iter()
+            .map(|v| format!("{} {} {}", v.key, v.due, v.window_end))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "pnc-home 2026-10-11 2026-10-15",
+                "newborn-home 2026-10-11 2026-10-15",
+                "newborn-28d 2026-11-05 2026-11-07",
+                "pnc-42d 2026-11-19 2026-11-26",
+            ]
+        );
+        let keys: Vec<_> = plan
+            .postpartum_visits(d("2026-10-08"), false)
+            .into_iter()
+            .map(|v| v.key)
+            .collect();
+        assert_eq!(keys, ["pnc-home", "pnc-42d"]);
     }
 
     #[test]

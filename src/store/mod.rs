@@ -9,6 +9,7 @@
 //! instead of one per row.
 
 pub(crate) mod campaigns;
+mod care;
 mod enroll;
 mod inbound;
 mod outbox;
@@ -16,6 +17,7 @@ mod plans;
 mod staff;
 
 pub use campaigns::{StepRow, StepText};
+pub use care::{Coverage, OverdueVisit, StalePregnancy};
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use outbox::{

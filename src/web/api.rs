@@ -24,6 +24,10 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/conversation", get(conversation))
         .route("/women/{id}/visits", post(visit_done))
         .route("/women/{id}/consent", post(consent))
+        .route("/women/{id}/birth", post(birth))
+        .route("/women/{id}/visits/missed", post(visit_missed))
+        .route("/digests", get(digests))
+        .route("/reports/coverage", get(coverage))
         .layer(middleware::from_fn_with_state(app, super::require_token))
 }
 
@@ -174,4 +178,66 @@ async fn consent(
 ) -> Result<Response, ApiError> {
     app.give_consent(id, &b.how, "api").await?;
     Ok(Json(serde_json::json!({ "consent": true })).into_response())
+}
+
+#[derive(Deserialize)]
+struct BirthBody {
+    on: String,
+    place: Option<String>,
+    #[serde(default = "yes")]
+    live_birth: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn birth(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<BirthBody>,
+) -> Result<Response, ApiError> {
+    let n = app
+        .record_birth(id, &b.on, b.place.as_deref(), b.live_birth, "api")
+        .await?;
+    Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct MissedBody {
+    contact: Option<String>,
+    by: String,
+}
+
+async fn visit_missed(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<MissedBody>,
+) -> Result<Response, ApiError> {
+    let n = app.mark_missed(id, b.contact.as_deref(), &b.by).await?;
+    Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+async fn digests(State(app): State<AppState>) -> Result<Json<Vec<crate::jobs::Digest>>, ApiError> {
+    Ok(Json(app.digests(app.clock.now()).await?))
+}
+
+#[derive(Deserialize)]
+struct CoverageQuery {
+    from: String,
+    to: String,
+}
+
+async fn coverage(
+    State(app): State<AppState>,
+    Query(q): Query<CoverageQuery>,
+) -> Result<Json<Vec<crate::store::Coverage>>, ApiError> {
+    let day = |field: &'static str, s: &str| {
+        crate::domain::dates::parse_date(s).ok_or(crate::enrollment::InputError::BadDate {
+            field,
+            value: s.to_string(),
+        })
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    Ok(Json(app.coverage(from, to, app.clock.now()).await?))
 }

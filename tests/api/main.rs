@@ -7,6 +7,7 @@ mod delivery;
 mod demo;
 mod http;
 mod import;
+mod officers;
 mod replanning;
 mod replies;
 mod schedule;

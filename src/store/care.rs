@@ -1,0 +1,316 @@
+//! The officers' side: overdue visits, stale pregnancies, births, visits
+//! marked missed, and coverage figures.
+
+use super::{date_str, parse_stored_date, ts, Result, Store, StoreError};
+use crate::domain::PlannedVisit;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::BTreeMap;
+
+/// A visit whose window closed without a record.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverdueVisit {
+    pub visit_id: i64,
+    pub woman_id: i64,
+    pub name: String,
+    pub village: Option<String>,
+    pub officer_code: Option<String>,
+    pub label_zh: String,
+    pub label_en: String,
+    pub window_end: NaiveDate,
+}
+
+/// A pregnancy 44 weeks past LMP with no delivery recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct StalePregnancy {
+    pub pregnancy_id: i64,
+    pub woman_id: i64,
+    pub name: String,
+    pub village: Option<String>,
+    pub officer_code: Option<String>,
+    pub lmp: NaiveDate,
+}
+
+/// Figures for one village over a period.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Coverage {
+    pub township: String,
+    pub village: String,
+    /// Reminders handed to a gateway (sent or delivered included).
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    /// Visits whose window closed in the period: done within it.
+    pub on_time: i64,
+    /// Done after the window closed.
+    pub late: i64,
+    /// Still not done, window closed more than the grace ago.
+    pub overdue: i64,
+    /// Marked missed.
+    pub missed: i64,
+    /// Pregnancies registered in the period.
+    pub registrations: i64,
+}
+
+impl Store {
+    /// Pending visits of current pregnancies whose window closed before `cutoff`.
+    pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
+        let rows = sqlx::query(
+            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end
+             FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
+             WHERE v.status = 'pending' AND v.window_end < ? AND p.status IN ('active', 'delivered')
+             ORDER BY w.officer_code, v.window_end, w.id",
+        )
+        .bind(date_str(cutoff))
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OverdueVisit {
+                    visit_id: r.get("id"),
+                    woman_id: r.get("woman_id"),
+                    name: r.get("name"),
+                    village: r.get("village"),
+                    officer_code: r.get("officer_code"),
+                    label_zh: r.get("label_zh"),
+                    label_en: r.get("label_en"),
+                    window_end: parse_stored_date(r.get("window_end"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks active pregnancies with LMP before `lmp_before` stale and stops
+    /// their reminders. Returns how many.
+    pub async fn mark_stale(&self, lmp_before: NaiveDate, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE pregnancies SET status = 'stale', updated_at = ? WHERE status = 'active' AND lmp < ? RETURNING id",
+        )
+        .bind(ts(now))
+        .bind(date_str(lmp_before))
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            super::enroll::cancel_pending(
+                &mut tx,
+                "pregnancy_id = ?",
+                *id,
+                "44 weeks without a recorded birth",
+                ts(now),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    pub async fn stale_pregnancies(&self) -> Result<Vec<StalePregnancy>> {
+        let rows = sqlx::query(
+            "SELECT p.id, w.id AS woman_id, w.name, w.village, w.officer_code, p.lmp
+             FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'stale'
+             ORDER BY w.officer_code, p.lmp",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StalePregnancy {
+                    pregnancy_id: r.get("id"),
+                    woman_id: r.get("woman_id"),
+                    name: r.get("name"),
+                    village: r.get("village"),
+                    officer_code: r.get("officer_code"),
+                    lmp: parse_stored_date(r.get("lmp"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a birth: the prenatal schedule ends (pending prenatal visits
+    /// and messages cancelled) and the postpartum contacts are added.
+    /// Returns the number of messages cancelled.
+    pub async fn record_birth(
+        &self,
+        pregnancy_id: i64,
+        on: NaiveDate,
+        place: Option<&str>,
+        live_birth: bool,
+        visits: &[PlannedVisit],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "UPDATE pregnancies SET status = 'delivered', delivered_on = ?, birth_place = ?, live_birth = ?,
+                    version = version + 1, plan_from = ?, updated_at = ?
+             WHERE id = ? AND status IN ('active', 'stale')",
+        )
+        .bind(date_str(on))
+        .bind(place)
+        .bind(live_birth)
+        .bind(now_s)
+        .bind(now_s)
+        .bind(pregnancy_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "current pregnancy {pregnancy_id}"
+            )));
+        }
+        sqlx::query(
+            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'",
+        )
+        .bind(pregnancy_id)
+        .execute(&mut *tx)
+        .await?;
+        let n = super::enroll::cancel_pending(
+            &mut tx,
+            "pregnancy_id = ?",
+            pregnancy_id,
+            "birth recorded",
+            now_s,
+        )
+        .await?;
+        if !visits.is_empty() {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end) ",
+            );
+            qb.push_values(visits, |mut b, v| {
+                b.push_bind(pregnancy_id)
+                    .push_bind(&v.key)
+                    .push_bind(100 + v.seq)
+                    .push_bind(&v.label_zh)
+                    .push_bind(&v.label_en)
+                    .push_bind(date_str(v.window_start))
+                    .push_bind(date_str(v.due))
+                    .push_bind(date_str(v.window_end));
+            });
+            qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
+            qb.build().persistent(false).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Marks a visit missed: it leaves the overdue list and its follow-ups stop.
+    pub async fn mark_missed(
+        &self,
+        visit_id: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "UPDATE visits SET status = 'missed', done_by = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(by)
+        .bind(visit_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let n = super::enroll::cancel_pending(
+            &mut tx,
+            "visit_id = ?",
+            visit_id,
+            "visit marked missed",
+            ts(now),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(n))
+    }
+
+    /// The current (active, delivered or stale) pregnancy of a woman.
+    pub async fn current_pregnancy(&self, woman_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM pregnancies WHERE woman_id = ? AND status IN ('active', 'stale', 'delivered')
+             ORDER BY (status <> 'delivered') DESC, id DESC LIMIT 1",
+        )
+        .bind(woman_id)
+        .fetch_optional(&self.write)
+        .await?)
+    }
+
+    /// Figures per township and village for `[from, to)` as of `today`:
+    /// reminders by outcome, visits whose window closed in the period by
+    /// outcome, and new registrations. A woman's township is her officer's.
+    pub async fn coverage(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+        overdue_cutoff: NaiveDate,
+    ) -> Result<Vec<Coverage>> {
+        let mut by: BTreeMap<(String, String), Coverage> = BTreeMap::new();
+        let key = |r: &sqlx::sqlite::SqliteRow| (r.get::<String, _>("t"), r.get::<String, _>("v"));
+        let area = "COALESCE(st.township, '-') AS t, COALESCE(w.village, '-') AS v";
+        let rows = sqlx::query(&format!(
+            "SELECT {area},
+                    SUM(o.status IN ('accepted', 'sent', 'delivered')) AS sent,
+                    SUM(o.status = 'delivered') AS delivered, SUM(o.status = 'failed') AS failed
+             FROM outbox o JOIN women w ON w.id = o.woman_id LEFT JOIN staff st ON st.code = w.officer_code
+             WHERE o.kind = 'reminder' AND o.send_at >= ? AND o.send_at < ? GROUP BY t, v"
+        ))
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.read)
+        .await?;
+        for r in rows {
+            let c = by.entry(key(&r)).or_default();
+            c.sent = r.get("sent");
+            c.delivered = r.get("delivered");
+            c.failed = r.get("failed");
+        }
+        let (d_from, d_to) = (
+            crate::domain::schedule::local_date(tz, from),
+            crate::domain::schedule::local_date(tz, to),
+        );
+        let rows = sqlx::query(&format!(
+            "SELECT {area},
+                    SUM(v.status = 'done' AND v.done_on <= v.window_end) AS on_time,
+                    SUM(v.status = 'done' AND v.done_on > v.window_end) AS late,
+                    SUM(v.status = 'pending' AND v.window_end < ?3) AS overdue,
+                    SUM(v.status = 'missed') AS missed
+             FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
+             LEFT JOIN staff st ON st.code = w.officer_code
+             WHERE v.window_end >= ?1 AND v.window_end < ?2 AND v.status <> 'cancelled' GROUP BY t, v"
+        ))
+        .bind(date_str(d_from))
+        .bind(date_str(d_to))
+        .bind(date_str(overdue_cutoff))
+        .fetch_all(&self.read)
+        .await?;
+        for r in rows {
+            let c = by.entry(key(&r)).or_default();
+            c.on_time = r.get("on_time");
+            c.late = r.get("late");
+            c.overdue = r.get("overdue");
+            c.missed = r.get("missed");
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {area}, COUNT(*) AS n FROM pregnancies p JOIN women w ON w.id = p.woman_id
+             LEFT JOIN staff st ON st.code = w.officer_code
+             WHERE p.created_at >= ? AND p.created_at < ? GROUP BY t, v"
+        ))
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.read)
+        .await?;
+        for r in rows {
+            by.entry(key(&r)).or_default().registrations = r.get("n");
+        }
+        Ok(by
+            .into_iter()
+            .map(|((t, v), mut c)| {
+                c.township = t;
+                c.village = v;
+                c
+            })
+            .collect())
+    }
+}

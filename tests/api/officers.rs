@@ -1,0 +1,333 @@
+//! Officers: overdue digests, escalation, births, endings, stale
+//! pregnancies, the weekly summary and the coverage report.
+
+use crate::helpers::*;
+use careminder::store::{Coverage, NewStaff};
+use chrono::Duration;
+use std::collections::BTreeMap;
+
+async fn staff(
+    t: &TestApp,
+    code: &str,
+    phone: &str,
+    role: &str,
+    village: Option<&str>,
+    township: &str,
+) {
+    t.app
+        .store
+        .add_staff(
+            &NewStaff {
+                code: code.into(),
+                name: format!("{code}医生"),
+                phone: Some(
+                    careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
+                ),
+                role: role.into(),
+                language: "zh-CN".into(),
+                village: village.map(str::to_string),
+                township: Some(township.into()),
+            },
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn woman_in(t: &TestApp, name: &str, phone: &str, lmp: &str, village: &str) -> i64 {
+    let mut w = woman(name, phone, lmp);
+    w.village = Some(village.into());
+    w.officer = Some(format!("{village}-O1"));
+    t.app.enroll(&w, "test", "test").await.unwrap().woman_id()
+}
+
+/// Local dates on which a number received messages, with the texts.
+fn days(t: &TestApp, phone: &str) -> Vec<(String, String)> {
+    t.sent_to(phone)
+        .into_iter()
+        .map(|m| (t.fmt(m.at), m.message.body))
+        .collect()
+}
+
+const BANNED: &[&str] = &[
+    "贫血", "高危", "风险", "异常", "阳性", "anaemia", "risk", "HIV",
+];
+
+#[tokio::test]
+async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_right_supervisor() {
+    let t = spawn_app().await; // 2026-12-01 10:00
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    staff(&t, "V002-O1", "13700000002", "officer", Some("V002"), "T1").await;
+    staff(&t, "S1", "13700000011", "supervisor", None, "T1").await;
+    staff(&t, "S2", "13700000012", "supervisor", None, "T2").await;
+    staff(&t, "A1", "13700000021", "admin", None, "T1").await;
+    // anc1 windows close 12-21 (A, C) and 12-28 (B); grace 3 days, escalation after 7.
+    let a = woman_in(&t, "王秀英", "13812345601", "2026-09-22", "V001").await;
+    let b = woman_in(&t, "李桂兰", "13812345602", "2026-09-29", "V002").await;
+    let _c = woman_in(&t, "张玉梅", "13812345603", "2026-09-22", "V002").await;
+
+    t.run_until("2026-12-27 10:00", Duration::hours(1)).await;
+    t.app
+        .record_visit(a, None, Some("2026-12-26"), "V001-O1", None)
+        .await
+        .unwrap();
+    t.run_until("2026-12-29 10:00", Duration::hours(1)).await;
+    // B's visit is recorded before her missed-visit follow-up (12-30 10:00).
+    t.app
+        .record_visit(b, None, None, "V002-O1", None)
+        .await
+        .unwrap();
+    t.run_until("2027-01-03 00:00", Duration::hours(1)).await;
+
+    let o1 = days(&t, "+8613700000001");
+    assert_eq!(
+        o1.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+        ["2026-12-25 08:00", "2026-12-26 08:00", "2026-12-27 08:00"],
+        "A is listed from the day after window end + grace until her visit is recorded"
+    );
+    assert_eq!(
+        o1[0].1,
+        "逾期未做的检查（1/1）：王秀英（V001）第1次产前检查（建母子健康手册）逾期4天"
+    );
+    let o2 = days(&t, "+8613700000002");
+    let expected: Vec<String> = (25..=31)
+        .map(|d| format!("2026-12-{d} 08:00"))
+        .chain((1..=2).map(|d| format!("2027-01-0{d} 08:00")))
+        .collect();
+    assert_eq!(
+        o2.iter().map(|d| d.0.clone()).collect::<Vec<_>>(),
+        expected,
+        "C every day; B never"
+    );
+    assert!(o2
+        .iter()
+        .all(|d| d.1.contains("张玉梅") && !d.1.contains("李桂兰")));
+    let s1 = days(&t, "+8613700000011");
+    assert_eq!(
+        s1.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+        ["2027-01-01 08:00", "2027-01-02 08:00"],
+        "7 days after first listed"
+    );
+    assert_eq!(s1[0].1, "逾期超过7天的检查（1/1）：V002-O1医生：张玉梅（V002）第1次产前检查（建母子健康手册）逾期11天");
+    assert!(
+        days(&t, "+8613700000012").is_empty(),
+        "another township's supervisor hears nothing"
+    );
+
+    // B's missed-visit follow-up was cancelled with her visit record.
+    let b_sent = days(&t, "+8613812345602");
+    assert!(
+        b_sent.iter().all(|d| !d.0.starts_with("2026-12-30")),
+        "{b_sent:?}"
+    );
+    // The weekly summary reached the administrator every Monday at 08:00.
+    let admin = days(&t, "+8613700000021");
+    assert_eq!(
+        admin.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+        [
+            "2026-12-07 08:00",
+            "2026-12-14 08:00",
+            "2026-12-21 08:00",
+            "2026-12-28 08:00"
+        ]
+    );
+    for (_, body) in o1.iter().chain(&o2).chain(&s1).chain(&admin) {
+        for w in BANNED {
+            assert!(!body.contains(w), "{body}");
+        }
+    }
+
+    // Coverage for December, against counts made here from what the gateway got.
+    let village_of: BTreeMap<&str, &str> = [
+        ("+8613812345601", "V001"),
+        ("+8613812345602", "V002"),
+        ("+8613812345603", "V002"),
+    ]
+    .into();
+    let mut sent: BTreeMap<&str, i64> = BTreeMap::new();
+    for m in t.mock.sent() {
+        let in_december = t.fmt(m.at).as_str() < "2027-01-01";
+        if let (Some(v), true) = (village_of.get(m.message.to.as_str()), in_december) {
+            *sent.entry(v).or_default() += 1;
+        }
+    }
+    let date = |s: &str| careminder::domain::dates::parse_date(s).unwrap();
+    let rows = t
+        .app
+        .coverage(date("2026-12-01"), date("2027-01-01"), t.clock.now())
+        .await
+        .unwrap();
+    let area = |village: &str, late, overdue, registrations| Coverage {
+        township: "T1".into(),
+        village: village.into(),
+        sent: sent[village],
+        delivered: sent[village],
+        failed: 0,
+        on_time: 0,
+        late,
+        overdue,
+        missed: 0,
+        registrations,
+    };
+    // A done late; B done late and C overdue.
+    assert_eq!(rows, [area("V001", 1, 0, 1), area("V002", 1, 1, 2)]);
+}
+
+#[tokio::test]
+async fn a_birth_cancels_prenatal_messages_and_plans_postpartum_contacts() {
+    let t = spawn_app().await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    // 39+2 weeks at registration; anc5 window closes 12-12, its follow-up is 12-14 10:00.
+    let d = woman_in(&t, "刘丽", "13812345604", "2026-03-01", "V001").await;
+    t.at("2026-12-13 12:00");
+    t.tick().await;
+    let before = t.outbox_of(d).await;
+    assert!(
+        before.iter().any(|m| m.status == "scheduled"),
+        "the follow-up is planned"
+    );
+    let n = t
+        .app
+        .record_birth(d, "2026-12-12", Some("县医院"), true, "test")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let pid = t.app.store.current_pregnancy(d).await.unwrap().unwrap();
+    let visits: Vec<String> = t
+        .app
+        .store
+        .visits_of(pid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.3 == "pending")
+        .map(|v| format!("{} {} {}", v.0, v.1, v.2))
+        .collect();
+    assert_eq!(
+        visits,
+        [
+            "pnc-home 2026-12-15 2026-12-19",
+            "newborn-home 2026-12-15 2026-12-19",
+            "newborn-28d 2027-01-09 2027-01-11",
+            "pnc-42d 2027-01-23 2027-01-30",
+        ]
+    );
+    t.run_until("2027-01-10 00:00", Duration::hours(1)).await;
+    let sent: Vec<String> = days(&t, "+8613812345604")
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "2026-12-15 08:00", // pnc-home, on the day
+            "2026-12-15 08:00", // newborn-home, on the day
+            "2026-12-21 10:00", // pnc-home not recorded: follow-up
+            "2026-12-21 10:00", // newborn-home likewise
+            "2027-01-06 09:00", // newborn-28d, 3 days before
+            "2027-01-09 08:00", // newborn-28d, on the day
+        ]
+    );
+    // Her officer is told when the postpartum visit slips.
+    assert!(days(&t, "+8613700000001")
+        .iter()
+        .any(|d| d.1.contains("产后访视")));
+}
+
+#[tokio::test]
+async fn without_a_live_birth_no_newborn_visits_are_planned() {
+    let t = spawn_app().await;
+    let d = woman_in(&t, "刘丽", "13812345604", "2026-03-01", "V001").await;
+    t.app
+        .record_birth(d, "2026-12-01", None, false, "test")
+        .await
+        .unwrap();
+    let pid = t.app.store.current_pregnancy(d).await.unwrap().unwrap();
+    let keys: Vec<String> = t
+        .app
+        .store
+        .visits_of(pid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.3 == "pending")
+        .map(|v| v.0)
+        .collect();
+    assert_eq!(keys, ["pnc-home", "pnc-42d"]);
+}
+
+#[tokio::test]
+async fn a_pregnancy_ended_without_birth_sends_her_nothing_and_tells_her_officer_privately() {
+    let t = spawn_app().await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    let w = woman_in(&t, "王秀英", "13812345601", "2026-09-22", "V001").await;
+    let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
+    t.app.end_pregnancy(pid, "test").await.unwrap();
+    t.run_until("2027-02-01 00:00", Duration::hours(3)).await;
+    assert!(days(&t, "+8613812345601").is_empty());
+    let officer = days(&t, "+8613700000001");
+    assert_eq!(officer.len(), 1);
+    assert!(
+        officer[0].1.contains("王秀英") && officer[0].1.contains("停止"),
+        "{officer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pregnancy_44_weeks_past_lmp_without_a_birth_goes_stale_and_the_officer_is_asked_to_update(
+) {
+    let t = spawn_app().await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    let w = woman_in(&t, "赵芳", "13812345605", "2026-02-01", "V001").await; // 43+2 weeks
+    t.run_until("2026-12-08 09:00", Duration::hours(1)).await;
+    let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
+    assert_eq!(t.app.store.pregnancy(pid).await.unwrap().status, "stale");
+    let officer = days(&t, "+8613700000001");
+    assert_eq!(
+        officer.first().map(|d| d.0.as_str()),
+        Some("2026-12-07 08:00")
+    );
+    assert!(
+        officer[0].1.contains("赵芳") && officer[0].1.contains("44周"),
+        "{officer:?}"
+    );
+    // Recording the birth late still works.
+    t.app
+        .record_birth(w, "2026-11-20", None, true, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.app.store.pregnancy(pid).await.unwrap().status,
+        "delivered"
+    );
+}
+
+#[tokio::test]
+async fn a_long_digest_is_split_between_items_never_inside_one() {
+    let t = spawn_app().await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    for i in 0..12 {
+        woman_in(
+            &t,
+            &format!("孕妇{i:02}"),
+            &format!("138123450{i:02}"),
+            "2026-09-22",
+            "V001",
+        )
+        .await;
+    }
+    t.at("2026-12-26 09:00");
+    let d = t.app.digests(t.clock.now()).await.unwrap();
+    assert_eq!(d.len(), 1);
+    let msgs = &d[0].messages;
+    assert!(msgs.len() > 1, "{msgs:?}");
+    for (i, m) in msgs.iter().enumerate() {
+        assert!(
+            m.starts_with(&format!("逾期未做的检查（{}/{}）：", i + 1, msgs.len())),
+            "{m}"
+        );
+        assert!(careminder::domain::sms::measure(m).parts <= 2, "{m}");
+    }
+    let listed: usize = msgs.iter().map(|m| m.matches("逾期5天").count()).sum();
+    assert_eq!(listed, 12, "every woman once");
+}
