@@ -153,6 +153,8 @@ CREATE TABLE outbox (
     to_addr       TEXT,                             -- filled when sent (given up front for unknown senders)
     body          TEXT,                             -- the text as sent (given up front for replies and alerts)
     parts         INTEGER,
+    -- Pull gateways: when the phone first reported on it (it stops being offered).
+    acked_at      INTEGER,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
@@ -163,6 +165,7 @@ CREATE INDEX outbox_woman ON outbox (woman_id) WHERE woman_id IS NOT NULL;
 CREATE INDEX outbox_staff ON outbox (staff_id) WHERE staff_id IS NOT NULL;
 CREATE INDEX outbox_visit ON outbox (visit_id) WHERE visit_id IS NOT NULL;
 CREATE INDEX outbox_provider ON outbox (gateway, provider_id) WHERE provider_id IS NOT NULL;
+CREATE INDEX outbox_pull ON outbox (gateway, id) WHERE status = 'accepted' AND acked_at IS NULL;
 
 -- Every status a message takes, with its time and cause. Written by
 -- triggers so no code path can change a status without leaving a trace.
@@ -216,6 +219,15 @@ CREATE INDEX inbound_unprocessed ON inbound (id) WHERE processed_at IS NULL;
 CREATE INDEX inbound_inbox ON inbound (assigned_to) WHERE needs_answer = 1 AND answered_at IS NULL;
 CREATE INDEX inbound_woman ON inbound (woman_id) WHERE woman_id IS NOT NULL;
 CREATE INDEX inbound_sender ON inbound (sender);
+
+-- Webhook deliveries already applied, by the gateway's envelope id: a
+-- redelivery is acknowledged and ignored.
+CREATE TABLE webhook_events (
+    gateway     TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (gateway, event_id)
+) WITHOUT ROWID;
 
 -- Small key/value state, such as the planner's watermark.
 CREATE TABLE state (

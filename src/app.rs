@@ -8,7 +8,7 @@ use crate::dispatcher::{DispatchReport, Dispatcher};
 use crate::domain::dates::parse_date;
 use crate::domain::{CarePlan, PregnancyDates};
 use crate::enrollment::{validate, EnrollmentInput, InputError};
-use crate::gateway::{Gateway, MockGateway};
+use crate::gateway::{Gateways, MockGateway};
 use crate::planner::{PlanReport, Planner};
 use crate::store::{EnrollOutcome, NewEnrollment, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -35,7 +35,8 @@ pub struct App {
     pub store: Store,
     pub planner: Planner,
     pub dispatcher: Dispatcher,
-    pub gateway: Arc<dyn Gateway>,
+    /// Every configured gateway and the routes to them.
+    pub gateways: Arc<Gateways>,
     /// The mock gateway, when it is the one in use: tests and the demo look inside.
     pub mock: Option<Arc<MockGateway>>,
     /// Wakes the scheduler early: new registrations, edits, replies.
@@ -60,8 +61,11 @@ impl App {
     pub async fn open(config: Config, clock: Clock) -> Result<Arc<App>, AppError> {
         let store = Store::open(&config.database).await?;
         crate::defaults::seed(&store, clock.now()).await?;
-        let (gateway, mock) = crate::gateway::from_config(&config.gateway, clock.clone())
-            .map_err(|e| AppError::Config(e.to_string()))?;
+        let gateways = Arc::new(
+            Gateways::from_config(&config, clock.clone())
+                .map_err(|e| AppError::Config(e.to_string()))?,
+        );
+        let mock = gateways.mock.clone();
         let config = Arc::new(config);
         let planner = Planner::new(
             store.clone(),
@@ -69,7 +73,7 @@ impl App {
             config.send_window,
             Duration::hours(config.planner.horizon_hours),
         );
-        let dispatcher = Dispatcher::new(store.clone(), gateway.clone(), config.clone());
+        let dispatcher = Dispatcher::new(store.clone(), gateways.clone(), config.clone());
         let matcher = crate::domain::keywords::Matcher::new(config.keywords.values());
         Ok(Arc::new(App {
             config,
@@ -77,7 +81,7 @@ impl App {
             store,
             planner,
             dispatcher,
-            gateway,
+            gateways,
             mock,
             wake: Notify::new(),
             matcher,
@@ -93,7 +97,7 @@ impl App {
         let plan = self.planner.run(now).await?;
         self.run_due_jobs(now).await?;
         let dispatch = self.dispatcher.drain(now).await?;
-        let reports = self.gateway.take_reports();
+        let reports = self.gateways.take_reports();
         let statuses = if reports.is_empty() {
             0
         } else {

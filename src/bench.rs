@@ -169,7 +169,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         "gateway saw duplicates or missed some"
     );
 
-    let receipts = app.gateway.take_reports();
+    let receipts = app.gateways.take_reports();
     let t = Instant::now();
     for chunk in receipts.chunks(1000) {
         app.store.apply_status_reports(chunk).await?;

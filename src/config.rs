@@ -39,7 +39,14 @@ pub struct Config {
     pub api_token: Option<String>,
     pub planner: PlannerConfig,
     pub dispatcher: DispatcherConfig,
+    /// The default gateway.
     pub gateway: GatewayConfig,
+    /// Further gateways by name, used through `routing`.
+    pub gateways: BTreeMap<String, GatewayConfig>,
+    pub routing: RoutingConfig,
+    /// Public base URL of this service (as gateways reach it), used for
+    /// Twilio's status callbacks and signatures, e.g. `https://sms.example.org`.
+    pub public_url: String,
     pub inbound: InboundConfig,
     pub jobs: JobsConfig,
     /// Reply keywords per language; every language's are recognised in every message.
@@ -116,12 +123,81 @@ pub struct DispatcherConfig {
     pub backoff_max_seconds: i64,
 }
 
+/// One gateway: its kind, the settings of that kind, and limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GatewayConfig {
-    /// Which gateway sends SMS: `mock` for now.
+    /// mock, android (SMS Gateway for Android, push), cht (cht-gateway, the
+    /// phone polls us) or twilio (Twilio-style HTTP API).
     pub kind: String,
+    /// SMS parts per second at most (0: no limit), so a phone is not flooded.
+    pub rate_per_second: f64,
+    /// Longest message this gateway takes, in SMS parts; longer ones fail.
+    pub max_parts: usize,
+    /// Seconds a request to the gateway may take.
+    pub timeout_seconds: u64,
     pub mock: MockConfig,
+    pub android: AndroidConfig,
+    pub twilio: TwilioConfig,
+    pub cht: ChtConfig,
+}
+
+/// SMS Gateway for Android (capcom6), push mode: we call the phone's API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AndroidConfig {
+    /// The phone's (or its private server's) API, e.g. `http://192.168.1.20:8080`.
+    pub base_url: String,
+    pub username: String,
+    pub password: String,
+    /// Key the phone signs its webhooks with (X-Signature).
+    pub signing_key: String,
+}
+
+/// A Twilio-style provider.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TwilioConfig {
+    /// API base, `https://api.twilio.com` or a compatible provider's.
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: String,
+    /// Sender number, or leave empty and set `messaging_service_sid`.
+    pub from: String,
+    pub messaging_service_sid: String,
+}
+
+/// cht-gateway: one phone polls `/gateways/cht` with these credentials.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChtConfig {
+    pub username: String,
+    pub password: String,
+}
+
+/// Which gateway a message goes through.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoutingConfig {
+    /// Gateway for messages to staff (digests, alerts); default gateway if unset.
+    pub staff: Option<String>,
+    /// Gateway per village, for messages to the women of that village.
+    pub villages: BTreeMap<String, String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            kind: "mock".into(),
+            rate_per_second: 0.0,
+            max_parts: 10,
+            timeout_seconds: 15,
+            mock: MockConfig::default(),
+            android: AndroidConfig::default(),
+            twilio: TwilioConfig::default(),
+            cht: ChtConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +230,9 @@ impl Default for Config {
             planner: PlannerConfig::default(),
             dispatcher: DispatcherConfig::default(),
             gateway: GatewayConfig::default(),
+            gateways: BTreeMap::new(),
+            routing: RoutingConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
             inbound: InboundConfig::default(),
             jobs: JobsConfig::default(),
             keywords: BTreeMap::from([
@@ -182,15 +261,6 @@ impl Default for DispatcherConfig {
             max_attempts: 12,
             backoff_base_seconds: 30,
             backoff_max_seconds: 3600,
-        }
-    }
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            kind: "mock".into(),
-            mock: MockConfig::default(),
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::config::{Config, DispatcherConfig};
 use crate::domain::schedule::local_date;
-use crate::gateway::{Gateway, OutgoingMessage, SendOutcome};
+use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
 use crate::render::{format_date, weekday_name, MessageContext, Renderer};
 use crate::store::{ClaimedMessage, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 pub struct Dispatcher {
     store: Store,
-    gateway: Arc<dyn Gateway>,
+    gateways: Arc<Gateways>,
     config: Arc<Config>,
     /// Compiled templates and the texts version they were built from.
     renderer: Mutex<Option<(i64, Arc<Renderer>)>>,
@@ -48,10 +48,10 @@ impl DispatchReport {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, gateway: Arc<dyn Gateway>, config: Arc<Config>) -> Self {
+    pub fn new(store: Store, gateways: Arc<Gateways>, config: Arc<Config>) -> Self {
         Self {
             store,
-            gateway,
+            gateways,
             config,
             renderer: Mutex::new(None),
         }
@@ -115,20 +115,38 @@ impl Dispatcher {
                 Err(r) => results.push(*r),
             }
         }
-        let gateway = self.gateway.clone();
+        let gateways = self.gateways.clone();
+        let claimed_ref = &claimed;
         let outcomes: Vec<_> = futures::stream::iter(to_send)
             .map(|(i, out)| {
-                let gw = gateway.clone();
+                let gateways = gateways.clone();
                 async move {
-                    let outcome = gw.send(&out).await;
-                    (i, out, outcome)
+                    let m = &claimed_ref[i];
+                    let entry = gateways.route(m.to_staff, m.village.as_deref());
+                    let parts = crate::domain::sms::measure(&out.body).parts;
+                    let outcome = if parts > entry.config.max_parts {
+                        SendOutcome::Permanent {
+                            reason: format!(
+                                "{} SMS parts: longer than the {} this gateway takes",
+                                parts, entry.config.max_parts
+                            ),
+                        }
+                    } else {
+                        entry.wait_for_capacity(parts).await;
+                        entry.gateway.send(&out).await
+                    };
+                    (i, entry.gateway.name().to_string(), out, outcome)
                 }
             })
             .buffer_unordered(cfg.concurrency)
             .collect()
             .await;
-        for (i, out, outcome) in outcomes {
-            results.push(self.result_of(&claimed[i], out, outcome, now));
+        let mut opted_out = vec![];
+        for (i, gateway, out, outcome) in outcomes {
+            if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
+                opted_out.push(w);
+            }
+            results.push(self.result_of(&claimed[i], &gateway, out, outcome, now));
         }
         for r in &results {
             match r.status {
@@ -141,6 +159,16 @@ impl Dispatcher {
             }
         }
         self.store.record_results(&results, now).await?;
+        for w in opted_out {
+            // The provider knows she opted out (she replied STOP to it): so do we.
+            if let Some(n) = self.store.opt_out(w, now, "provider").await? {
+                tracing::info!(
+                    woman_id = w,
+                    cancelled = n,
+                    "opt-out reported by the gateway"
+                );
+            }
+        }
         Ok(report)
     }
 
@@ -223,6 +251,7 @@ impl Dispatcher {
     fn result_of(
         &self,
         m: &ClaimedMessage,
+        gateway: &str,
         out: OutgoingMessage,
         outcome: SendOutcome,
         now: DateTime<Utc>,
@@ -233,7 +262,7 @@ impl Dispatcher {
             status: "failed",
             cause: None,
             retry_at: None,
-            gateway: Some(self.gateway.name().to_string()),
+            gateway: Some(gateway.to_string()),
             provider_id: None,
             to_addr: Some(out.to.clone()),
             parts: Some(crate::domain::sms::measure(&out.body).parts as i64),
@@ -252,7 +281,7 @@ impl Dispatcher {
                 r.status = "accepted";
                 r.cause = Some("queued for the phone to collect".into());
             }
-            SendOutcome::Permanent { reason } => {
+            SendOutcome::Permanent { reason } | SendOutcome::OptedOut { reason } => {
                 tracing::warn!(message_id = m.id, %reason, "permanent failure");
                 r.cause = Some(reason);
             }

@@ -173,6 +173,9 @@ enum Cmd {
     /// Reports.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Gateways.
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
     /// Record visits.
     #[command(subcommand)]
     Visit(VisitCmd),
@@ -206,6 +209,19 @@ enum StaffCmd {
         township: Option<String>,
     },
     /// List staff.
+    List,
+}
+
+#[derive(Subcommand)]
+enum GatewayCmd {
+    /// Register careminder's webhooks (sms:received, sent, delivered, failed)
+    /// on an SMS Gateway for Android phone, pointing at `public_url`.
+    RegisterWebhooks {
+        /// The gateway's name ("default" for [gateway]).
+        #[arg(long, default_value = careminder::gateway::DEFAULT)]
+        name: String,
+    },
+    /// List the configured gateways and routes.
     List,
 }
 
@@ -711,6 +727,52 @@ async fn main() -> Result<()> {
                     r.missed,
                     r.registrations
                 );
+            }
+            Ok(())
+        }
+        Cmd::Gateway(GatewayCmd::RegisterWebhooks { name }) => {
+            let entry_cfg = if name == careminder::gateway::DEFAULT {
+                config.gateway.clone()
+            } else {
+                config
+                    .gateways
+                    .get(&name)
+                    .cloned()
+                    .with_context(|| format!("no gateway named {name}"))?
+            };
+            if entry_cfg.kind != "android" {
+                bail!(
+                    "gateway {name} is a {} gateway, not android",
+                    entry_cfg.kind
+                );
+            }
+            let g =
+                careminder::gateway::android::Android::new(name.clone(), "gateway", &entry_cfg)?;
+            let done = g
+                .register_webhooks(&config.public_url)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "registered {} on {name} -> {}/webhooks/android",
+                done.join(", "),
+                config.public_url
+            );
+            Ok(())
+        }
+        Cmd::Gateway(GatewayCmd::List) => {
+            println!(
+                "{:<12} {}",
+                careminder::gateway::DEFAULT,
+                config.gateway.kind
+            );
+            for (n, g) in &config.gateways {
+                println!("{n:<12} {}", g.kind);
+            }
+            if let Some(s) = &config.routing.staff {
+                println!("staff messages -> {s}");
+            }
+            for (v, g) in &config.routing.villages {
+                println!("village {v} -> {g}");
             }
             Ok(())
         }

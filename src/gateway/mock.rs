@@ -45,6 +45,7 @@ struct State {
 }
 
 pub struct MockGateway {
+    name: String,
     cfg: MockConfig,
     clock: Clock,
     state: Mutex<State>,
@@ -53,7 +54,7 @@ pub struct MockGateway {
 }
 
 impl MockGateway {
-    pub fn new(cfg: MockConfig, clock: Clock) -> std::io::Result<Self> {
+    pub fn new(name: String, cfg: MockConfig, clock: Clock) -> std::io::Result<Self> {
         let record = match &cfg.record_file {
             Some(p) => Some(Mutex::new(
                 std::fs::OpenOptions::new()
@@ -64,6 +65,7 @@ impl MockGateway {
             None => None,
         };
         Ok(Self {
+            name,
             cfg,
             clock,
             state: Mutex::new(State::default()),
@@ -101,8 +103,8 @@ impl MockGateway {
 
 #[async_trait]
 impl Gateway for MockGateway {
-    fn name(&self) -> &'static str {
-        "mock"
+    fn name(&self) -> &str {
+        &self.name
     }
 
     async fn send(&self, msg: &OutgoingMessage) -> SendOutcome {

@@ -1,4 +1,5 @@
-//! The `Gateway` trait and its implementations.
+//! The `Gateway` trait, its implementations, and the set of configured
+//! gateways with their routes and limits.
 //!
 //! A push gateway (a provider's HTTP API, an Android phone's REST API)
 //! answers `send` with `Accepted` or `Sent`; a pull gateway (a phone that
@@ -6,13 +7,24 @@
 //! over when the phone next polls. Either way later statuses arrive as
 //! [`StatusReport`]s, applied forward-only by the store.
 
+pub mod android;
+pub mod cht;
+pub mod http;
 pub mod mock;
+pub mod twilio;
 
+use crate::config::{Config, GatewayConfig, RoutingConfig};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 pub use mock::{MockFailure, MockGateway, MockSent};
+
+/// Name of the gateway configured under `[gateway]`.
+pub const DEFAULT: &str = "default";
 
 /// A rendered message ready for a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +54,9 @@ pub enum SendOutcome {
     },
     /// Retrying will not help: invalid number, recipient blocked us.
     Permanent { reason: String },
+    /// The provider says the recipient opted out with it (Twilio 21610):
+    /// failed, and recorded as her opt-out.
+    OptedOut { reason: String },
 }
 
 /// Statuses a gateway reports after accepting a message.
@@ -76,15 +91,15 @@ pub struct StatusReport {
 
 #[async_trait]
 pub trait Gateway: Send + Sync {
-    /// Short name stored with each message ("mock", "android", ...).
-    fn name(&self) -> &'static str;
+    /// The configured name, stored with each message it carries.
+    fn name(&self) -> &str;
 
     /// Hands one message over. Must not panic; every failure is an outcome.
     async fn send(&self, msg: &OutgoingMessage) -> SendOutcome;
 
     /// Status reports the gateway produced by itself since the last call
     /// (the mock's simulated delivery receipts). Real gateways report
-    /// through webhooks instead and return nothing here.
+    /// through webhooks or polls instead and return nothing here.
     fn take_reports(&self) -> Vec<StatusReport> {
         vec![]
     }
@@ -92,29 +107,140 @@ pub trait Gateway: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayConfigError {
-    #[error("gateway.kind: unknown gateway {0:?} (available: mock)")]
-    Unknown(String),
+    #[error("{key}.kind: unknown gateway kind {kind:?} (mock, android, cht, twilio)")]
+    Unknown { key: String, kind: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
     #[error("gateway.mock.record_file: {0}")]
     RecordFile(std::io::Error),
 }
 
-/// The gateway in use, and the mock again by its own type when it is the one.
-pub type Gateways = (Arc<dyn Gateway>, Option<Arc<MockGateway>>);
+/// A configured gateway with its limits.
+pub struct Entry {
+    pub gateway: Arc<dyn Gateway>,
+    pub config: GatewayConfig,
+    /// SMS parts per second, when limited.
+    limiter: Option<DefaultDirectRateLimiter>,
+}
 
-/// Builds the configured gateway. The mock is also returned by its own
-/// type so tests and the demo can look inside it.
-pub fn from_config(
-    cfg: &crate::config::GatewayConfig,
-    clock: crate::clock::Clock,
-) -> Result<Gateways, GatewayConfigError> {
-    match cfg.kind.as_str() {
-        "mock" => {
-            let m = Arc::new(
-                MockGateway::new(cfg.mock.clone(), clock)
-                    .map_err(GatewayConfigError::RecordFile)?,
-            );
-            Ok((m.clone(), Some(m)))
+impl Entry {
+    /// Waits until `parts` more SMS parts may go through this gateway.
+    pub async fn wait_for_capacity(&self, parts: usize) {
+        if let Some(l) = &self.limiter {
+            let n = NonZeroU32::new(parts.clamp(1, self.config.max_parts.max(1)) as u32)
+                .unwrap_or(NonZeroU32::MIN);
+            let _ = l.until_n_ready(n).await;
         }
-        other => Err(GatewayConfigError::Unknown(other.to_string())),
+    }
+}
+
+/// Every configured gateway, by name, and how messages are routed to them.
+pub struct Gateways {
+    entries: BTreeMap<String, Entry>,
+    routing: RoutingConfig,
+    /// The mock, when one is configured: tests and the demo look inside.
+    pub mock: Option<Arc<MockGateway>>,
+}
+
+impl Gateways {
+    pub fn from_config(
+        cfg: &Config,
+        clock: crate::clock::Clock,
+    ) -> Result<Self, GatewayConfigError> {
+        let mut entries = BTreeMap::new();
+        let mut mock = None;
+        let all = std::iter::once((DEFAULT.to_string(), "gateway".to_string(), &cfg.gateway))
+            .chain(
+                cfg.gateways
+                    .iter()
+                    .map(|(n, g)| (n.clone(), format!("gateways.{n}"), g)),
+            );
+        for (name, key, g) in all {
+            let gateway: Arc<dyn Gateway> = match g.kind.as_str() {
+                "mock" => {
+                    let m = Arc::new(
+                        MockGateway::new(name.clone(), g.mock.clone(), clock.clone())
+                            .map_err(GatewayConfigError::RecordFile)?,
+                    );
+                    mock.get_or_insert(m.clone());
+                    m
+                }
+                "android" => Arc::new(android::Android::new(name.clone(), &key, g)?),
+                "twilio" => Arc::new(twilio::Twilio::new(name.clone(), &key, g, &cfg.public_url)?),
+                "cht" => Arc::new(cht::Cht::new(name.clone(), &key, g)?),
+                other => {
+                    return Err(GatewayConfigError::Unknown {
+                        key,
+                        kind: other.to_string(),
+                    })
+                }
+            };
+            let limiter = (g.rate_per_second > 0.0).then(|| {
+                let period = std::time::Duration::from_secs_f64(1.0 / g.rate_per_second);
+                let burst = NonZeroU32::new(g.max_parts.max(1) as u32).unwrap_or(NonZeroU32::MIN);
+                RateLimiter::direct(
+                    Quota::with_period(period)
+                        .expect("positive period")
+                        .allow_burst(burst),
+                )
+            });
+            entries.insert(
+                name,
+                Entry {
+                    gateway,
+                    config: g.clone(),
+                    limiter,
+                },
+            );
+        }
+        Ok(Self {
+            entries,
+            routing: cfg.routing.clone(),
+            mock,
+        })
+    }
+
+    /// The gateway for a message: staff's route, her village's, or the default.
+    pub fn route(&self, to_staff: bool, village: Option<&str>) -> &Entry {
+        let name = if to_staff {
+            self.routing.staff.as_deref()
+        } else {
+            village
+                .and_then(|v| self.routing.villages.get(v))
+                .map(String::as_str)
+        };
+        name.and_then(|n| self.entries.get(n))
+            .unwrap_or_else(|| &self.entries[DEFAULT])
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(name)
+    }
+
+    /// The gateways of one kind, by name.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(_, e)| e.config.kind == kind)
+            .map(|(n, e)| (n.as_str(), e))
+    }
+
+    /// Reports produced by the gateways themselves (the mock's receipts).
+    pub fn take_reports(&self) -> Vec<StatusReport> {
+        self.entries
+            .values()
+            .flat_map(|e| e.gateway.take_reports())
+            .collect()
+    }
+}
+
+fn required(key: &str, field: &str, value: &str) -> Result<(), GatewayConfigError> {
+    if value.trim().is_empty() {
+        Err(GatewayConfigError::Invalid {
+            key: format!("{key}.{field}"),
+            reason: "must be set".into(),
+        })
+    } else {
+        Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub struct ClaimedMessage {
     /// The text, when it was written up front (replies, alerts).
     pub preset_body: Option<String>,
     pub woman_id: Option<i64>,
+    /// For a staff member (routes may differ).
+    pub to_staff: bool,
     pub name: String,
     /// Where it goes: her number, the staff member's, or the unknown sender's.
     pub phone: Option<String>,
@@ -261,7 +263,7 @@ impl Store {
             return Ok((vec![], expired));
         }
         let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.kind, o.body AS preset_body, w.id AS woman_id,
+            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.kind, o.body AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
                     COALESCE(w.name, st.name, '') AS name,
                     CASE WHEN o.woman_id IS NOT NULL THEN w.phone
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
@@ -292,6 +294,7 @@ impl Store {
                     kind: r.get("kind"),
                     preset_body: r.get("preset_body"),
                     woman_id: r.get("woman_id"),
+                    to_staff: r.get("to_staff"),
                     name: r.get("name"),
                     phone: r.get("phone"),
                     language: r.get("language"),
@@ -380,6 +383,27 @@ impl Store {
         let mut tx = self.begin().await?;
         for wave in waves {
             for chunk in wave.chunks(rows_per_statement(4)) {
+                // A failure reported after delivery is kept as an event; it does not undo delivery.
+                let late: Vec<_> = chunk
+                    .iter()
+                    .filter(|r| r.status == crate::gateway::ReportedStatus::Failed)
+                    .collect();
+                if !late.is_empty() {
+                    let mut qb = QueryBuilder::<Sqlite>::new(
+                        "INSERT INTO outbox_events (outbox_id, status, at, cause)
+                         SELECT o.id, 'failed', r.column2, 'reported after delivery: ' || COALESCE(r.column3, '')
+                         FROM (",
+                    );
+                    qb.push_values(&late, |mut b, r| {
+                        b.push_bind(r.message_id)
+                            .push_bind(ts(r.at))
+                            .push_bind(&r.reason);
+                    });
+                    qb.push(
+                        ") AS r JOIN outbox o ON o.id = r.column1 WHERE o.status = 'delivered'",
+                    );
+                    qb.build().persistent(false).execute(&mut *tx).await?;
+                }
                 let mut qb = QueryBuilder::<Sqlite>::new(
                     "UPDATE outbox SET status = r.column2, status_cause = r.column3, updated_at = r.column4 FROM (",
                 );
@@ -404,6 +428,97 @@ impl Store {
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Remembers a webhook delivery by the gateway's envelope id; `false`
+    /// when it was applied before.
+    pub async fn record_webhook_event(
+        &self,
+        gateway: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(gateway)
+        .bind(event_id)
+        .bind(ts(now))
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn webhook_event_seen(&self, gateway: &str, event_id: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM webhook_events WHERE gateway = ? AND event_id = ?",
+        )
+        .bind(gateway)
+        .bind(event_id)
+        .fetch_optional(&self.write)
+        .await?
+        .is_some())
+    }
+
+    /// Our message id for a gateway's own id (and the woman it went to).
+    pub async fn message_by_provider_id(
+        &self,
+        gateway: &str,
+        provider_id: &str,
+    ) -> Result<Option<(i64, Option<i64>)>> {
+        Ok(
+            sqlx::query_as("SELECT id, woman_id FROM outbox WHERE gateway = ? AND provider_id = ?")
+                .bind(gateway)
+                .bind(provider_id)
+                .fetch_optional(&self.write)
+                .await?,
+        )
+    }
+
+    /// The woman a message went to.
+    pub async fn message_woman(&self, id: i64) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT woman_id FROM outbox WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// Messages waiting for a pull gateway's phone: handed to that gateway
+    /// and not yet reported on. (id, to, text).
+    pub async fn pull_outbox(
+        &self,
+        gateway: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, to_addr, body FROM outbox
+             WHERE gateway = ? AND status = 'accepted' AND acked_at IS NULL AND to_addr IS NOT NULL AND body IS NOT NULL
+             ORDER BY id LIMIT ?",
+        )
+        .bind(gateway)
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?)
+    }
+
+    /// The phone reported on these messages: stop offering them.
+    pub async fn ack_pulled(&self, gateway: &str, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE outbox SET acked_at = ? WHERE gateway = ? AND acked_at IS NULL
+             AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ts(now))
+        .bind(gateway)
+        .bind(serde_json::to_string(ids).expect("json"))
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
     /// The earliest send time among scheduled messages: when the dispatcher next has work.

@@ -2,6 +2,7 @@
 //! `/api/v1` (bearer token). Each resource module exposes a `router()`.
 
 mod api;
+mod cht;
 mod status;
 mod webhooks;
 
@@ -19,6 +20,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(status::router())
+        .merge(cht::router())
         .nest("/api/v1", api::router(app.clone()))
         .nest("/webhooks", webhooks::router(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))

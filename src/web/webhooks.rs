@@ -1,19 +1,35 @@
-//! Gateway webhooks. The mock gateway's: a text "arriving" as JSON, for the
-//! demo, tests and scripts (bearer token, like the API). Real gateways'
-//! signed webhooks join this module.
+//! Gateway webhooks: each verifies its sender before anything is stored,
+//! refuses forged, unsigned and stale requests (401/403, logged with the
+//! reason, never the body), and is safe to receive twice.
+//!
+//! - `/webhooks/mock`: a text "arriving" as JSON (bearer token), for the
+//!   demo, tests and scripts; `/webhooks/mock/status` a receipt.
+//! - `/webhooks/android`: SMS Gateway for Android events, `X-Signature`.
+//! - `/webhooks/twilio/status`, `/webhooks/twilio/inbound`: form posts
+//!   signed with `X-Twilio-Signature`.
 
 use super::{ApiError, AppState};
+use crate::gateway::{android, twilio, ReportedStatus, StatusReport};
 use crate::store::NewInbound;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{middleware, Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 pub fn router(app: AppState) -> Router<AppState> {
-    Router::new()
+    let mock = Router::new()
         .route("/mock", post(mock_inbound))
-        .layer(middleware::from_fn_with_state(app, super::require_token))
+        .route("/mock/status", post(mock_status))
+        .layer(middleware::from_fn_with_state(app, super::require_token));
+    Router::new()
+        .merge(mock)
+        .route("/android", post(android_event))
+        .route("/twilio/status", post(twilio_status))
+        .route("/twilio/inbound", post(twilio_inbound))
 }
 
 #[derive(Deserialize)]
@@ -41,4 +57,275 @@ async fn mock_inbound(
         })
         .await?;
     Ok(Json(r))
+}
+
+#[derive(Deserialize)]
+struct MockStatus {
+    message_id: i64,
+    status: ReportedStatus,
+    reason: Option<String>,
+}
+
+async fn mock_status(
+    State(app): State<AppState>,
+    Json(s): Json<MockStatus>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = app
+        .store
+        .apply_status_reports(&[StatusReport {
+            message_id: s.message_id,
+            status: s.status,
+            reason: s.reason,
+            at: app.clock.now(),
+        }])
+        .await?;
+    Ok(Json(serde_json::json!({ "changed": n })))
+}
+
+fn refuse(status: StatusCode, gateway: &str, reason: &str) -> Response {
+    tracing::warn!(gateway, reason, "webhook refused");
+    (status, reason.to_string()).into_response()
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn millis(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+    match v {
+        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        _ => None,
+    }
+}
+
+async fn android_event(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = app.clock.now();
+    let (ts, sig) = (
+        header_str(&headers, "x-timestamp"),
+        header_str(&headers, "x-signature"),
+    );
+    let mut last = android::SignatureError::Missing;
+    let mut gateway = None;
+    for (name, entry) in app.gateways.of_kind("android") {
+        match android::verify(
+            &entry.config.android.signing_key,
+            &body,
+            ts,
+            sig,
+            now.timestamp(),
+        ) {
+            Ok(()) => {
+                gateway = Some(name.to_string());
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let Some(gateway) = gateway else {
+        return refuse(StatusCode::UNAUTHORIZED, "android", &last.to_string());
+    };
+    let env: android::Envelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(_) => return refuse(StatusCode::BAD_REQUEST, &gateway, "not a webhook envelope"),
+    };
+    match app.store.webhook_event_seen(&gateway, &env.id).await {
+        Ok(true) => return (StatusCode::OK, "duplicate").into_response(),
+        Ok(false) => {}
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    let p = &env.payload;
+    let text_field = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let result: Result<(), crate::app::AppError> = async {
+        match env.event.as_str() {
+            "sms:sent" | "sms:delivered" | "sms:failed" => {
+                let status = match env.event.as_str() {
+                    "sms:sent" => ReportedStatus::Sent,
+                    "sms:delivered" => ReportedStatus::Delivered,
+                    _ => ReportedStatus::Failed,
+                };
+                let at_key = match status {
+                    ReportedStatus::Sent => "sentAt",
+                    ReportedStatus::Delivered => "deliveredAt",
+                    _ => "failedAt",
+                };
+                // Our outbox id, which we gave the phone when sending.
+                if let Some(id) = text_field("messageId").and_then(|s| s.parse::<i64>().ok()) {
+                    let at = p.get(at_key).and_then(millis).unwrap_or(now);
+                    app.store
+                        .apply_status_reports(&[StatusReport {
+                            message_id: id,
+                            status,
+                            reason: text_field("reason"),
+                            at: at.min(now),
+                        }])
+                        .await?;
+                }
+                Ok(())
+            }
+            "sms:received" => {
+                let from = text_field("sender")
+                    .or_else(|| text_field("phoneNumber"))
+                    .unwrap_or_default();
+                let sender = crate::domain::Phone::parse(&from, app.config.region())
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or(from);
+                app.receive(NewInbound {
+                    gateway: gateway.clone(),
+                    provider_id: text_field("messageId").unwrap_or_else(|| env.id.clone()),
+                    sender,
+                    text: text_field("message").unwrap_or_default(),
+                    received_at: p.get("receivedAt").and_then(millis).unwrap_or(now),
+                })
+                .await?;
+                Ok(())
+            }
+            other => {
+                tracing::info!(gateway = %gateway, event = other, "android webhook event ignored");
+                Ok(())
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        // Not recorded as seen: the phone redelivers and we try again.
+        return ApiError(e).into_response();
+    }
+    if let Err(e) = app.store.record_webhook_event(&gateway, &env.id, now).await {
+        return ApiError::from(e).into_response();
+    }
+    (StatusCode::OK, "ok").into_response()
+}
+
+/// Verifies a Twilio-style signed form post; returns the gateway and the
+/// parameters, or the answer to give.
+#[allow(clippy::result_large_err)]
+fn twilio_verified(
+    app: &AppState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(String, Vec<(String, String)>), Response> {
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "twilio", "not a form"))?;
+    let Some(sig) = header_str(headers, "x-twilio-signature") else {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "twilio",
+            "missing X-Twilio-Signature",
+        ));
+    };
+    // Twilio signs the URL it called: ours as configured, not as the Host header says.
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
+    let url = format!("{}{}", app.config.public_url.trim_end_matches('/'), path);
+    for (name, entry) in app.gateways.of_kind("twilio") {
+        if twilio::verify(&entry.config.twilio.auth_token, &url, &params, sig) {
+            return Ok((name.to_string(), params));
+        }
+    }
+    Err(refuse(
+        StatusCode::FORBIDDEN,
+        "twilio",
+        "signature does not match",
+    ))
+}
+
+fn param<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+async fn twilio_status(
+    State(app): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (gateway, params) = match twilio_verified(&app, &uri, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (Some(sid), Some(status)) = (
+        param(&params, "MessageSid"),
+        param(&params, "MessageStatus"),
+    ) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &gateway,
+            "MessageSid and MessageStatus are required",
+        );
+    };
+    let now = app.clock.now();
+    let result: Result<(), crate::app::AppError> = async {
+        let Some((id, woman)) = app.store.message_by_provider_id(&gateway, sid).await? else {
+            tracing::info!(gateway = %gateway, "status for a message we do not know");
+            return Ok(());
+        };
+        let code = param(&params, "ErrorCode").and_then(|c| c.parse::<i64>().ok());
+        if let Some(s) = twilio::map_status(status) {
+            app.store
+                .apply_status_reports(&[StatusReport {
+                    message_id: id,
+                    status: s,
+                    reason: code.map(|c| format!("{gateway} error {c}")),
+                    at: now,
+                }])
+                .await?;
+        }
+        if let (Some(twilio::OPTED_OUT), Some(w)) = (code, woman) {
+            app.store.opt_out(w, now, "provider").await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => (StatusCode::NO_CONTENT, "").into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn twilio_inbound(
+    State(app): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (gateway, params) = match twilio_verified(&app, &uri, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (Some(sid), Some(from)) = (param(&params, "MessageSid"), param(&params, "From")) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &gateway,
+            "MessageSid and From are required",
+        );
+    };
+    let sender = crate::domain::Phone::parse(from, app.config.region())
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|_| from.to_string());
+    let r = app
+        .receive(NewInbound {
+            gateway,
+            provider_id: sid.to_string(),
+            sender,
+            text: param(&params, "Body").unwrap_or_default().to_string(),
+            received_at: app.clock.now(),
+        })
+        .await;
+    match r {
+        // An empty TwiML answer: replies go out through the outbox.
+        Ok(_) => (
+            [(header::CONTENT_TYPE, "text/xml")],
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+        )
+            .into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
 }

@@ -47,6 +47,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> Tes
         ..Config::default()
     };
     tweak(&mut config);
+    if config.gateway.kind != "mock" && !config.gateways.contains_key("mock") {
+        // A mock beside the gateway under test, for the helpers below.
+        config.gateways.insert("mock".into(), Default::default());
+    }
     let t = NaiveDateTime::parse_from_str(start, "%Y-%m-%d %H:%M").expect("start time");
     let clock = Clock::manual(local_to_utc(config.timezone, t));
     let app = App::open(config, clock.clone()).await.expect("app opens");

@@ -5,6 +5,7 @@ mod helpers;
 
 mod delivery;
 mod demo;
+mod gateways;
 mod http;
 mod import;
 mod officers;

@@ -1,0 +1,531 @@
+//! Each gateway against a local fake peer, case by case (in the manner of
+//! courier's handler tests): outgoing message -> exact request -> mocked
+//! answer -> resulting status; incoming request -> answer -> what was stored.
+
+use crate::helpers::*;
+use base64::Engine;
+use careminder::config::{AndroidConfig, ChtConfig, Config, TwilioConfig};
+use careminder::gateway::{android, twilio};
+use chrono::Duration;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const HER: &str = "+8613812345678";
+
+fn android_config(c: &mut Config, server: &MockServer) {
+    c.gateway.kind = "android".into();
+    c.gateway.timeout_seconds = 1;
+    c.gateway.android = AndroidConfig {
+        base_url: server.uri(),
+        username: "u".into(),
+        password: "p".into(),
+        signing_key: "k3y".into(),
+    };
+}
+
+fn twilio_config(c: &mut Config, server: &MockServer) {
+    c.gateway.kind = "twilio".into();
+    c.gateway.twilio = TwilioConfig {
+        base_url: server.uri(),
+        account_sid: "AC123".into(),
+        auth_token: "t0ken".into(),
+        from: "+15005550006".into(),
+        messaging_service_sid: String::new(),
+    };
+    c.public_url = "https://sms.example.org".into();
+}
+
+/// One woman; her first reminder is due 2026-12-12 09:00. Returns her id.
+async fn due_reminder(t: &TestApp) -> i64 {
+    let w = t
+        .enroll("王秀英", "13812345678", "2026-09-22")
+        .await
+        .woman_id();
+    t.at("2026-12-12 09:00");
+    w
+}
+
+async fn first_message(t: &TestApp, w: i64) -> careminder::store::OutboxListRow {
+    t.outbox_of(w)
+        .await
+        .into_iter()
+        .find(|m| m.step.as_deref() == Some("checkup-reminders/before-3d"))
+        .expect("the 3-day reminder")
+}
+
+#[tokio::test]
+async fn android_outgoing_cases() {
+    // (answer status, answer body, delay in seconds, resulting status, cause contains)
+    let cases: &[(u16, Value, u64, &str, &str)] = &[
+        (
+            202,
+            json!({"id": "x", "state": "Pending", "recipients": []}),
+            0,
+            "accepted",
+            "",
+        ),
+        (409, json!({"message": "duplicate id"}), 0, "accepted", ""),
+        (
+            400,
+            json!({"message": "invalid phone number"}),
+            0,
+            "failed",
+            "invalid phone number",
+        ),
+        (
+            401,
+            json!({"message": "unauthorized"}),
+            0,
+            "failed",
+            "HTTP 401",
+        ),
+        (500, json!({"message": "boom"}), 0, "scheduled", "HTTP 500"),
+        (202, json!({}), 3, "scheduled", "timed out"),
+    ];
+    for (status, body, delay, want, cause) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/message"))
+            .respond_with(
+                ResponseTemplate::new(*status)
+                    .set_body_json(body.clone())
+                    .set_delay(std::time::Duration::from_secs(*delay)),
+            )
+            .mount(&server)
+            .await;
+        let t = spawn_app_with(|c| android_config(c, &server), "2026-12-01 10:00").await;
+        let w = due_reminder(&t).await;
+        t.tick().await;
+        let m = first_message(&t, w).await;
+        assert_eq!(m.status, *want, "HTTP {status} (delay {delay})");
+        assert!(
+            m.status_cause.as_deref().unwrap_or("").contains(cause),
+            "HTTP {status}: {:?}",
+            m.status_cause
+        );
+        let reqs = server.received_requests().await.unwrap();
+        assert_eq!(reqs.len(), 1, "HTTP {status}");
+        let r = &reqs[0];
+        assert_eq!(r.headers.get("authorization").unwrap(), "Basic dTpw");
+        let sent: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            sent,
+            json!({"id": m.id.to_string(), "phoneNumbers": [HER], "textMessage": {"text": m.body.clone().unwrap()},
+                   "withDeliveryReport": true, "ttl": 86400})
+        );
+    }
+}
+
+async fn android_webhook(t: &TestApp, body: &Value, ts: i64, key: &str) -> (u16, String) {
+    let raw = serde_json::to_vec(body).unwrap();
+    let ts = ts.to_string();
+    let r = t
+        .client
+        .post(t.url("/webhooks/android"))
+        .header("X-Timestamp", &ts)
+        .header("X-Signature", android::sign(key, &raw, &ts))
+        .header("Content-Type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn android_webhooks_are_verified_applied_once_and_received_texts_are_acted_on() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(|c| android_config(c, &server), "2026-12-01 10:00").await;
+    let w = due_reminder(&t).await;
+    t.tick().await;
+    let id = first_message(&t, w).await.id;
+    let now = t.clock.now().timestamp();
+    let delivered = json!({"id": "ev-1", "webhookId": "wh", "event": "sms:delivered", "deviceId": "d1",
+                           "payload": {"messageId": id.to_string(), "deliveredAt": "2026-12-12T01:00:05Z"}});
+    // Forged key, tampered body, stale timestamp: refused, nothing applied.
+    assert_eq!(android_webhook(&t, &delivered, now, "wrong").await.0, 401);
+    assert_eq!(
+        android_webhook(&t, &delivered, now - 301, "k3y").await.0,
+        401
+    );
+    let raw = serde_json::to_vec(&delivered).unwrap();
+    let sig = android::sign("k3y", &raw, &now.to_string());
+    let mut tampered = raw.clone();
+    tampered.extend_from_slice(b" ");
+    let r = t
+        .client
+        .post(t.url("/webhooks/android"))
+        .header("X-Timestamp", now.to_string())
+        .header("X-Signature", sig)
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(first_message(&t, w).await.status, "accepted");
+    // Valid, then redelivered: applied once.
+    assert_eq!(
+        android_webhook(&t, &delivered, now, "k3y").await,
+        (200, "ok".into())
+    );
+    assert_eq!(
+        android_webhook(&t, &delivered, now, "k3y").await,
+        (200, "duplicate".into())
+    );
+    assert_eq!(first_message(&t, w).await.status, "delivered");
+    // A late "sent" changes nothing.
+    let sent = json!({"id": "ev-2", "event": "sms:sent", "payload": {"messageId": id.to_string()}});
+    android_webhook(&t, &sent, now, "k3y").await;
+    assert_eq!(first_message(&t, w).await.status, "delivered");
+    // A "failed" after delivery is kept as an event, delivery stands.
+    let failed = json!({"id": "ev-3", "event": "sms:failed", "payload": {"messageId": id.to_string(), "reason": "late"}});
+    android_webhook(&t, &failed, now, "k3y").await;
+    assert_eq!(first_message(&t, w).await.status, "delivered");
+    let events = t.app.store.events_of(id).await.unwrap();
+    assert_eq!(events.last().unwrap().0, "failed");
+    // A received SMS lands in the inbound store and its keyword acts.
+    let received = json!({"id": "ev-4", "event": "sms:received",
+                          "payload": {"messageId": "m-9", "message": "TD", "sender": HER, "receivedAt": "2026-12-12T01:02:00Z"}});
+    assert_eq!(android_webhook(&t, &received, now, "k3y").await.0, 200);
+    assert!(t.app.store.woman(w).await.unwrap().opted_out_at.is_some());
+    android_webhook(&t, &json!({"id": "ev-5", "event": "sms:received", "payload": {"messageId": "m-9", "message": "TD", "sender": HER}}), now, "k3y").await;
+    let conv = t.app.store.conversation(w).await.unwrap();
+    assert_eq!(conv.iter().filter(|c| c.direction == "in").count(), 1);
+}
+
+#[tokio::test]
+async fn android_gateway_down_for_an_hour_loses_nothing_and_sends_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(|c| android_config(c, &server), "2026-12-01 10:00").await;
+    let w = due_reminder(&t).await;
+    t.run_until("2026-12-12 10:00", Duration::minutes(1)).await;
+    let down_calls = server.received_requests().await.unwrap().len();
+    assert!(
+        (3..=9).contains(&down_calls),
+        "{down_calls} attempts in the hour"
+    );
+    assert_eq!(first_message(&t, w).await.status, "scheduled");
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    t.run_until("2026-12-12 12:00", Duration::minutes(1)).await;
+    let after: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(
+        after,
+        [json!(first_message(&t, w).await.id.to_string())],
+        "sent once when back"
+    );
+    assert_eq!(first_message(&t, w).await.status, "accepted");
+}
+
+fn form(params: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (serde_urlencoded::to_string(&owned).unwrap(), owned)
+}
+
+async fn twilio_post(
+    t: &TestApp,
+    path: &str,
+    params: &[(&str, &str)],
+    token: &str,
+) -> (u16, String) {
+    let (body, owned) = form(params);
+    let sig = twilio::signature(token, &format!("https://sms.example.org{path}"), &owned);
+    let r = t
+        .client
+        .post(t.url(path))
+        .header("X-Twilio-Signature", sig)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn twilio_sends_the_exact_form_and_applies_signed_callbacks() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/2010-04-01/Accounts/AC123/Messages.json"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM1", "status": "queued"})),
+        )
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(|c| twilio_config(c, &server), "2026-12-01 10:00").await;
+    let w = due_reminder(&t).await;
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    assert_eq!(m.status, "accepted");
+    let reqs = server.received_requests().await.unwrap();
+    let r = &reqs[0];
+    let auth = base64::engine::general_purpose::STANDARD.encode("AC123:t0ken");
+    assert_eq!(
+        r.headers.get("authorization").unwrap().to_str().unwrap(),
+        format!("Basic {auth}")
+    );
+    let (expected, _) = form(&[
+        ("To", HER),
+        ("From", "+15005550006"),
+        ("Body", m.body.as_deref().unwrap()),
+        (
+            "StatusCallback",
+            "https://sms.example.org/webhooks/twilio/status",
+        ),
+    ]);
+    assert_eq!(String::from_utf8(r.body.clone()).unwrap(), expected);
+
+    let forged = twilio_post(
+        &t,
+        "/webhooks/twilio/status",
+        &[("MessageSid", "SM1"), ("MessageStatus", "delivered")],
+        "nope",
+    )
+    .await;
+    assert_eq!(forged.0, 403);
+    assert_eq!(first_message(&t, w).await.status, "accepted");
+    for (status, want) in [
+        ("sending", "sent"),
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("sent", "delivered"),
+    ] {
+        let r = twilio_post(
+            &t,
+            "/webhooks/twilio/status",
+            &[("MessageSid", "SM1"), ("MessageStatus", status)],
+            "t0ken",
+        )
+        .await;
+        assert_eq!(r.0, 204);
+        assert_eq!(first_message(&t, w).await.status, want, "after {status}");
+    }
+    let r = twilio_post(
+        &t,
+        "/webhooks/twilio/inbound",
+        &[("MessageSid", "SMin1"), ("From", HER), ("Body", "帮助")],
+        "t0ken",
+    )
+    .await;
+    assert_eq!(r.0, 200);
+    assert!(r.1.contains("<Response>"));
+    let conv = t.app.store.conversation(w).await.unwrap();
+    assert!(conv
+        .iter()
+        .any(|c| c.direction == "in" && c.text.as_deref() == Some("帮助")));
+}
+
+#[tokio::test]
+async fn twilio_21610_records_an_opt_out_and_429_waits_as_told() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400})))
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(|c| twilio_config(c, &server), "2026-12-01 10:00").await;
+    let w = due_reminder(&t).await;
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    assert_eq!(m.status, "failed");
+    assert!(m.status_cause.unwrap().contains("21610"));
+    assert!(t.app.store.woman(w).await.unwrap().opted_out_at.is_some());
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(|c| twilio_config(c, &server), "2026-12-01 10:00").await;
+    let w = due_reminder(&t).await;
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    assert_eq!(m.status, "scheduled");
+    assert_eq!(
+        t.fmt(m.send_at),
+        "2026-12-12 09:10",
+        "retried after Retry-After, not before"
+    );
+    t.run_until("2026-12-12 09:09", Duration::minutes(1)).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+fn cht_config(c: &mut Config) {
+    c.gateway.kind = "cht".into();
+    c.gateway.cht = ChtConfig {
+        username: "phone1".into(),
+        password: "s3cret".into(),
+    };
+}
+
+async fn cht_poll(t: &TestApp, body: &str, password: &str) -> (u16, Value) {
+    let r = t
+        .client
+        .post(t.url("/gateways/cht"))
+        .basic_auth("phone1", Some(password))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn cht_gateway_polls_offer_until_a_status_arrives_and_store_incoming_once() {
+    let t = spawn_app_with(cht_config, "2026-12-01 10:00").await;
+    let r = t
+        .client
+        .get(t.url("/gateways/cht"))
+        .basic_auth("phone1", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"medic-gateway": true})
+    );
+    assert_eq!(cht_poll(&t, "", "wrong").await.0, 401);
+    let w = due_reminder(&t).await;
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    assert_eq!(m.status, "accepted");
+    let offered = json!({"messages": [{"id": m.id.to_string(), "to": HER, "content": m.body.clone().unwrap()}]});
+    // Offered on every poll (empty body, null lists) until a status arrives.
+    assert_eq!(cht_poll(&t, "", "s3cret").await, (200, offered.clone()));
+    assert_eq!(
+        cht_poll(&t, r#"{"messages": null, "updates": null}"#, "s3cret").await,
+        (200, offered.clone())
+    );
+    assert_eq!(cht_poll(&t, "{}", "s3cret").await, (200, offered));
+    // Unknown ids and statuses are accepted without error.
+    let odd = json!({"updates": [{"id": "nope", "status": "SENT"}, {"id": m.id.to_string(), "status": "WEIRD"}]});
+    assert_eq!(
+        cht_poll(&t, &odd.to_string(), "s3cret").await.1["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // UNSENT: the phone has it; never offered again.
+    let ack = json!({"updates": [{"id": m.id.to_string(), "status": "UNSENT"}]});
+    assert_eq!(
+        cht_poll(&t, &ack.to_string(), "s3cret").await.1,
+        json!({"messages": []})
+    );
+    assert_eq!(first_message(&t, w).await.status, "accepted");
+    for (status, want) in [
+        ("PENDING", "accepted"),
+        ("SENT", "sent"),
+        ("DELIVERED", "delivered"),
+    ] {
+        let u = json!({"updates": [{"id": m.id.to_string(), "status": status}]});
+        assert_eq!(
+            cht_poll(&t, &u.to_string(), "s3cret").await.1,
+            json!({"messages": []})
+        );
+        assert_eq!(first_message(&t, w).await.status, want, "{status}");
+    }
+    // A full batch of 10 incoming and 20 updates; the same incoming ids again are stored once.
+    let incoming: Vec<Value> = (0..10)
+        .map(|i| json!({"id": format!("in-{i}"), "from": HER, "content": format!("问题{i}"), "sms_sent": 0, "sms_received": 1765501200000i64}))
+        .collect();
+    let updates: Vec<Value> = (0..20)
+        .map(|i| json!({"id": (1000 + i).to_string(), "status": "FAILED", "reason": "x"}))
+        .collect();
+    let full = json!({"messages": incoming, "updates": updates}).to_string();
+    assert_eq!(cht_poll(&t, &full, "s3cret").await.0, 200);
+    assert_eq!(cht_poll(&t, &full, "s3cret").await.0, 200);
+    let conv = t.app.store.conversation(w).await.unwrap();
+    assert_eq!(conv.iter().filter(|c| c.direction == "in").count(), 10);
+}
+
+#[tokio::test]
+async fn a_failed_status_from_the_phone_fails_the_message_with_its_reason() {
+    let t = spawn_app_with(cht_config, "2026-12-01 10:00").await;
+    let w = due_reminder(&t).await;
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    let u =
+        json!({"updates": [{"id": m.id.to_string(), "status": "FAILED", "reason": "no signal"}]});
+    cht_poll(&t, &u.to_string(), "s3cret").await;
+    let m = first_message(&t, w).await;
+    assert_eq!(
+        (m.status.as_str(), m.status_cause.as_deref()),
+        ("failed", Some("no signal"))
+    );
+}
+
+#[tokio::test]
+async fn messages_follow_their_routes_and_a_gateway_refuses_what_is_too_long_for_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(
+        |c| {
+            let mut phone = Config::default();
+            android_config(&mut phone, &server);
+            c.gateways.insert("phone2".into(), phone.gateway);
+            c.routing.villages.insert("V002".into(), "phone2".into());
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    t.enroll("王秀英", "13812345678", "2026-09-22").await; // village V001: default (mock)
+    let mut other = woman("李桂兰", "13812345679", "2026-09-22");
+    other.village = Some("V002".into());
+    t.app.enroll(&other, "test", "test").await.unwrap();
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    assert_eq!(t.sent_to(HER).len(), 1);
+    let at_phone: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["phoneNumbers"][0].clone())
+        .collect();
+    assert_eq!(at_phone, [json!("+8613812345679")]);
+
+    let t = spawn_app_with(|c| c.gateway.max_parts = 1, "2026-12-01 10:00").await;
+    let mut long = woman("王秀英", "13812345678", "2026-09-22");
+    long.name = "王".repeat(30);
+    let w = t
+        .app
+        .enroll(&long, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    assert_eq!(m.status, "failed");
+    assert!(m.status_cause.unwrap().contains("SMS parts"));
+    assert!(t.mock.sent().is_empty());
+}
