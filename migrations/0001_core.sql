@@ -67,6 +67,7 @@ CREATE TABLE pregnancies (
     updated_at    INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX pregnancies_one_active ON pregnancies (woman_id) WHERE status = 'active';
+CREATE INDEX pregnancies_woman ON pregnancies (woman_id);
 CREATE INDEX pregnancies_lmp ON pregnancies (lmp) WHERE status = 'active';
 CREATE INDEX pregnancies_delivered ON pregnancies (delivered_on) WHERE status = 'delivered';
 CREATE INDEX pregnancies_created ON pregnancies (created_at);

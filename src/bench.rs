@@ -6,9 +6,11 @@
 //! For each scale N it registers N synthetic pregnancies (a roster CSV made
 //! in memory, the same shape as `shared/fixtures/make_roster.py`), plans one
 //! day of reminders, dispatches that day's messages through the whole path
-//! (claim, render, mock gateway, batched result writes, status events) and
-//! applies the mock's delivery receipts. It checks that the gateway got
-//! every planned message exactly once.
+//! (claim, render, mock gateway, batched result writes, status events),
+//! then serves HTTP on loopback and posts, from concurrent clients, one
+//! signed delivery receipt and one reply per message to the Android
+//! gateway's webhook. It checks that the gateway got every planned message
+//! exactly once and that no receipt or reply was lost.
 
 use crate::app::App;
 use crate::clock::Clock;
@@ -47,11 +49,12 @@ struct Row {
     plan_s: f64,
     planned: u64,
     dispatch_s: f64,
-    receipts_s: f64,
+    callbacks_s: f64,
+    replies_s: f64,
     floor_insert_per_s: f64,
     floor_update_per_s: f64,
-    rss_import_mb: f64,
-    rss_end_mb: f64,
+    /// Peak RSS after each phase: import, plan, dispatch, webhooks.
+    rss_mb: [f64; 4],
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -76,48 +79,99 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:>9} | {:>13} | {:>10} {:>9} | {:>12} {:>8} | {:>12} {:>8} | {:>13} {:>13} | {:>8} {:>8}",
-        "N", "import rows/s", "plan 1 day", "messages", "dispatch/s", "vs floor", "receipts/s", "vs floor",
-        "floor ins/s", "floor upd/s", "RSS imp", "RSS end"
+        "\n{:>9} | {:>11} | {:>8} {:>6} | {:>10} {:>6} | {:>11} {:>6} | {:>9} | {:>11} {:>11} | {}",
+        "N", "import/s", "plan day", "msgs", "dispatch/s", "floor", "callbacks/s", "floor", "replies/s", "floor ins/s",
+        "floor upd/s", "peak RSS MB: import/plan/dispatch/webhooks"
     );
     for r in rows {
-        let dispatch = r.planned as f64 / r.dispatch_s;
-        let receipts = 2.0 * r.planned as f64 / r.receipts_s;
+        let m = r.planned as f64;
+        let (dispatch, callbacks, replies) = (m / r.dispatch_s, m / r.callbacks_s, m / r.replies_s);
         let _ = writeln!(
             out,
-            "{:>9} | {:>13.0} | {:>8.0}ms {:>9} | {:>12.0} {:>7.0}% | {:>12.0} {:>7.0}% | {:>13.0} {:>13.0} | {:>6.0}MB {:>6.0}MB",
+            "{:>9} | {:>11.0} | {:>6.0}ms {:>6} | {:>10.0} {:>5.1}% | {:>11.0} {:>5.1}% | {:>9.0} | {:>11.0} {:>11.0} | {:.0}/{:.0}/{:.0}/{:.0}",
             r.n,
             r.n as f64 / r.import_s,
             r.plan_s * 1000.0,
             r.planned,
             dispatch,
             100.0 * dispatch / r.floor_insert_per_s,
-            receipts,
-            100.0 * receipts / r.floor_update_per_s,
+            callbacks,
+            100.0 * callbacks / r.floor_update_per_s,
+            replies,
             r.floor_insert_per_s,
             r.floor_update_per_s,
-            r.rss_import_mb,
-            r.rss_end_mb,
+            r.rss_mb[0],
+            r.rss_mb[1],
+            r.rss_mb[2],
+            r.rss_mb[3],
         );
     }
     let _ = writeln!(
         out,
-        "\nfloor: plain row INSERTs (compared with dispatch: one row per message) and UPDATEs by primary\n\
-         key (compared with receipts) on the same file and pragmas, 1000 rows per transaction, one\n\
-         statement per batch, measured in this run.\n\
+        "\nimport: roster CSV rows registered (woman, pregnancy, visits), batched.\n\
+         plan day: planning one day's reminders; a fixed cohort has reminders that day at every N.\n\
          dispatch: claim + render + mock gateway + batched result writes + status events, per message.\n\
-         receipts: the mock's sent and delivered receipts, applied forward-only (2 per message).\n\
-         RSS: peak resident memory of this process after the import and at the end."
+         callbacks: signed sms:delivered webhooks over loopback HTTP, {CONCURRENCY} clients, one per message.\n\
+         replies: signed sms:received webhooks (\"1\": confirm attendance), stored and acted on, one per message.\n\
+         floor: plain row INSERTs (vs dispatch) and UPDATEs by key (vs callbacks) on the same file and\n\
+         pragmas, 1000 rows per transaction, one statement per batch, measured in this run.\n\
+         RSS: peak resident memory of this process (the service) after each phase."
     );
     out
 }
 
+/// HTTP clients in flight at once in the webhook phases.
+const CONCURRENCY: usize = 32;
+const SIGNING_KEY: &str = "bench-signing-key";
+
+/// Posts signed Android-gateway webhooks for `events` over loopback,
+/// `CONCURRENCY` at a time; fails on any answer but 200.
+async fn post_webhooks(addr: std::net::SocketAddr, events: Vec<serde_json::Value>, now: i64) -> Result<f64> {
+    use futures::StreamExt;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/webhooks/android");
+    let t = Instant::now();
+    let results: Vec<Result<u16, reqwest::Error>> = futures::stream::iter(events)
+        .map(|e| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let body = serde_json::to_vec(&e).expect("json");
+                let ts = now.to_string();
+                let sig = crate::gateway::android::sign(SIGNING_KEY, &body, &ts);
+                let r = client
+                    .post(url)
+                    .header("X-Timestamp", ts)
+                    .header("X-Signature", sig)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                Ok(r.status().as_u16())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let secs = t.elapsed().as_secs_f64();
+    let bad = results.iter().filter(|r| !matches!(r, Ok(200))).count();
+    ensure!(bad == 0, "{bad} webhook requests failed");
+    Ok(secs)
+}
+
 async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("date");
-    let config = Config {
+    let mut config = Config {
         database: dir.join(format!("bench-{n}.db")),
         ..Config::default()
     };
+    // A phone whose signed webhooks carry the receipts and replies.
+    let mut phone = crate::config::GatewayConfig {
+        kind: "android".into(),
+        ..Default::default()
+    };
+    phone.android.base_url = "http://127.0.0.1:9".into();
+    phone.android.signing_key = SIGNING_KEY.into();
+    config.gateways.insert("phone".into(), phone);
     let tz = config.timezone;
     let at = |d: NaiveDate, h: u32| {
         local_to_utc(
@@ -145,12 +199,13 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         report.created,
         report.refused.first()
     );
-    let rss_import_mb = peak_rss_mb();
+    let mut rss_mb = [peak_rss_mb(), 0.0, 0.0, 0.0];
 
     let t = Instant::now();
     let plan = app.planner.plan_range(from, to, None, clock.now()).await?;
     let plan_s = t.elapsed().as_secs_f64();
     app.store.set_planned_until(to).await?;
+    rss_mb[1] = peak_rss_mb();
 
     // Send them all at 12:00 that day (every step of the day has fired).
     clock.set(at(day, 12));
@@ -169,12 +224,24 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         "gateway saw duplicates or missed some"
     );
 
-    let receipts = app.gateways.take_reports();
-    let t = Instant::now();
-    for chunk in receipts.chunks(1000) {
-        app.store.apply_status_reports(chunk).await?;
-    }
-    let receipts_s = t.elapsed().as_secs_f64();
+    // The mock's own receipts are dropped: the phone's webhooks bring them.
+    let _ = app.gateways.take_reports();
+    rss_mb[2] = peak_rss_mb();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(crate::serve(app.clone(), listener, stopped, false));
+    let sent = mock.sent();
+    let now = clock.now().timestamp();
+    let callbacks: Vec<serde_json::Value> = sent
+        .iter()
+        .map(|m| {
+            serde_json::json!({"id": format!("ev-{}", m.message.id), "event": "sms:delivered",
+                               "payload": {"messageId": m.message.id.to_string()}})
+        })
+        .collect();
+    let callbacks_s = post_webhooks(addr, callbacks, now).await?;
     let delivered = app
         .store
         .status_counts()
@@ -183,11 +250,20 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         .find(|c| c.status == "delivered")
         .map(|c| c.count)
         .unwrap_or(0);
-    ensure!(
-        delivered as u64 == plan.planned,
-        "{delivered} delivered of {}",
-        plan.planned
-    );
+    ensure!(delivered as u64 == plan.planned, "{delivered} delivered of {}: writes lost", plan.planned);
+    let replies: Vec<serde_json::Value> = sent
+        .iter()
+        .map(|m| {
+            serde_json::json!({"id": format!("in-{}", m.message.id), "event": "sms:received",
+                               "payload": {"messageId": format!("in-{}", m.message.id), "message": "1", "sender": m.message.to}})
+        })
+        .collect();
+    let replies_s = post_webhooks(addr, replies, now).await?;
+    let stored = app.store.inbound_count().await?;
+    ensure!(stored as u64 == plan.planned, "{stored} replies stored of {}: writes lost", plan.planned);
+    let _ = stop.send(true);
+    let _ = server.await;
+    rss_mb[3] = peak_rss_mb();
 
     let (floor_insert_per_s, floor_update_per_s) =
         floor(&app.store, plan.planned.max(10_000) as usize).await?;
@@ -197,11 +273,11 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         plan_s,
         planned: plan.planned,
         dispatch_s,
-        receipts_s,
+        callbacks_s,
+        replies_s,
         floor_insert_per_s,
         floor_update_per_s,
-        rss_import_mb,
-        rss_end_mb: peak_rss_mb(),
+        rss_mb,
     })
 }
 

@@ -122,7 +122,7 @@ impl App {
                 r.outcome = self.act_for_woman(id, w, &intent, &mut r, now).await?;
             }
         }
-        tracing::info!(inbound_id = id, woman_id = ?r.woman_id, intent = %r.intent, "inbound message processed");
+        tracing::debug!(inbound_id = id, woman_id = ?r.woman_id, intent = %r.intent, "inbound message processed");
         self.store.finish_inbound(id, &r, now).await?;
         self.wake.notify_one();
         Ok(())

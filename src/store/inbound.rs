@@ -112,6 +112,13 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
     }
 
+    /// Messages received, all told.
+    pub async fn inbound_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE processed_at IS NOT NULL")
+            .fetch_one(&self.write)
+            .await?)
+    }
+
     /// Received messages not yet acted on (after a crash), oldest first.
     pub async fn unprocessed_inbound(&self, limit: i64) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
