@@ -45,6 +45,8 @@ pub struct App {
     pub matcher: crate::domain::keywords::Matcher,
     /// The texts careminder writes itself (keyword replies, alerts).
     pub texts: crate::render::SystemTexts,
+    /// Writes gateways' delivery receipts in batches (group commit).
+    pub receipts: crate::receipts::ReceiptWriter,
 }
 
 /// What one scheduler pass did.
@@ -75,6 +77,7 @@ impl App {
         );
         let dispatcher = Dispatcher::new(store.clone(), gateways.clone(), config.clone());
         let matcher = crate::domain::keywords::Matcher::new(config.keywords.values());
+        let receipts = crate::receipts::ReceiptWriter::start(store.clone(), clock.clone());
         Ok(Arc::new(App {
             config,
             clock,
@@ -86,6 +89,7 @@ impl App {
             wake: Notify::new(),
             matcher,
             texts: crate::render::SystemTexts::default(),
+            receipts,
         }))
     }
 

@@ -79,9 +79,18 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:>9} | {:>11} | {:>8} {:>6} | {:>10} {:>6} | {:>11} {:>6} | {:>9} | {:>11} {:>11} | {}",
-        "N", "import/s", "plan day", "msgs", "dispatch/s", "floor", "callbacks/s", "floor", "replies/s", "floor ins/s",
-        "floor upd/s", "peak RSS MB: import/plan/dispatch/webhooks"
+        "\n{:>9} | {:>11} | {:>8} {:>6} | {:>10} {:>6} | {:>11} {:>6} | {:>9} | {:>11} {:>11} | peak RSS MB: import/plan/dispatch/webhooks",
+        "N",
+        "import/s",
+        "plan day",
+        "msgs",
+        "dispatch/s",
+        "floor",
+        "callbacks/s",
+        "floor",
+        "replies/s",
+        "floor ins/s",
+        "floor upd/s",
     );
     for r in rows {
         let m = r.planned as f64;
@@ -126,7 +135,11 @@ const SIGNING_KEY: &str = "bench-signing-key";
 
 /// Posts signed Android-gateway webhooks for `events` over loopback,
 /// `CONCURRENCY` at a time; fails on any answer but 200.
-async fn post_webhooks(addr: std::net::SocketAddr, events: Vec<serde_json::Value>, now: i64) -> Result<f64> {
+async fn post_webhooks(
+    addr: std::net::SocketAddr,
+    events: Vec<serde_json::Value>,
+    now: i64,
+) -> Result<f64> {
     use futures::StreamExt;
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/webhooks/android");
@@ -250,7 +263,11 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         .find(|c| c.status == "delivered")
         .map(|c| c.count)
         .unwrap_or(0);
-    ensure!(delivered as u64 == plan.planned, "{delivered} delivered of {}: writes lost", plan.planned);
+    ensure!(
+        delivered as u64 == plan.planned,
+        "{delivered} delivered of {}: writes lost",
+        plan.planned
+    );
     let replies: Vec<serde_json::Value> = sent
         .iter()
         .map(|m| {
@@ -260,7 +277,11 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         .collect();
     let replies_s = post_webhooks(addr, replies, now).await?;
     let stored = app.store.inbound_count().await?;
-    ensure!(stored as u64 == plan.planned, "{stored} replies stored of {}: writes lost", plan.planned);
+    ensure!(
+        stored as u64 == plan.planned,
+        "{stored} replies stored of {}: writes lost",
+        plan.planned
+    );
     let _ = stop.send(true);
     let _ = server.await;
     rss_mb[3] = peak_rss_mb();

@@ -47,6 +47,7 @@ pub mod importer;
 pub mod inbound;
 pub mod jobs;
 pub mod planner;
+pub mod receipts;
 pub mod render;
 pub mod store;
 pub mod web;

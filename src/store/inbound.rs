@@ -114,9 +114,11 @@ impl Store {
 
     /// Messages received, all told.
     pub async fn inbound_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE processed_at IS NOT NULL")
-            .fetch_one(&self.write)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE processed_at IS NOT NULL")
+                .fetch_one(&self.write)
+                .await?,
+        )
     }
 
     /// Received messages not yet acted on (after a crash), oldest first.

@@ -365,69 +365,47 @@ impl Store {
         if reports.is_empty() {
             return Ok(0);
         }
-        let mut sorted: Vec<&crate::gateway::StatusReport> = reports.iter().collect();
-        sorted.sort_by_key(|r| (r.message_id, r.status as u8, r.at));
-        let mut waves: Vec<Vec<&crate::gateway::StatusReport>> = vec![];
-        let mut prev = None;
-        let mut k = 0;
-        for r in sorted {
-            k = if prev == Some(r.message_id) { k + 1 } else { 0 };
-            prev = Some(r.message_id);
-            if waves.len() <= k {
-                waves.push(vec![]);
-            }
-            waves[k].push(r);
-        }
-        let (from_rank, to_rank) = (rank("outbox.status"), rank("r.column2"));
-        let mut changed = 0;
         let mut tx = self.begin().await?;
-        for wave in waves {
-            for chunk in wave.chunks(rows_per_statement(4)) {
-                // A failure reported after delivery is kept as an event; it does not undo delivery.
-                let late: Vec<_> = chunk
-                    .iter()
-                    .filter(|r| r.status == crate::gateway::ReportedStatus::Failed)
-                    .collect();
-                if !late.is_empty() {
-                    let mut qb = QueryBuilder::<Sqlite>::new(
-                        "INSERT INTO outbox_events (outbox_id, status, at, cause)
-                         SELECT o.id, 'failed', r.column2, 'reported after delivery: ' || COALESCE(r.column3, '')
-                         FROM (",
-                    );
-                    qb.push_values(&late, |mut b, r| {
-                        b.push_bind(r.message_id)
-                            .push_bind(ts(r.at))
-                            .push_bind(&r.reason);
-                    });
-                    qb.push(
-                        ") AS r JOIN outbox o ON o.id = r.column1 WHERE o.status = 'delivered'",
-                    );
-                    qb.build().persistent(false).execute(&mut *tx).await?;
-                }
-                let mut qb = QueryBuilder::<Sqlite>::new(
-                    "UPDATE outbox SET status = r.column2, status_cause = r.column3, updated_at = r.column4 FROM (",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.message_id)
-                        .push_bind(r.status.as_str())
-                        .push_bind(&r.reason)
-                        .push_bind(ts(r.at));
-                });
-                qb.push(format!(
-                    ") AS r WHERE outbox.id = r.column1
-                       AND outbox.status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
-                       AND {from_rank} < {to_rank}"
-                ));
-                changed += qb
-                    .build()
-                    .persistent(full_chunk(chunk.len()))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-        }
+        let changed = apply_reports(&mut tx, reports).await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Receipts from many webhook requests in one transaction (group
+    /// commit). Items carrying a webhook envelope id are applied only the
+    /// first time that id is seen; returns, per item, whether it was new.
+    pub async fn apply_receipts(
+        &self,
+        items: &[(Option<(String, String)>, crate::gateway::StatusReport)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let mut tx = self.begin().await?;
+        let mut new = Vec::with_capacity(items.len());
+        let mut apply = Vec::with_capacity(items.len());
+        for (event, report) in items {
+            let fresh = match event {
+                Some((gateway, id)) => {
+                    sqlx::query(
+                        "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(gateway)
+                    .bind(id)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                None => true,
+            };
+            if fresh {
+                apply.push(report.clone());
+            }
+            new.push(fresh);
+        }
+        apply_reports(&mut tx, &apply).await?;
+        tx.commit().await?;
+        Ok(new)
     }
 
     /// Remembers a webhook delivery by the gateway's envelope id; `false`
@@ -601,4 +579,72 @@ impl Store {
     pub async fn set_planned_until(&self, t: DateTime<Utc>) -> Result<()> {
         self.set_state("planned_until", &ts(t).to_string()).await
     }
+}
+
+/// Applies reports forward only, in one transaction: a message's reports in
+/// rank order, in waves of one statement each (the n-th report of every
+/// message in wave n), so a batch costs a statement or two whatever its size.
+async fn apply_reports(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    reports: &[crate::gateway::StatusReport],
+) -> Result<u64> {
+    let mut sorted: Vec<&crate::gateway::StatusReport> = reports.iter().collect();
+    sorted.sort_by_key(|r| (r.message_id, r.status as u8, r.at));
+    let mut waves: Vec<Vec<&crate::gateway::StatusReport>> = vec![];
+    let mut prev = None;
+    let mut k = 0;
+    for r in sorted {
+        k = if prev == Some(r.message_id) { k + 1 } else { 0 };
+        prev = Some(r.message_id);
+        if waves.len() <= k {
+            waves.push(vec![]);
+        }
+        waves[k].push(r);
+    }
+    let (from_rank, to_rank) = (rank("outbox.status"), rank("r.column2"));
+    let mut changed = 0;
+    for wave in waves {
+        for chunk in wave.chunks(rows_per_statement(4)) {
+            // A failure reported after delivery is kept as an event; it does not undo delivery.
+            let late: Vec<_> = chunk
+                .iter()
+                .filter(|r| r.status == crate::gateway::ReportedStatus::Failed)
+                .collect();
+            if !late.is_empty() {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                        "INSERT INTO outbox_events (outbox_id, status, at, cause)
+                         SELECT o.id, 'failed', r.column2, 'reported after delivery: ' || COALESCE(r.column3, '')
+                         FROM (",
+                    );
+                qb.push_values(&late, |mut b, r| {
+                    b.push_bind(r.message_id)
+                        .push_bind(ts(r.at))
+                        .push_bind(&r.reason);
+                });
+                qb.push(") AS r JOIN outbox o ON o.id = r.column1 WHERE o.status = 'delivered'");
+                qb.build().persistent(false).execute(&mut **tx).await?;
+            }
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                    "UPDATE outbox SET status = r.column2, status_cause = r.column3, updated_at = r.column4 FROM (",
+                );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.message_id)
+                    .push_bind(r.status.as_str())
+                    .push_bind(&r.reason)
+                    .push_bind(ts(r.at));
+            });
+            qb.push(format!(
+                ") AS r WHERE outbox.id = r.column1
+                       AND outbox.status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
+                       AND {from_rank} < {to_rank}"
+            ));
+            changed += qb
+                .build()
+                .persistent(full_chunk(chunk.len()))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        }
+    }
+    Ok(changed)
 }

@@ -70,16 +70,18 @@ async fn mock_status(
     State(app): State<AppState>,
     Json(s): Json<MockStatus>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let n = app
-        .store
-        .apply_status_reports(&[StatusReport {
-            message_id: s.message_id,
-            status: s.status,
-            reason: s.reason,
-            at: app.clock.now(),
-        }])
+    app.receipts
+        .submit(
+            None,
+            StatusReport {
+                message_id: s.message_id,
+                status: s.status,
+                reason: s.reason,
+                at: app.clock.now(),
+            },
+        )
         .await?;
-    Ok(Json(serde_json::json!({ "changed": n })))
+    Ok(Json(serde_json::json!({ "stored": true })))
 }
 
 fn refuse(status: StatusCode, gateway: &str, reason: &str) -> Response {
@@ -133,40 +135,47 @@ async fn android_event(State(app): State<AppState>, headers: HeaderMap, body: By
         Ok(e) => e,
         Err(_) => return refuse(StatusCode::BAD_REQUEST, &gateway, "not a webhook envelope"),
     };
+    let p = &env.payload;
+    let text_field = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    if let Some(status) = match env.event.as_str() {
+        "sms:sent" => Some(ReportedStatus::Sent),
+        "sms:delivered" => Some(ReportedStatus::Delivered),
+        "sms:failed" => Some(ReportedStatus::Failed),
+        _ => None,
+    } {
+        // Our outbox id, which we gave the phone when sending.
+        let Some(id) = text_field("messageId").and_then(|s| s.parse::<i64>().ok()) else {
+            tracing::info!(gateway = %gateway, "receipt for a message that is not ours");
+            return (StatusCode::OK, "ok").into_response();
+        };
+        let at_key = match status {
+            ReportedStatus::Sent => "sentAt",
+            ReportedStatus::Delivered => "deliveredAt",
+            _ => "failedAt",
+        };
+        let report = StatusReport {
+            message_id: id,
+            status,
+            reason: text_field("reason"),
+            at: p.get(at_key).and_then(millis).unwrap_or(now).min(now),
+        };
+        return match app
+            .receipts
+            .submit(Some((gateway, env.id.clone())), report)
+            .await
+        {
+            Ok(true) => (StatusCode::OK, "ok").into_response(),
+            Ok(false) => (StatusCode::OK, "duplicate").into_response(),
+            Err(e) => ApiError(e).into_response(),
+        };
+    }
     match app.store.webhook_event_seen(&gateway, &env.id).await {
         Ok(true) => return (StatusCode::OK, "duplicate").into_response(),
         Ok(false) => {}
         Err(e) => return ApiError::from(e).into_response(),
     }
-    let p = &env.payload;
-    let text_field = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let result: Result<(), crate::app::AppError> = async {
         match env.event.as_str() {
-            "sms:sent" | "sms:delivered" | "sms:failed" => {
-                let status = match env.event.as_str() {
-                    "sms:sent" => ReportedStatus::Sent,
-                    "sms:delivered" => ReportedStatus::Delivered,
-                    _ => ReportedStatus::Failed,
-                };
-                let at_key = match status {
-                    ReportedStatus::Sent => "sentAt",
-                    ReportedStatus::Delivered => "deliveredAt",
-                    _ => "failedAt",
-                };
-                // Our outbox id, which we gave the phone when sending.
-                if let Some(id) = text_field("messageId").and_then(|s| s.parse::<i64>().ok()) {
-                    let at = p.get(at_key).and_then(millis).unwrap_or(now);
-                    app.store
-                        .apply_status_reports(&[StatusReport {
-                            message_id: id,
-                            status,
-                            reason: text_field("reason"),
-                            at: at.min(now),
-                        }])
-                        .await?;
-                }
-                Ok(())
-            }
             "sms:received" => {
                 let from = text_field("sender")
                     .or_else(|| text_field("phoneNumber"))
@@ -269,14 +278,13 @@ async fn twilio_status(
         };
         let code = param(&params, "ErrorCode").and_then(|c| c.parse::<i64>().ok());
         if let Some(s) = twilio::map_status(status) {
-            app.store
-                .apply_status_reports(&[StatusReport {
-                    message_id: id,
-                    status: s,
-                    reason: code.map(|c| format!("{gateway} error {c}")),
-                    at: now,
-                }])
-                .await?;
+            let report = StatusReport {
+                message_id: id,
+                status: s,
+                reason: code.map(|c| format!("{gateway} error {c}")),
+                at: now,
+            };
+            app.receipts.submit(None, report).await?;
         }
         if let (Some(twilio::OPTED_OUT), Some(w)) = (code, woman) {
             app.store.opt_out(w, now, "provider").await?;
