@@ -284,6 +284,9 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
+/// Every setting with its default and a comment: `careminder print-default-config`.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
 impl Config {
     /// Defaults, then `file` (if given and present), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -403,6 +406,16 @@ mod tests {
         assert_eq!(c.timezone.name(), "Asia/Shanghai");
         assert_eq!(c.send_window.to_string(), "08:00-20:00");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_commented_example_is_exactly_the_defaults() {
+        let from_example: Config = Figment::from(Toml::string(EXAMPLE)).extract().unwrap();
+        assert_eq!(toml_of(&from_example), toml_of(&Config::default()));
+    }
+
+    fn toml_of(c: &Config) -> serde_json::Value {
+        serde_json::to_value(c).unwrap()
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub const DEMO_SPEED: u32 = 120;
 /// Local time the demo morning starts at: messages due at 08:00 go out at once.
 pub const DEMO_START: &str = "07:58";
 
-const NAMES: &[&str] = &[
+/// Invented names of the demo women.
+pub const NAMES: &[&str] = &[
     "王秀英",
     "李桂兰",
     "张玉梅",

@@ -186,6 +186,12 @@ enum Cmd {
     },
     /// Measure import, planning and dispatch rates on a temporary database.
     Bench(careminder::bench::BenchArgs),
+    /// Print every setting with its default and a comment (a starting config file).
+    PrintDefaultConfig,
+    /// Check a configuration file: every error named with its key.
+    CheckConfig { file: PathBuf },
+    /// Versions of this binary and of the database schema it writes.
+    Version,
 }
 
 #[derive(Subcommand)]
@@ -305,6 +311,30 @@ fn parse_now(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Commands that must work without (or before) a valid configuration.
+    match &cli.cmd {
+        Cmd::PrintDefaultConfig => {
+            print!("{}", careminder::config::EXAMPLE);
+            return Ok(());
+        }
+        Cmd::CheckConfig { file } => {
+            if !file.exists() {
+                bail!("{}: no such file", file.display());
+            }
+            Config::load(Some(file))?;
+            println!("{}: ok", file.display());
+            return Ok(());
+        }
+        Cmd::Version => {
+            println!(
+                "careminder {} (database schema {})",
+                env!("CARGO_PKG_VERSION"),
+                careminder::store::schema_version()
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAREMINDER_LOG")
@@ -815,6 +845,9 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Bench(args) => careminder::bench::run(args).await,
+        Cmd::PrintDefaultConfig | Cmd::CheckConfig { .. } | Cmd::Version => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -47,6 +47,11 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the database was written by a newer careminder (schema {found}; this binary knows up to {known}): \
+         upgrade careminder, or restore a backup made by this version"
+    )]
+    Newer { found: i64, known: i64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -100,6 +105,7 @@ impl Store {
             .test_before_acquire(false)
             .connect_with(base.clone().create_if_missing(true))
             .await?;
+        refuse_newer(&write).await?;
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
@@ -169,6 +175,32 @@ impl Store {
         } else {
             Err(StoreError::Corrupt(r))
         }
+    }
+}
+
+/// The newest schema this binary knows (its last migration's version).
+pub fn schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Refuses a database migrated by a newer binary, before touching it.
+async fn refuse_newer(pool: &SqlitePool) -> Result<()> {
+    let exists: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+            .fetch_one(pool)
+            .await?;
+    let known = schema_version();
+    match found {
+        Some(found) if found > known => Err(StoreError::Newer { found, known }),
+        _ => Ok(()),
     }
 }
 

@@ -12,3 +12,4 @@ mod officers;
 mod replanning;
 mod replies;
 mod schedule;
+mod upgrades;
