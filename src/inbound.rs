@@ -321,10 +321,12 @@ impl App {
         })
     }
 
-    async fn reply_to_woman(
+    /// Answers message `id`, once: the key is derived from it.
+    async fn reply(
         &self,
         id: i64,
-        w: &WomanRow,
+        woman_id: Option<i64>,
+        staff_id: Option<i64>,
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
@@ -333,8 +335,8 @@ impl App {
                 &DirectMessage {
                     dedupe_key: format!("reply:{id}"),
                     kind: "reply",
-                    woman_id: Some(w.id),
-                    staff_id: None,
+                    woman_id,
+                    staff_id,
                     to_addr: None,
                     body,
                     in_reply_to: Some(id),
@@ -347,6 +349,16 @@ impl App {
         Ok(())
     }
 
+    async fn reply_to_woman(
+        &self,
+        id: i64,
+        w: &WomanRow,
+        body: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        self.reply(id, Some(w.id), None, body, now).await
+    }
+
     async fn reply_to_staff(
         &self,
         id: i64,
@@ -354,23 +366,7 @@ impl App {
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        self.store
-            .enqueue_direct(
-                &DirectMessage {
-                    dedupe_key: format!("reply:{id}"),
-                    kind: "reply",
-                    woman_id: None,
-                    staff_id: Some(s.id),
-                    to_addr: None,
-                    body,
-                    in_reply_to: Some(id),
-                    send_at: now,
-                    expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
-                },
-                now,
-            )
-            .await?;
-        Ok(())
+        self.reply(id, None, Some(s.id), body, now).await
     }
 
     /// An officer's (or administrator's) answer to a question in the inbox,

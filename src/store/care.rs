@@ -160,20 +160,8 @@ impl Store {
                 "current pregnancy {pregnancy_id}"
             )));
         }
-        sqlx::query(
-            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'",
-        )
-        .bind(pregnancy_id)
-        .execute(&mut *tx)
-        .await?;
-        let n = super::enroll::cancel_pending(
-            &mut tx,
-            "pregnancy_id = ?",
-            pregnancy_id,
-            "birth recorded",
-            now_s,
-        )
-        .await?;
+        let n =
+            super::enroll::close_schedule(&mut tx, pregnancy_id, "birth recorded", now_s).await?;
         if !visits.is_empty() {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end) ",

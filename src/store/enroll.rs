@@ -322,20 +322,7 @@ impl Store {
                 "active pregnancy {pregnancy_id}"
             )));
         }
-        sqlx::query(
-            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'",
-        )
-        .bind(pregnancy_id)
-        .execute(&mut *tx)
-        .await?;
-        let n = cancel_pending(
-            &mut tx,
-            "pregnancy_id = ?",
-            pregnancy_id,
-            "pregnancy ended",
-            now_s,
-        )
-        .await?;
+        let n = close_schedule(&mut tx, pregnancy_id, "pregnancy ended", now_s).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -528,6 +515,24 @@ impl Store {
 fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
     json!({"p": pregnancy_id, "key": v.key, "seq": v.seq, "zh": v.label_zh, "en": v.label_en,
            "ws": date_str(v.window_start), "due": date_str(v.due), "we": date_str(v.window_end)})
+}
+
+/// Ends a pregnancy's current schedule: its pending visits are cancelled,
+/// and so is every message of it not yet handed to a gateway. Returns the
+/// number of messages cancelled.
+pub(super) async fn close_schedule(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    pregnancy_id: i64,
+    cause: &str,
+    now_s: i64,
+) -> Result<u64> {
+    sqlx::query(
+        "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'",
+    )
+    .bind(pregnancy_id)
+    .execute(&mut **tx)
+    .await?;
+    cancel_pending(tx, "pregnancy_id = ?", pregnancy_id, cause, now_s).await
 }
 
 /// Makes her pregnancies plan afresh from `now`: versions move (new
