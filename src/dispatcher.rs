@@ -133,7 +133,16 @@ impl Dispatcher {
                         }
                     } else {
                         entry.wait_for_capacity(parts).await;
-                        entry.gateway.send(&out).await
+                        let outcome = entry.gateway.send(&out).await;
+                        if matches!(
+                            outcome,
+                            SendOutcome::Accepted { .. }
+                                | SendOutcome::Sent { .. }
+                                | SendOutcome::Queued
+                        ) {
+                            entry.record_success(now);
+                        }
+                        outcome
                     };
                     (i, entry.gateway.name().to_string(), out, outcome)
                 }

@@ -27,6 +27,9 @@ struct Cli {
     /// in the configured zone) or RFC 3339.
     #[arg(long, global = true)]
     now: Option<String>,
+    /// Logs as JSON lines (for a log collector) instead of text.
+    #[arg(long, global = true, env = "CAREMINDER_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -335,13 +338,16 @@ async fn main() -> Result<()> {
         }
         _ => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAREMINDER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("careminder=info,warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAREMINDER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("careminder=info,warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(db) = &cli.db {
         config.database = db.clone();

@@ -121,9 +121,24 @@ pub struct Entry {
     pub config: GatewayConfig,
     /// SMS parts per second, when limited.
     limiter: Option<DefaultDirectRateLimiter>,
+    /// When it last took a message (Unix seconds, 0: never), for `/readyz`.
+    last_success: std::sync::atomic::AtomicI64,
 }
 
 impl Entry {
+    /// Notes that the gateway took a message at `at`.
+    pub fn record_success(&self, at: DateTime<Utc>) {
+        self.last_success
+            .fetch_max(at.timestamp(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn last_success(&self) -> Option<DateTime<Utc>> {
+        match self.last_success.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            t => Some(crate::store::from_ts(t)),
+        }
+    }
+
     /// Waits until `parts` more SMS parts may go through this gateway.
     pub async fn wait_for_capacity(&self, parts: usize) {
         if let Some(l) = &self.limiter {
@@ -190,6 +205,7 @@ impl Gateways {
                     gateway,
                     config: g.clone(),
                     limiter,
+                    last_success: std::sync::atomic::AtomicI64::new(0),
                 },
             );
         }
@@ -211,6 +227,10 @@ impl Gateways {
         };
         name.and_then(|n| self.entries.get(n))
             .unwrap_or_else(|| &self.entries[DEFAULT])
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
     }
 
     pub fn get(&self, name: &str) -> Option<&Entry> {

@@ -165,6 +165,15 @@ impl Store {
         Ok(())
     }
 
+    /// The newest migration applied to this database.
+    pub async fn applied_schema_version(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
     /// Runs `PRAGMA integrity_check`; `Ok(())` when the file is sound.
     pub async fn integrity_check(&self) -> Result<()> {
         let r: String = sqlx::query_scalar("PRAGMA integrity_check")

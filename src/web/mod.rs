@@ -19,12 +19,79 @@ pub type AppState = Arc<App>;
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(status::router())
         .merge(cht::router())
         .nest("/api/v1", api::router(app.clone()))
         .nest("/webhooks", webhooks::router(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
+}
+
+/// Gives every request an id (the caller's `X-Request-Id` if it sent a
+/// sane one), logs it with method, path, status and duration, and returns
+/// it in the answer. Never the body, the query or the caller's address.
+async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let given = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        req.headers_mut().insert("x-request-id", v);
+    }
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "answered"
+        )
+    });
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// Ready to serve: the database answers and is writable, its schema is the
+/// one this binary writes, and when each gateway last accepted a message.
+async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    let db = app.store.ping().await;
+    let schema = app.store.applied_schema_version().await.ok().flatten();
+    let current = crate::store::schema_version();
+    let gateways: serde_json::Map<String, serde_json::Value> = app
+        .gateways
+        .names()
+        .map(|n| {
+            let last = app.gateways.get(n).and_then(|e| e.last_success());
+            (n.to_string(), serde_json::json!({ "last_success": last }))
+        })
+        .collect();
+    let ready = db.is_ok() && schema == Some(current);
+    let body = serde_json::json!({
+        "ready": ready,
+        "database": if db.is_ok() { "writable" } else { "unavailable" },
+        "schema": schema,
+        "schema_expected": current,
+        "gateways": gateways,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {

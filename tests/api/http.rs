@@ -97,3 +97,63 @@ async fn status_page_shows_counts_without_names_or_numbers() {
     assert!(html.contains("delivered"));
     assert!(!html.contains("王秀英") && !html.contains("13812345678"));
 }
+
+#[tokio::test]
+async fn readyz_reports_the_database_schema_and_each_gateways_last_success() {
+    let t = spawn_app().await;
+    let r = t.client.get(t.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["ready"].clone(), v["database"].clone()),
+        (json!(true), json!("writable"))
+    );
+    assert_eq!(v["schema"], v["schema_expected"]);
+    assert_eq!(v["gateways"]["default"]["last_success"], Value::Null);
+    t.enroll("王秀英", "13812345678", "2026-09-22").await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let v: Value = t
+        .client
+        .get(t.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["gateways"]["default"]["last_success"],
+        json!("2026-12-12T01:00:00Z")
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let t = spawn_app().await;
+    let r = t.client.get(t.url("/healthz")).send().await.unwrap();
+    let id = r
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 16);
+    let r = t
+        .client
+        .get(t.url("/healthz"))
+        .header("X-Request-Id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("x-request-id").unwrap(), "abc-123");
+    let r = t
+        .client
+        .get(t.url("/healthz"))
+        .header("X-Request-Id", "bad id!")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.headers().get("x-request-id").unwrap(), "bad id!");
+}
