@@ -453,17 +453,6 @@ impl Store {
         )
     }
 
-    /// The woman a message went to.
-    pub async fn message_woman(&self, id: i64) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar::<_, Option<i64>>("SELECT woman_id FROM outbox WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.write)
-                .await?
-                .flatten(),
-        )
-    }
-
     /// Messages waiting for a pull gateway's phone: handed to that gateway
     /// and not yet reported on. (id, to, text).
     pub async fn pull_outbox(
