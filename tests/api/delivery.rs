@@ -14,6 +14,32 @@ async fn one_woman() -> (TestApp, i64) {
     (t, out.woman_id())
 }
 
+/// At 09:00 on the reminder's day, a worker plans and claims (lease 5
+/// minutes), as the dispatcher would, and then does nothing more.
+async fn claim_at_nine(t: &TestApp) -> Vec<careminder::store::ClaimedMessage> {
+    t.at("2026-12-12 09:00");
+    t.app.planner.run(t.clock.now()).await.unwrap();
+    let now = t.clock.now();
+    let (claimed, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::minutes(5), 10, true)
+        .await
+        .unwrap();
+    claimed
+}
+
+/// Hands a claimed message to the mock gateway, as a worker would just before dying.
+async fn hand_over(t: &TestApp, m: &careminder::store::ClaimedMessage) {
+    let out = OutgoingMessage {
+        id: m.id,
+        to: m.phone.clone().unwrap(),
+        body: "x".into(),
+        attempt: 1,
+    };
+    t.mock.send(&out).await;
+}
+
 #[tokio::test]
 async fn planning_and_dispatching_twice_sends_each_message_once() {
     let (t, _) = one_woman().await;
@@ -39,25 +65,11 @@ async fn planning_and_dispatching_twice_sends_each_message_once() {
 #[tokio::test]
 async fn a_worker_dying_between_claim_and_record_loses_nothing_and_sends_once() {
     let (t, _) = one_woman().await;
-    t.at("2026-12-12 09:00");
-    t.app.planner.run(t.clock.now()).await.unwrap();
     // A worker claims the message, hands it to the gateway, and dies before recording.
-    let now = t.clock.now();
-    let (claimed, _) = t
-        .app
-        .store
-        .claim_due(now, now + Duration::minutes(5), 10, true)
-        .await
-        .unwrap();
+    let claimed = claim_at_nine(&t).await;
     assert_eq!(claimed.len(), 1);
     let m = &claimed[0];
-    let out = OutgoingMessage {
-        id: m.id,
-        to: m.phone.clone().unwrap(),
-        body: "x".into(),
-        attempt: 1,
-    };
-    t.mock.send(&out).await;
+    hand_over(&t, m).await;
     // Its delivery receipts have not come back yet.
     let _ = t.mock.take_reports();
     // While the lease holds, nobody else takes it.
@@ -88,23 +100,9 @@ async fn a_worker_dying_between_claim_and_record_loses_nothing_and_sends_once() 
 #[tokio::test]
 async fn a_receipt_for_a_message_whose_worker_died_completes_it_without_a_resend() {
     let (t, _) = one_woman().await;
-    t.at("2026-12-12 09:00");
-    t.app.planner.run(t.clock.now()).await.unwrap();
-    let now = t.clock.now();
-    let (claimed, _) = t
-        .app
-        .store
-        .claim_due(now, now + Duration::minutes(5), 10, true)
-        .await
-        .unwrap();
+    let claimed = claim_at_nine(&t).await;
     let m = &claimed[0];
-    let out = OutgoingMessage {
-        id: m.id,
-        to: m.phone.clone().unwrap(),
-        body: "x".into(),
-        attempt: 1,
-    };
-    t.mock.send(&out).await; // the worker dies here; the gateway's receipts still arrive
+    hand_over(&t, m).await; // the worker dies here; the gateway's receipts still arrive
     t.at("2026-12-12 09:01");
     t.tick().await;
     t.at("2026-12-12 09:10");
@@ -129,15 +127,7 @@ async fn a_receipt_for_a_message_whose_worker_died_completes_it_without_a_resend
 #[tokio::test]
 async fn a_worker_dying_before_the_gateway_call_sends_after_the_lease() {
     let (t, _) = one_woman().await;
-    t.at("2026-12-12 09:00");
-    t.app.planner.run(t.clock.now()).await.unwrap();
-    let now = t.clock.now();
-    let (claimed, _) = t
-        .app
-        .store
-        .claim_due(now, now + Duration::minutes(5), 10, true)
-        .await
-        .unwrap();
+    let claimed = claim_at_nine(&t).await;
     assert_eq!(claimed.len(), 1);
     t.at("2026-12-12 09:06");
     t.tick().await;
