@@ -62,14 +62,98 @@ pub enum ImportError {
 
 const BATCH: usize = 2000;
 
+/// What the reading thread hands the writer: a batch of validated rows,
+/// the refusals met while reading it, and how far into the file it got.
+struct Parsed {
+    rows: Vec<crate::store::NewEnrollment>,
+    refused: Vec<RefusedRow>,
+    without_consent: u64,
+    bytes: u64,
+}
+
 /// Imports a roster; `progress` is told the bytes read so far.
-pub async fn import<R: Read>(
+///
+/// Two stages run at once: a thread parses and validates the CSV (phone
+/// numbers, dates, care plans: CPU work) while this task writes the previous
+/// batch, so a two-core server keeps both cores busy.
+pub async fn import<R: Read + Send + 'static>(
     app: &App,
     reader: R,
     source: &str,
     actor: &str,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
+    let plans = app.plans().await?;
+    let now = app.clock.now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Parsed, ImportError>>(1);
+    let config = app.config.clone();
+    let (source_owned, actor_owned) = (source.to_string(), actor.to_string());
+    let reading = std::thread::spawn(move || {
+        if let Err(e) = read_batches(
+            reader,
+            &config,
+            &plans,
+            now,
+            &source_owned,
+            &actor_owned,
+            &tx,
+        ) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let mut report = ImportReport::default();
+    let mut outcome = Ok(());
+    while let Some(parsed) = rx.recv().await {
+        let step = match parsed {
+            Ok(mut p) => {
+                report.refused.append(&mut p.refused);
+                report.without_consent += p.without_consent;
+                let r = flush(app, &mut p.rows, &mut report).await;
+                progress(p.bytes);
+                r
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = step {
+            outcome = Err(e);
+            break;
+        }
+    }
+    // Dropping the receiver stops the reader at its next batch.
+    drop(rx);
+    let _ = reading.join();
+    outcome?;
+    report.refused.sort_by_key(|r| r.line);
+    app.store
+        .audit(
+            now,
+            actor,
+            "import",
+            source,
+            &format!(
+                "created {} unchanged {} corrected {} refused {}",
+                report.created,
+                report.unchanged,
+                report.corrected,
+                report.refused.len()
+            ),
+        )
+        .await
+        .map_err(crate::app::AppError::from)?;
+    Ok(report)
+}
+
+/// The reading stage: parses, validates and de-duplicates rows, sending
+/// them on in batches. Stops early when the writer has gone.
+fn read_batches<R: Read>(
+    reader: R,
+    config: &crate::config::Config,
+    plans: &HashMap<String, crate::domain::CarePlan>,
+    now: chrono::DateTime<chrono::Utc>,
+    source: &str,
+    actor: &str,
+    tx: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+) -> Result<(), ImportError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -93,10 +177,13 @@ pub async fn import<R: Read>(
             return Err(ImportError::MissingColumn(required));
         }
     }
-    let plans = app.plans().await?;
-    let now = app.clock.now();
-    let mut report = ImportReport::default();
-    let mut batch = Vec::with_capacity(BATCH);
+    let fresh = || Parsed {
+        rows: Vec::with_capacity(BATCH),
+        refused: vec![],
+        without_consent: 0,
+        bytes: 0,
+    };
+    let mut batch = fresh();
     // (phone, name) -> first line, kept as a 64-bit hash so that a
     // province-sized file does not hold every key in memory.
     let mut seen: HashMap<u64, u64> = HashMap::new();
@@ -107,7 +194,7 @@ pub async fn import<R: Read>(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                report.refused.push(RefusedRow {
+                batch.refused.push(RefusedRow {
                     line,
                     reason: format!("unreadable row: {e}"),
                 });
@@ -128,8 +215,8 @@ pub async fn import<R: Read>(
             consent: get("consent"),
             care_plan: get("care_plan"),
         };
-        match validate(&input, &app.config, &plans, now, source, actor) {
-            Err(e) => report.refused.push(RefusedRow {
+        match validate(&input, config, plans, now, source, actor) {
+            Err(e) => batch.refused.push(RefusedRow {
                 line,
                 reason: e.to_string(),
             }),
@@ -141,7 +228,7 @@ pub async fn import<R: Read>(
                     h.finish()
                 };
                 if let Some(first) = seen.get(&key) {
-                    report.refused.push(RefusedRow {
+                    batch.refused.push(RefusedRow {
                         line,
                         reason: format!("same woman and phone as line {first}"),
                     });
@@ -149,34 +236,24 @@ pub async fn import<R: Read>(
                 }
                 seen.insert(key, line);
                 if e.consent.is_none() {
-                    report.without_consent += 1;
+                    batch.without_consent += 1;
                 }
-                batch.push(e);
-                if batch.len() >= BATCH {
-                    flush(app, &mut batch, &mut report).await?;
-                    progress(record.position().map(|p| p.byte()).unwrap_or(0));
+                batch.rows.push(e);
+                if batch.rows.len() >= BATCH {
+                    batch.bytes = record.position().map(|p| p.byte()).unwrap_or(0);
+                    if tx
+                        .blocking_send(Ok(std::mem::replace(&mut batch, fresh())))
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
                 }
             }
         }
     }
-    flush(app, &mut batch, &mut report).await?;
-    app.store
-        .audit(
-            now,
-            actor,
-            "import",
-            source,
-            &format!(
-                "created {} unchanged {} corrected {} refused {}",
-                report.created,
-                report.unchanged,
-                report.corrected,
-                report.refused.len()
-            ),
-        )
-        .await
-        .map_err(crate::app::AppError::from)?;
-    Ok(report)
+    batch.bytes = record.position().map(|p| p.byte()).unwrap_or(0);
+    let _ = tx.blocking_send(Ok(batch));
+    Ok(())
 }
 
 async fn flush(

@@ -1,14 +1,12 @@
 //! Women, pregnancies and their visits: registration (one or a batch),
 //! date corrections, endings, consent and opt-out.
 
-use super::{
-    date_str, full_chunk, parse_stored_date, rows_per_statement, ts, Result, Store, StoreError,
-};
+use super::{date_str, json_rows, parse_stored_date, ts, Result, Store, StoreError};
 use crate::domain::{PlannedVisit, PregnancyDates};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// When, how and by whom consent to messages was given.
@@ -101,106 +99,92 @@ impl Store {
             return Ok(vec![]);
         }
         let now_s = ts(now);
+        // Each table's rows go in as one JSON array bound to one statement
+        // (`json_each`): one prepared statement whatever the batch size.
+        let women = json_rows(rows.iter().map(|r| {
+            json!([
+                r.name,
+                r.phone.as_str(),
+                r.wechat_openid,
+                r.language,
+                r.village,
+                r.officer_code,
+                r.consent.as_ref().map(|c| ts(c.at)),
+                r.consent.as_ref().map(|c| c.source.as_str()),
+                r.consent.as_ref().map(|c| c.by.as_str()),
+            ])
+        }));
         let mut tx = self.begin().await?;
-        for chunk in rows.chunks(rows_per_statement(11)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
-                                    consent_at, consent_source, consent_by, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.name)
-                    .push_bind(r.phone.as_str())
-                    .push_bind(&r.wechat_openid)
-                    .push_bind(&r.language)
-                    .push_bind(&r.village)
-                    .push_bind(&r.officer_code)
-                    .push_bind(r.consent.as_ref().map(|c| ts(c.at)))
-                    .push_bind(r.consent.as_ref().map(|c| c.source.as_str()))
-                    .push_bind(r.consent.as_ref().map(|c| c.by.as_str()))
-                    .push_bind(now_s)
-                    .push_bind(now_s);
-            });
-            qb.push(" ON CONFLICT (phone, name) DO NOTHING");
-            qb.build()
-                .persistent(full_chunk(chunk.len()))
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query(
+            "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
+                                consent_at, consent_source, consent_by, created_at, updated_at)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,
+                    value->>6, value->>7, value->>8, ?2, ?2
+             FROM json_each(?1) WHERE true
+             ON CONFLICT (phone, name) DO NOTHING",
+        )
+        .bind(&women)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?;
         // Each row's woman, and her active pregnancy if any.
-        let index: HashMap<(&str, &str), usize> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| ((r.phone.as_str(), r.name.as_str()), i))
-            .collect();
         let mut woman_of = vec![0i64; rows.len()];
         let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
-        for chunk in rows.chunks(rows_per_statement(2)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT w.id AS woman_id, w.phone, w.name, p.id AS pregnancy_id, p.lmp
-                 FROM women w LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'
-                 WHERE (w.phone, w.name) IN (",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.phone.as_str()).push_bind(&r.name);
-            });
-            qb.push(")");
-            for r in qb
-                .build()
-                .persistent(full_chunk(chunk.len()))
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                let phone: String = r.get("phone");
-                let name: String = r.get("name");
-                let Some(&idx) = index.get(&(phone.as_str(), name.as_str())) else {
-                    continue;
-                };
-                let woman_id: i64 = r.get("woman_id");
-                woman_of[idx] = woman_id;
-                if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
-                    let lmp: String = r.get("lmp");
-                    outcomes[idx] = Some(if lmp == date_str(rows[idx].dates.lmp) {
-                        EnrollOutcome::Unchanged {
-                            woman_id,
-                            pregnancy_id: pid,
-                        }
-                    } else {
-                        EnrollOutcome::DatesDiffer {
-                            woman_id,
-                            pregnancy_id: pid,
-                        }
-                    });
-                }
+        for r in sqlx::query(
+            "SELECT j.key AS idx, w.id AS woman_id, p.id AS pregnancy_id, p.lmp
+             FROM json_each(?1) j
+             JOIN women w ON w.phone = j.value->>1 AND w.name = j.value->>0
+             LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'",
+        )
+        .bind(&women)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let idx = usize::try_from(r.get::<i64, _>("idx"))
+                .map_err(|_| StoreError::Corrupt("negative batch index".into()))?;
+            let woman_id: i64 = r.get("woman_id");
+            woman_of[idx] = woman_id;
+            if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
+                let lmp: String = r.get("lmp");
+                outcomes[idx] = Some(if lmp == date_str(rows[idx].dates.lmp) {
+                    EnrollOutcome::Unchanged {
+                        woman_id,
+                        pregnancy_id: pid,
+                    }
+                } else {
+                    EnrollOutcome::DatesDiffer {
+                        woman_id,
+                        pregnancy_id: pid,
+                    }
+                });
             }
         }
         let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
+        let pregnancies = json_rows(new_idx.iter().map(|&i| {
+            let r = &rows[i];
+            json!([
+                woman_of[i],
+                r.care_plan,
+                date_str(r.dates.lmp),
+                date_str(r.dates.edd),
+                date_str(r.registered_on),
+            ])
+        }));
         let mut by_woman: HashMap<i64, i64> = HashMap::with_capacity(new_idx.len());
-        for chunk in new_idx.chunks(rows_per_statement(8)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, &i| {
-                let r = &rows[i];
-                b.push_bind(woman_of[i])
-                    .push_bind(&r.care_plan)
-                    .push_bind(date_str(r.dates.lmp))
-                    .push_bind(date_str(r.dates.edd))
-                    .push_bind(date_str(r.registered_on))
-                    .push_bind(now_s)
-                    .push_bind(now_s)
-                    .push_bind(now_s);
-            });
-            qb.push(" RETURNING woman_id, id");
-            for r in qb
-                .build()
-                .persistent(full_chunk(chunk.len()))
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                by_woman.insert(r.get(0), r.get(1));
-            }
+        for r in sqlx::query(
+            "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, ?2, ?2, ?2
+             FROM json_each(?1)
+             RETURNING woman_id, id",
+        )
+        .bind(&pregnancies)
+        .bind(now_s)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            by_woman.insert(r.get(0), r.get(1));
         }
-        let mut visits: Vec<(i64, &PlannedVisit)> = Vec::with_capacity(new_idx.len() * 6);
+        let mut visits = Vec::with_capacity(new_idx.len() * 6);
         for &i in &new_idx {
             let pid = *by_woman
                 .get(&woman_of[i])
@@ -209,27 +193,27 @@ impl Store {
                 woman_id: woman_of[i],
                 pregnancy_id: pid,
             });
-            visits.extend(rows[i].visits.iter().map(|v| (pid, v)));
+            visits.extend(rows[i].visits.iter().map(|v| {
+                json!([
+                    pid,
+                    v.key,
+                    v.seq,
+                    v.label_zh,
+                    v.label_en,
+                    date_str(v.window_start),
+                    date_str(v.due),
+                    date_str(v.window_end),
+                ])
+            }));
         }
-        for chunk in visits.chunks(rows_per_statement(8)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end) ",
-            );
-            qb.push_values(chunk, |mut b, (pid, v)| {
-                b.push_bind(*pid)
-                    .push_bind(&v.key)
-                    .push_bind(v.seq)
-                    .push_bind(&v.label_zh)
-                    .push_bind(&v.label_en)
-                    .push_bind(date_str(v.window_start))
-                    .push_bind(date_str(v.due))
-                    .push_bind(date_str(v.window_end));
-            });
-            qb.build()
-                .persistent(full_chunk(chunk.len()))
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query(
+            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7
+             FROM json_each(?1)",
+        )
+        .bind(json_rows(visits))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         outcomes
             .into_iter()

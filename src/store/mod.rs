@@ -223,7 +223,16 @@ pub fn from_ts(s: i64) -> DateTime<Utc> {
 }
 
 pub(crate) fn date_str(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    // `Display` is ISO 8601 (YYYY-MM-DD) for the years a pregnancy can have,
+    // without parsing a format string on every call.
+    d.to_string()
+}
+
+/// Rows for one `json_each(?)` statement: a JSON array of row arrays, read
+/// back in SQL as `value->>0`, `value->>1`... One prepared statement and one
+/// bound parameter carry a whole batch.
+pub(crate) fn json_rows(rows: impl IntoIterator<Item = serde_json::Value>) -> String {
+    serde_json::Value::Array(rows.into_iter().collect()).to_string()
 }
 
 pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
@@ -232,57 +241,94 @@ pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
 }
 
 impl Store {
-    /// The floor the benchmark compares against: `rows` plain row inserts,
-    /// then as many updates by primary key, `batch` rows per transaction,
-    /// each batch one statement over `json_each` (the fastest way rows
-    /// reach SQLite through this driver), on a scratch table shaped like
-    /// the outbox's core (a unique key, a status, a time). Returns the
-    /// seconds each took.
+    /// The floor for `careminder bench`: the same writes a dispatched
+    /// message and a status callback cause, as plain statements on a plain
+    /// table with the same pragmas, `batch` messages per transaction.
+    /// A send is two keyed updates of its row (claimed, then sent with the
+    /// gateway's id) and two event rows; a callback is one keyed update and
+    /// one event row. Returns the seconds each phase took for `rows` messages.
     pub async fn floor_benchmark(&self, rows: usize, batch: usize) -> Result<(f64, f64)> {
-        sqlx::query("DROP TABLE IF EXISTS bench_floor")
-            .execute(&self.write)
-            .await?;
-        sqlx::query(
-            "CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, status TEXT NOT NULL, at INTEGER NOT NULL)",
-        )
-        .execute(&self.write)
-        .await?;
+        for ddl in [
+            "DROP TABLE IF EXISTS bench_floor",
+            "DROP TABLE IF EXISTS bench_floor_events",
+            "CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+                                       lease INTEGER, provider_id TEXT, body TEXT, at INTEGER NOT NULL)",
+            "CREATE TABLE bench_floor_events (id INTEGER PRIMARY KEY, msg INTEGER NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL)",
+            "CREATE INDEX bench_floor_events_msg ON bench_floor_events (msg)",
+        ] {
+            sqlx::query(ddl).execute(&self.write).await?;
+        }
         let batches: Vec<String> = (0..rows)
             .step_by(batch)
             .map(|i| {
-                let ids: Vec<usize> = (i..(i + batch).min(rows)).collect();
+                let ids: Vec<usize> = (i + 1..=(i + batch).min(rows)).collect();
                 serde_json::to_string(&ids).expect("json")
             })
             .collect();
-        let t = std::time::Instant::now();
+        let mut tx = self.begin().await?;
         for b in &batches {
-            let mut tx = self.begin().await?;
             sqlx::query(
                 "INSERT INTO bench_floor (id, k, status, at)
-                 SELECT value + 1, 's1.1/v' || value || '.1', 'scheduled', value FROM json_each(?)",
+                 SELECT value, 's1.1/v' || value || '.1', 'scheduled', value FROM json_each(?)",
             )
             .bind(b)
             .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
+        let event = "INSERT INTO bench_floor_events (msg, status, at) SELECT value, ?2, 1 FROM json_each(?1)";
+        let t = std::time::Instant::now();
+        for b in &batches {
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "UPDATE bench_floor SET status = 'claimed', lease = at + 60
+                 WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(b)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(event)
+                .bind(b)
+                .bind("claimed")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE bench_floor SET status = 'accepted', lease = NULL, provider_id = 'p' || id,
+                        body = 'a reminder of about this length, rendered for one woman'
+                 WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(b)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(event)
+                .bind(b)
+                .bind("accepted")
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
-        let ins = t.elapsed().as_secs_f64();
+        let send = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         for b in &batches {
             let mut tx = self.begin().await?;
             sqlx::query(
                 "UPDATE bench_floor SET status = 'delivered', at = at + 1
-                 WHERE id IN (SELECT value + 1 FROM json_each(?))",
+                 WHERE id IN (SELECT value FROM json_each(?))",
             )
             .bind(b)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(event)
+                .bind(b)
+                .bind("delivered")
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
-        let upd = t.elapsed().as_secs_f64();
-        sqlx::query("DROP TABLE bench_floor")
-            .execute(&self.write)
-            .await?;
-        Ok((ins, upd))
+        let callback = t.elapsed().as_secs_f64();
+        for ddl in ["DROP TABLE bench_floor", "DROP TABLE bench_floor_events"] {
+            sqlx::query(ddl).execute(&self.write).await?;
+        }
+        Ok((send, callback))
     }
 }

@@ -27,9 +27,15 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
 ) {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
     let csv = roster(&["1000", "--bad", "8", "--today", "2026-12-01"]);
-    let r = import(&t.app, csv.as_slice(), "roster:test.csv", "test", |_| {})
-        .await
-        .unwrap();
+    let r = import(
+        &t.app,
+        std::io::Cursor::new(csv.clone()),
+        "roster:test.csv",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
     let refused: Vec<(u64, String)> = r
         .refused
         .iter()
@@ -57,9 +63,15 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
     assert_eq!((r.created, r.without_consent), (1000, 0));
     assert_eq!(t.app.store.count_women().await.unwrap(), 1000);
 
-    let again = import(&t.app, csv.as_slice(), "roster:test.csv", "test", |_| {})
-        .await
-        .unwrap();
+    let again = import(
+        &t.app,
+        std::io::Cursor::new(csv.clone()),
+        "roster:test.csv",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (again.created, again.unchanged, again.corrected),
         (0, 1000, 0)
@@ -72,9 +84,15 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
 async fn chinese_header_is_read_and_a_changed_date_is_a_correction() {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
     let csv = roster(&["20", "--zh", "--today", "2026-12-01"]);
-    let r = import(&t.app, csv.as_slice(), "roster:zh.csv", "test", |_| {})
-        .await
-        .unwrap();
+    let r = import(
+        &t.app,
+        std::io::Cursor::new(csv.clone()),
+        "roster:zh.csv",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((r.created, r.refused.len()), (20, 0));
     let text = String::from_utf8(csv).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -87,9 +105,15 @@ async fn chinese_header_is_read_and_a_changed_date_is_a_correction() {
     }
     lines[1] = cells.join(",");
     let changed = lines.join("\n");
-    let r = import(&t.app, changed.as_bytes(), "roster:zh.csv", "test", |_| {})
-        .await
-        .unwrap();
+    let r = import(
+        &t.app,
+        std::io::Cursor::new(changed.into_bytes()),
+        "roster:zh.csv",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((r.created, r.unchanged, r.corrected), (0, 19, 1));
 }
 
