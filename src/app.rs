@@ -513,6 +513,44 @@ impl App {
         Ok(n)
     }
 
+    /// Everything held about one woman, as JSON (a data-protection request).
+    pub async fn export_woman(
+        &self,
+        woman_id: i64,
+        actor: &str,
+    ) -> Result<serde_json::Value, AppError> {
+        let out = self
+            .store
+            .export_woman(woman_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("woman {woman_id}")))?;
+        self.store
+            .audit(
+                self.clock.now(),
+                actor,
+                "export",
+                &format!("woman:{woman_id}"),
+                "",
+            )
+            .await?;
+        Ok(out)
+    }
+
+    /// Erases one woman's personal data; nothing more is sent to her.
+    pub async fn erase_woman(
+        &self,
+        woman_id: i64,
+        actor: &str,
+    ) -> Result<crate::store::Erasure, AppError> {
+        let e = self
+            .store
+            .erase_woman(woman_id, self.clock.now(), actor)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("woman {woman_id}")))?;
+        tracing::info!(woman_id, cancelled = e.cancelled, "personal data erased");
+        Ok(e)
+    }
+
     /// The scheduler: ticks, then sleeps until the next message is due, the
     /// next planning interval, or a wake-up, whichever comes first.
     pub async fn run_scheduler(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {

@@ -34,6 +34,7 @@
 //! - [`demo`]: invented women whose reminders fall due at once.
 
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod clock;
 pub mod config;

@@ -113,6 +113,29 @@ enum Cmd {
     Pregnancy(PregnancyCmd),
     /// Record that a woman asked for no more messages.
     OptOut { woman_id: i64 },
+    /// Print everything held about one woman, as JSON (a data-protection request).
+    Export { woman_id: i64 },
+    /// Erase one woman's personal data: name, number and message texts go,
+    /// counts for reports stay, and nothing more is sent to her.
+    Erase {
+        woman_id: i64,
+        /// Confirm: erasure cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Write a consistent copy of the database while the service runs.
+    Backup {
+        /// The copy to write; must not exist.
+        dest: PathBuf,
+    },
+    /// Replace the database with a backup. Stop the service first.
+    Restore {
+        /// A file written by `careminder backup`.
+        src: PathBuf,
+        /// Confirm: the current database is replaced (it is kept beside as .before-restore).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Record consent given after registration; her reminders start from now.
     Consent {
         woman_id: i64,
@@ -495,6 +518,46 @@ async fn main() -> Result<()> {
             let app = App::open(config, clock).await?;
             let n = app.opt_out(woman_id, "cli").await?;
             println!("woman {woman_id} opted out; {n} pending messages cancelled");
+            Ok(())
+        }
+        Cmd::Export { woman_id } => {
+            let app = App::open(config, clock).await?;
+            let out = app.export_woman(woman_id, &whoami()).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Cmd::Erase { woman_id, yes } => {
+            if !yes {
+                bail!("erasing woman {woman_id} cannot be undone: run again with --yes");
+            }
+            let app = App::open(config, clock).await?;
+            let e = app.erase_woman(woman_id, &whoami()).await?;
+            println!(
+                "woman {woman_id} erased: {} unsent messages cancelled, {} messages and {} replies scrubbed",
+                e.cancelled, e.messages_scrubbed, e.replies_scrubbed
+            );
+            Ok(())
+        }
+        Cmd::Backup { dest } => {
+            let store = careminder::store::Store::open(&config.database).await?;
+            careminder::backup::backup(&store, &dest).await?;
+            println!("backup written to {}", dest.display());
+            Ok(())
+        }
+        Cmd::Restore { src, yes } => {
+            if !yes {
+                bail!(
+                    "restoring replaces {}: stop the service, then run again with --yes",
+                    config.database.display()
+                );
+            }
+            let kept = careminder::backup::restore(&src, &config.database).await?;
+            println!(
+                "{} restored from {}; the database it replaced is at {}",
+                config.database.display(),
+                src.display(),
+                kept.display()
+            );
             Ok(())
         }
         Cmd::Consent { woman_id, how } => {

@@ -14,6 +14,7 @@ mod enroll;
 mod inbound;
 mod outbox;
 mod plans;
+mod privacy;
 mod staff;
 
 pub use campaigns::{StepRow, StepText};
@@ -24,6 +25,7 @@ pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount,
 };
+pub use privacy::Erasure;
 pub use staff::{NewStaff, StaffRow};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -43,6 +45,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
     #[error("{0}")]
     Conflict(String),
     #[error("stored data is corrupt: {0}")]

@@ -269,7 +269,7 @@ impl Store {
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
                     COALESCE(w.language, st.language, ?2) AS language, w.village,
                     CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
-                         ELSE 1 END AS can_receive,
+                         ELSE w.erased_at IS NULL END AS can_receive,
                     v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp
              FROM outbox o LEFT JOIN women w ON w.id = o.woman_id
              LEFT JOIN staff st ON st.id = o.staff_id

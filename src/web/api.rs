@@ -17,6 +17,8 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/pregnancies/{id}/dates", post(correct))
         .route("/pregnancies/{id}/end", post(end))
         .route("/women/{id}/opt-out", post(opt_out))
+        .route("/women/{id}/export", get(export_woman))
+        .route("/women/{id}/erase", post(erase_woman))
         .route("/outbox", get(outbox))
         .route("/outbox/summary", get(summary))
         .route("/inbox", get(inbox))
@@ -68,6 +70,20 @@ async fn end(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Respons
 async fn opt_out(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let n = app.opt_out(id, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+async fn export_woman(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.export_woman(id, "api").await?).into_response())
+}
+
+async fn erase_woman(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.erase_woman(id, "api").await?).into_response())
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ mod gateways;
 mod http;
 mod import;
 mod officers;
+mod privacy;
 mod replanning;
 mod replies;
 mod schedule;

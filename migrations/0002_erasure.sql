@@ -1,0 +1,4 @@
+-- Data protection: a woman's personal data can be erased on request. Her
+-- record stays, stripped of everything that names or reaches her, so that
+-- the counts in coverage and delivery reports still add up.
+ALTER TABLE women ADD COLUMN erased_at INTEGER;

@@ -1,0 +1,216 @@
+//! What careminder holds about one woman, exported whole or erased, and
+//! consistent copies of the whole database for backups.
+
+use super::{ts, Result, Store};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Column, Row, TypeInfo, ValueRef};
+use std::path::Path;
+
+/// What an erasure changed, for the audit log and the operator.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Erasure {
+    pub woman_id: i64,
+    /// Messages not yet sent, cancelled.
+    pub cancelled: u64,
+    /// Messages whose text and address were scrubbed.
+    pub messages_scrubbed: u64,
+    /// Her replies whose text and sender were scrubbed.
+    pub replies_scrubbed: u64,
+}
+
+/// Every column of every row, as JSON, whatever the table: an export must
+/// not silently leave out a column added later.
+fn rows_json(rows: &[SqliteRow]) -> Vec<Value> {
+    rows.iter()
+        .map(|r| {
+            let mut o = Map::new();
+            for (i, c) in r.columns().iter().enumerate() {
+                let v = match r.try_get_raw(i) {
+                    Ok(raw) if raw.is_null() => Value::Null,
+                    Ok(raw) => match raw.type_info().name() {
+                        "INTEGER" => json!(r.get::<i64, _>(i)),
+                        "REAL" => json!(r.get::<f64, _>(i)),
+                        "BLOB" => json!(format!("{} bytes", r.get::<Vec<u8>, _>(i).len())),
+                        _ => json!(r.get::<String, _>(i)),
+                    },
+                    Err(_) => Value::Null,
+                };
+                o.insert(c.name().to_string(), v);
+            }
+            Value::Object(o)
+        })
+        .collect()
+}
+
+impl Store {
+    /// Everything held about one woman: her record, pregnancies, visits,
+    /// every message to her with its status history, every reply from her
+    /// and the audit entries about her. `None` when there is no such woman.
+    pub async fn export_woman(&self, woman_id: i64) -> Result<Option<Value>> {
+        let mut tx = self.read.begin().await?;
+        let woman = sqlx::query("SELECT * FROM women WHERE id = ?")
+            .bind(woman_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(woman) = woman else {
+            return Ok(None);
+        };
+        let mut out = Map::new();
+        out.insert("woman".into(), rows_json(&[woman]).remove(0));
+        let queries: [(&str, &str); 6] = [
+            ("pregnancies", "SELECT * FROM pregnancies WHERE woman_id = ?1 ORDER BY id"),
+            (
+                "visits",
+                "SELECT v.* FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                 WHERE p.woman_id = ?1 ORDER BY v.pregnancy_id, v.seq",
+            ),
+            ("messages", "SELECT * FROM outbox WHERE woman_id = ?1 ORDER BY id"),
+            (
+                "message_events",
+                "SELECT e.* FROM outbox_events e JOIN outbox o ON o.id = e.outbox_id
+                 WHERE o.woman_id = ?1 ORDER BY e.id",
+            ),
+            ("replies", "SELECT * FROM inbound WHERE woman_id = ?1 ORDER BY id"),
+            (
+                "audit",
+                "SELECT * FROM audit_log WHERE subject = 'woman:' || ?1
+                    OR subject IN (SELECT 'pregnancy:' || id FROM pregnancies WHERE woman_id = ?1)
+                    OR subject IN (SELECT 'visit:' || v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                                   WHERE p.woman_id = ?1)
+                    OR subject IN (SELECT 'inbound:' || id FROM inbound WHERE woman_id = ?1)
+                 ORDER BY id",
+            ),
+        ];
+        for (key, sql) in queries {
+            let rows = sqlx::query(sql).bind(woman_id).fetch_all(&mut *tx).await?;
+            out.insert(key.into(), Value::Array(rows_json(&rows)));
+        }
+        tx.commit().await?;
+        Ok(Some(Value::Object(out)))
+    }
+
+    /// Erases a woman's personal data in one transaction: her name, number,
+    /// WeChat id and consent details go; messages not yet sent are
+    /// cancelled; the text and address of every message to or from her are
+    /// scrubbed. What reports count stays: her village, officer, dates,
+    /// visits and each message's status. `None` when there is no such woman.
+    pub async fn erase_woman(
+        &self,
+        woman_id: i64,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Option<Erasure>> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        let found = sqlx::query(
+            "UPDATE women SET name = '(erased)', phone = 'erased:' || id, wechat_openid = NULL,
+                    consent_at = NULL, consent_source = NULL, consent_by = NULL,
+                    opted_out_at = COALESCE(opted_out_at, ?2), opted_out_via = COALESCE(opted_out_via, 'erased'),
+                    erased_at = COALESCE(erased_at, ?2), updated_at = ?2
+             WHERE id = ?1",
+        )
+        .bind(woman_id)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if found == 0 {
+            return Ok(None);
+        }
+        let cancelled = sqlx::query(
+            "UPDATE outbox SET status = 'cancelled', status_cause = 'her data was erased', lease_until = NULL, updated_at = ?2
+             WHERE woman_id = ?1 AND status IN ('scheduled', 'claimed')",
+        )
+        .bind(woman_id)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let messages_scrubbed = sqlx::query(
+            "UPDATE outbox SET body = NULL, to_addr = NULL, updated_at = ?2
+             WHERE woman_id = ?1 AND (body IS NOT NULL OR to_addr IS NOT NULL)",
+        )
+        .bind(woman_id)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let replies_scrubbed =
+            sqlx::query("UPDATE inbound SET text = '', sender = 'erased' WHERE woman_id = ?1")
+                .bind(woman_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query("UPDATE pregnancies SET birth_place = NULL WHERE woman_id = ?1")
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
+        let erasure = Erasure {
+            woman_id,
+            cancelled,
+            messages_scrubbed,
+            replies_scrubbed,
+        };
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, 'erase', ?, ?)",
+        )
+        .bind(now_s)
+        .bind(actor)
+        .bind(format!("woman:{woman_id}"))
+        .bind(format!(
+            "{cancelled} unsent messages cancelled, {messages_scrubbed} messages and {replies_scrubbed} replies scrubbed"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(erasure))
+    }
+
+    /// Writes a consistent copy of the live database to `dest` (which must
+    /// not exist) with `VACUUM INTO`: one read transaction, so the service
+    /// keeps sending and recording while it runs.
+    pub async fn backup_into(&self, dest: &Path) -> Result<()> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks a database file that is not in use (a backup about to be
+    /// restored): it is a sound SQLite file of a careminder this binary can
+    /// run. Opens it read-only and leaves it untouched.
+    pub async fn verify_copy(path: &Path) -> Result<()> {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .read_only(true),
+            )
+            .await?;
+        super::refuse_newer(&pool).await?;
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('women', 'outbox', '_sqlx_migrations')",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if tables != 3 {
+            return Err(super::StoreError::Corrupt(format!(
+                "{} is not a careminder database",
+                path.display()
+            )));
+        }
+        let r: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await?;
+        pool.close().await;
+        if r == "ok" {
+            Ok(())
+        } else {
+            Err(super::StoreError::Corrupt(r))
+        }
+    }
+}
