@@ -353,6 +353,19 @@ async fn lmp_offsets(
     Ok((hot, cold))
 }
 
+/// A roster CSV of `n` invented women, every one of whom has a reminder
+/// firing in `(from, to]` (local day `today` and after): for load and crash tests.
+pub async fn roster_due_between(
+    app: &App,
+    n: usize,
+    today: NaiveDate,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>> {
+    let (hot, cold) = lmp_offsets(app, today, from, to).await?;
+    Ok(synthetic_roster(n, n, today, &hot, &cold, 11))
+}
+
 /// A roster CSV with `n` invented women: `due` of them with LMPs from `hot`
 /// (something fires on the planned day), the rest from `cold`.
 pub fn synthetic_roster(

@@ -121,6 +121,9 @@ pub struct DispatcherConfig {
     pub backoff_base_seconds: i64,
     /// Longest retry delay.
     pub backoff_max_seconds: i64,
+    /// On SIGTERM: seconds the batch in flight may take to finish before
+    /// the process exits anyway (its messages then return when their lease ends).
+    pub shutdown_grace_seconds: u64,
 }
 
 /// One gateway: its kind, the settings of that kind, and limits.
@@ -261,6 +264,7 @@ impl Default for DispatcherConfig {
             max_attempts: 12,
             backoff_base_seconds: 30,
             backoff_max_seconds: 3600,
+            shutdown_grace_seconds: 20,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::store::{ClaimedMessage, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use rand::Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Dispatcher {
@@ -23,6 +24,8 @@ pub struct Dispatcher {
     config: Arc<Config>,
     /// Compiled templates and the texts version they were built from.
     renderer: Mutex<Option<(i64, Arc<Renderer>)>>,
+    /// Set on shutdown: no new batch is claimed.
+    stopping: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,7 +57,18 @@ impl Dispatcher {
             gateways,
             config,
             renderer: Mutex::new(None),
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Stops claiming: the batch in flight finishes and records its
+    /// results; no new batch starts.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     fn cfg(&self) -> &DispatcherConfig {
@@ -81,6 +95,9 @@ impl Dispatcher {
     pub async fn drain(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
         let mut total = DispatchReport::default();
         loop {
+            if self.is_stopping() {
+                return Ok(total);
+            }
             let r = self.run_once(now).await?;
             total.add(&r);
             if r.claimed == 0 {
@@ -117,7 +134,7 @@ impl Dispatcher {
         }
         let gateways = self.gateways.clone();
         let claimed_ref = &claimed;
-        let outcomes: Vec<_> = futures::stream::iter(to_send)
+        let outcomes = futures::stream::iter(to_send)
             .map(|(i, out)| {
                 let gateways = gateways.clone();
                 async move {
@@ -148,26 +165,39 @@ impl Dispatcher {
                 }
             })
             .buffer_unordered(cfg.concurrency)
-            .collect()
-            .await;
+            // Results are written as sends finish, not once per batch: a
+            // crash then re-sends only what was in flight. An instant
+            // gateway finishes the batch in one chunk, one transaction; a
+            // slow or rate-limited one commits as it goes.
+            .ready_chunks(cfg.batch_size.max(1) as usize);
         let mut opted_out = vec![];
-        for (i, gateway, out, outcome) in outcomes {
-            if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
-                opted_out.push(w);
+        let mut outcomes = std::pin::pin!(outcomes);
+        let mut finished = false;
+        while !finished {
+            // The last pass (no sends left) writes what was refused before sending.
+            let chunk = outcomes.next().await.unwrap_or_default();
+            finished = chunk.is_empty();
+            for (i, gateway, out, outcome) in chunk {
+                if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
+                    opted_out.push(w);
+                }
+                results.push(self.result_of(&claimed[i], &gateway, out, outcome, now));
             }
-            results.push(self.result_of(&claimed[i], &gateway, out, outcome, now));
-        }
-        for r in &results {
-            match r.status {
-                "accepted" | "sent" => report.handed_over += 1,
-                "scheduled" => report.retried += 1,
-                "failed" => report.failed += 1,
-                "cancelled" => report.cancelled += 1,
-                "expired" => report.expired += 1,
-                _ => {}
+            if !results.is_empty() {
+                for r in &results {
+                    match r.status {
+                        "accepted" | "sent" => report.handed_over += 1,
+                        "scheduled" => report.retried += 1,
+                        "failed" => report.failed += 1,
+                        "cancelled" => report.cancelled += 1,
+                        "expired" => report.expired += 1,
+                        _ => {}
+                    }
+                }
+                self.store.record_results(&results, now).await?;
+                results.clear();
             }
         }
-        self.store.record_results(&results, now).await?;
         for w in opted_out {
             // The provider knows she opted out (she replied STOP to it): so do we.
             if let Some(n) = self.store.opt_out(w, now, "provider").await? {

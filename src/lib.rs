@@ -57,7 +57,14 @@ pub use app::App;
 pub use clock::Clock;
 pub use config::Config;
 
-/// Starts the HTTP server and the scheduler; returns when `shutdown` fires.
+/// Starts the HTTP server and the scheduler; returns when `shutdown` fires
+/// and the work in flight is done.
+///
+/// Shutting down: the dispatcher stops claiming at once; the HTTP server
+/// stops accepting and finishes the requests it has (each webhook is
+/// answered only once stored); the batch in flight finishes and records
+/// its results, for at most `dispatcher.shutdown_grace_seconds`; then the
+/// database is closed, its write-ahead log checkpointed.
 pub async fn serve(
     app: std::sync::Arc<App>,
     listener: tokio::net::TcpListener,
@@ -65,14 +72,39 @@ pub async fn serve(
     scheduler: bool,
 ) -> std::io::Result<()> {
     let sched = scheduler.then(|| tokio::spawn(app.clone().run_scheduler(shutdown.clone())));
+    let stopper = {
+        let (app, mut shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if shutdown.wait_for(|s| *s).await.is_ok() {
+                app.dispatcher.stop();
+            }
+        })
+    };
     let mut http_shutdown = shutdown.clone();
-    axum::serve(listener, web::router(app))
+    axum::serve(listener, web::router(app.clone()))
         .with_graceful_shutdown(async move {
             let _ = http_shutdown.wait_for(|s| *s).await;
         })
         .await?;
+    stopper.abort();
     if let Some(s) = sched {
-        let _ = s.await;
+        let grace = std::time::Duration::from_secs(app.config.dispatcher.shutdown_grace_seconds);
+        let abort = s.abort_handle();
+        if tokio::time::timeout(grace, s).await.is_err() {
+            abort.abort();
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "sends still in flight at the end of the grace period; their messages return when their lease ends"
+            );
+        }
+        // Only the scheduler claims: with it stopped, nothing should be
+        // left claimed. Say so if something is.
+        match app.store.claimed_count().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(claimed = n, "messages left claimed at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "could not count claimed messages at shutdown"),
+        }
+        app.store.close().await;
     }
     Ok(())
 }

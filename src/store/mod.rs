@@ -119,6 +119,22 @@ impl Store {
         Ok(Self { write, read })
     }
 
+    /// Closes both pools; the last connection to close checkpoints the
+    /// write-ahead log into the database file.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// Messages claimed by a dispatcher and not yet recorded.
+    pub async fn claimed_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'claimed'")
+                .fetch_one(&self.write)
+                .await?,
+        )
+    }
+
     /// A write transaction, begun with `BEGIN IMMEDIATE`.
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod crash;
 mod delivery;
 mod demo;
 mod gateways;

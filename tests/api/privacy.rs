@@ -62,7 +62,9 @@ async fn an_export_holds_everything_about_her_and_nothing_about_anyone_else() {
     assert_eq!(v["pregnancies"].as_array().unwrap().len(), 1);
     assert!(!v["visits"].as_array().unwrap().is_empty());
     let messages = v["messages"].as_array().unwrap();
-    assert!(messages.iter().any(|m| handed_over(m) && m["body"].is_string()));
+    assert!(messages
+        .iter()
+        .any(|m| handed_over(m) && m["body"].is_string()));
     assert!(!v["message_events"].as_array().unwrap().is_empty());
     assert_eq!(v["replies"][0]["text"], "我最近头晕, 要紧吗");
     assert!(!body.contains(OTHER) && !body.contains("李桂兰"), "{body}");
