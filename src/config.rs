@@ -37,6 +37,11 @@ pub struct Config {
     pub clinics: BTreeMap<String, String>,
     /// Bearer token for `/api/v1`; the API answers 401 to everyone while unset.
     pub api_token: Option<String>,
+    /// Seconds an HTTP request may take, reading its body included, before
+    /// it is answered 408 (a slow or stalled client holds nothing for long).
+    pub request_timeout_seconds: f64,
+    /// Largest request body accepted, in bytes; larger ones are answered 413.
+    pub max_body_bytes: usize,
     pub planner: PlannerConfig,
     pub dispatcher: DispatcherConfig,
     /// The default gateway.
@@ -230,6 +235,8 @@ impl Default for Config {
             default_clinic: "乡镇卫生院".into(),
             clinics: BTreeMap::new(),
             api_token: None,
+            request_timeout_seconds: 30.0,
+            max_body_bytes: 1 << 20,
             planner: PlannerConfig::default(),
             dispatcher: DispatcherConfig::default(),
             gateway: GatewayConfig::default(),
@@ -309,6 +316,18 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.request_timeout_seconds > 0.0) {
+            return Err(ConfigError::Invalid {
+                key: "request_timeout_seconds",
+                reason: "must be more than 0".into(),
+            });
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "max_body_bytes",
+                reason: "must be at least 1024".into(),
+            });
+        }
         if crate::domain::phone::region(&self.default_region).is_none() {
             return Err(ConfigError::Invalid {
                 key: "default_region",

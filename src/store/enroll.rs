@@ -221,6 +221,13 @@ impl Store {
             .collect()
     }
 
+    /// Women registered (erased ones included: they still count).
+    pub async fn women_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
+            .fetch_one(&self.read)
+            .await?)
+    }
+
     /// Replaces a pregnancy's dates (an ultrasound correction): every visit
     /// not yet done is re-dated, every message not yet sent is cancelled,
     /// and the version moves so the planner writes fresh ones.

@@ -24,7 +24,13 @@ pub fn router(app: AppState) -> Router {
         .merge(cht::router())
         .nest("/api/v1", api::router(app.clone()))
         .nest("/webhooks", webhooks::router(app.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.max_body_bytes,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs_f64(app.config.request_timeout_seconds),
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }

@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod demo;
 mod gateways;
+mod hostile;
 mod http;
 mod import;
 mod officers;
