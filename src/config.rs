@@ -316,7 +316,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.request_timeout_seconds > 0.0) {
+        if !self.request_timeout_seconds.is_finite() || self.request_timeout_seconds <= 0.0 {
             return Err(ConfigError::Invalid {
                 key: "request_timeout_seconds",
                 reason: "must be more than 0".into(),
