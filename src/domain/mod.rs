@@ -8,6 +8,9 @@ pub mod phone;
 pub mod schedule;
 pub mod sms;
 
+#[cfg(test)]
+mod properties;
+
 pub use careplan::{CarePlan, PlannedVisit};
 pub use dates::{GestationalAge, PregnancyDates};
 pub use phone::Phone;

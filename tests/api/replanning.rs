@@ -118,3 +118,40 @@ async fn a_fire_already_past_at_registration_is_never_sent() {
     t.run_until("2026-12-20 00:00", Duration::hours(1)).await;
     assert!(t.sent_to("+8613812345678").is_empty());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// For any pregnancy age at registration and any correction, planning
+    /// again what is planned writes nothing: re-planning is idempotent, and
+    /// a corrected pregnancy never gets the same reminder twice.
+    #[test]
+    fn replanning_is_idempotent(age_days in 30i64..260, shift in -14i64..14, hours in 0i64..72) {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let t = spawn_app().await;
+            let lmp = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap() - Duration::days(age_days);
+            let out = t.enroll("王秀英", "13812345678", &lmp.to_string()).await;
+            t.clock.advance(Duration::hours(hours));
+            t.tick().await;
+            let now = t.clock.now();
+            let until = t.app.store.planned_until().await.unwrap().unwrap();
+            let again = t.app.planner.plan_range(now - Duration::days(60), until, None, now).await.unwrap();
+            assert_eq!(again.planned, 0, "planned twice");
+            if shift != 0 {
+                let corrected = (lmp + Duration::days(shift)).to_string();
+                t.app.correct_dates(out.pregnancy_id(), Some(&corrected), None, "test").await.unwrap();
+                t.tick().await;
+                let now = t.clock.now();
+                let until = t.app.store.planned_until().await.unwrap().unwrap();
+                let again = t.app.planner.plan_range(now - Duration::days(60), until, None, now).await.unwrap();
+                assert_eq!(again.planned, 0, "planned twice after a correction");
+            }
+            // Over the weeks that follow, no reminder text reaches her twice on one day.
+            t.run_until("2027-01-15 12:00", Duration::hours(8)).await;
+            let mut days = std::collections::HashSet::new();
+            for m in t.sent_to("+8613812345678") {
+                assert!(days.insert((t.fmt(m.at), m.message.body.clone())), "sent twice: {}", m.message.body);
+            }
+        });
+    }
+}
