@@ -26,7 +26,9 @@ const COLUMNS: &[(&str, &[&str])] = &[
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RefusedRow {
-    /// 1-based line in the file (the header is line 1).
+    /// 1-based row as a spreadsheet shows it (the header is row 1): the
+    /// line in a plain file, and still the right row when a cell holds a
+    /// line break or the file ends its lines with a bare CR (Excel for Mac).
     pub line: u64,
     pub reason: String,
 }
@@ -62,13 +64,13 @@ pub enum ImportError {
 
 const BATCH: usize = 2000;
 
-/// What the reading thread hands the writer: a batch of validated rows,
+/// What the reading stage hands the writer: a batch of validated rows,
 /// the refusals met while reading it, and how far into the file it got.
-struct Parsed {
-    rows: Vec<crate::store::NewEnrollment>,
-    refused: Vec<RefusedRow>,
-    without_consent: u64,
-    bytes: u64,
+pub struct Parsed {
+    pub rows: Vec<crate::store::NewEnrollment>,
+    pub refused: Vec<RefusedRow>,
+    pub without_consent: u64,
+    pub bytes: u64,
 }
 
 /// Imports a roster; `progress` is told the bytes read so far.
@@ -96,7 +98,7 @@ pub async fn import<R: Read + Send + 'static>(
             now,
             &source_owned,
             &actor_owned,
-            &tx,
+            |batch| tx.blocking_send(Ok(batch)).is_ok(),
         ) {
             let _ = tx.blocking_send(Err(e));
         }
@@ -143,16 +145,17 @@ pub async fn import<R: Read + Send + 'static>(
     Ok(report)
 }
 
-/// The reading stage: parses, validates and de-duplicates rows, sending
-/// them on in batches. Stops early when the writer has gone.
-fn read_batches<R: Read>(
+/// The reading stage: parses, validates and de-duplicates rows, handing
+/// them to `sink` in batches. Stops early when `sink` answers false (the
+/// writer has gone). Touches no database: the fuzz target drives it too.
+pub fn read_batches<R: Read>(
     reader: R,
     config: &crate::config::Config,
     plans: &HashMap<String, crate::domain::CarePlan>,
     now: chrono::DateTime<chrono::Utc>,
     source: &str,
     actor: &str,
-    tx: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+    mut sink: impl FnMut(Parsed) -> bool,
 ) -> Result<(), ImportError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -193,7 +196,7 @@ fn read_batches<R: Read>(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| p.record() + 1).unwrap_or(0);
                 batch.refused.push(RefusedRow {
                     line,
                     reason: format!("unreadable row: {e}"),
@@ -201,7 +204,7 @@ fn read_batches<R: Read>(
                 continue;
             }
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map(|p| p.record() + 1).unwrap_or(0);
         let get = |f: &str| col.get(f).and_then(|i| record.get(*i)).map(str::to_string);
         let input = EnrollmentInput {
             name: get("name").unwrap_or_default(),
@@ -241,10 +244,7 @@ fn read_batches<R: Read>(
                 batch.rows.push(e);
                 if batch.rows.len() >= BATCH {
                     batch.bytes = record.position().map(|p| p.byte()).unwrap_or(0);
-                    if tx
-                        .blocking_send(Ok(std::mem::replace(&mut batch, fresh())))
-                        .is_err()
-                    {
+                    if !sink(std::mem::replace(&mut batch, fresh())) {
                         return Ok(());
                     }
                 }
@@ -252,7 +252,7 @@ fn read_batches<R: Read>(
         }
     }
     batch.bytes = record.position().map(|p| p.byte()).unwrap_or(0);
-    let _ = tx.blocking_send(Ok(batch));
+    sink(batch);
     Ok(())
 }
 

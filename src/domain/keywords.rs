@@ -100,7 +100,8 @@ pub fn normalise(text: &str) -> String {
             '.' | '!' | ',' | '。' | '！' | '，' | '~' | '～' | '、' | '"' | '\'' | '“' | '”'
         )
     };
-    let t = spaced.trim_matches(trim).trim();
+    // Punctuation and spaces together: "STOP ! ." is "stop".
+    let t = spaced.trim_matches(|c: char| trim(c) || c.is_whitespace());
     // A lone "?" is the help keyword; keep it.
     if t.is_empty() && spaced.contains('?') {
         return "?".into();
@@ -194,6 +195,9 @@ mod tests {
             ("退订", Intent::OptOut),
             (" 退订。", Intent::OptOut),
             ("TD", Intent::OptOut),
+            // Found by the keywords fuzz target: punctuation after a space.
+            ("STOP ! .", Intent::OptOut),
+            ("退订 。", Intent::OptOut),
             ("td", Intent::OptOut),
             ("ＴＤ", Intent::OptOut),
             ("Ｔ", Intent::OptOut),

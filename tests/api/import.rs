@@ -132,3 +132,31 @@ async fn a_file_without_a_phone_column_is_refused_whole() {
     assert!(err.to_string().contains("phone"), "{err}");
     assert_eq!(t.app.store.count_women().await.unwrap(), 0);
 }
+
+/// Found by the roster fuzz target: Excel for Mac ends lines with a bare
+/// CR, and the csv reader counts no lines then; rows are what people see.
+#[tokio::test]
+async fn refused_rows_are_numbered_as_a_spreadsheet_shows_them_whatever_the_line_endings() {
+    let t = spawn_app().await;
+    for eol in ["\r", "\n", "\r\n"] {
+        let csv = [
+            "name,phone,lmp",
+            "王秀英,13812345678,2026-09-22",
+            "李桂兰,not-a-phone,2026-09-22",
+            "张丽,13911112222,2026-09-22",
+            "赵敏,139,2026-09-22",
+        ]
+        .join(eol);
+        let r = import(
+            &t.app,
+            std::io::Cursor::new(csv.into_bytes()),
+            "roster:mac.csv",
+            "test",
+            |_| {},
+        )
+        .await
+        .unwrap();
+        let lines: Vec<u64> = r.refused.iter().map(|x| x.line).collect();
+        assert_eq!(lines, [3, 5], "line ending {eol:?}: {:?}", r.refused);
+    }
+}
