@@ -144,6 +144,11 @@ pub struct GatewayConfig {
     pub max_parts: usize,
     /// Seconds a request to the gateway may take.
     pub timeout_seconds: u64,
+    /// Another gateway (by name, under [gateways]) for messages this one
+    /// has kept failing for `failover_after_minutes`; unset: they keep
+    /// retrying until past their grace, then expire.
+    pub failover: Option<String>,
+    pub failover_after_minutes: i64,
     pub mock: MockConfig,
     pub android: AndroidConfig,
     pub twilio: TwilioConfig,
@@ -200,6 +205,8 @@ impl Default for GatewayConfig {
             rate_per_second: 0.0,
             max_parts: 10,
             timeout_seconds: 15,
+            failover: None,
+            failover_after_minutes: 60,
             mock: MockConfig::default(),
             android: AndroidConfig::default(),
             twilio: TwilioConfig::default(),

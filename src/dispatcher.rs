@@ -139,7 +139,8 @@ impl Dispatcher {
                 let gateways = gateways.clone();
                 async move {
                     let m = &claimed_ref[i];
-                    let entry = gateways.route(m.to_staff, m.village.as_deref());
+                    let (entry, failover) =
+                        gateways.route_at(m.to_staff, m.village.as_deref(), m.first_tried_at, now);
                     let parts = crate::domain::sms::measure(&out.body).parts;
                     let outcome = if parts > entry.config.max_parts {
                         SendOutcome::Permanent {
@@ -161,7 +162,16 @@ impl Dispatcher {
                         }
                         outcome
                     };
-                    (i, entry.gateway.name().to_string(), out, outcome)
+                    if let Some(to) = failover {
+                        tracing::info!(message_id = m.id, gateway = to, "failed over");
+                    }
+                    (
+                        i,
+                        entry.gateway.name().to_string(),
+                        failover.is_some(),
+                        out,
+                        outcome,
+                    )
                 }
             })
             .buffer_unordered(cfg.concurrency)
@@ -177,11 +187,19 @@ impl Dispatcher {
             // The last pass (no sends left) writes what was refused before sending.
             let chunk = outcomes.next().await.unwrap_or_default();
             finished = chunk.is_empty();
-            for (i, gateway, out, outcome) in chunk {
+            for (i, gateway, failed_over, out, outcome) in chunk {
                 if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
                     opted_out.push(w);
                 }
-                results.push(self.result_of(&claimed[i], &gateway, out, outcome, now));
+                let mut r = self.result_of(&claimed[i], &gateway, out, outcome, now);
+                if failed_over && r.cause.is_none() {
+                    // Why it went another way, in the message's history.
+                    r.cause = Some(format!(
+                        "failover: its own gateway kept failing it since {}",
+                        claimed[i].first_tried_at.format("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
+                results.push(r);
             }
             if !results.is_empty() {
                 for r in &results {

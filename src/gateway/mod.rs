@@ -209,11 +209,51 @@ impl Gateways {
                 },
             );
         }
+        for (name, e) in &entries {
+            if let Some(to) = &e.config.failover {
+                if !entries.contains_key(to) || to == name {
+                    let key = if name == DEFAULT {
+                        "gateway".to_string()
+                    } else {
+                        format!("gateways.{name}")
+                    };
+                    return Err(GatewayConfigError::Invalid {
+                        key: format!("{key}.failover"),
+                        reason: format!("{to:?} is not another configured gateway"),
+                    });
+                }
+            }
+        }
         Ok(Self {
             entries,
             routing: cfg.routing.clone(),
             mock,
         })
+    }
+
+    /// The gateway for a message: its route, or the route's failover once
+    /// the route has kept failing the message for `failover_after_minutes`.
+    /// Returns the gateway's name when it is a failover.
+    pub fn route_at(
+        &self,
+        to_staff: bool,
+        village: Option<&str>,
+        first_tried_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> (&Entry, Option<&str>) {
+        let primary = self.route(to_staff, village);
+        match &primary.config.failover {
+            Some(to)
+                if now - first_tried_at
+                    >= chrono::Duration::minutes(primary.config.failover_after_minutes) =>
+            {
+                match self.entries.get_key_value(to.as_str()) {
+                    Some((name, e)) => (e, Some(name.as_str())),
+                    None => (primary, None),
+                }
+            }
+            _ => (primary, None),
+        }
     }
 
     /// The gateway for a message: staff's route, her village's, or the default.

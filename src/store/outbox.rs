@@ -55,6 +55,8 @@ pub struct ClaimedMessage {
     pub due_on: Option<NaiveDate>,
     pub window_end: Option<NaiveDate>,
     pub lmp: Option<NaiveDate>,
+    /// When a dispatcher first took it: how long its gateway has been failing it.
+    pub first_tried_at: DateTime<Utc>,
 }
 
 /// What became of one claimed message.
@@ -247,7 +249,7 @@ impl Store {
         .rows_affected();
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE outbox SET status = 'claimed', status_cause = NULL, lease_until = ?2,
-                    attempts = attempts + 1, updated_at = ?1
+                    attempts = attempts + 1, first_tried_at = COALESCE(first_tried_at, ?1), updated_at = ?1
              WHERE id IN (SELECT id FROM outbox WHERE status = 'scheduled' AND send_at <= ?1
                           AND (?4 OR kind = 'reply') ORDER BY send_at LIMIT ?3)
              RETURNING id",
@@ -263,7 +265,7 @@ impl Store {
             return Ok((vec![], expired));
         }
         let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.kind, o.body AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
+            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.first_tried_at, o.kind, o.body AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
                     COALESCE(w.name, st.name, '') AS name,
                     CASE WHEN o.woman_id IS NOT NULL THEN w.phone
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
@@ -291,6 +293,7 @@ impl Store {
                     attempts: r.get("attempts"),
                     step_id: r.get("step_id"),
                     expires_at: from_ts(r.get("expires_at")),
+                    first_tried_at: from_ts(r.get("first_tried_at")),
                     kind: r.get("kind"),
                     preset_body: r.get("preset_body"),
                     woman_id: r.get("woman_id"),

@@ -18,6 +18,13 @@ use std::sync::{Arc, Mutex};
 const WOMEN: usize = 12_000;
 const KILLS: usize = 30;
 const TOKEN: &str = "crash-token";
+/// Secrets of gateways configured beside the mock: none may reach the logs.
+const SECRETS: &[&str] = &[
+    TOKEN,
+    "android-signing-s3cret",
+    "android-pass-s3cret",
+    "twilio-auth-s3cret",
+];
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -27,7 +34,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(cfg: &Path, now: DateTime<Utc>) -> Child {
+/// Starts the service; its logs are appended to `log`.
+fn start(cfg: &Path, now: DateTime<Utc>, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     Command::new(env!("CARGO_BIN_EXE_careminder"))
         .arg("--config")
         .arg(cfg)
@@ -36,7 +49,7 @@ fn start(cfg: &Path, now: DateTime<Utc>) -> Child {
         .arg("serve")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("careminder starts")
 }
@@ -124,6 +137,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let db = dir.path().join("crash.db");
     let record = dir.path().join("sent.jsonl");
     let cfg = dir.path().join("careminder.toml");
+    let log = dir.path().join("serve.log");
     let port = free_port();
     std::fs::write(
         &cfg,
@@ -131,7 +145,13 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
             "database = {db:?}\nlisten = \"127.0.0.1:{port}\"\napi_token = \"{TOKEN}\"\n\
              [dispatcher]\nbatch_size = 200\nlease_seconds = 300\n\
              [gateway]\nkind = \"mock\"\nrate_per_second = 1000.0\n\
-             [gateway.mock]\nrecord_file = {record:?}\n"
+             [gateway.mock]\nrecord_file = {record:?}\n\
+             [gateways.phone]\nkind = \"android\"\n\
+             [gateways.phone.android]\nbase_url = \"http://127.0.0.1:9\"\nusername = \"u\"\n\
+             password = \"android-pass-s3cret\"\nsigning_key = \"android-signing-s3cret\"\n\
+             [gateways.tw]\nkind = \"twilio\"\n\
+             [gateways.tw.twilio]\nbase_url = \"http://127.0.0.1:9\"\naccount_sid = \"AC1\"\n\
+             auth_token = \"twilio-auth-s3cret\"\nfrom = \"+15005550006\"\n"
         ),
     )
     .unwrap();
@@ -176,7 +196,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut now = at(day, 12, 0);
     for round in 0..KILLS {
-        let mut child = start(&cfg, now);
+        let mut child = start(&cfg, now, &log);
         wait_ready(&client, &base, &mut child).await;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let loader = tokio::spawn(load(
@@ -198,7 +218,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     }
 
     // The last start runs until every due message is handled; then SIGTERM.
-    let mut child = start(&cfg, now);
+    let mut child = start(&cfg, now, &log);
     wait_ready(&client, &base, &mut child).await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
@@ -300,6 +320,22 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
         .filter(|r| !delivered.contains(*r))
         .count();
     assert_eq!(lost_receipts, 0, "acknowledged receipts lost");
+    // Thirty-one runs of logs: ids, never a number, a name or a secret.
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("careminder serving"), "the service logged");
+    for l in logs.lines() {
+        assert!(
+            !l.contains("+86139") && !l.contains("139000"),
+            "a phone number in the logs: {l}"
+        );
+        assert!(
+            !l.contains("秀英") && !l.contains("桂兰"),
+            "a name in the logs: {l}"
+        );
+        for s in SECRETS {
+            assert!(!l.contains(s), "a secret in the logs: {l}");
+        }
+    }
     println!(
         "crash test: {KILLS} kills survived; {planned} reminders planned, {} distinct messages at the gateway, \
          {duplicates} repeated hand-overs (the gateway de-duplicates them by id; worst message {worst} times); \

@@ -529,3 +529,205 @@ async fn messages_follow_their_routes_and_a_gateway_refuses_what_is_too_long_for
     assert!(m.status_cause.unwrap().contains("SMS parts"));
     assert!(t.mock.sent().is_empty());
 }
+
+/// An Android phone whose answers the test switches: up, 5xx, 429 with
+/// Retry-After, or too slow for the gateway timeout. Records what it took.
+#[derive(Clone, Default)]
+struct Flaky {
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    took: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+const BUSY: u8 = 2;
+const SLOW: u8 = 3;
+
+impl wiremock::Respond for Flaky {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        match self.mode.load(std::sync::atomic::Ordering::SeqCst) {
+            UP => {
+                let id = serde_json::from_slice::<Value>(&req.body).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                self.took.lock().unwrap().push(id.clone());
+                ResponseTemplate::new(202).set_body_json(json!({ "id": id, "state": "Pending" }))
+            }
+            DOWN => ResponseTemplate::new(503),
+            BUSY => ResponseTemplate::new(429).insert_header("Retry-After", "600"),
+            // Longer than the gateway's 1 s timeout: the phone took it, or not?
+            _ => ResponseTemplate::new(202).set_delay(std::time::Duration::from_millis(1500)),
+        }
+    }
+}
+
+impl Flaky {
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn enroll_in(t: &TestApp, name: &str, phone: &str, village: &str) -> i64 {
+    let mut input = woman(name, phone, "2026-09-22");
+    input.village = Some(village.into());
+    t.app
+        .enroll(&input, "test", "test")
+        .await
+        .unwrap()
+        .woman_id()
+}
+
+#[tokio::test]
+async fn a_flapping_gateway_delays_messages_never_loses_or_repeats_them_and_others_keep_flowing() {
+    let server = MockServer::start().await;
+    let phone = Flaky::default();
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(phone.clone())
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(
+        |c| {
+            android_config(c, &server);
+            // Village V002's women go through another gateway.
+            c.routing.villages.insert("V002".into(), "mock".into());
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    let mut flaky_women = vec![];
+    for i in 0..6 {
+        flaky_women.push(enroll_in(&t, &format!("甲{i}"), &format!("1381234560{i}"), "V001").await);
+        enroll_in(&t, &format!("乙{i}"), &format!("1391234560{i}"), "V002").await;
+    }
+    // The reminders are due at 09:00. The phone flaps minute by minute:
+    // down, busy (come back in ten minutes), slow, and up only now and then.
+    let pattern = [
+        DOWN, DOWN, SLOW, DOWN, BUSY, DOWN, UP, DOWN, DOWN, BUSY, DOWN, DOWN, UP,
+    ];
+    t.at("2026-12-12 09:00");
+    let mut minute = 0;
+    while t.clock.now() < t.local("2026-12-12 11:00") {
+        phone.set(pattern[minute % pattern.len()]);
+        if minute >= pattern.len() && pattern[minute % pattern.len()] == SLOW {
+            phone.set(DOWN); // one slow spell is enough: each costs a real second
+        }
+        t.tick().await;
+        t.clock.advance(Duration::minutes(1));
+        minute += 1;
+    }
+    phone.set(UP);
+    t.run_until("2026-12-12 14:00", Duration::minutes(1)).await;
+
+    // The other gateway's women had theirs on time, whatever the phone did.
+    for i in 0..6 {
+        let got = t.sent_to(&format!("+86139123456{i:02}"));
+        assert_eq!(got.len(), 1, "V002 woman {i}");
+        assert_eq!(t.fmt(got[0].at), "2026-12-12 09:00");
+    }
+    // Every message through the phone arrived, once (a timed-out hand-over
+    // may be offered again: the phone de-duplicates by our id).
+    let took = phone.took.lock().unwrap().clone();
+    let mut ids = std::collections::HashSet::new();
+    for w in &flaky_women {
+        let m = first_message(&t, *w).await;
+        assert_eq!(m.status, "accepted", "{m:?}");
+        assert!(
+            took.contains(&m.id.to_string()),
+            "message {} never arrived",
+            m.id
+        );
+        ids.insert(m.id.to_string());
+        // Backoff grows: each retry waits at least the floor for its attempt,
+        // and the phone's Retry-After is honoured.
+        let events = t.app.store.events_of(m.id).await.unwrap();
+        for (_, _, cause) in events.iter().filter(|e| e.0 == "scheduled") {
+            let Some(c) = cause.as_deref().filter(|c| c.starts_with("retry in ")) else {
+                continue;
+            };
+            let secs: i64 = c["retry in ".len()..]
+                .split('s')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let attempt: u32 = c
+                .split("after attempt ")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let floor = (30 * 2i64.pow(attempt - 1) * 3 / 4).min(3600 * 3 / 4);
+            assert!(secs >= floor, "attempt {attempt} waited {secs}s: {c}");
+            if c.contains("429") {
+                assert!(secs >= 600, "Retry-After ignored: {c}");
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let repeated: Vec<&String> = took.iter().filter(|id| !seen.insert(*id)).collect();
+    assert!(
+        took.iter().all(|id| ids.contains(id)),
+        "the phone took only our messages"
+    );
+    // Only a hand-over that timed out (the phone may have taken it) is offered twice.
+    assert!(
+        repeated.len() <= flaky_women.len(),
+        "repeated: {repeated:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_down_past_its_failover_age_hands_its_messages_on_and_says_why() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(
+        |c| {
+            android_config(c, &server);
+            c.gateway.failover = Some("mock".into());
+            c.gateway.failover_after_minutes = 30;
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    let w = due_reminder(&t).await;
+    t.run_until("2026-12-12 09:29", Duration::minutes(1)).await;
+    assert!(t.sent_to(HER).is_empty(), "not before the failover age");
+    t.run_until("2026-12-12 11:00", Duration::minutes(1)).await;
+    let sent = t.sent_to(HER);
+    assert_eq!(sent.len(), 1, "through the failover gateway, once");
+    let m = first_message(&t, w).await;
+    assert!(["accepted", "delivered"].contains(&m.status.as_str()), "{m:?}");
+    // The history says why: each failed attempt's answer, then the failover.
+    let causes: Vec<String> = t
+        .app
+        .store
+        .events_of(m.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.2)
+        .collect();
+    assert!(causes.iter().any(|c| c.contains("503")), "{causes:?}");
+    assert!(causes.iter().any(|c| c.starts_with("failover")), "{causes:?}");
+    // A failover to a gateway that does not exist is refused at start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Config {
+        database: dir.path().join("x.db"),
+        ..Config::default()
+    };
+    c.gateway.failover = Some("nowhere".into());
+    let err = careminder::App::open(c, careminder::Clock::manual(t.clock.now()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("gateway.failover"), "{err}");
+}
