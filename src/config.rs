@@ -44,6 +44,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub planner: PlannerConfig,
     pub dispatcher: DispatcherConfig,
+    pub outreach: OutreachConfig,
     /// The default gateway.
     pub gateway: GatewayConfig,
     /// Further gateways by name, used through `routing`.
@@ -109,6 +110,26 @@ pub struct PlannerConfig {
     pub horizon_hours: i64,
     /// How often the scheduler plans even when nothing woke it.
     pub interval_seconds: i64,
+}
+
+/// Outreach (broadcasts and series) is capped per woman.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutreachConfig {
+    /// Messages a woman gets in seven days at most; her own visit reminders
+    /// count towards it but are never held back.
+    pub max_per_week: i64,
+    /// Outreach messages a woman gets in one day at most.
+    pub max_per_day: i64,
+}
+
+impl Default for OutreachConfig {
+    fn default() -> Self {
+        Self {
+            max_per_week: 3,
+            max_per_day: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -246,6 +267,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             planner: PlannerConfig::default(),
             dispatcher: DispatcherConfig::default(),
+            outreach: OutreachConfig::default(),
             gateway: GatewayConfig::default(),
             gateways: BTreeMap::new(),
             routing: RoutingConfig::default(),

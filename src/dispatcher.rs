@@ -132,6 +132,11 @@ impl Dispatcher {
                 Err(r) => results.push(*r),
             }
         }
+        if claimed.iter().any(|m| m.outreach) {
+            to_send = self
+                .cap_outreach(&claimed, to_send, &mut results, now)
+                .await?;
+        }
         let gateways = self.gateways.clone();
         let claimed_ref = &claimed;
         let outcomes = futures::stream::iter(to_send)
@@ -229,6 +234,75 @@ impl Dispatcher {
         Ok(report)
     }
 
+    /// The frequency cap: a woman gets at most `outreach.max_per_week`
+    /// messages in seven days (her own reminders count but are never held)
+    /// and at most `outreach.max_per_day` outreach messages a day. An
+    /// outreach message over the cap waits a day (not counted as an
+    /// attempt), or expires if that is past its grace. Reminders come first
+    /// in every batch, so they take the room.
+    async fn cap_outreach(
+        &self,
+        claimed: &[ClaimedMessage],
+        to_send: Vec<(usize, OutgoingMessage)>,
+        results: &mut Vec<SendResult>,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<Vec<(usize, OutgoingMessage)>> {
+        let caps = &self.config.outreach;
+        let tz = self.config.timezone;
+        let women: Vec<i64> = to_send
+            .iter()
+            .filter_map(|(i, _)| claimed[*i].woman_id)
+            .collect();
+        let day_start = crate::domain::schedule::start_of_day(tz, local_date(tz, now));
+        let mut counts = self
+            .store
+            .recent_counts(&women, now - Duration::days(7), day_start)
+            .await?;
+        let mut kept = Vec::with_capacity(to_send.len());
+        for (i, out) in to_send {
+            let m = &claimed[i];
+            let Some(w) = m.woman_id else {
+                kept.push((i, out));
+                continue;
+            };
+            let (week, day) = counts.entry(w).or_default();
+            if !m.outreach {
+                *week += 1;
+                kept.push((i, out));
+                continue;
+            }
+            if *week < caps.max_per_week && *day < caps.max_per_day {
+                *week += 1;
+                *day += 1;
+                kept.push((i, out));
+                continue;
+            }
+            let retry_at = now + Duration::days(1);
+            let cause = format!(
+                "frequency cap: {week} messages in 7 days, {day} outreach today (at most {} and {})",
+                caps.max_per_week, caps.max_per_day
+            );
+            let (status, retry_at) = if retry_at >= m.expires_at {
+                ("expired", None)
+            } else {
+                ("scheduled", Some(crate::store::ts(retry_at)))
+            };
+            results.push(SendResult {
+                id: m.id,
+                status,
+                cause: Some(cause),
+                retry_at,
+                gateway: None,
+                provider_id: None,
+                to_addr: None,
+                body: None,
+                parts: None,
+                undo_attempt: true,
+            });
+        }
+        Ok(kept)
+    }
+
     /// Renders a claimed message, or says why it will not be sent.
     fn prepare(
         &self,
@@ -247,6 +321,7 @@ impl Dispatcher {
                 to_addr: None,
                 body: None,
                 parts: None,
+                undo_attempt: false,
             })
         };
         if !m.can_receive {
@@ -324,6 +399,7 @@ impl Dispatcher {
             to_addr: Some(out.to.clone()),
             parts: Some(crate::domain::sms::measure(&out.body).parts as i64),
             body: Some(out.body),
+            undo_attempt: false,
         };
         match outcome {
             SendOutcome::Accepted { provider_id } => {

@@ -36,6 +36,7 @@
 pub mod app;
 pub mod backup;
 pub mod bench;
+pub mod broadcast;
 pub mod clock;
 pub mod config;
 pub mod defaults;

@@ -104,7 +104,19 @@ impl Planner {
                 .planning_candidates(step.trigger.anchor, a, b, only)
                 .await?;
             considered += candidates.len() as u64;
+            // A series message goes once per pregnancy: a date correction
+            // re-plans the series, but what she has read is not sent again.
+            let had = if step.outreach && !candidates.is_empty() {
+                let ids: Vec<i64> = candidates.iter().map(|c| c.pregnancy_id).collect();
+                let women: Vec<i64> = candidates.iter().map(|c| c.woman_id).collect();
+                self.store.step_handed_over(step.id, &women, &ids).await?
+            } else {
+                Default::default()
+            };
             for c in candidates {
+                if had.contains(&c.pregnancy_id) {
+                    continue;
+                }
                 let Some(f) = step.trigger.firing(c.anchor_date, self.tz, &self.window) else {
                     continue;
                 };
@@ -119,6 +131,7 @@ impl Planner {
                     step_id: step.id,
                     send_at: f.send_at,
                     expires_at: f.expires_at,
+                    outreach: step.outreach,
                 });
             }
         }

@@ -14,7 +14,7 @@ pub const LANGUAGES: &[&str] = &["zh-CN", "en"];
 pub const FALLBACK_LANGUAGE: &str = "zh-CN";
 
 /// The variables a message template may use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MessageContext {
     /// The woman's name as registered.
     pub name: String,
@@ -134,6 +134,14 @@ pub fn validate(body: &str, language: &str) -> Result<String, RenderError> {
     let mut tera = engine();
     tera.add_raw_template("t", body).map_err(tera_error)?;
     let ctx = Context::from_serialize(sample_context(language)).map_err(tera_error)?;
+    tera.render("t", &ctx).map(|s| tidy(&s)).map_err(tera_error)
+}
+
+/// Renders one text for one context (previews of texts not yet saved).
+pub fn render_one(body: &str, ctx: &MessageContext) -> Result<String, RenderError> {
+    let mut tera = engine();
+    tera.add_raw_template("t", body).map_err(tera_error)?;
+    let ctx = Context::from_serialize(ctx).map_err(tera_error)?;
     tera.render("t", &ctx).map(|s| tidy(&s)).map_err(tera_error)
 }
 

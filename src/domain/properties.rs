@@ -50,14 +50,20 @@ fn anchor() -> impl Strategy<Value = TriggerAnchor> {
 }
 
 fn trigger() -> impl Strategy<Value = Trigger> {
-    (anchor(), -30i64..30, minute_of_day(), 1i64..96).prop_map(|(anchor, offset_days, at, h)| {
-        Trigger {
+    (
+        anchor(),
+        -30i64..30,
+        minute_of_day(),
+        1i64..96,
+        proptest::option::of(0u8..7),
+    )
+        .prop_map(|(anchor, offset_days, at, h, wd)| Trigger {
             anchor,
             offset_days,
             at,
             grace: Duration::hours(h),
-        }
-    })
+            weekday: wd.map(|d| chrono::Weekday::try_from(d).unwrap()),
+        })
 }
 
 fn zone() -> impl Strategy<Value = Tz> {
@@ -131,8 +137,17 @@ proptest! {
             prop_assert_eq!(f.send_at, at);
             prop_assert!(f.send_at < f.expires_at);
         }
-        // Later anchor dates never fire earlier.
-        prop_assert!(t.send_at(d + Duration::days(1), tz, &w) > at);
+        // Later anchor dates never fire earlier; a weekday series goes on its day.
+        prop_assert!(t.send_at(d + Duration::days(1), tz, &w) >= at);
+        if t.weekday.is_none() {
+            prop_assert!(t.send_at(d + Duration::days(1), tz, &w) > at);
+        }
+        if let Some(wd) = t.weekday {
+            use chrono::Datelike;
+            let local_day = at.with_timezone(&tz).date_naive();
+            // The window may push a late time to the next morning.
+            prop_assert!(local_day.weekday() == wd || local_day.pred_opt().unwrap().weekday() == wd);
+        }
     }
 
     /// The planner's scan bounds are exact: the anchor dates it reads for
@@ -149,8 +164,8 @@ proptest! {
         let from: DateTime<Utc> = start.and_hms_opt(0, 0, 0).unwrap().and_utc() + Duration::minutes(from_min);
         let to = from + Duration::minutes(len_min);
         let (lo, hi) = t.anchor_range(tz, &w, from, to);
-        let first = local_date(tz, from) - Duration::days(t.offset_days + 5);
-        for k in 0..(len_min / (24 * 60) + 12) {
+        let first = local_date(tz, from) - Duration::days(t.offset_days + 12);
+        for k in 0..(len_min / (24 * 60) + 20) {
             let d = first + Duration::days(k);
             let inside = {
                 let s = t.send_at(d, tz, &w);

@@ -182,6 +182,8 @@ pub struct Trigger {
     pub offset_days: i64,
     pub at: NaiveTime,
     pub grace: Duration,
+    /// Series: the first such day of the week on or after anchor + offset.
+    pub weekday: Option<chrono::Weekday>,
 }
 
 /// When one message fires and when it stops being worth sending.
@@ -215,14 +217,21 @@ impl Trigger {
 
     /// When the message for an anchor date is sent, inside the window.
     pub fn send_at(&self, anchor_date: NaiveDate, tz: Tz, window: &SendWindow) -> DateTime<Utc> {
-        let local = (anchor_date + Duration::days(self.offset_days)).and_time(self.at);
+        let mut day = anchor_date + Duration::days(self.offset_days);
+        if let Some(w) = self.weekday {
+            use chrono::Datelike;
+            let ahead = (w.num_days_from_monday() + 7 - day.weekday().num_days_from_monday()) % 7;
+            day += Duration::days(i64::from(ahead));
+        }
+        let local = day.and_time(self.at);
         local_to_utc(tz, window.adjust(local))
     }
 
     /// The anchor dates whose messages are sent in the instants `(from,
     /// to]`, exactly: the first and last such date (first > last when there
-    /// are none). Send times grow with the anchor date, so a short walk from
-    /// an estimate finds both ends.
+    /// are none). Send times never fall as the anchor date grows (a weekday
+    /// holds up to seven anchor dates on one day), so a short walk from an
+    /// estimate finds both ends.
     pub fn anchor_range(
         &self,
         tz: Tz,
@@ -231,7 +240,7 @@ impl Trigger {
         to: DateTime<Utc>,
     ) -> (NaiveDate, NaiveDate) {
         let offset = Duration::days(self.offset_days);
-        let mut lo = local_date(tz, from) - offset - Duration::days(2);
+        let mut lo = local_date(tz, from) - offset - Duration::days(2 + 6);
         while self.send_at(lo, tz, window) <= from {
             lo += Duration::days(1);
         }
@@ -303,6 +312,7 @@ mod tests {
             offset_days: 0,
             at: t("22:00"),
             grace: Duration::hours(12),
+            weekday: None,
         };
         assert_eq!(
             trig.firing(d("2026-03-01"), sh, &SendWindow::default()),
@@ -328,6 +338,7 @@ mod tests {
             offset_days: -3,
             at: t(h),
             grace: Duration::hours(24),
+            weekday: None,
         };
         // One local day, 2026-03-10.
         let (from, to) = (utc("2026-03-09T16:00:00Z"), utc("2026-03-10T16:00:00Z"));

@@ -12,6 +12,8 @@ pub struct StepRow {
     pub campaign_key: String,
     pub key: String,
     pub version: i64,
+    /// Outreach (a series): capped per woman, sent after reminders.
+    pub outreach: bool,
     pub trigger: Trigger,
 }
 
@@ -29,6 +31,8 @@ pub struct StepSeed<'a> {
     pub offset_days: i64,
     pub send_time: &'a str,
     pub grace_hours: i64,
+    /// 0 = Monday .. 6 = Sunday: the series day of the week.
+    pub weekday: Option<u8>,
     pub texts: Vec<(&'a str, &'a str)>,
 }
 
@@ -39,6 +43,7 @@ impl Store {
         &self,
         key: &str,
         name: &str,
+        outreach: bool,
         steps: &[StepSeed<'_>],
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -50,16 +55,18 @@ impl Store {
         if exists.is_some() {
             return Ok(false);
         }
-        let cid: i64 = sqlx::query_scalar("INSERT INTO campaigns (key, name, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id")
+        let cid: i64 = sqlx::query_scalar("INSERT INTO campaigns (key, name, outreach, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
             .bind(key)
             .bind(name)
+            .bind(outreach)
             .bind(ts(now))
             .bind(ts(now))
             .fetch_one(&mut *tx)
             .await?;
         for s in steps {
             let sid: i64 = sqlx::query_scalar(
-                "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(cid)
             .bind(s.key)
@@ -67,6 +74,7 @@ impl Store {
             .bind(s.offset_days)
             .bind(s.send_time)
             .bind(s.grace_hours)
+            .bind(s.weekday)
             .fetch_one(&mut *tx)
             .await?;
             for (lang, body) in &s.texts {
@@ -84,10 +92,42 @@ impl Store {
         Ok(true)
     }
 
+    /// Pauses, resumes or archives a campaign. Pausing keeps what is
+    /// planned; the planner plans nothing more for it until resumed.
+    pub async fn set_campaign_status(
+        &self,
+        key: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let n = sqlx::query("UPDATE campaigns SET status = ?, updated_at = ? WHERE key = ?")
+            .bind(status)
+            .bind(ts(now))
+            .bind(key)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("campaign {key}")));
+        }
+        Ok(())
+    }
+
+    /// Every campaign: key, name, status, whether it is outreach, its steps.
+    pub async fn campaigns(&self) -> Result<Vec<(String, String, String, bool, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.key, c.name, c.status, c.outreach, (SELECT COUNT(*) FROM campaign_steps s WHERE s.campaign_id = c.id)
+             FROM campaigns c ORDER BY c.id",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// Steps of every active campaign.
     pub async fn active_steps(&self) -> Result<Vec<StepRow>> {
         let rows = sqlx::query(
-            "SELECT s.id, c.key AS campaign_key, s.key, s.version, s.anchor, s.offset_days, s.send_time, s.grace_hours
+            "SELECT s.id, c.key AS campaign_key, c.outreach, s.key, s.version, s.anchor, s.offset_days, s.send_time,
+                    s.grace_hours, s.weekday
              FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id
              WHERE c.status = 'active' ORDER BY s.id",
         )
@@ -103,12 +143,18 @@ impl Store {
                     at: parse_hhmm(&send_time)
                         .ok_or_else(|| StoreError::Corrupt(format!("send_time {send_time:?}")))?,
                     grace: Duration::hours(r.get("grace_hours")),
+                    weekday: r
+                        .get::<Option<u8>, _>("weekday")
+                        .map(chrono::Weekday::try_from)
+                        .transpose()
+                        .map_err(|_| StoreError::Corrupt("weekday".into()))?,
                 };
                 Ok(StepRow {
                     id: r.get("id"),
                     campaign_key: r.get("campaign_key"),
                     key: r.get("key"),
                     version: r.get("version"),
+                    outreach: r.get("outreach"),
                     trigger,
                 })
             })
@@ -215,7 +261,9 @@ impl Store {
     }
 }
 
-async fn bump_texts_version(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<()> {
+pub(super) async fn bump_texts_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO state (key, value) VALUES ('texts_version', '1')
          ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",

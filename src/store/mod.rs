@@ -8,6 +8,7 @@
 //! one multi-row `VALUES` statement: one round trip per few thousand rows
 //! instead of one per row.
 
+mod broadcasts;
 pub(crate) mod campaigns;
 mod care;
 mod enroll;
@@ -17,6 +18,7 @@ mod plans;
 mod privacy;
 mod staff;
 
+pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
 pub use campaigns::{StepRow, StepText};
 pub use care::{Coverage, OverdueVisit, StalePregnancy};
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};

@@ -28,6 +28,8 @@ pub struct NewOutboxRow {
     pub step_id: i64,
     pub send_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// A series message: capped per woman, sent after reminders.
+    pub outreach: bool,
 }
 
 /// A claimed message with what is needed to render and send it.
@@ -57,6 +59,9 @@ pub struct ClaimedMessage {
     pub lmp: Option<NaiveDate>,
     /// When a dispatcher first took it: how long its gateway has been failing it.
     pub first_tried_at: DateTime<Utc>,
+    /// A series or broadcast message: capped per woman.
+    pub outreach: bool,
+    pub broadcast_id: Option<i64>,
 }
 
 /// What became of one claimed message.
@@ -72,6 +77,9 @@ pub struct SendResult {
     pub to_addr: Option<String>,
     pub body: Option<String>,
     pub parts: Option<i64>,
+    /// Not an attempt (a frequency-capped message that waits): the claim's
+    /// attempt count is given back.
+    pub undo_attempt: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,10 +196,10 @@ impl Store {
         let mut inserted = 0;
         let now_s = ts(now);
         let mut tx = self.begin().await?;
-        for chunk in rows.chunks(rows_per_statement(9)) {
+        for chunk in rows.chunks(rows_per_statement(10)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, send_at, expires_at,
-                                     created_at, updated_at, status, status_cause) ",
+                                     outreach, created_at, updated_at, status, status_cause) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.dedupe_key)
@@ -201,6 +209,7 @@ impl Store {
                     .push_bind(r.step_id)
                     .push_bind(ts(r.send_at))
                     .push_bind(ts(r.expires_at))
+                    .push_bind(r.outreach)
                     .push_bind(now_s)
                     .push_bind(now_s)
                     .push_unseparated(", 'scheduled', 'planned'");
@@ -250,8 +259,17 @@ impl Store {
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE outbox SET status = 'claimed', status_cause = NULL, lease_until = ?2,
                     attempts = attempts + 1, first_tried_at = COALESCE(first_tried_at, ?1), updated_at = ?1
-             WHERE id IN (SELECT id FROM outbox WHERE status = 'scheduled' AND send_at <= ?1
-                          AND (?4 OR kind = 'reply') ORDER BY send_at LIMIT ?3)
+             WHERE id IN (
+                 -- Reminders, replies and alerts first; outreach fills what room is left.
+                 SELECT id FROM (
+                     SELECT * FROM (SELECT id, 0 AS lane, send_at FROM outbox
+                                    WHERE status = 'scheduled' AND outreach = 0 AND send_at <= ?1
+                                      AND (?4 OR kind = 'reply') ORDER BY send_at LIMIT ?3)
+                     UNION ALL
+                     SELECT * FROM (SELECT id, 1 AS lane, send_at FROM outbox
+                                    WHERE status = 'scheduled' AND outreach = 1 AND send_at <= ?1 AND ?4
+                                    ORDER BY send_at LIMIT ?3))
+                 ORDER BY lane, send_at LIMIT ?3)
              RETURNING id",
         )
         .bind(now_s)
@@ -265,13 +283,16 @@ impl Store {
             return Ok((vec![], expired));
         }
         let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.first_tried_at, o.kind, o.body AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
+            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.first_tried_at, o.kind, o.outreach, o.broadcast_id, o.body AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
                     COALESCE(w.name, st.name, '') AS name,
                     CASE WHEN o.woman_id IS NOT NULL THEN w.phone
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
                     COALESCE(w.language, st.language, ?2) AS language, w.village,
                     CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
-                         ELSE w.erased_at IS NULL END AS can_receive,
+                         ELSE w.erased_at IS NULL END
+                    -- A stopped broadcast sends nothing more, even what was claimed.
+                    AND (o.broadcast_id IS NULL
+                         OR (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) = 'published') AS can_receive,
                     v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp
              FROM outbox o LEFT JOIN women w ON w.id = o.woman_id
              LEFT JOIN staff st ON st.id = o.staff_id
@@ -294,6 +315,8 @@ impl Store {
                     step_id: r.get("step_id"),
                     expires_at: from_ts(r.get("expires_at")),
                     first_tried_at: from_ts(r.get("first_tried_at")),
+                    outreach: r.get("outreach"),
+                    broadcast_id: r.get("broadcast_id"),
                     kind: r.get("kind"),
                     preset_body: r.get("preset_body"),
                     woman_id: r.get("woman_id"),
@@ -322,9 +345,10 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        for chunk in results.chunks(rows_per_statement(9)) {
+        for chunk in results.chunks(rows_per_statement(10)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE outbox SET status = r.column2, status_cause = r.column3, lease_until = NULL,
+                        attempts = outbox.attempts - r.column10,
                         send_at = COALESCE(r.column4, outbox.send_at),
                         gateway = COALESCE(r.column5, outbox.gateway),
                         provider_id = COALESCE(r.column6, outbox.provider_id),
@@ -344,7 +368,8 @@ impl Store {
                     .push_bind(&r.provider_id)
                     .push_bind(&r.to_addr)
                     .push_bind(&r.body)
-                    .push_bind(r.parts);
+                    .push_bind(r.parts)
+                    .push_bind(i64::from(r.undo_attempt));
             });
             qb.push(") AS r WHERE outbox.id = r.column1 AND outbox.status = 'claimed'");
             qb.build()
@@ -354,6 +379,55 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The pregnancies among `pregnancies` that were already sent step
+    /// `step_id` (in any version).
+    /// `women` are the pregnancies' women: their index finds the rows.
+    pub async fn step_handed_over(
+        &self,
+        step_id: i64,
+        women: &[i64],
+        pregnancies: &[i64],
+    ) -> Result<std::collections::HashSet<i64>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT pregnancy_id FROM outbox
+             WHERE woman_id IN (SELECT value FROM json_each(?3)) AND step_id = ?1
+               AND pregnancy_id IN (SELECT value FROM json_each(?2))
+               AND status IN ('claimed', 'accepted', 'sent', 'delivered')",
+        )
+        .bind(step_id)
+        .bind(serde_json::to_string(pregnancies).expect("json"))
+        .bind(serde_json::to_string(women).expect("json"))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(ids.into_iter().collect())
+    }
+
+    /// For each woman: messages handed over to her since `week_ago` (any
+    /// kind a woman receives), and outreach messages since `day_start`.
+    pub async fn recent_counts(
+        &self,
+        women: &[i64],
+        week_ago: DateTime<Utc>,
+        day_start: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<i64, (i64, i64)>> {
+        if women.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT woman_id, COUNT(*), SUM(outreach = 1 AND send_at >= ?3)
+             FROM outbox
+             WHERE woman_id IN (SELECT value FROM json_each(?1))
+               AND status IN ('accepted', 'sent', 'delivered') AND send_at >= ?2
+             GROUP BY woman_id",
+        )
+        .bind(serde_json::to_string(women).expect("json"))
+        .bind(ts(week_ago))
+        .bind(ts(day_start))
+        .fetch_all(&self.write)
+        .await?;
+        Ok(rows.into_iter().map(|(w, n, d)| (w, (n, d))).collect())
     }
 
     /// Applies status reports from a gateway (callbacks, webhooks, polls),
@@ -494,7 +568,12 @@ impl Store {
     /// The earliest send time among scheduled messages: when the dispatcher next has work.
     pub async fn next_send_at(&self) -> Result<Option<DateTime<Utc>>> {
         let t: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(send_at) FROM outbox WHERE status = 'scheduled'")
+            sqlx::query_scalar(
+                "SELECT MIN(m) FROM (
+                     SELECT MIN(send_at) AS m FROM outbox WHERE status = 'scheduled' AND outreach = 0
+                     UNION ALL
+                     SELECT MIN(send_at) FROM outbox WHERE status = 'scheduled' AND outreach = 1)",
+            )
                 .fetch_one(&self.read)
                 .await?;
         Ok(t.map(from_ts))

@@ -19,6 +19,11 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/opt-out", post(opt_out))
         .route("/women/{id}/export", get(export_woman))
         .route("/women/{id}/erase", post(erase_woman))
+        .route("/broadcasts", post(create_broadcast).get(list_broadcasts))
+        .route("/broadcasts/preview", post(preview_broadcast))
+        .route("/broadcasts/{id}", get(show_broadcast))
+        .route("/broadcasts/{id}/publish", post(publish_broadcast))
+        .route("/broadcasts/{id}/stop", post(stop_broadcast))
         .route("/outbox", get(outbox))
         .route("/outbox/summary", get(summary))
         .route("/inbox", get(inbox))
@@ -84,6 +89,58 @@ async fn erase_woman(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     Ok(Json(app.erase_woman(id, "api").await?).into_response())
+}
+
+async fn preview_broadcast(
+    State(app): State<AppState>,
+    Json(b): Json<crate::broadcast::NewBroadcast>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.preview_broadcast(&b).await?).into_response())
+}
+
+async fn create_broadcast(
+    State(app): State<AppState>,
+    Json(b): Json<crate::broadcast::NewBroadcast>,
+) -> Result<Response, ApiError> {
+    let (id, preview) = app.create_broadcast(&b, "api").await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": id, "status": "draft", "preview": preview })),
+    )
+        .into_response())
+}
+
+async fn list_broadcasts(State(app): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(
+        app.store
+            .broadcasts()
+            .await
+            .map_err(crate::app::AppError::from)?,
+    )
+    .into_response())
+}
+
+async fn show_broadcast(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.broadcast_view(id).await?).into_response())
+}
+
+async fn publish_broadcast(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let n = app.publish_broadcast(id, "api").await?;
+    Ok(Json(serde_json::json!({ "planned": n })).into_response())
+}
+
+async fn stop_broadcast(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let n = app.stop_broadcast(id, "api").await?;
+    Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
 #[derive(Deserialize)]

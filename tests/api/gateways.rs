@@ -705,7 +705,10 @@ async fn a_gateway_down_past_its_failover_age_hands_its_messages_on_and_says_why
     let sent = t.sent_to(HER);
     assert_eq!(sent.len(), 1, "through the failover gateway, once");
     let m = first_message(&t, w).await;
-    assert!(["accepted", "delivered"].contains(&m.status.as_str()), "{m:?}");
+    assert!(
+        ["accepted", "delivered"].contains(&m.status.as_str()),
+        "{m:?}"
+    );
     // The history says why: each failed attempt's answer, then the failover.
     let causes: Vec<String> = t
         .app
@@ -717,7 +720,10 @@ async fn a_gateway_down_past_its_failover_age_hands_its_messages_on_and_says_why
         .filter_map(|e| e.2)
         .collect();
     assert!(causes.iter().any(|c| c.contains("503")), "{causes:?}");
-    assert!(causes.iter().any(|c| c.starts_with("failover")), "{causes:?}");
+    assert!(
+        causes.iter().any(|c| c.starts_with("failover")),
+        "{causes:?}"
+    );
     // A failover to a gateway that does not exist is refused at start.
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config {

@@ -11,6 +11,7 @@ mod hostile;
 mod http;
 mod import;
 mod officers;
+mod outreach;
 mod privacy;
 mod replanning;
 mod replies;
