@@ -51,6 +51,9 @@ struct Row {
     dispatch_s: f64,
     callbacks_s: f64,
     replies_s: f64,
+    /// Messages a broadcast to every woman planned, and the seconds it took.
+    broadcast: u64,
+    broadcast_s: f64,
     floor_send_per_s: f64,
     floor_callback_per_s: f64,
     /// Peak RSS after each phase: import, plan, dispatch, webhooks.
@@ -79,7 +82,7 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:>9} | {:>11} | {:>8} {:>6} | {:>10} {:>6} | {:>11} {:>6} | {:>9} | {:>11} {:>11} | peak RSS MB: import/plan/dispatch/webhooks",
+        "\n{:>9} | {:>11} | {:>8} {:>6} | {:>10} {:>6} | {:>11} {:>6} | {:>9} | {:>16} | {:>11} {:>11} | peak RSS MB: import/plan/dispatch/webhooks",
         "N",
         "import/s",
         "plan day",
@@ -89,6 +92,7 @@ fn table(rows: &[Row]) -> String {
         "callbacks/s",
         "floor",
         "replies/s",
+        "broadcast plan",
         "floor send/s",
         "floor cb/s",
     );
@@ -97,7 +101,7 @@ fn table(rows: &[Row]) -> String {
         let (dispatch, callbacks, replies) = (m / r.dispatch_s, m / r.callbacks_s, m / r.replies_s);
         let _ = writeln!(
             out,
-            "{:>9} | {:>11.0} | {:>6.0}ms {:>6} | {:>10.0} {:>5.1}% | {:>11.0} {:>5.1}% | {:>9.0} | {:>11.0} {:>11.0} | {:.0}/{:.0}/{:.0}/{:.0}",
+            "{:>9} | {:>11.0} | {:>6.0}ms {:>6} | {:>10.0} {:>5.1}% | {:>11.0} {:>5.1}% | {:>9.0} | {:>7} in {:>5.2}s | {:>11.0} {:>11.0} | {:.0}/{:.0}/{:.0}/{:.0}",
             r.n,
             r.n as f64 / r.import_s,
             r.plan_s * 1000.0,
@@ -107,6 +111,8 @@ fn table(rows: &[Row]) -> String {
             callbacks,
             100.0 * callbacks / r.floor_callback_per_s,
             replies,
+            r.broadcast,
+            r.broadcast_s,
             r.floor_send_per_s,
             r.floor_callback_per_s,
             r.rss_mb[0],
@@ -122,6 +128,7 @@ fn table(rows: &[Row]) -> String {
          dispatch: claim + render + mock gateway + batched result writes + status events, per message.\n\
          callbacks: signed sms:delivered webhooks over loopback HTTP, {CONCURRENCY} clients, one per message.\n\
          replies: signed sms:received webhooks (\"1\": confirm attendance), stored and acted on, one per message.\n\
+         broadcast plan: publishing a broadcast to every registered woman: its outbox rows, in one statement.\n\
          floor: the same row writes as plain statements on the same file and pragmas, 1000 messages per\n\
          transaction, measured in this run: a send is two keyed UPDATEs of its row and two event INSERTs,\n\
          a callback one keyed UPDATE and one event INSERT. The percentages are each phase against it.\n\
@@ -287,6 +294,29 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     let _ = server.await;
     rss_mb[3] = peak_rss_mb();
 
+    // A broadcast to every registered woman, planned (published) at once.
+    let req = crate::broadcast::NewBroadcast {
+        name: "bench".into(),
+        audience: Default::default(),
+        texts: [(
+            "zh-CN".to_string(),
+            "{{ clinic }}每周二免费产前检查。回复TD退订".to_string(),
+        )]
+        .into_iter()
+        .collect(),
+        send_at: at(day + Duration::days(1), 10),
+        grace_hours: None,
+    };
+    let (bid, preview) = app.create_broadcast(&req, "bench").await?;
+    let t = Instant::now();
+    let broadcast = app.publish_broadcast(bid, "bench").await?;
+    let broadcast_s = t.elapsed().as_secs_f64();
+    ensure!(
+        broadcast as i64 == preview.recipients && broadcast as usize >= n * 9 / 10,
+        "broadcast planned {broadcast} of {} previewed, {n} registered",
+        preview.recipients
+    );
+
     let (floor_send_per_s, floor_callback_per_s) =
         floor(&app.store, plan.planned.max(10_000) as usize).await?;
     Ok(Row {
@@ -297,6 +327,8 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         dispatch_s,
         callbacks_s,
         replies_s,
+        broadcast,
+        broadcast_s,
         floor_send_per_s,
         floor_callback_per_s,
         rss_mb,
