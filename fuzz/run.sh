@@ -21,15 +21,20 @@ for t in keywords template roster webhooks; do
     # A seed copy, so the committed corpus only holds the hand-written seeds.
     work="$(mktemp -d)"
     cp corpus/"$t"/* "$work"/
-    if "${fuzz[@]}" run -O "$t" "$work" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
-        crashes=0
-    else
-        crashes=1
-        status=1
+    mkdir -p artifacts/"$t"
+    before="$(ls artifacts/"$t" | wc -l)"
+    "${fuzz[@]}" run -O "$t" "$work" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1 || true
+    crashes=$(( $(ls artifacts/"$t" | wc -l) - before ))
+    execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)"
+    if [ -z "$execs" ]; then
+        echo "--- $t did not run:"; tail -5 "$log"; status=1
     fi
-    execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')"
-    printf '%-10s %12s %8s\n' "$t" "$execs" "$crashes"
-    [ "$crashes" = 0 ] || { echo "--- $t: see artifacts/$t/"; grep -m3 -A3 'panicked' "$log" || true; }
+    printf '%-10s %12s %8s\n' "$t" "${execs:-?}" "$crashes"
+    if [ "$crashes" != 0 ]; then
+        status=1
+        echo "--- $t: see artifacts/$t/"
+        grep -m3 -A3 'panicked' "$log" || true
+    fi
     rm -rf "$work" "$log"
 done
 exit "$status"

@@ -17,8 +17,13 @@ CREATE TABLE broadcasts (
     -- the planner), so broadcast texts are validated, versioned and
     -- rendered like every other text.
     step_id       INTEGER REFERENCES campaign_steps (id),
+    -- One-off: when it goes out. Recurring: when it starts.
     send_at       INTEGER NOT NULL,
-    -- Hours after send_at it stops being worth sending.
+    -- Recurring: a cron expression in local time (seconds first), and the
+    -- instant up to which its occurrences are planned.
+    cron          TEXT,
+    planned_until INTEGER,
+    -- Hours after each sending it stops being worth sending.
     grace_hours   INTEGER NOT NULL,
     created_by    TEXT    NOT NULL,
     created_at    INTEGER NOT NULL,

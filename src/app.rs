@@ -99,6 +99,7 @@ impl App {
         let now = self.clock.now();
         self.process_pending_inbound().await?;
         let plan = self.planner.run(now).await?;
+        self.plan_recurring_broadcasts(now).await?;
         self.run_due_jobs(now).await?;
         let dispatch = self.dispatcher.drain(now).await?;
         let reports = self.gateways.take_reports();

@@ -305,6 +305,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         .into_iter()
         .collect(),
         send_at: at(day + Duration::days(1), 10),
+        cron: None,
         grace_hours: None,
     };
     let (bid, preview) = app.create_broadcast(&req, "bench").await?;

@@ -22,8 +22,12 @@ pub struct NewBroadcast {
     pub audience: Audience,
     /// Text per language (Tera, the same variables as reminders).
     pub texts: BTreeMap<String, String>,
-    /// When it goes out (inside the send window).
+    /// When it goes out (inside the send window); when it starts, if recurring.
     pub send_at: DateTime<Utc>,
+    /// Recurring: a cron expression in local time, seconds first
+    /// ("0 0 10 * * Tue": Tuesdays at 10:00).
+    #[serde(default)]
+    pub cron: Option<String>,
     /// Hours after `send_at` it stops being worth sending (default 72).
     #[serde(default)]
     pub grace_hours: Option<i64>,
@@ -107,6 +111,14 @@ fn check(b: &NewBroadcast, now: DateTime<Utc>) -> Result<(), AppError> {
     }
     if b.send_at < now - chrono::Duration::minutes(1) {
         return Err(refused("send_at: in the past"));
+    }
+    if let Some(c) = &b.cron {
+        use std::str::FromStr;
+        cron::Schedule::from_str(c).map_err(|e| {
+            refused(format!(
+                "cron: {e} (six fields, seconds first: \"0 0 10 * * Tue\")"
+            ))
+        })?;
     }
     if b.grace_hours.is_some_and(|g| g < 1) {
         return Err(refused("grace_hours: at least 1"));
@@ -193,6 +205,7 @@ impl App {
                 &b.audience,
                 &texts,
                 b.send_at,
+                b.cron.as_deref(),
                 b.grace_hours.unwrap_or(DEFAULT_GRACE_HOURS),
                 actor,
                 now,
@@ -231,6 +244,40 @@ impl App {
         Ok(n)
     }
 
+    /// Plans the coming occurrences of recurring broadcasts, each to its
+    /// audience as it is on that day, up to the planner's horizon. An
+    /// occurrence is planned once, however often this runs.
+    pub async fn plan_recurring_broadcasts(&self, now: DateTime<Utc>) -> Result<u64, AppError> {
+        use std::str::FromStr;
+        let tz = self.config.timezone;
+        let until = now + chrono::Duration::hours(self.config.planner.horizon_hours);
+        let mut planned = 0;
+        for b in self.store.recurring_broadcasts().await? {
+            let Some(expr) = &b.cron else { continue };
+            let schedule = cron::Schedule::from_str(expr)
+                .map_err(|e| AppError::Config(format!("broadcast {} cron: {e}", b.id)))?;
+            // From the later of its start and what is planned; never backwards.
+            let from = b
+                .planned_until
+                .unwrap_or_else(|| {
+                    b.published_at.unwrap_or(now).max(b.send_at) - chrono::Duration::seconds(1)
+                })
+                .max(now - chrono::Duration::seconds(1));
+            let occurrences: Vec<_> = schedule
+                .after(&from.with_timezone(&tz))
+                .map(|t| t.with_timezone(&Utc))
+                .take_while(|t| *t <= until)
+                .filter(|t| *t >= b.send_at)
+                .map(|t| (t, local_date(tz, t)))
+                .collect();
+            planned += self
+                .store
+                .plan_occurrences(&b, &occurrences, until, now)
+                .await?;
+        }
+        Ok(planned)
+    }
+
     /// Stops a broadcast: what has not gone out never will.
     pub async fn stop_broadcast(&self, id: i64, actor: &str) -> Result<u64, AppError> {
         let now = self.clock.now();
@@ -266,6 +313,7 @@ impl App {
                 audience: b.audience.clone(),
                 texts,
                 send_at: b.send_at.max(self.clock.now()),
+                cron: b.cron.clone(),
                 grace_hours: Some(b.grace_hours),
             };
             Some(self.preview_broadcast(&req).await?)

@@ -344,6 +344,10 @@ enum BroadcastCmd {
         not_attended: Option<String>,
         #[arg(long)]
         grace_hours: Option<i64>,
+        /// Recurring, from --at on: a cron expression in local time, seconds
+        /// first ("0 0 10 * * Tue": Tuesdays at 10:00).
+        #[arg(long)]
+        cron: Option<String>,
         /// Only print the preview; save nothing.
         #[arg(long)]
         dry_run: bool,
@@ -651,6 +655,7 @@ async fn main() -> Result<()> {
                     attended,
                     not_attended,
                     grace_hours,
+                    cron,
                     dry_run,
                 } => {
                     let texts = [("zh-CN", text_zh), ("en", text_en)]
@@ -670,6 +675,7 @@ async fn main() -> Result<()> {
                         },
                         texts,
                         send_at: parse_now(&at, app.config.timezone)?,
+                        cron,
                         grace_hours,
                     };
                     if dry_run {

@@ -58,6 +58,9 @@ pub struct BroadcastRow {
     pub audience: Audience,
     pub step_id: i64,
     pub send_at: DateTime<Utc>,
+    /// Recurring: a cron expression in local time.
+    pub cron: Option<String>,
+    pub planned_until: Option<DateTime<Utc>>,
     pub grace_hours: i64,
     pub created_by: String,
     pub published_at: Option<DateTime<Utc>>,
@@ -149,6 +152,45 @@ fn push_audience(qb: &mut QueryBuilder<'_, Sqlite>, a: &Audience, on: NaiveDate)
     }
 }
 
+/// One outbox row per woman of the audience on day `on`, sent at
+/// `send_at`; `occurrence` (recurring broadcasts) is part of the keys, so
+/// an occurrence is planned once however often this runs.
+async fn insert_occurrence(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    b: &BroadcastRow,
+    occurrence: Option<DateTime<Utc>>,
+    send_at: DateTime<Utc>,
+    on: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let now_s = ts(now);
+    let key = match occurrence {
+        Some(at) => format!("b{}@{}/w", b.id, ts(at)),
+        None => format!("b{}/w", b.id),
+    };
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, step_id, broadcast_id, outreach, kind,
+                             send_at, expires_at, status, status_cause, created_at, updated_at)
+         SELECT ",
+    );
+    qb.push_bind(key)
+        .push(" || w.id, w.id, (SELECT p.id FROM pregnancies p WHERE p.woman_id = w.id AND p.status IN ('active', 'delivered') ORDER BY p.id DESC LIMIT 1), ")
+        .push_bind(b.step_id)
+        .push(", ")
+        .push_bind(b.id)
+        .push(", 1, 'reminder', ")
+        .push_bind(ts(send_at))
+        .push(", ")
+        .push_bind(ts(send_at + Duration::hours(b.grace_hours)))
+        .push(", 'scheduled', 'broadcast', ")
+        .push_bind(now_s)
+        .push(", ")
+        .push_bind(now_s);
+    push_audience(&mut qb, &b.audience, on);
+    qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+    Ok(qb.build().execute(&mut **tx).await?.rows_affected())
+}
+
 impl Store {
     /// How many women the audience holds on day `on`, by language.
     pub async fn audience_counts(&self, a: &Audience, on: NaiveDate) -> Result<Vec<(String, i64)>> {
@@ -200,6 +242,7 @@ impl Store {
         audience: &Audience,
         texts: &[(String, String)],
         send_at: DateTime<Utc>,
+        cron: Option<&str>,
         grace_hours: i64,
         actor: &str,
         now: DateTime<Utc>,
@@ -207,12 +250,13 @@ impl Store {
         let now_s = ts(now);
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO broadcasts (name, audience, send_at, grace_hours, created_by, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO broadcasts (name, audience, send_at, cron, grace_hours, created_by, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(serde_json::to_string(audience).expect("json"))
         .bind(ts(send_at))
+        .bind(cron)
         .bind(grace_hours)
         .bind(actor)
         .bind(now_s)
@@ -260,7 +304,8 @@ impl Store {
 
     pub async fn broadcast(&self, id: i64) -> Result<BroadcastRow> {
         let r = sqlx::query(
-            "SELECT id, name, status, audience, step_id, send_at, grace_hours, created_by, published_at, stopped_at
+            "SELECT id, name, status, audience, step_id, send_at, cron, planned_until, grace_hours, created_by,
+                    published_at, stopped_at
              FROM broadcasts WHERE id = ?",
         )
         .bind(id)
@@ -275,6 +320,8 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("broadcast {id} audience: {e}")))?,
             step_id: r.get("step_id"),
             send_at: from_ts(r.get("send_at")),
+            cron: r.get("cron"),
+            planned_until: r.get::<Option<i64>, _>("planned_until").map(from_ts),
             grace_hours: r.get("grace_hours"),
             created_by: r.get("created_by"),
             published_at: r.get::<Option<i64>, _>("published_at").map(from_ts),
@@ -293,8 +340,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Publishes a draft: one outbox row per woman of the audience (as it
-    /// is on the day it goes out), in one statement. Returns how many.
+    /// Publishes a draft. A one-off broadcast's messages are planned at
+    /// once: one outbox row per woman of the audience (as it is on the day
+    /// it goes out), in one statement; a recurring one's occurrences are
+    /// planned as they come (`plan_occurrence`). Returns how many rows.
     pub async fn publish_broadcast(
         &self,
         id: i64,
@@ -309,35 +358,56 @@ impl Store {
             )));
         }
         let now_s = ts(now);
-        let send_at = ts(b.send_at.max(now));
-        let expires_at = ts(b.send_at.max(now) + Duration::hours(b.grace_hours));
         let mut tx = self.begin().await?;
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, step_id, broadcast_id, outreach, kind,
-                                 send_at, expires_at, status, status_cause, created_at, updated_at)
-             SELECT 'b' || ",
-        );
-        qb.push_bind(id)
-            .push(" || '/w' || w.id, w.id, (SELECT p.id FROM pregnancies p WHERE p.woman_id = w.id AND p.status IN ('active', 'delivered') ORDER BY p.id DESC LIMIT 1), ")
-            .push_bind(b.step_id)
-            .push(", ")
-            .push_bind(id)
-            .push(", 1, 'reminder', ")
-            .push_bind(send_at)
-            .push(", ")
-            .push_bind(expires_at)
-            .push(", 'scheduled', 'broadcast', ")
-            .push_bind(now_s)
-            .push(", ")
-            .push_bind(now_s);
-        push_audience(&mut qb, &b.audience, on);
-        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
-        let n = qb.build().execute(&mut *tx).await?.rows_affected();
+        let n = if b.cron.is_none() {
+            insert_occurrence(&mut tx, &b, None, b.send_at.max(now), on, now).await?
+        } else {
+            0
+        };
         sqlx::query("UPDATE broadcasts SET status = 'published', published_at = ?1, updated_at = ?1 WHERE id = ?2")
             .bind(now_s)
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Published recurring broadcasts, for the planner of their occurrences.
+    pub async fn recurring_broadcasts(&self) -> Result<Vec<BroadcastRow>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE status = 'published' AND cron IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.broadcast(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Plans the occurrences `at` of a recurring broadcast (each to its
+    /// audience on day `on`), and moves its watermark to `until`.
+    pub async fn plan_occurrences(
+        &self,
+        b: &BroadcastRow,
+        occurrences: &[(DateTime<Utc>, NaiveDate)],
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut n = 0;
+        for (at, on) in occurrences {
+            n += insert_occurrence(&mut tx, b, Some(*at), *at, *on, now).await?;
+        }
+        sqlx::query(
+            "UPDATE broadcasts SET planned_until = ? WHERE id = ? AND status = 'published'",
+        )
+        .bind(ts(until))
+        .bind(b.id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(n)
     }

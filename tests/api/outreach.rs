@@ -29,6 +29,7 @@ fn broadcast(t: &TestApp, audience: Audience, at: &str) -> NewBroadcast {
         audience,
         texts: texts(),
         send_at: t.local(at),
+        cron: None,
         grace_hours: None,
     }
 }
@@ -419,4 +420,51 @@ async fn reminders_due_in_the_same_minute_as_a_large_broadcast_go_first() {
             "reminder {i} not in the first batch"
         );
     }
+}
+
+#[tokio::test]
+async fn a_recurring_broadcast_goes_out_at_each_occurrence_once_until_stopped() {
+    let t = spawn_app_with(|c| c.outreach.max_per_week = 20, "2026-12-01 10:00").await;
+    let mut input = woman("甲", "13800000001", "2026-07-18");
+    input.village = Some("V001".into());
+    t.app.enroll(&input, "test", "test").await.unwrap();
+    let mut input = woman("乙", "13800000002", "2026-07-18");
+    input.village = Some("V009".into());
+    t.app.enroll(&input, "test", "test").await.unwrap();
+    let mut req = broadcast(
+        &t,
+        Audience {
+            villages: vec!["V001".into()],
+            ..Default::default()
+        },
+        "2026-12-01 12:00",
+    );
+    // Tuesdays at 10:00, from 2026-12-01 12:00 on: 12-08, 12-15, 12-22...
+    req.cron = Some("0 0 10 * * Tue".into());
+    let (id, _) = t.app.create_broadcast(&req, "admin").await.unwrap();
+    t.app.publish_broadcast(id, "admin").await.unwrap();
+    t.run_until("2026-12-16 00:00", Duration::hours(1)).await;
+    let times: Vec<String> = t
+        .sent_to("+8613800000001")
+        .iter()
+        .filter(|m| m.message.body.contains(MARK_ZH))
+        .map(|m| t.fmt(m.at))
+        .collect();
+    assert_eq!(times, ["2026-12-08 10:00", "2026-12-15 10:00"]);
+    assert!(
+        broadcast_texts(&t).get("+8613800000002").is_none(),
+        "not her village"
+    );
+    t.app.stop_broadcast(id, "admin").await.unwrap();
+    t.run_until("2027-01-10 00:00", Duration::hours(3)).await;
+    assert_eq!(
+        broadcast_texts(&t).get("+8613800000001"),
+        Some(&2),
+        "nothing after the stop"
+    );
+    // A bad cron expression is refused when saved.
+    let mut bad = broadcast(&t, Audience::default(), "2027-01-12 10:00");
+    bad.cron = Some("every tuesday".into());
+    let err = t.app.create_broadcast(&bad, "admin").await.unwrap_err();
+    assert!(err.to_string().contains("cron"), "{err}");
 }
