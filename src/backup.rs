@@ -5,10 +5,11 @@
 //! `careminder restore SRC` checks the copy (a careminder database, sound,
 //! not from a newer careminder), keeps the database it replaces beside it,
 //! and moves the copy into place in one rename. Messages sent before the
-//! backup are recorded as sent in it and are never sent again; messages
-//! sent after it were handed over with their ids, which gateways that
-//! de-duplicate (the Android app, Twilio-style idempotency, the mock)
-//! recognise.
+//! backup are recorded as sent in it and are never sent again. Messages
+//! created after it are lost with the replaced database, but a gateway may
+//! have seen their ids: after a restore new messages start `ID_GAP` above
+//! the last id, so a gateway that de-duplicates by our id (the Android app,
+//! the mock) never drops a new message as one it has seen.
 
 use crate::store::{Result, Store, StoreError};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,10 @@ pub async fn backup(store: &Store, dest: &Path) -> Result<()> {
     store.backup_into(dest).await?;
     Store::verify_copy(dest).await
 }
+
+/// How far above the restored database's last message id new ones start:
+/// more messages than a county sends between two nightly backups.
+pub const ID_GAP: i64 = 1_000_000;
 
 /// `path` with `suffix` appended to its file name.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -52,6 +57,10 @@ pub async fn restore(src: &Path, db: &Path) -> Result<PathBuf> {
     }
     std::fs::rename(&staged, db)?;
     // Opening migrates a backup taken by an older careminder.
-    Store::open(db).await?;
+    let store = Store::open(db).await?;
+    // Messages created after the backup are lost with the replaced
+    // database, but gateways may have seen their ids: new ones start far above.
+    store.skip_message_ids(ID_GAP, chrono::Utc::now()).await?;
+    store.close().await;
     Ok(kept)
 }

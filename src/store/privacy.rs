@@ -213,4 +213,27 @@ impl Store {
             Err(super::StoreError::Corrupt(r))
         }
     }
+
+    /// After a restore: new messages get ids far above any the lost
+    /// database may have handed to a gateway after the backup was taken,
+    /// so a gateway that de-duplicates by our id never mistakes a new
+    /// message for one it has seen. A cancelled marker row holds the gap.
+    pub async fn skip_message_ids(&self, gap: i64, now: DateTime<Utc>) -> Result<i64> {
+        let now_s = ts(now);
+        let mut tx = self.begin().await?;
+        let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox")
+            .fetch_one(&mut *tx)
+            .await?;
+        let marker = max + gap;
+        sqlx::query(
+            "INSERT INTO outbox (id, dedupe_key, kind, status, status_cause, send_at, expires_at, created_at, updated_at)
+             VALUES (?1, 'restore:' || ?1, 'alert', 'cancelled', 'restored from a backup: ids below this one may have been used by the replaced database', ?2, ?2, ?2, ?2)",
+        )
+        .bind(marker)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(marker)
+    }
 }

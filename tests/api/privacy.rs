@@ -168,6 +168,7 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
         .await
         .unwrap();
     let mock = restored.mock.clone().unwrap();
+    let last_before = t.outbox_of(w).await.iter().map(|m| m.id).max().unwrap();
     restored.tick().await.unwrap();
     assert!(mock.sent().is_empty(), "{:?}", mock.sent());
     // Her history is whole, and her next reminder (on the day, 08:00) goes once.
@@ -182,6 +183,12 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
     assert_eq!(
         mock.sent().iter().filter(|m| m.message.to == HER).count(),
         1
+    );
+    // New messages never reuse an id the lost database may have handed out.
+    let new_id = mock.sent()[0].message.id;
+    assert!(
+        new_id >= last_before + careminder::backup::ID_GAP,
+        "{new_id}"
     );
 }
 
