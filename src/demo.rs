@@ -1,5 +1,6 @@
 //! Demo data: invented women at many stages of pregnancy, chosen so that
-//! reminders fall due within the first minute of an accelerated morning.
+//! reminders fall due within the first minute of an accelerated morning,
+//! with the week-by-week series on and a broadcast at 09:30.
 
 use crate::app::{App, AppError};
 use crate::domain::{Phone, PregnancyDates};
@@ -110,6 +111,34 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
             )
             .await?;
     }
+    // Outreach: the week-by-week series on, and a broadcast at 09:30 to
+    // two villages, so the console shows both kinds of message.
+    app.store
+        .set_campaign_status(crate::defaults::SERIES_CAMPAIGN, "active", now)
+        .await?;
+    let tz = app.config.timezone;
+    let at = crate::domain::schedule::local_to_utc(
+        tz,
+        today.and_time(chrono::NaiveTime::from_hms_opt(9, 30, 0).expect("time")),
+    );
+    let demo = crate::broadcast::NewBroadcast {
+        name: "Free check-ups on Tuesdays".into(),
+        audience: crate::store::Audience {
+            villages: vec!["V001".into(), "V002".into()],
+            ..Default::default()
+        },
+        texts: [
+            ("zh-CN".to_string(), "{{ clinic }}每周二上午有免费产前检查，请带母子健康手册。回复TD退订".to_string()),
+            ("en".to_string(), "Free prenatal check-ups at {{ clinic }} every Tuesday morning; bring your handbook. Reply STOP to opt out.".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        send_at: at,
+        cron: None,
+        grace_hours: None,
+    };
+    let (id, _) = app.create_broadcast(&demo, "demo").await?;
+    app.publish_broadcast(id, "demo").await?;
     Ok(count)
 }
 

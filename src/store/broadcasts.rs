@@ -67,6 +67,29 @@ pub struct BroadcastRow {
     pub stopped_at: Option<DateTime<Utc>>,
 }
 
+const BROADCAST_COLUMNS: &str =
+    "id, name, status, audience, step_id, send_at, cron, planned_until, \
+     grace_hours, created_by, published_at, stopped_at";
+
+fn broadcast_row(r: &sqlx::sqlite::SqliteRow) -> Result<BroadcastRow> {
+    let id: i64 = r.get("id");
+    Ok(BroadcastRow {
+        id,
+        name: r.get("name"),
+        status: r.get("status"),
+        audience: serde_json::from_str(r.get::<&str, _>("audience"))
+            .map_err(|e| StoreError::Corrupt(format!("broadcast {id} audience: {e}")))?,
+        step_id: r.get("step_id"),
+        send_at: from_ts(r.get("send_at")),
+        cron: r.get("cron"),
+        planned_until: r.get::<Option<i64>, _>("planned_until").map(from_ts),
+        grace_hours: r.get("grace_hours"),
+        created_by: r.get("created_by"),
+        published_at: r.get::<Option<i64>, _>("published_at").map(from_ts),
+        stopped_at: r.get::<Option<i64>, _>("stopped_at").map(from_ts),
+    })
+}
+
 /// Appends `FROM women w WHERE <the audience on day on>`.
 fn push_audience(qb: &mut QueryBuilder<'_, Sqlite>, a: &Audience, on: NaiveDate) {
     let json = |v: &Vec<String>| serde_json::to_string(v).expect("json");
@@ -303,41 +326,35 @@ impl Store {
     }
 
     pub async fn broadcast(&self, id: i64) -> Result<BroadcastRow> {
-        let r = sqlx::query(
-            "SELECT id, name, status, audience, step_id, send_at, cron, planned_until, grace_hours, created_by,
-                    published_at, stopped_at
-             FROM broadcasts WHERE id = ?",
-        )
+        let r = sqlx::query(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?"
+        ))
         .bind(id)
         .fetch_optional(&self.read)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("broadcast {id}")))?;
-        Ok(BroadcastRow {
-            id: r.get("id"),
-            name: r.get("name"),
-            status: r.get("status"),
-            audience: serde_json::from_str(r.get::<&str, _>("audience"))
-                .map_err(|e| StoreError::Corrupt(format!("broadcast {id} audience: {e}")))?,
-            step_id: r.get("step_id"),
-            send_at: from_ts(r.get("send_at")),
-            cron: r.get("cron"),
-            planned_until: r.get::<Option<i64>, _>("planned_until").map(from_ts),
-            grace_hours: r.get("grace_hours"),
-            created_by: r.get("created_by"),
-            published_at: r.get::<Option<i64>, _>("published_at").map(from_ts),
-            stopped_at: r.get::<Option<i64>, _>("stopped_at").map(from_ts),
-        })
+        broadcast_row(&r)
     }
 
     pub async fn broadcasts(&self) -> Result<Vec<BroadcastRow>> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM broadcasts ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.broadcast(id).await?);
-        }
-        Ok(out)
+        self.broadcasts_where("1").await
+    }
+
+    /// Published recurring broadcasts, for the planner of their occurrences.
+    pub async fn recurring_broadcasts(&self) -> Result<Vec<BroadcastRow>> {
+        self.broadcasts_where("status = 'published' AND cron IS NOT NULL")
+            .await
+    }
+
+    async fn broadcasts_where(&self, filter: &str) -> Result<Vec<BroadcastRow>> {
+        sqlx::query(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE {filter} ORDER BY id"
+        ))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(broadcast_row)
+        .collect()
     }
 
     /// Publishes a draft. A one-off broadcast's messages are planned at
@@ -371,20 +388,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(n)
-    }
-
-    /// Published recurring broadcasts, for the planner of their occurrences.
-    pub async fn recurring_broadcasts(&self) -> Result<Vec<BroadcastRow>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM broadcasts WHERE status = 'published' AND cron IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.broadcast(id).await?);
-        }
-        Ok(out)
     }
 
     /// Plans the occurrences `at` of a recurring broadcast (each to its

@@ -106,6 +106,22 @@ impl TestApp {
         self.clock.set(end);
     }
 
+    /// Imports a roster CSV as the `import` command would.
+    pub async fn import_csv(
+        &self,
+        csv: impl Into<Vec<u8>>,
+        source: &str,
+    ) -> Result<careminder::importer::ImportReport, careminder::importer::ImportError> {
+        careminder::importer::import(
+            &self.app,
+            std::io::Cursor::new(csv.into()),
+            source,
+            "test",
+            |_| {},
+        )
+        .await
+    }
+
     pub async fn enroll(&self, name: &str, phone: &str, lmp: &str) -> EnrollOutcome {
         self.app
             .enroll(&woman(name, phone, lmp), "test", "test")

@@ -2,7 +2,6 @@
 //! re-import adds nothing.
 
 use crate::helpers::*;
-use careminder::importer::import;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -27,15 +26,7 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
 ) {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
     let csv = roster(&["1000", "--bad", "8", "--today", "2026-12-01"]);
-    let r = import(
-        &t.app,
-        std::io::Cursor::new(csv.clone()),
-        "roster:test.csv",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let r = t.import_csv(csv.clone(), "roster:test.csv").await.unwrap();
     let refused: Vec<(u64, String)> = r
         .refused
         .iter()
@@ -63,15 +54,7 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
     assert_eq!((r.created, r.without_consent), (1000, 0));
     assert_eq!(t.app.store.count_women().await.unwrap(), 1000);
 
-    let again = import(
-        &t.app,
-        std::io::Cursor::new(csv.clone()),
-        "roster:test.csv",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let again = t.import_csv(csv.clone(), "roster:test.csv").await.unwrap();
     assert_eq!(
         (again.created, again.unchanged, again.corrected),
         (0, 1000, 0)
@@ -84,15 +67,7 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
 async fn chinese_header_is_read_and_a_changed_date_is_a_correction() {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
     let csv = roster(&["20", "--zh", "--today", "2026-12-01"]);
-    let r = import(
-        &t.app,
-        std::io::Cursor::new(csv.clone()),
-        "roster:zh.csv",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let r = t.import_csv(csv.clone(), "roster:zh.csv").await.unwrap();
     assert_eq!((r.created, r.refused.len()), (20, 0));
     let text = String::from_utf8(csv).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -105,30 +80,20 @@ async fn chinese_header_is_read_and_a_changed_date_is_a_correction() {
     }
     lines[1] = cells.join(",");
     let changed = lines.join("\n");
-    let r = import(
-        &t.app,
-        std::io::Cursor::new(changed.into_bytes()),
-        "roster:zh.csv",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let r = t
+        .import_csv(changed.into_bytes(), "roster:zh.csv")
+        .await
+        .unwrap();
     assert_eq!((r.created, r.unchanged, r.corrected), (0, 19, 1));
 }
 
 #[tokio::test]
 async fn a_file_without_a_phone_column_is_refused_whole() {
     let t = spawn_app().await;
-    let err = import(
-        &t.app,
-        "name,lmp\n王秀英,2026-09-22\n".as_bytes(),
-        "x",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = t
+        .import_csv("name,lmp\n王秀英,2026-09-22\n", "x")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("phone"), "{err}");
     assert_eq!(t.app.store.count_women().await.unwrap(), 0);
 }
@@ -147,15 +112,10 @@ async fn refused_rows_are_numbered_as_a_spreadsheet_shows_them_whatever_the_line
             "赵敏,139,2026-09-22",
         ]
         .join(eol);
-        let r = import(
-            &t.app,
-            std::io::Cursor::new(csv.into_bytes()),
-            "roster:mac.csv",
-            "test",
-            |_| {},
-        )
-        .await
-        .unwrap();
+        let r = t
+            .import_csv(csv.into_bytes(), "roster:mac.csv")
+            .await
+            .unwrap();
         let lines: Vec<u64> = r.refused.iter().map(|x| x.line).collect();
         assert_eq!(lines, [3, 5], "line ending {eol:?}: {:?}", r.refused);
     }

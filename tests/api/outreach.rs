@@ -384,15 +384,7 @@ async fn reminders_due_in_the_same_minute_as_a_large_broadcast_go_first() {
         .chain((0..2000).map(|i| format!("女{i},1390000{i:04},2026-06-01,V001,yes")))
         .collect::<Vec<_>>()
         .join("\n");
-    let r = careminder::importer::import(
-        &t.app,
-        std::io::Cursor::new(roster.into_bytes()),
-        "roster",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let r = t.import_csv(roster.into_bytes(), "roster").await.unwrap();
     assert_eq!(r.created, 2000);
     // Three women whose check-up reminders are due 2026-12-12 09:00.
     for i in 0..3 {
