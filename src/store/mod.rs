@@ -298,59 +298,49 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        let event = "INSERT INTO bench_floor_events (msg, status, at) SELECT value, ?2, 1 FROM json_each(?1)";
-        let t = std::time::Instant::now();
-        for b in &batches {
-            let mut tx = self.begin().await?;
-            sqlx::query(
+        // Each step: a keyed update of the batch's rows, then one event row each.
+        let send = [
+            (
                 "UPDATE bench_floor SET status = 'claimed', lease = at + 60
                  WHERE id IN (SELECT value FROM json_each(?))",
-            )
-            .bind(b)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(event)
-                .bind(b)
-                .bind("claimed")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
+                "claimed",
+            ),
+            (
                 "UPDATE bench_floor SET status = 'accepted', lease = NULL, provider_id = 'p' || id,
                         body = 'a reminder of about this length, rendered for one woman'
                  WHERE id IN (SELECT value FROM json_each(?))",
-            )
-            .bind(b)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(event)
-                .bind(b)
-                .bind("accepted")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        let send = t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        for b in &batches {
-            let mut tx = self.begin().await?;
-            sqlx::query(
-                "UPDATE bench_floor SET status = 'delivered', at = at + 1
-                 WHERE id IN (SELECT value FROM json_each(?))",
-            )
-            .bind(b)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(event)
-                .bind(b)
-                .bind("delivered")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        let callback = t.elapsed().as_secs_f64();
+                "accepted",
+            ),
+        ];
+        let callback = [(
+            "UPDATE bench_floor SET status = 'delivered', at = at + 1
+             WHERE id IN (SELECT value FROM json_each(?))",
+            "delivered",
+        )];
+        let send = self.floor_phase(&batches, &send).await?;
+        let callback = self.floor_phase(&batches, &callback).await?;
         for ddl in ["DROP TABLE bench_floor", "DROP TABLE bench_floor_events"] {
             sqlx::query(ddl).execute(&self.write).await?;
         }
         Ok((send, callback))
+    }
+
+    /// Seconds to run `steps` over every batch, a transaction per batch.
+    async fn floor_phase(&self, batches: &[String], steps: &[(&str, &str)]) -> Result<f64> {
+        let event = "INSERT INTO bench_floor_events (msg, status, at) SELECT value, ?2, 1 FROM json_each(?1)";
+        let t = std::time::Instant::now();
+        for b in batches {
+            let mut tx = self.begin().await?;
+            for (update, status) in steps {
+                sqlx::query(update).bind(b).execute(&mut *tx).await?;
+                sqlx::query(event)
+                    .bind(b)
+                    .bind(status)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(t.elapsed().as_secs_f64())
     }
 }

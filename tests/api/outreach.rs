@@ -460,3 +460,90 @@ async fn a_recurring_broadcast_goes_out_at_each_occurrence_once_until_stopped() 
     let err = t.app.create_broadcast(&bad, "admin").await.unwrap_err();
     assert!(err.to_string().contains("cron"), "{err}");
 }
+
+#[tokio::test]
+async fn broadcasts_over_the_api_preview_save_publish_follow_and_stop() {
+    let t = spawn_app().await;
+    for i in 0..5 {
+        t.enroll(&format!("女{i}"), &format!("138000030{i:02}"), "2026-07-18")
+            .await;
+    }
+    let body = serde_json::json!({
+        "name": "Tuesday check-ups",
+        "audience": { "villages": ["V001"], "stage": { "kind": "pregnant", "weeks_from": 12, "weeks_to": 30 } },
+        "texts": { "zh-CN": format!("{{{{ name }}}}您好，{MARK_ZH}") },
+        "send_at": t.local("2026-12-08 10:00"),
+    });
+    let post = |path: &str, body: &serde_json::Value| {
+        t.client
+            .post(t.url(path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+    };
+    let r = post("/api/v1/broadcasts/preview", &body).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["recipients"], 5);
+    assert!(p["samples"][0]["text"].as_str().unwrap().contains(MARK_ZH));
+    assert!(
+        t.app.store.broadcasts().await.unwrap().is_empty(),
+        "a preview saves nothing"
+    );
+
+    let mut broken = body.clone();
+    broken["texts"]["zh-CN"] = "{{ name 您好".into();
+    let r = post("/api/v1/broadcasts", &broken).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("texts.zh-CN"));
+
+    let r = post("/api/v1/broadcasts", &body).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let show = |id: i64| {
+        t.client
+            .get(t.url(&format!("/api/v1/broadcasts/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let v: serde_json::Value = show(id).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["preview"]["recipients"].as_i64()),
+        (Some("draft"), Some(5))
+    );
+
+    let r = post(
+        &format!("/api/v1/broadcasts/{id}/publish"),
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["planned"], 5);
+    let r = post(
+        &format!("/api/v1/broadcasts/{id}/publish"),
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 409, "published once");
+    let r = post(
+        &format!("/api/v1/broadcasts/{id}/stop"),
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["cancelled"], 5);
+    let v: serde_json::Value = show(id).await.unwrap().json().await.unwrap();
+    assert_eq!(v["status"], "stopped");
+    assert_eq!(v["progress"][0]["status"], "cancelled");
+    assert_eq!(show(999).await.unwrap().status(), 404);
+    let r = t
+        .client
+        .get(t.url("/api/v1/broadcasts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
