@@ -327,6 +327,9 @@ impl Dispatcher {
         if !m.can_receive {
             return Err(end("cancelled", "no consent or opted out".into()));
         }
+        if m.stopped {
+            return Err(end("cancelled", "broadcast stopped".into()));
+        }
         if m.expires_at <= now {
             return Err(end("expired", "past its grace: not sent late".into()));
         }

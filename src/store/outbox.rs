@@ -52,6 +52,8 @@ pub struct ClaimedMessage {
     pub language: String,
     pub village: Option<String>,
     pub can_receive: bool,
+    /// Of a broadcast that was stopped: never sent.
+    pub stopped: bool,
     pub contact_label_zh: Option<String>,
     pub contact_label_en: Option<String>,
     pub due_on: Option<NaiveDate>,
@@ -289,10 +291,10 @@ impl Store {
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
                     COALESCE(w.language, st.language, ?2) AS language, w.village,
                     CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
-                         ELSE w.erased_at IS NULL END
+                         ELSE w.erased_at IS NULL END AS can_receive,
                     -- A stopped broadcast sends nothing more, even what was claimed.
-                    AND (o.broadcast_id IS NULL
-                         OR (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) = 'published') AS can_receive,
+                    (o.broadcast_id IS NOT NULL
+                     AND (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) <> 'published') AS stopped,
                     v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp
              FROM outbox o LEFT JOIN women w ON w.id = o.woman_id
              LEFT JOIN staff st ON st.id = o.staff_id
@@ -326,6 +328,7 @@ impl Store {
                     language: r.get("language"),
                     village: r.get("village"),
                     can_receive: r.get("can_receive"),
+                    stopped: r.get("stopped"),
                     contact_label_zh: r.get("label_zh"),
                     contact_label_en: r.get("label_en"),
                     due_on: opt_date(r.get("due_on"))?,

@@ -364,7 +364,16 @@ async fn stopping_a_broadcast_mid_way_cancels_every_unsent_message() {
     t.app.dispatcher.run_once(t.clock.now()).await.unwrap();
     let first: usize = broadcast_texts(&t).values().sum();
     assert_eq!(first, 10, "one batch went out");
-    assert_eq!(t.app.stop_broadcast(id, "admin").await.unwrap(), 30);
+    // A worker has claimed five more and dies before sending them.
+    let now = t.clock.now();
+    let (held, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::minutes(5), 5, true)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 5);
+    assert_eq!(t.app.stop_broadcast(id, "admin").await.unwrap(), 25);
     t.run_until("2026-12-06 12:00", Duration::hours(1)).await;
     let total: usize = broadcast_texts(&t).values().sum();
     assert_eq!(total, 10, "nothing more after the stop");
@@ -374,6 +383,12 @@ async fn stopping_a_broadcast_mid_way_cancels_every_unsent_message() {
             .iter()
             .any(|s| s.status == "cancelled" && s.count == 30),
         "{progress:?}"
+    );
+    // The claimed ones, taken back, were not sent either, and say why.
+    let events = t.app.store.events_of(held[0].id).await.unwrap();
+    assert_eq!(
+        events.last().unwrap().2.as_deref(),
+        Some("broadcast stopped")
     );
 }
 
