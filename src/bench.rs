@@ -265,7 +265,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     let callbacks_s = post_webhooks(addr, callbacks, now).await?;
     let delivered = app
         .store
-        .status_counts()
+        .status_counts(None)
         .await?
         .into_iter()
         .find(|c| c.status == "delivered")

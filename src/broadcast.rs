@@ -229,7 +229,7 @@ impl App {
         let now = self.clock.now();
         let b = self.store.broadcast(id).await?;
         let on = local_date(self.config.timezone, b.send_at.max(now));
-        let n = self.store.publish_broadcast(id, on, now).await?;
+        let n = self.store.publish_broadcast(&b, on, now).await?;
         self.store
             .audit(
                 now,
@@ -270,10 +270,14 @@ impl App {
                 .filter(|t| *t >= b.send_at)
                 .map(|t| (t, local_date(tz, t)))
                 .collect();
-            planned += self
-                .store
-                .plan_occurrences(&b, &occurrences, until, now)
-                .await?;
+            // Nothing new in the horizon: nothing to write (keys make any
+            // later re-planning of the same occurrences a no-op anyway).
+            if !occurrences.is_empty() {
+                planned += self
+                    .store
+                    .plan_occurrences(&b, &occurrences, until, now)
+                    .await?;
+            }
         }
         Ok(planned)
     }
@@ -298,7 +302,7 @@ impl App {
     /// A broadcast with its progress, and its preview while a draft.
     pub async fn broadcast_view(&self, id: i64) -> Result<BroadcastView, AppError> {
         let b = self.store.broadcast(id).await?;
-        let progress = self.store.broadcast_progress(id).await?;
+        let progress = self.store.status_counts(Some(id)).await?;
         let preview = if b.status == "draft" {
             let texts = self
                 .store

@@ -1,7 +1,7 @@
 //! Broadcasts: a message to an audience chosen by filters, previewed,
 //! published into the outbox in one statement, followed and stopped.
 
-use super::{date_str, from_ts, ts, Result, StatusCount, Store, StoreError};
+use super::{date_str, from_ts, ts, Result, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -357,35 +357,39 @@ impl Store {
         .collect()
     }
 
-    /// Publishes a draft. A one-off broadcast's messages are planned at
+    /// Publishes draft `b`. A one-off broadcast's messages are planned at
     /// once: one outbox row per woman of the audience (as it is on the day
     /// it goes out), in one statement; a recurring one's occurrences are
-    /// planned as they come (`plan_occurrence`). Returns how many rows.
+    /// planned as they come (`plan_occurrences`). Returns how many rows.
+    /// Only a draft moves: publishing twice, even at once, plans nothing twice.
     pub async fn publish_broadcast(
         &self,
-        id: i64,
+        b: &BroadcastRow,
         on: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let b = self.broadcast(id).await?;
-        if b.status != "draft" {
-            return Err(StoreError::Conflict(format!(
-                "broadcast {id} is {}: only a draft can be published",
-                b.status
-            )));
-        }
         let now_s = ts(now);
         let mut tx = self.begin().await?;
+        let drafted = sqlx::query(
+            "UPDATE broadcasts SET status = 'published', published_at = ?1, updated_at = ?1
+             WHERE id = ?2 AND status = 'draft'",
+        )
+        .bind(now_s)
+        .bind(b.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if drafted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "broadcast {} is {}: only a draft can be published",
+                b.id, b.status
+            )));
+        }
         let n = if b.cron.is_none() {
-            insert_occurrence(&mut tx, &b, None, b.send_at.max(now), on, now).await?
+            insert_occurrence(&mut tx, b, None, b.send_at.max(now), on, now).await?
         } else {
             0
         };
-        sqlx::query("UPDATE broadcasts SET status = 'published', published_at = ?1, updated_at = ?1 WHERE id = ?2")
-            .bind(now_s)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -443,19 +447,5 @@ impl Store {
         .rows_affected();
         tx.commit().await?;
         Ok(n)
-    }
-
-    /// Its messages by status.
-    pub async fn broadcast_progress(&self, id: i64) -> Result<Vec<StatusCount>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM outbox WHERE broadcast_id = ? GROUP BY status ORDER BY status",
-        )
-        .bind(id)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(status, count)| StatusCount { status, count })
-            .collect())
     }
 }

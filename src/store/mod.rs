@@ -198,14 +198,19 @@ impl Store {
 
     /// Runs `PRAGMA integrity_check`; `Ok(())` when the file is sound.
     pub async fn integrity_check(&self) -> Result<()> {
-        let r: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&self.read)
-            .await?;
-        if r == "ok" {
-            Ok(())
-        } else {
-            Err(StoreError::Corrupt(r))
-        }
+        integrity_check(&self.read).await
+    }
+}
+
+/// `PRAGMA integrity_check` on any pool: `Ok(())` when the file is sound.
+pub(crate) async fn integrity_check(pool: &SqlitePool) -> Result<()> {
+    let r: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(pool)
+        .await?;
+    if r == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(r))
     }
 }
 

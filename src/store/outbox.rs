@@ -612,12 +612,20 @@ impl Store {
             .collect())
     }
 
-    /// Messages per status.
-    pub async fn status_counts(&self) -> Result<Vec<StatusCount>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
-                .fetch_all(&self.read)
-                .await?;
+    /// Messages per status: all of them, or one broadcast's.
+    pub async fn status_counts(&self, broadcast: Option<i64>) -> Result<Vec<StatusCount>> {
+        let filter = if broadcast.is_some() {
+            "WHERE broadcast_id = ?"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT status, COUNT(*) FROM outbox {filter} GROUP BY status ORDER BY status");
+        let mut q = sqlx::query_as(&sql);
+        if let Some(b) = broadcast {
+            q = q.bind(b);
+        }
+        let rows: Vec<(String, i64)> = q.fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
             .map(|(status, count)| StatusCount { status, count })

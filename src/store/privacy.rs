@@ -203,15 +203,9 @@ impl Store {
                 path.display()
             )));
         }
-        let r: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&pool)
-            .await?;
+        let sound = super::integrity_check(&pool).await;
         pool.close().await;
-        if r == "ok" {
-            Ok(())
-        } else {
-            Err(super::StoreError::Corrupt(r))
-        }
+        sound
     }
 
     /// After a restore: new messages get ids far above any the lost

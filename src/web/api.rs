@@ -167,7 +167,7 @@ async fn outbox(
 }
 
 async fn summary(State(app): State<AppState>) -> Result<Json<Vec<StatusCount>>, ApiError> {
-    Ok(Json(app.store.status_counts().await?))
+    Ok(Json(app.store.status_counts(None).await?))
 }
 
 #[derive(Deserialize)]

@@ -21,7 +21,7 @@ fn esc(s: &str) -> String {
 }
 
 async fn page(State(app): State<AppState>) -> Html<String> {
-    let counts = app.store.status_counts().await.unwrap_or_default();
+    let counts = app.store.status_counts(None).await.unwrap_or_default();
     let recent = app
         .store
         .list_outbox(&OutboxFilter {
