@@ -157,7 +157,8 @@ pub struct DispatcherConfig {
 #[serde(default)]
 pub struct GatewayConfig {
     /// mock, android (SMS Gateway for Android, push), cht (cht-gateway, the
-    /// phone polls us) or twilio (Twilio-style HTTP API).
+    /// phone polls us), twilio (Twilio-style HTTP API), wechat (an Official
+    /// Account, for women who follow it) or wecom (WeCom, for staff).
     pub kind: String,
     /// SMS parts per second at most (0: no limit), so a phone is not flooded.
     pub rate_per_second: f64,
@@ -174,6 +175,78 @@ pub struct GatewayConfig {
     pub android: AndroidConfig,
     pub twilio: TwilioConfig,
     pub cht: ChtConfig,
+    pub wechat: WechatConfig,
+    pub wecom: WecomConfig,
+}
+
+/// A WeChat Official Account (公众号): women who follow it get their
+/// reminders as template messages, and reply in WeChat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WechatConfig {
+    /// API base: `https://api.weixin.qq.com` (a local fake in tests).
+    pub base_url: String,
+    pub appid: String,
+    pub secret: String,
+    /// Fetch tokens from `/cgi-bin/stable_token` (true) or `/cgi-bin/token`.
+    pub stable_token: bool,
+    /// The token set in the account's server configuration: signs callbacks
+    /// and the QR codes' binding scenes.
+    pub token: String,
+    /// 43 characters, for safe (AES) mode callbacks; empty: plain mode only.
+    pub encoding_aes_key: String,
+    /// Days a woman's binding QR code stays valid (WeChat allows up to 30).
+    pub qr_expire_days: u32,
+    /// Printed under the QR code for her.
+    pub qr_instructions: String,
+    /// A font with Chinese glyphs for the printed QR card; empty: the
+    /// usual system paths are searched.
+    pub qr_font: String,
+}
+
+impl Default for WechatConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.weixin.qq.com".into(),
+            appid: String::new(),
+            secret: String::new(),
+            stable_token: true,
+            token: String::new(),
+            encoding_aes_key: String::new(),
+            qr_expire_days: 30,
+            qr_instructions: "请用微信扫一扫，关注本公众号，即可免费接收产检和产后随访提醒。"
+                .into(),
+            qr_font: String::new(),
+        }
+    }
+}
+
+/// WeCom (企业微信): application messages to staff who have a WeCom user id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WecomConfig {
+    /// API base: `https://qyapi.weixin.qq.com` (a local fake in tests).
+    pub base_url: String,
+    pub corpid: String,
+    pub corpsecret: String,
+    /// The application's agent id.
+    pub agentid: i64,
+    /// Messages to one person at most per minute and per hour (WeCom's limits).
+    pub per_member_per_minute: u32,
+    pub per_member_per_hour: u32,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://qyapi.weixin.qq.com".into(),
+            corpid: String::new(),
+            corpsecret: String::new(),
+            agentid: 0,
+            per_member_per_minute: 30,
+            per_member_per_hour: 1000,
+        }
+    }
 }
 
 /// SMS Gateway for Android (capcom6), push mode: we call the phone's API.
@@ -232,6 +305,8 @@ impl Default for GatewayConfig {
             android: AndroidConfig::default(),
             twilio: TwilioConfig::default(),
             cht: ChtConfig::default(),
+            wechat: WechatConfig::default(),
+            wecom: WecomConfig::default(),
         }
     }
 }

@@ -106,6 +106,7 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
                     language: "zh-CN".into(),
                     village: Some(format!("V{v:03}")),
                     township: None,
+                    wecom_userid: None,
                 },
                 now,
             )

@@ -82,7 +82,10 @@ impl Dispatcher {
                 return Ok(r.clone());
             }
         }
-        let (r, broken) = Renderer::new(&self.store.step_texts().await?);
+        let (r, broken) = Renderer::new(
+            &self.store.step_texts().await?,
+            &self.store.wechat_variants().await?,
+        );
         for (step, lang, e) in broken {
             tracing::error!(step, lang, error = %e, "step text does not compile; messages of this step will fail");
         }
@@ -140,13 +143,25 @@ impl Dispatcher {
         let gateways = self.gateways.clone();
         let claimed_ref = &claimed;
         let outcomes = futures::stream::iter(to_send)
-            .map(|(i, out)| {
+            .map(|(i, (out, via))| {
                 let gateways = gateways.clone();
                 async move {
                     let m = &claimed_ref[i];
-                    let (entry, failover) =
-                        gateways.route_at(m.to_staff, m.village.as_deref(), m.first_tried_at, now);
-                    let parts = crate::domain::sms::measure(&out.body).parts;
+                    let (entry, failover) = match &via {
+                        Via::Sms => gateways.route_at(
+                            m.to_staff,
+                            m.village.as_deref(),
+                            m.first_tried_at,
+                            now,
+                        ),
+                        Via::Gateway { name, .. } => {
+                            (gateways.get(name).expect("a configured gateway"), None)
+                        }
+                    };
+                    let parts = match via {
+                        Via::Sms => crate::domain::sms::measure(&out.body).parts,
+                        Via::Gateway { .. } => 1,
+                    };
                     let outcome = if parts > entry.config.max_parts {
                         SendOutcome::Permanent {
                             reason: format!(
@@ -157,12 +172,7 @@ impl Dispatcher {
                     } else {
                         entry.wait_for_capacity(parts).await;
                         let outcome = entry.gateway.send(&out).await;
-                        if matches!(
-                            outcome,
-                            SendOutcome::Accepted { .. }
-                                | SendOutcome::Sent { .. }
-                                | SendOutcome::Queued
-                        ) {
+                        if outcome.handed_over() {
                             entry.record_success(now);
                         }
                         outcome
@@ -173,7 +183,7 @@ impl Dispatcher {
                     (
                         i,
                         entry.gateway.name().to_string(),
-                        failover.is_some(),
+                        (via.channel(), failover.is_some()),
                         out,
                         outcome,
                     )
@@ -186,17 +196,21 @@ impl Dispatcher {
             // slow or rate-limited one commits as it goes.
             .ready_chunks(cfg.batch_size.max(1) as usize);
         let mut opted_out = vec![];
+        let mut misconfigured = vec![];
         let mut outcomes = std::pin::pin!(outcomes);
         let mut finished = false;
         while !finished {
             // The last pass (no sends left) writes what was refused before sending.
             let chunk = outcomes.next().await.unwrap_or_default();
             finished = chunk.is_empty();
-            for (i, gateway, failed_over, out, outcome) in chunk {
+            for (i, gateway, (channel, failed_over), out, outcome) in chunk {
                 if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
                     opted_out.push(w);
                 }
-                let mut r = self.result_of(&claimed[i], &gateway, out, outcome, now);
+                if let SendOutcome::Misconfigured { reason } = &outcome {
+                    misconfigured.push((gateway.clone(), reason.clone()));
+                }
+                let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
                 if failed_over && r.cause.is_none() {
                     // Why it went another way, in the message's history.
                     r.cause = Some(format!(
@@ -221,6 +235,11 @@ impl Dispatcher {
                 results.clear();
             }
         }
+        misconfigured.sort();
+        misconfigured.dedup_by(|a, b| a.0 == b.0);
+        for (gateway, reason) in misconfigured {
+            self.tell_admins(&gateway, &reason, now).await?;
+        }
         for w in opted_out {
             // The provider knows she opted out (she replied STOP to it): so do we.
             if let Some(n) = self.store.opt_out(w, now, "provider").await? {
@@ -243,10 +262,10 @@ impl Dispatcher {
     async fn cap_outreach(
         &self,
         claimed: &[ClaimedMessage],
-        to_send: Vec<(usize, OutgoingMessage)>,
+        to_send: Vec<(usize, (OutgoingMessage, Via))>,
         results: &mut Vec<SendResult>,
         now: DateTime<Utc>,
-    ) -> crate::store::Result<Vec<(usize, OutgoingMessage)>> {
+    ) -> crate::store::Result<Vec<(usize, (OutgoingMessage, Via))>> {
         let caps = &self.config.outreach;
         let tz = self.config.timezone;
         let women: Vec<i64> = to_send
@@ -298,18 +317,122 @@ impl Dispatcher {
                 body: None,
                 parts: None,
                 undo_attempt: true,
+                channel: None,
+                fallback: false,
             });
         }
         Ok(kept)
     }
 
-    /// Renders a claimed message, or says why it will not be sent.
+    /// Tells every administrator, once a day per gateway, that a gateway
+    /// refuses our configuration (a WeChat template id, credentials).
+    async fn tell_admins(
+        &self,
+        gateway: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<()> {
+        tracing::error!(gateway, %reason, "gateway configuration refused: administrators told");
+        let day = local_date(self.config.timezone, now);
+        for admin in self.store.staff_list().await? {
+            if admin.role != "admin" {
+                continue;
+            }
+            let body = if admin.language == "en" {
+                format!("careminder: gateway {gateway} refuses our configuration ({reason}). Messages fall back to SMS until it is fixed.")
+            } else {
+                format!("careminder：通道 {gateway} 配置有误（{reason}），修正前消息改用短信发送。")
+            };
+            self.store
+                .enqueue_direct(
+                    &crate::store::DirectMessage {
+                        dedupe_key: format!("config:{gateway}:{day}:{}", admin.id),
+                        kind: "alert",
+                        woman_id: None,
+                        staff_id: Some(admin.id),
+                        to_addr: None,
+                        body,
+                        in_reply_to: None,
+                        send_at: now,
+                        expires_at: now + Duration::hours(24),
+                    },
+                    now,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The channel for a claimed message, when not SMS: WeChat for a
+    /// reminder to a woman who follows the account (if the step has a
+    /// template message), WeChat for an answer to a message she sent there,
+    /// WeCom for staff who have a user id. An SMS stand-in is always SMS.
+    fn choose_channel(
+        &self,
+        m: &ClaimedMessage,
+        renderer: &Renderer,
+        text: impl FnOnce() -> Result<String, Box<SendResult>>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(OutgoingMessage, Via), Box<SendResult>>> {
+        if m.fallback_of.is_some() {
+            return None;
+        }
+        let out = |to: &str, body: String, template| OutgoingMessage {
+            id: m.id,
+            to: to.to_string(),
+            body,
+            attempt: m.attempts,
+            template,
+        };
+        if let Some((name, _)) = &self.gateways.wechat {
+            let via = || Via::Gateway {
+                name: name.clone(),
+                channel: "wechat",
+            };
+            if let (Some(openid), Some(step_id), None) = (&m.wechat_to, m.step_id, &m.preset_body) {
+                let ctx = self.context_in(m, crate::render::FALLBACK_LANGUAGE, now);
+                let t = renderer.render_wechat(step_id, &ctx)?;
+                return Some(match t {
+                    Ok(t) => {
+                        let body = t
+                            .data
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {v}"))
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        Ok((out(openid, body, Some(t)), via()))
+                    }
+                    Err(e) => {
+                        tracing::error!(message_id = m.id, step_id, error = %e, "WeChat render failed: SMS instead");
+                        return None;
+                    }
+                });
+            }
+            if let Some((g, sender)) = &m.reply_via {
+                if g == name && m.kind == "reply" {
+                    return Some(text().map(|body| (out(sender, body, None), via())));
+                }
+            }
+        }
+        if let (Some((name, _)), Some(user), true) = (&self.gateways.wecom, &m.wecom_to, m.to_staff)
+        {
+            let via = Via::Gateway {
+                name: name.clone(),
+                channel: "wecom",
+            };
+            return Some(text().map(|body| (out(user, body, None), via)));
+        }
+        None
+    }
+
+    /// Renders a claimed message and picks its channel, or says why it
+    /// will not be sent.
     fn prepare(
         &self,
         m: &ClaimedMessage,
         renderer: &Renderer,
         now: DateTime<Utc>,
-    ) -> Result<OutgoingMessage, Box<SendResult>> {
+    ) -> Result<(OutgoingMessage, Via), Box<SendResult>> {
         let end = |status: &'static str, cause: String| {
             Box::new(SendResult {
                 id: m.id,
@@ -322,6 +445,8 @@ impl Dispatcher {
                 body: None,
                 parts: None,
                 undo_attempt: false,
+                channel: None,
+                fallback: false,
             })
         };
         if !m.can_receive {
@@ -333,29 +458,40 @@ impl Dispatcher {
         if m.expires_at <= now {
             return Err(end("expired", "past its grace: not sent late".into()));
         }
-        let Some(to) = m.phone.clone() else {
-            return Err(end("failed", "recipient has no phone number".into()));
-        };
-        let text = match (&m.preset_body, m.step_id) {
-            (Some(body), _) => body.clone(),
+        let text = || match (&m.preset_body, m.step_id) {
+            (Some(body), _) => Ok(body.clone()),
             (None, Some(step_id)) => renderer
                 .render(step_id, &m.language, &self.context(m, now))
                 .map_err(|e| {
                     tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
                     end("failed", e.to_string())
-                })?,
-            (None, None) => return Err(end("failed", "message has neither text nor step".into())),
+                }),
+            (None, None) => Err(end("failed", "message has neither text nor step".into())),
         };
-        Ok(OutgoingMessage {
-            id: m.id,
-            to,
-            body: format!("{}{}", self.config.sms_signature, text),
-            attempt: m.attempts,
-        })
+        if let Some(chosen) = self.choose_channel(m, renderer, text, now) {
+            return chosen;
+        }
+        let Some(to) = m.phone.clone() else {
+            return Err(end("failed", "recipient has no phone number".into()));
+        };
+        Ok((
+            OutgoingMessage {
+                id: m.id,
+                to,
+                body: format!("{}{}", self.config.sms_signature, text()?),
+                attempt: m.attempts,
+                template: None,
+            },
+            Via::Sms,
+        ))
     }
 
     fn context(&self, m: &ClaimedMessage, now: DateTime<Utc>) -> MessageContext {
-        let lang = m.language.as_str();
+        self.context_in(m, &m.language, now)
+    }
+
+    /// The context written for `lang` (WeChat templates are Chinese).
+    fn context_in(&self, m: &ClaimedMessage, lang: &str, now: DateTime<Utc>) -> MessageContext {
         let today = local_date(self.config.timezone, now);
         MessageContext {
             name: m.name.clone(),
@@ -387,11 +523,16 @@ impl Dispatcher {
         &self,
         m: &ClaimedMessage,
         gateway: &str,
+        channel: &'static str,
         out: OutgoingMessage,
         outcome: SendOutcome,
         now: DateTime<Utc>,
     ) -> SendResult {
         let cfg = self.cfg();
+        let parts = match channel {
+            "sms" => crate::domain::sms::measure(&out.body).parts as i64,
+            _ => 1,
+        };
         let mut r = SendResult {
             id: m.id,
             status: "failed",
@@ -400,9 +541,11 @@ impl Dispatcher {
             gateway: Some(gateway.to_string()),
             provider_id: None,
             to_addr: Some(out.to.clone()),
-            parts: Some(crate::domain::sms::measure(&out.body).parts as i64),
+            parts: Some(parts),
             body: Some(out.body),
             undo_attempt: false,
+            channel: Some(channel),
+            fallback: false,
         };
         match outcome {
             SendOutcome::Accepted { provider_id } => {
@@ -417,9 +560,17 @@ impl Dispatcher {
                 r.status = "accepted";
                 r.cause = Some("queued for the phone to collect".into());
             }
-            SendOutcome::Permanent { reason } | SendOutcome::OptedOut { reason } => {
+            SendOutcome::Permanent { reason }
+            | SendOutcome::OptedOut { reason }
+            | SendOutcome::Misconfigured { reason } => {
                 tracing::warn!(message_id = m.id, %reason, "permanent failure");
-                r.cause = Some(reason);
+                // On WeChat or WeCom: one SMS stands in for it.
+                r.fallback = channel != "sms" && (m.woman_id.is_some() || m.to_staff);
+                r.cause = Some(if r.fallback {
+                    format!("{reason}; sending by SMS instead")
+                } else {
+                    reason
+                });
             }
             SendOutcome::Transient {
                 reason,
@@ -449,6 +600,23 @@ impl Dispatcher {
             }
         }
         r
+    }
+}
+
+/// How a message goes: by SMS through its route, or through a named
+/// WeChat or WeCom gateway.
+#[derive(Debug, Clone)]
+enum Via {
+    Sms,
+    Gateway { name: String, channel: &'static str },
+}
+
+impl Via {
+    fn channel(&self) -> &'static str {
+        match self {
+            Via::Sms => "sms",
+            Via::Gateway { channel, .. } => channel,
+        }
     }
 }
 

@@ -62,6 +62,7 @@ impl App {
             match name {
                 "digest" => {
                     self.send_digests(now).await?;
+                    self.store.purge_rejected_webhooks(now).await?;
                 }
                 _ => {
                     self.send_weekly_summary(now).await?;

@@ -53,6 +53,7 @@ pub mod receipts;
 pub mod render;
 pub mod store;
 pub mod web;
+pub mod wechat;
 
 pub use app::App;
 pub use clock::Clock;

@@ -246,6 +246,9 @@ enum StaffCmd {
         village: Option<String>,
         #[arg(long)]
         township: Option<String>,
+        /// WeCom user id: her digests and alerts go to WeCom (SMS as fallback).
+        #[arg(long)]
+        wecom_userid: Option<String>,
     },
     /// List staff.
     List,
@@ -896,6 +899,7 @@ async fn main() -> Result<()> {
             language,
             village,
             township,
+            wecom_userid,
         }) => {
             let app = App::open(config, clock).await?;
             if !["officer", "supervisor", "admin"].contains(&role.as_str()) {
@@ -918,6 +922,7 @@ async fn main() -> Result<()> {
                         language,
                         village,
                         township,
+                        wecom_userid,
                     },
                     app.clock.now(),
                 )

@@ -2,7 +2,8 @@
 //! saved by rendering them against a sample context, so a syntax error or
 //! an unknown variable is refused then and never at send time.
 
-use crate::store::StepText;
+use crate::gateway::wechat::{TemplateMessage, FIELD_MAX_CHARS};
+use crate::store::{StepText, WechatVariant};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -61,10 +62,110 @@ fn tera_error(e: tera::Error) -> RenderError {
 pub struct Renderer {
     tera: Tera,
     present: HashSet<(i64, String)>,
+    /// Steps' WeChat template messages; their fields are compiled in `tera`.
+    wechat: std::collections::HashMap<i64, WechatVariant>,
 }
 
 fn template_name(step_id: i64, language: &str) -> String {
     format!("step-{step_id}-{language}")
+}
+
+fn field_name(step_id: i64, index: usize) -> String {
+    format!("wechat-{step_id}-{index}")
+}
+
+/// One line of at most 20 characters.
+fn fit_field(s: &str) -> String {
+    let one_line = tidy(s).split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= FIELD_MAX_CHARS {
+        one_line
+    } else {
+        let mut cut: String = one_line.chars().take(FIELD_MAX_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Why a WeChat variant was refused, naming the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {reason}")]
+pub struct WechatVariantError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Checks a WeChat variant before it is saved, against WeChat's 2023 rules:
+/// a template id, plain keywords, and fields that compile, use only known
+/// variables and render, for the sample woman, to at most 20 characters
+/// with no line break. Template messages are written in Chinese (the
+/// account's templates are), whatever her language for SMS.
+pub fn validate_wechat(v: &WechatVariant) -> Result<(), WechatVariantError> {
+    let err = |field: &str, reason: String| WechatVariantError {
+        field: field.to_string(),
+        reason,
+    };
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !plain(&v.template_id) {
+        return Err(err(
+            "template_id",
+            "must be the account's template id (letters, digits, _ and -)".into(),
+        ));
+    }
+    if let Some(u) = &v.url {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            return Err(err("url", "must be an http(s) link".into()));
+        }
+    }
+    if v.fields.is_empty() {
+        return Err(err(
+            "fields",
+            "a template message needs at least one field".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (key, body) in &v.fields {
+        if !plain(key) || key.contains('-') {
+            return Err(err(
+                key,
+                "keyword must be the template's field name, such as thing1 or time2".into(),
+            ));
+        }
+        if !seen.insert(key.as_str()) {
+            return Err(err(key, "appears twice".into()));
+        }
+        if body.contains('\n') || body.contains('\r') {
+            return Err(err(
+                key,
+                "no line breaks: WeChat shows each field on one line".into(),
+            ));
+        }
+        let lang = FALLBACK_LANGUAGE;
+        let out = render_one(body, &sample_context(lang)).map_err(|e| err(key, e.to_string()))?;
+        if out.is_empty() {
+            return Err(err(key, format!("renders empty for the {lang} sample")));
+        }
+        if out.contains('\n') || out.contains('\r') {
+            return Err(err(
+                key,
+                format!("renders a line break for the {lang} sample"),
+            ));
+        }
+        let n = out.chars().count();
+        if n > FIELD_MAX_CHARS {
+            return Err(err(
+                key,
+                format!(
+                    "{n} characters for the {lang} sample ({out:?}): WeChat takes at most {FIELD_MAX_CHARS}"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn engine() -> Tera {
@@ -76,7 +177,10 @@ fn engine() -> Tera {
 impl Renderer {
     /// Compiles every text. A text that does not compile (only possible if
     /// the database was edited by hand) is left out and reported.
-    pub fn new(texts: &[StepText]) -> (Self, Vec<(i64, String, RenderError)>) {
+    pub fn new(
+        texts: &[StepText],
+        variants: &[WechatVariant],
+    ) -> (Self, Vec<(i64, String, RenderError)>) {
         let mut tera = engine();
         let mut present = HashSet::new();
         let mut broken = vec![];
@@ -88,7 +192,50 @@ impl Renderer {
                 Err(e) => broken.push((t.step_id, t.language.clone(), tera_error(e))),
             }
         }
-        (Self { tera, present }, broken)
+        let mut wechat = std::collections::HashMap::new();
+        'variants: for v in variants {
+            for (i, (key, body)) in v.fields.iter().enumerate() {
+                if let Err(e) = tera.add_raw_template(&field_name(v.step_id, i), body) {
+                    broken.push((v.step_id, format!("wechat {key}"), tera_error(e)));
+                    continue 'variants;
+                }
+            }
+            wechat.insert(v.step_id, v.clone());
+        }
+        (
+            Self {
+                tera,
+                present,
+                wechat,
+            },
+            broken,
+        )
+    }
+
+    /// Step `step_id` as a WeChat template message, when it has one.
+    /// Values longer than WeChat allows are shortened, line breaks joined.
+    pub fn render_wechat(
+        &self,
+        step_id: i64,
+        ctx: &MessageContext,
+    ) -> Option<Result<TemplateMessage, RenderError>> {
+        let v = self.wechat.get(&step_id)?;
+        let ctx = match Context::from_serialize(ctx) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(tera_error(e))),
+        };
+        let mut data = Vec::with_capacity(v.fields.len());
+        for (i, (key, _)) in v.fields.iter().enumerate() {
+            match self.tera.render(&field_name(step_id, i), &ctx) {
+                Ok(out) => data.push((key.clone(), fit_field(&out))),
+                Err(e) => return Some(Err(tera_error(e))),
+            }
+        }
+        Some(Ok(TemplateMessage {
+            template_id: v.template_id.clone(),
+            url: v.url.clone(),
+            data,
+        }))
     }
 
     /// Renders step `step_id` in `language`, falling back to Chinese.
@@ -438,7 +585,7 @@ mod tests {
             language: "en".into(),
             body: "Hi {{ name }} & <{{ clinic }}>".into(),
         }];
-        let (r, broken) = Renderer::new(&texts);
+        let (r, broken) = Renderer::new(&texts, &[]);
         assert!(broken.is_empty());
         let mut ctx = sample_context("en");
         ctx.name = "A&B".into();
@@ -455,7 +602,7 @@ mod tests {
             language: "zh-CN".into(),
             body: "{{ date }}（{{ weekday }}）".into(),
         }];
-        let (r, _) = Renderer::new(&texts);
+        let (r, _) = Renderer::new(&texts, &[]);
         assert_eq!(
             r.render(1, "en", &sample_context("zh-CN")).unwrap(),
             "4月23日（星期四）"

@@ -11,7 +11,11 @@ pub mod android;
 pub mod cht;
 pub mod http;
 pub mod mock;
+pub mod token;
 pub mod twilio;
+pub mod wechat;
+pub mod wechat_crypto;
+pub mod wecom;
 
 use crate::config::{Config, GatewayConfig, RoutingConfig};
 use async_trait::async_trait;
@@ -36,6 +40,8 @@ pub struct OutgoingMessage {
     pub body: String,
     /// 1 on the first try.
     pub attempt: i64,
+    /// For WeChat: the template message to send instead of the text.
+    pub template: Option<wechat::TemplateMessage>,
 }
 
 /// What a gateway said to one send.
@@ -57,6 +63,19 @@ pub enum SendOutcome {
     /// The provider says the recipient opted out with it (Twilio 21610):
     /// failed, and recorded as her opt-out.
     OptedOut { reason: String },
+    /// Our configuration is wrong (a template id or credentials the
+    /// provider refuses): failed, and the administrators are told.
+    Misconfigured { reason: String },
+}
+
+impl SendOutcome {
+    /// The gateway took the message.
+    pub fn handed_over(&self) -> bool {
+        matches!(
+            self,
+            SendOutcome::Accepted { .. } | SendOutcome::Sent { .. } | SendOutcome::Queued
+        )
+    }
 }
 
 /// Statuses a gateway reports after accepting a message.
@@ -107,7 +126,9 @@ pub trait Gateway: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayConfigError {
-    #[error("{key}.kind: unknown gateway kind {kind:?} (mock, android, cht, twilio)")]
+    #[error(
+        "{key}.kind: unknown gateway kind {kind:?} (mock, android, cht, twilio, wechat, wecom)"
+    )]
     Unknown { key: String, kind: String },
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
@@ -155,6 +176,11 @@ pub struct Gateways {
     routing: RoutingConfig,
     /// The mock, when one is configured: tests and the demo look inside.
     pub mock: Option<Arc<MockGateway>>,
+    /// The WeChat Official Account, when one is configured: women who
+    /// follow it get their reminders there.
+    pub wechat: Option<(String, Arc<wechat::Wechat>)>,
+    /// WeCom, when configured: staff with a WeCom user id get theirs there.
+    pub wecom: Option<(String, Arc<wecom::Wecom>)>,
 }
 
 impl Gateways {
@@ -164,6 +190,7 @@ impl Gateways {
     ) -> Result<Self, GatewayConfigError> {
         let mut entries = BTreeMap::new();
         let mut mock = None;
+        let (mut wechat, mut wecom) = (None, None);
         let all = std::iter::once((DEFAULT.to_string(), "gateway".to_string(), &cfg.gateway))
             .chain(
                 cfg.gateways
@@ -183,6 +210,28 @@ impl Gateways {
                 "android" => Arc::new(android::Android::new(name.clone(), &key, g)?),
                 "twilio" => Arc::new(twilio::Twilio::new(name.clone(), &key, g, &cfg.public_url)?),
                 "cht" => Arc::new(cht::Cht::new(name.clone(), &key, g)?),
+                "wechat" => {
+                    if wechat.is_some() {
+                        return Err(GatewayConfigError::Invalid {
+                            key: format!("{key}.kind"),
+                            reason: "only one WeChat Official Account can be configured".into(),
+                        });
+                    }
+                    let w = Arc::new(wechat::Wechat::new(name.clone(), &key, g, clock.clone())?);
+                    wechat = Some((name.clone(), w.clone()));
+                    w
+                }
+                "wecom" => {
+                    if wecom.is_some() {
+                        return Err(GatewayConfigError::Invalid {
+                            key: format!("{key}.kind"),
+                            reason: "only one WeCom application can be configured".into(),
+                        });
+                    }
+                    let w = Arc::new(wecom::Wecom::new(name.clone(), &key, g, clock.clone())?);
+                    wecom = Some((name.clone(), w.clone()));
+                    w
+                }
                 other => {
                     return Err(GatewayConfigError::Unknown {
                         key,
@@ -209,6 +258,41 @@ impl Gateways {
                 },
             );
         }
+        // WeChat and WeCom carry their own messages; never the SMS routes.
+        let not_sms = |n: &str| {
+            entries
+                .get(n)
+                .is_some_and(|e: &Entry| matches!(e.config.kind.as_str(), "wechat" | "wecom"))
+        };
+        let routes = std::iter::once(("gateway.kind".to_string(), DEFAULT))
+            .chain(
+                cfg.routing
+                    .staff
+                    .iter()
+                    .map(|s| ("routing.staff".to_string(), s.as_str())),
+            )
+            .chain(
+                cfg.routing
+                    .villages
+                    .iter()
+                    .map(|(v, g)| (format!("routing.villages.{v}"), g.as_str())),
+            )
+            .chain(entries.iter().filter_map(|(n, e)| {
+                e.config
+                    .failover
+                    .as_deref()
+                    .map(|f| (format!("gateways.{n}.failover"), f))
+            }));
+        for (key, target) in routes {
+            if not_sms(target) {
+                return Err(GatewayConfigError::Invalid {
+                    key,
+                    reason: format!(
+                        "{target:?} is a WeChat or WeCom gateway: configure it under [gateways.NAME]; it carries messages to those who follow or use it, never the SMS routes"
+                    ),
+                });
+            }
+        }
         for (name, e) in &entries {
             if let Some(to) = &e.config.failover {
                 if !entries.contains_key(to) || to == name {
@@ -228,6 +312,8 @@ impl Gateways {
             entries,
             routing: cfg.routing.clone(),
             mock,
+            wechat,
+            wecom,
         })
     }
 

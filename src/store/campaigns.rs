@@ -24,6 +24,18 @@ pub struct StepText {
     pub body: String,
 }
 
+/// A step's WeChat template message: its fields are Tera templates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WechatVariant {
+    #[serde(default)]
+    pub step_id: i64,
+    pub template_id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Keyword and template, in the template's order.
+    pub fields: Vec<(String, String)>,
+}
+
 /// A step as seeded from the defaults.
 pub struct StepSeed<'a> {
     pub key: &'a str,
@@ -196,6 +208,65 @@ impl Store {
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;
+        bump_texts_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every step's WeChat variant, for the renderer.
+    pub async fn wechat_variants(&self) -> Result<Vec<WechatVariant>> {
+        let rows: Vec<(i64, String, Option<String>, String)> =
+            sqlx::query_as("SELECT step_id, template_id, url, fields FROM step_wechat")
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter()
+            .map(|(step_id, template_id, url, fields)| {
+                Ok(WechatVariant {
+                    step_id,
+                    template_id,
+                    url,
+                    fields: serde_json::from_str(&fields).map_err(|e| {
+                        StoreError::Corrupt(format!("step_wechat {step_id}: fields: {e}"))
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves (or, with `None`, removes) a step's WeChat variant. The caller
+    /// validates it first (see `render::validate_wechat`).
+    pub async fn set_wechat_variant(
+        &self,
+        step_id: i64,
+        v: Option<&WechatVariant>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        match v {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO step_wechat (step_id, template_id, url, fields, updated_by, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (step_id) DO UPDATE SET template_id = excluded.template_id, url = excluded.url,
+                         fields = excluded.fields, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                )
+                .bind(step_id)
+                .bind(&v.template_id)
+                .bind(&v.url)
+                .bind(serde_json::to_string(&v.fields).expect("json"))
+                .bind(by)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM step_wechat WHERE step_id = ?")
+                    .bind(step_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         bump_texts_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())

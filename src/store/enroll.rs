@@ -61,7 +61,7 @@ impl EnrollOutcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct WomanRow {
     pub id: i64,
     pub name: String,
@@ -71,6 +71,10 @@ pub struct WomanRow {
     pub officer_code: Option<String>,
     pub consent_at: Option<i64>,
     pub opted_out_at: Option<i64>,
+    /// Bound to the WeChat Official Account (by QR code or roster).
+    pub wechat_openid: Option<String>,
+    /// She unfollowed the account: WeChat sends stopped.
+    pub wechat_unfollowed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -462,22 +466,13 @@ impl Store {
     }
 
     pub async fn woman(&self, id: i64) -> Result<WomanRow> {
-        sqlx::query_as::<_, (i64, String, String, String, Option<String>, Option<String>, Option<i64>, Option<i64>)>(
-            "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at FROM women WHERE id = ?",
+        sqlx::query_as::<_, WomanRow>(
+            "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at,
+                    wechat_openid, wechat_unfollowed_at FROM women WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.write)
         .await?
-        .map(|(id, name, phone, language, village, officer_code, consent_at, opted_out_at)| WomanRow {
-            id,
-            name,
-            phone,
-            language,
-            village,
-            officer_code,
-            consent_at,
-            opted_out_at,
-        })
         .ok_or_else(|| StoreError::NotFound(format!("woman {id}")))
     }
 

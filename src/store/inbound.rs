@@ -154,12 +154,13 @@ impl Store {
         Ok(())
     }
 
-    /// The woman a number belongs to. Phones are shared: among the women on
-    /// one number, the one last messaged, else the one last registered.
+    /// The woman a number (or a WeChat openid) belongs to. Phones are
+    /// shared: among the women on one number, the one last messaged, else
+    /// the one last registered.
     pub async fn woman_by_phone(&self, phone: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT w.id FROM women w
-             WHERE w.phone = ?1
+             WHERE (w.phone = ?1 OR w.wechat_openid = ?1)
              ORDER BY (SELECT MAX(o.id) FROM outbox o WHERE o.woman_id = w.id AND o.status NOT IN ('scheduled', 'cancelled', 'expired')) DESC NULLS LAST,
                       w.id DESC
              LIMIT 1",

@@ -17,9 +17,10 @@ mod outbox;
 mod plans;
 mod privacy;
 mod staff;
+mod wechat;
 
 pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
-pub use campaigns::{StepRow, StepText};
+pub use campaigns::{StepRow, StepText, WechatVariant};
 pub use care::{Coverage, OverdueVisit, StalePregnancy};
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};

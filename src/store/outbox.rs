@@ -64,6 +64,16 @@ pub struct ClaimedMessage {
     /// A series or broadcast message: capped per woman.
     pub outreach: bool,
     pub broadcast_id: Option<i64>,
+    /// Her openid, when she follows the WeChat account (never for an SMS
+    /// stand-in).
+    pub wechat_to: Option<String>,
+    /// The staff member's WeCom user id (never for an SMS stand-in).
+    pub wecom_to: Option<String>,
+    /// For an answer: the gateway and sender of the message it answers
+    /// (an answer to a WeChat message goes back through WeChat).
+    pub reply_via: Option<(String, String)>,
+    /// An SMS stand-in for a message that failed on WeChat or WeCom.
+    pub fallback_of: Option<i64>,
 }
 
 /// What became of one claimed message.
@@ -82,6 +92,10 @@ pub struct SendResult {
     /// Not an attempt (a frequency-capped message that waits): the claim's
     /// attempt count is given back.
     pub undo_attempt: bool,
+    /// The channel it went through: sms, wechat or wecom.
+    pub channel: Option<&'static str>,
+    /// Failed on WeChat or WeCom: an SMS stand-in is written.
+    pub fallback: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +109,11 @@ pub struct OutboxListRow {
     pub attempts: i64,
     pub parts: Option<i64>,
     pub body: Option<String>,
+    /// sms, wechat or wecom (once handed over).
+    pub channel: String,
+    pub gateway: Option<String>,
+    /// An SMS stand-in: the message that failed on WeChat or WeCom.
+    pub fallback_of: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -295,11 +314,16 @@ impl Store {
                     -- A stopped broadcast sends nothing more, even what was claimed.
                     (o.broadcast_id IS NOT NULL
                      AND (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) <> 'published') AS stopped,
-                    v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp
+                    v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp, o.fallback_of,
+                    CASE WHEN o.fallback_of IS NULL AND o.woman_id IS NOT NULL AND w.erased_at IS NULL
+                              AND w.wechat_unfollowed_at IS NULL THEN w.wechat_openid END AS wechat_to,
+                    CASE WHEN o.fallback_of IS NULL THEN st.wecom_userid END AS wecom_to,
+                    i.gateway AS reply_gateway, i.sender AS reply_sender
              FROM outbox o LEFT JOIN women w ON w.id = o.woman_id
              LEFT JOIN staff st ON st.id = o.staff_id
              LEFT JOIN visits v ON v.id = o.visit_id
              LEFT JOIN pregnancies p ON p.id = o.pregnancy_id
+             LEFT JOIN inbound i ON i.id = o.in_reply_to AND o.fallback_of IS NULL
              WHERE o.id IN (SELECT value FROM json_each(?1))",
         )
         .bind(serde_json::to_string(&ids).expect("json"))
@@ -334,6 +358,12 @@ impl Store {
                     due_on: opt_date(r.get("due_on"))?,
                     window_end: opt_date(r.get("window_end"))?,
                     lmp: opt_date(r.get("lmp"))?,
+                    wechat_to: r.get("wechat_to"),
+                    wecom_to: r.get("wecom_to"),
+                    reply_via: r
+                        .get::<Option<String>, _>("reply_gateway")
+                        .zip(r.get::<Option<String>, _>("reply_sender")),
+                    fallback_of: r.get("fallback_of"),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -358,6 +388,7 @@ impl Store {
                         to_addr = COALESCE(r.column7, outbox.to_addr),
                         body = COALESCE(r.column8, outbox.body),
                         parts = COALESCE(r.column9, outbox.parts),
+                        channel = COALESCE(r.column11, outbox.channel),
                         updated_at = ",
             );
             qb.push_bind(ts(now));
@@ -372,13 +403,22 @@ impl Store {
                     .push_bind(&r.to_addr)
                     .push_bind(&r.body)
                     .push_bind(r.parts)
-                    .push_bind(i64::from(r.undo_attempt));
+                    .push_bind(i64::from(r.undo_attempt))
+                    .push_bind(r.channel);
             });
             qb.push(") AS r WHERE outbox.id = r.column1 AND outbox.status = 'claimed'");
             qb.build()
                 .persistent(full_chunk(chunk.len()))
                 .execute(&mut *tx)
                 .await?;
+        }
+        let fallbacks: Vec<i64> = results
+            .iter()
+            .filter(|r| r.fallback)
+            .map(|r| r.id)
+            .collect();
+        if !fallbacks.is_empty() {
+            write_fallbacks(&mut tx, &fallbacks, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -518,6 +558,15 @@ impl Store {
         .is_some())
     }
 
+    /// SMS stand-ins for messages that failed on WeChat (a
+    /// `TEMPLATESENDJOBFINISH` failure). Returns how many were written.
+    pub async fn fall_back_to_sms(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = write_fallbacks(&mut tx, ids, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Our message id for a gateway's own id (and the woman it went to).
     pub async fn message_by_provider_id(
         &self,
@@ -585,7 +634,7 @@ impl Store {
     pub async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxListRow>> {
         let rows = sqlx::query(
             "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause, o.send_at,
-                    o.attempts, o.parts, o.body
+                    o.attempts, o.parts, o.body, o.channel, o.gateway, o.fallback_of
              FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
              WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.woman_id = ?2) AND (?3 IS NULL OR o.send_at >= ?3)
              ORDER BY o.send_at, o.id LIMIT ?4",
@@ -608,6 +657,9 @@ impl Store {
                 attempts: r.get("attempts"),
                 parts: r.get("parts"),
                 body: r.get("body"),
+                channel: r.get("channel"),
+                gateway: r.get("gateway"),
+                fallback_of: r.get("fallback_of"),
             })
             .collect())
     }
@@ -729,4 +781,33 @@ async fn apply_reports(
         }
     }
     Ok(changed)
+}
+
+/// Writes one SMS stand-in for each of `ids` that failed on WeChat or
+/// WeCom: same woman or staff member, step, visit and grace, sent now,
+/// linked by `fallback_of`. At most one per message, ever (a unique index),
+/// and none for a message that reached her after all.
+async fn write_fallbacks(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO outbox (dedupe_key, woman_id, staff_id, pregnancy_id, visit_id, step_id, kind, in_reply_to,
+                             channel, status, status_cause, send_at, expires_at, outreach, broadcast_id, fallback_of,
+                             body, created_at, updated_at)
+         SELECT o.dedupe_key || ':sms', o.woman_id, o.staff_id, o.pregnancy_id, o.visit_id, o.step_id, o.kind,
+                o.in_reply_to, 'sms', 'scheduled', 'SMS instead of message ' || o.id || ', which failed on ' || o.channel,
+                ?2, o.expires_at, o.outreach, o.broadcast_id, o.id,
+                CASE WHEN o.step_id IS NULL THEN o.body END, ?2, ?2
+         FROM outbox o
+         WHERE o.id IN (SELECT value FROM json_each(?1)) AND o.status = 'failed'
+           AND o.channel IN ('wechat', 'wecom') AND (o.woman_id IS NOT NULL OR o.staff_id IS NOT NULL)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(serde_json::to_string(ids).expect("json"))
+    .bind(ts(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }

@@ -14,6 +14,8 @@ pub struct StaffRow {
     pub language: String,
     pub village: Option<String>,
     pub township: Option<String>,
+    /// WeCom user id: digests and alerts go there when WeCom is configured.
+    pub wecom_userid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -25,15 +27,16 @@ pub struct NewStaff {
     pub language: String,
     pub village: Option<String>,
     pub township: Option<String>,
+    pub wecom_userid: Option<String>,
 }
 
-const COLUMNS: &str = "id, code, name, phone, role, language, village, township";
+const COLUMNS: &str = "id, code, name, phone, role, language, village, township, wecom_userid";
 
 impl Store {
     pub async fn add_staff(&self, s: &NewStaff, now: DateTime<Utc>) -> Result<i64> {
         let r = sqlx::query_scalar(
-            "INSERT INTO staff (code, name, phone, role, language, village, township, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO staff (code, name, phone, role, language, village, township, wecom_userid, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&s.code)
         .bind(&s.name)
@@ -42,6 +45,7 @@ impl Store {
         .bind(&s.language)
         .bind(&s.village)
         .bind(&s.township)
+        .bind(&s.wecom_userid)
         .bind(ts(now))
         .fetch_one(&self.write)
         .await;

@@ -35,6 +35,10 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/visits/missed", post(visit_missed))
         .route("/digests", get(digests))
         .route("/reports/coverage", get(coverage))
+        .route(
+            "/campaigns/{campaign}/steps/{step}/wechat",
+            axum::routing::put(set_wechat_variant).delete(remove_wechat_variant),
+        )
         .layer(middleware::from_fn_with_state(app, super::require_token))
 }
 
@@ -313,4 +317,23 @@ async fn coverage(
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
     Ok(Json(app.coverage(from, to, app.clock.now()).await?))
+}
+
+async fn set_wechat_variant(
+    State(app): State<AppState>,
+    Path((campaign, step)): Path<(String, String)>,
+    Json(v): Json<crate::store::WechatVariant>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    app.set_wechat_variant(&campaign, &step, Some(v), "api")
+        .await?;
+    Ok(Json(serde_json::json!({ "saved": true })))
+}
+
+async fn remove_wechat_variant(
+    State(app): State<AppState>,
+    Path((campaign, step)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    app.set_wechat_variant(&campaign, &step, None, "api")
+        .await?;
+    Ok(Json(serde_json::json!({ "removed": true })))
 }

@@ -5,6 +5,7 @@ mod api;
 mod cht;
 mod status;
 mod webhooks;
+mod wechat;
 
 use crate::app::{App, AppError};
 use crate::store::StoreError;
@@ -23,7 +24,10 @@ pub fn router(app: AppState) -> Router {
         .merge(status::router())
         .merge(cht::router())
         .nest("/api/v1", api::router(app.clone()))
-        .nest("/webhooks", webhooks::router(app.clone()))
+        .nest(
+            "/webhooks",
+            webhooks::router(app.clone()).merge(wechat::router()),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.max_body_bytes,
         ))

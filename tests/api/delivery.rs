@@ -36,6 +36,7 @@ async fn hand_over(t: &TestApp, m: &careminder::store::ClaimedMessage) {
         to: m.phone.clone().unwrap(),
         body: "x".into(),
         attempt: 1,
+        template: None,
     };
     t.mock.send(&out).await;
 }

@@ -17,3 +17,4 @@ mod replanning;
 mod replies;
 mod schedule;
 mod upgrades;
+mod wechat;

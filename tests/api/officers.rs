@@ -27,6 +27,7 @@ async fn staff(
                 language: "zh-CN".into(),
                 village: village.map(str::to_string),
                 township: Some(township.into()),
+                wecom_userid: None,
             },
             t.clock.now(),
         )

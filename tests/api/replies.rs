@@ -34,6 +34,7 @@ async fn add_staff(t: &TestApp, code: &str, name: &str, phone: &str, role: &str)
                 language: "zh-CN".into(),
                 village: Some("V001".into()),
                 township: None,
+                wecom_userid: None,
             },
             t.clock.now(),
         )

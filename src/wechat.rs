@@ -1,0 +1,257 @@
+//! WeChat, above the gateway: what the Official Account's callbacks mean
+//! (a woman's words, binding by QR code, following and unfollowing, the
+//! final status of a template message), the steps' template-message
+//! variants, and the binding QR code printed for each woman.
+
+use crate::app::{App, AppError};
+use crate::gateway::{ReportedStatus, StatusReport};
+use crate::store::{NewInbound, WechatVariant};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+
+/// A callback's XML, plain or decrypted (WeChat's element names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CallbackXml {
+    pub to_user_name: String,
+    pub from_user_name: String,
+    pub create_time: Option<i64>,
+    pub msg_type: String,
+    pub content: Option<String>,
+    pub msg_id: Option<String>,
+    /// `TEMPLATESENDJOBFINISH` spells it MsgID.
+    #[serde(rename = "MsgID")]
+    pub msg_id_upper: Option<String>,
+    pub event: Option<String>,
+    pub event_key: Option<String>,
+    pub status: Option<String>,
+    /// Safe mode: the encrypted message.
+    pub encrypt: Option<String>,
+}
+
+impl CallbackXml {
+    pub fn parse(xml: &str) -> Result<Self, String> {
+        let x: Self = quick_xml::de::from_str(xml).map_err(|e| e.to_string())?;
+        if x.encrypt.is_none() && (x.from_user_name.is_empty() || x.msg_type.is_empty()) {
+            return Err("FromUserName and MsgType are required".into());
+        }
+        Ok(x)
+    }
+}
+
+/// What a `TEMPLATESENDJOBFINISH` status means.
+pub fn template_status(status: &str) -> ReportedStatus {
+    if status.trim() == "success" {
+        ReportedStatus::Delivered
+    } else {
+        ReportedStatus::Failed
+    }
+}
+
+impl App {
+    /// Acts on one callback from the Official Account `gateway`.
+    /// Returns what was done, for the log.
+    pub async fn wechat_callback(
+        &self,
+        gateway: &str,
+        x: CallbackXml,
+    ) -> Result<&'static str, AppError> {
+        let now = self.clock.now();
+        let at = x
+            .create_time
+            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+            .unwrap_or(now)
+            .min(now);
+        let openid = x.from_user_name.as_str();
+        if x.msg_type != "event" {
+            // Her words (or a picture, a voice note: a person looks at those).
+            let text = match (x.msg_type.as_str(), &x.content) {
+                ("text", Some(t)) => t.clone(),
+                (other, _) => format!("[{other}]"),
+            };
+            let provider_id = x
+                .msg_id
+                .clone()
+                .unwrap_or_else(|| format!("{openid}:{}", x.create_time.unwrap_or(0)));
+            let r = self
+                .receive(NewInbound {
+                    gateway: gateway.to_string(),
+                    provider_id,
+                    sender: openid.to_string(),
+                    text,
+                    received_at: at,
+                })
+                .await?;
+            return Ok(if r.duplicate {
+                "duplicate message"
+            } else {
+                "message stored"
+            });
+        }
+        let event = x.event.clone().unwrap_or_default();
+        // Events have no id: WeChat's advice is sender + time (+ event).
+        let event_id = format!("{openid}:{}:{event}", x.create_time.unwrap_or(0));
+        if self.store.webhook_event_seen(gateway, &event_id).await? {
+            return Ok("duplicate event");
+        }
+        let done = match event.as_str() {
+            "subscribe" | "SCAN" => {
+                let bound = match (&self.gateways.wechat, &x.event_key) {
+                    (Some((_, w)), Some(key)) if !key.is_empty() => w.woman_of_scene(key),
+                    _ => None,
+                };
+                match bound {
+                    Some(woman) if self.store.bind_wechat(woman, openid, now).await? => {
+                        tracing::info!(woman_id = woman, "WeChat bound by QR code");
+                        "bound"
+                    }
+                    Some(_) => "QR code of an unknown or erased woman",
+                    None => {
+                        if event == "subscribe" {
+                            self.store.set_wechat_following(openid, true, now).await?;
+                            "followed"
+                        } else {
+                            "scan without a binding"
+                        }
+                    }
+                }
+            }
+            "unsubscribe" => {
+                let women = self.store.set_wechat_following(openid, false, now).await?;
+                tracing::info!(women = women.len(), "WeChat unfollowed: SMS from now on");
+                "unfollowed"
+            }
+            "TEMPLATESENDJOBFINISH" => {
+                let msgid = x
+                    .msg_id_upper
+                    .clone()
+                    .or(x.msg_id.clone())
+                    .unwrap_or_default();
+                let status = x.status.clone().unwrap_or_default();
+                match self.store.message_by_provider_id(gateway, &msgid).await? {
+                    None => "status for a message we do not know",
+                    Some((id, _)) => {
+                        let s = template_status(&status);
+                        let report = StatusReport {
+                            message_id: id,
+                            status: s,
+                            reason: (s == ReportedStatus::Failed)
+                                .then(|| format!("{gateway}: {status}")),
+                            at,
+                        };
+                        self.receipts.submit(None, report).await?;
+                        if s == ReportedStatus::Failed
+                            && self.store.fall_back_to_sms(&[id], now).await? > 0
+                        {
+                            tracing::info!(
+                                message_id = id,
+                                "WeChat could not deliver: SMS instead"
+                            );
+                            self.wake.notify_one();
+                        }
+                        "status"
+                    }
+                }
+            }
+            _ => "event ignored",
+        };
+        self.store
+            .record_webhook_event(gateway, &event_id, now)
+            .await?;
+        Ok(done)
+    }
+
+    /// Saves (or removes) a step's WeChat template message, after checking
+    /// it against WeChat's rules; the error names the field.
+    pub async fn set_wechat_variant(
+        &self,
+        campaign: &str,
+        step: &str,
+        variant: Option<WechatVariant>,
+        actor: &str,
+    ) -> Result<(), AppError> {
+        let step_id = self.store.step_id(campaign, step).await?;
+        let now = self.clock.now();
+        if let Some(v) = &variant {
+            crate::render::validate_wechat(v).map_err(|e| AppError::Refused(e.to_string()))?;
+        }
+        let v = variant.map(|v| WechatVariant { step_id, ..v });
+        self.store
+            .set_wechat_variant(step_id, v.as_ref(), actor, now)
+            .await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                if v.is_some() {
+                    "wechat_variant_saved"
+                } else {
+                    "wechat_variant_removed"
+                },
+                &format!("step:{step_id}"),
+                &v.map(|v| serde_json::to_string(&v).expect("json"))
+                    .unwrap_or_default(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The URL of a woman's binding QR code, from WeChat, and her name.
+    pub async fn wechat_qr(&self, woman_id: i64) -> Result<(String, String), AppError> {
+        let Some((_, w)) = &self.gateways.wechat else {
+            return Err(AppError::Config(
+                "no WeChat Official Account is configured (a gateway of kind \"wechat\")".into(),
+            ));
+        };
+        let woman = self.store.woman(woman_id).await?;
+        let url = w
+            .create_qr(&w.scene_for(woman_id))
+            .await
+            .map_err(AppError::Refused)?;
+        Ok((url, woman.name))
+    }
+}
+
+/// When a callback's timestamp is too far from our clock to be fresh.
+pub fn stale(timestamp: &str, now: DateTime<Utc>) -> bool {
+    match timestamp.parse::<i64>() {
+        Ok(t) => (now.timestamp() - t).abs() > 600,
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_parse_text_events_and_encrypted_envelopes() {
+        let x = CallbackXml::parse(
+            "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[oAbc]]></FromUserName>\
+             <CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+             <Content><![CDATA[好的 1]]></Content><MsgId>1234567890123456</MsgId></xml>",
+        )
+        .unwrap();
+        assert_eq!(x.content.as_deref(), Some("好的 1"));
+        assert_eq!(x.msg_id.as_deref(), Some("1234567890123456"));
+        let e = CallbackXml::parse(
+            "<xml><ToUserName>gh_1</ToUserName><FromUserName>oAbc</FromUserName><CreateTime>1</CreateTime>\
+             <MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>200163836</MsgID>\
+             <Status><![CDATA[failed:user block]]></Status></xml>",
+        )
+        .unwrap();
+        assert_eq!(e.msg_id_upper.as_deref(), Some("200163836"));
+        assert_eq!(
+            template_status(e.status.as_deref().unwrap()),
+            ReportedStatus::Failed
+        );
+        assert_eq!(template_status("success"), ReportedStatus::Delivered);
+        let enc =
+            CallbackXml::parse("<xml><ToUserName>gh_1</ToUserName><Encrypt>abc=</Encrypt></xml>")
+                .unwrap();
+        assert_eq!(enc.encrypt.as_deref(), Some("abc="));
+        assert!(CallbackXml::parse("<xml><Content>x</Content>").is_err());
+        assert!(CallbackXml::parse("not xml").is_err());
+        assert!(CallbackXml::parse("<xml></xml>").is_err());
+    }
+}
