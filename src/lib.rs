@@ -52,6 +52,7 @@ pub mod planner;
 pub mod receipts;
 pub mod render;
 pub mod store;
+pub mod qr;
 pub mod web;
 pub mod wechat;
 

@@ -913,3 +913,59 @@ async fn wecom_keeps_to_30_messages_a_minute_per_person() {
         .count();
     assert_eq!(sent, 32, "the held message made no request");
 }
+
+#[tokio::test]
+async fn the_qr_card_carries_her_signed_scene_and_her_name() {
+    let oa = fake_oa().await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/qrcode/create"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ticket": "gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw==",
+            "expire_seconds": 2592000,
+            "url": "http://weixin.qq.com/q/kZgfwMTm72WWPkovabbI"
+        })))
+        .mount(&oa.server)
+        .await;
+    let t = spawn_app_with(|c| with_wechat(c, &oa.server), "2026-12-01 10:00").await;
+    let w = enroll_bound(&t, "钱秀兰", "13812340006", None).await;
+    let (url, name) = t.app.wechat_qr(w).await.unwrap();
+    assert_eq!(url, "http://weixin.qq.com/q/kZgfwMTm72WWPkovabbI");
+    assert_eq!(name, "钱秀兰");
+    let asked: Value = oa
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .find(|r| r.url.path() == "/cgi-bin/qrcode/create")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .unwrap();
+    let scene = t.app.gateways.wechat.as_ref().unwrap().1.scene_for(w);
+    assert_eq!(
+        asked,
+        json!({
+            "expire_seconds": 2592000,
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        })
+    );
+    let wx = &t.app.gateways.wechat.as_ref().unwrap().1;
+    let png = careminder::qr::card_png(&url, &name, &wx.config().qr_instructions, "")
+        .expect("a font with Chinese glyphs (.ci/run installs fonts-wqy-microhei)");
+    if let Ok(out) = std::env::var("CAREMINDER_CARD_OUT") {
+        // How docs/wechat-qr-card.png was made.
+        std::fs::write(out, &png).unwrap();
+    }
+    let img = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img.clone());
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, url, "the printed code opens her QR scene");
+    let top = careminder::qr::caption_top(&url);
+    let ink = img
+        .enumerate_pixels()
+        .filter(|(_, y, p)| *y >= top && p.0[0] < 128)
+        .count();
+    assert!(ink > 500, "her name and the instructions are printed under the code ({ink} dark pixels)");
+}
