@@ -49,10 +49,10 @@ pub mod importer;
 pub mod inbound;
 pub mod jobs;
 pub mod planner;
+pub mod qr;
 pub mod receipts;
 pub mod render;
 pub mod store;
-pub mod qr;
 pub mod web;
 pub mod wechat;
 

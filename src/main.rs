@@ -774,7 +774,12 @@ async fn main() -> Result<()> {
             match cmd {
                 WechatCmd::Qr { woman_id, out } => {
                     let (url, name) = app.wechat_qr(woman_id).await?;
-                    let cfg = &app.gateways.wechat.as_ref().expect("checked by wechat_qr").1;
+                    let cfg = &app
+                        .gateways
+                        .wechat
+                        .as_ref()
+                        .expect("checked by wechat_qr")
+                        .1;
                     let png = careminder::qr::card_png(
                         &url,
                         &name,
@@ -805,7 +810,9 @@ async fn main() -> Result<()> {
                             .map(|f| {
                                 f.split_once('=')
                                     .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                                    .with_context(|| format!("--field {f:?}: write KEYWORD=TEMPLATE"))
+                                    .with_context(|| {
+                                        format!("--field {f:?}: write KEYWORD=TEMPLATE")
+                                    })
                             })
                             .collect::<anyhow::Result<Vec<_>>>()?;
                         Some(careminder::store::WechatVariant {
@@ -815,18 +822,24 @@ async fn main() -> Result<()> {
                             fields,
                         })
                     };
-                    app.set_wechat_variant(&campaign, &step, variant, "cli").await?;
+                    app.set_wechat_variant(&campaign, &step, variant, "cli")
+                        .await?;
                     println!(
                         "{campaign}/{step}: WeChat template message {}",
                         if remove { "removed" } else { "saved" }
                     );
                 }
                 WechatCmd::Rejects { limit } => {
-                    for (id, gateway, reason, body, at) in app.store.rejected_webhooks(limit).await? {
+                    for (id, gateway, reason, body, at) in
+                        app.store.rejected_webhooks(limit).await?
+                    {
                         println!(
                             "#{id} {} {gateway}: {reason}\n  {}",
                             careminder::store::from_ts(at).format("%Y-%m-%d %H:%M:%S UTC"),
-                            String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+                            String::from_utf8_lossy(&body)
+                                .chars()
+                                .take(300)
+                                .collect::<String>()
                         );
                     }
                 }

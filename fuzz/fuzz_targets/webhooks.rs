@@ -15,6 +15,9 @@ const TOKEN: &str = "fuzz-token";
 const ANDROID_KEY: &str = "k3y";
 const TWILIO_TOKEN: &str = "t0ken";
 const PUBLIC: &str = "https://sms.example.org";
+const WX_TOKEN: &str = "wxt0ken";
+const WX_APPID: &str = "wxfuzz0000000001";
+const WX_AES: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 
 struct World {
     rt: tokio::runtime::Runtime,
@@ -70,6 +73,16 @@ fn world() -> &'static World {
                 ..Default::default()
             },
         );
+        let mut wx = GatewayConfig {
+            kind: "wechat".into(),
+            ..Default::default()
+        };
+        wx.wechat.base_url = "http://127.0.0.1:9".into();
+        wx.wechat.appid = WX_APPID.into();
+        wx.wechat.secret = "s".into();
+        wx.wechat.token = WX_TOKEN.into();
+        wx.wechat.encoding_aes_key = WX_AES.into();
+        c.gateways.insert("wechat".into(), wx);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -103,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let w = world();
-    let req = match door % 6 {
+    let req = match door % 8 {
         0 => {
             let ts = w.now.to_string();
             Request::post("/webhooks/android")
@@ -137,6 +150,28 @@ fuzz_target!(|data: &[u8]| {
             Request::post("/gateways/cht")
                 .header("authorization", format!("Basic {auth}"))
                 .header("content-type", "application/json")
+        }
+        d @ (6 | 7) => {
+            // WeChat: plain XML, or (safe mode) the body encrypted and
+            // wrapped as WeChat wraps it.
+            use careminder::gateway::wechat_crypto::{signature, Cipher};
+            let ts = w.now.to_string();
+            let sig = signature(&[WX_TOKEN, &ts, "n"]);
+            let mut uri = format!("/webhooks/wechat?signature={sig}&timestamp={ts}&nonce=n");
+            let body = if d == 7 {
+                let xml = String::from_utf8_lossy(body);
+                let enc = Cipher::new(WX_AES, WX_APPID).unwrap().encrypt(&xml, [1; 16]);
+                let msg_sig = signature(&[WX_TOKEN, &ts, "n", &enc]);
+                uri.push_str(&format!("&encrypt_type=aes&msg_signature={msg_sig}"));
+                format!("<xml><ToUserName>gh</ToUserName><Encrypt>{enc}</Encrypt></xml>").into_bytes()
+            } else {
+                body.to_vec()
+            };
+            let req = Request::post(uri).header("content-type", "text/xml");
+            let req = req.body(Body::from(body)).unwrap();
+            let status = w.rt.block_on(w.router.clone().oneshot(req)).unwrap().status();
+            assert!(!status.is_server_error(), "door {door}: {status}");
+            return;
         }
         4 => Request::post("/webhooks/mock")
             .header("authorization", format!("Bearer {TOKEN}"))

@@ -69,6 +69,10 @@ async fn fake_oa() -> FakeOa {
                 let body: Value = serde_json::from_slice(&req.body).unwrap();
                 let mut sends = sends.lock().unwrap();
                 sends.push(body.clone());
+                if body["template_id"] == "TPL-revoked" {
+                    return ResponseTemplate::new(200)
+                        .set_body_json(json!({"errcode": 40037, "errmsg": "invalid template_id"}));
+                }
                 if body["touser"] == "oNotFollowing" {
                     return ResponseTemplate::new(200).set_body_json(
                         json!({"errcode": 43004, "errmsg": "require subscribe hint"}),
@@ -967,5 +971,59 @@ async fn the_qr_card_carries_her_signed_scene_and_her_name() {
         .enumerate_pixels()
         .filter(|(_, y, p)| *y >= top && p.0[0] < 128)
         .count();
-    assert!(ink > 500, "her name and the instructions are printed under the code ({ink} dark pixels)");
+    assert!(
+        ink > 500,
+        "her name and the instructions are printed under the code ({ink} dark pixels)"
+    );
+}
+
+#[tokio::test]
+async fn a_template_id_wechat_refuses_falls_back_and_tells_the_administrators_once() {
+    let oa = fake_oa().await;
+    let t = spawn_app_with(|c| with_wechat(c, &oa.server), "2026-12-01 10:00").await;
+    let r = t
+        .client
+        .put(t.url("/api/v1/campaigns/checkup-reminders/steps/before-3d/wechat"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"template_id": "TPL-revoked", "fields": [["thing1", "{{ name }}"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    t.app
+        .store
+        .add_staff(
+            &NewStaff {
+                code: "ADMIN".into(),
+                name: "县管理员".into(),
+                phone: Some(
+                    careminder::domain::Phone::parse("13900000009", t.app.config.region()).unwrap(),
+                ),
+                role: "admin".into(),
+                language: "zh-CN".into(),
+                village: None,
+                township: None,
+                wecom_userid: None,
+            },
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+    enroll_bound(&t, "吴静", "13812340007", Some("oWuJing000000001")).await;
+    enroll_bound(&t, "郑洁", "13812340008", Some("oZhengJie0000001")).await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    t.clock.advance(Duration::minutes(5));
+    t.tick().await;
+    for phone in ["+8613812340007", "+8613812340008"] {
+        assert_eq!(t.sent_to(phone).len(), 1, "her reminder by SMS instead");
+    }
+    let alerts = t.sent_to("+8613900000009");
+    assert_eq!(alerts.len(), 1, "one alert a day, not one per message");
+    assert!(
+        alerts[0].message.body.contains("wechat"),
+        "{}",
+        alerts[0].message.body
+    );
+    assert!(alerts[0].message.body.contains("40037"));
 }
