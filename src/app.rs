@@ -27,6 +27,10 @@ pub enum AppError {
     /// The request was understood and refused, with the reason.
     #[error("{0}")]
     Refused(String),
+    /// Refers to something not yet written (a status for a message whose
+    /// send is still being recorded): try again shortly.
+    #[error("{0} is not known yet")]
+    NotYet(String),
 }
 
 pub struct App {

@@ -579,14 +579,18 @@ impl Dispatcher {
                 let delay =
                     backoff(cfg, m.attempts).max(retry_after.unwrap_or_else(Duration::zero));
                 let retry_at = now + delay;
+                // Out of time or tries on WeChat or WeCom: SMS may still make it.
+                let fallback = channel != "sms" && (m.woman_id.is_some() || m.to_staff);
                 if m.attempts >= cfg.max_attempts {
                     tracing::warn!(message_id = m.id, attempts = m.attempts, %reason, "giving up");
                     r.cause = Some(format!("gave up after {} attempts: {reason}", m.attempts));
+                    r.fallback = fallback;
                 } else if retry_at >= m.expires_at {
                     r.status = "expired";
                     r.cause = Some(format!(
                         "gateway unavailable until past its grace: {reason}"
                     ));
+                    r.fallback = fallback;
                 } else {
                     tracing::info!(message_id = m.id, attempt = m.attempts, delay_s = delay.num_seconds(), %reason, "will retry");
                     r.status = "scheduled";

@@ -400,6 +400,9 @@ enum WechatCmd {
         #[arg(long)]
         remove: bool,
     },
+    /// Unbind a woman's WeChat (a new phone, a wrong scan): SMS until she
+    /// scans her card again.
+    Unbind { woman_id: i64 },
     /// Callbacks that could not be read, newest first.
     Rejects {
         #[arg(long, default_value_t = 20)]
@@ -828,6 +831,17 @@ async fn main() -> Result<()> {
                         "{campaign}/{step}: WeChat template message {}",
                         if remove { "removed" } else { "saved" }
                     );
+                }
+                WechatCmd::Unbind { woman_id } => {
+                    if app
+                        .store
+                        .unbind_wechat(woman_id, "cli", app.clock.now())
+                        .await?
+                    {
+                        println!("woman {woman_id}: WeChat unbound, SMS from now on");
+                    } else {
+                        println!("woman {woman_id} was not bound to WeChat");
+                    }
                 }
                 WechatCmd::Rejects { limit } => {
                     for (id, gateway, reason, body, at) in

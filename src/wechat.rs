@@ -89,8 +89,17 @@ impl App {
             });
         }
         let event = x.event.clone().unwrap_or_default();
-        // Events have no id: WeChat's advice is sender + time (+ event).
-        let event_id = format!("{openid}:{}:{event}", x.create_time.unwrap_or(0));
+        // Events have no id: WeChat's advice is sender + time; the event,
+        // its key and a template message's id tell apart two in one second.
+        let event_id = format!(
+            "{openid}:{}:{event}:{}:{}",
+            x.create_time.unwrap_or(0),
+            x.event_key.as_deref().unwrap_or(""),
+            x.msg_id_upper
+                .as_deref()
+                .or(x.msg_id.as_deref())
+                .unwrap_or("")
+        );
         if self.store.webhook_event_seen(gateway, &event_id).await? {
             return Ok("duplicate event");
         }
@@ -105,7 +114,13 @@ impl App {
                         tracing::info!(woman_id = woman, "WeChat bound by QR code");
                         "bound"
                     }
-                    Some(_) => "QR code of an unknown or erased woman",
+                    Some(woman) => {
+                        tracing::warn!(
+                            woman_id = woman,
+                            "QR binding refused: unknown, erased, or bound to another WeChat user"
+                        );
+                        "binding refused"
+                    }
                     None => {
                         if event == "subscribe" {
                             self.store.set_wechat_following(openid, true, now).await?;
@@ -129,7 +144,9 @@ impl App {
                     .unwrap_or_default();
                 let status = x.status.clone().unwrap_or_default();
                 match self.store.message_by_provider_id(gateway, &msgid).await? {
-                    None => "status for a message we do not know",
+                    // Often WeChat's word arrives before the send's result is
+                    // written: not recorded, so WeChat's retry is applied.
+                    None => return Err(AppError::NotYet(format!("template message {msgid}"))),
                     Some((id, _)) => {
                         let s = template_status(&status);
                         let report = StatusReport {

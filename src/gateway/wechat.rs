@@ -90,6 +90,9 @@ pub struct Wechat {
     client: reqwest::Client,
     tokens: TokenCache,
     cipher: Option<Cipher>,
+    /// Callback (timestamp, nonce) pairs acted on in the last 10 minutes:
+    /// a replayed signed URL acts on nothing.
+    nonces: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
 }
 
 impl Wechat {
@@ -121,6 +124,7 @@ impl Wechat {
             client: client(g.timeout_seconds),
             tokens: TokenCache::new(clock),
             cipher,
+            nonces: Default::default(),
         })
     }
 
@@ -131,6 +135,22 @@ impl Wechat {
     /// Safe mode's cipher, when an EncodingAESKey is set.
     pub fn cipher(&self) -> Option<&Cipher> {
         self.cipher.as_ref()
+    }
+
+    /// Whether a callback's (timestamp, nonce) was acted on already.
+    pub fn nonce_used(&self, timestamp: &str, nonce: &str) -> bool {
+        self.nonces
+            .lock()
+            .expect("nonces lock")
+            .contains_key(&(timestamp.to_string(), nonce.to_string()))
+    }
+
+    /// Remembers a callback's (timestamp, nonce) for 10 minutes (`now` in
+    /// Unix seconds); older ones are forgotten (stale anyway).
+    pub fn use_nonce(&self, timestamp: &str, nonce: &str, now: i64) {
+        let mut n = self.nonces.lock().expect("nonces lock");
+        n.retain(|_, at| now - *at <= 600);
+        n.insert((timestamp.to_string(), nonce.to_string()), now);
     }
 
     pub fn token_fetches(&self) -> u64 {
@@ -164,11 +184,12 @@ impl Wechat {
                 token,
                 expires_in: a.expires_in.unwrap_or(7200),
             }),
-            (code, _) => Err(match classify(&self.name, code, &a.errmsg) {
-                SendOutcome::Permanent { reason } => SendOutcome::Misconfigured {
-                    reason: format!("access token: {reason}"),
-                },
-                other => other,
+            // Busy or over quota: later. Anything else (40001 here means a
+            // wrong AppSecret, 40013 a wrong AppID, 40164 an IP not on the
+            // allow list) is ours to fix.
+            (code @ (-1 | 45009 | 45011), _) => Err(classify(&self.name, code, &a.errmsg)),
+            (code, _) => Err(SendOutcome::Misconfigured {
+                reason: format!("{}: access token: errcode {code} {}", self.name, a.errmsg),
             }),
         }
     }

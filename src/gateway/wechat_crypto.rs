@@ -100,7 +100,13 @@ impl Cipher {
             .decrypt_padded_mut::<NoPadding>(&mut buf)
             .map_err(|_| CryptoError::Cipher)?;
         let pad = *plain.last().ok_or(CryptoError::Padding)? as usize;
-        if pad == 0 || pad > PAD_TO || pad > plain.len() {
+        if pad == 0
+            || pad > PAD_TO
+            || pad > plain.len()
+            || plain[plain.len() - pad..]
+                .iter()
+                .any(|&b| b as usize != pad)
+        {
             return Err(CryptoError::Padding);
         }
         let plain = &plain[..plain.len() - pad];

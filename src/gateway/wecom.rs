@@ -60,6 +60,17 @@ impl Wecom {
         required(&key, "base_url", &g.wecom.base_url)?;
         required(&key, "corpid", &g.wecom.corpid)?;
         required(&key, "corpsecret", &g.wecom.corpsecret)?;
+        for (field, v) in [
+            ("per_member_per_minute", g.wecom.per_member_per_minute),
+            ("per_member_per_hour", g.wecom.per_member_per_hour),
+        ] {
+            if v == 0 {
+                return Err(GatewayConfigError::Invalid {
+                    key: format!("{key}.{field}"),
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
         if g.wecom.agentid <= 0 {
             return Err(GatewayConfigError::Invalid {
                 key: format!("{key}.agentid"),

@@ -304,7 +304,9 @@ impl Store {
             return Ok((vec![], expired));
         }
         let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.first_tried_at, o.kind, o.outreach, o.broadcast_id, o.body AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
+            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.first_tried_at, o.kind, o.outreach, o.broadcast_id,
+                    -- A step's text is rendered afresh on every try; body then holds what was last sent.
+                    CASE WHEN o.step_id IS NULL THEN o.body END AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
                     COALESCE(w.name, st.name, '') AS name,
                     CASE WHEN o.woman_id IS NOT NULL THEN w.phone
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
@@ -801,7 +803,7 @@ async fn write_fallbacks(
                 ?2, o.expires_at, o.outreach, o.broadcast_id, o.id,
                 CASE WHEN o.step_id IS NULL THEN o.body END, ?2, ?2
          FROM outbox o
-         WHERE o.id IN (SELECT value FROM json_each(?1)) AND o.status = 'failed'
+         WHERE o.id IN (SELECT value FROM json_each(?1)) AND o.status IN ('failed', 'expired')
            AND o.channel IN ('wechat', 'wecom') AND (o.woman_id IS NOT NULL OR o.staff_id IS NOT NULL)
          ON CONFLICT DO NOTHING",
     )

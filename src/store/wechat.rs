@@ -6,7 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 
 impl Store {
     /// Binds `openid` to a woman (she scanned her QR code): her reminders
-    /// go to WeChat from now on. `false` when she is unknown or erased.
+    /// go to WeChat from now on. `false` when she is unknown or erased, or
+    /// bound to another WeChat user who still follows the account (someone
+    /// else scanning her card takes nothing over; her officer unbinds first).
     pub async fn bind_wechat(
         &self,
         woman_id: i64,
@@ -15,7 +17,8 @@ impl Store {
     ) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE women SET wechat_openid = ?2, wechat_bound_at = ?3, wechat_unfollowed_at = NULL, updated_at = ?3
-             WHERE id = ?1 AND erased_at IS NULL",
+             WHERE id = ?1 AND erased_at IS NULL
+               AND (wechat_openid IS NULL OR wechat_openid = ?2 OR wechat_unfollowed_at IS NOT NULL)",
         )
         .bind(woman_id)
         .bind(openid)
@@ -32,6 +35,25 @@ impl Store {
                 "scanned her QR code",
             )
             .await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// Unbinds her WeChat (a new phone, a wrong scan): SMS from now on,
+    /// until she scans her card again.
+    pub async fn unbind_wechat(&self, woman_id: i64, by: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE women SET wechat_openid = NULL, wechat_bound_at = NULL, wechat_unfollowed_at = NULL, updated_at = ?2
+             WHERE id = ?1 AND wechat_openid IS NOT NULL",
+        )
+        .bind(woman_id)
+        .bind(ts(now))
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            self.audit(now, by, "wechat_unbound", &format!("woman:{woman_id}"), "")
+                .await?;
         }
         Ok(n == 1)
     }

@@ -164,6 +164,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::NOT_FOUND, format!("{what} not found"))
             }
             AppError::Store(StoreError::Conflict(m)) => (StatusCode::CONFLICT, m.clone()),
+            AppError::NotYet(_) => (StatusCode::SERVICE_UNAVAILABLE, self.0.to_string()),
             other => {
                 tracing::error!(error = %other, "request failed");
                 (

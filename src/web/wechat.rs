@@ -81,7 +81,12 @@ async fn malformed(app: &AppState, body: &[u8], reason: String) -> Response {
 
 async fn verify_url(State(app): State<AppState>, Query(p): Query<Params>) -> Response {
     match check(&app, &p) {
-        Ok(_) => (StatusCode::OK, p.echostr).into_response(),
+        Ok(_) => {
+            // This signed URL is spent: it cannot carry a POST later.
+            let w = &app.gateways.wechat.as_ref().expect("checked").1;
+            w.use_nonce(&p.timestamp, &p.nonce, app.clock.now().timestamp());
+            (StatusCode::OK, p.echostr).into_response()
+        }
         Err(r) => r,
     }
 }
@@ -92,6 +97,15 @@ async fn callback(State(app): State<AppState>, Query(p): Query<Params>, body: By
         Err(r) => return r,
     };
     let w = &app.gateways.wechat.as_ref().expect("checked above").1;
+    if w.nonce_used(&p.timestamp, &p.nonce) {
+        // The plain signature does not cover the body: a signed URL seen
+        // before acts on nothing, whatever it carries.
+        tracing::info!(
+            gateway = "wechat",
+            "callback with a spent nonce: nothing done"
+        );
+        return (StatusCode::OK, "success").into_response();
+    }
     let malformed = |reason: String| malformed(&app, &body, reason);
     let Ok(text) = std::str::from_utf8(&body) else {
         return malformed("body is not UTF-8".into()).await;
@@ -121,6 +135,14 @@ async fn callback(State(app): State<AppState>, Query(p): Query<Params>, body: By
             return malformed("encrypted callback but no encoding_aes_key is configured".into())
                 .await
         }
+        // With an EncodingAESKey set, only encrypted callbacks are taken:
+        // the plain signature does not cover the body.
+        (None, Some(_)) => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "safe mode: the callback must be encrypted",
+            )
+        }
         (None, _) if p.encrypt_type == "aes" => {
             return malformed("encrypt_type=aes but no Encrypt element".into()).await
         }
@@ -129,6 +151,7 @@ async fn callback(State(app): State<AppState>, Query(p): Query<Params>, body: By
     match app.wechat_callback(&gateway, x).await {
         Ok(done) => {
             tracing::debug!(gateway = %gateway, done, "wechat callback");
+            w.use_nonce(&p.timestamp, &p.nonce, app.clock.now().timestamp());
             (StatusCode::OK, "success").into_response()
         }
         // Not answered "success": WeChat delivers it again.

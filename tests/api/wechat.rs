@@ -73,6 +73,14 @@ async fn fake_oa() -> FakeOa {
                     return ResponseTemplate::new(200)
                         .set_body_json(json!({"errcode": 40037, "errmsg": "invalid template_id"}));
                 }
+                if body["touser"] == "oBusyQuota000001"
+                    && !revoked.lock().unwrap().contains("busy-done")
+                {
+                    revoked.lock().unwrap().insert("busy-done".into());
+                    return ResponseTemplate::new(200).set_body_json(
+                        json!({"errcode": 45009, "errmsg": "reach max api daily quota limit"}),
+                    );
+                }
                 if body["touser"] == "oNotFollowing" {
                     return ResponseTemplate::new(200).set_body_json(
                         json!({"errcode": 43004, "errmsg": "require subscribe hint"}),
@@ -109,7 +117,14 @@ fn wechat_gateway(server: &MockServer, aes: bool) -> GatewayConfig {
     g
 }
 
+/// The account in plain mode (no EncodingAESKey): callbacks are plain XML.
 fn with_wechat(c: &mut Config, server: &MockServer) {
+    c.gateways
+        .insert("wechat".into(), wechat_gateway(server, false));
+}
+
+/// The account in safe mode: callbacks must be encrypted.
+fn with_safe_wechat(c: &mut Config, server: &MockServer) {
     c.gateways
         .insert("wechat".into(), wechat_gateway(server, true));
 }
@@ -124,13 +139,19 @@ fn sign(parts: &[&str]) -> String {
         .collect()
 }
 
-/// POSTs a plain-mode callback signed as WeChat signs it.
+/// POSTs a plain-mode callback signed as WeChat signs it (a fresh nonce
+/// each time, as WeChat's redeliveries have).
 async fn callback(t: &TestApp, xml: &str) -> reqwest::Response {
+    let nonce = format!("{}", rand::random::<u32>());
+    callback_with_nonce(t, xml, &nonce).await
+}
+
+async fn callback_with_nonce(t: &TestApp, xml: &str, nonce: &str) -> reqwest::Response {
     let ts = t.clock.now().timestamp().to_string();
-    let sig = sign(&[WX_TOKEN, &ts, "n0nce"]);
+    let sig = sign(&[WX_TOKEN, &ts, nonce]);
     t.client
         .post(t.url(&format!(
-            "/webhooks/wechat?signature={sig}&timestamp={ts}&nonce=n0nce&openid=x"
+            "/webhooks/wechat?signature={sig}&timestamp={ts}&nonce={nonce}&openid=x"
         )))
         .body(xml.to_string())
         .send()
@@ -441,6 +462,20 @@ async fn a_qr_scene_binds_her_and_unfollowing_returns_her_to_sms() {
     assert_eq!(r.status(), 200);
     let her = t.app.store.woman(w).await.unwrap();
     assert_eq!(her.wechat_openid.as_deref(), Some("oZhaoLi000000001"));
+    // Someone else scanning her card while she follows takes nothing over.
+    let r = callback(
+        &t,
+        &event_xml(
+            "oRelative0000001",
+            now + 5,
+            "subscribe",
+            &format!("<EventKey><![CDATA[qrscene_{scene}]]></EventKey>"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let her = t.app.store.woman(w).await.unwrap();
+    assert_eq!(her.wechat_openid.as_deref(), Some("oZhaoLi000000001"));
 
     t.at("2026-12-12 09:00");
     t.tick().await;
@@ -611,7 +646,7 @@ fn python_sha1(parts: &[&str]) -> String {
 #[tokio::test]
 async fn safe_mode_callbacks_decrypt_and_check_msg_signature_against_independent_vectors() {
     let oa = fake_oa().await;
-    let t = spawn_app_with(|c| with_wechat(c, &oa.server), "2026-12-01 10:00").await;
+    let t = spawn_app_with(|c| with_safe_wechat(c, &oa.server), "2026-12-01 10:00").await;
     enroll_bound(&t, "周婷", "13812340005", Some("oZhouTing0000001")).await;
     let inner = format!(
         "<xml><ToUserName><![CDATA[gh_county]]></ToUserName><FromUserName><![CDATA[oZhouTing0000001]]></FromUserName>\
@@ -633,6 +668,9 @@ async fn safe_mode_callbacks_decrypt_and_check_msg_signature_against_independent
         ));
         t.client.post(url).body(body.clone()).send()
     };
+    // In safe mode a plain body is refused: its signature does not cover it.
+    let plain = callback(&t, &inner).await;
+    assert_eq!(plain.status(), 403);
     // A msg_signature over other ciphertext: refused, nothing stored.
     let forged = post(python_sha1(&[WX_TOKEN, &ts, nonce, "other"]))
         .await
@@ -1026,4 +1064,115 @@ async fn a_template_id_wechat_refuses_falls_back_and_tells_the_administrators_on
         alerts[0].message.body
     );
     assert!(alerts[0].message.body.contains("40037"));
+}
+
+#[tokio::test]
+async fn a_template_message_retried_after_45009_goes_to_wechat_again_not_by_sms() {
+    let oa = fake_oa().await;
+    let t = spawn_app_with(|c| with_wechat(c, &oa.server), "2026-12-01 10:00").await;
+    save_variant(&t).await;
+    let w = enroll_bound(&t, "冯梅", "13812340010", Some("oBusyQuota000001")).await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let m = t
+        .outbox_of(w)
+        .await
+        .into_iter()
+        .find(|m| m.step.as_deref() == Some("checkup-reminders/before-3d"))
+        .unwrap();
+    assert_eq!(m.status, "scheduled", "45009: later");
+    t.clock.advance(Duration::minutes(61));
+    t.tick().await;
+    let sends = send_of(&oa, "oBusyQuota000001");
+    assert_eq!(sends.len(), 2, "tried again on WeChat");
+    assert_eq!(
+        sends[0], sends[1],
+        "the same template message, same client_msg_id"
+    );
+    assert!(t.sent_to("+8613812340010").is_empty(), "no SMS");
+    let m = t
+        .outbox_of(w)
+        .await
+        .into_iter()
+        .find(|x| x.id == m.id)
+        .unwrap();
+    assert_eq!(
+        (m.status.as_str(), m.channel.as_str()),
+        ("accepted", "wechat")
+    );
+}
+
+#[tokio::test]
+async fn final_statuses_early_or_in_the_same_second_are_all_applied_and_spent_nonces_act_on_nothing(
+) {
+    let oa = fake_oa().await;
+    let t = spawn_app_with(|c| with_wechat(c, &oa.server), "2026-12-01 10:00").await;
+    save_variant(&t).await;
+    let now = t.clock.now().timestamp();
+    // Before the send is recorded WeChat's word is not taken (so it comes again).
+    let early = event_xml(
+        "oShared000000001",
+        now,
+        "TEMPLATESENDJOBFINISH",
+        "<MsgID>200001</MsgID><Status><![CDATA[success]]></Status>",
+    );
+    assert_eq!(callback(&t, &early).await.status(), 503);
+    // Two women on one WeChat (a family phone): two template messages.
+    let a = enroll_bound(&t, "蒋红", "13812340011", Some("oShared000000001")).await;
+    let b = enroll_bound(&t, "蒋丽", "13812340012", Some("oShared000000001")).await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let now = t.clock.now().timestamp();
+    let ids: Vec<(i64, usize)> = {
+        let sends = oa.sends.lock().unwrap();
+        sends
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s["client_msg_id"].as_str().unwrap().parse().unwrap(),
+                    200_001 + i,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids.len(), 2);
+    for (i, (_, msgid)) in ids.iter().enumerate() {
+        let status = if i == 0 {
+            "success"
+        } else {
+            "failed:user block"
+        };
+        let xml = event_xml(
+            "oShared000000001",
+            now,
+            "TEMPLATESENDJOBFINISH",
+            &format!("<MsgID>{msgid}</MsgID><Status><![CDATA[{status}]]></Status>"),
+        );
+        assert_eq!(callback(&t, &xml).await.status(), 200);
+    }
+    let status_of = |rows: Vec<careminder::store::OutboxListRow>, id: i64| {
+        rows.into_iter().find(|m| m.id == id).unwrap().status
+    };
+    let all: Vec<_> = [t.outbox_of(a).await, t.outbox_of(b).await].concat();
+    assert_eq!(status_of(all.clone(), ids[0].0), "delivered");
+    assert_eq!(
+        status_of(all, ids[1].0),
+        "failed",
+        "same second, another MsgID: applied too"
+    );
+
+    // A spent (timestamp, nonce) carries nothing, whatever the body says.
+    let sub = event_xml("oShared000000001", now + 1, "subscribe", "");
+    assert_eq!(callback_with_nonce(&t, &sub, "spent1").await.status(), 200);
+    let unsub = event_xml("oShared000000001", now + 2, "unsubscribe", "");
+    assert_eq!(
+        callback_with_nonce(&t, &unsub, "spent1").await.status(),
+        200
+    );
+    let her = t.app.store.woman(a).await.unwrap();
+    assert!(
+        her.wechat_unfollowed_at.is_none(),
+        "the replayed URL did not unsubscribe her"
+    );
 }
