@@ -51,6 +51,8 @@ pub struct App {
     pub texts: crate::render::SystemTexts,
     /// Writes gateways' delivery receipts in batches (group commit).
     pub receipts: crate::receipts::ReceiptWriter,
+    /// The console's sign-in limits.
+    pub sign_in_limits: crate::console::SignInLimits,
 }
 
 /// What one scheduler pass did.
@@ -94,6 +96,7 @@ impl App {
             matcher,
             texts: crate::render::SystemTexts::default(),
             receipts,
+            sign_in_limits: crate::console::SignInLimits::default(),
         }))
     }
 

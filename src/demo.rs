@@ -105,7 +105,7 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
                     role: "officer".into(),
                     language: "zh-CN".into(),
                     village: Some(format!("V{v:03}")),
-                    township: None,
+                    township: Some(if v <= 2 { "T01" } else { "T02" }.into()),
                     wecom_userid: None,
                 },
                 now,
@@ -153,6 +153,46 @@ pub const DEMO_REPLIES: &[(usize, &str)] = &[
 ];
 
 /// Plays the demo replies through the same path a gateway's webhook takes.
+/// Console accounts for the demo: an administrator, a supervisor of
+/// township T01 and the officer of V001, each with a fresh password.
+/// Returns (code, role, password) to print.
+pub async fn accounts(app: &App) -> Result<Vec<(String, String, String)>, AppError> {
+    let now = app.clock.now();
+    for (code, name, role, township) in [
+        ("admin", "县管理员", "admin", None),
+        ("T01-S", "镇妇幼专干", "supervisor", Some("T01")),
+    ] {
+        app.store
+            .add_staff(
+                &crate::store::NewStaff {
+                    code: code.into(),
+                    name: name.into(),
+                    phone: None,
+                    role: role.into(),
+                    language: "zh-CN".into(),
+                    village: None,
+                    township: township.map(str::to_string),
+                    wecom_userid: None,
+                },
+                now,
+            )
+            .await?;
+    }
+    let mut out = vec![];
+    for code in ["admin", "T01-S", "V001-O1"] {
+        let password = crate::console::new_password();
+        let s = app
+            .store
+            .staff_by_code(code)
+            .await?
+            .ok_or_else(|| AppError::Refused(format!("no staff {code}")))?;
+        let hash = crate::console::hash_password(&password).map_err(AppError::Config)?;
+        app.store.set_password(s.id, &hash, now).await?;
+        out.push((code.to_string(), s.role, password));
+    }
+    Ok(out)
+}
+
 pub async fn play_replies(app: &App) -> Result<(), AppError> {
     for (n, text) in DEMO_REPLIES {
         let from =

@@ -39,6 +39,7 @@ pub mod bench;
 pub mod broadcast;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod defaults;
 pub mod demo;
 pub mod dispatcher;

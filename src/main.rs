@@ -255,6 +255,13 @@ enum StaffCmd {
     },
     /// List staff.
     List,
+    /// Set a staff member's console password: a new random one, printed,
+    /// or (with --stdin) the first line of standard input.
+    Password {
+        code: String,
+        #[arg(long)]
+        stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1058,6 +1065,40 @@ async fn main() -> Result<()> {
             println!("staff {code} added (id {id})");
             Ok(())
         }
+        Cmd::Staff(StaffCmd::Password { code, stdin }) => {
+            let app = App::open(config, clock).await?;
+            let Some(s) = app.store.staff_by_code(&code).await? else {
+                bail!("no staff member {code}");
+            };
+            let password = if stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let p = line.trim_end_matches(['\r', '\n']).to_string();
+                if p.chars().count() < 10 {
+                    bail!("the password must have at least 10 characters");
+                }
+                p
+            } else {
+                careminder::console::new_password()
+            };
+            let hash = careminder::console::hash_password(&password).map_err(anyhow::Error::msg)?;
+            app.store.set_password(s.id, &hash, app.clock.now()).await?;
+            app.store
+                .audit(
+                    app.clock.now(),
+                    "cli",
+                    "password_set",
+                    &format!("staff:{}", s.id),
+                    "",
+                )
+                .await?;
+            if stdin {
+                println!("password set for {code}; their open sessions are signed out");
+            } else {
+                println!("password for {code}: {password}");
+            }
+            Ok(())
+        }
         Cmd::Staff(StaffCmd::List) => {
             let app = App::open(config, clock).await?;
             for s in app.store.staff_list().await? {
@@ -1391,11 +1432,12 @@ async fn run_demo(mut config: Config, db_given: bool, listen: Option<String>) ->
     let clock = Clock::accelerated(start, careminder::demo::DEMO_SPEED);
     let app = App::open(config, clock).await?;
     let n = careminder::demo::seed(&app).await?;
+    let accounts = careminder::demo::accounts(&app).await?;
     println!(
         "careminder demo: {n} invented women registered in {}.\n\
          The demo clock starts at {} {} and runs {}x: a real minute is two hours.\n\
          Messages the mock gateway \"sends\" appear below (numbers masked).\n\
-         Status page: http://{}/   API token: {}\n\
+         Console: http://{}/   API token: {}\n\
          Some women reply after their first reminders (lines marked [mock sms in]).\n\
          Press Ctrl-C to stop.\n",
         app.config.database.display(),
@@ -1405,6 +1447,10 @@ async fn run_demo(mut config: Config, db_given: bool, listen: Option<String>) ->
         app.config.listen,
         app.config.api_token.as_deref().unwrap_or("")
     );
+    for (code, role, password) in accounts {
+        println!("  sign in as {code:<8} ({role}) with password {password}");
+    }
+    println!();
     let replies = app.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(8)).await;

@@ -11,6 +11,7 @@
 mod broadcasts;
 pub(crate) mod campaigns;
 mod care;
+mod console;
 mod enroll;
 mod inbound;
 mod outbox;
@@ -22,6 +23,10 @@ mod wechat;
 pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
 pub use campaigns::{StepRow, StepText, WechatVariant};
 pub use care::{Coverage, OverdueVisit, StalePregnancy};
+pub use console::{
+    Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,
+    TextVersion, VillageVisits, WomanListRow,
+};
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use outbox::{

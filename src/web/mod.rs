@@ -22,6 +22,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(status::router())
+        .merge(crate::console::router())
         .merge(cht::router())
         .nest("/api/v1", api::router(app.clone()))
         .nest(

@@ -1,6 +1,7 @@
-//! `/`: a plain status page (messages by status, the latest messages) until
-//! the console lands. It needs no sign-in, so it shows ids and statuses
-//! only: no names, numbers or message text.
+//! `/status`: a plain status page (messages by status, the latest
+//! messages) for whoever runs the server. It needs no sign-in, so it shows
+//! ids and statuses only: no names, numbers or message text. The console
+//! (sign-in) is at `/`.
 
 use super::AppState;
 use crate::store::OutboxFilter;
@@ -10,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(page))
+    Router::new().route("/status", get(page))
 }
 
 fn esc(s: &str) -> String {

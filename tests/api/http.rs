@@ -87,7 +87,7 @@ async fn status_page_shows_counts_without_names_or_numbers() {
     t.tick().await;
     let html = t
         .client
-        .get(t.url("/"))
+        .get(t.url("/status"))
         .send()
         .await
         .unwrap()

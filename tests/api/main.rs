@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod console;
 mod crash;
 mod delivery;
 mod demo;

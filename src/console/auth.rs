@@ -1,0 +1,262 @@
+//! Sign-in and sign-out.
+
+use super::{cookie, render, words, Signed, COOKIE};
+use crate::web::AppState;
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
+
+/// The sign-in form's double-submit cookie.
+const LOGIN_COOKIE: &str = "cm_login";
+/// Hours a session lasts.
+const SESSION_HOURS: i64 = 12;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+}
+
+/// An Argon2id hash (PHC string) of `password`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A random password for a new account: 16 letters and digits.
+pub fn new_password() -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What is stored of a session cookie.
+pub fn session_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Sign-in attempts: five a minute per staff code, sixty a minute in all.
+pub struct SignInLimits {
+    per_code: DefaultKeyedRateLimiter<String>,
+    all: DefaultDirectRateLimiter,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self {
+            per_code: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(5).expect("5"))),
+            all: RateLimiter::direct(Quota::per_minute(NonZeroU32::new(60).expect("60"))),
+        }
+    }
+}
+
+impl SignInLimits {
+    fn allow(&self, code: &str) -> bool {
+        self.per_code.check_key(&code.to_string()).is_ok() && self.all.check().is_ok()
+    }
+}
+
+fn secure(app: &AppState) -> &'static str {
+    if app.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn login_page(app: &AppState, token: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let mut ctx = tera::Context::new();
+    ctx.insert("t", &words(&app.config.default_language));
+    ctx.insert("lang", &app.config.default_language);
+    ctx.insert("login_csrf", token);
+    ctx.insert("error", &error);
+    let mut r = render("login.html", &ctx);
+    *r.status_mut() = status;
+    if let Ok(v) = format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{}",
+        secure(app)
+    )
+    .parse()
+    {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn login_form(State(app): State<AppState>) -> Response {
+    login_page(&app, &random_token(), None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    code: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let fresh = random_token();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    {
+        use subtle::ConstantTimeEq;
+        if f.csrf.is_empty()
+            || f.csrf.len() != expected.len()
+            || !bool::from(f.csrf.as_bytes().ct_eq(expected.as_bytes()))
+        {
+            tracing::warn!("sign-in form without a valid CSRF token");
+            return login_page(
+                &app,
+                &fresh,
+                Some("the form is stale: try again"),
+                StatusCode::FORBIDDEN,
+            );
+        }
+    }
+    let code = f.code.trim().to_string();
+    if !app.sign_in_limits.allow(&code) {
+        tracing::warn!("sign-in attempts over the limit");
+        return login_page(
+            &app,
+            &fresh,
+            Some("too many attempts: wait a minute"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let found = match app.store.staff_credentials(&code).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in lookup failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let staff = match found {
+        Some((s, Some(hash))) if verify(&f.password, &hash) => s,
+        _ => {
+            tracing::info!("sign-in refused");
+            return login_page(
+                &app,
+                &fresh,
+                Some("wrong staff code or password"),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+    };
+    let token = random_token();
+    let now = app.clock.now();
+    if let Err(e) = app
+        .store
+        .create_session(
+            &session_hash(&token),
+            staff.id,
+            &random_token(),
+            now,
+            now + chrono::Duration::hours(SESSION_HOURS),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "session not stored");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
+    let _ = app
+        .store
+        .audit(
+            now,
+            &staff.code,
+            "signed_in",
+            &format!("staff:{}", staff.id),
+            "",
+        )
+        .await;
+    tracing::info!(staff_id = staff.id, "signed in");
+    let mut r = Redirect::to("/").into_response();
+    if let Ok(v) = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        secure(&app)
+    )
+    .parse()
+    {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<AppState>,
+    s: Signed,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    if let Some(token) = cookie(&headers, COOKIE) {
+        let _ = app.store.delete_session(&session_hash(&token)).await;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    if let Ok(v) = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0").parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("correct horse", &h));
+        assert!(!verify("wrong", &h));
+        assert!(!verify("x", "not a hash"));
+        assert_eq!(new_password().len(), 16);
+    }
+}

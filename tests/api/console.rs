@@ -1,0 +1,453 @@
+//! The web console over real HTTP: sign-in, sessions, CSRF, the area each
+//! role sees (every route as every role), the campaign editor.
+
+use crate::helpers::*;
+use careminder::store::NewStaff;
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+
+const PASSWORD: &str = "correct-horse-battery";
+
+/// A browser-like client that keeps our cookies by hand (no redirects
+/// followed, so Set-Cookie and Location can be checked).
+struct Browser<'a> {
+    t: &'a TestApp,
+    client: reqwest::Client,
+    session: Option<String>,
+}
+
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string()
+}
+
+/// The value of the first hidden `csrf` field in a page.
+fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[i..i + html[i..].find('"').unwrap()].to_string()
+}
+
+impl<'a> Browser<'a> {
+    fn new(t: &'a TestApp) -> Self {
+        Self {
+            t,
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            session: None,
+        }
+    }
+
+    async fn sign_in(&mut self, code: &str, password: &str) -> reqwest::Response {
+        let form = self.client.get(self.t.url("/login")).send().await.unwrap();
+        let login_cookie = cookie_value(&set_cookie(&form, "cm_login").unwrap());
+        let token = csrf_of(&form.text().await.unwrap());
+        let r = self
+            .client
+            .post(self.t.url("/login"))
+            .header("cookie", format!("cm_login={login_cookie}"))
+            .form(&[("code", code), ("password", password), ("csrf", &token)])
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = set_cookie(&r, "cm_session") {
+            self.session = Some(cookie_value(&c));
+        }
+        r
+    }
+
+    fn with_session(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.session {
+            Some(s) => rb.header("cookie", format!("cm_session={s}")),
+            None => rb,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .with_session(self.client.get(self.t.url(path)))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let r = self
+            .with_session(self.client.post(self.t.url(path)))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// This session's CSRF token, as its pages carry it.
+    async fn csrf(&self) -> String {
+        csrf_of(&self.get("/").await.1)
+    }
+}
+
+async fn add_staff(
+    t: &TestApp,
+    code: &str,
+    role: &str,
+    village: Option<&str>,
+    township: Option<&str>,
+) {
+    let id = t
+        .app
+        .store
+        .add_staff(
+            &NewStaff {
+                code: code.into(),
+                name: format!("{code}-name"),
+                phone: None,
+                role: role.into(),
+                language: "en".into(),
+                village: village.map(str::to_string),
+                township: township.map(str::to_string),
+                wecom_userid: None,
+            },
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+    let hash = careminder::console::hash_password(PASSWORD).unwrap();
+    t.app
+        .store
+        .set_password(id, &hash, t.clock.now())
+        .await
+        .unwrap();
+}
+
+/// An administrator, a supervisor of T1, officer A (V001, T1) and
+/// officer B (V002, T2); one woman each for A and B. Returns their ids.
+async fn county(t: &TestApp) -> (i64, i64) {
+    add_staff(t, "ADM", "admin", None, None).await;
+    add_staff(t, "SUP1", "supervisor", None, Some("T1")).await;
+    add_staff(t, "OFA", "officer", Some("V001"), Some("T1")).await;
+    add_staff(t, "OFB", "officer", Some("V002"), Some("T2")).await;
+    let mut a = woman("王秀英", "13812345678", "2026-09-22");
+    a.officer = Some("OFA".into());
+    let mut b = woman("李桂兰", "13812345679", "2026-09-22");
+    b.village = Some("V002".into());
+    b.officer = Some("OFB".into());
+    let a = t.app.enroll(&a, "test", "test").await.unwrap().woman_id();
+    let b = t.app.enroll(&b, "test", "test").await.unwrap().woman_id();
+    (a, b)
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_hardened_session_cookie_and_refuses_wrong_passwords() {
+    let t = spawn_app().await;
+    add_staff(&t, "ADM", "admin", None, None).await;
+    let mut b = Browser::new(&t);
+    let (status, _) = b.get("/").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed out: to the sign-in form"
+    );
+    let r = b.sign_in("ADM", "wrong password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(b.session.is_none());
+    let r = b.sign_in("ADM", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = set_cookie(&r, "cm_session").unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let (status, html) = b.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("ADM-name"));
+    // The cookie is not stored: only its hash.
+    let token = b.session.clone().unwrap();
+    let db = std::fs::read(&t.app.config.database).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+    // Signing out ends the session.
+    let csrf = b.csrf().await;
+    let (status, _) = b.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_staff_code() {
+    let t = spawn_app().await;
+    add_staff(&t, "RATE1", "officer", Some("V001"), None).await;
+    let mut b = Browser::new(&t);
+    let mut statuses = vec![];
+    for _ in 0..6 {
+        statuses.push(b.sign_in("RATE1", "guess").await.status());
+    }
+    assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    // Even the right password waits now.
+    assert_eq!(
+        b.sign_in("RATE1", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn every_route_as_every_role_sees_only_its_area() {
+    let t = spawn_app().await;
+    let (wa, wb) = county(&t).await;
+    // A question from woman A, and a message to her.
+    t.app
+        .receive(careminder::store::NewInbound {
+            gateway: "mock".into(),
+            provider_id: "q1".into(),
+            sender: "+8613812345678".into(),
+            text: "我肚子有点疼，怎么办".into(),
+            received_at: t.clock.now(),
+        })
+        .await
+        .unwrap();
+    let inbox = t.app.store.inbox(None, false).await.unwrap();
+    assert_eq!(
+        inbox.len(),
+        1,
+        "{:?}",
+        t.app.store.inbound(1).await.unwrap()
+    );
+    let inbound_id = inbox[0].id;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let msg_a = t.outbox_of(wa).await[0].id;
+
+    let roles = ["ADM", "SUP1", "OFA", "OFB"];
+    let a_page = format!("/women/{wa}");
+    let b_page = format!("/women/{wb}");
+    let a_msg = format!("/messages/{msg_a}");
+    // (path, expected status for ADM, SUP1, OFA, OFB)
+    let routes: Vec<(&str, [u16; 4])> = vec![
+        ("/", [200, 200, 200, 200]),
+        ("/worklist", [200, 200, 200, 200]),
+        ("/women", [200, 200, 200, 200]),
+        (&a_page, [200, 200, 200, 404]),
+        (&b_page, [200, 404, 404, 200]),
+        ("/messages", [200, 200, 200, 200]),
+        (&a_msg, [200, 200, 200, 404]),
+        ("/campaigns", [200, 403, 403, 403]),
+        ("/campaigns/checkup-reminders", [200, 403, 403, 403]),
+        ("/audit", [200, 403, 403, 403]),
+        ("/charts/messages.svg", [200, 200, 200, 200]),
+        ("/charts/visits.csv", [200, 200, 200, 200]),
+    ];
+    for (i, code) in roles.iter().enumerate() {
+        let mut b = Browser::new(&t);
+        assert_eq!(
+            b.sign_in(code, PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        for (path, expected) in &routes {
+            let (status, body) = b.get(path).await;
+            assert_eq!(status.as_u16(), expected[i], "{code} GET {path}");
+            if status == StatusCode::NOT_FOUND {
+                assert!(
+                    !body.contains("王秀英") && !body.contains("李桂兰"),
+                    "{code} {path}: a 404 shows no one"
+                );
+            }
+        }
+        // Lists hold only her area.
+        let (_, list) = b.get("/women").await;
+        let (_, messages) = b.get("/messages").await;
+        let (_, work) = b.get("/worklist").await;
+        let sees_a = ["ADM", "SUP1", "OFA"].contains(code);
+        let sees_b = ["ADM", "OFB"].contains(code);
+        assert_eq!(list.contains("王秀英"), sees_a, "{code} /women");
+        assert_eq!(list.contains("李桂兰"), sees_b, "{code} /women");
+        assert_eq!(
+            work.contains("我肚子有点疼"),
+            sees_a,
+            "{code} /worklist inbox"
+        );
+        assert_eq!(
+            messages.contains(&format!("/messages/{msg_a}\"")),
+            sees_a,
+            "{code} /messages"
+        );
+    }
+    // Answering her question: her care team only (OFB first, while unanswered).
+    for code in ["OFB", "OFA", "SUP1", "ADM"] {
+        let mut b = Browser::new(&t);
+        b.sign_in(code, PASSWORD).await;
+        let csrf = b.csrf().await;
+        let (status, _) = b
+            .post(
+                &format!("/inbox/{inbound_id}/answer"),
+                &[("csrf", &csrf), ("text", "请明天来卫生院")],
+            )
+            .await;
+        let expected = if code == "OFB" { 404 } else { 303 };
+        assert_eq!(status.as_u16(), expected, "{code} answers");
+    }
+}
+
+#[tokio::test]
+async fn a_form_posted_without_its_csrf_token_is_refused() {
+    let t = spawn_app().await;
+    add_staff(&t, "ADM", "admin", None, None).await;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let (status, _) = b
+        .post(
+            "/campaigns/checkup-reminders/steps/before-3d/text",
+            &[("language", "en"), ("body", "forged {{ name }}")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = b
+        .post(
+            "/campaigns/checkup-reminders/steps/before-3d/text",
+            &[
+                ("csrf", "0000"),
+                ("language", "en"),
+                ("body", "forged {{ name }}"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let texts = t.app.store.step_texts().await.unwrap();
+    assert!(texts.iter().all(|x| !x.body.contains("forged")));
+    assert_eq!(b.post("/logout", &[]).await.0, StatusCode::FORBIDDEN);
+    // The preview needs the token in its header.
+    let r = b
+        .with_session(b.client.post(t.url("/preview")))
+        .json(&serde_json::json!({"body": "x", "language": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Sign-in without the form's own token.
+    let r = b
+        .client
+        .post(t.url("/login"))
+        .form(&[("code", "ADM"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_editor_refuses_a_broken_text_beside_its_field_and_a_saved_text_is_used_and_versioned()
+{
+    let t = spawn_app().await;
+    add_staff(&t, "ADM", "admin", None, None).await;
+    let w = t
+        .enroll("王秀英", "13812345678", "2026-09-22")
+        .await
+        .woman_id();
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let path = "/campaigns/checkup-reminders/steps/before-3d/text";
+    let (status, html) = b
+        .post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("language", "zh-CN"),
+                ("body", "{{ nmae }}您好"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("field-error") && html.contains("nmae"),
+        "the error beside the field"
+    );
+    assert!(
+        html.contains("{{ nmae }}您好"),
+        "what she typed stays in the field"
+    );
+
+    // The live preview: text, characters and SMS parts, or the error.
+    let preview = |body: &'static str| {
+        b.with_session(b.client.post(t.url("/preview")))
+            .header("x-csrf-token", csrf.clone())
+            .json(&serde_json::json!({"body": body, "language": "zh-CN"}))
+            .send()
+    };
+    let p: serde_json::Value = preview("{{ name }}您好，请于{{ date }}来{{ clinic }}产检。")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["ok"], true);
+    assert_eq!(
+        p["text"], "王秀英您好，请于4月23日来城关镇卫生院产检。",
+        "the sample woman"
+    );
+    assert_eq!(p["parts"], 1);
+    let long: serde_json::Value = preview(
+        "{{ name }}您好，请于{{ date }}（{{ weekday }}）到{{ clinic }}参加免费的产前检查，请带好母子健康手册和医保卡，如不能前来请回复。谢谢！如有出血、腹痛等不适请立即就医，或回复帮助联系您的村医。",
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(long["parts"], 2, "over 70 UCS-2 characters: two parts");
+    let bad: serde_json::Value = preview("{{ nmae }}").await.unwrap().json().await.unwrap();
+    assert_eq!(bad["ok"], false);
+
+    let (status, _) = b
+        .post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("language", "zh-CN"),
+                ("body", "{{ name }}您好，请于{{ date }}来{{ clinic }}产检。"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let sent = t.sent_to("+8613812345678");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].message.body,
+        "王秀英您好，请于12月15日来乡镇卫生院产检。"
+    );
+    assert!(t
+        .outbox_of(w)
+        .await
+        .iter()
+        .any(|m| m.status == "delivered" || m.status == "accepted"));
+    // Eleven days on, the session has ended (12 hours): sign in again.
+    assert_eq!(b.get("/").await.0, StatusCode::SEE_OTHER);
+    b.sign_in("ADM", PASSWORD).await;
+    let (status, versions) = b
+        .get("/campaigns/checkup-reminders/steps/before-3d/versions?language=zh-CN")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        versions.contains("ADM") && versions.contains("<ins>"),
+        "who, and what changed"
+    );
+    let (_, audit) = b.get("/audit").await;
+    assert!(audit.contains("text_saved"));
+}
