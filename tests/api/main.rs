@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod browser;
 mod console;
 mod crash;
 mod delivery;

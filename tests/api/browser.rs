@@ -1,0 +1,279 @@
+//! The console in a real headless browser (Debian's chromium through
+//! chromedriver, driven by fantoccini): sign in, edit a campaign text, see
+//! the preview and the SMS part count change as she types, save a broken
+//! template and see its error, publish, and see the message go out with
+//! the new text. With CAREMINDER_SCREENSHOTS=DIR it also saves the
+//! screenshots kept in docs/screenshots/.
+
+use crate::helpers::*;
+use careminder::store::NewStaff;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration as StdDuration;
+
+const PASSWORD: &str = "browser-test-password";
+
+/// chromedriver on a free loopback port; killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("chromedriver: apt install chromium chromium-driver (.ci/run does)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    // Wait for the driver process to listen (not for time to pass).
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn browser(d: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1100,900",
+                "--lang=zh-CN",
+                format!("--user-data-dir={}", d._profile.path().display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("a chromium session")
+}
+
+/// Polls the page (the browser works on its own) until `check` holds.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    panic!("the page never showed {what}");
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn shot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("CAREMINDER_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser() {
+    let t = spawn_app_with(|_| {}, "2026-12-12 08:30").await;
+    let id = t
+        .app
+        .store
+        .add_staff(
+            &NewStaff {
+                code: "admin".into(),
+                name: "县管理员".into(),
+                phone: None,
+                role: "admin".into(),
+                language: "zh-CN".into(),
+                village: None,
+                township: None,
+                wecom_userid: None,
+            },
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+    let hash = careminder::console::hash_password(PASSWORD).unwrap();
+    t.app
+        .store
+        .set_password(id, &hash, t.clock.now())
+        .await
+        .unwrap();
+    t.enroll("王秀英", "13812345678", "2026-09-22").await;
+    t.enroll("李桂兰", "13812345679", "2026-10-01").await;
+    // More women whose reminders go out this morning, for the charts.
+    for i in 0..12 {
+        t.enroll(&format!("示例{i}"), &format!("1390000{i:04}"), "2026-09-22")
+            .await;
+    }
+    t.tick().await;
+    let step = t
+        .app
+        .store
+        .step_id("checkup-reminders", "before-3d")
+        .await
+        .unwrap();
+
+    let d = start_driver().await;
+    let c = browser(&d).await;
+    c.goto(&t.url("/login")).await.unwrap();
+    shot(&c, "login").await;
+    type_into(&c, "#code", "admin").await;
+    type_into(&c, "#password", PASSWORD).await;
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the dashboard", || async {
+        c.current_url().await.unwrap().path() == "/"
+    })
+    .await;
+
+    c.goto(&t.url("/campaigns/checkup-reminders"))
+        .await
+        .unwrap();
+    let area = format!("#body-{step}-zh-CN");
+    let preview = format!("#preview-{step}-zh-CN");
+    let meter = format!("#preview-{step}-zh-CN-meter");
+    // The saved text, previewed as the page opens: a long Chinese text.
+    until("the first preview", || async {
+        text_of(&c, &preview).await.contains("王秀英")
+    })
+    .await;
+    let parts = || async {
+        c.find(Locator::Css(&meter))
+            .await
+            .unwrap()
+            .attr("data-parts")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert_eq!(parts().await, "1", "the default text fits one SMS");
+    shot(&c, "campaign-editor").await;
+
+    // She adds a sentence: over 70 characters, two SMS parts, as she types.
+    type_into(
+        &c,
+        &area,
+        "{{ name }}您好，您的{{ contact }}时间为{{ date }}（{{ weekday }}）至{{ date_by }}，地点{{ clinic }}，免费。请带母子健康手册和医保卡。如不能按时前来，请回复告知村医。回复1确认，TD退订",
+    )
+    .await;
+    until("two SMS parts", || async { parts().await == "2" }).await;
+    // She shortens it: preview and part count follow.
+    type_into(
+        &c,
+        &area,
+        "{{ name }}您好，{{ date }}请来{{ clinic }}产检。",
+    )
+    .await;
+    until("the new preview", || async {
+        text_of(&c, &preview).await == "王秀英您好，4月23日请来城关镇卫生院产检。"
+    })
+    .await;
+    until("one SMS part", || async { parts().await == "1" }).await;
+
+    // A mistyped variable: the preview says so, and saving is refused
+    // with the error beside the field.
+    type_into(&c, &area, "{{ nmae }}您好").await;
+    until("the preview's error", || async {
+        text_of(&c, &preview).await.contains("nmae")
+    })
+    .await;
+    c.find(Locator::Css(&format!(
+        "#step-{step} form[data-language=zh-CN] button[type=submit]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until("the error beside the field", || async {
+        text_of(&c, ".field-error").await.contains("nmae")
+    })
+    .await;
+    shot(&c, "campaign-editor-error").await;
+
+    // Fixed and published.
+    type_into(
+        &c,
+        &area,
+        "{{ name }}您好，{{ date }}请来{{ clinic }}产检。",
+    )
+    .await;
+    c.find(Locator::Css(&format!(
+        "#step-{step} form[data-language=zh-CN] button[type=submit]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until("saved", || async { !text_of(&c, "p.ok").await.is_empty() }).await;
+
+    // The planned message goes out with the new text, and the message log shows it.
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    c.goto(&t.url("/messages")).await.unwrap();
+    until("the sent message", || async {
+        c.source()
+            .await
+            .unwrap()
+            .contains("王秀英您好，12月15日请来乡镇卫生院产检。")
+    })
+    .await;
+    shot(&c, "messages").await;
+    c.goto(&t.url("/worklist")).await.unwrap();
+    shot(&c, "worklist").await;
+    c.goto(&t.url("/")).await.unwrap();
+    shot(&c, "dashboard").await;
+    c.close().await.unwrap();
+}
