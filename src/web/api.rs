@@ -35,6 +35,9 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/visits/missed", post(visit_missed))
         .route("/digests", get(digests))
         .route("/reports/coverage", get(coverage))
+        .route("/women", get(list_women))
+        .route("/women/{id}", get(get_woman))
+        .route("/campaigns", get(list_campaigns))
         .route(
             "/campaigns/{campaign}/steps/{step}/wechat",
             axum::routing::put(set_wechat_variant).delete(remove_wechat_variant),
@@ -336,4 +339,53 @@ async fn remove_wechat_variant(
     app.set_wechat_variant(&campaign, &step, None, "api")
         .await?;
     Ok(Json(serde_json::json!({ "removed": true })))
+}
+
+#[derive(Deserialize)]
+struct WomenQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<i64>,
+}
+
+/// Women matching a name, the last digits of a phone or a village.
+async fn list_women(
+    State(app): State<AppState>,
+    Query(q): Query<WomenQuery>,
+) -> Result<Json<Vec<crate::store::WomanListRow>>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        app.store
+            .search_women(&crate::store::Area::All, &q.q, limit)
+            .await?,
+    ))
+}
+
+/// One woman with her pregnancies.
+async fn get_woman(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let w = app.store.woman(id).await?;
+    let pregnancies = app.store.pregnancies_of(id).await?;
+    Ok(Json(serde_json::json!({
+        "id": w.id, "name": w.name, "phone": w.phone, "language": w.language,
+        "village": w.village, "officer_code": w.officer_code,
+        "consent": w.consent_at.is_some(), "opted_out": w.opted_out_at.is_some(),
+        "wechat_bound": w.wechat_openid.is_some() && w.wechat_unfollowed_at.is_none(),
+        "pregnancies": pregnancies,
+    })))
+}
+
+async fn list_campaigns(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows: Vec<serde_json::Value> = app
+        .store
+        .campaigns()
+        .await?
+        .into_iter()
+        .map(|(key, name, status, outreach, steps)| {
+            serde_json::json!({"key": key, "name": name, "status": status, "outreach": outreach, "steps": steps})
+        })
+        .collect();
+    Ok(Json(serde_json::Value::Array(rows)))
 }

@@ -24,6 +24,7 @@ pub fn router(app: AppState) -> Router {
         .merge(status::router())
         .merge(crate::console::router())
         .merge(cht::router())
+        .route("/api/v1/openapi.json", get(openapi))
         .nest("/api/v1", api::router(app.clone()))
         .nest(
             "/webhooks",
@@ -38,6 +39,15 @@ pub fn router(app: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
+}
+
+/// The API's OpenAPI description (no token needed to read it).
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../api/openapi.json"),
+    )
+        .into_response()
 }
 
 /// Gives every request an id (the caller's `X-Request-Id` if it sent a

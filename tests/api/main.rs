@@ -13,6 +13,7 @@ mod hostile;
 mod http;
 mod import;
 mod officers;
+mod openapi;
 mod outreach;
 mod privacy;
 mod replanning;
