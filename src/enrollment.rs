@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 /// A registration as given, before any check.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct EnrollmentInput {
     pub name: String,
     pub phone: String,

@@ -14,6 +14,7 @@
 
 mod auth;
 mod pages;
+mod records;
 
 use crate::store::{Area, StaffRow};
 use crate::web::AppState;
@@ -82,6 +83,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "error.html",
         include_str!("../../console/templates/error.html"),
     ),
+    (
+        "register.html",
+        include_str!("../../console/templates/register.html"),
+    ),
+    (
+        "import.html",
+        include_str!("../../console/templates/import.html"),
+    ),
 ];
 const SCRIPT: &str = include_str!("../../console/static/console.js");
 
@@ -98,6 +107,7 @@ fn tera() -> &'static Tera {
 pub fn router() -> Router<AppState> {
     pages::router()
         .merge(auth::router())
+        .merge(records::router())
         .route("/static/console.js", axum::routing::get(script))
 }
 
@@ -240,6 +250,11 @@ fn words(lang: &str) -> serde_json::Value {
         "none": w("无", "None"),
         "saved": w("已保存：未发送的消息将使用新文本。", "Saved: messages not yet sent use the new text."),
         "filter": w("筛选", "Filter"),
+        "register": w("登记孕产妇", "Register a woman"),
+        "import": w("导入花名册", "Import a roster"),
+        "record_visit": w("记录访视", "Record a visit"),
+        "record_birth": w("记录分娩", "Record a birth"),
+        "correct_dates": w("更正日期", "Correct dates"),
     })
 }
 

@@ -451,3 +451,121 @@ async fn the_editor_refuses_a_broken_text_beside_its_field_and_a_saved_text_is_u
     let (_, audit) = b.get("/audit").await;
     assert!(audit.contains("text_saved"));
 }
+
+#[tokio::test]
+async fn records_kept_from_the_console_register_import_visit_and_birth_within_the_area() {
+    let t = spawn_app().await;
+    let (wa, _) = county(&t).await;
+    // Officer A registers a woman: she becomes hers.
+    let mut a = Browser::new(&t);
+    a.sign_in("OFA", PASSWORD).await;
+    let csrf = a.csrf().await;
+    let (status, _) = a
+        .post(
+            "/women/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "赵敏"),
+                ("phone", "13812340099"),
+                ("lmp", "2026-09-30"),
+                ("consent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let found = t
+        .app
+        .store
+        .search_women(&careminder::store::Area::Officer("OFA".into()), "赵敏", 5)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "registered as officer A's");
+    // A refused registration says why and keeps what she typed.
+    let (status, html) = a
+        .post(
+            "/women/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "钱芳"),
+                ("phone", "12"),
+                ("lmp", "2026-09-30"),
+                ("consent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("phone") && html.contains("钱芳"));
+    // A visit recorded for her own woman; officer B cannot touch her.
+    let (status, _) = a
+        .post(
+            &format!("/women/{wa}/visit"),
+            &[("csrf", &csrf), ("outcome", "done"), ("on", "2026-11-30")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let p = t.app.store.pregnancies_of(wa).await.unwrap()[0].id;
+    let visits = t.app.store.visits_of(p).await.unwrap();
+    assert_eq!(visits[0].3, "done");
+    let mut b = Browser::new(&t);
+    b.sign_in("OFB", PASSWORD).await;
+    let csrf_b = b.csrf().await;
+    let (status, _) = b
+        .post(
+            &format!("/women/{wa}/birth"),
+            &[("csrf", &csrf_b), ("on", "2026-11-30")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Ten weeks after her LMP is no birth date: refused, with the reason.
+    let (status, html) = a
+        .post(
+            &format!("/women/{wa}/birth"),
+            &[("csrf", &csrf), ("on", "2026-11-30"), ("place", "县医院")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("2026-11-30"), "{html}");
+    // Months later (a new session), the birth is recorded.
+    t.at("2027-06-20 10:00");
+    a.sign_in("OFA", PASSWORD).await;
+    let csrf = a.csrf().await;
+    let (status, _) = a
+        .post(
+            &format!("/women/{wa}/birth"),
+            &[("csrf", &csrf), ("on", "2027-06-18"), ("place", "县医院")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        t.app.store.pregnancies_of(wa).await.unwrap()[0].status,
+        "delivered"
+    );
+    // Officers do not import rosters; supervisors do, and see each refused row.
+    assert_eq!(a.get("/import").await.0, StatusCode::FORBIDDEN);
+    let mut sup = Browser::new(&t);
+    sup.sign_in("SUP1", PASSWORD).await;
+    // (the roster's dates are judged on this later day)
+    let csrf_s = sup.csrf().await;
+    let csv = "name,phone,lmp,village,officer,consent\n孙丽,13812340101,2027-03-01,V001,OFA,yes\n周红,not-a-phone,2027-03-01,V001,OFA,yes\n吴芳,13812340103,2030-01-01,V001,OFA,yes\n";
+    let boundary = "----careminder-test";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf_s}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v001.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let r = sup
+        .with_session(sup.client.post(t.url("/import")))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("created 1"), "{html}");
+    assert!(
+        html.contains("<td>3</td>") && html.contains("<td>4</td>"),
+        "rows 3 and 4 refused, by row number"
+    );
+}

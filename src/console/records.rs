@@ -1,0 +1,280 @@
+//! Keeping records from the console: register a woman, correct her dates,
+//! record visits and births, import a roster with a report per row. Every
+//! change goes through the same `App` calls as the API and the command
+//! line (validation, re-planning, audit), acting as the signed-in person,
+//! and only for women in her area.
+
+use super::{error_page, page, Signed};
+use crate::app::AppError;
+use crate::enrollment::EnrollmentInput;
+use crate::store::StoreError;
+use crate::web::AppState;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tera::Context;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/women/new", get(new_woman).post(register))
+        .route("/women/{id}/visit", post(visit))
+        .route("/women/{id}/birth", post(birth))
+        .route("/women/{id}/dates", post(dates))
+        .route("/import", get(import_form).post(import))
+}
+
+type Page = Result<Response, Response>;
+
+/// What an `App` refusal looks like on a page.
+fn refused(s: &Signed, e: AppError) -> Response {
+    match e {
+        AppError::Store(StoreError::NotFound(_)) => {
+            error_page(s, StatusCode::NOT_FOUND, "not found")
+        }
+        AppError::Input(e) => error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        AppError::Refused(m) => error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &m),
+        other => {
+            tracing::error!(error = %other, "console change failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+async fn in_area(app: &AppState, s: &Signed, woman: i64) -> Result<(), Response> {
+    match app.store.woman_in_area(&s.area, woman).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(error_page(s, StatusCode::NOT_FOUND, "not found")),
+        Err(e) => Err(refused(s, e.into())),
+    }
+}
+
+async fn new_woman(s: Signed) -> Page {
+    let mut ctx = Context::new();
+    ctx.insert("form", &EnrollmentInput::default());
+    ctx.insert("error", &None::<String>);
+    Ok(page(&s, "register.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    input: EnrollmentInput,
+}
+
+async fn register(State(app): State<AppState>, s: Signed, Form(f): Form<RegisterForm>) -> Page {
+    s.check_csrf(&f.csrf)?;
+    let mut input = f.input;
+    // An officer registers women for herself.
+    if s.staff.role == "officer" {
+        input.officer = Some(s.staff.code.clone());
+        input.village = input.village.or(s.staff.village.clone());
+    }
+    for v in [
+        &mut input.lmp,
+        &mut input.edd,
+        &mut input.village,
+        &mut input.officer,
+        &mut input.wechat_openid,
+        &mut input.language,
+        &mut input.care_plan,
+    ] {
+        if v.as_deref().is_some_and(|x| x.trim().is_empty()) {
+            *v = None;
+        }
+    }
+    match app.enroll(&input, "console", &s.staff.code).await {
+        Ok(out) => {
+            app.wake.notify_one();
+            Ok(Redirect::to(&format!("/women/{}", out.woman_id())).into_response())
+        }
+        Err(e @ (AppError::Input(_) | AppError::Refused(_))) => {
+            let mut ctx = Context::new();
+            ctx.insert("form", &input);
+            ctx.insert("error", &Some(e.to_string()));
+            let mut r = page(&s, "register.html", ctx);
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Err(r)
+        }
+        Err(e) => Err(refused(&s, e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct VisitForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    on: String,
+    #[serde(default)]
+    place: String,
+    /// done or missed.
+    outcome: String,
+}
+
+fn opt(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|s| !s.is_empty())
+}
+
+async fn visit(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<VisitForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let by = s.staff.code.as_str();
+    let r = if f.outcome == "missed" {
+        app.mark_missed(id, opt(&f.contact), by).await
+    } else {
+        app.record_visit(id, opt(&f.contact), opt(&f.on), by, opt(&f.place))
+            .await
+    };
+    r.map_err(|e| refused(&s, e))?;
+    app.wake.notify_one();
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct BirthForm {
+    #[serde(default)]
+    csrf: String,
+    on: String,
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    live_birth: Option<String>,
+}
+
+async fn birth(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<BirthForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let live = f.live_birth.as_deref() != Some("no");
+    app.record_birth(id, &f.on, opt(&f.place), live, &s.staff.code)
+        .await
+        .map_err(|e| refused(&s, e))?;
+    app.wake.notify_one();
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct DatesForm {
+    #[serde(default)]
+    csrf: String,
+    pregnancy_id: i64,
+    #[serde(default)]
+    lmp: String,
+    #[serde(default)]
+    edd: String,
+}
+
+async fn dates(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<DatesForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let owned = app
+        .store
+        .pregnancies_of(id)
+        .await
+        .map_err(|e| refused(&s, e.into()))?
+        .iter()
+        .any(|p| p.id == f.pregnancy_id);
+    if !owned {
+        return Err(error_page(&s, StatusCode::NOT_FOUND, "not found"));
+    }
+    app.correct_dates(f.pregnancy_id, opt(&f.lmp), opt(&f.edd), &s.staff.code)
+        .await
+        .map_err(|e| refused(&s, e))?;
+    app.wake.notify_one();
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+fn may_import(s: &Signed) -> Result<(), Response> {
+    if matches!(s.staff.role.as_str(), "admin" | "supervisor") {
+        Ok(())
+    } else {
+        Err(error_page(
+            s,
+            StatusCode::FORBIDDEN,
+            "administrators and supervisors only",
+        ))
+    }
+}
+
+async fn import_form(s: Signed) -> Page {
+    may_import(&s)?;
+    let mut ctx = Context::new();
+    ctx.insert("report", &None::<serde_json::Value>);
+    Ok(page(&s, "import.html", ctx))
+}
+
+/// A roster CSV upload (multipart: `csrf`, then `file`).
+async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> Page {
+    may_import(&s)?;
+    let (mut csrf, mut bytes, mut name) = (String::new(), None, String::from("roster.csv"));
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                name = field.file_name().unwrap_or("roster.csv").to_string();
+                bytes = field.bytes().await.ok();
+            }
+            _ => {}
+        }
+    }
+    s.check_csrf(&csrf)?;
+    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
+        return Err(error_page(
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a CSV file",
+        ));
+    };
+    let source = format!("console:{name}");
+    let report = crate::importer::import(
+        &app,
+        std::io::Cursor::new(bytes.to_vec()),
+        &source,
+        &s.staff.code,
+        |_| {},
+    )
+    .await;
+    let mut ctx = Context::new();
+    match report {
+        Ok(r) => {
+            app.wake.notify_one();
+            ctx.insert(
+                "report",
+                &Some(serde_json::json!({
+                    "file": name, "created": r.created, "unchanged": r.unchanged, "corrected": r.corrected,
+                    "without_consent": r.without_consent,
+                    "refused": r.refused.iter().map(|x| serde_json::json!({"line": x.line, "reason": x.reason})).collect::<Vec<_>>(),
+                })),
+            );
+        }
+        Err(e) => {
+            return Err(error_page(
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &e.to_string(),
+            ));
+        }
+    }
+    Ok(page(&s, "import.html", ctx))
+}
