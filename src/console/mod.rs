@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod campaigns;
 mod pages;
 mod records;
 
@@ -91,6 +92,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "import.html",
         include_str!("../../console/templates/import.html"),
     ),
+    (
+        "step_form.html",
+        include_str!("../../console/templates/step_form.html"),
+    ),
 ];
 const SCRIPT: &str = include_str!("../../console/static/console.js");
 
@@ -108,6 +113,7 @@ pub fn router() -> Router<AppState> {
     pages::router()
         .merge(auth::router())
         .merge(records::router())
+        .merge(campaigns::router())
         .route("/static/console.js", axum::routing::get(script))
 }
 
@@ -251,6 +257,7 @@ fn words(lang: &str) -> serde_json::Value {
         "saved": w("已保存：未发送的消息将使用新文本。", "Saved: messages not yet sent use the new text."),
         "filter": w("筛选", "Filter"),
         "register": w("登记孕产妇", "Register a woman"),
+        "opt_outs": w("每周退订", "Opt-outs per week"),
         "import": w("导入花名册", "Import a roster"),
         "record_visit": w("记录访视", "Record a visit"),
         "record_birth": w("记录分娩", "Record a birth"),

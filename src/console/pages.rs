@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/charts/messages.csv", get(messages_csv))
         .route("/charts/visits.svg", get(visits_svg))
         .route("/charts/visits.csv", get(visits_csv))
+        .route("/charts/opt-outs.svg", get(opt_outs_svg))
+        .route("/charts/opt-outs.csv", get(opt_outs_csv))
 }
 
 type Page = Result<Response, Response>;
@@ -42,7 +44,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
-fn admin_only(s: &Signed) -> Result<(), Response> {
+pub(super) fn admin_only(s: &Signed) -> Result<(), Response> {
     if s.is_admin() {
         Ok(())
     } else {
@@ -220,6 +222,57 @@ fn csv_cell(s: &str) -> String {
     } else {
         s
     }
+}
+
+/// Opt-outs per week over the last twelve weeks (zero weeks included).
+async fn opt_out_weeks(app: &AppState, s: &Signed) -> Result<Vec<(String, i64)>, Response> {
+    let tz = app.config.timezone;
+    let today = app.clock.now().with_timezone(&tz).date_naive();
+    let first = today - Duration::weeks(11);
+    let rows = app
+        .store
+        .opt_outs_per_week(
+            &s.area,
+            crate::domain::schedule::start_of_day(tz, first),
+            local_day_offset(app),
+        )
+        .await
+        .map_err(internal)?;
+    Ok((0..12)
+        .map(|i| {
+            let week = (first + Duration::weeks(i)).format("%Y-W%W").to_string();
+            let n = rows
+                .iter()
+                .find(|(w, _)| *w == week)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            (week, n)
+        })
+        .collect())
+}
+
+async fn opt_outs_svg(State(app): State<AppState>, s: Signed) -> Page {
+    let weeks = opt_out_weeks(&app, &s).await?;
+    let mut chart = charts_rs::LineChart::new(
+        vec![charts_rs::Series::new(
+            "opt-outs".to_string(),
+            weeks.iter().map(|(_, n)| *n as f32).collect(),
+        )],
+        weeks.iter().map(|(w, _)| w.clone()).collect(),
+    );
+    chart.width = 720.0;
+    chart.height = 280.0;
+    Ok(svg_response(
+        chart.svg().map_err(|e| internal(format!("{e:?}")))?,
+    ))
+}
+
+async fn opt_outs_csv(State(app): State<AppState>, s: Signed) -> Page {
+    let mut out = String::from("week,opt_outs\n");
+    for (w, n) in opt_out_weeks(&app, &s).await? {
+        out.push_str(&format!("{w},{n}\n"));
+    }
+    Ok(csv_response("opt-outs-per-week.csv", out))
 }
 
 #[derive(Deserialize, Default)]

@@ -104,6 +104,58 @@ impl Store {
         Ok(true)
     }
 
+    /// Adds a step (with its texts) to an existing campaign.
+    pub async fn add_step(
+        &self,
+        campaign: &str,
+        s: &StepSeed<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let cid: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = ?")
+            .bind(campaign)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let cid = cid.ok_or_else(|| StoreError::NotFound(format!("campaign {campaign}")))?;
+        let sid: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(cid)
+        .bind(s.key)
+        .bind(s.anchor.as_str())
+        .bind(s.offset_days)
+        .bind(s.send_time)
+        .bind(s.grace_hours)
+        .bind(s.weekday)
+        .fetch_one(&mut *tx)
+        .await;
+        let sid = match sid {
+            Ok(id) => id,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!(
+                    "step {} exists already",
+                    s.key
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (lang, body) in &s.texts {
+            sqlx::query(
+                "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(sid)
+            .bind(lang)
+            .bind(body)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        bump_texts_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(sid)
+    }
+
     /// Pauses, resumes or archives a campaign. Pausing keeps what is
     /// planned; the planner plans nothing more for it until resumed.
     pub async fn set_campaign_status(

@@ -557,3 +557,24 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Opt-outs in `area` per ISO week (`YYYY-Www`, local time by
+    /// `offset_seconds`) since `from`.
+    pub async fn opt_outs_per_week(
+        &self,
+        area: &Area,
+        from: DateTime<Utc>,
+        offset_seconds: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        let sql = format!(
+            "SELECT strftime('%Y-W%W', w.opted_out_at + ?2, 'unixepoch') AS week, COUNT(*)
+             FROM women w WHERE w.opted_out_at >= ?1 AND {}
+             GROUP BY week ORDER BY week",
+            area.clause()
+        );
+        let q = sqlx::query(&sql).bind(ts(from)).bind(offset_seconds);
+        let rows = pad(q, 2).bind(area.bind()).fetch_all(&self.read).await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

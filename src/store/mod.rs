@@ -21,7 +21,7 @@ mod staff;
 mod wechat;
 
 pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
-pub use campaigns::{StepRow, StepText, WechatVariant};
+pub use campaigns::{StepRow, StepSeed, StepText, WechatVariant};
 pub use care::{Coverage, OverdueVisit, StalePregnancy};
 pub use console::{
     Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,

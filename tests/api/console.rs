@@ -251,6 +251,8 @@ async fn every_route_as_every_role_sees_only_its_area() {
         ("/audit", [200, 403, 403, 403]),
         ("/charts/messages.svg", [200, 200, 200, 200]),
         ("/charts/visits.csv", [200, 200, 200, 200]),
+        ("/charts/opt-outs.svg", [200, 200, 200, 200]),
+        ("/charts/opt-outs.csv", [200, 200, 200, 200]),
     ];
     for (i, code) in roles.iter().enumerate() {
         let mut b = Browser::new(&t);
@@ -567,5 +569,147 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
     assert!(
         html.contains("<td>3</td>") && html.contains("<td>4</td>"),
         "rows 3 and 4 refused, by row number"
+    );
+}
+
+#[tokio::test]
+async fn an_administrator_creates_a_paused_campaign_adds_a_step_and_sets_its_wechat_message() {
+    let t = spawn_app().await;
+    add_staff(&t, "ADM", "admin", None, None).await;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let step = |key: &'static str, zh: &'static str| {
+        vec![
+            ("step_key", key),
+            ("anchor", "visit_due"),
+            ("offset_days", "-1"),
+            ("send_time", "18:00"),
+            ("grace_hours", "12"),
+            ("text_zh", zh),
+        ]
+    };
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("campaign_key", "eve-reminders"),
+        ("campaign_name", "Evening before"),
+    ];
+    form.extend(step("eve", "{{ nmae }}明天产检"));
+    assert_eq!(
+        b.post("/campaigns/new", &form).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a broken text creates nothing"
+    );
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("campaign_key", "eve-reminders"),
+        ("campaign_name", "Evening before"),
+    ];
+    form.extend(step("eve", "{{ name }}您好，明天请来{{ clinic }}产检。"));
+    assert_eq!(
+        b.post("/campaigns/new", &form).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let campaigns = t.app.store.campaigns().await.unwrap();
+    let c = campaigns.iter().find(|c| c.0 == "eve-reminders").unwrap();
+    assert_eq!(
+        (c.2.as_str(), c.4),
+        ("paused", 1),
+        "new campaigns wait to be published"
+    );
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend(step("eve2", "{{ name }}您好，后天请来产检。"));
+    assert_eq!(
+        b.post("/campaigns/eve-reminders/steps", &form).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        b.post("/campaigns/eve-reminders/steps", &form).await.0,
+        StatusCode::CONFLICT,
+        "the same step key twice"
+    );
+    // Its WeChat message: a field over 20 characters is refused, by name.
+    let (status, html) = b
+        .post(
+            "/campaigns/eve-reminders/steps/eve/wechat",
+            &[
+                ("csrf", &csrf),
+                ("template_id", "TPL1"),
+                (
+                    "fields",
+                    "thing1 = {{ clinic }}{{ clinic }}{{ clinic }}{{ clinic }}",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("thing1") && html.contains("20"), "{html}");
+    let (status, _) = b
+        .post(
+            "/campaigns/eve-reminders/steps/eve/wechat",
+            &[
+                ("csrf", &csrf),
+                ("template_id", "TPL1"),
+                ("fields", "thing1 = {{ name }}\ntime2 = {{ date }}"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let v = t.app.store.wechat_variants().await.unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        v[0].fields[1],
+        ("time2".to_string(), "{{ date }}".to_string())
+    );
+    // Published: resumed.
+    assert_eq!(
+        b.post(
+            "/campaigns/eve-reminders/status",
+            &[("csrf", &csrf), ("status", "active")]
+        )
+        .await
+        .0,
+        StatusCode::SEE_OTHER
+    );
+    let campaigns = t.app.store.campaigns().await.unwrap();
+    assert_eq!(
+        campaigns.iter().find(|c| c.0 == "eve-reminders").unwrap().2,
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn each_chart_has_its_numbers_as_csv_and_they_match_the_records() {
+    let t = spawn_app().await;
+    add_staff(&t, "ADM", "admin", None, None).await;
+    let w = t
+        .enroll("王秀英", "13812345678", "2026-09-22")
+        .await
+        .woman_id();
+    t.enroll("李桂兰", "13812345679", "2026-09-22").await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    t.app.opt_out(w, "test").await.unwrap();
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let (_, messages) = b.get("/charts/messages.csv").await;
+    assert!(
+        messages.lines().any(|l| l == "2026-12-12,2,2,0"),
+        "{messages}"
+    );
+    let (_, opt_outs) = b.get("/charts/opt-outs.csv").await;
+    let total: i64 = opt_outs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 1, "{opt_outs}");
+    let (status, svg) = b.get("/charts/opt-outs.svg").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(svg.starts_with("<svg"));
+    let (_, visits) = b.get("/charts/visits.csv").await;
+    assert!(
+        visits.starts_with("village,on_time,late,overdue\nV001,"),
+        "{visits}"
     );
 }
