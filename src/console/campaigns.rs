@@ -50,8 +50,11 @@ fn plain_key(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// (language, text) of a step.
+type Texts = Vec<(&'static str, String)>;
+
 /// The step the form describes, checked: keys, anchor, time, texts.
-fn step_of(f: &StepForm) -> Result<(TriggerAnchor, Vec<(&'static str, String)>), String> {
+fn step_of(f: &StepForm) -> Result<(TriggerAnchor, Texts), String> {
     if !plain_key(&f.step_key) {
         return Err("step key: lowercase letters, digits and -".into());
     }
