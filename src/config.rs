@@ -45,6 +45,7 @@ pub struct Config {
     pub planner: PlannerConfig,
     pub dispatcher: DispatcherConfig,
     pub outreach: OutreachConfig,
+    pub console: ConsoleConfig,
     /// The default gateway.
     pub gateway: GatewayConfig,
     /// Further gateways by name, used through `routing`.
@@ -113,6 +114,20 @@ pub struct PlannerConfig {
 }
 
 /// Outreach (broadcasts and series) is capped per woman.
+/// The web console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleConfig {
+    /// Hours a sign-in lasts (by the service's clock).
+    pub session_hours: i64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self { session_hours: 12 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OutreachConfig {
@@ -343,6 +358,7 @@ impl Default for Config {
             planner: PlannerConfig::default(),
             dispatcher: DispatcherConfig::default(),
             outreach: OutreachConfig::default(),
+            console: ConsoleConfig::default(),
             gateway: GatewayConfig::default(),
             gateways: BTreeMap::new(),
             routing: RoutingConfig::default(),

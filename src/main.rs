@@ -1420,6 +1420,8 @@ async fn run_demo(mut config: Config, db_given: bool, listen: Option<String>) ->
     config.gateway.kind = "mock".into();
     config.gateway.mock.print = true;
     config.planner.interval_seconds = 300;
+    // The demo clock runs 120x: a sign-in lasts about twelve real hours.
+    config.console.session_hours = 12 * careminder::demo::DEMO_SPEED as i64;
     if config.api_token.is_none() {
         config.api_token = Some(format!("demo-{:016x}", rand::random::<u64>()));
     }

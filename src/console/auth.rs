@@ -18,8 +18,6 @@ use std::num::NonZeroU32;
 
 /// The sign-in form's double-submit cookie.
 const LOGIN_COOKIE: &str = "cm_login";
-/// Hours a session lasts.
-const SESSION_HOURS: i64 = 12;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -190,7 +188,7 @@ async fn login(
             staff.id,
             &random_token(),
             now,
-            now + chrono::Duration::hours(SESSION_HOURS),
+            now + chrono::Duration::hours(app.config.console.session_hours.max(1)),
         )
         .await
     {
@@ -211,7 +209,7 @@ async fn login(
     let mut r = Redirect::to("/").into_response();
     if let Ok(v) = format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        SESSION_HOURS * 3600,
+        app.config.console.session_hours.max(1) * 3600,
         secure(&app)
     )
     .parse()
