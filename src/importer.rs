@@ -123,7 +123,12 @@ pub async fn import<R: Read + Send + 'static>(
     }
     // Dropping the receiver stops the reader at its next batch.
     drop(rx);
-    let _ = reading.join();
+    if reading.join().is_err() {
+        // The reader died: what it had not handed over is not imported.
+        return Err(ImportError::App(crate::app::AppError::Refused(
+            "the roster could not be read to the end; nothing after the last written batch was imported".into(),
+        )));
+    }
     outcome?;
     report.refused.sort_by_key(|r| r.line);
     app.store

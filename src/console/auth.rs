@@ -84,9 +84,33 @@ impl Default for SignInLimits {
 }
 
 impl SignInLimits {
+    /// The overall limit first (so refused attempts store nothing), then
+    /// the code's. Codes of forgotten attempts are dropped as they go.
     fn allow(&self, code: &str) -> bool {
-        self.per_code.check_key(&code.to_string()).is_ok() && self.all.check().is_ok()
+        if self.all.check().is_err() {
+            return false;
+        }
+        if self.per_code.len() > 1000 {
+            self.per_code.retain_recent();
+        }
+        self.per_code.check_key(&code.to_string()).is_ok()
     }
+}
+
+/// A staff code as `staff add` accepts it: short, plain characters.
+fn plausible_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// Checked when the code is unknown, so an answer takes as long whether
+/// the code exists or not.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password(&new_password()).expect("hashing works"))
 }
 
 fn secure(app: &AppState) -> &'static str {
@@ -151,6 +175,14 @@ async fn login(
         }
     }
     let code = f.code.trim().to_string();
+    if !plausible_code(&code) {
+        return login_page(
+            &app,
+            &fresh,
+            Some("wrong staff code or password"),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
     if !app.sign_in_limits.allow(&code) {
         tracing::warn!("sign-in attempts over the limit");
         return login_page(
@@ -167,8 +199,17 @@ async fn login(
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
         }
     };
-    let staff = match found {
-        Some((s, Some(hash))) if verify(&f.password, &hash) => s,
+    let (staff, hash) = match found {
+        Some((s, Some(hash))) => (Some(s), hash),
+        _ => (None, dummy_hash().to_string()),
+    };
+    // Argon2 is deliberately slow: off the async threads.
+    let password = f.password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let staff = match staff {
+        Some(s) if ok => s,
         _ => {
             tracing::info!("sign-in refused");
             return login_page(

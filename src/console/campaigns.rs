@@ -230,12 +230,6 @@ async fn wechat(
             StatusCode::UNPROCESSABLE_ENTITY,
             &format!("WeChat {m}"),
         )),
-        Err(crate::app::AppError::Store(StoreError::NotFound(_))) => {
-            Err(error_page(&s, StatusCode::NOT_FOUND, "not found"))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "saving a WeChat variant failed");
-            Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response())
-        }
+        Err(e) => Err(super::refused(&s, e)),
     }
 }

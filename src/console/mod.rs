@@ -285,6 +285,23 @@ fn render(name: &str, ctx: &tera::Context) -> Response {
     }
 }
 
+/// What an `App` refusal looks like on a page.
+pub(super) fn refused(s: &Signed, e: crate::app::AppError) -> Response {
+    match e {
+        crate::app::AppError::Store(crate::store::StoreError::NotFound(_)) => {
+            error_page(s, StatusCode::NOT_FOUND, "not found")
+        }
+        crate::app::AppError::Input(e) => {
+            error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
+        crate::app::AppError::Refused(m) => error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &m),
+        other => {
+            tracing::error!(error = %other, "console change failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
 /// A page saying what went wrong, with its status.
 pub fn error_page(s: &Signed, status: StatusCode, message: &str) -> Response {
     let mut ctx = tera::Context::new();

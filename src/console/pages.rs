@@ -210,18 +210,14 @@ async fn visits_csv(State(app): State<AppState>, s: Signed) -> Page {
     Ok(csv_response("visits-per-village.csv", out))
 }
 
-/// A CSV cell, quoted when needed, never read as a formula by a spreadsheet.
+/// A CSV cell: always quoted, never read as a formula by a spreadsheet.
 fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
     };
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// Opt-outs per week over the last twelve weeks (zero weeks included).
@@ -402,16 +398,26 @@ async fn answer(
     Form(f): Form<AnswerForm>,
 ) -> Page {
     s.check_csrf(&f.csrf)?;
-    match app.answer(id, &f.text, &s.staff.code).await {
-        Ok(_) => Ok(Redirect::to("/worklist").into_response()),
-        Err(crate::app::AppError::Store(crate::store::StoreError::NotFound(_))) => {
-            Err(not_found(&s))
-        }
-        Err(crate::app::AppError::Refused(m)) => {
-            Err(error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, &m))
-        }
-        Err(e) => Err(internal(e)),
+    // Her care team only; anything else is as if it did not exist.
+    let woman = match app.store.inbound(id).await {
+        Ok(m) => m.woman_id,
+        Err(_) => None,
+    };
+    let visible = match woman {
+        Some(w) => app
+            .store
+            .woman_in_area(&s.area, w)
+            .await
+            .map_err(internal)?,
+        None => false,
+    };
+    if !visible {
+        return Err(not_found(&s));
     }
+    app.answer(id, &f.text, &s.staff.code)
+        .await
+        .map_err(|e| super::refused(&s, e))?;
+    Ok(Redirect::to("/worklist").into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -439,7 +445,8 @@ async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<Messag
         from: q.from.map(|d| crate::domain::schedule::start_of_day(tz, d)),
         to: q
             .to
-            .map(|d| crate::domain::schedule::start_of_day(tz, d + Duration::days(1))),
+            .and_then(|d| d.checked_add_signed(Duration::days(1)))
+            .map(|d| crate::domain::schedule::start_of_day(tz, d)),
     };
     let rows: Vec<serde_json::Value> = app
         .store

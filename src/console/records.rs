@@ -4,10 +4,10 @@
 //! line (validation, re-planning, audit), acting as the signed-in person,
 //! and only for women in her area.
 
-use super::{error_page, page, Signed};
+use super::{error_page, page, refused, Signed};
 use crate::app::AppError;
 use crate::enrollment::EnrollmentInput;
-use crate::store::StoreError;
+use crate::store::Area;
 use crate::web::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -27,21 +27,6 @@ pub fn router() -> Router<AppState> {
 }
 
 type Page = Result<Response, Response>;
-
-/// What an `App` refusal looks like on a page.
-fn refused(s: &Signed, e: AppError) -> Response {
-    match e {
-        AppError::Store(StoreError::NotFound(_)) => {
-            error_page(s, StatusCode::NOT_FOUND, "not found")
-        }
-        AppError::Input(e) => error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-        AppError::Refused(m) => error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &m),
-        other => {
-            tracing::error!(error = %other, "console change failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
 
 async fn in_area(app: &AppState, s: &Signed, woman: i64) -> Result<(), Response> {
     match app.store.woman_in_area(&s.area, woman).await {
@@ -69,10 +54,58 @@ struct RegisterForm {
 async fn register(State(app): State<AppState>, s: Signed, Form(f): Form<RegisterForm>) -> Page {
     s.check_csrf(&f.csrf)?;
     let mut input = f.input;
-    // An officer registers women for herself.
-    if s.staff.role == "officer" {
-        input.officer = Some(s.staff.code.clone());
-        input.village = input.village.or(s.staff.village.clone());
+    let refuse = |m: &str| Err(error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, m));
+    match (s.staff.role.as_str(), &s.area) {
+        (_, Area::Nobody) => {
+            return Err(error_page(
+                &s,
+                StatusCode::FORBIDDEN,
+                "your account has no area",
+            ));
+        }
+        // An officer registers women for herself.
+        ("officer", _) => {
+            input.officer = Some(s.staff.code.clone());
+            input.village = input.village.or(s.staff.village.clone());
+        }
+        // A supervisor, for an officer of her township.
+        ("supervisor", _) => {
+            let officer = match input
+                .officer
+                .as_deref()
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+            {
+                Some(o) => app
+                    .store
+                    .staff_by_code(o)
+                    .await
+                    .map_err(|e| refused(&s, e.into()))?,
+                None => None,
+            };
+            if !officer.is_some_and(|o| o.role == "officer" && o.township == s.staff.township) {
+                return refuse("officer: give the code of an officer of your township");
+            }
+        }
+        _ => {}
+    }
+    // Someone registered by another care team is theirs to change.
+    if let Ok(phone) = crate::domain::Phone::parse(&input.phone, app.config.region()) {
+        if let Some(existing) = app
+            .store
+            .woman_by_phone_and_name(phone.as_str(), input.name.trim())
+            .await
+            .map_err(|e| refused(&s, e.into()))?
+        {
+            if !app
+                .store
+                .woman_in_area(&s.area, existing)
+                .await
+                .map_err(|e| refused(&s, e.into()))?
+            {
+                return refuse("she is registered with another care team: ask her officer");
+            }
+        }
     }
     for v in [
         &mut input.lmp,
@@ -205,15 +238,12 @@ async fn dates(
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
+/// Rosters cover the county: an administrator imports them.
 fn may_import(s: &Signed) -> Result<(), Response> {
-    if matches!(s.staff.role.as_str(), "admin" | "supervisor") {
+    if s.is_admin() {
         Ok(())
     } else {
-        Err(error_page(
-            s,
-            StatusCode::FORBIDDEN,
-            "administrators and supervisors only",
-        ))
+        Err(error_page(s, StatusCode::FORBIDDEN, "administrators only"))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Pregnancy dates: LMP <-> EDD by Naegele's rule, gestational age, plausibility.
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -126,6 +126,8 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d"]
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+        // Years far outside any pregnancy would overflow date arithmetic.
+        .filter(|d| (1900..=2200).contains(&d.year()))
 }
 
 #[cfg(test)]

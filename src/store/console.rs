@@ -214,7 +214,9 @@ impl Store {
              FROM women w
              LEFT JOIN pregnancies p ON p.id = (SELECT MAX(id) FROM pregnancies WHERE woman_id = w.id)
              WHERE w.erased_at IS NULL AND {}
-               AND (?1 = '' OR w.name LIKE '%' || ?1 || '%' OR w.phone LIKE '%' || ?1 OR w.village = ?1)
+               AND (?1 = '' OR instr(w.name, ?1) > 0 OR w.village = ?1
+                    -- The last digits of her number, four at most: never a way to read it whole.
+                    OR (length(?1) BETWEEN 1 AND 4 AND ?1 NOT GLOB '*[^0-9]*' AND substr(w.phone, -length(?1)) = ?1))
              ORDER BY w.id DESC LIMIT ?2",
             area.clause()
         );
@@ -576,5 +578,44 @@ impl Store {
         let q = sqlx::query(&sql).bind(ts(from)).bind(offset_seconds);
         let rows = pad(q, 2).bind(area.bind()).fetch_all(&self.read).await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+impl Store {
+    /// The outbox's state for `/metrics`: messages by status, channel and
+    /// campaign (or kind), and the due queue's depth and oldest age.
+    pub async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<crate::metrics::Snapshot> {
+        let messages: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT o.status, o.channel, COALESCE(c.key, o.kind), COUNT(*)
+             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let (due, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(send_at) FROM outbox WHERE status = 'scheduled' AND send_at <= ?",
+        )
+        .bind(ts(now))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(crate::metrics::Snapshot {
+            messages,
+            due,
+            oldest_due_seconds: oldest.map(|o| (ts(now) - o).max(0)).unwrap_or(0),
+            last_success: vec![],
+        })
+    }
+}
+
+impl Store {
+    /// The woman registered with this number (E.164) and name, if any.
+    pub async fn woman_by_phone_and_name(&self, phone: &str, name: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM women WHERE phone = ? AND name = ? AND erased_at IS NULL",
+        )
+        .bind(phone)
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?)
     }
 }

@@ -542,10 +542,31 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
         t.app.store.pregnancies_of(wa).await.unwrap()[0].status,
         "delivered"
     );
-    // Officers do not import rosters; supervisors do, and see each refused row.
+    // Officer B cannot re-register officer A's woman to change her dates.
+    b.sign_in("OFB", PASSWORD).await;
+    let csrf_b = b.csrf().await;
+    let (status, html) = b
+        .post(
+            "/women/new",
+            &[
+                ("csrf", &csrf_b),
+                ("name", "王秀英"),
+                ("phone", "13812345678"),
+                ("lmp", "2026-10-05"),
+                ("consent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("another care team") && !html.contains(&format!("/women/{wa}")));
+    // Rosters cover the county: officers and supervisors do not import them;
+    // an administrator does, and sees each refused row.
     assert_eq!(a.get("/import").await.0, StatusCode::FORBIDDEN);
     let mut sup = Browser::new(&t);
     sup.sign_in("SUP1", PASSWORD).await;
+    assert_eq!(sup.get("/import").await.0, StatusCode::FORBIDDEN);
+    let mut sup = Browser::new(&t);
+    sup.sign_in("ADM", PASSWORD).await;
     // (the roster's dates are judged on this later day)
     let csrf_s = sup.csrf().await;
     let csv = "name,phone,lmp,village,officer,consent\n孙丽,13812340101,2027-03-01,V001,OFA,yes\n周红,not-a-phone,2027-03-01,V001,OFA,yes\n吴芳,13812340103,2030-01-01,V001,OFA,yes\n";
@@ -709,7 +730,7 @@ async fn each_chart_has_its_numbers_as_csv_and_they_match_the_records() {
     assert!(svg.starts_with("<svg"));
     let (_, visits) = b.get("/charts/visits.csv").await;
     assert!(
-        visits.starts_with("village,on_time,late,overdue\nV001,"),
+        visits.starts_with("village,on_time,late,overdue\n\"V001\","),
         "{visits}"
     );
 }
