@@ -53,6 +53,8 @@ pub struct App {
     pub receipts: crate::receipts::ReceiptWriter,
     /// The console's sign-in limits.
     pub sign_in_limits: crate::console::SignInLimits,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What one scheduler pass did.
@@ -81,7 +83,13 @@ impl App {
             config.send_window,
             Duration::hours(config.planner.horizon_hours),
         );
-        let dispatcher = Dispatcher::new(store.clone(), gateways.clone(), config.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            gateways.clone(),
+            config.clone(),
+            metrics.clone(),
+        );
         let matcher = crate::domain::keywords::Matcher::new(config.keywords.values());
         let receipts = crate::receipts::ReceiptWriter::start(store.clone(), clock.clone());
         Ok(Arc::new(App {
@@ -97,6 +105,7 @@ impl App {
             texts: crate::render::SystemTexts::default(),
             receipts,
             sign_in_limits: crate::console::SignInLimits::default(),
+            metrics,
         }))
     }
 
@@ -106,6 +115,7 @@ impl App {
         let now = self.clock.now();
         self.process_pending_inbound().await?;
         let plan = self.planner.run(now).await?;
+        self.metrics.planned.inc_by(plan.planned);
         self.plan_recurring_broadcasts(now).await?;
         self.run_due_jobs(now).await?;
         let dispatch = self.dispatcher.drain(now).await?;

@@ -26,6 +26,7 @@ pub struct Dispatcher {
     renderer: Mutex<Option<(i64, Arc<Renderer>)>>,
     /// Set on shutdown: no new batch is claimed.
     stopping: AtomicBool,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,13 +52,19 @@ impl DispatchReport {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, gateways: Arc<Gateways>, config: Arc<Config>) -> Self {
+    pub fn new(
+        store: Store,
+        gateways: Arc<Gateways>,
+        config: Arc<Config>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             store,
             gateways,
             config,
             renderer: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -141,10 +148,12 @@ impl Dispatcher {
                 .await?;
         }
         let gateways = self.gateways.clone();
+        let metrics = self.metrics.clone();
         let claimed_ref = &claimed;
         let outcomes = futures::stream::iter(to_send)
             .map(|(i, (out, via))| {
                 let gateways = gateways.clone();
+                let metrics = metrics.clone();
                 async move {
                     let m = &claimed_ref[i];
                     let (entry, failover) = match &via {
@@ -171,7 +180,14 @@ impl Dispatcher {
                         }
                     } else {
                         entry.wait_for_capacity(parts).await;
+                        let started = std::time::Instant::now();
                         let outcome = entry.gateway.send(&out).await;
+                        metrics
+                            .send_seconds
+                            .get_or_create(&crate::metrics::GatewayLabel {
+                                gateway: entry.gateway.name().to_string(),
+                            })
+                            .observe(started.elapsed().as_secs_f64());
                         if outcome.handed_over() {
                             entry.record_success(now);
                         }
@@ -211,6 +227,12 @@ impl Dispatcher {
                     misconfigured.push((gateway.clone(), reason.clone()));
                 }
                 let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
+                let counted = match r.status {
+                    "accepted" | "sent" => "handed_over",
+                    "scheduled" => "retry",
+                    other => other,
+                };
+                self.metrics.send(&gateway, channel, counted);
                 if failed_over && r.cause.is_none() {
                     // Why it went another way, in the message's history.
                     r.cause = Some(format!(

@@ -124,6 +124,7 @@ impl App {
         }
         tracing::debug!(inbound_id = id, woman_id = ?r.woman_id, intent = %r.intent, "inbound message processed");
         self.store.finish_inbound(id, &r, now).await?;
+        self.metrics.inbound(&r.intent);
         self.wake.notify_one();
         Ok(())
     }

@@ -72,6 +72,7 @@ impl App {
                 .set_state(&key, &crate::store::ts(now).to_string())
                 .await?;
             tracing::info!(job = name, "job ran");
+            self.metrics.job(name);
             ran.push(name);
         }
         Ok(ran)

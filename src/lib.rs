@@ -49,6 +49,7 @@ pub mod gateway;
 pub mod importer;
 pub mod inbound;
 pub mod jobs;
+pub mod metrics;
 pub mod planner;
 pub mod qr;
 pub mod receipts;

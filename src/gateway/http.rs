@@ -62,6 +62,24 @@ pub fn error_status(
     }
 }
 
+/// Sends a request whose answer is JSON (WeChat's and WeCom's APIs): a
+/// transport failure or an error status is an outcome, a 2xx is parsed.
+pub async fn json_call<T: serde::de::DeserializeOwned>(
+    gateway: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<T, SendOutcome> {
+    let res = req.send().await.map_err(|e| transport_error(gateway, &e))?;
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(error_status(gateway, status, &headers, &text));
+    }
+    serde_json::from_str(&text).map_err(|_| SendOutcome::Transient {
+        reason: format!("{gateway}: answer is not JSON"),
+        retry_after: None,
+    })
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is read as one minute).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();

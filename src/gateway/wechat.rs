@@ -8,7 +8,7 @@
 //! `web::wechat`). A woman who does not follow the account, or whose openid
 //! is wrong, fails at once: the dispatcher then sends her reminder by SMS.
 
-use super::http::{client, error_status, transport_error};
+use super::http::client;
 use super::token::{Fetched, TokenCache};
 use super::wechat_crypto::Cipher;
 use super::{required, Gateway, GatewayConfigError, OutgoingMessage, SendOutcome};
@@ -195,20 +195,7 @@ impl Wechat {
     }
 
     async fn call(&self, req: reqwest::RequestBuilder) -> Result<Answer, SendOutcome> {
-        let res = req
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(error_status(&self.name, status, &headers, &text));
-        }
-        serde_json::from_str(&text).map_err(|_| SendOutcome::Transient {
-            reason: format!("{}: answer is not JSON", self.name),
-            retry_after: None,
-        })
+        super::http::json_call(&self.name, req).await
     }
 
     /// POSTs `body` to `path?access_token=`, refreshing the token and

@@ -9,7 +9,7 @@
 //! person (30 a minute, 1000 an hour) are kept here: a message over them
 //! waits, without a request.
 
-use super::http::{client, error_status, transport_error};
+use super::http::client;
 use super::token::{Fetched, TokenCache};
 use super::{required, Gateway, GatewayConfigError, OutgoingMessage, SendOutcome};
 use crate::clock::Clock;
@@ -96,19 +96,7 @@ impl Wecom {
     }
 
     async fn call(&self, req: reqwest::RequestBuilder) -> Result<Answer, SendOutcome> {
-        let res = req
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        let (status, headers) = (res.status(), res.headers().clone());
-        let text = res.text().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(error_status(&self.name, status, &headers, &text));
-        }
-        serde_json::from_str(&text).map_err(|_| SendOutcome::Transient {
-            reason: format!("{}: answer is not JSON", self.name),
-            retry_after: None,
-        })
+        super::http::json_call(&self.name, req).await
     }
 
     async fn fetch_token(&self) -> Result<Fetched, SendOutcome> {

@@ -76,28 +76,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         for s in steps {
-            let sid: i64 = sqlx::query_scalar(
-                "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(cid)
-            .bind(s.key)
-            .bind(s.anchor.as_str())
-            .bind(s.offset_days)
-            .bind(s.send_time)
-            .bind(s.grace_hours)
-            .bind(s.weekday)
-            .fetch_one(&mut *tx)
-            .await?;
-            for (lang, body) in &s.texts {
-                sqlx::query("INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)")
-                    .bind(sid)
-                    .bind(lang)
-                    .bind(body)
-                    .bind(ts(now))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_step(&mut tx, cid, s, now).await?;
         }
         bump_texts_version(&mut tx).await?;
         tx.commit().await?;
@@ -117,40 +96,16 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let cid = cid.ok_or_else(|| StoreError::NotFound(format!("campaign {campaign}")))?;
-        let sid: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(cid)
-        .bind(s.key)
-        .bind(s.anchor.as_str())
-        .bind(s.offset_days)
-        .bind(s.send_time)
-        .bind(s.grace_hours)
-        .bind(s.weekday)
-        .fetch_one(&mut *tx)
-        .await;
-        let sid = match sid {
+        let sid = match insert_step(&mut tx, cid, s, now).await {
             Ok(id) => id,
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 return Err(StoreError::Conflict(format!(
                     "step {} exists already",
                     s.key
                 )))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
-        for (lang, body) in &s.texts {
-            sqlx::query(
-                "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(sid)
-            .bind(lang)
-            .bind(body)
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
-        }
         bump_texts_version(&mut tx).await?;
         tx.commit().await?;
         Ok(sid)
@@ -394,4 +349,38 @@ pub(super) async fn bump_texts_version(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Inserts a step of campaign `cid` and its texts.
+async fn insert_step(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    cid: i64,
+    s: &StepSeed<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let sid: i64 = sqlx::query_scalar(
+        "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(cid)
+    .bind(s.key)
+    .bind(s.anchor.as_str())
+    .bind(s.offset_days)
+    .bind(s.send_time)
+    .bind(s.grace_hours)
+    .bind(s.weekday)
+    .fetch_one(&mut **tx)
+    .await?;
+    for (lang, body) in &s.texts {
+        sqlx::query(
+            "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(sid)
+        .bind(lang)
+        .bind(body)
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(sid)
 }

@@ -21,6 +21,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(status::router())
         .merge(crate::console::router())
         .merge(cht::router())
@@ -39,6 +40,31 @@ pub fn router(app: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
+}
+
+/// Prometheus metrics (OpenMetrics text). Counts and ids only: no names,
+/// numbers or texts.
+async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    let mut snap = match app.store.metrics_snapshot(app.clock.now()).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    snap.last_success = app
+        .gateways
+        .names()
+        .filter_map(|n| {
+            let e = app.gateways.get(n)?;
+            e.last_success().map(|t| (n.to_string(), t.timestamp()))
+        })
+        .collect();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(&snap),
+    )
+        .into_response()
 }
 
 /// The API's OpenAPI description (no token needed to read it).

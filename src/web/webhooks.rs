@@ -84,8 +84,9 @@ async fn mock_status(
     Ok(Json(serde_json::json!({ "stored": true })))
 }
 
-fn refuse(status: StatusCode, gateway: &str, reason: &str) -> Response {
+fn refuse(app: &AppState, status: StatusCode, gateway: &str, reason: &str) -> Response {
     tracing::warn!(gateway, reason, "webhook refused");
+    app.metrics.rejected(gateway, reason);
     (status, reason.to_string()).into_response()
 }
 
@@ -129,11 +130,18 @@ async fn android_event(State(app): State<AppState>, headers: HeaderMap, body: By
         }
     }
     let Some(gateway) = gateway else {
-        return refuse(StatusCode::UNAUTHORIZED, "android", &last.to_string());
+        return refuse(&app, StatusCode::UNAUTHORIZED, "android", &last.to_string());
     };
     let env: android::Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(_) => return refuse(StatusCode::BAD_REQUEST, &gateway, "not a webhook envelope"),
+        Err(_) => {
+            return refuse(
+                &app,
+                StatusCode::BAD_REQUEST,
+                &gateway,
+                "not a webhook envelope",
+            )
+        }
     };
     let p = &env.payload;
     let text_field = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -220,9 +228,10 @@ fn twilio_verified(
     body: &Bytes,
 ) -> Result<(String, Vec<(String, String)>), Response> {
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "twilio", "not a form"))?;
+        .map_err(|_| refuse(app, StatusCode::BAD_REQUEST, "twilio", "not a form"))?;
     let Some(sig) = header_str(headers, "x-twilio-signature") else {
         return Err(refuse(
+            app,
             StatusCode::FORBIDDEN,
             "twilio",
             "missing X-Twilio-Signature",
@@ -240,6 +249,7 @@ fn twilio_verified(
         }
     }
     Err(refuse(
+        app,
         StatusCode::FORBIDDEN,
         "twilio",
         "signature does not match",
@@ -265,6 +275,7 @@ async fn twilio_status(
         param(&params, "MessageStatus"),
     ) else {
         return refuse(
+            &app,
             StatusCode::BAD_REQUEST,
             &gateway,
             "MessageSid and MessageStatus are required",
@@ -310,6 +321,7 @@ async fn twilio_inbound(
     };
     let (Some(sid), Some(from)) = (param(&params, "MessageSid"), param(&params, "From")) else {
         return refuse(
+            &app,
             StatusCode::BAD_REQUEST,
             &gateway,
             "MessageSid and From are required",

@@ -35,8 +35,9 @@ struct Params {
     msg_signature: String,
 }
 
-fn refuse(status: StatusCode, reason: &str) -> Response {
+fn refuse(app: &AppState, status: StatusCode, reason: &str) -> Response {
     tracing::warn!(gateway = "wechat", reason, "webhook refused");
+    app.metrics.rejected("wechat", reason);
     (status, reason.to_string()).into_response()
 }
 
@@ -48,15 +49,21 @@ fn check(app: &AppState, p: &Params) -> Result<String, Response> {
     };
     if p.signature.is_empty() || p.timestamp.is_empty() || p.nonce.is_empty() {
         return Err(refuse(
+            app,
             StatusCode::FORBIDDEN,
             "missing signature, timestamp or nonce",
         ));
     }
     if !signature_matches(&p.signature, &[&w.config().token, &p.timestamp, &p.nonce]) {
-        return Err(refuse(StatusCode::FORBIDDEN, "signature does not match"));
+        return Err(refuse(
+            app,
+            StatusCode::FORBIDDEN,
+            "signature does not match",
+        ));
     }
     if stale(&p.timestamp, app.clock.now()) {
         return Err(refuse(
+            app,
             StatusCode::FORBIDDEN,
             "timestamp too old or in the future",
         ));
@@ -72,6 +79,7 @@ async fn malformed(app: &AppState, body: &[u8], reason: String) -> Response {
         .await
         .ok();
     tracing::warn!(gateway = "wechat", reject_id = ?kept, reason = %reason, "unreadable callback kept for inspection");
+    app.metrics.rejected("wechat", "unreadable");
     (
         StatusCode::BAD_REQUEST,
         format!("{reason} (kept as reject {})", kept.unwrap_or_default()),
@@ -120,7 +128,7 @@ async fn callback(State(app): State<AppState>, Query(p): Query<Params>, body: By
                 &p.msg_signature,
                 &[&w.config().token, &p.timestamp, &p.nonce, enc],
             ) {
-                return refuse(StatusCode::FORBIDDEN, "msg_signature does not match");
+                return refuse(&app, StatusCode::FORBIDDEN, "msg_signature does not match");
             }
             let inner = match cipher.decrypt(enc) {
                 Ok(s) => s,
@@ -139,6 +147,7 @@ async fn callback(State(app): State<AppState>, Query(p): Query<Params>, body: By
         // the plain signature does not cover the body.
         (None, Some(_)) => {
             return refuse(
+                &app,
                 StatusCode::FORBIDDEN,
                 "safe mode: the callback must be encrypted",
             )
