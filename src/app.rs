@@ -82,7 +82,8 @@ impl App {
             config.timezone,
             config.send_window,
             Duration::hours(config.planner.horizon_hours),
-        );
+        )
+        .with_zones(config.zones.clone());
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let dispatcher = Dispatcher::new(
             store.clone(),

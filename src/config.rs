@@ -35,6 +35,11 @@ pub struct Config {
     pub default_clinic: String,
     /// Clinic per village code.
     pub clinics: BTreeMap<String, String>,
+    /// IANA zone per village code, where a deployment spans zones: send
+    /// times, send windows, dates and officers' digests there are read in
+    /// it. Villages not listed use `timezone`.
+    #[serde(with = "zones_serde")]
+    pub zones: BTreeMap<String, Tz>,
     /// Bearer token for `/api/v1`; the API answers 401 to everyone while unset.
     pub api_token: Option<String>,
     /// Seconds an HTTP request may take, reading its body included, before
@@ -352,6 +357,7 @@ impl Default for Config {
             sms_signature: String::new(),
             default_clinic: "乡镇卫生院".into(),
             clinics: BTreeMap::new(),
+            zones: BTreeMap::new(),
             api_token: None,
             request_timeout_seconds: 30.0,
             max_body_bytes: 1 << 20,
@@ -517,11 +523,50 @@ impl Config {
         crate::domain::phone::region(&self.default_region).unwrap_or(phonenumber::country::Id::CN)
     }
 
+    /// The zone of a village (or of the deployment).
+    pub fn zone_for(&self, village: Option<&str>) -> Tz {
+        village
+            .and_then(|v| self.zones.get(v))
+            .copied()
+            .unwrap_or(self.timezone)
+    }
+
+    /// Every zone in use, the deployment's first.
+    pub fn all_zones(&self) -> Vec<Tz> {
+        let mut z = vec![self.timezone];
+        for t in self.zones.values() {
+            if !z.contains(t) {
+                z.push(*t);
+            }
+        }
+        z
+    }
+
     pub fn clinic_for(&self, village: Option<&str>) -> &str {
         village
             .and_then(|v| self.clinics.get(v))
             .map(String::as_str)
             .unwrap_or(&self.default_clinic)
+    }
+}
+
+mod zones_serde {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(z: &BTreeMap<String, Tz>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(z.iter().map(|(k, v)| (k, v.name())))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Tz>, D::Error> {
+        BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| {
+                v.parse::<Tz>().map(|t| (k.clone(), t)).map_err(|_| {
+                    serde::de::Error::custom(format!("zones.{k}: unknown IANA time zone {v:?}"))
+                })
+            })
+            .collect()
     }
 }
 

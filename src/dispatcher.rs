@@ -119,7 +119,12 @@ impl Dispatcher {
     /// One pass: claim a batch, send it, record the results.
     pub async fn run_once(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
         let cfg = self.cfg();
-        let open = self.config.send_window.is_open(self.config.timezone, now);
+        // Open somewhere: each message is then held to its own area's window.
+        let open = self
+            .config
+            .all_zones()
+            .into_iter()
+            .any(|tz| self.config.send_window.is_open(tz, now));
         let lease = now + Duration::seconds(cfg.lease_seconds);
         let (claimed, expired) = self
             .store
@@ -480,6 +485,24 @@ impl Dispatcher {
         if m.expires_at <= now {
             return Err(end("expired", "past its grace: not sent late".into()));
         }
+        let tz = self.config.zone_for(m.village.as_deref());
+        if m.kind != "reply" && !self.config.send_window.is_open(tz, now) {
+            // Claimed while the window was open elsewhere: it waits for its own.
+            let at = self.config.send_window.next_open(tz, now);
+            let mut r = end(
+                if at >= m.expires_at {
+                    "expired"
+                } else {
+                    "scheduled"
+                },
+                format!("outside the send window in {}", tz.name()),
+            );
+            if r.status == "scheduled" {
+                r.retry_at = Some(crate::store::ts(at));
+            }
+            r.undo_attempt = true;
+            return Err(r);
+        }
         let text = || match (&m.preset_body, m.step_id) {
             (Some(body), _) => Ok(body.clone()),
             (None, Some(step_id)) => renderer
@@ -514,7 +537,7 @@ impl Dispatcher {
 
     /// The context written for `lang` (WeChat templates are Chinese).
     fn context_in(&self, m: &ClaimedMessage, lang: &str, now: DateTime<Utc>) -> MessageContext {
-        let today = local_date(self.config.timezone, now);
+        let today = local_date(self.config.zone_for(m.village.as_deref()), now);
         MessageContext {
             name: m.name.clone(),
             clinic: self.config.clinic_for(m.village.as_deref()).to_string(),

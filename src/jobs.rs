@@ -29,14 +29,32 @@ pub struct Digest {
 const DIGEST_MAX_PARTS: usize = 2;
 
 impl App {
+    /// Each job's schedule: the digest once per zone in use (officers get
+    /// theirs at 08:00 where they are), the summary in the deployment's.
+    /// (name, cron, zone, state key)
+    fn job_slots(&self) -> Vec<(&'static str, &str, chrono_tz::Tz, String)> {
+        let mut slots = vec![];
+        for (i, tz) in self.config.all_zones().into_iter().enumerate() {
+            let key = if i == 0 {
+                "job:digest:last_run".to_string()
+            } else {
+                format!("job:digest@{}:last_run", tz.name())
+            };
+            slots.push(("digest", self.config.jobs.digest_cron.as_str(), tz, key));
+        }
+        slots.push((
+            "summary",
+            self.config.jobs.summary_cron.as_str(),
+            self.config.timezone,
+            "job:summary:last_run".to_string(),
+        ));
+        slots
+    }
+
     /// Runs the jobs whose time has come. Returns the names of those run.
     pub async fn run_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<&'static str>, AppError> {
         let mut ran = vec![];
-        for (name, expr) in [
-            ("digest", &self.config.jobs.digest_cron),
-            ("summary", &self.config.jobs.summary_cron),
-        ] {
-            let key = format!("job:{name}:last_run");
+        for (name, expr, tz, key) in self.job_slots() {
             let Some(last) = self
                 .store
                 .get_state(&key)
@@ -51,7 +69,7 @@ impl App {
             };
             let schedule =
                 cron::Schedule::from_str(expr).map_err(|e| AppError::Config(e.to_string()))?;
-            let last = crate::store::from_ts(last).with_timezone(&self.config.timezone);
+            let last = crate::store::from_ts(last).with_timezone(&tz);
             let Some(next) = schedule.after(&last).next() else {
                 continue;
             };
@@ -61,7 +79,7 @@ impl App {
             }
             match name {
                 "digest" => {
-                    self.send_digests(now).await?;
+                    self.send_digests_in(now, tz).await?;
                     self.store.purge_rejected_webhooks(now).await?;
                 }
                 _ => {
@@ -71,7 +89,7 @@ impl App {
             self.store
                 .set_state(&key, &crate::store::ts(now).to_string())
                 .await?;
-            tracing::info!(job = name, "job ran");
+            tracing::info!(job = name, zone = tz.name(), "job ran");
             self.metrics.job(name);
             ran.push(name);
         }
@@ -81,19 +99,16 @@ impl App {
     /// When the next job is due (for the scheduler's sleep).
     pub async fn next_job_at(&self) -> Option<DateTime<Utc>> {
         let mut best: Option<DateTime<Utc>> = None;
-        for (name, expr) in [
-            ("digest", &self.config.jobs.digest_cron),
-            ("summary", &self.config.jobs.summary_cron),
-        ] {
+        for (_, expr, tz, key) in self.job_slots() {
             let last = self
                 .store
-                .get_state(&format!("job:{name}:last_run"))
+                .get_state(&key)
                 .await
                 .ok()??
                 .parse::<i64>()
                 .ok()?;
             let schedule = cron::Schedule::from_str(expr).ok()?;
-            let last = crate::store::from_ts(last).with_timezone(&self.config.timezone);
+            let last = crate::store::from_ts(last).with_timezone(&tz);
             if let Some(n) = schedule.after(&last).next() {
                 let n = n.with_timezone(&Utc);
                 best = Some(best.map_or(n, |b| b.min(n)));
@@ -230,7 +245,21 @@ impl App {
 
     /// Sends today's digests (kind alert: they wait for the send window).
     pub async fn send_digests(&self, now: DateTime<Utc>) -> Result<u64, AppError> {
-        let today = local_date(self.config.timezone, now);
+        let mut n = 0;
+        for tz in self.config.all_zones() {
+            n += self.send_digests_in(now, tz).await?;
+        }
+        Ok(n)
+    }
+
+    /// The digests of the staff whose village lies in zone `tz`
+    /// (supervisors and administrators: the deployment's zone).
+    pub async fn send_digests_in(
+        &self,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Result<u64, AppError> {
+        let today = local_date(tz, now);
         // Pregnancies 44 weeks past LMP with no birth: reminders stop, the
         // officer is asked to update the record.
         let stale = self
@@ -248,6 +277,9 @@ impl App {
             let Some(s) = self.store.staff_by_code(&d.staff_code).await? else {
                 continue;
             };
+            if self.config.zone_for(s.village.as_deref()) != tz {
+                continue;
+            }
             for (i, body) in d.messages.into_iter().enumerate() {
                 n += self
                     .alert_staff(&s, format!("digest:{}:{today}:{i}", s.code), body, now)

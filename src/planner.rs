@@ -19,6 +19,8 @@ pub struct Planner {
     store: Store,
     /// Zone in which step times of day are read.
     tz: Tz,
+    /// Zones of villages elsewhere.
+    zones: std::collections::BTreeMap<String, Tz>,
     window: SendWindow,
     /// How far ahead messages are written.
     horizon: Duration,
@@ -37,9 +39,23 @@ impl Planner {
         Self {
             store,
             tz,
+            zones: Default::default(),
             window,
             horizon,
         }
+    }
+
+    /// Reads the step times of these villages in their own zones.
+    pub fn with_zones(mut self, zones: std::collections::BTreeMap<String, Tz>) -> Self {
+        self.zones = zones;
+        self
+    }
+
+    fn zone_for(&self, village: Option<&str>) -> Tz {
+        village
+            .and_then(|v| self.zones.get(v))
+            .copied()
+            .unwrap_or(self.tz)
     }
 
     /// Plans everything that came into the horizon since the last run.
@@ -95,7 +111,12 @@ impl Planner {
         let mut rows = Vec::new();
         let mut considered = 0u64;
         for step in self.store.active_steps().await? {
-            let (a, b) = step.trigger.anchor_range(self.tz, &self.window, from, to);
+            // The anchor dates whose firings fall in the range, in any zone in use.
+            let (a, b) = std::iter::once(self.tz)
+                .chain(self.zones.values().copied())
+                .map(|tz| step.trigger.anchor_range(tz, &self.window, from, to))
+                .reduce(|(a1, b1), (a2, b2)| (a1.min(a2), b1.max(b2)))
+                .expect("at least the deployment's zone");
             if a > b {
                 continue;
             }
@@ -117,7 +138,8 @@ impl Planner {
                 if had.contains(&c.pregnancy_id) {
                     continue;
                 }
-                let Some(f) = step.trigger.firing(c.anchor_date, self.tz, &self.window) else {
+                let tz = self.zone_for(c.village.as_deref());
+                let Some(f) = step.trigger.firing(c.anchor_date, tz, &self.window) else {
                     continue;
                 };
                 if f.send_at <= from || f.send_at > to || f.send_at < c.plan_from {

@@ -111,7 +111,8 @@ pub fn local_to_utc(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
-        LocalResult::None => local_to_utc(tz, local + Duration::hours(1)),
+        // Skipped by a daylight-saving change: the first valid minute after.
+        LocalResult::None => local_to_utc(tz, local + Duration::minutes(1)),
     }
 }
 
@@ -292,11 +293,17 @@ mod tests {
             local_to_utc(sh, d("2026-03-01").and_time(t("09:00"))),
             utc("2026-03-01T01:00:00Z")
         );
-        // A zone with DST: 02:30 on the spring-forward day does not exist.
+        // A zone with DST: 02:30 on the spring-forward day does not exist;
+        // the next valid time is 03:00 EDT.
         let ny: Tz = "America/New_York".parse().unwrap();
         assert_eq!(
             local_to_utc(ny, d("2026-03-08").and_time(t("02:30"))),
-            utc("2026-03-08T07:30:00Z")
+            utc("2026-03-08T07:00:00Z")
+        );
+        // 01:30 on the fall-back night happens twice: the first one.
+        assert_eq!(
+            local_to_utc(ny, d("2026-11-01").and_time(t("01:30"))),
+            utc("2026-11-01T05:30:00Z")
         );
         assert_eq!(
             local_to_utc(ny, d("2026-07-01").and_time(t("09:00"))),

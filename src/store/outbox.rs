@@ -17,6 +17,8 @@ pub struct PlanningCandidate {
     pub anchor_date: NaiveDate,
     /// Firings before this instant are never sent.
     pub plan_from: DateTime<Utc>,
+    /// Her village: its zone reads the step's time of day.
+    pub village: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +162,7 @@ impl Store {
                 (
                     format!(
                         "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, v.id AS visit_id, v.version AS vver,
-                                {col} AS anchor_date, p.plan_from
+                                {col} AS anchor_date, p.plan_from, w.village
                          FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                          JOIN women w ON w.id = p.woman_id
                          WHERE v.status = 'pending' AND p.status IN ('active', 'delivered')"
@@ -170,14 +172,14 @@ impl Store {
             }
             TriggerAnchor::Lmp => (
                 "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, NULL AS visit_id, 0 AS vver,
-                        p.lmp AS anchor_date, p.plan_from
+                        p.lmp AS anchor_date, p.plan_from, w.village
                  FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'active'"
                     .to_string(),
                 "p.lmp",
             ),
             TriggerAnchor::Delivery => (
                 "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, NULL AS visit_id, 0 AS vver,
-                        p.delivered_on AS anchor_date, p.plan_from
+                        p.delivered_on AS anchor_date, p.plan_from, w.village
                  FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'delivered'"
                     .to_string(),
                 "p.delivered_on",
@@ -206,6 +208,7 @@ impl Store {
                     visit_version: r.get("vver"),
                     anchor_date: parse_stored_date(r.get("anchor_date"))?,
                     plan_from: from_ts(r.get("plan_from")),
+                    village: r.get("village"),
                 })
             })
             .collect()
@@ -310,7 +313,7 @@ impl Store {
                     COALESCE(w.name, st.name, '') AS name,
                     CASE WHEN o.woman_id IS NOT NULL THEN w.phone
                          WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
-                    COALESCE(w.language, st.language, ?2) AS language, w.village,
+                    COALESCE(w.language, st.language, ?2) AS language, COALESCE(w.village, st.village) AS village,
                     CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
                          ELSE w.erased_at IS NULL END AS can_receive,
                     -- A stopped broadcast sends nothing more, even what was claimed.

@@ -23,3 +23,4 @@ mod schedule;
 mod standalone;
 mod upgrades;
 mod wechat;
+mod zones;
