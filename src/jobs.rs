@@ -121,7 +121,16 @@ impl App {
     /// (visits overdue past the escalation age) would receive as of `now`.
     /// Staff with nothing to act on get nothing.
     pub async fn digests(&self, now: DateTime<Utc>) -> Result<Vec<Digest>, AppError> {
-        let today = local_date(self.config.timezone, now);
+        self.digests_in(now, self.config.timezone).await
+    }
+
+    /// The digests as of today in zone `tz` (what is overdue there).
+    pub async fn digests_in(
+        &self,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Result<Vec<Digest>, AppError> {
+        let today = local_date(tz, now);
         let grace = self.config.jobs.overdue_grace_days;
         let escalate = self.config.jobs.escalate_after_days;
         let overdue = self
@@ -273,7 +282,7 @@ impl App {
             tracing::info!(stale, "pregnancies marked stale");
         }
         let mut n = 0;
-        for d in self.digests(now).await? {
+        for d in self.digests_in(now, tz).await? {
             let Some(s) = self.store.staff_by_code(&d.staff_code).await? else {
                 continue;
             };

@@ -5,7 +5,7 @@
 //! Two kinds: events counted as they happen (sends by gateway, channel and
 //! outcome, with gateway latency; messages planned; replies by intent;
 //! webhook refusals by reason; job runs), and the state of the database
-//! read at each scrape (messages by status, channel and campaign; the
+//! read at each scrape (messages by status, gateway, channel and campaign; the
 //! queue's depth and the age of its oldest due message; when each gateway
 //! last took a message), so those always match the records.
 
@@ -49,6 +49,8 @@ pub struct JobLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MessageLabels {
     pub status: String,
+    /// The gateway that carried it ("-" before one did).
+    pub gateway: String,
     pub channel: String,
     pub campaign: String,
 }
@@ -111,7 +113,7 @@ impl Default for Metrics {
         let messages = Family::<MessageLabels, Gauge>::default();
         r.register(
             "careminder_messages",
-            "Messages in the outbox now, by status, channel and campaign",
+            "Messages in the outbox now, by status, gateway, channel and campaign",
             messages.clone(),
         );
         let queue_due = Gauge::default();
@@ -185,8 +187,8 @@ impl Metrics {
 
 /// What the database says at a scrape.
 pub struct Snapshot {
-    /// (status, channel, campaign or kind, count)
-    pub messages: Vec<(String, String, String, i64)>,
+    /// (status, gateway, channel, campaign or kind, count)
+    pub messages: Vec<(String, String, String, String, i64)>,
     pub due: i64,
     pub oldest_due_seconds: i64,
     /// (gateway, Unix seconds)
@@ -198,10 +200,11 @@ impl Metrics {
     pub fn render(&self, s: &Snapshot) -> String {
         let registry = self.registry.lock().expect("metrics lock");
         self.messages.clear();
-        for (status, channel, campaign, n) in &s.messages {
+        for (status, gateway, channel, campaign, n) in &s.messages {
             self.messages
                 .get_or_create(&MessageLabels {
                     status: status.clone(),
+                    gateway: gateway.clone(),
                     channel: channel.clone(),
                     campaign: campaign.clone(),
                 })

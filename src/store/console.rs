@@ -585,10 +585,10 @@ impl Store {
     /// The outbox's state for `/metrics`: messages by status, channel and
     /// campaign (or kind), and the due queue's depth and oldest age.
     pub async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<crate::metrics::Snapshot> {
-        let messages: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT o.status, o.channel, COALESCE(c.key, o.kind), COUNT(*)
+        let messages: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT o.status, COALESCE(o.gateway, '-'), o.channel, COALESCE(c.key, o.kind), COUNT(*)
              FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
-             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         )
         .fetch_all(&self.read)
         .await?;

@@ -57,6 +57,26 @@ async fn metrics_parse_and_match_the_database_after_a_demo_morning() {
             c.status
         );
     }
+    // By gateway too: what the mock carried.
+    let delivered = counts
+        .iter()
+        .find(|c| c.status == "delivered")
+        .map(|c| c.count)
+        .unwrap_or(0);
+    assert!(delivered > 0);
+    assert_eq!(
+        s.samples
+            .iter()
+            .filter(|x| x.metric == "careminder_messages"
+                && x.labels.get("status") == Some("delivered")
+                && x.labels.get("gateway") == Some("default"))
+            .map(|x| match &x.value {
+                Value::Gauge(v) | Value::Untyped(v) => *v,
+                _ => 0.0,
+            })
+            .sum::<f64>(),
+        delivered as f64
+    );
     // Every message handed over was counted once, with its latency.
     let handed: i64 = counts
         .iter()

@@ -136,3 +136,72 @@ async fn each_area_is_held_to_its_own_send_window() {
     t.tick().await;
     assert_eq!(t.sent_to("+8613812345678").len(), 1);
 }
+
+#[tokio::test]
+async fn officers_get_their_digest_at_eight_in_their_own_zone() {
+    let t = spawn_app_with(
+        |c| {
+            c.zones.insert("NYC1".into(), chrono_tz::America::New_York);
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    for (code, village, phone) in [
+        ("OFNY", "NYC1", "+12125550199"),
+        ("OFCN", "V001", "13900000001"),
+    ] {
+        t.app
+            .store
+            .add_staff(
+                &careminder::store::NewStaff {
+                    code: code.into(),
+                    name: code.into(),
+                    phone: Some(
+                        careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
+                    ),
+                    role: "officer".into(),
+                    language: "en".into(),
+                    village: Some(village.into()),
+                    township: None,
+                    wecom_userid: None,
+                },
+                t.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut ny = woman("Ana", "+12125550123", "2026-09-22");
+    ny.village = Some("NYC1".into());
+    ny.officer = Some("OFNY".into());
+    let ny = t.app.enroll(&ny, "test", "test").await.unwrap();
+    let mut cn = woman("王秀英", "13812345678", "2026-09-22");
+    cn.officer = Some("OFCN".into());
+    t.app.enroll(&cn, "test", "test").await.unwrap();
+    // Hour by hour until both visits are well overdue: each officer's
+    // first digest comes at 08:00 where she works.
+    let visits = t.app.store.visits_of(ny.pregnancy_id()).await.unwrap();
+    let end = careminder::domain::schedule::start_of_day(
+        chrono_tz::Asia::Shanghai,
+        visits[0].2 + Duration::days(t.app.config.jobs.overdue_grace_days + 3),
+    );
+    let mut first: std::collections::HashMap<&str, DateTime<Utc>> = Default::default();
+    while t.clock.now() < end {
+        t.tick().await;
+        for phone in ["+8613900000001", "+12125550199"] {
+            if !t.sent_to(phone).is_empty() {
+                first.entry(phone).or_insert(t.clock.now());
+            }
+        }
+        t.clock.advance(Duration::hours(1));
+    }
+    use chrono::Timelike;
+    let sh = first["+8613900000001"].with_timezone(&chrono_tz::Asia::Shanghai);
+    let ny = first["+12125550199"].with_timezone(&chrono_tz::America::New_York);
+    assert_eq!(sh.hour(), 8, "Shanghai officer at {sh}");
+    assert_eq!(ny.hour(), 8, "New York officer at {ny}");
+    assert_eq!(
+        t.sent_to("+8613900000001").len(),
+        t.sent_to("+12125550199").len(),
+        "one a day each"
+    );
+}
