@@ -137,15 +137,29 @@ async fn messages_svg(State(app): State<AppState>, s: Signed) -> Page {
         .iter()
         .map(|d| d.day.format("%m-%d").to_string())
         .collect();
-    let series = |name: &str, f: fn(&crate::store::DayCounts) -> i64| {
-        charts_rs::Series::new(name.to_string(), days.iter().map(|d| f(d) as f32).collect())
-    };
-    let mut chart = charts_rs::BarChart::new(
-        vec![
-            series("sent", |d| d.sent),
-            series("delivered", |d| d.delivered),
-            series("failed", |d| d.failed),
+    bar_chart(
+        &days,
+        labels,
+        &[
+            ("sent", |d| d.sent),
+            ("delivered", |d| d.delivered),
+            ("failed", |d| d.failed),
         ],
+    )
+}
+
+/// A chart series: its name and how to read it from a row.
+type SeriesOf<T> = (&'static str, fn(&T) -> i64);
+
+/// A bar chart (SVG) of `rows`, one bar per series and row.
+fn bar_chart<T>(rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page {
+    let mut chart = charts_rs::BarChart::new(
+        series
+            .iter()
+            .map(|(name, f)| {
+                charts_rs::Series::new(name.to_string(), rows.iter().map(|r| f(r) as f32).collect())
+            })
+            .collect(),
         labels,
     );
     chart.width = 720.0;
@@ -173,22 +187,15 @@ async fn visits_svg(State(app): State<AppState>, s: Signed) -> Page {
         .await
         .map_err(internal)?;
     let labels = rows.iter().map(|r| r.village.clone()).collect();
-    let series = |name: &str, f: fn(&crate::store::VillageVisits) -> i64| {
-        charts_rs::Series::new(name.to_string(), rows.iter().map(|r| f(r) as f32).collect())
-    };
-    let mut chart = charts_rs::BarChart::new(
-        vec![
-            series("on time", |r| r.on_time),
-            series("late", |r| r.late),
-            series("overdue", |r| r.overdue),
-        ],
+    bar_chart(
+        &rows,
         labels,
-    );
-    chart.width = 720.0;
-    chart.height = 320.0;
-    Ok(svg_response(
-        chart.svg().map_err(|e| internal(format!("{e:?}")))?,
-    ))
+        &[
+            ("on time", |r| r.on_time),
+            ("late", |r| r.late),
+            ("overdue", |r| r.overdue),
+        ],
+    )
 }
 
 async fn visits_csv(State(app): State<AppState>, s: Signed) -> Page {
