@@ -1,6 +1,8 @@
 //! The outbox: one row per message, from planning to its last status.
 
-use super::{from_ts, full_chunk, parse_stored_date, rows_per_statement, ts, Result, Store};
+use super::{
+    from_ts, full_chunk, parse_stored_date, rows_per_statement, ts, Result, Store, StoreError,
+};
 use crate::domain::schedule::TriggerAnchor;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -76,6 +78,38 @@ pub struct ClaimedMessage {
     pub reply_via: Option<(String, String)>,
     /// An SMS stand-in for a message that failed on WeChat or WeCom.
     pub fallback_of: Option<i64>,
+}
+
+/// One claimed message as the claim query returns it.
+#[derive(serde::Deserialize)]
+struct ClaimRow {
+    id: i64,
+    attempts: i64,
+    step_id: Option<i64>,
+    expires_at: i64,
+    first_tried_at: Option<i64>,
+    kind: String,
+    outreach: i64,
+    broadcast_id: Option<i64>,
+    preset_body: Option<String>,
+    woman_id: Option<i64>,
+    to_staff: i64,
+    name: String,
+    phone: Option<String>,
+    language: String,
+    village: Option<String>,
+    can_receive: Option<i64>,
+    stopped: Option<i64>,
+    label_zh: Option<String>,
+    label_en: Option<String>,
+    due_on: Option<String>,
+    window_end: Option<String>,
+    lmp: Option<String>,
+    fallback_of: Option<i64>,
+    wechat_to: Option<String>,
+    wecom_to: Option<String>,
+    reply_gateway: Option<String>,
+    reply_sender: Option<String>,
 }
 
 /// What became of one claimed message.
@@ -280,60 +314,74 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE outbox SET status = 'claimed', status_cause = NULL, lease_until = ?2,
-                    attempts = attempts + 1, first_tried_at = COALESCE(first_tried_at, ?1), updated_at = ?1
-             WHERE id IN (
+        // Everything the batch needs comes back as one JSON row (one
+        // hand-over from the database thread, not one per message), then
+        // one statement marks the batch claimed.
+        let batch: Option<String> = sqlx::query_scalar(
+            "WITH due AS (
                  -- Reminders, replies and alerts first; outreach fills what room is left.
-                 SELECT id FROM (
+                 SELECT id, lane, send_at FROM (
                      SELECT * FROM (SELECT id, 0 AS lane, send_at FROM outbox
                                     WHERE status = 'scheduled' AND outreach = 0 AND send_at <= ?1
-                                      AND (?4 OR kind = 'reply') ORDER BY send_at LIMIT ?3)
+                                      AND (?3 OR kind = 'reply') ORDER BY send_at, id LIMIT ?2)
                      UNION ALL
                      SELECT * FROM (SELECT id, 1 AS lane, send_at FROM outbox
-                                    WHERE status = 'scheduled' AND outreach = 1 AND send_at <= ?1 AND ?4
-                                    ORDER BY send_at LIMIT ?3))
-                 ORDER BY lane, send_at LIMIT ?3)
-             RETURNING id",
-        )
-        .bind(now_s)
-        .bind(ts(lease_until))
-        .bind(limit)
-        .bind(window_open)
-        .fetch_all(&mut *tx)
-        .await?;
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok((vec![], expired));
-        }
-        let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.step_id, o.expires_at, o.first_tried_at, o.kind, o.outreach, o.broadcast_id,
+                                    WHERE status = 'scheduled' AND outreach = 1 AND send_at <= ?1 AND ?3
+                                    ORDER BY send_at, id LIMIT ?2))
+                 ORDER BY lane, send_at, id LIMIT ?2)
+             SELECT json_group_array(json_object(
+                    'id', o.id, 'attempts', o.attempts, 'step_id', o.step_id, 'expires_at', o.expires_at,
+                    'first_tried_at', o.first_tried_at, 'kind', o.kind, 'outreach', o.outreach,
+                    'broadcast_id', o.broadcast_id,
                     -- A step's text is rendered afresh on every try; body then holds what was last sent.
-                    CASE WHEN o.step_id IS NULL THEN o.body END AS preset_body, w.id AS woman_id, (o.staff_id IS NOT NULL) AS to_staff,
-                    COALESCE(w.name, st.name, '') AS name,
-                    CASE WHEN o.woman_id IS NOT NULL THEN w.phone
-                         WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END AS phone,
-                    COALESCE(w.language, st.language, ?2) AS language, COALESCE(w.village, st.village) AS village,
-                    CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
-                         ELSE w.erased_at IS NULL END AS can_receive,
+                    'preset_body', CASE WHEN o.step_id IS NULL THEN o.body END,
+                    'woman_id', w.id, 'to_staff', o.staff_id IS NOT NULL,
+                    'name', COALESCE(w.name, st.name, ''),
+                    'phone', CASE WHEN o.woman_id IS NOT NULL THEN w.phone
+                                  WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END,
+                    'language', COALESCE(w.language, st.language, ?4),
+                    'village', COALESCE(w.village, st.village),
+                    'can_receive', CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
+                                        ELSE w.erased_at IS NULL END,
                     -- A stopped broadcast sends nothing more, even what was claimed.
-                    (o.broadcast_id IS NOT NULL
-                     AND (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) <> 'published') AS stopped,
-                    v.label_zh, v.label_en, v.due_on, v.window_end, p.lmp, o.fallback_of,
-                    CASE WHEN o.fallback_of IS NULL AND o.woman_id IS NOT NULL AND w.erased_at IS NULL
-                              AND w.wechat_unfollowed_at IS NULL THEN w.wechat_openid END AS wechat_to,
-                    CASE WHEN o.fallback_of IS NULL THEN st.wecom_userid END AS wecom_to,
-                    i.gateway AS reply_gateway, i.sender AS reply_sender
-             FROM outbox o LEFT JOIN women w ON w.id = o.woman_id
+                    'stopped', (o.broadcast_id IS NOT NULL
+                                AND (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) <> 'published'),
+                    'label_zh', v.label_zh, 'label_en', v.label_en, 'due_on', v.due_on,
+                    'window_end', v.window_end, 'lmp', p.lmp, 'fallback_of', o.fallback_of,
+                    'wechat_to', CASE WHEN o.fallback_of IS NULL AND o.woman_id IS NOT NULL AND w.erased_at IS NULL
+                                           AND w.wechat_unfollowed_at IS NULL THEN w.wechat_openid END,
+                    'wecom_to', CASE WHEN o.fallback_of IS NULL THEN st.wecom_userid END,
+                    'reply_gateway', i.gateway, 'reply_sender', i.sender)
+                    ORDER BY due.lane, due.send_at, due.id)
+             FROM due JOIN outbox o ON o.id = due.id
+             LEFT JOIN women w ON w.id = o.woman_id
              LEFT JOIN staff st ON st.id = o.staff_id
              LEFT JOIN visits v ON v.id = o.visit_id
              LEFT JOIN pregnancies p ON p.id = o.pregnancy_id
-             LEFT JOIN inbound i ON i.id = o.in_reply_to AND o.fallback_of IS NULL
-             WHERE o.id IN (SELECT value FROM json_each(?1))",
+             LEFT JOIN inbound i ON i.id = o.in_reply_to AND o.fallback_of IS NULL",
         )
-        .bind(serde_json::to_string(&ids).expect("json"))
+        .bind(now_s)
+        .bind(limit)
+        .bind(window_open)
         .bind(crate::render::FALLBACK_LANGUAGE)
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows: Vec<ClaimRow> = serde_json::from_str(batch.as_deref().unwrap_or("[]"))
+            .map_err(|e| StoreError::Corrupt(format!("claimed batch: {e}")))?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok((vec![], expired));
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        sqlx::query(
+            "UPDATE outbox SET status = 'claimed', status_cause = NULL, lease_until = ?2,
+                    attempts = attempts + 1, first_tried_at = COALESCE(first_tried_at, ?1), updated_at = ?1
+             FROM json_each(?3) j WHERE outbox.id = j.value",
+        )
+        .bind(now_s)
+        .bind(ts(lease_until))
+        .bind(serde_json::to_string(&ids).expect("json"))
+        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         let opt_date = |s: Option<String>| s.as_deref().map(parse_stored_date).transpose();
@@ -341,34 +389,33 @@ impl Store {
             .into_iter()
             .map(|r| {
                 Ok(ClaimedMessage {
-                    id: r.get("id"),
-                    attempts: r.get("attempts"),
-                    step_id: r.get("step_id"),
-                    expires_at: from_ts(r.get("expires_at")),
-                    first_tried_at: from_ts(r.get("first_tried_at")),
-                    outreach: r.get("outreach"),
-                    broadcast_id: r.get("broadcast_id"),
-                    kind: r.get("kind"),
-                    preset_body: r.get("preset_body"),
-                    woman_id: r.get("woman_id"),
-                    to_staff: r.get("to_staff"),
-                    name: r.get("name"),
-                    phone: r.get("phone"),
-                    language: r.get("language"),
-                    village: r.get("village"),
-                    can_receive: r.get("can_receive"),
-                    stopped: r.get("stopped"),
-                    contact_label_zh: r.get("label_zh"),
-                    contact_label_en: r.get("label_en"),
-                    due_on: opt_date(r.get("due_on"))?,
-                    window_end: opt_date(r.get("window_end"))?,
-                    lmp: opt_date(r.get("lmp"))?,
-                    wechat_to: r.get("wechat_to"),
-                    wecom_to: r.get("wecom_to"),
-                    reply_via: r
-                        .get::<Option<String>, _>("reply_gateway")
-                        .zip(r.get::<Option<String>, _>("reply_sender")),
-                    fallback_of: r.get("fallback_of"),
+                    id: r.id,
+                    // As the claim just counted them.
+                    attempts: r.attempts + 1,
+                    step_id: r.step_id,
+                    expires_at: from_ts(r.expires_at),
+                    first_tried_at: from_ts(r.first_tried_at.unwrap_or(now_s)),
+                    outreach: r.outreach != 0,
+                    broadcast_id: r.broadcast_id,
+                    kind: r.kind,
+                    preset_body: r.preset_body,
+                    woman_id: r.woman_id,
+                    to_staff: r.to_staff != 0,
+                    name: r.name,
+                    phone: r.phone,
+                    language: r.language,
+                    village: r.village,
+                    can_receive: r.can_receive.unwrap_or(0) != 0,
+                    stopped: r.stopped.unwrap_or(0) != 0,
+                    contact_label_zh: r.label_zh,
+                    contact_label_en: r.label_en,
+                    due_on: opt_date(r.due_on)?,
+                    window_end: opt_date(r.window_end)?,
+                    lmp: opt_date(r.lmp)?,
+                    wechat_to: r.wechat_to,
+                    wecom_to: r.wecom_to,
+                    reply_via: r.reply_gateway.zip(r.reply_sender),
+                    fallback_of: r.fallback_of,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
