@@ -177,45 +177,35 @@ async fn android_event(State(app): State<AppState>, headers: HeaderMap, body: By
             Err(e) => ApiError(e).into_response(),
         };
     }
-    match app.store.webhook_event_seen(&gateway, &env.id).await {
-        Ok(true) => return (StatusCode::OK, "duplicate").into_response(),
-        Ok(false) => {}
-        Err(e) => return ApiError::from(e).into_response(),
+    if env.event != "sms:received" {
+        tracing::info!(gateway = %gateway, event = %env.event, "android webhook event ignored");
+        return (StatusCode::OK, "ok").into_response();
     }
-    let result: Result<(), crate::app::AppError> = async {
-        match env.event.as_str() {
-            "sms:received" => {
-                let from = text_field("sender")
-                    .or_else(|| text_field("phoneNumber"))
-                    .unwrap_or_default();
-                let sender = crate::domain::Phone::parse(&from, app.config.region())
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or(from);
-                app.receive(NewInbound {
-                    gateway: gateway.clone(),
-                    provider_id: text_field("messageId").unwrap_or_else(|| env.id.clone()),
-                    sender,
-                    text: text_field("message").unwrap_or_default(),
-                    received_at: p.get("receivedAt").and_then(millis).unwrap_or(now),
-                })
-                .await?;
-                Ok(())
-            }
-            other => {
-                tracing::info!(gateway = %gateway, event = other, "android webhook event ignored");
-                Ok(())
-            }
-        }
+    // The inbound store is keyed on the phone's message id, so a
+    // redelivered text is recognised there: no separate record of the
+    // webhook event (two statements and a commit per reply) is needed.
+    let from = text_field("sender")
+        .or_else(|| text_field("phoneNumber"))
+        .unwrap_or_default();
+    let sender = crate::domain::Phone::parse(&from, app.config.region())
+        .map(|p| p.as_str().to_string())
+        .unwrap_or(from);
+    match app
+        .receive(NewInbound {
+            gateway: gateway.clone(),
+            provider_id: text_field("messageId").unwrap_or_else(|| env.id.clone()),
+            sender,
+            text: text_field("message").unwrap_or_default(),
+            received_at: p.get("receivedAt").and_then(millis).unwrap_or(now),
+        })
+        .await
+    {
+        Ok(r) if r.duplicate => (StatusCode::OK, "duplicate").into_response(),
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        // Stored but not acted on, or not stored: the phone redelivers;
+        // what was stored is acted on by the recovery sweep.
+        Err(e) => ApiError(e).into_response(),
     }
-    .await;
-    if let Err(e) = result {
-        // Not recorded as seen: the phone redelivers and we try again.
-        return ApiError(e).into_response();
-    }
-    if let Err(e) = app.store.record_webhook_event(&gateway, &env.id, now).await {
-        return ApiError::from(e).into_response();
-    }
-    (StatusCode::OK, "ok").into_response()
 }
 
 /// Verifies a Twilio-style signed form post; returns the gateway and the
