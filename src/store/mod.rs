@@ -283,6 +283,16 @@ pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
 }
 
 impl Store {
+    /// Copies the write-ahead log into the database file and empties it, so
+    /// that a timed phase of `careminder bench` does not pay for the
+    /// checkpoint the phase before it left due.
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// The floor for `careminder bench`: the same writes a dispatched
     /// message and a status callback cause, as plain statements on a plain
     /// table with the same pragmas, `batch` messages per transaction.
@@ -345,6 +355,65 @@ impl Store {
         Ok((send, callback))
     }
 
+    /// The import floor for `careminder bench`: the rows an import wrote
+    /// (women, their pregnancies and visits) written again, as plain
+    /// `INSERT ... SELECT` of `batch` women per transaction, into scratch
+    /// copies of the three tables made from this file's schema (every
+    /// index, key and check). No parsing, validation or binding: what the
+    /// file itself costs for those rows. Returns the seconds it took.
+    pub async fn import_floor_benchmark(&self, batch: i64) -> Result<f64> {
+        const TABLES: [&str; 3] = ["women", "pregnancies", "visits"];
+        let schema: Vec<String> = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE tbl_name IN ('women', 'pregnancies', 'visits') AND sql IS NOT NULL
+             ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END,
+                      CASE tbl_name WHEN 'women' THEN 0 WHEN 'pregnancies' THEN 1 ELSE 2 END",
+        )
+        .fetch_all(&self.write)
+        .await?;
+        let scratch = |sql: &str| {
+            TABLES
+                .iter()
+                .fold(sql.to_string(), |s, t| s.replace(t, &format!("bench_{t}")))
+        };
+        for t in TABLES.iter().rev() {
+            sqlx::query(&format!("DROP TABLE IF EXISTS bench_{t}"))
+                .execute(&self.write)
+                .await?;
+        }
+        for ddl in &schema {
+            sqlx::query(&scratch(ddl)).execute(&self.write).await?;
+        }
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM women")
+            .fetch_one(&self.write)
+            .await?;
+        self.checkpoint().await?;
+        let t = std::time::Instant::now();
+        for from in (1..=last).step_by(batch.max(1) as usize) {
+            let to = from + batch - 1;
+            let mut tx = self.begin().await?;
+            for sql in [
+                "INSERT INTO bench_women SELECT * FROM women WHERE id BETWEEN ?1 AND ?2",
+                "INSERT INTO bench_pregnancies SELECT * FROM pregnancies WHERE woman_id BETWEEN ?1 AND ?2",
+                "INSERT INTO bench_visits SELECT v.* FROM pregnancies p JOIN visits v ON v.pregnancy_id = p.id
+                 WHERE p.woman_id BETWEEN ?1 AND ?2",
+            ] {
+                sqlx::query(sql)
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        for t in TABLES.iter().rev() {
+            sqlx::query(&format!("DROP TABLE bench_{t}"))
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(secs)
+    }
+
     /// The same floor on a scratch copy of the outbox itself: its columns,
     /// its nine indexes and its status-event trigger, copied from this
     /// file's schema (so it follows every migration). The timed writes are
@@ -403,6 +472,7 @@ impl Store {
         ];
         let mut secs = [0.0; 2];
         for (phase, steps) in [&send[..], &callback[..]].into_iter().enumerate() {
+            self.checkpoint().await?;
             let t = std::time::Instant::now();
             for b in &batches {
                 let mut tx = self.begin().await?;
@@ -422,6 +492,7 @@ impl Store {
     /// Seconds to run `steps` over every batch, a transaction per batch.
     async fn floor_phase(&self, batches: &[String], steps: &[(&str, &str)]) -> Result<f64> {
         let event = "INSERT INTO bench_floor_events (msg, status, at) SELECT value, ?2, 1 FROM json_each(?1)";
+        self.checkpoint().await?;
         let t = std::time::Instant::now();
         for b in batches {
             let mut tx = self.begin().await?;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod bench;
 mod browser;
 mod console;
 mod crash;
