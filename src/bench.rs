@@ -440,25 +440,13 @@ pub async fn roster_due_between(
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<u8>> {
     let (hot, cold) = lmp_offsets(app, today, from, to).await?;
-    Ok(synthetic_roster(n, n, today, &hot, &cold, 11))
-}
-
-/// A roster CSV with `n` invented women: `due` of them with LMPs from `hot`
-/// (something fires on the planned day), the rest from `cold`.
-pub fn synthetic_roster(
-    n: usize,
-    due: usize,
-    today: NaiveDate,
-    hot: &[i64],
-    cold: &[i64],
-    seed: u64,
-) -> Vec<u8> {
     let mut out = Vec::with_capacity(n * 80);
-    write_synthetic_roster(&mut out, n, due, today, hot, cold, seed).expect("writing to memory");
-    out
+    write_synthetic_roster(&mut out, n, n, today, &hot, &cold, 11)?;
+    Ok(out)
 }
 
-/// Writes the roster `synthetic_roster` describes to `out`.
+/// Writes a roster CSV of `n` invented women to `out`: `due` of them with
+/// LMPs from `hot` (something fires on the planned day), the rest from `cold`.
 pub fn write_synthetic_roster(
     mut out: impl std::io::Write,
     n: usize,

@@ -310,24 +310,14 @@ impl Store {
         ] {
             sqlx::query(ddl).execute(&self.write).await?;
         }
-        let batches: Vec<String> = (0..rows)
-            .step_by(batch)
-            .map(|i| {
-                let ids: Vec<usize> = (i + 1..=(i + batch).min(rows)).collect();
-                serde_json::to_string(&ids).expect("json")
-            })
-            .collect();
-        let mut tx = self.begin().await?;
-        for b in &batches {
-            sqlx::query(
+        let batches = self
+            .floor_rows(
                 "INSERT INTO bench_floor (id, k, status, at)
                  SELECT value, 's1.1/v' || value || '.1', 'scheduled', value FROM json_each(?)",
+                rows,
+                batch,
             )
-            .bind(b)
-            .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
         // Each step: a keyed update of the batch's rows, then one event row each.
         let send = [
             (
@@ -440,24 +430,14 @@ impl Store {
                 .execute(&self.write)
                 .await?;
         }
-        let batches: Vec<String> = (0..rows)
-            .step_by(batch)
-            .map(|i| {
-                let ids: Vec<usize> = (i + 1..=(i + batch).min(rows)).collect();
-                serde_json::to_string(&ids).expect("json")
-            })
-            .collect();
-        let mut tx = self.begin().await?;
-        for b in &batches {
-            sqlx::query(
+        let batches = self
+            .floor_rows(
                 "INSERT INTO bench_outbox (id, dedupe_key, kind, status, send_at, expires_at, created_at, updated_at)
                  SELECT value, 's1.1/v' || value || '.1', 'reminder', 'scheduled', 1000, 90000, 1, 1 FROM json_each(?)",
+                rows,
+                batch,
             )
-            .bind(b)
-            .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
         let send = [
             "UPDATE bench_outbox SET status = 'claimed', lease_until = 1060, attempts = attempts + 1, updated_at = 2
              WHERE id IN (SELECT value FROM json_each(?))",
@@ -487,6 +467,24 @@ impl Store {
             sqlx::query(ddl).execute(&self.write).await?;
         }
         Ok((secs[0], secs[1]))
+    }
+
+    /// Ids 1..=`rows` in JSON arrays of `batch`, each inserted (untimed,
+    /// one transaction) by `insert`, which reads them from `json_each(?)`.
+    async fn floor_rows(&self, insert: &str, rows: usize, batch: usize) -> Result<Vec<String>> {
+        let batches: Vec<String> = (0..rows)
+            .step_by(batch)
+            .map(|i| {
+                let ids: Vec<usize> = (i + 1..=(i + batch).min(rows)).collect();
+                serde_json::to_string(&ids).expect("json")
+            })
+            .collect();
+        let mut tx = self.begin().await?;
+        for b in &batches {
+            sqlx::query(insert).bind(b).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(batches)
     }
 
     /// Seconds to run `steps` over every batch, a transaction per batch.

@@ -27,10 +27,19 @@ fn the_benchmark_checks_itself_and_prints_its_floors() {
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     // N | import/s floor | plan day msgs | dispatch/s floor bare | callbacks/s floor bare | replies/s | broadcast | floor | bare | RSS
     assert_eq!(cells.len(), 10, "{row}");
-    assert!(cells[1].ends_with('%'), "import shown against its floor: {row}");
-    assert!(cells[2].ends_with("300"), "300 messages planned for the day: {row}");
+    assert!(
+        cells[1].ends_with('%'),
+        "import shown against its floor: {row}"
+    );
+    assert!(
+        cells[2].ends_with("300"),
+        "300 messages planned for the day: {row}"
+    );
     assert_eq!(cells[3].split_whitespace().count(), 3, "{row}");
-    assert!(cells[6].starts_with("1500 in"), "broadcast to all 1500: {row}");
+    assert!(
+        cells[6].starts_with("1500 in"),
+        "broadcast to all 1500: {row}"
+    );
     for floor in [cells[7], cells[8]] {
         let rates: Vec<f64> = floor
             .split_whitespace()
