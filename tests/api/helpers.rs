@@ -87,6 +87,18 @@ impl TestApp {
         local(&self.app, s)
     }
 
+    /// The body of a plain GET of `path`, whatever its status.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Moves the clock to a local time.
     pub fn at(&self, s: &str) {
         self.clock.set(self.local(s));

@@ -85,15 +85,7 @@ async fn status_page_shows_counts_without_names_or_numbers() {
     t.enroll("王秀英", "13812345678", "2026-09-22").await;
     t.at("2026-12-12 09:00");
     t.tick().await;
-    let html = t
-        .client
-        .get(t.url("/status"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = t.get_text("/status").await;
     assert!(html.contains("delivered"));
     assert!(!html.contains("王秀英") && !html.contains("13812345678"));
 }

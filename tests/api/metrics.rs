@@ -5,15 +5,7 @@ use crate::helpers::*;
 use prometheus_parse::{Scrape, Value};
 
 async fn scrape(t: &TestApp) -> Scrape {
-    let text = t
-        .client
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = t.get_text("/metrics").await;
     Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format")
 }
 
