@@ -202,16 +202,17 @@ async fn post_webhooks(
 async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("date");
     let mut config = Config {
-        database: dir.join(format!("bench-{n}.db")),
+        database: dir.join(format!("bench-{n}.db")).into(),
         ..Config::default()
     };
     // A phone whose signed webhooks carry the receipts and replies.
-    let mut phone = crate::config::GatewayConfig {
-        kind: "android".into(),
-        ..Default::default()
-    };
-    phone.android.base_url = "http://127.0.0.1:9".into();
-    phone.android.signing_key = SIGNING_KEY.into();
+    let phone = crate::config::GatewayConfig::new(crate::config::ChannelSettings::Android(
+        crate::gateway::android::Settings {
+            base_url: "http://127.0.0.1:9".into(),
+            signing_key: SIGNING_KEY.into(),
+            ..Default::default()
+        },
+    ));
     config.gateways.insert("phone".into(), phone);
     let tz = config.timezone;
     let at = |d: NaiveDate, h: u32| {
@@ -239,7 +240,8 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     app.store.checkpoint().await?;
     let t = Instant::now();
     let file = std::io::BufReader::new(std::fs::File::open(&csv_path)?);
-    let report = crate::importer::import(&app, file, "bench", "bench", |_| {}).await?;
+    let report =
+        crate::services::importer::import(&app.care, file, "bench", "bench", |_| {}).await?;
     let import_s = t.elapsed().as_secs_f64();
     std::fs::remove_file(&csv_path)?;
     ensure!(
@@ -282,7 +284,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(crate::serve(app.clone(), listener, stopped, false));
+    let server = tokio::spawn(crate::web::serve(app.clone(), listener, stopped, false));
     let sent = mock.sent();
     let now = clock.now().timestamp();
     let callbacks: Vec<serde_json::Value> = sent
@@ -327,7 +329,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
     rss_mb[3] = peak_rss_mb();
 
     // A broadcast to every registered woman, planned (published) at once.
-    let req = crate::broadcast::NewBroadcast {
+    let req = crate::services::broadcasts::NewBroadcast {
         name: "bench".into(),
         audience: Default::default(),
         texts: [(
@@ -340,10 +342,10 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         cron: None,
         grace_hours: None,
     };
-    let (bid, preview) = app.create_broadcast(&req, "bench").await?;
+    let (bid, preview) = app.broadcasts.create(&req, "bench").await?;
     app.store.checkpoint().await?;
     let t = Instant::now();
-    let broadcast = app.publish_broadcast(bid, "bench").await?;
+    let broadcast = app.broadcasts.publish(bid, "bench").await?;
     let broadcast_s = t.elapsed().as_secs_f64();
     ensure!(
         broadcast as i64 == preview.recipients && broadcast as usize >= n * 9 / 10,

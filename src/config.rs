@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::domain::schedule::SendWindow;
+pub use crate::gateway::settings::{ChannelSettings, GatewayConfig, RoutingConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// The SQLite database file; created with its schema on first start.
-    pub database: PathBuf,
+    /// The database: a SQLite file path (or `sqlite://PATH`), created with
+    /// its schema on first start.
+    pub database: DatabaseUrl,
     /// Address the HTTP server listens on.
     pub listen: String,
     /// IANA zone in which send times and dates are read.
@@ -172,182 +174,10 @@ pub struct DispatcherConfig {
     pub shutdown_grace_seconds: u64,
 }
 
-/// One gateway: its kind, the settings of that kind, and limits.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GatewayConfig {
-    /// mock, android (SMS Gateway for Android, push), cht (cht-gateway, the
-    /// phone polls us), twilio (Twilio-style HTTP API), wechat (an Official
-    /// Account, for women who follow it) or wecom (WeCom, for staff).
-    pub kind: String,
-    /// SMS parts per second at most (0: no limit), so a phone is not flooded.
-    pub rate_per_second: f64,
-    /// Longest message this gateway takes, in SMS parts; longer ones fail.
-    pub max_parts: usize,
-    /// Seconds a request to the gateway may take.
-    pub timeout_seconds: u64,
-    /// Another gateway (by name, under [gateways]) for messages this one
-    /// has kept failing for `failover_after_minutes`; unset: they keep
-    /// retrying until past their grace, then expire.
-    pub failover: Option<String>,
-    pub failover_after_minutes: i64,
-    pub mock: MockConfig,
-    pub android: AndroidConfig,
-    pub twilio: TwilioConfig,
-    pub cht: ChtConfig,
-    pub wechat: WechatConfig,
-    pub wecom: WecomConfig,
-}
-
-/// A WeChat Official Account (公众号): women who follow it get their
-/// reminders as template messages, and reply in WeChat.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WechatConfig {
-    /// API base: `https://api.weixin.qq.com` (a local fake in tests).
-    pub base_url: String,
-    pub appid: String,
-    pub secret: String,
-    /// Fetch tokens from `/cgi-bin/stable_token` (true) or `/cgi-bin/token`.
-    pub stable_token: bool,
-    /// The token set in the account's server configuration: signs callbacks
-    /// and the QR codes' binding scenes.
-    pub token: String,
-    /// 43 characters, for safe (AES) mode callbacks; empty: plain mode only.
-    pub encoding_aes_key: String,
-    /// Days a woman's binding QR code stays valid (WeChat allows up to 30).
-    pub qr_expire_days: u32,
-    /// Printed under the QR code for her.
-    pub qr_instructions: String,
-    /// A font with Chinese glyphs for the printed QR card; empty: the
-    /// usual system paths are searched.
-    pub qr_font: String,
-}
-
-impl Default for WechatConfig {
-    fn default() -> Self {
-        Self {
-            base_url: "https://api.weixin.qq.com".into(),
-            appid: String::new(),
-            secret: String::new(),
-            stable_token: true,
-            token: String::new(),
-            encoding_aes_key: String::new(),
-            qr_expire_days: 30,
-            qr_instructions: "请用微信扫一扫，关注本公众号，即可免费接收产检和产后随访提醒。"
-                .into(),
-            qr_font: String::new(),
-        }
-    }
-}
-
-/// WeCom (企业微信): application messages to staff who have a WeCom user id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WecomConfig {
-    /// API base: `https://qyapi.weixin.qq.com` (a local fake in tests).
-    pub base_url: String,
-    pub corpid: String,
-    pub corpsecret: String,
-    /// The application's agent id.
-    pub agentid: i64,
-    /// Messages to one person at most per minute and per hour (WeCom's limits).
-    pub per_member_per_minute: u32,
-    pub per_member_per_hour: u32,
-}
-
-impl Default for WecomConfig {
-    fn default() -> Self {
-        Self {
-            base_url: "https://qyapi.weixin.qq.com".into(),
-            corpid: String::new(),
-            corpsecret: String::new(),
-            agentid: 0,
-            per_member_per_minute: 30,
-            per_member_per_hour: 1000,
-        }
-    }
-}
-
-/// SMS Gateway for Android (capcom6), push mode: we call the phone's API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AndroidConfig {
-    /// The phone's (or its private server's) API, e.g. `http://192.168.1.20:8080`.
-    pub base_url: String,
-    pub username: String,
-    pub password: String,
-    /// Key the phone signs its webhooks with (X-Signature).
-    pub signing_key: String,
-}
-
-/// A Twilio-style provider.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TwilioConfig {
-    /// API base, `https://api.twilio.com` or a compatible provider's.
-    pub base_url: String,
-    pub account_sid: String,
-    pub auth_token: String,
-    /// Sender number, or leave empty and set `messaging_service_sid`.
-    pub from: String,
-    pub messaging_service_sid: String,
-}
-
-/// cht-gateway: one phone polls `/gateways/cht` with these credentials.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ChtConfig {
-    pub username: String,
-    pub password: String,
-}
-
-/// Which gateway a message goes through.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RoutingConfig {
-    /// Gateway for messages to staff (digests, alerts); default gateway if unset.
-    pub staff: Option<String>,
-    /// Gateway per village, for messages to the women of that village.
-    pub villages: BTreeMap<String, String>,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            kind: "mock".into(),
-            rate_per_second: 0.0,
-            max_parts: 10,
-            timeout_seconds: 15,
-            failover: None,
-            failover_after_minutes: 60,
-            mock: MockConfig::default(),
-            android: AndroidConfig::default(),
-            twilio: TwilioConfig::default(),
-            cht: ChtConfig::default(),
-            wechat: WechatConfig::default(),
-            wecom: WecomConfig::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MockConfig {
-    /// Share of sends answered with a transient error (0.0-1.0).
-    pub transient_failure_rate: f64,
-    /// Share of sends answered with a permanent error (0.0-1.0).
-    pub permanent_failure_rate: f64,
-    /// Print each message "sent" to standard output (the demo turns this on).
-    pub print: bool,
-    /// Append each message "sent" as a JSON line to this file.
-    pub record_file: Option<PathBuf>,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
-            database: PathBuf::from("careminder.db"),
+            database: PathBuf::from("careminder.db").into(),
             listen: "127.0.0.1:8080".into(),
             timezone: chrono_tz::Asia::Shanghai,
             send_window: SendWindow::default(),
@@ -402,17 +232,6 @@ impl Default for DispatcherConfig {
     }
 }
 
-impl Default for MockConfig {
-    fn default() -> Self {
-        Self {
-            transient_failure_rate: 0.0,
-            permanent_failure_rate: 0.0,
-            print: false,
-            record_file: None,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -427,7 +246,15 @@ pub const EXAMPLE: &str = include_str!("../config.example.toml");
 impl Config {
     /// Defaults, then `file` (if given and present), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let mut defaults = serde_json::to_value(Config::default()).expect("the defaults serialize");
+        // A gateway's settings are its own kind's alone: the default kind's
+        // must not be merged into a gateway of another kind.
+        if let Some(g) = defaults.get_mut("gateway").and_then(|g| g.as_object_mut()) {
+            g.retain(|k, _| {
+                k == "kind" || crate::gateway::settings::LIMIT_KEYS.contains(&k.as_str())
+            });
+        }
+        let mut fig = Figment::from(Serialized::defaults(defaults));
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
@@ -499,21 +326,17 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
-        for (k, r) in [
-            (
-                "gateway.mock.transient_failure_rate",
-                self.gateway.mock.transient_failure_rate,
-            ),
-            (
-                "gateway.mock.permanent_failure_rate",
-                self.gateway.mock.permanent_failure_rate,
-            ),
-        ] {
-            if !(0.0..=1.0).contains(&r) {
-                return Err(ConfigError::Invalid {
-                    key: k,
-                    reason: "must be between 0 and 1".into(),
-                });
+        if let ChannelSettings::Mock(m) = &self.gateway.channel {
+            for (k, r) in [
+                ("gateway.transient_failure_rate", m.transient_failure_rate),
+                ("gateway.permanent_failure_rate", m.permanent_failure_rate),
+            ] {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(ConfigError::Invalid {
+                        key: k,
+                        reason: "must be between 0 and 1".into(),
+                    });
+                }
             }
         }
         Ok(())
@@ -617,5 +440,76 @@ mod tests {
         std::fs::write(&f, "timezone = \"Mars/Base\"\n").unwrap();
         let err = Config::load(Some(&f)).unwrap_err().to_string();
         assert!(err.contains("Mars/Base"), "{err}");
+    }
+}
+
+/// Where careminder keeps its data. Today SQLite: a file path, or a
+/// `sqlite://PATH` URL. The store opens whatever this names; a second
+/// backend is another variant here and another module beside `store::sqlite`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// A path or a URL: `careminder.db`, `/var/lib/careminder/county.db`,
+    /// `sqlite:///var/lib/careminder/county.db`, `sqlite:county.db`.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "database",
+                reason: "must name a database".into(),
+            });
+        }
+        if let Some(rest) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or(rest);
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            return Err(ConfigError::Invalid {
+                key: "database",
+                reason: format!("{scheme}:// databases are not supported by this version; use a SQLite file path"),
+            });
+        }
+        Ok(Self::Sqlite(PathBuf::from(s)))
+    }
+
+    /// The SQLite file, when it is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(p) => Some(p),
+        }
+    }
+}
+
+impl From<PathBuf> for DatabaseUrl {
+    fn from(p: PathBuf) -> Self {
+        Self::Sqlite(p)
+    }
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = ConfigError;
+    fn try_from(s: String) -> Result<Self, ConfigError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<DatabaseUrl> for String {
+    fn from(d: DatabaseUrl) -> String {
+        d.to_string()
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "{}", p.display()),
+        }
     }
 }

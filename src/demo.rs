@@ -3,6 +3,7 @@
 //! with the week-by-week series on and a broadcast at 09:30.
 
 use crate::app::{App, AppError};
+use crate::domain::Role;
 use crate::domain::{Phone, PregnancyDates};
 use crate::store::{Consent, NewEnrollment};
 use chrono::{Duration, NaiveDate};
@@ -90,7 +91,7 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
         });
     }
     let count = rows.len();
-    app.enroll_many(&rows).await?;
+    app.care.enroll_many(&rows).await?;
     for v in 1..=4 {
         let code = format!("V{v:03}-O1");
         app.store
@@ -102,7 +103,7 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
                         Phone::parse(&format!("1370000{v:04}"), app.config.region())
                             .expect("demo phone"),
                     ),
-                    role: "officer".into(),
+                    role: Role::Officer,
                     language: "zh-CN".into(),
                     village: Some(format!("V{v:03}")),
                     township: Some(if v <= 2 { "T01" } else { "T02" }.into()),
@@ -115,14 +116,14 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
     // Outreach: the week-by-week series on, and a broadcast at 09:30 to
     // two villages, so the console shows both kinds of message.
     app.store
-        .set_campaign_status(crate::defaults::SERIES_CAMPAIGN, "active", now)
+        .set_campaign_status(crate::services::defaults::SERIES_CAMPAIGN, "active", now)
         .await?;
     let tz = app.config.timezone;
     let at = crate::domain::schedule::local_to_utc(
         tz,
         today.and_time(chrono::NaiveTime::from_hms_opt(9, 30, 0).expect("time")),
     );
-    let demo = crate::broadcast::NewBroadcast {
+    let demo = crate::services::broadcasts::NewBroadcast {
         name: "Free check-ups on Tuesdays".into(),
         audience: crate::store::Audience {
             villages: vec!["V001".into(), "V002".into()],
@@ -138,8 +139,8 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
         cron: None,
         grace_hours: None,
     };
-    let (id, _) = app.create_broadcast(&demo, "demo").await?;
-    app.publish_broadcast(id, "demo").await?;
+    let (id, _) = app.broadcasts.create(&demo, "demo").await?;
+    app.broadcasts.publish(id, "demo").await?;
     Ok(count)
 }
 
@@ -156,11 +157,11 @@ pub const DEMO_REPLIES: &[(usize, &str)] = &[
 /// Console accounts for the demo: an administrator, a supervisor of
 /// township T01 and the officer of V001, each with a fresh password.
 /// Returns (code, role, password) to print.
-pub async fn accounts(app: &App) -> Result<Vec<(String, String, String)>, AppError> {
+pub async fn accounts(app: &App) -> Result<Vec<(String, Role, String)>, AppError> {
     let now = app.clock.now();
     for (code, name, role, township) in [
-        ("admin", "县管理员", "admin", None),
-        ("T01-S", "镇妇幼专干", "supervisor", Some("T01")),
+        ("admin", "县管理员", Role::Admin, None),
+        ("T01-S", "镇妇幼专干", Role::Supervisor, Some("T01")),
     ] {
         app.store
             .add_staff(
@@ -168,7 +169,7 @@ pub async fn accounts(app: &App) -> Result<Vec<(String, String, String)>, AppErr
                     code: code.into(),
                     name: name.into(),
                     phone: None,
-                    role: role.into(),
+                    role,
                     language: "zh-CN".into(),
                     village: None,
                     township: township.map(str::to_string),
@@ -180,13 +181,13 @@ pub async fn accounts(app: &App) -> Result<Vec<(String, String, String)>, AppErr
     }
     let mut out = vec![];
     for code in ["admin", "T01-S", "V001-O1"] {
-        let password = crate::console::new_password();
+        let password = crate::services::access::new_password();
         let s = app
             .store
             .staff_by_code(code)
             .await?
             .ok_or_else(|| AppError::Refused(format!("no staff {code}")))?;
-        let hash = crate::console::hash_password(&password).map_err(AppError::Config)?;
+        let hash = crate::services::access::hash_password(&password).map_err(AppError::Config)?;
         app.store.set_password(s.id, &hash, now).await?;
         out.push((code.to_string(), s.role, password));
     }
@@ -200,6 +201,7 @@ pub async fn play_replies(app: &App) -> Result<(), AppError> {
         println!("[mock sms in] from {}: {text}", from.masked());
         let now = app.clock.now();
         let r = app
+            .inbound
             .receive(crate::store::NewInbound {
                 gateway: "mock".into(),
                 provider_id: format!("demo-{n}"),

@@ -47,6 +47,12 @@ pub struct JobLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    /// inbound, planning, broadcasts, jobs, dispatch, statuses.
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MessageLabels {
     pub status: String,
     /// The gateway that carried it ("-" before one did).
@@ -63,6 +69,8 @@ pub struct Metrics {
     pub inbound: Family<IntentLabel, Counter>,
     pub webhook_rejections: Family<RejectLabels, Counter>,
     pub job_runs: Family<JobLabel, Counter>,
+    /// Scheduler stages that failed (each fails alone; the others go on).
+    pub stage_failures: Family<StageLabel, Counter>,
     messages: Family<MessageLabels, Gauge>,
     queue_due: Gauge,
     oldest_due_seconds: Gauge,
@@ -110,6 +118,12 @@ impl Default for Metrics {
             "Recurring jobs run (digest, summary)",
             job_runs.clone(),
         );
+        let stage_failures = Family::<StageLabel, Counter>::default();
+        r.register(
+            "careminder_scheduler_stage_failures",
+            "Scheduler stages that failed, by stage; the other stages of the pass still ran",
+            stage_failures.clone(),
+        );
         let messages = Family::<MessageLabels, Gauge>::default();
         r.register(
             "careminder_messages",
@@ -142,6 +156,7 @@ impl Default for Metrics {
             inbound,
             webhook_rejections,
             job_runs,
+            stage_failures,
             messages,
             queue_due,
             oldest_due_seconds,
@@ -166,6 +181,14 @@ impl Metrics {
             .get_or_create(&RejectLabels {
                 gateway: gateway.into(),
                 reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn stage_failed(&self, stage: &str) {
+        self.stage_failures
+            .get_or_create(&StageLabel {
+                stage: stage.into(),
             })
             .inc();
     }

@@ -2,17 +2,36 @@
 //! saved by rendering them against a sample context, so a syntax error or
 //! an unknown variable is refused then and never at send time.
 
-use crate::gateway::wechat::{TemplateMessage, FIELD_MAX_CHARS};
-use crate::store::{StepText, WechatVariant};
+use crate::domain::delivery::{TemplateMessage, FIELD_MAX_CHARS};
+use crate::domain::Language;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::HashSet;
 use tera::{Context, Tera};
 
 /// Languages messages can be written in.
-pub const LANGUAGES: &[&str] = &["zh-CN", "en"];
+pub const LANGUAGES: &[&str] = Language::CODES;
 /// Used when a step has no text in a woman's language.
-pub const FALLBACK_LANGUAGE: &str = "zh-CN";
+pub const FALLBACK_LANGUAGE: &str = Language::FALLBACK.as_str();
+
+#[derive(Debug, Clone)]
+pub struct StepText {
+    pub step_id: i64,
+    pub language: String,
+    pub body: String,
+}
+
+/// A step's WeChat template message: its fields are Tera templates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WechatVariant {
+    #[serde(default)]
+    pub step_id: i64,
+    pub template_id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Keyword and template, in the template's order.
+    pub fields: Vec<(String, String)>,
+}
 
 /// The variables a message template may use.
 #[derive(Debug, Clone, Default, Serialize)]

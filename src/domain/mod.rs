@@ -1,11 +1,15 @@
 //! Pure types and rules, no I/O: pregnancy dates, care plans, phone numbers,
-//! SMS length, triggers and the send window.
+//! SMS length, triggers and the send window, the closed sets of statuses,
+//! roles, channels and languages, and what crosses a channel.
 
 pub mod careplan;
 pub mod dates;
+pub mod delivery;
 pub mod keywords;
+pub mod kinds;
 pub mod phone;
 pub mod schedule;
+pub mod secret;
 pub mod sms;
 
 #[cfg(test)]
@@ -13,5 +17,7 @@ mod properties;
 
 pub use careplan::{CarePlan, PlannedVisit};
 pub use dates::{GestationalAge, PregnancyDates};
+pub use delivery::{NewInbound, Received, ReportedStatus, StatusReport, TemplateMessage};
+pub use kinds::{Channel, Language, MessageKind, MessageStatus, Role, UnknownValue};
 pub use phone::Phone;
 pub use schedule::{SendWindow, Trigger, TriggerAnchor};

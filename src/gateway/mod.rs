@@ -8,23 +8,27 @@
 //! [`StatusReport`]s, applied forward-only by the store.
 
 pub mod android;
+pub mod backend;
 pub mod cht;
 pub mod http;
 pub mod mock;
+pub mod settings;
 pub mod token;
 pub mod twilio;
+pub mod webhooks;
 pub mod wechat;
-pub mod wechat_crypto;
 pub mod wecom;
 
-use crate::config::{Config, GatewayConfig, RoutingConfig};
+use crate::domain::Channel;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+pub use settings::{ChannelSettings, GatewayConfig, RoutingConfig};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+pub use crate::domain::{ReportedStatus, StatusReport};
 pub use mock::{MockFailure, MockGateway, MockSent};
 
 /// Name of the gateway configured under `[gateway]`.
@@ -78,36 +82,6 @@ impl SendOutcome {
     }
 }
 
-/// Statuses a gateway reports after accepting a message.
-/// Declared in forward order: the store applies a message's reports in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportedStatus {
-    Accepted,
-    Sent,
-    Delivered,
-    Failed,
-}
-
-impl ReportedStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusReport {
-    pub message_id: i64,
-    pub status: ReportedStatus,
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
 #[async_trait]
 pub trait Gateway: Send + Sync {
     /// The configured name, stored with each message it carries.
@@ -132,7 +106,7 @@ pub enum GatewayConfigError {
     Unknown { key: String, kind: String },
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
-    #[error("gateway.mock.record_file: {0}")]
+    #[error("mock gateway record_file: {0}")]
     RecordFile(std::io::Error),
 }
 
@@ -156,7 +130,7 @@ impl Entry {
     pub fn last_success(&self) -> Option<DateTime<Utc>> {
         match self.last_success.load(std::sync::atomic::Ordering::Relaxed) {
             0 => None,
-            t => Some(crate::store::from_ts(t)),
+            t => chrono::TimeZone::timestamp_opt(&Utc, t, 0).single(),
         }
     }
 
@@ -184,59 +158,67 @@ pub struct Gateways {
 }
 
 impl Gateways {
-    pub fn from_config(
-        cfg: &Config,
+    /// Builds every gateway: `default` (the `[gateway]` table), `named`
+    /// (`[gateways.NAME]`), and checks the routes between them.
+    pub fn build(
+        default: &GatewayConfig,
+        named: &BTreeMap<String, GatewayConfig>,
+        routing: &RoutingConfig,
+        public_url: &str,
         clock: crate::clock::Clock,
     ) -> Result<Self, GatewayConfigError> {
         let mut entries = BTreeMap::new();
         let mut mock = None;
         let (mut wechat, mut wecom) = (None, None);
-        let all = std::iter::once((DEFAULT.to_string(), "gateway".to_string(), &cfg.gateway))
-            .chain(
-                cfg.gateways
-                    .iter()
-                    .map(|(n, g)| (n.clone(), format!("gateways.{n}"), g)),
-            );
+        let all = std::iter::once((DEFAULT.to_string(), "gateway".to_string(), default)).chain(
+            named
+                .iter()
+                .map(|(n, g)| (n.clone(), format!("gateways.{n}"), g)),
+        );
         for (name, key, g) in all {
-            let gateway: Arc<dyn Gateway> = match g.kind.as_str() {
-                "mock" => {
+            let gateway: Arc<dyn Gateway> = match &g.channel {
+                ChannelSettings::Mock(m) => {
                     let m = Arc::new(
-                        MockGateway::new(name.clone(), g.mock.clone(), clock.clone())
+                        MockGateway::new(name.clone(), m.clone(), clock.clone())
                             .map_err(GatewayConfigError::RecordFile)?,
                     );
                     mock.get_or_insert(m.clone());
                     m
                 }
-                "android" => Arc::new(android::Android::new(name.clone(), &key, g)?),
-                "twilio" => Arc::new(twilio::Twilio::new(name.clone(), &key, g, &cfg.public_url)?),
-                "cht" => Arc::new(cht::Cht::new(name.clone(), &key, g)?),
-                "wechat" => {
+                ChannelSettings::Android(s) => {
+                    Arc::new(android::Android::new(name.clone(), &key, g, s)?)
+                }
+                ChannelSettings::Twilio(s) => {
+                    Arc::new(twilio::Twilio::new(name.clone(), &key, g, s, public_url)?)
+                }
+                ChannelSettings::Cht(s) => Arc::new(cht::Cht::new(name.clone(), &key, g, s)?),
+                ChannelSettings::Wechat(s) => {
                     if wechat.is_some() {
                         return Err(GatewayConfigError::Invalid {
                             key: format!("{key}.kind"),
                             reason: "only one WeChat Official Account can be configured".into(),
                         });
                     }
-                    let w = Arc::new(wechat::Wechat::new(name.clone(), &key, g, clock.clone())?);
+                    let w = Arc::new(wechat::Wechat::new(
+                        name.clone(),
+                        &key,
+                        g,
+                        s,
+                        clock.clone(),
+                    )?);
                     wechat = Some((name.clone(), w.clone()));
                     w
                 }
-                "wecom" => {
+                ChannelSettings::Wecom(s) => {
                     if wecom.is_some() {
                         return Err(GatewayConfigError::Invalid {
                             key: format!("{key}.kind"),
                             reason: "only one WeCom application can be configured".into(),
                         });
                     }
-                    let w = Arc::new(wecom::Wecom::new(name.clone(), &key, g, clock.clone())?);
+                    let w = Arc::new(wecom::Wecom::new(name.clone(), &key, g, s, clock.clone())?);
                     wecom = Some((name.clone(), w.clone()));
                     w
-                }
-                other => {
-                    return Err(GatewayConfigError::Unknown {
-                        key,
-                        kind: other.to_string(),
-                    })
                 }
             };
             let limiter = (g.rate_per_second > 0.0).then(|| {
@@ -262,17 +244,17 @@ impl Gateways {
         let not_sms = |n: &str| {
             entries
                 .get(n)
-                .is_some_and(|e: &Entry| matches!(e.config.kind.as_str(), "wechat" | "wecom"))
+                .is_some_and(|e: &Entry| !e.config.kind().is_sms())
         };
         let routes = std::iter::once(("gateway.kind".to_string(), DEFAULT))
             .chain(
-                cfg.routing
+                routing
                     .staff
                     .iter()
                     .map(|s| ("routing.staff".to_string(), s.as_str())),
             )
             .chain(
-                cfg.routing
+                routing
                     .villages
                     .iter()
                     .map(|(v, g)| (format!("routing.villages.{v}"), g.as_str())),
@@ -310,7 +292,7 @@ impl Gateways {
         }
         Ok(Self {
             entries,
-            routing: cfg.routing.clone(),
+            routing: routing.clone(),
             mock,
             wechat,
             wecom,
@@ -364,10 +346,10 @@ impl Gateways {
     }
 
     /// The gateways of one kind, by name.
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
+    pub fn of_kind(&self, kind: Channel) -> impl Iterator<Item = (&str, &Entry)> + '_ {
         self.entries
             .iter()
-            .filter(move |(_, e)| e.config.kind == kind)
+            .filter(move |(_, e)| e.config.kind() == kind)
             .map(|(n, e)| (n.as_str(), e))
     }
 

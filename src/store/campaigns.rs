@@ -17,24 +17,7 @@ pub struct StepRow {
     pub trigger: Trigger,
 }
 
-#[derive(Debug, Clone)]
-pub struct StepText {
-    pub step_id: i64,
-    pub language: String,
-    pub body: String,
-}
-
-/// A step's WeChat template message: its fields are Tera templates.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WechatVariant {
-    #[serde(default)]
-    pub step_id: i64,
-    pub template_id: String,
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Keyword and template, in the template's order.
-    pub fields: Vec<(String, String)>,
-}
+pub use crate::render::{StepText, WechatVariant};
 
 /// A step as seeded from the defaults.
 pub struct StepSeed<'a> {

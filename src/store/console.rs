@@ -23,11 +23,12 @@ pub enum Area {
 
 impl Area {
     pub fn of(s: &StaffRow) -> Self {
-        match (s.role.as_str(), &s.township) {
-            ("admin", _) => Area::All,
-            ("supervisor", Some(t)) => Area::Township(t.clone()),
-            ("officer", _) => Area::Officer(s.code.clone()),
-            _ => Area::Nobody,
+        use crate::domain::Role;
+        match (s.role, &s.township) {
+            (Role::Admin, _) => Area::All,
+            (Role::Supervisor, Some(t)) => Area::Township(t.clone()),
+            (Role::Officer, _) => Area::Officer(s.code.clone()),
+            (Role::Supervisor, None) => Area::Nobody,
         }
     }
 

@@ -6,17 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-/// A message as a gateway handed it to us.
-#[derive(Debug, Clone)]
-pub struct NewInbound {
-    pub gateway: String,
-    /// The gateway's own id: redeliveries carry the same one.
-    pub provider_id: String,
-    /// E.164 number (or channel address).
-    pub sender: String,
-    pub text: String,
-    pub received_at: DateTime<Utc>,
-}
+pub use crate::domain::NewInbound;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct InboundRow {
@@ -55,7 +45,7 @@ pub struct DirectMessage {
     /// the processing never writes it twice.
     pub dedupe_key: String,
     /// `reply` or `alert`.
-    pub kind: &'static str,
+    pub kind: crate::domain::MessageKind,
     pub woman_id: Option<i64>,
     pub staff_id: Option<i64>,
     /// Only for senders we do not know.

@@ -1,5 +1,8 @@
-//! All SQL lives here, one module per group of tables, so that a PostgreSQL
-//! backend can sit beside this one later.
+//! The storage seam: every SQL statement lives here, one module per group
+//! of tables, behind [`Store`]'s methods; services never see SQL. What is
+//! SQLite's own (opening the file and its pragmas, `VACUUM INTO` backups,
+//! the benchmark's scratch tables) is in [`sqlite`], so a second backend
+//! sits beside it without touching services.
 //!
 //! SQLite is opened in WAL mode with `synchronous=NORMAL`, foreign keys on
 //! and a busy timeout. Writes go through a pool of one connection and start
@@ -17,7 +20,9 @@ mod inbound;
 mod outbox;
 mod plans;
 mod privacy;
+pub mod sqlite;
 mod staff;
+mod types;
 mod wechat;
 
 pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
@@ -37,13 +42,8 @@ pub use privacy::Erasure;
 pub use staff::{NewStaff, StaffRow};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,40 +100,12 @@ pub struct Store {
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let base = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-32000")
-            .pragma("temp_store", "memory");
-        // No ping before each acquire: a local file, and one round trip
-        // saved on every statement.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            // Checkpoints every 10,000 pages (40 MB of log) rather than SQLite's
-            // 1,000: a bulk import or a big send day rewrites the same index
-            // pages many times, and a checkpoint copies each page once
-            // however often it changed (15% faster imports, measured by
-            // `careminder bench`).
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .pragma("wal_autocheckpoint", "10000"),
-            )
-            .await?;
-        refuse_newer(&write).await?;
-        MIGRATOR.run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(base.read_only(true))
-            .await?;
-        Ok(Self { write, read })
+    /// Opens (creating if needed) the database `url` names and applies
+    /// its migrations.
+    pub async fn open(url: &crate::config::DatabaseUrl) -> Result<Self> {
+        match url {
+            crate::config::DatabaseUrl::Sqlite(path) => sqlite::open(path).await,
+        }
     }
 
     /// Closes both pools; the last connection to close checkpoints the
@@ -280,230 +252,4 @@ pub(crate) fn json_rows(rows: impl IntoIterator<Item = serde_json::Value>) -> St
 pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
-}
-
-impl Store {
-    /// Copies the write-ahead log into the database file and empties it, so
-    /// that a timed phase of `careminder bench` does not pay for the
-    /// checkpoint the phase before it left due.
-    pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    /// The floor for `careminder bench`: the same writes a dispatched
-    /// message and a status callback cause, as plain statements on a plain
-    /// table with the same pragmas, `batch` messages per transaction.
-    /// A send is two keyed updates of its row (claimed, then sent with the
-    /// gateway's id) and two event rows; a callback is one keyed update and
-    /// one event row. Returns the seconds each phase took for `rows` messages.
-    pub async fn floor_benchmark(&self, rows: usize, batch: usize) -> Result<(f64, f64)> {
-        for ddl in [
-            "DROP TABLE IF EXISTS bench_floor",
-            "DROP TABLE IF EXISTS bench_floor_events",
-            "CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
-                                       lease INTEGER, provider_id TEXT, body TEXT, at INTEGER NOT NULL)",
-            "CREATE TABLE bench_floor_events (id INTEGER PRIMARY KEY, msg INTEGER NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL)",
-            "CREATE INDEX bench_floor_events_msg ON bench_floor_events (msg)",
-        ] {
-            sqlx::query(ddl).execute(&self.write).await?;
-        }
-        let batches = self
-            .floor_rows(
-                "INSERT INTO bench_floor (id, k, status, at)
-                 SELECT value, 's1.1/v' || value || '.1', 'scheduled', value FROM json_each(?)",
-                rows,
-                batch,
-            )
-            .await?;
-        // Each step: a keyed update of the batch's rows, then one event row each.
-        let send = [
-            (
-                "UPDATE bench_floor SET status = 'claimed', lease = at + 60
-                 WHERE id IN (SELECT value FROM json_each(?))",
-                "claimed",
-            ),
-            (
-                "UPDATE bench_floor SET status = 'accepted', lease = NULL, provider_id = 'p' || id,
-                        body = 'a reminder of about this length, rendered for one woman'
-                 WHERE id IN (SELECT value FROM json_each(?))",
-                "accepted",
-            ),
-        ];
-        let callback = [(
-            "UPDATE bench_floor SET status = 'delivered', at = at + 1
-             WHERE id IN (SELECT value FROM json_each(?))",
-            "delivered",
-        )];
-        let send = self.floor_phase(&batches, &send).await?;
-        let callback = self.floor_phase(&batches, &callback).await?;
-        for ddl in ["DROP TABLE bench_floor", "DROP TABLE bench_floor_events"] {
-            sqlx::query(ddl).execute(&self.write).await?;
-        }
-        Ok((send, callback))
-    }
-
-    /// The import floor for `careminder bench`: the rows an import wrote
-    /// (women, their pregnancies and visits) written again, as plain
-    /// `INSERT ... SELECT` of `batch` women per transaction, into scratch
-    /// copies of the three tables made from this file's schema (every
-    /// index, key and check). No parsing, validation or binding: what the
-    /// file itself costs for those rows. Returns the seconds it took.
-    pub async fn import_floor_benchmark(&self, batch: i64) -> Result<f64> {
-        const TABLES: [&str; 3] = ["women", "pregnancies", "visits"];
-        let schema: Vec<String> = sqlx::query_scalar(
-            "SELECT sql FROM sqlite_master WHERE tbl_name IN ('women', 'pregnancies', 'visits') AND sql IS NOT NULL
-             ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END,
-                      CASE tbl_name WHEN 'women' THEN 0 WHEN 'pregnancies' THEN 1 ELSE 2 END",
-        )
-        .fetch_all(&self.write)
-        .await?;
-        let scratch = |sql: &str| {
-            TABLES
-                .iter()
-                .fold(sql.to_string(), |s, t| s.replace(t, &format!("bench_{t}")))
-        };
-        for t in TABLES.iter().rev() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS bench_{t}"))
-                .execute(&self.write)
-                .await?;
-        }
-        for ddl in &schema {
-            sqlx::query(&scratch(ddl)).execute(&self.write).await?;
-        }
-        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM women")
-            .fetch_one(&self.write)
-            .await?;
-        self.checkpoint().await?;
-        let t = std::time::Instant::now();
-        for from in (1..=last).step_by(batch.max(1) as usize) {
-            let to = from + batch - 1;
-            let mut tx = self.begin().await?;
-            for sql in [
-                "INSERT INTO bench_women SELECT * FROM women WHERE id BETWEEN ?1 AND ?2",
-                "INSERT INTO bench_pregnancies SELECT * FROM pregnancies WHERE woman_id BETWEEN ?1 AND ?2",
-                "INSERT INTO bench_visits SELECT v.* FROM pregnancies p JOIN visits v ON v.pregnancy_id = p.id
-                 WHERE p.woman_id BETWEEN ?1 AND ?2",
-            ] {
-                sqlx::query(sql)
-                    .bind(from)
-                    .bind(to)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-        }
-        let secs = t.elapsed().as_secs_f64();
-        for t in TABLES.iter().rev() {
-            sqlx::query(&format!("DROP TABLE bench_{t}"))
-                .execute(&self.write)
-                .await?;
-        }
-        Ok(secs)
-    }
-
-    /// The same floor on a scratch copy of the outbox itself: its columns,
-    /// its nine indexes and its status-event trigger, copied from this
-    /// file's schema (so it follows every migration). The timed writes are
-    /// the transitions a message goes through (claimed, accepted with the
-    /// gateway's id, its text and address; then delivered) as plain keyed
-    /// UPDATEs, `batch` messages per transaction; the trigger writes the
-    /// event rows as it does for real messages. Returns seconds per phase.
-    pub async fn outbox_floor_benchmark(&self, rows: usize, batch: usize) -> Result<(f64, f64)> {
-        let schema: Vec<String> = sqlx::query_scalar(
-            "SELECT sql FROM sqlite_master WHERE tbl_name IN ('outbox', 'outbox_events') AND sql IS NOT NULL
-             ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, tbl_name DESC",
-        )
-        .fetch_all(&self.write)
-        .await?;
-        for ddl in [
-            "DROP TABLE IF EXISTS bench_outbox_events",
-            "DROP TABLE IF EXISTS bench_outbox",
-        ] {
-            sqlx::query(ddl).execute(&self.write).await?;
-        }
-        // Every name with "outbox" in it (tables, columns, indexes, trigger) gets the prefix.
-        for ddl in &schema {
-            sqlx::query(&ddl.replace("outbox", "bench_outbox"))
-                .execute(&self.write)
-                .await?;
-        }
-        let batches = self
-            .floor_rows(
-                "INSERT INTO bench_outbox (id, dedupe_key, kind, status, send_at, expires_at, created_at, updated_at)
-                 SELECT value, 's1.1/v' || value || '.1', 'reminder', 'scheduled', 1000, 90000, 1, 1 FROM json_each(?)",
-                rows,
-                batch,
-            )
-            .await?;
-        let send = [
-            "UPDATE bench_outbox SET status = 'claimed', lease_until = 1060, attempts = attempts + 1, updated_at = 2
-             WHERE id IN (SELECT value FROM json_each(?))",
-            "UPDATE bench_outbox SET status = 'accepted', lease_until = NULL, gateway = 'mock', provider_id = 'p' || id,
-                    to_addr = '+8613900000000', parts = 1, channel = 'sms', updated_at = 3,
-                    body = '【县妇幼】王秀英您好，您的第3次产前检查在12月2日（星期三），请带好母子健康手册到卫生院。回复1确认。'
-             WHERE id IN (SELECT value FROM json_each(?))",
-        ];
-        let callback = [
-            "UPDATE bench_outbox SET status = 'delivered', updated_at = 4
-                         WHERE id IN (SELECT value FROM json_each(?))",
-        ];
-        let mut secs = [0.0; 2];
-        for (phase, steps) in [&send[..], &callback[..]].into_iter().enumerate() {
-            self.checkpoint().await?;
-            let t = std::time::Instant::now();
-            for b in &batches {
-                let mut tx = self.begin().await?;
-                for update in steps {
-                    sqlx::query(update).bind(b).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }
-            secs[phase] = t.elapsed().as_secs_f64();
-        }
-        for ddl in ["DROP TABLE bench_outbox_events", "DROP TABLE bench_outbox"] {
-            sqlx::query(ddl).execute(&self.write).await?;
-        }
-        Ok((secs[0], secs[1]))
-    }
-
-    /// Ids 1..=`rows` in JSON arrays of `batch`, each inserted (untimed,
-    /// one transaction) by `insert`, which reads them from `json_each(?)`.
-    async fn floor_rows(&self, insert: &str, rows: usize, batch: usize) -> Result<Vec<String>> {
-        let batches: Vec<String> = (0..rows)
-            .step_by(batch)
-            .map(|i| {
-                let ids: Vec<usize> = (i + 1..=(i + batch).min(rows)).collect();
-                serde_json::to_string(&ids).expect("json")
-            })
-            .collect();
-        let mut tx = self.begin().await?;
-        for b in &batches {
-            sqlx::query(insert).bind(b).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(batches)
-    }
-
-    /// Seconds to run `steps` over every batch, a transaction per batch.
-    async fn floor_phase(&self, batches: &[String], steps: &[(&str, &str)]) -> Result<f64> {
-        let event = "INSERT INTO bench_floor_events (msg, status, at) SELECT value, ?2, 1 FROM json_each(?1)";
-        self.checkpoint().await?;
-        let t = std::time::Instant::now();
-        for b in batches {
-            let mut tx = self.begin().await?;
-            for (update, status) in steps {
-                sqlx::query(update).bind(b).execute(&mut *tx).await?;
-                sqlx::query(event)
-                    .bind(b)
-                    .bind(status)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(t.elapsed().as_secs_f64())
-    }
 }

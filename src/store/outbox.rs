@@ -532,7 +532,7 @@ impl Store {
     /// two whatever its size. Returns how many changed a status.
     pub async fn apply_status_reports(
         &self,
-        reports: &[crate::gateway::StatusReport],
+        reports: &[crate::domain::StatusReport],
     ) -> Result<u64> {
         if reports.is_empty() {
             return Ok(0);
@@ -548,7 +548,7 @@ impl Store {
     /// first time that id is seen; returns, per item, whether it was new.
     pub async fn apply_receipts(
         &self,
-        items: &[(Option<(String, String)>, crate::gateway::StatusReport)],
+        items: &[(Option<(String, String)>, crate::domain::StatusReport)],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
         let mut tx = self.begin().await?;
@@ -772,11 +772,11 @@ impl Store {
 /// message in wave n), so a batch costs a statement or two whatever its size.
 async fn apply_reports(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
-    reports: &[crate::gateway::StatusReport],
+    reports: &[crate::domain::StatusReport],
 ) -> Result<u64> {
-    let mut sorted: Vec<&crate::gateway::StatusReport> = reports.iter().collect();
+    let mut sorted: Vec<&crate::domain::StatusReport> = reports.iter().collect();
     sorted.sort_by_key(|r| (r.message_id, r.status as u8, r.at));
-    let mut waves: Vec<Vec<&crate::gateway::StatusReport>> = vec![];
+    let mut waves: Vec<Vec<&crate::domain::StatusReport>> = vec![];
     let mut prev = None;
     let mut k = 0;
     for r in sorted {
@@ -794,7 +794,7 @@ async fn apply_reports(
             // A failure reported after delivery is kept as an event; it does not undo delivery.
             let late: Vec<_> = chunk
                 .iter()
-                .filter(|r| r.status == crate::gateway::ReportedStatus::Failed)
+                .filter(|r| r.status == crate::domain::ReportedStatus::Failed)
                 .collect();
             if !late.is_empty() {
                 let mut qb = QueryBuilder::<Sqlite>::new(

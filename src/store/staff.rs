@@ -10,7 +10,7 @@ pub struct StaffRow {
     pub code: String,
     pub name: String,
     pub phone: Option<String>,
-    pub role: String,
+    pub role: crate::domain::Role,
     pub language: String,
     pub village: Option<String>,
     pub township: Option<String>,
@@ -23,7 +23,7 @@ pub struct NewStaff {
     pub code: String,
     pub name: String,
     pub phone: Option<crate::domain::Phone>,
-    pub role: String,
+    pub role: crate::domain::Role,
     pub language: String,
     pub village: Option<String>,
     pub township: Option<String>,
@@ -41,7 +41,7 @@ impl Store {
         .bind(&s.code)
         .bind(&s.name)
         .bind(s.phone.as_ref().map(|p| p.as_str()))
-        .bind(&s.role)
+        .bind(s.role)
         .bind(&s.language)
         .bind(&s.village)
         .bind(&s.township)

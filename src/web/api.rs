@@ -1,7 +1,7 @@
 //! `/api/v1`: registrations, corrections, opt-outs and the outbox, as JSON.
 
 use super::{ApiError, AppState};
-use crate::enrollment::EnrollmentInput;
+use crate::services::enrollment::EnrollmentInput;
 use crate::store::{OutboxFilter, OutboxListRow, StatusCount};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -49,7 +49,7 @@ async fn enroll(
     State(app): State<AppState>,
     Json(input): Json<EnrollmentInput>,
 ) -> Result<Response, ApiError> {
-    let out = app.enroll(&input, "api", "api").await?;
+    let out = app.care.enroll(&input, "api", "api").await?;
     let status = match out {
         crate::store::EnrollOutcome::Created { .. } => StatusCode::CREATED,
         _ => StatusCode::OK,
@@ -69,18 +69,23 @@ async fn correct(
     Json(b): Json<DatesBody>,
 ) -> Result<Response, ApiError> {
     let d = app
+        .care
         .correct_dates(id, b.lmp.as_deref(), b.edd.as_deref(), "api")
         .await?;
     Ok(Json(d).into_response())
 }
 
 async fn end(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let n = app.end_pregnancy(id, "api").await?;
+    let n = app.care.end_pregnancy(id, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
 async fn opt_out(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let n = app.opt_out(id, "api").await?;
+    let n = app
+        .consents
+        .opt_out(id, crate::services::consent::Via::Api, "api")
+        .await?
+        .unwrap_or(0);
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
@@ -88,28 +93,28 @@ async fn export_woman(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(app.export_woman(id, "api").await?).into_response())
+    Ok(Json(app.care.export_woman(id, "api").await?).into_response())
 }
 
 async fn erase_woman(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(app.erase_woman(id, "api").await?).into_response())
+    Ok(Json(app.care.erase_woman(id, "api").await?).into_response())
 }
 
 async fn preview_broadcast(
     State(app): State<AppState>,
-    Json(b): Json<crate::broadcast::NewBroadcast>,
+    Json(b): Json<crate::services::broadcasts::NewBroadcast>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(app.preview_broadcast(&b).await?).into_response())
+    Ok(Json(app.broadcasts.preview(&b).await?).into_response())
 }
 
 async fn create_broadcast(
     State(app): State<AppState>,
-    Json(b): Json<crate::broadcast::NewBroadcast>,
+    Json(b): Json<crate::services::broadcasts::NewBroadcast>,
 ) -> Result<Response, ApiError> {
-    let (id, preview) = app.create_broadcast(&b, "api").await?;
+    let (id, preview) = app.broadcasts.create(&b, "api").await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "id": id, "status": "draft", "preview": preview })),
@@ -122,7 +127,7 @@ async fn list_broadcasts(State(app): State<AppState>) -> Result<Response, ApiErr
         app.store
             .broadcasts()
             .await
-            .map_err(crate::app::AppError::from)?,
+            .map_err(crate::services::AppError::from)?,
     )
     .into_response())
 }
@@ -131,14 +136,14 @@ async fn show_broadcast(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(app.broadcast_view(id).await?).into_response())
+    Ok(Json(app.broadcasts.view(id).await?).into_response())
 }
 
 async fn publish_broadcast(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let n = app.publish_broadcast(id, "api").await?;
+    let n = app.broadcasts.publish(id, "api").await?;
     Ok(Json(serde_json::json!({ "planned": n })).into_response())
 }
 
@@ -146,7 +151,7 @@ async fn stop_broadcast(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let n = app.stop_broadcast(id, "api").await?;
+    let n = app.broadcasts.stop(id, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
@@ -205,7 +210,7 @@ async fn answer(
     Path(id): Path<i64>,
     Json(b): Json<AnswerBody>,
 ) -> Result<Response, ApiError> {
-    app.answer(id, &b.text, &b.by).await?;
+    app.inbound.answer(id, &b.text, &b.by).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "answered": id })),
@@ -235,6 +240,7 @@ async fn visit_done(
     Json(b): Json<VisitBody>,
 ) -> Result<Response, ApiError> {
     let n = app
+        .care
         .record_visit(
             id,
             b.contact.as_deref(),
@@ -256,7 +262,7 @@ async fn consent(
     Path(id): Path<i64>,
     Json(b): Json<ConsentBody>,
 ) -> Result<Response, ApiError> {
-    app.give_consent(id, &b.how, "api").await?;
+    app.consents.give(id, &b.how, "api").await?;
     Ok(Json(serde_json::json!({ "consent": true })).into_response())
 }
 
@@ -278,6 +284,7 @@ async fn birth(
     Json(b): Json<BirthBody>,
 ) -> Result<Response, ApiError> {
     let n = app
+        .care
         .record_birth(id, &b.on, b.place.as_deref(), b.live_birth, "api")
         .await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
@@ -294,12 +301,17 @@ async fn visit_missed(
     Path(id): Path<i64>,
     Json(b): Json<MissedBody>,
 ) -> Result<Response, ApiError> {
-    let n = app.mark_missed(id, b.contact.as_deref(), &b.by).await?;
+    let n = app
+        .care
+        .mark_missed(id, b.contact.as_deref(), &b.by)
+        .await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
-async fn digests(State(app): State<AppState>) -> Result<Json<Vec<crate::jobs::Digest>>, ApiError> {
-    Ok(Json(app.digests(app.clock.now()).await?))
+async fn digests(
+    State(app): State<AppState>,
+) -> Result<Json<Vec<crate::services::jobs::Digest>>, ApiError> {
+    Ok(Json(app.jobs.digests(app.clock.now()).await?))
 }
 
 #[derive(Deserialize)]
@@ -313,13 +325,15 @@ async fn coverage(
     Query(q): Query<CoverageQuery>,
 ) -> Result<Json<Vec<crate::store::Coverage>>, ApiError> {
     let day = |field: &'static str, s: &str| {
-        crate::domain::dates::parse_date(s).ok_or(crate::enrollment::InputError::BadDate {
-            field,
-            value: s.to_string(),
-        })
+        crate::domain::dates::parse_date(s).ok_or(
+            crate::services::enrollment::InputError::BadDate {
+                field,
+                value: s.to_string(),
+            },
+        )
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
-    Ok(Json(app.coverage(from, to, app.clock.now()).await?))
+    Ok(Json(app.jobs.coverage(from, to, app.clock.now()).await?))
 }
 
 async fn set_wechat_variant(
@@ -327,7 +341,8 @@ async fn set_wechat_variant(
     Path((campaign, step)): Path<(String, String)>,
     Json(v): Json<crate::store::WechatVariant>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    app.set_wechat_variant(&campaign, &step, Some(v), "api")
+    app.wechat
+        .set_variant(&campaign, &step, Some(v), "api")
         .await?;
     Ok(Json(serde_json::json!({ "saved": true })))
 }
@@ -336,7 +351,8 @@ async fn remove_wechat_variant(
     State(app): State<AppState>,
     Path((campaign, step)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    app.set_wechat_variant(&campaign, &step, None, "api")
+    app.wechat
+        .set_variant(&campaign, &step, None, "api")
         .await?;
     Ok(Json(serde_json::json!({ "removed": true })))
 }

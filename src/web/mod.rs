@@ -2,10 +2,9 @@
 //! `/api/v1` (bearer token). Each resource module exposes a `router()`.
 
 mod api;
-mod cht;
+mod backend;
+pub mod console;
 mod status;
-mod webhooks;
-mod wechat;
 
 use crate::app::{App, AppError};
 use crate::store::StoreError;
@@ -23,14 +22,10 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(status::router())
-        .merge(crate::console::router())
-        .merge(cht::router())
+        .merge(crate::web::console::router())
         .route("/api/v1/openapi.json", get(openapi))
         .nest("/api/v1", api::router(app.clone()))
-        .nest(
-            "/webhooks",
-            webhooks::router(app.clone()).merge(wechat::router()),
-        )
+        .merge(channel_routes(&app))
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.max_body_bytes,
         ))
@@ -40,6 +35,65 @@ pub fn router(app: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
+}
+
+/// Starts the HTTP server and the scheduler; returns when `shutdown` fires
+/// and the work in flight is done.
+///
+/// Shutting down: the dispatcher stops claiming at once; the HTTP server
+/// stops accepting and finishes the requests it has (each webhook is
+/// answered only once stored); the batch in flight finishes and records
+/// its results, for at most `dispatcher.shutdown_grace_seconds`; then the
+/// database is closed, its write-ahead log checkpointed.
+pub async fn serve(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    scheduler: bool,
+) -> std::io::Result<()> {
+    let sched = scheduler.then(|| tokio::spawn(app.scheduler.clone().run(shutdown.clone())));
+    let stopper = {
+        let (app, mut shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if shutdown.wait_for(|s| *s).await.is_ok() {
+                app.dispatcher.stop();
+            }
+        })
+    };
+    let mut http_shutdown = shutdown.clone();
+    axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.wait_for(|s| *s).await;
+        })
+        .await?;
+    stopper.abort();
+    if let Some(s) = sched {
+        let grace = std::time::Duration::from_secs(app.config.dispatcher.shutdown_grace_seconds);
+        let abort = s.abort_handle();
+        if tokio::time::timeout(grace, s).await.is_err() {
+            abort.abort();
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "sends still in flight at the end of the grace period; their messages return when their lease ends"
+            );
+        }
+        // Only the scheduler claims: with it stopped, nothing should be
+        // left claimed. Say so if something is.
+        match app.store.claimed_count().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(claimed = n, "messages left claimed at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "could not count claimed messages at shutdown"),
+        }
+        app.store.close().await;
+    }
+    Ok(())
+}
+
+/// Every channel's webhooks (and the cht-gateway poll), with the app as
+/// their backend.
+fn channel_routes(app: &AppState) -> Router<AppState> {
+    let backend: crate::gateway::backend::SharedBackend = app.clone();
+    crate::gateway::webhooks::routes(backend.clone()).with_state(backend)
 }
 
 /// Prometheus metrics (OpenMetrics text). Counts and ids only: no names,
@@ -177,10 +231,7 @@ pub(crate) async fn require_token(
     }
 }
 
-/// Compares secrets without leaking where they differ through timing.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use crate::domain::secret::constant_time_eq;
 
 /// The one place errors become HTTP answers: the client gets a clear reason
 /// for its own mistakes and nothing of our internals.
@@ -192,9 +243,10 @@ impl<E: Into<AppError>> From<E> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, msg) = match &self.0 {
+impl ApiError {
+    /// The status and the words the caller gets; internals are logged, not told.
+    pub fn parts(&self) -> (StatusCode, String) {
+        match &self.0 {
             AppError::Input(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             AppError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             AppError::Store(StoreError::NotFound(what)) => {
@@ -209,7 +261,13 @@ impl IntoResponse for ApiError {
                     "internal error".to_string(),
                 )
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = self.parts();
         (status, Json(serde_json::json!({ "error": msg }))).into_response()
     }
 }

@@ -129,7 +129,7 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
                 code: "admin".into(),
                 name: "县管理员".into(),
                 phone: None,
-                role: "admin".into(),
+                role: careminder::domain::Role::Admin,
                 language: "zh-CN".into(),
                 village: None,
                 township: None,
@@ -139,7 +139,7 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
         )
         .await
         .unwrap();
-    let hash = careminder::console::hash_password(PASSWORD).unwrap();
+    let hash = careminder::web::console::hash_password(PASSWORD).unwrap();
     t.app
         .store
         .set_password(id, &hash, t.clock.now())

@@ -119,7 +119,7 @@ async fn add_staff(
                 code: code.into(),
                 name: format!("{code}-name"),
                 phone: None,
-                role: role.into(),
+                role: role.parse().expect("a role"),
                 language: "en".into(),
                 village: village.map(str::to_string),
                 township: township.map(str::to_string),
@@ -129,7 +129,7 @@ async fn add_staff(
         )
         .await
         .unwrap();
-    let hash = careminder::console::hash_password(PASSWORD).unwrap();
+    let hash = careminder::web::console::hash_password(PASSWORD).unwrap();
     t.app
         .store
         .set_password(id, &hash, t.clock.now())
@@ -149,8 +149,20 @@ async fn county(t: &TestApp) -> (i64, i64) {
     let mut b = woman("李桂兰", "13812345679", "2026-09-22");
     b.village = Some("V002".into());
     b.officer = Some("OFB".into());
-    let a = t.app.enroll(&a, "test", "test").await.unwrap().woman_id();
-    let b = t.app.enroll(&b, "test", "test").await.unwrap().woman_id();
+    let a = t
+        .app
+        .care
+        .enroll(&a, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    let b = t
+        .app
+        .care
+        .enroll(&b, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
     (a, b)
 }
 
@@ -179,7 +191,7 @@ async fn sign_in_sets_a_hardened_session_cookie_and_refuses_wrong_passwords() {
     assert!(html.contains("ADM-name"));
     // The cookie is not stored: only its hash.
     let token = b.session.clone().unwrap();
-    let db = std::fs::read(&t.app.config.database).unwrap();
+    let db = std::fs::read(t.app.config.database.sqlite_path().unwrap()).unwrap();
     assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
     // Signing out ends the session.
     let csrf = b.csrf().await;
@@ -212,6 +224,7 @@ async fn every_route_as_every_role_sees_only_its_area() {
     let (wa, wb) = county(&t).await;
     // A question from woman A, and a message to her.
     t.app
+        .inbound
         .receive(careminder::store::NewInbound {
             gateway: "mock".into(),
             provider_id: "q1".into(),
@@ -710,7 +723,11 @@ async fn each_chart_has_its_numbers_as_csv_and_they_match_the_records() {
     t.enroll("李桂兰", "13812345679", "2026-09-22").await;
     t.at("2026-12-12 09:00");
     t.tick().await;
-    t.app.opt_out(w, "test").await.unwrap();
+    t.app
+        .consents
+        .opt_out(w, careminder::services::consent::Via::Console, "test")
+        .await
+        .unwrap();
     let mut b = Browser::new(&t);
     b.sign_in("ADM", PASSWORD).await;
     let (_, messages) = b.get("/charts/messages.csv").await;

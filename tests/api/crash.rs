@@ -171,10 +171,15 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let roster = careminder::bench::roster_due_between(&app, WOMEN, today, from, to)
         .await
         .unwrap();
-    let report =
-        careminder::importer::import(&app, std::io::Cursor::new(roster), "crash", "test", |_| {})
-            .await
-            .unwrap();
+    let report = careminder::services::importer::import(
+        &app.care,
+        std::io::Cursor::new(roster),
+        "crash",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(report.created as usize, WOMEN);
     let planned = app
         .planner

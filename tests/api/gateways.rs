@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use base64::Engine;
-use careminder::config::{AndroidConfig, ChtConfig, Config, TwilioConfig};
+use careminder::config::{ChannelSettings, Config};
 use careminder::gateway::{android, twilio};
 use chrono::Duration;
 use serde_json::{json, Value};
@@ -14,25 +14,23 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const HER: &str = "+8613812345678";
 
 fn android_config(c: &mut Config, server: &MockServer) {
-    c.gateway.kind = "android".into();
     c.gateway.timeout_seconds = 1;
-    c.gateway.android = AndroidConfig {
+    c.gateway.channel = ChannelSettings::Android(android::Settings {
         base_url: server.uri(),
         username: "u".into(),
         password: "p".into(),
         signing_key: "k3y".into(),
-    };
+    });
 }
 
 fn twilio_config(c: &mut Config, server: &MockServer) {
-    c.gateway.kind = "twilio".into();
-    c.gateway.twilio = TwilioConfig {
+    c.gateway.channel = ChannelSettings::Twilio(twilio::Settings {
         base_url: server.uri(),
         account_sid: "AC123".into(),
         auth_token: "t0ken".into(),
         from: "+15005550006".into(),
         messaging_service_sid: String::new(),
-    };
+    });
     c.public_url = "https://sms.example.org".into();
 }
 
@@ -374,11 +372,10 @@ async fn twilio_21610_records_an_opt_out_and_429_waits_as_told() {
 }
 
 fn cht_config(c: &mut Config) {
-    c.gateway.kind = "cht".into();
-    c.gateway.cht = ChtConfig {
+    c.gateway.channel = ChannelSettings::Cht(careminder::gateway::cht::Settings {
         username: "phone1".into(),
         password: "s3cret".into(),
-    };
+    });
 }
 
 async fn cht_poll(t: &TestApp, body: &str, password: &str) -> (u16, Value) {
@@ -500,7 +497,7 @@ async fn messages_follow_their_routes_and_a_gateway_refuses_what_is_too_long_for
     t.enroll("王秀英", "13812345678", "2026-09-22").await; // village V001: default (mock)
     let mut other = woman("李桂兰", "13812345679", "2026-09-22");
     other.village = Some("V002".into());
-    t.app.enroll(&other, "test", "test").await.unwrap();
+    t.app.care.enroll(&other, "test", "test").await.unwrap();
     t.at("2026-12-12 09:00");
     t.tick().await;
     assert_eq!(t.sent_to(HER).len(), 1);
@@ -518,6 +515,7 @@ async fn messages_follow_their_routes_and_a_gateway_refuses_what_is_too_long_for
     long.name = "王".repeat(30);
     let w = t
         .app
+        .care
         .enroll(&long, "test", "test")
         .await
         .unwrap()
@@ -572,6 +570,7 @@ async fn enroll_in(t: &TestApp, name: &str, phone: &str, village: &str) -> i64 {
     let mut input = woman(name, phone, "2026-09-22");
     input.village = Some(village.into());
     t.app
+        .care
         .enroll(&input, "test", "test")
         .await
         .unwrap()
@@ -728,7 +727,7 @@ async fn a_gateway_down_past_its_failover_age_hands_its_messages_on_and_says_why
     // A failover to a gateway that does not exist is refused at start.
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config {
-        database: dir.path().join("x.db"),
+        database: dir.path().join("x.db").into(),
         ..Config::default()
     };
     c.gateway.failover = Some("nowhere".into());

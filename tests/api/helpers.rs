@@ -1,10 +1,10 @@
 //! Starts the real app (HTTP on port 0, a fresh SQLite file, a manual clock,
 //! the mock gateway) and offers the steps tests are written in.
 
-use careminder::app::TickReport;
 use careminder::domain::schedule::local_to_utc;
-use careminder::enrollment::EnrollmentInput;
 use careminder::gateway::{MockGateway, MockSent};
+use careminder::scheduler::TickReport;
+use careminder::services::enrollment::EnrollmentInput;
 use careminder::store::{EnrollOutcome, OutboxFilter, OutboxListRow};
 use careminder::{App, Clock, Config};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -41,13 +41,15 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
-        database: dir.path().join("test.db"),
+        database: dir.path().join("test.db").into(),
         listen: "127.0.0.1:0".into(),
         api_token: Some(TOKEN.into()),
         ..Config::default()
     };
     tweak(&mut config);
-    if config.gateway.kind != "mock" && !config.gateways.contains_key("mock") {
+    if config.gateway.kind() != careminder::domain::Channel::Mock
+        && !config.gateways.contains_key("mock")
+    {
         // A mock beside the gateway under test, for the helpers below.
         config.gateways.insert("mock".into(), Default::default());
     }
@@ -60,7 +62,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> Tes
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(careminder::serve(app.clone(), listener, rx, false));
+    tokio::spawn(careminder::web::serve(app.clone(), listener, rx, false));
     TestApp {
         app,
         addr,
@@ -105,7 +107,9 @@ impl TestApp {
     }
 
     pub async fn tick(&self) -> TickReport {
-        self.app.tick().await.expect("tick")
+        let r = self.app.tick().await;
+        assert_eq!(r.failed_stages, 0, "a scheduler stage failed: see the log");
+        r
     }
 
     /// Ticks every `step` from now until `until` (local), inclusive.
@@ -123,9 +127,12 @@ impl TestApp {
         &self,
         csv: impl Into<Vec<u8>>,
         source: &str,
-    ) -> Result<careminder::importer::ImportReport, careminder::importer::ImportError> {
-        careminder::importer::import(
-            &self.app,
+    ) -> Result<
+        careminder::services::importer::ImportReport,
+        careminder::services::importer::ImportError,
+    > {
+        careminder::services::importer::import(
+            &self.app.care,
             std::io::Cursor::new(csv.into()),
             source,
             "test",
@@ -136,6 +143,7 @@ impl TestApp {
 
     pub async fn enroll(&self, name: &str, phone: &str, lmp: &str) -> EnrollOutcome {
         self.app
+            .care
             .enroll(&woman(name, phone, lmp), "test", "test")
             .await
             .expect("enrolls")

@@ -2,41 +2,30 @@
 //! encoding, or never finished get a 4xx, never a panic or a partial write.
 
 use crate::helpers::*;
-use careminder::config::{AndroidConfig, ChtConfig, GatewayConfig, TwilioConfig};
+use careminder::config::{ChannelSettings, GatewayConfig};
+use careminder::gateway::{android, cht, twilio};
 use careminder::Config;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every gateway kind configured, so every webhook is live.
 fn all_gateways(c: &mut Config) {
-    let android = GatewayConfig {
-        kind: "android".into(),
-        android: AndroidConfig {
-            base_url: "http://127.0.0.1:9".into(),
-            signing_key: "k3y".into(),
-            ..Default::default()
-        },
+    let android = GatewayConfig::new(ChannelSettings::Android(android::Settings {
+        base_url: "http://127.0.0.1:9".into(),
+        signing_key: "k3y".into(),
         ..Default::default()
-    };
-    let twilio = GatewayConfig {
-        kind: "twilio".into(),
-        twilio: TwilioConfig {
-            base_url: "http://127.0.0.1:9".into(),
-            account_sid: "AC1".into(),
-            auth_token: "t0ken".into(),
-            from: "+15005550006".into(),
-            ..Default::default()
-        },
+    }));
+    let twilio = GatewayConfig::new(ChannelSettings::Twilio(twilio::Settings {
+        base_url: "http://127.0.0.1:9".into(),
+        account_sid: "AC1".into(),
+        auth_token: "t0ken".into(),
+        from: "+15005550006".into(),
         ..Default::default()
-    };
-    let cht = GatewayConfig {
-        kind: "cht".into(),
-        cht: ChtConfig {
-            username: "phone1".into(),
-            password: "s3cret".into(),
-        },
-        ..Default::default()
-    };
+    }));
+    let cht = GatewayConfig::new(ChannelSettings::Cht(cht::Settings {
+        username: "phone1".into(),
+        password: "s3cret".into(),
+    }));
     c.gateways.insert("phone".into(), android);
     c.gateways.insert("tw".into(), twilio);
     c.gateways.insert("cht".into(), cht);

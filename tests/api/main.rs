@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod architecture;
 mod bench;
 mod browser;
 mod console;
@@ -21,6 +22,7 @@ mod privacy;
 mod replanning;
 mod replies;
 mod schedule;
+mod scheduler;
 mod standalone;
 mod upgrades;
 mod wechat;

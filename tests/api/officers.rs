@@ -23,7 +23,7 @@ async fn staff(
                 phone: Some(
                     careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                 ),
-                role: role.into(),
+                role: role.parse().expect("a role"),
                 language: "zh-CN".into(),
                 village: village.map(str::to_string),
                 township: Some(township.into()),
@@ -39,7 +39,12 @@ async fn woman_in(t: &TestApp, name: &str, phone: &str, lmp: &str, village: &str
     let mut w = woman(name, phone, lmp);
     w.village = Some(village.into());
     w.officer = Some(format!("{village}-O1"));
-    t.app.enroll(&w, "test", "test").await.unwrap().woman_id()
+    t.app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id()
 }
 
 /// Local dates on which a number received messages, with the texts.
@@ -69,12 +74,14 @@ async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_ri
 
     t.run_until("2026-12-27 10:00", Duration::hours(1)).await;
     t.app
+        .care
         .record_visit(a, None, Some("2026-12-26"), "V001-O1", None)
         .await
         .unwrap();
     t.run_until("2026-12-29 10:00", Duration::hours(1)).await;
     // B's visit is recorded before her missed-visit follow-up (12-30 10:00).
     t.app
+        .care
         .record_visit(b, None, None, "V002-O1", None)
         .await
         .unwrap();
@@ -155,6 +162,7 @@ async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_ri
     let date = |s: &str| careminder::domain::dates::parse_date(s).unwrap();
     let rows = t
         .app
+        .jobs
         .coverage(date("2026-12-01"), date("2027-01-01"), t.clock.now())
         .await
         .unwrap();
@@ -189,6 +197,7 @@ async fn a_birth_cancels_prenatal_messages_and_plans_postpartum_contacts() {
     );
     let n = t
         .app
+        .care
         .record_birth(d, "2026-12-12", Some("县医院"), true, "test")
         .await
         .unwrap();
@@ -240,6 +249,7 @@ async fn without_a_live_birth_no_newborn_visits_are_planned() {
     let t = spawn_app().await;
     let d = woman_in(&t, "刘丽", "13812345604", "2026-03-01", "V001").await;
     t.app
+        .care
         .record_birth(d, "2026-12-01", None, false, "test")
         .await
         .unwrap();
@@ -263,7 +273,7 @@ async fn a_pregnancy_ended_without_birth_sends_her_nothing_and_tells_her_officer
     staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
     let w = woman_in(&t, "王秀英", "13812345601", "2026-09-22", "V001").await;
     let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
-    t.app.end_pregnancy(pid, "test").await.unwrap();
+    t.app.care.end_pregnancy(pid, "test").await.unwrap();
     t.run_until("2027-02-01 00:00", Duration::hours(3)).await;
     assert!(days(&t, "+8613812345601").is_empty());
     let officer = days(&t, "+8613700000001");
@@ -294,6 +304,7 @@ async fn a_pregnancy_44_weeks_past_lmp_without_a_birth_goes_stale_and_the_office
     );
     // Recording the birth late still works.
     t.app
+        .care
         .record_birth(w, "2026-11-20", None, true, "test")
         .await
         .unwrap();
@@ -318,7 +329,7 @@ async fn a_long_digest_is_split_between_items_never_inside_one() {
         .await;
     }
     t.at("2026-12-26 09:00");
-    let d = t.app.digests(t.clock.now()).await.unwrap();
+    let d = t.app.jobs.digests(t.clock.now()).await.unwrap();
     assert_eq!(d.len(), 1);
     let msgs = &d[0].messages;
     assert!(msgs.len() > 1, "{msgs:?}");

@@ -2,7 +2,7 @@
 //! frequency cap, stopping, and reminders first.
 
 use crate::helpers::*;
-use careminder::broadcast::NewBroadcast;
+use careminder::services::broadcasts::NewBroadcast;
 use careminder::store::{Audience, Stage};
 use chrono::{Duration, NaiveDate};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -73,7 +73,7 @@ async fn a_broadcast_reaches_exactly_its_audience_once_each() {
         if !w.consent {
             input.consent = Some("no".into());
         }
-        let out = t.app.enroll(&input, "test", "test").await;
+        let out = t.app.care.enroll(&input, "test", "test").await;
         if out.is_ok() {
             women.push(w);
         }
@@ -87,7 +87,11 @@ async fn a_broadcast_reaches_exactly_its_audience_once_each() {
         .await
         .unwrap()
         .unwrap();
-    t.app.opt_out(her, "sms").await.unwrap();
+    t.app
+        .consents
+        .opt_out(her, careminder::services::consent::Via::Sms, "sms")
+        .await
+        .unwrap();
     let audience = Audience {
         villages: vec!["V001".into(), "V002".into()],
         stage: Stage::Pregnant {
@@ -112,7 +116,7 @@ async fn a_broadcast_reaches_exactly_its_audience_once_each() {
     );
 
     let req = broadcast(&t, audience, "2026-12-08 10:00");
-    let preview = t.app.preview_broadcast(&req).await.unwrap();
+    let preview = t.app.broadcasts.preview(&req).await.unwrap();
     assert_eq!(preview.recipients as usize, expected.len());
     assert!(preview.sms_parts >= preview.recipients);
     assert!(!preview.samples.is_empty());
@@ -121,19 +125,19 @@ async fn a_broadcast_reaches_exactly_its_audience_once_each() {
         "{:?}",
         preview.samples
     );
-    let (id, _) = t.app.create_broadcast(&req, "admin").await.unwrap();
+    let (id, _) = t.app.broadcasts.create(&req, "admin").await.unwrap();
     // A draft sends nothing.
     t.run_until("2026-12-08 11:00", Duration::hours(1)).await;
     assert!(broadcast_texts(&t).is_empty());
-    let planned = t.app.publish_broadcast(id, "admin").await.unwrap();
+    let planned = t.app.broadcasts.publish(id, "admin").await.unwrap();
     assert_eq!(planned as usize, expected.len());
     // Publishing again is refused: nothing is planned twice.
-    assert!(t.app.publish_broadcast(id, "admin").await.is_err());
+    assert!(t.app.broadcasts.publish(id, "admin").await.is_err());
     t.run_until("2026-12-09 12:00", Duration::hours(1)).await;
     let got = broadcast_texts(&t);
     assert_eq!(got.keys().cloned().collect::<HashSet<_>>(), expected);
     assert!(got.values().all(|n| *n == 1), "once each: {got:?}");
-    let progress = t.app.broadcast_view(id).await.unwrap().progress;
+    let progress = t.app.broadcasts.view(id).await.unwrap().progress;
     let handed: i64 = progress
         .iter()
         .filter(|s| ["accepted", "sent", "delivered"].contains(&s.status.as_str()))
@@ -147,14 +151,14 @@ async fn a_broken_broadcast_text_or_audience_is_refused_with_the_field() {
     let t = spawn_app().await;
     let mut req = broadcast(&t, Audience::default(), "2026-12-08 10:00");
     req.texts.insert("zh-CN".into(), "{{ nmae }}您好".into());
-    let err = t.app.create_broadcast(&req, "admin").await.unwrap_err();
+    let err = t.app.broadcasts.create(&req, "admin").await.unwrap_err();
     assert!(err.to_string().contains("texts.zh-CN"), "{err}");
     let mut req = broadcast(&t, Audience::default(), "2026-12-08 10:00");
     req.audience.stage = Stage::Pregnant {
         weeks_from: 30,
         weeks_to: 12,
     };
-    let err = t.app.create_broadcast(&req, "admin").await.unwrap_err();
+    let err = t.app.broadcasts.create(&req, "admin").await.unwrap_err();
     assert!(err.to_string().contains("audience.stage"), "{err}");
     assert!(t.app.store.broadcasts().await.unwrap().is_empty());
 }
@@ -204,7 +208,11 @@ async fn the_series_starts_at_her_week_never_repeats_switches_at_birth_and_stops
     // The same age as the first: the pregnancy ends.
     let c = t.enroll("丙", "13800000003", "2026-07-18").await;
     t.at("2026-12-02 09:00");
-    t.app.end_pregnancy(c.pregnancy_id(), "test").await.unwrap();
+    t.app
+        .care
+        .end_pregnancy(c.pregnancy_id(), "test")
+        .await
+        .unwrap();
 
     t.run_until("2026-12-09 09:00", Duration::hours(2)).await;
     // Week 20 first (Tuesday 12-08), never the weeks before she registered.
@@ -218,12 +226,14 @@ async fn the_series_starts_at_her_week_never_repeats_switches_at_birth_and_stops
     // A dating scan: she is two weeks less advanced. Week 20 comes round
     // again on her new dates (Tuesday 12-22), and is not sent twice.
     t.app
+        .care
         .correct_dates(a.pregnancy_id(), Some("2026-08-01"), None, "test")
         .await
         .unwrap();
     // Birth on 12-10: week 40 is never sent; the postpartum series starts.
     t.at("2026-12-10 15:00");
     t.app
+        .care
         .record_birth(b.woman_id(), "2026-12-10", Some("县医院"), true, "test")
         .await
         .unwrap();
@@ -288,10 +298,11 @@ async fn the_frequency_cap_holds_over_a_month_in_several_campaigns() {
     ] {
         let (id, _) = t
             .app
-            .create_broadcast(&broadcast(&t, Audience::default(), at), "admin")
+            .broadcasts
+            .create(&broadcast(&t, Audience::default(), at), "admin")
             .await
             .unwrap();
-        t.app.publish_broadcast(id, "admin").await.unwrap();
+        t.app.broadcasts.publish(id, "admin").await.unwrap();
     }
     t.run_until("2027-01-01 00:00", Duration::hours(1)).await;
     let rows = t.outbox_of(w).await;
@@ -352,14 +363,15 @@ async fn stopping_a_broadcast_mid_way_cancels_every_unsent_message() {
     }
     let (id, p) = t
         .app
-        .create_broadcast(
+        .broadcasts
+        .create(
             &broadcast(&t, Audience::default(), "2026-12-03 10:00"),
             "admin",
         )
         .await
         .unwrap();
     assert_eq!(p.recipients, 40);
-    assert_eq!(t.app.publish_broadcast(id, "admin").await.unwrap(), 40);
+    assert_eq!(t.app.broadcasts.publish(id, "admin").await.unwrap(), 40);
     t.at("2026-12-03 10:00");
     t.app.dispatcher.run_once(t.clock.now()).await.unwrap();
     let first: usize = broadcast_texts(&t).values().sum();
@@ -373,11 +385,11 @@ async fn stopping_a_broadcast_mid_way_cancels_every_unsent_message() {
         .await
         .unwrap();
     assert_eq!(held.len(), 5);
-    assert_eq!(t.app.stop_broadcast(id, "admin").await.unwrap(), 25);
+    assert_eq!(t.app.broadcasts.stop(id, "admin").await.unwrap(), 25);
     t.run_until("2026-12-06 12:00", Duration::hours(1)).await;
     let total: usize = broadcast_texts(&t).values().sum();
     assert_eq!(total, 10, "nothing more after the stop");
-    let progress = t.app.broadcast_view(id).await.unwrap().progress;
+    let progress = t.app.broadcasts.view(id).await.unwrap().progress;
     assert!(
         progress
             .iter()
@@ -408,14 +420,15 @@ async fn reminders_due_in_the_same_minute_as_a_large_broadcast_go_first() {
     }
     let (id, p) = t
         .app
-        .create_broadcast(
+        .broadcasts
+        .create(
             &broadcast(&t, Audience::default(), "2026-12-12 09:00"),
             "admin",
         )
         .await
         .unwrap();
     assert!(p.recipients >= 2000);
-    t.app.publish_broadcast(id, "admin").await.unwrap();
+    t.app.broadcasts.publish(id, "admin").await.unwrap();
     t.at("2026-12-12 09:00");
     t.app.planner.run(t.clock.now()).await.unwrap();
     // The first batch of the minute carries the reminders.
@@ -434,10 +447,10 @@ async fn a_recurring_broadcast_goes_out_at_each_occurrence_once_until_stopped() 
     let t = spawn_app_with(|c| c.outreach.max_per_week = 20, "2026-12-01 10:00").await;
     let mut input = woman("甲", "13800000001", "2026-07-18");
     input.village = Some("V001".into());
-    t.app.enroll(&input, "test", "test").await.unwrap();
+    t.app.care.enroll(&input, "test", "test").await.unwrap();
     let mut input = woman("乙", "13800000002", "2026-07-18");
     input.village = Some("V009".into());
-    t.app.enroll(&input, "test", "test").await.unwrap();
+    t.app.care.enroll(&input, "test", "test").await.unwrap();
     let mut req = broadcast(
         &t,
         Audience {
@@ -448,8 +461,8 @@ async fn a_recurring_broadcast_goes_out_at_each_occurrence_once_until_stopped() 
     );
     // Tuesdays at 10:00, from 2026-12-01 12:00 on: 12-08, 12-15, 12-22...
     req.cron = Some("0 0 10 * * Tue".into());
-    let (id, _) = t.app.create_broadcast(&req, "admin").await.unwrap();
-    t.app.publish_broadcast(id, "admin").await.unwrap();
+    let (id, _) = t.app.broadcasts.create(&req, "admin").await.unwrap();
+    t.app.broadcasts.publish(id, "admin").await.unwrap();
     t.run_until("2026-12-16 00:00", Duration::hours(1)).await;
     let times: Vec<String> = t
         .sent_to("+8613800000001")
@@ -462,7 +475,7 @@ async fn a_recurring_broadcast_goes_out_at_each_occurrence_once_until_stopped() 
         !broadcast_texts(&t).contains_key("+8613800000002"),
         "not her village"
     );
-    t.app.stop_broadcast(id, "admin").await.unwrap();
+    t.app.broadcasts.stop(id, "admin").await.unwrap();
     t.run_until("2027-01-10 00:00", Duration::hours(3)).await;
     assert_eq!(
         broadcast_texts(&t).get("+8613800000001"),
@@ -472,7 +485,7 @@ async fn a_recurring_broadcast_goes_out_at_each_occurrence_once_until_stopped() 
     // A bad cron expression is refused when saved.
     let mut bad = broadcast(&t, Audience::default(), "2027-01-12 10:00");
     bad.cron = Some("every tuesday".into());
-    let err = t.app.create_broadcast(&bad, "admin").await.unwrap_err();
+    let err = t.app.broadcasts.create(&bad, "admin").await.unwrap_err();
     assert!(err.to_string().contains("cron"), "{err}");
 }
 

@@ -22,6 +22,7 @@ async fn two_women_one_reply() -> (TestApp, i64) {
     t.tick().await;
     assert_eq!(t.sent_to(HER).len(), 1);
     t.app
+        .inbound
         .receive(NewInbound {
             gateway: "mock".into(),
             provider_id: "reply-1".into(),
@@ -125,6 +126,7 @@ async fn erasure_removes_what_names_her_keeps_the_counts_and_sends_her_nothing_m
     // A text from her old number is no longer tied to her.
     let got = t
         .app
+        .inbound
         .receive(NewInbound {
             gateway: "mock".into(),
             provider_id: "reply-2".into(),
@@ -147,21 +149,25 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
     let (t, w) = two_women_one_reply().await;
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("backup.db");
-    careminder::backup::backup(&t.app.store, &copy)
+    careminder::store::sqlite::backup::backup(&t.app.store, &copy)
         .await
         .unwrap();
     // A second backup to the same file is refused: nothing is overwritten.
-    assert!(careminder::backup::backup(&t.app.store, &copy)
-        .await
-        .is_err());
+    assert!(
+        careminder::store::sqlite::backup::backup(&t.app.store, &copy)
+            .await
+            .is_err()
+    );
 
     // The server is lost; the county restores last night's copy.
     let db = dir.path().join("restored.db");
     std::fs::write(&db, b"the broken database").unwrap();
-    let kept = careminder::backup::restore(&copy, &db).await.unwrap();
+    let kept = careminder::store::sqlite::backup::restore(&copy, &db)
+        .await
+        .unwrap();
     assert_eq!(std::fs::read(&kept).unwrap(), b"the broken database");
     let config = Config {
-        database: db,
+        database: db.into(),
         ..Config::default()
     };
     let restored = App::open(config, Clock::manual(t.clock.now()))
@@ -169,7 +175,7 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
         .unwrap();
     let mock = restored.mock.clone().unwrap();
     let last_before = t.outbox_of(w).await.iter().map(|m| m.id).max().unwrap();
-    restored.tick().await.unwrap();
+    assert_eq!(restored.tick().await.failed_stages, 0);
     assert!(mock.sent().is_empty(), "{:?}", mock.sent());
     // Her history is whole, and her next reminder (on the day, 08:00) goes once.
     assert_eq!(
@@ -178,8 +184,8 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
     );
     let day = local(&restored, "2026-12-15 08:00");
     restored.clock.set(day);
-    restored.tick().await.unwrap();
-    restored.tick().await.unwrap();
+    assert_eq!(restored.tick().await.failed_stages, 0);
+    assert_eq!(restored.tick().await.failed_stages, 0);
     assert_eq!(
         mock.sent().iter().filter(|m| m.message.to == HER).count(),
         1
@@ -187,7 +193,7 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
     // New messages never reuse an id the lost database may have handed out.
     let new_id = mock.sent()[0].message.id;
     assert!(
-        new_id >= last_before + careminder::backup::ID_GAP,
+        new_id >= last_before + careminder::store::sqlite::backup::ID_GAP,
         "{new_id}"
     );
 }
@@ -198,7 +204,9 @@ async fn restore_refuses_a_file_that_is_not_a_sound_careminder_database() {
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, b"not a database at all, just text").unwrap();
     let db = dir.path().join("live.db");
-    let err = careminder::backup::restore(&junk, &db).await.unwrap_err();
+    let err = careminder::store::sqlite::backup::restore(&junk, &db)
+        .await
+        .unwrap_err();
     assert!(!db.exists(), "nothing was put in place: {err}");
     let empty = dir.path().join("empty.db");
     sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", empty.display()))
@@ -206,7 +214,9 @@ async fn restore_refuses_a_file_that_is_not_a_sound_careminder_database() {
         .unwrap()
         .close()
         .await;
-    let err = careminder::backup::restore(&empty, &db).await.unwrap_err();
+    let err = careminder::store::sqlite::backup::restore(&empty, &db)
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("not a careminder database"),
         "{err}"

@@ -16,6 +16,7 @@ async fn an_lmp_correction_moves_every_unsent_reminder() {
                     // A dating scan: she is 7 days less advanced than thought.
     t.at("2026-12-14 11:00");
     t.app
+        .care
         .correct_dates(out.pregnancy_id(), Some("2026-09-29"), None, "test")
         .await
         .unwrap();
@@ -62,6 +63,7 @@ async fn ending_a_pregnancy_cancels_every_pending_message_at_once() {
     assert!(scheduled >= 1);
     let n = t
         .app
+        .care
         .end_pregnancy(out.pregnancy_id(), "test")
         .await
         .unwrap();
@@ -80,7 +82,15 @@ async fn opt_out_stops_the_next_reminder_and_every_later_one() {
     t.tick().await;
     assert_eq!(t.sent_to("+8613812345678").len(), 1);
     t.at("2026-12-12 10:00");
-    t.app.opt_out(out.woman_id(), "sms").await.unwrap();
+    t.app
+        .consents
+        .opt_out(
+            out.woman_id(),
+            careminder::services::consent::Via::Sms,
+            "sms",
+        )
+        .await
+        .unwrap();
     t.run_until("2027-08-01 00:00", Duration::hours(6)).await;
     assert_eq!(
         t.sent_to("+8613812345678").len(),
@@ -94,7 +104,7 @@ async fn without_consent_nothing_is_planned_or_sent() {
     let t = spawn_app().await;
     let mut input = woman("李桂兰", "13812345679", "2026-09-22");
     input.consent = Some("no".into());
-    let out = t.app.enroll(&input, "test", "test").await.unwrap();
+    let out = t.app.care.enroll(&input, "test", "test").await.unwrap();
     t.run_until("2027-01-31 00:00", Duration::hours(6)).await;
     assert!(t.outbox_of(out.woman_id()).await.is_empty());
     assert!(t.mock.sent().is_empty());
@@ -139,7 +149,7 @@ proptest::proptest! {
             assert_eq!(again.planned, 0, "planned twice");
             if shift != 0 {
                 let corrected = (lmp + Duration::days(shift)).to_string();
-                t.app.correct_dates(out.pregnancy_id(), Some(&corrected), None, "test").await.unwrap();
+                t.app.care.correct_dates(out.pregnancy_id(), Some(&corrected), None, "test").await.unwrap();
                 t.tick().await;
                 let now = t.clock.now();
                 let until = t.app.store.planned_until().await.unwrap().unwrap();

@@ -30,7 +30,7 @@ async fn add_staff(t: &TestApp, code: &str, name: &str, phone: &str, role: &str)
                 phone: Some(
                     careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                 ),
-                role: role.into(),
+                role: role.parse().expect("a role"),
                 language: "zh-CN".into(),
                 village: Some("V001".into()),
                 township: None,
@@ -49,6 +49,7 @@ async fn text_from(t: &TestApp, from: &str, text: &str) -> Option<i64> {
         t.mock.calls() + rand_id()
     );
     t.app
+        .inbound
         .receive(NewInbound {
             gateway: "mock".into(),
             provider_id: id,
@@ -164,6 +165,7 @@ async fn opt_out_at_10_00_stops_the_10_05_reminder_and_opt_in_resumes_without_re
         .await
         .unwrap();
     t.app
+        .campaigns
         .retime_step(step, -3, "10:05", 24, "test")
         .await
         .unwrap();

@@ -69,6 +69,7 @@ async fn a_step_at_22_00_goes_out_at_08_00_the_next_morning() {
         .await
         .unwrap();
     t.app
+        .campaigns
         .retime_step(step, -3, "22:00", 24, "test")
         .await
         .unwrap();

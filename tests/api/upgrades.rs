@@ -7,7 +7,7 @@ use careminder::store::{Store, StoreError};
 async fn a_database_newer_than_the_binary_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    Store::open(&db).await.unwrap();
+    Store::open(&db.clone().into()).await.unwrap();
     // A later careminder applied a migration this binary does not know.
     let conn = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
@@ -20,7 +20,7 @@ async fn a_database_newer_than_the_binary_is_refused_with_a_clear_message() {
     .await
     .unwrap();
     conn.close().await;
-    let err = Store::open(&db).await.unwrap_err();
+    let err = Store::open(&db.clone().into()).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -38,10 +38,10 @@ async fn a_database_newer_than_the_binary_is_refused_with_a_clear_message() {
 async fn reopening_a_database_keeps_every_record() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let s = Store::open(&db).await.unwrap();
+    let s = Store::open(&db.clone().into()).await.unwrap();
     s.set_state("probe", "kept").await.unwrap();
     drop(s);
-    let s = Store::open(&db).await.unwrap();
+    let s = Store::open(&db.clone().into()).await.unwrap();
     assert_eq!(s.get_state("probe").await.unwrap().as_deref(), Some("kept"));
     s.integrity_check().await.unwrap();
 }
@@ -152,7 +152,9 @@ async fn a_database_of_the_first_released_schema_upgrades_with_every_record_inta
     pool.close().await;
 
     // The current careminder opens it: migrations run, nothing is lost.
-    let store = careminder::store::Store::open(&db).await.unwrap();
+    let store = careminder::store::Store::open(&db.clone().into())
+        .await
+        .unwrap();
     assert_eq!(
         store.applied_schema_version().await.unwrap(),
         Some(careminder::store::schema_version())
@@ -172,14 +174,14 @@ async fn a_database_of_the_first_released_schema_upgrades_with_every_record_inta
 
     // And the service runs on it: the unsent reply goes out, nothing twice.
     let config = careminder::Config {
-        database: db.clone(),
+        database: db.clone().into(),
         ..careminder::Config::default()
     };
     let now = careminder::store::from_ts(1765501500);
     let app = careminder::App::open(config, careminder::Clock::manual(now))
         .await
         .unwrap();
-    app.tick().await.unwrap();
+    assert_eq!(app.tick().await.failed_stages, 0);
     let sent = app.mock.clone().unwrap().sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].message.body.ends_with("收到"));

@@ -4,7 +4,7 @@
 //! binding by QR scene, unfollowing, final statuses, and the SMS fallback.
 
 use crate::helpers::*;
-use careminder::config::{Config, GatewayConfig};
+use careminder::config::{ChannelSettings, Config, GatewayConfig};
 use careminder::gateway::wechat::{TemplateMessage, Wechat};
 use careminder::gateway::{Gateway, OutgoingMessage, SendOutcome};
 use careminder::store::{DirectMessage, NewStaff};
@@ -102,19 +102,27 @@ async fn fake_oa() -> FakeOa {
 }
 
 fn wechat_gateway(server: &MockServer, aes: bool) -> GatewayConfig {
-    let mut g = GatewayConfig {
-        kind: "wechat".into(),
-        timeout_seconds: 2,
+    let mut w = careminder::gateway::wechat::Settings {
+        base_url: server.uri(),
+        appid: APPID.into(),
+        secret: "appsecret".into(),
+        token: WX_TOKEN.into(),
         ..Default::default()
     };
-    g.wechat.base_url = server.uri();
-    g.wechat.appid = APPID.into();
-    g.wechat.secret = "appsecret".into();
-    g.wechat.token = WX_TOKEN.into();
     if aes {
-        g.wechat.encoding_aes_key = AES_KEY.into();
+        w.encoding_aes_key = AES_KEY.into();
     }
-    g
+    GatewayConfig {
+        timeout_seconds: 2,
+        ..GatewayConfig::new(ChannelSettings::Wechat(w))
+    }
+}
+
+fn wechat_settings(g: &GatewayConfig) -> &careminder::gateway::wechat::Settings {
+    match &g.channel {
+        ChannelSettings::Wechat(w) => w,
+        _ => panic!("not a WeChat gateway"),
+    }
 }
 
 /// The account in plain mode (no EncodingAESKey): callbacks are plain XML.
@@ -186,6 +194,7 @@ async fn enroll_bound(t: &TestApp, name: &str, phone: &str, openid: Option<&str>
     let mut w = woman(name, phone, "2026-09-22");
     w.wechat_openid = openid.map(str::to_string);
     t.app
+        .care
         .enroll(&w, "test", "test")
         .await
         .expect("enrolls")
@@ -206,11 +215,13 @@ fn send_of(oa: &FakeOa, openid: &str) -> Vec<Value> {
 async fn token_is_fetched_once_for_concurrent_sends_and_refreshed_on_expiry_and_40001_once() {
     let oa = fake_oa().await;
     let clock = Clock::manual("2026-12-01T01:00:00Z".parse().unwrap());
+    let g = wechat_gateway(&oa.server, false);
     let gw = Arc::new(
         Wechat::new(
             "wechat".into(),
             "gateways.wechat",
-            &wechat_gateway(&oa.server, false),
+            &g,
+            wechat_settings(&g),
             clock.clone(),
         )
         .unwrap(),
@@ -805,14 +816,15 @@ async fn wecom_sends_staff_messages_and_invaliduser_falls_back_to_sms_for_that_o
     let uri = wecom.uri();
     let t = spawn_app_with(
         move |c| {
-            let mut g = GatewayConfig {
-                kind: "wecom".into(),
-                ..Default::default()
-            };
-            g.wecom.base_url = uri;
-            g.wecom.corpid = "ww1234".into();
-            g.wecom.corpsecret = "corpsecret".into();
-            g.wecom.agentid = 1000002;
+            let g = GatewayConfig::new(ChannelSettings::Wecom(
+                careminder::gateway::wecom::Settings {
+                    base_url: uri,
+                    corpid: "ww1234".into(),
+                    corpsecret: "corpsecret".into(),
+                    agentid: 1000002,
+                    ..Default::default()
+                },
+            ));
             c.gateways.insert("wecom".into(), g);
         },
         "2026-12-01 10:00",
@@ -833,7 +845,7 @@ async fn wecom_sends_staff_messages_and_invaliduser_falls_back_to_sms_for_that_o
                         phone: Some(
                             careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                         ),
-                        role: "officer".into(),
+                        role: careminder::domain::Role::Officer,
                         language: "zh-CN".into(),
                         village: Some("V001".into()),
                         township: Some("T1".into()),
@@ -853,7 +865,7 @@ async fn wecom_sends_staff_messages_and_invaliduser_falls_back_to_sms_for_that_o
                 .enqueue_direct(
                     &DirectMessage {
                         dedupe_key: format!("test:{i}:{n}"),
-                        kind: "alert",
+                        kind: careminder::domain::MessageKind::Alert,
                         woman_id: None,
                         staff_id: Some(*staff),
                         to_addr: None,
@@ -909,17 +921,22 @@ async fn wecom_sends_staff_messages_and_invaliduser_falls_back_to_sms_for_that_o
 async fn wecom_keeps_to_30_messages_a_minute_per_person() {
     let wecom = fake_wecom().await;
     let clock = Clock::manual("2026-12-01T01:00:00Z".parse().unwrap());
-    let mut g = GatewayConfig {
-        kind: "wecom".into(),
+    let s = careminder::gateway::wecom::Settings {
+        base_url: wecom.uri(),
+        corpid: "ww1234".into(),
+        corpsecret: "s".into(),
+        agentid: 7,
         ..Default::default()
     };
-    g.wecom.base_url = wecom.uri();
-    g.wecom.corpid = "ww1234".into();
-    g.wecom.corpsecret = "s".into();
-    g.wecom.agentid = 7;
-    let gw =
-        careminder::gateway::wecom::Wecom::new("wecom".into(), "gateways.wecom", &g, clock.clone())
-            .unwrap();
+    let g = GatewayConfig::new(ChannelSettings::Wecom(s.clone()));
+    let gw = careminder::gateway::wecom::Wecom::new(
+        "wecom".into(),
+        "gateways.wecom",
+        &g,
+        &s,
+        clock.clone(),
+    )
+    .unwrap();
     let msg = |to: &str| OutgoingMessage {
         id: 1,
         to: to.into(),
@@ -970,7 +987,7 @@ async fn the_qr_card_carries_her_signed_scene_and_her_name() {
         .await;
     let t = spawn_app_with(|c| with_wechat(c, &oa.server), "2026-12-01 10:00").await;
     let w = enroll_bound(&t, "钱秀兰", "13812340006", None).await;
-    let (url, name) = t.app.wechat_qr(w).await.unwrap();
+    let (url, name) = t.app.wechat.qr(w).await.unwrap();
     assert_eq!(url, "http://weixin.qq.com/q/kZgfwMTm72WWPkovabbI");
     assert_eq!(name, "钱秀兰");
     let asked: Value = oa
@@ -1037,7 +1054,7 @@ async fn a_template_id_wechat_refuses_falls_back_and_tells_the_administrators_on
                 phone: Some(
                     careminder::domain::Phone::parse("13900000009", t.app.config.region()).unwrap(),
                 ),
-                role: "admin".into(),
+                role: careminder::domain::Role::Admin,
                 language: "zh-CN".into(),
                 village: None,
                 township: None,

@@ -66,7 +66,13 @@ async fn a_new_york_village_follows_its_own_clock_across_daylight_saving_changes
         .unwrap();
     let mut ny = woman("Ana", "+12125550123", "2026-09-01");
     ny.village = Some("NYC1".into());
-    let ny = t.app.enroll(&ny, "test", "test").await.unwrap().woman_id();
+    let ny = t
+        .app
+        .care
+        .enroll(&ny, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
     let cn = t
         .enroll("王秀英", "13812345678", "2026-09-01")
         .await
@@ -117,7 +123,7 @@ async fn each_area_is_held_to_its_own_send_window() {
     let mut ny = woman("Ana", "+12125550123", "2026-09-22");
     ny.village = Some("NYC1".into());
     ny.language = Some("en".into());
-    t.app.enroll(&ny, "test", "test").await.unwrap();
+    t.app.care.enroll(&ny, "test", "test").await.unwrap();
     t.enroll("王秀英", "13812345678", "2026-09-22").await;
     // 09:00 in New York on 12-12 is 22:00 in Shanghai, outside its window
     // (08:00-20:00): her reminder goes; the Shanghai one waits for morning.
@@ -159,7 +165,7 @@ async fn officers_get_their_digest_at_eight_in_their_own_zone() {
                     phone: Some(
                         careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                     ),
-                    role: "officer".into(),
+                    role: careminder::domain::Role::Officer,
                     language: "en".into(),
                     village: Some(village.into()),
                     township: None,
@@ -173,10 +179,10 @@ async fn officers_get_their_digest_at_eight_in_their_own_zone() {
     let mut ny = woman("Ana", "+12125550123", "2026-09-22");
     ny.village = Some("NYC1".into());
     ny.officer = Some("OFNY".into());
-    let ny = t.app.enroll(&ny, "test", "test").await.unwrap();
+    let ny = t.app.care.enroll(&ny, "test", "test").await.unwrap();
     let mut cn = woman("王秀英", "13812345678", "2026-09-22");
     cn.officer = Some("OFCN".into());
-    t.app.enroll(&cn, "test", "test").await.unwrap();
+    t.app.care.enroll(&cn, "test", "test").await.unwrap();
     // Hour by hour until both visits are well overdue: each officer's
     // first digest comes at 08:00 where she works.
     let visits = t.app.store.visits_of(ny.pregnancy_id()).await.unwrap();

@@ -1,0 +1,243 @@
+//! The command line: one file per verb or verb group, each a thin adapter
+//! that parses its arguments, calls a service and prints the answer. No
+//! business rule lives here; `main.rs` only calls [`main`].
+
+mod broadcast;
+mod campaign;
+mod care;
+mod database;
+mod gateway;
+mod outbox;
+mod plans;
+mod privacy;
+mod register;
+mod replies;
+mod reports;
+mod serve;
+mod setup;
+mod staff;
+mod wechat;
+
+use crate::domain::schedule::local_to_utc;
+use crate::{App, Clock, Config};
+use anyhow::{bail, Result};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "careminder",
+    version,
+    about = "Maternal-health reminders: prenatal check-ups, follow-ups, campaigns"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "CAREMINDER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database: a file path or sqlite:// URL (overrides the configuration).
+    #[arg(long, global = true, env = "CAREMINDER_DB")]
+    db: Option<String>,
+    /// Act as of this moment instead of now: "2026-12-01 09:00" (local time
+    /// in the configured zone) or RFC 3339.
+    #[arg(long, global = true)]
+    now: Option<String>,
+    /// Logs as JSON lines (for a log collector) instead of text.
+    #[arg(long, global = true, env = "CAREMINDER_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at start
+enum Cmd {
+    /// Run the service: scheduler and HTTP server.
+    Serve(serve::ServeArgs),
+    /// Same as `serve --demo`.
+    Demo(serve::DemoArgs),
+    /// Register one pregnant woman.
+    Enroll(register::EnrollArgs),
+    /// Import a roster CSV (English or Chinese header).
+    Import(register::ImportArgs),
+    /// Plan and send once, as of now (or --now): what would go out then.
+    Tick,
+    /// List messages with their statuses.
+    Outbox(outbox::OutboxArgs),
+    /// Correct a pregnancy's dates or end it.
+    #[command(subcommand)]
+    Pregnancy(care::PregnancyCmd),
+    /// Broadcasts: a message to an audience on a chosen day (create with a
+    /// preview, publish, follow, stop).
+    #[command(subcommand)]
+    Broadcast(broadcast::BroadcastCmd),
+    /// Campaigns: list, pause, resume (the week-by-week series starts paused).
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCmd),
+    /// WeChat: a woman's binding QR card, steps' template messages, unreadable callbacks.
+    #[command(subcommand)]
+    Wechat(wechat::WechatCmd),
+    /// Record that a woman asked for no more messages.
+    OptOut(privacy::WomanArg),
+    /// Print everything held about one woman, as JSON (a data-protection request).
+    Export(privacy::WomanArg),
+    /// Erase one woman's personal data: name, number and message texts go,
+    /// counts for reports stay, and nothing more is sent to her.
+    Erase(privacy::EraseArgs),
+    /// Write a consistent copy of the database while the service runs.
+    Backup(database::BackupArgs),
+    /// Replace the database with a backup. Stop the service first.
+    Restore(database::RestoreArgs),
+    /// Record consent given after registration; her reminders start from now.
+    Consent(privacy::ConsentArgs),
+    /// Simulate a text arriving (as the mock gateway): replies, keywords, visit reports.
+    Receive(replies::ReceiveArgs),
+    /// Questions waiting for an answer, or messages from unknown numbers.
+    Inbox(replies::InboxArgs),
+    /// Answer a question in the inbox; sent through her channel.
+    Answer(replies::AnswerArgs),
+    /// Everything to and from one woman, in order, with statuses.
+    Conversation(replies::ConversationArgs),
+    /// Officers, supervisors and administrators.
+    #[command(subcommand)]
+    Staff(staff::StaffCmd),
+    /// Record a birth: ends the prenatal schedule, plans postpartum and newborn visits.
+    Birth(care::BirthArgs),
+    /// What each officer and supervisor would receive right now (nothing is sent).
+    Digest(reports::DigestArgs),
+    /// Reports.
+    #[command(subcommand)]
+    Report(reports::ReportCmd),
+    /// Gateways.
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCmd),
+    /// Record visits.
+    #[command(subcommand)]
+    Visit(care::VisitCmd),
+    /// List care plans, or add one from a TOML/JSON file.
+    Plans(plans::PlansArgs),
+    /// Measure import, planning and dispatch rates on a temporary database.
+    Bench(crate::bench::BenchArgs),
+    /// Print every setting with its default and a comment (a starting config file).
+    PrintDefaultConfig,
+    /// Check a configuration file: every error named with its key.
+    CheckConfig(setup::CheckConfigArgs),
+    /// Versions of this binary and of the database schema it writes.
+    Version,
+}
+
+/// What every command starts from: the loaded configuration and the clock.
+pub(crate) struct Ctx {
+    pub config: Config,
+    pub clock: Clock,
+    /// The database was named on the command line (the demo keeps it).
+    pub db_given: bool,
+}
+
+impl Ctx {
+    /// Opens the database and wires the services.
+    pub async fn open(self) -> Result<Arc<App>> {
+        Ok(App::open(self.config, self.clock).await?)
+    }
+}
+
+/// Who runs the command, for the audit log.
+pub(crate) fn whoami() -> String {
+    std::env::var("USER")
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+/// A moment: RFC 3339, or local time in `tz` ("2026-12-01 09:00", a date).
+pub(crate) fn parse_now(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(local_to_utc(tz, t));
+        }
+    }
+    if let Some(d) = crate::domain::dates::parse_date(s) {
+        return Ok(local_to_utc(tz, d.and_hms_opt(0, 0, 0).expect("midnight")));
+    }
+    bail!("--now: cannot read {s:?}; use \"2026-12-01 09:00\" or RFC 3339")
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAREMINDER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("careminder=info,warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // Commands that must work without (or before) a valid configuration.
+    match &cli.cmd {
+        Cmd::PrintDefaultConfig => return setup::print_default_config(),
+        Cmd::CheckConfig(a) => return setup::check_config(a),
+        Cmd::Version => return setup::version(),
+        _ => {}
+    }
+    init_logs(cli.log_json);
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(db) = &cli.db {
+        config.database = crate::config::DatabaseUrl::parse(db)?;
+    }
+    let clock = match &cli.now {
+        Some(s) => Clock::manual(parse_now(s, config.timezone)?),
+        None => Clock::System,
+    };
+    let ctx = Ctx {
+        config,
+        clock,
+        db_given: cli.db.is_some(),
+    };
+    match cli.cmd {
+        Cmd::Serve(a) => serve::serve(ctx, a).await,
+        Cmd::Demo(a) => serve::demo(ctx, a.listen).await,
+        Cmd::Enroll(a) => register::enroll(ctx, a).await,
+        Cmd::Import(a) => register::import(ctx, a).await,
+        Cmd::Tick => outbox::tick(ctx).await,
+        Cmd::Outbox(a) => outbox::list(ctx, a).await,
+        Cmd::Pregnancy(c) => care::pregnancy(ctx, c).await,
+        Cmd::Birth(a) => care::birth(ctx, a).await,
+        Cmd::Visit(c) => care::visit(ctx, c).await,
+        Cmd::Broadcast(c) => broadcast::run(ctx, c).await,
+        Cmd::Campaign(c) => campaign::run(ctx, c).await,
+        Cmd::Wechat(c) => wechat::run(ctx, c).await,
+        Cmd::OptOut(a) => privacy::opt_out(ctx, a).await,
+        Cmd::Export(a) => privacy::export(ctx, a).await,
+        Cmd::Erase(a) => privacy::erase(ctx, a).await,
+        Cmd::Consent(a) => privacy::consent(ctx, a).await,
+        Cmd::Backup(a) => database::backup(ctx, a).await,
+        Cmd::Restore(a) => database::restore(ctx, a).await,
+        Cmd::Receive(a) => replies::receive(ctx, a).await,
+        Cmd::Inbox(a) => replies::inbox(ctx, a).await,
+        Cmd::Answer(a) => replies::answer(ctx, a).await,
+        Cmd::Conversation(a) => replies::conversation(ctx, a).await,
+        Cmd::Staff(c) => staff::run(ctx, c).await,
+        Cmd::Digest(a) => reports::digest(ctx, a).await,
+        Cmd::Report(c) => reports::run(ctx, c).await,
+        Cmd::Gateway(c) => gateway::run(ctx, c).await,
+        Cmd::Plans(a) => plans::run(ctx, a).await,
+        Cmd::Bench(a) => crate::bench::run(a).await,
+        Cmd::PrintDefaultConfig | Cmd::CheckConfig(_) | Cmd::Version => {
+            unreachable!("handled above")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `enroll` and `import`: registering women, one or a roster.
+
+use super::{whoami, Ctx};
+use crate::services::enrollment::EnrollmentInput;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EnrollArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    phone: String,
+    /// Last menstrual period (YYYY-MM-DD).
+    #[arg(long)]
+    lmp: Option<String>,
+    /// Expected delivery date (YYYY-MM-DD).
+    #[arg(long)]
+    edd: Option<String>,
+    #[arg(long)]
+    village: Option<String>,
+    /// Code of the officer who looks after her.
+    #[arg(long)]
+    officer: Option<String>,
+    /// zh-CN or en.
+    #[arg(long)]
+    language: Option<String>,
+    #[arg(long)]
+    wechat_openid: Option<String>,
+    /// Care plan key (see `plans`).
+    #[arg(long)]
+    plan: Option<String>,
+    /// How consent was given ("paper form", "verbal, witnessed"); without
+    /// it she is registered but sent nothing.
+    #[arg(long)]
+    consent: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    file: PathBuf,
+    /// Who is importing, for the audit log.
+    #[arg(long, default_value = "cli")]
+    actor: String,
+}
+
+pub async fn enroll(ctx: Ctx, a: EnrollArgs) -> Result<()> {
+    let app = ctx.open().await?;
+    let input = EnrollmentInput {
+        name: a.name,
+        phone: a.phone,
+        lmp: a.lmp,
+        edd: a.edd,
+        village: a.village,
+        officer: a.officer,
+        language: a.language,
+        wechat_openid: a.wechat_openid,
+        consent: Some(if a.consent.is_some() { "yes" } else { "no" }.into()),
+        care_plan: a.plan,
+    };
+    let source = a
+        .consent
+        .map(|c| format!("cli: {c}"))
+        .unwrap_or_else(|| "cli".into());
+    let out = app.care.enroll(&input, &source, &whoami()).await?;
+    println!("{}", serde_json::to_string(&out)?);
+    let visits = app.store.visits_of(out.pregnancy_id()).await?;
+    for (key, due, end, status) in visits {
+        println!("  {key:<14} due {due}  window ends {end}  {status}");
+    }
+    Ok(())
+}
+
+pub async fn import(ctx: Ctx, a: ImportArgs) -> Result<()> {
+    let app = ctx.open().await?;
+    let file = a.file;
+    let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {bytes}/{total_bytes} {per_sec} eta {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let source = format!(
+        "roster:{}",
+        file.file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
+    let started = std::time::Instant::now();
+    let report = crate::services::importer::import(
+        &app.care,
+        std::io::BufReader::new(f),
+        &source,
+        &a.actor,
+        |b| bar.set_position(b),
+    )
+    .await?;
+    bar.finish_and_clear();
+    for r in &report.refused {
+        println!("line {}: refused: {}", r.line, r.reason);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} accepted ({} new, {} unchanged, {} dates corrected; {} without consent: nothing will be sent to them), {} refused, in {:.1}s",
+        report.accepted(),
+        report.created,
+        report.unchanged,
+        report.corrected,
+        report.without_consent,
+        report.refused.len(),
+        secs
+    );
+    Ok(())
+}

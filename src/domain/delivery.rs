@@ -1,0 +1,78 @@
+//! What crosses a channel, in either direction, as careminder sees it:
+//! a text that arrived, a gateway's status report for a message it was
+//! given, and a WeChat template message. Channels produce and consume these;
+//! services and the store act on them; none of them knows a protocol.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A message as a gateway handed it to us.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub gateway: String,
+    /// The gateway's own id: redeliveries carry the same one.
+    pub provider_id: String,
+    /// E.164 number (or channel address).
+    pub sender: String,
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What became of a received message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Received {
+    pub inbound_id: Option<i64>,
+    /// The gateway had delivered it before: stored and acted on then.
+    pub duplicate: bool,
+}
+
+/// Statuses a gateway reports after accepting a message.
+/// Declared in forward order: the store applies a message's reports in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportedStatus {
+    Accepted,
+    Sent,
+    Delivered,
+    Failed,
+}
+
+impl ReportedStatus {
+    pub fn as_str(&self) -> &'static str {
+        self.status().as_str()
+    }
+
+    /// The message status it moves a message to.
+    pub fn status(&self) -> super::MessageStatus {
+        use super::MessageStatus as S;
+        match self {
+            Self::Accepted => S::Accepted,
+            Self::Sent => S::Sent,
+            Self::Delivered => S::Delivered,
+            Self::Failed => S::Failed,
+        }
+    }
+}
+
+/// A gateway's word on one of our messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub message_id: i64,
+    pub status: ReportedStatus,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A WeChat template message: the approved template's id, an optional
+/// link, and each keyword's value. WeChat allows at most 20 characters per
+/// value and no line breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateMessage {
+    pub template_id: String,
+    pub url: Option<String>,
+    /// Keyword (e.g. `thing1`, `time2`) and value, in order.
+    pub data: Vec<(String, String)>,
+}
+
+/// The longest value a template field may hold.
+pub const FIELD_MAX_CHARS: usize = 20;

@@ -1,0 +1,49 @@
+//! Every channel's webhook routes, merged; and what their handlers share.
+//! Each handler verifies its sender before anything is stored, refuses
+//! forged, unsigned and stale requests (401/403, logged with the reason,
+//! never the body), and is safe to receive twice.
+
+use super::backend::SharedBackend;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use chrono::{DateTime, TimeZone, Utc};
+
+/// The routes of every channel: `/webhooks/...` and `/gateways/cht`.
+pub fn routes(b: SharedBackend) -> Router<SharedBackend> {
+    Router::new()
+        .merge(super::mock::webhook::routes(b))
+        .merge(super::android::webhook::routes())
+        .merge(super::twilio::webhook::routes())
+        .merge(super::cht::webhook::routes())
+        .merge(super::wechat::webhook::routes())
+}
+
+/// Refuses a request: logged and counted with the reason.
+pub(crate) fn refuse(
+    b: &SharedBackend,
+    status: StatusCode,
+    gateway: &str,
+    reason: &str,
+) -> Response {
+    tracing::warn!(gateway, reason, "webhook refused");
+    b.rejected(gateway, reason);
+    (status, reason.to_string()).into_response()
+}
+
+pub(crate) fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// An instant as RFC 3339 text or Unix milliseconds.
+pub(crate) fn millis(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+    match v {
+        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        _ => None,
+    }
+}

@@ -1,0 +1,704 @@
+//! The dispatcher: outbox -> gateway.
+//!
+//! One pass claims a batch of due messages under a lease (a worker that
+//! dies leaves them to be taken back when the lease ends), renders them,
+//! hands them to the gateway concurrently, and records every result in one
+//! transaction. Transient failures come back later with exponential backoff
+//! and jitter; permanent ones fail at once. Nothing goes out while the send
+//! window is closed, and nothing goes out past its grace.
+
+use crate::config::{Config, DispatcherConfig};
+use crate::domain::schedule::local_date;
+use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
+use crate::render::{format_date, weekday_name, MessageContext, Renderer};
+use crate::store::{ClaimedMessage, SendResult, Store};
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use rand::Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub struct Dispatcher {
+    store: Store,
+    gateways: Arc<Gateways>,
+    config: Arc<Config>,
+    /// Compiled templates and the texts version they were built from.
+    renderer: Mutex<Option<(i64, Arc<Renderer>)>>,
+    /// Set on shutdown: no new batch is claimed.
+    stopping: AtomicBool,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Records opt-outs the provider reports.
+    consents: super::consent::Consents,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub claimed: u64,
+    /// Handed to the gateway (accepted, sent or queued).
+    pub handed_over: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub expired: u64,
+}
+
+impl DispatchReport {
+    fn add(&mut self, o: &DispatchReport) {
+        self.claimed += o.claimed;
+        self.handed_over += o.handed_over;
+        self.retried += o.retried;
+        self.failed += o.failed;
+        self.cancelled += o.cancelled;
+        self.expired += o.expired;
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        gateways: Arc<Gateways>,
+        config: Arc<Config>,
+        metrics: Arc<crate::metrics::Metrics>,
+        consents: super::consent::Consents,
+    ) -> Self {
+        Self {
+            consents,
+            store,
+            gateways,
+            config,
+            renderer: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            metrics,
+        }
+    }
+
+    /// Stops claiming: the batch in flight finishes and records its
+    /// results; no new batch starts.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn cfg(&self) -> &DispatcherConfig {
+        &self.config.dispatcher
+    }
+
+    async fn renderer(&self) -> crate::store::Result<Arc<Renderer>> {
+        let version = self.store.texts_version().await?;
+        if let Some((v, r)) = self.renderer.lock().expect("renderer lock").as_ref() {
+            if *v == version {
+                return Ok(r.clone());
+            }
+        }
+        let (r, broken) = Renderer::new(
+            &self.store.step_texts().await?,
+            &self.store.wechat_variants().await?,
+        );
+        for (step, lang, e) in broken {
+            tracing::error!(step, lang, error = %e, "step text does not compile; messages of this step will fail");
+        }
+        let r = Arc::new(r);
+        *self.renderer.lock().expect("renderer lock") = Some((version, r.clone()));
+        Ok(r)
+    }
+
+    /// Runs passes until no due message is left (retries wait in the future).
+    pub async fn drain(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
+        let mut total = DispatchReport::default();
+        loop {
+            if self.is_stopping() {
+                return Ok(total);
+            }
+            let r = self.run_once(now).await?;
+            total.add(&r);
+            if r.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One pass: claim a batch, send it, record the results.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
+        let cfg = self.cfg();
+        // Open somewhere: each message is then held to its own area's window.
+        let open = self
+            .config
+            .all_zones()
+            .into_iter()
+            .any(|tz| self.config.send_window.is_open(tz, now));
+        let lease = now + Duration::seconds(cfg.lease_seconds);
+        let (claimed, expired) = self
+            .store
+            .claim_due(now, lease, cfg.batch_size, open)
+            .await?;
+        let mut report = DispatchReport {
+            claimed: claimed.len() as u64,
+            expired,
+            ..Default::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let renderer = self.renderer().await?;
+        let mut results = Vec::with_capacity(claimed.len());
+        let mut to_send = Vec::with_capacity(claimed.len());
+        for (i, m) in claimed.iter().enumerate() {
+            match self.prepare(m, &renderer, now) {
+                Ok(out) => to_send.push((i, out)),
+                Err(r) => results.push(*r),
+            }
+        }
+        if claimed.iter().any(|m| m.outreach) {
+            to_send = self
+                .cap_outreach(&claimed, to_send, &mut results, now)
+                .await?;
+        }
+        let gateways = self.gateways.clone();
+        let metrics = self.metrics.clone();
+        let claimed_ref = &claimed;
+        let outcomes = futures::stream::iter(to_send)
+            .map(|(i, (out, via))| {
+                let gateways = gateways.clone();
+                let metrics = metrics.clone();
+                async move {
+                    let m = &claimed_ref[i];
+                    let (entry, failover) = match &via {
+                        Via::Sms => gateways.route_at(
+                            m.to_staff,
+                            m.village.as_deref(),
+                            m.first_tried_at,
+                            now,
+                        ),
+                        Via::Gateway { name, .. } => {
+                            (gateways.get(name).expect("a configured gateway"), None)
+                        }
+                    };
+                    let parts = match via {
+                        Via::Sms => crate::domain::sms::measure(&out.body).parts,
+                        Via::Gateway { .. } => 1,
+                    };
+                    let outcome = if parts > entry.config.max_parts {
+                        SendOutcome::Permanent {
+                            reason: format!(
+                                "{} SMS parts: longer than the {} this gateway takes",
+                                parts, entry.config.max_parts
+                            ),
+                        }
+                    } else {
+                        entry.wait_for_capacity(parts).await;
+                        let started = std::time::Instant::now();
+                        let outcome = entry.gateway.send(&out).await;
+                        metrics
+                            .send_seconds
+                            .get_or_create(&crate::metrics::GatewayLabel {
+                                gateway: entry.gateway.name().to_string(),
+                            })
+                            .observe(started.elapsed().as_secs_f64());
+                        if outcome.handed_over() {
+                            entry.record_success(now);
+                        }
+                        outcome
+                    };
+                    if let Some(to) = failover {
+                        tracing::info!(message_id = m.id, gateway = to, "failed over");
+                    }
+                    (
+                        i,
+                        entry.gateway.name().to_string(),
+                        (via.channel(), failover.is_some()),
+                        out,
+                        outcome,
+                    )
+                }
+            })
+            .buffer_unordered(cfg.concurrency)
+            // Results are written as sends finish, not once per batch: a
+            // crash then re-sends only what was in flight. An instant
+            // gateway finishes the batch in one chunk, one transaction; a
+            // slow or rate-limited one commits as it goes.
+            .ready_chunks(cfg.batch_size.max(1) as usize);
+        let mut opted_out = vec![];
+        let mut misconfigured = vec![];
+        let mut outcomes = std::pin::pin!(outcomes);
+        let mut finished = false;
+        while !finished {
+            // The last pass (no sends left) writes what was refused before sending.
+            let chunk = outcomes.next().await.unwrap_or_default();
+            finished = chunk.is_empty();
+            for (i, gateway, (channel, failed_over), out, outcome) in chunk {
+                if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
+                    opted_out.push(w);
+                }
+                if let SendOutcome::Misconfigured { reason } = &outcome {
+                    misconfigured.push((gateway.clone(), reason.clone()));
+                }
+                let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
+                let counted = match r.status {
+                    "accepted" | "sent" => "handed_over",
+                    "scheduled" => "retry",
+                    other => other,
+                };
+                self.metrics.send(&gateway, channel, counted);
+                if failed_over && r.cause.is_none() {
+                    // Why it went another way, in the message's history.
+                    r.cause = Some(format!(
+                        "failover: its own gateway kept failing it since {}",
+                        claimed[i].first_tried_at.format("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
+                results.push(r);
+            }
+            if !results.is_empty() {
+                for r in &results {
+                    match r.status {
+                        "accepted" | "sent" => report.handed_over += 1,
+                        "scheduled" => report.retried += 1,
+                        "failed" => report.failed += 1,
+                        "cancelled" => report.cancelled += 1,
+                        "expired" => report.expired += 1,
+                        _ => {}
+                    }
+                }
+                self.store.record_results(&results, now).await?;
+                results.clear();
+            }
+        }
+        misconfigured.sort();
+        misconfigured.dedup_by(|a, b| a.0 == b.0);
+        for (gateway, reason) in misconfigured {
+            self.tell_admins(&gateway, &reason, now).await?;
+        }
+        for w in opted_out {
+            // The provider knows she opted out (she replied STOP to it): so do we.
+            if let Err(e) = self
+                .consents
+                .opt_out(w, super::consent::Via::Provider, "provider")
+                .await
+            {
+                tracing::warn!(woman_id = w, error = %e, "could not record the opt-out the gateway reported");
+            }
+        }
+        Ok(report)
+    }
+
+    /// The frequency cap: a woman gets at most `outreach.max_per_week`
+    /// messages in seven days (her own reminders count but are never held)
+    /// and at most `outreach.max_per_day` outreach messages a day. An
+    /// outreach message over the cap waits a day (not counted as an
+    /// attempt), or expires if that is past its grace. Reminders come first
+    /// in every batch, so they take the room.
+    async fn cap_outreach(
+        &self,
+        claimed: &[ClaimedMessage],
+        to_send: Vec<(usize, (OutgoingMessage, Via))>,
+        results: &mut Vec<SendResult>,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<Vec<(usize, (OutgoingMessage, Via))>> {
+        let caps = &self.config.outreach;
+        let tz = self.config.timezone;
+        let women: Vec<i64> = to_send
+            .iter()
+            .filter_map(|(i, _)| claimed[*i].woman_id)
+            .collect();
+        let day_start = crate::domain::schedule::start_of_day(tz, local_date(tz, now));
+        let mut counts = self
+            .store
+            .recent_counts(&women, now - Duration::days(7), day_start)
+            .await?;
+        let mut kept = Vec::with_capacity(to_send.len());
+        for (i, out) in to_send {
+            let m = &claimed[i];
+            let Some(w) = m.woman_id else {
+                kept.push((i, out));
+                continue;
+            };
+            let (week, day) = counts.entry(w).or_default();
+            if !m.outreach {
+                *week += 1;
+                kept.push((i, out));
+                continue;
+            }
+            if *week < caps.max_per_week && *day < caps.max_per_day {
+                *week += 1;
+                *day += 1;
+                kept.push((i, out));
+                continue;
+            }
+            let retry_at = now + Duration::days(1);
+            let cause = format!(
+                "frequency cap: {week} messages in 7 days, {day} outreach today (at most {} and {})",
+                caps.max_per_week, caps.max_per_day
+            );
+            let (status, retry_at) = if retry_at >= m.expires_at {
+                ("expired", None)
+            } else {
+                ("scheduled", Some(crate::store::ts(retry_at)))
+            };
+            results.push(SendResult {
+                id: m.id,
+                status,
+                cause: Some(cause),
+                retry_at,
+                gateway: None,
+                provider_id: None,
+                to_addr: None,
+                body: None,
+                parts: None,
+                undo_attempt: true,
+                channel: None,
+                fallback: false,
+            });
+        }
+        Ok(kept)
+    }
+
+    /// Tells every administrator, once a day per gateway, that a gateway
+    /// refuses our configuration (a WeChat template id, credentials).
+    async fn tell_admins(
+        &self,
+        gateway: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<()> {
+        tracing::error!(gateway, %reason, "gateway configuration refused: administrators told");
+        let day = local_date(self.config.timezone, now);
+        for admin in self.store.staff_list().await? {
+            if admin.role != crate::domain::Role::Admin {
+                continue;
+            }
+            let body = if admin.language == "en" {
+                format!("careminder: gateway {gateway} refuses our configuration ({reason}). Messages fall back to SMS until it is fixed.")
+            } else {
+                format!("careminder：通道 {gateway} 配置有误（{reason}），修正前消息改用短信发送。")
+            };
+            self.store
+                .enqueue_direct(
+                    &crate::store::DirectMessage {
+                        dedupe_key: format!("config:{gateway}:{day}:{}", admin.id),
+                        kind: crate::domain::MessageKind::Alert,
+                        woman_id: None,
+                        staff_id: Some(admin.id),
+                        to_addr: None,
+                        body,
+                        in_reply_to: None,
+                        send_at: now,
+                        expires_at: now + Duration::hours(24),
+                    },
+                    now,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The channel for a claimed message, when not SMS: WeChat for a
+    /// reminder to a woman who follows the account (if the step has a
+    /// template message), WeChat for an answer to a message she sent there,
+    /// WeCom for staff who have a user id. An SMS stand-in is always SMS.
+    fn choose_channel(
+        &self,
+        m: &ClaimedMessage,
+        renderer: &Renderer,
+        text: impl FnOnce() -> Result<String, Box<SendResult>>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(OutgoingMessage, Via), Box<SendResult>>> {
+        if m.fallback_of.is_some() {
+            return None;
+        }
+        let out = |to: &str, body: String, template| OutgoingMessage {
+            id: m.id,
+            to: to.to_string(),
+            body,
+            attempt: m.attempts,
+            template,
+        };
+        if let Some((name, _)) = &self.gateways.wechat {
+            let via = || Via::Gateway {
+                name: name.clone(),
+                channel: "wechat",
+            };
+            if let (Some(openid), Some(step_id), None) = (&m.wechat_to, m.step_id, &m.preset_body) {
+                let ctx = self.context_in(m, crate::render::FALLBACK_LANGUAGE, now);
+                let t = renderer.render_wechat(step_id, &ctx)?;
+                return Some(match t {
+                    Ok(t) => {
+                        let body = t
+                            .data
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {v}"))
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        Ok((out(openid, body, Some(t)), via()))
+                    }
+                    Err(e) => {
+                        tracing::error!(message_id = m.id, step_id, error = %e, "WeChat render failed: SMS instead");
+                        return None;
+                    }
+                });
+            }
+            if let Some((g, sender)) = &m.reply_via {
+                if g == name && m.kind == "reply" {
+                    return Some(text().map(|body| (out(sender, body, None), via())));
+                }
+            }
+        }
+        if let (Some((name, _)), Some(user), true) = (&self.gateways.wecom, &m.wecom_to, m.to_staff)
+        {
+            let via = Via::Gateway {
+                name: name.clone(),
+                channel: "wecom",
+            };
+            return Some(text().map(|body| (out(user, body, None), via)));
+        }
+        None
+    }
+
+    /// Renders a claimed message and picks its channel, or says why it
+    /// will not be sent.
+    fn prepare(
+        &self,
+        m: &ClaimedMessage,
+        renderer: &Renderer,
+        now: DateTime<Utc>,
+    ) -> Result<(OutgoingMessage, Via), Box<SendResult>> {
+        let end = |status: &'static str, cause: String| {
+            Box::new(SendResult {
+                id: m.id,
+                status,
+                cause: Some(cause),
+                retry_at: None,
+                gateway: None,
+                provider_id: None,
+                to_addr: None,
+                body: None,
+                parts: None,
+                undo_attempt: false,
+                channel: None,
+                fallback: false,
+            })
+        };
+        if !m.can_receive {
+            return Err(end("cancelled", "no consent or opted out".into()));
+        }
+        if m.stopped {
+            return Err(end("cancelled", "broadcast stopped".into()));
+        }
+        if m.expires_at <= now {
+            return Err(end("expired", "past its grace: not sent late".into()));
+        }
+        let tz = self.config.zone_for(m.village.as_deref());
+        if m.kind != "reply" && !self.config.send_window.is_open(tz, now) {
+            // Claimed while the window was open elsewhere: it waits for its own.
+            let at = self.config.send_window.next_open(tz, now);
+            let mut r = end(
+                if at >= m.expires_at {
+                    "expired"
+                } else {
+                    "scheduled"
+                },
+                format!("outside the send window in {}", tz.name()),
+            );
+            if r.status == "scheduled" {
+                r.retry_at = Some(crate::store::ts(at));
+            }
+            r.undo_attempt = true;
+            return Err(r);
+        }
+        let text = || match (&m.preset_body, m.step_id) {
+            (Some(body), _) => Ok(body.clone()),
+            (None, Some(step_id)) => renderer
+                .render(step_id, &m.language, &self.context(m, now))
+                .map_err(|e| {
+                    tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
+                    end("failed", e.to_string())
+                }),
+            (None, None) => Err(end("failed", "message has neither text nor step".into())),
+        };
+        if let Some(chosen) = self.choose_channel(m, renderer, text, now) {
+            return chosen;
+        }
+        let Some(to) = m.phone.clone() else {
+            return Err(end("failed", "recipient has no phone number".into()));
+        };
+        Ok((
+            OutgoingMessage {
+                id: m.id,
+                to,
+                body: format!("{}{}", self.config.sms_signature, text()?),
+                attempt: m.attempts,
+                template: None,
+            },
+            Via::Sms,
+        ))
+    }
+
+    fn context(&self, m: &ClaimedMessage, now: DateTime<Utc>) -> MessageContext {
+        self.context_in(m, &m.language, now)
+    }
+
+    /// The context written for `lang` (WeChat templates are Chinese).
+    fn context_in(&self, m: &ClaimedMessage, lang: &str, now: DateTime<Utc>) -> MessageContext {
+        let today = local_date(self.config.zone_for(m.village.as_deref()), now);
+        MessageContext {
+            name: m.name.clone(),
+            clinic: self.config.clinic_for(m.village.as_deref()).to_string(),
+            contact: if lang == "en" {
+                m.contact_label_en.clone()
+            } else {
+                m.contact_label_zh.clone()
+            }
+            .unwrap_or_default(),
+            date: m.due_on.map(|d| format_date(d, lang)).unwrap_or_default(),
+            weekday: m
+                .due_on
+                .map(|d| weekday_name(d, lang).to_string())
+                .unwrap_or_default(),
+            date_by: m
+                .window_end
+                .map(|d| format_date(d, lang))
+                .unwrap_or_default(),
+            days_until: m.due_on.map(|d| (d - today).num_days()).unwrap_or_default(),
+            weeks: m
+                .lmp
+                .map(|l| (today - l).num_days().div_euclid(7))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn result_of(
+        &self,
+        m: &ClaimedMessage,
+        gateway: &str,
+        channel: &'static str,
+        out: OutgoingMessage,
+        outcome: SendOutcome,
+        now: DateTime<Utc>,
+    ) -> SendResult {
+        let cfg = self.cfg();
+        let parts = match channel {
+            "sms" => crate::domain::sms::measure(&out.body).parts as i64,
+            _ => 1,
+        };
+        let mut r = SendResult {
+            id: m.id,
+            status: "failed",
+            cause: None,
+            retry_at: None,
+            gateway: Some(gateway.to_string()),
+            provider_id: None,
+            to_addr: Some(out.to.clone()),
+            parts: Some(parts),
+            body: Some(out.body),
+            undo_attempt: false,
+            channel: Some(channel),
+            fallback: false,
+        };
+        match outcome {
+            SendOutcome::Accepted { provider_id } => {
+                r.status = "accepted";
+                r.provider_id = provider_id;
+            }
+            SendOutcome::Sent { provider_id } => {
+                r.status = "sent";
+                r.provider_id = provider_id;
+            }
+            SendOutcome::Queued => {
+                r.status = "accepted";
+                r.cause = Some("queued for the phone to collect".into());
+            }
+            SendOutcome::Permanent { reason }
+            | SendOutcome::OptedOut { reason }
+            | SendOutcome::Misconfigured { reason } => {
+                tracing::warn!(message_id = m.id, %reason, "permanent failure");
+                // On WeChat or WeCom: one SMS stands in for it.
+                r.fallback = channel != "sms" && (m.woman_id.is_some() || m.to_staff);
+                r.cause = Some(if r.fallback {
+                    format!("{reason}; sending by SMS instead")
+                } else {
+                    reason
+                });
+            }
+            SendOutcome::Transient {
+                reason,
+                retry_after,
+            } => {
+                let delay =
+                    backoff(cfg, m.attempts).max(retry_after.unwrap_or_else(Duration::zero));
+                let retry_at = now + delay;
+                // Out of time or tries on WeChat or WeCom: SMS may still make it.
+                let fallback = channel != "sms" && (m.woman_id.is_some() || m.to_staff);
+                if m.attempts >= cfg.max_attempts {
+                    tracing::warn!(message_id = m.id, attempts = m.attempts, %reason, "giving up");
+                    r.cause = Some(format!("gave up after {} attempts: {reason}", m.attempts));
+                    r.fallback = fallback;
+                } else if retry_at >= m.expires_at {
+                    r.status = "expired";
+                    r.cause = Some(format!(
+                        "gateway unavailable until past its grace: {reason}"
+                    ));
+                    r.fallback = fallback;
+                } else {
+                    tracing::info!(message_id = m.id, attempt = m.attempts, delay_s = delay.num_seconds(), %reason, "will retry");
+                    r.status = "scheduled";
+                    r.cause = Some(format!(
+                        "retry in {}s after attempt {}: {reason}",
+                        delay.num_seconds(),
+                        m.attempts
+                    ));
+                    r.retry_at = Some(crate::store::ts(retry_at));
+                }
+            }
+        }
+        r
+    }
+}
+
+/// How a message goes: by SMS through its route, or through a named
+/// WeChat or WeCom gateway.
+#[derive(Debug, Clone)]
+enum Via {
+    Sms,
+    Gateway { name: String, channel: &'static str },
+}
+
+impl Via {
+    fn channel(&self) -> &'static str {
+        match self {
+            Via::Sms => "sms",
+            Via::Gateway { channel, .. } => channel,
+        }
+    }
+}
+
+/// Delay before the retry that follows attempt `attempt` (1-based): base *
+/// 2^(attempt-1), capped, scaled by a random 75-100% so that retries of a
+/// burst spread out while each delay still exceeds the one before.
+pub fn backoff(cfg: &DispatcherConfig, attempt: i64) -> Duration {
+    let exp = (attempt - 1).clamp(0, 30) as u32;
+    let raw = cfg
+        .backoff_base_seconds
+        .saturating_mul(1i64 << exp)
+        .min(cfg.backoff_max_seconds);
+    let jitter: f64 = rand::thread_rng().gen_range(0.75..=1.0);
+    Duration::milliseconds((raw as f64 * 1000.0 * jitter) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cfg = DispatcherConfig::default();
+        let mut prev = Duration::zero();
+        for attempt in 1..=5 {
+            let d = backoff(&cfg, attempt);
+            assert!(d > prev, "attempt {attempt}: {d} <= {prev}");
+            prev = d;
+        }
+        assert!(backoff(&cfg, 40) <= Duration::seconds(cfg.backoff_max_seconds));
+    }
+}

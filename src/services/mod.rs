@@ -1,0 +1,64 @@
+//! Services: careminder's business rules, each a small struct owning what
+//! it needs (the store, the clock, the configuration, a wake-up handle),
+//! called alike by the HTTP layer (API, webhooks, console) and the command
+//! line. A rule lives in exactly one service: opt-out in [`consent`], who
+//! may act for whom in [`access`], pausing a campaign in [`campaigns`], and
+//! each writes its own audit entry.
+//!
+//! Nothing here knows HTTP, a terminal, or a gateway's protocol: services
+//! sit on [`crate::store`], [`crate::render`], [`crate::domain`] and the
+//! channel-neutral gateway registry ([`crate::gateway::Gateways`]).
+
+pub mod access;
+pub mod broadcasts;
+pub mod campaigns;
+pub mod care;
+pub mod consent;
+pub mod defaults;
+pub mod dispatcher;
+pub mod enrollment;
+pub mod importer;
+pub mod inbound;
+pub mod jobs;
+pub mod planner;
+pub mod receipts;
+pub mod wechat;
+
+use crate::store::StoreError;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Why a service refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Input(#[from] enrollment::InputError),
+    #[error("{0}")]
+    Config(String),
+    /// The request was understood and refused, with the reason.
+    #[error("{0}")]
+    Refused(String),
+    /// Refers to something not yet written (a status for a message whose
+    /// send is still being recorded): try again shortly.
+    #[error("{0} is not known yet")]
+    NotYet(String),
+}
+
+/// Wakes the scheduler early: a registration, an edit, a reply. Cloned
+/// into every service that changes what is due.
+#[derive(Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    /// Asks the scheduler for a pass now.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves at the next wake-up.
+    pub async fn woken(&self) {
+        self.0.notified().await
+    }
+}

@@ -1,0 +1,40 @@
+//! The one place the closed sets of [`crate::domain::kinds`] meet the
+//! database: each is stored as its text spelling, and a stored value that
+//! is not one of them is reported as corrupt rather than guessed at.
+
+use crate::domain::{Channel, Language, MessageKind, MessageStatus, Role};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Encode, Type};
+
+macro_rules! stored_as_text {
+    ($($t:ty),+) => {$(
+        impl Type<Sqlite> for $t {
+            fn type_info() -> SqliteTypeInfo {
+                <&str as Type<Sqlite>>::type_info()
+            }
+            fn compatible(ty: &SqliteTypeInfo) -> bool {
+                <&str as Type<Sqlite>>::compatible(ty)
+            }
+        }
+
+        impl<'q> Encode<'q, Sqlite> for $t {
+            fn encode_by_ref(
+                &self,
+                buf: &mut Vec<SqliteArgumentValue<'q>>,
+            ) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<'q, Sqlite>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Sqlite> for $t {
+            fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+                let s = <&str as Decode<'r, Sqlite>>::decode(value)?;
+                Ok(s.parse::<$t>()?)
+            }
+        }
+    )+};
+}
+
+stored_as_text!(MessageStatus, MessageKind, Role, Channel, Language);

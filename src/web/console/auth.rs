@@ -1,0 +1,237 @@
+//! Sign-in and sign-out.
+
+use super::{cookie, render, words, Signed, COOKIE};
+use crate::services::access::{hash_password, new_password, verify_password as verify};
+use crate::web::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// The sign-in form's double-submit cookie.
+const LOGIN_COOKIE: &str = "cm_login";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What is stored of a session cookie.
+pub fn session_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A staff code as `staff add` accepts it: short, plain characters.
+fn plausible_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// Checked when the code is unknown, so an answer takes as long whether
+/// the code exists or not.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password(&new_password()).expect("hashing works"))
+}
+
+fn secure(app: &AppState) -> &'static str {
+    if app.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn login_page(app: &AppState, token: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let mut ctx = tera::Context::new();
+    ctx.insert("t", &words(&app.config.default_language));
+    ctx.insert("lang", &app.config.default_language);
+    ctx.insert("login_csrf", token);
+    ctx.insert("error", &error);
+    let mut r = render("login.html", &ctx);
+    *r.status_mut() = status;
+    if let Ok(v) = format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{}",
+        secure(app)
+    )
+    .parse()
+    {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn login_form(State(app): State<AppState>) -> Response {
+    login_page(&app, &random_token(), None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    code: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let fresh = random_token();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    {
+        use subtle::ConstantTimeEq;
+        if f.csrf.is_empty()
+            || f.csrf.len() != expected.len()
+            || !bool::from(f.csrf.as_bytes().ct_eq(expected.as_bytes()))
+        {
+            tracing::warn!("sign-in form without a valid CSRF token");
+            return login_page(
+                &app,
+                &fresh,
+                Some("the form is stale: try again"),
+                StatusCode::FORBIDDEN,
+            );
+        }
+    }
+    let code = f.code.trim().to_string();
+    if !plausible_code(&code) {
+        return login_page(
+            &app,
+            &fresh,
+            Some("wrong staff code or password"),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    if !app.sign_in_limits.allow(&code) {
+        tracing::warn!("sign-in attempts over the limit");
+        return login_page(
+            &app,
+            &fresh,
+            Some("too many attempts: wait a minute"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let found = match app.store.staff_credentials(&code).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in lookup failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let (staff, hash) = match found {
+        Some((s, Some(hash))) => (Some(s), hash),
+        _ => (None, dummy_hash().to_string()),
+    };
+    // Argon2 is deliberately slow: off the async threads.
+    let password = f.password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let staff = match staff {
+        Some(s) if ok => s,
+        _ => {
+            tracing::info!("sign-in refused");
+            return login_page(
+                &app,
+                &fresh,
+                Some("wrong staff code or password"),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+    };
+    let token = random_token();
+    let now = app.clock.now();
+    if let Err(e) = app
+        .store
+        .create_session(
+            &session_hash(&token),
+            staff.id,
+            &random_token(),
+            now,
+            now + chrono::Duration::hours(app.config.console.session_hours.max(1)),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "session not stored");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
+    let _ = app
+        .store
+        .audit(
+            now,
+            &staff.code,
+            "signed_in",
+            &format!("staff:{}", staff.id),
+            "",
+        )
+        .await;
+    tracing::info!(staff_id = staff.id, "signed in");
+    let mut r = Redirect::to("/").into_response();
+    if let Ok(v) = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        app.config.console.session_hours.max(1) * 3600,
+        secure(&app)
+    )
+    .parse()
+    {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<AppState>,
+    s: Signed,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    if let Some(token) = cookie(&headers, COOKIE) {
+        let _ = app.store.delete_session(&session_hash(&token)).await;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    if let Ok(v) = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0").parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("correct horse", &h));
+        assert!(!verify("wrong", &h));
+        assert!(!verify("x", "not a hash"));
+        assert_eq!(new_password().len(), 16);
+    }
+}

@@ -1,0 +1,322 @@
+//! The web console: server-rendered pages (Tera, escaped) for staff.
+//!
+//! Sign-in checks a password hashed with Argon2id; a session is a random
+//! cookie (HttpOnly, SameSite=Strict, Secure behind https) of which only a
+//! SHA-256 hash is stored. Every form carries the session's CSRF token
+//! (the sign-in form a double-submit cookie), compared in constant time.
+//! Sign-in attempts are rate-limited per staff code and overall. Every page
+//! narrows to the signed-in person's [`Area`]: an officer sees her women,
+//! a supervisor her township's, an administrator the county's; a woman or
+//! message outside it is "not found".
+
+// Handlers answer with a page either way: a Response in both arms is the point.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod campaigns;
+mod pages;
+mod records;
+
+use crate::store::{Area, StaffRow};
+use crate::web::AppState;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Router;
+use std::sync::OnceLock;
+use tera::Tera;
+
+pub use crate::services::access::{hash_password, new_password};
+
+/// The session cookie.
+pub const COOKIE: &str = "cm_session";
+
+/// Templates and static files, compiled into the binary.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "base.html",
+        include_str!("../../../console/templates/base.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../../console/templates/login.html"),
+    ),
+    (
+        "dashboard.html",
+        include_str!("../../../console/templates/dashboard.html"),
+    ),
+    (
+        "women.html",
+        include_str!("../../../console/templates/women.html"),
+    ),
+    (
+        "woman.html",
+        include_str!("../../../console/templates/woman.html"),
+    ),
+    (
+        "worklist.html",
+        include_str!("../../../console/templates/worklist.html"),
+    ),
+    (
+        "messages.html",
+        include_str!("../../../console/templates/messages.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../console/templates/message.html"),
+    ),
+    (
+        "campaigns.html",
+        include_str!("../../../console/templates/campaigns.html"),
+    ),
+    (
+        "campaign.html",
+        include_str!("../../../console/templates/campaign.html"),
+    ),
+    (
+        "versions.html",
+        include_str!("../../../console/templates/versions.html"),
+    ),
+    (
+        "audit.html",
+        include_str!("../../../console/templates/audit.html"),
+    ),
+    (
+        "error.html",
+        include_str!("../../../console/templates/error.html"),
+    ),
+    (
+        "register.html",
+        include_str!("../../../console/templates/register.html"),
+    ),
+    (
+        "import.html",
+        include_str!("../../../console/templates/import.html"),
+    ),
+    (
+        "step_form.html",
+        include_str!("../../../console/templates/step_form.html"),
+    ),
+];
+const SCRIPT: &str = include_str!("../../../console/static/console.js");
+
+fn tera() -> &'static Tera {
+    static T: OnceLock<Tera> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = Tera::default();
+        t.add_raw_templates(TEMPLATES.iter().copied())
+            .expect("console templates compile (checked by tests)");
+        t
+    })
+}
+
+pub fn router() -> Router<AppState> {
+    pages::router()
+        .merge(auth::router())
+        .merge(records::router())
+        .merge(campaigns::router())
+        .route("/static/console.js", axum::routing::get(script))
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// The signed-in person, from the session cookie.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub staff: StaffRow,
+    pub csrf: String,
+    pub area: Area,
+}
+
+impl Signed {
+    pub fn is_admin(&self) -> bool {
+        self.staff.role == crate::domain::Role::Admin
+    }
+
+    /// The language of the interface: hers.
+    pub fn lang(&self) -> &str {
+        if self.staff.language == "en" {
+            "en"
+        } else {
+            "zh-CN"
+        }
+    }
+
+    /// Refuses a form whose token is not this session's.
+    pub fn check_csrf(&self, given: &str) -> Result<(), Response> {
+        use subtle::ConstantTimeEq;
+        let ok = !given.is_empty()
+            && given.len() == self.csrf.len()
+            && bool::from(given.as_bytes().ct_eq(self.csrf.as_bytes()));
+        if ok {
+            Ok(())
+        } else {
+            tracing::warn!(
+                staff_id = self.staff.id,
+                "console form without a valid CSRF token"
+            );
+            Err((
+                StatusCode::FORBIDDEN,
+                "the form is stale or forged: reload the page",
+            )
+                .into_response())
+        }
+    }
+}
+
+/// Pages a person reaches without signing in go to the sign-in form.
+pub struct NotSignedIn;
+
+impl IntoResponse for NotSignedIn {
+    fn into_response(self) -> Response {
+        Redirect::to("/login").into_response()
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for Signed {
+    type Rejection = NotSignedIn;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, COOKIE) else {
+            return Err(NotSignedIn);
+        };
+        match app
+            .store
+            .session(&auth::session_hash(&token), app.clock.now())
+            .await
+        {
+            Ok(Some((staff, csrf))) => Ok(Signed {
+                area: Area::of(&staff),
+                staff,
+                csrf,
+            }),
+            _ => Err(NotSignedIn),
+        }
+    }
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The interface's words, in her language.
+fn words(lang: &str) -> serde_json::Value {
+    let en = lang == "en";
+    let w = |zh: &str, e: &str| serde_json::Value::String(if en { e } else { zh }.to_string());
+    serde_json::json!({
+        "dashboard": w("概览", "Dashboard"),
+        "worklist": w("工作清单", "Worklist"),
+        "women": w("孕产妇", "Women"),
+        "messages": w("消息", "Messages"),
+        "campaigns": w("提醒活动", "Campaigns"),
+        "audit": w("操作记录", "Audit log"),
+        "sign_out": w("退出", "Sign out"),
+        "sign_in": w("登录", "Sign in"),
+        "code": w("工号", "Staff code"),
+        "password": w("密码", "Password"),
+        "search": w("搜索", "Search"),
+        "search_hint": w("姓名、手机尾号或村", "Name, phone tail or village"),
+        "overdue": w("逾期访视", "Overdue visits"),
+        "inbox": w("待回复", "Replies to answer"),
+        "answer": w("回复", "Answer"),
+        "save": w("保存", "Save"),
+        "preview": w("预览", "Preview"),
+        "chars": w("字数", "Characters"),
+        "parts": w("短信条数", "SMS parts"),
+        "status": w("状态", "Status"),
+        "sent_per_day": w("每日发送、送达、失败", "Sent, delivered and failed per day"),
+        "visits_per_village": w("各村访视：按时、迟到、逾期", "Visits per village: on time, late, overdue"),
+        "as_csv": w("下载CSV", "as CSV"),
+        "versions": w("历史版本", "Versions"),
+        "pause": w("暂停", "Pause"),
+        "resume": w("恢复", "Resume"),
+        "archive": w("归档", "Archive"),
+        "conversation": w("对话", "Conversation"),
+        "visits": w("访视", "Visits"),
+        "pregnancies": w("孕程", "Pregnancies"),
+        "none": w("无", "None"),
+        "saved": w("已保存：未发送的消息将使用新文本。", "Saved: messages not yet sent use the new text."),
+        "filter": w("筛选", "Filter"),
+        "register": w("登记孕产妇", "Register a woman"),
+        "opt_outs": w("每周退订", "Opt-outs per week"),
+        "import": w("导入花名册", "Import a roster"),
+        "record_visit": w("记录访视", "Record a visit"),
+        "record_birth": w("记录分娩", "Record a birth"),
+        "correct_dates": w("更正日期", "Correct dates"),
+    })
+}
+
+/// Renders a page for the signed-in person.
+pub fn page(s: &Signed, name: &str, mut ctx: tera::Context) -> Response {
+    ctx.insert("me", &s.staff);
+    ctx.insert("is_admin", &s.is_admin());
+    ctx.insert("csrf", &s.csrf);
+    ctx.insert("lang", s.lang());
+    ctx.insert("t", &words(s.lang()));
+    render(name, &ctx)
+}
+
+fn render(name: &str, ctx: &tera::Context) -> Response {
+    match tera().render(name, ctx) {
+        Ok(h) => Html(h).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "console template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// What an `App` refusal looks like on a page.
+pub(super) fn refused(s: &Signed, e: crate::services::AppError) -> Response {
+    match e {
+        crate::services::AppError::Store(crate::store::StoreError::NotFound(_)) => {
+            error_page(s, StatusCode::NOT_FOUND, "not found")
+        }
+        crate::services::AppError::Input(e) => {
+            error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
+        crate::services::AppError::Refused(m) => {
+            error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &m)
+        }
+        other => {
+            tracing::error!(error = %other, "console change failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// A page saying what went wrong, with its status.
+pub fn error_page(s: &Signed, status: StatusCode, message: &str) -> Response {
+    let mut ctx = tera::Context::new();
+    ctx.insert("message", message);
+    let mut r = page(s, "error.html", ctx);
+    *r.status_mut() = status;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles() {
+        super::tera();
+    }
+}

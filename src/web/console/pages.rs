@@ -1,0 +1,810 @@
+//! The console's pages. Each handler takes the signed-in person and asks
+//! the store for what her area holds; administrators' pages refuse others.
+
+use super::{error_page, page, Signed};
+use crate::store::{MessageLogFilter, WechatVariant};
+use crate::web::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+use tera::Context;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/women", get(women))
+        .route("/women/{id}", get(woman))
+        .route("/worklist", get(worklist))
+        .route("/inbox/{id}/answer", post(answer))
+        .route("/messages", get(messages))
+        .route("/messages/{id}", get(message))
+        .route("/campaigns", get(campaigns))
+        .route("/campaigns/{key}", get(campaign))
+        .route("/campaigns/{key}/status", post(campaign_status))
+        .route("/campaigns/{key}/steps/{step}/text", post(save_text))
+        .route("/campaigns/{key}/steps/{step}/versions", get(versions))
+        .route("/preview", post(preview))
+        .route("/audit", get(audit))
+        .route("/charts/messages.svg", get(messages_svg))
+        .route("/charts/messages.csv", get(messages_csv))
+        .route("/charts/visits.svg", get(visits_svg))
+        .route("/charts/visits.csv", get(visits_csv))
+        .route("/charts/opt-outs.svg", get(opt_outs_svg))
+        .route("/charts/opt-outs.csv", get(opt_outs_csv))
+}
+
+type Page = Result<Response, Response>;
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "console page failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+pub(super) fn admin_only(s: &Signed) -> Result<(), Response> {
+    if s.is_admin() {
+        Ok(())
+    } else {
+        Err(error_page(s, StatusCode::FORBIDDEN, "administrators only"))
+    }
+}
+
+fn not_found(s: &Signed) -> Response {
+    error_page(s, StatusCode::NOT_FOUND, "not found")
+}
+
+fn local_day_offset(app: &AppState) -> i64 {
+    let now = app.clock.now();
+    now.with_timezone(&app.config.timezone)
+        .offset()
+        .fix()
+        .local_minus_utc() as i64
+}
+
+use chrono::Offset;
+
+/// The last 14 local days, each with its counts (zero when none).
+async fn fourteen_days(
+    app: &AppState,
+    s: &Signed,
+) -> Result<Vec<crate::store::DayCounts>, Response> {
+    let tz = app.config.timezone;
+    let today = app.clock.now().with_timezone(&tz).date_naive();
+    let first = today - Duration::days(13);
+    let from = crate::domain::schedule::start_of_day(tz, first);
+    let counts = app
+        .store
+        .daily_counts(&s.area, from, local_day_offset(app))
+        .await
+        .map_err(internal)?;
+    Ok((0..14)
+        .map(|i| {
+            let day = first + Duration::days(i);
+            counts
+                .iter()
+                .find(|c| c.day == day)
+                .cloned()
+                .unwrap_or(crate::store::DayCounts {
+                    day,
+                    sent: 0,
+                    delivered: 0,
+                    failed: 0,
+                })
+        })
+        .collect())
+}
+
+fn overdue_cutoff(app: &AppState) -> NaiveDate {
+    let tz = app.config.timezone;
+    app.clock.now().with_timezone(&tz).date_naive()
+        - Duration::days(app.config.jobs.overdue_grace_days)
+}
+
+async fn dashboard(State(app): State<AppState>, s: Signed) -> Page {
+    let counts = app.store.status_counts(None).await.map_err(internal)?;
+    let mut ctx = Context::new();
+    if s.is_admin() {
+        ctx.insert("counts", &counts);
+    }
+    ctx.insert("days", &fourteen_days(&app, &s).await?);
+    Ok(page(&s, "dashboard.html", ctx))
+}
+
+fn svg_response(svg: String) -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+}
+
+fn csv_response(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn messages_svg(State(app): State<AppState>, s: Signed) -> Page {
+    let days = fourteen_days(&app, &s).await?;
+    let labels = days
+        .iter()
+        .map(|d| d.day.format("%m-%d").to_string())
+        .collect();
+    bar_chart(
+        &days,
+        labels,
+        &[
+            ("sent", |d| d.sent),
+            ("delivered", |d| d.delivered),
+            ("failed", |d| d.failed),
+        ],
+    )
+}
+
+/// A chart series: its name and how to read it from a row.
+type SeriesOf<T> = (&'static str, fn(&T) -> i64);
+
+/// A bar chart (SVG) of `rows`, one bar per series and row.
+fn bar_chart<T>(rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page {
+    let mut chart = charts_rs::BarChart::new(
+        series
+            .iter()
+            .map(|(name, f)| {
+                charts_rs::Series::new(name.to_string(), rows.iter().map(|r| f(r) as f32).collect())
+            })
+            .collect(),
+        labels,
+    );
+    chart.width = 720.0;
+    chart.height = 320.0;
+    Ok(svg_response(
+        chart.svg().map_err(|e| internal(format!("{e:?}")))?,
+    ))
+}
+
+async fn messages_csv(State(app): State<AppState>, s: Signed) -> Page {
+    let mut out = String::from("day,sent,delivered,failed\n");
+    for d in fourteen_days(&app, &s).await? {
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            d.day, d.sent, d.delivered, d.failed
+        ));
+    }
+    Ok(csv_response("messages-per-day.csv", out))
+}
+
+async fn visits_svg(State(app): State<AppState>, s: Signed) -> Page {
+    let rows = app
+        .store
+        .visits_by_village(&s.area, overdue_cutoff(&app))
+        .await
+        .map_err(internal)?;
+    let labels = rows.iter().map(|r| r.village.clone()).collect();
+    bar_chart(
+        &rows,
+        labels,
+        &[
+            ("on time", |r| r.on_time),
+            ("late", |r| r.late),
+            ("overdue", |r| r.overdue),
+        ],
+    )
+}
+
+async fn visits_csv(State(app): State<AppState>, s: Signed) -> Page {
+    let rows = app
+        .store
+        .visits_by_village(&s.area, overdue_cutoff(&app))
+        .await
+        .map_err(internal)?;
+    let mut out = String::from("village,on_time,late,overdue\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            csv_cell(&r.village),
+            r.on_time,
+            r.late,
+            r.overdue
+        ));
+    }
+    Ok(csv_response("visits-per-village.csv", out))
+}
+
+/// A CSV cell: always quoted, never read as a formula by a spreadsheet.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Opt-outs per week over the last twelve weeks (zero weeks included).
+async fn opt_out_weeks(app: &AppState, s: &Signed) -> Result<Vec<(String, i64)>, Response> {
+    let tz = app.config.timezone;
+    let today = app.clock.now().with_timezone(&tz).date_naive();
+    let first = today - Duration::weeks(11);
+    let rows = app
+        .store
+        .opt_outs_per_week(
+            &s.area,
+            crate::domain::schedule::start_of_day(tz, first),
+            local_day_offset(app),
+        )
+        .await
+        .map_err(internal)?;
+    Ok((0..12)
+        .map(|i| {
+            let week = (first + Duration::weeks(i)).format("%Y-W%W").to_string();
+            let n = rows
+                .iter()
+                .find(|(w, _)| *w == week)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            (week, n)
+        })
+        .collect())
+}
+
+async fn opt_outs_svg(State(app): State<AppState>, s: Signed) -> Page {
+    let weeks = opt_out_weeks(&app, &s).await?;
+    let mut chart = charts_rs::LineChart::new(
+        vec![charts_rs::Series::new(
+            "opt-outs".to_string(),
+            weeks.iter().map(|(_, n)| *n as f32).collect(),
+        )],
+        weeks.iter().map(|(w, _)| w.clone()).collect(),
+    );
+    chart.width = 720.0;
+    chart.height = 280.0;
+    Ok(svg_response(
+        chart.svg().map_err(|e| internal(format!("{e:?}")))?,
+    ))
+}
+
+async fn opt_outs_csv(State(app): State<AppState>, s: Signed) -> Page {
+    let mut out = String::from("week,opt_outs\n");
+    for (w, n) in opt_out_weeks(&app, &s).await? {
+        out.push_str(&format!("{w},{n}\n"));
+    }
+    Ok(csv_response("opt-outs-per-week.csv", out))
+}
+
+#[derive(Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn women(State(app): State<AppState>, s: Signed, Query(q): Query<SearchQuery>) -> Page {
+    let rows = app
+        .store
+        .search_women(&s.area, &q.q, 100)
+        .await
+        .map_err(internal)?;
+    let mut ctx = Context::new();
+    ctx.insert("q", &q.q);
+    ctx.insert("women", &rows);
+    Ok(page(&s, "women.html", ctx))
+}
+
+async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
+    if !app
+        .store
+        .woman_in_area(&s.area, id)
+        .await
+        .map_err(internal)?
+    {
+        return Err(not_found(&s));
+    }
+    let w = app.store.woman(id).await.map_err(internal)?;
+    let pregnancies = app.store.pregnancies_of(id).await.map_err(internal)?;
+    let mut visits = vec![];
+    if let Some(p) = pregnancies.first() {
+        for (key, due, end, status) in app.store.visits_of(p.id).await.map_err(internal)? {
+            visits.push(
+                serde_json::json!({"key": key, "due": due, "window_end": end, "status": status}),
+            );
+        }
+    }
+    let tz = app.config.timezone;
+    let conversation: Vec<serde_json::Value> = app
+        .store
+        .conversation(id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "at": c.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                "direction": c.direction, "id": c.id, "text": c.text,
+                "status": c.status, "detail": c.detail,
+            })
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("woman", &w);
+    ctx.insert(
+        "phone_tail",
+        &w.phone
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>(),
+    );
+    ctx.insert("pregnancies", &pregnancies);
+    ctx.insert("visits", &visits);
+    ctx.insert("conversation", &conversation);
+    Ok(page(&s, "woman.html", ctx))
+}
+
+async fn worklist(State(app): State<AppState>, s: Signed) -> Page {
+    let mut overdue = vec![];
+    for v in app
+        .store
+        .overdue_visits(overdue_cutoff(&app))
+        .await
+        .map_err(internal)?
+    {
+        if app
+            .store
+            .woman_in_area(&s.area, v.woman_id)
+            .await
+            .map_err(internal)?
+        {
+            overdue.push(v);
+        }
+    }
+    let officer = (s.staff.role == crate::domain::Role::Officer).then_some(s.staff.code.as_str());
+    let mut inbox = vec![];
+    let tz = app.config.timezone;
+    for m in app.store.inbox(officer, false).await.map_err(internal)? {
+        let Some(w) = m.woman_id else { continue };
+        if !app
+            .store
+            .woman_in_area(&s.area, w)
+            .await
+            .map_err(internal)?
+        {
+            continue;
+        }
+        let name = app.store.woman(w).await.map_err(internal)?.name;
+        inbox.push(serde_json::json!({
+            "id": m.id, "woman_id": w, "name": name, "text": m.text,
+            "at": Utc.timestamp_opt(m.received_at, 0).single().map(|t| t.with_timezone(&tz).format("%m-%d %H:%M").to_string()),
+        }));
+    }
+    let mut ctx = Context::new();
+    ctx.insert("overdue", &overdue);
+    ctx.insert("inbox", &inbox);
+    Ok(page(&s, "worklist.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    #[serde(default)]
+    csrf: String,
+    text: String,
+}
+
+async fn answer(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<AnswerForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    // Her care team only; anything else is as if it did not exist.
+    let woman = match app.store.inbound(id).await {
+        Ok(m) => m.woman_id,
+        Err(_) => None,
+    };
+    let visible = match woman {
+        Some(w) => app
+            .store
+            .woman_in_area(&s.area, w)
+            .await
+            .map_err(internal)?,
+        None => false,
+    };
+    if !visible {
+        return Err(not_found(&s));
+    }
+    app.inbound
+        .answer(id, &f.text, &s.staff.code)
+        .await
+        .map_err(|e| super::refused(&s, e))?;
+    Ok(Redirect::to("/worklist").into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct MessageQuery {
+    status: Option<String>,
+    gateway: Option<String>,
+    campaign: Option<String>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<MessageQuery>) -> Page {
+    let tz = app.config.timezone;
+    let f = MessageLogFilter {
+        status: non_empty(&q.status),
+        gateway: non_empty(&q.gateway),
+        campaign: non_empty(&q.campaign),
+        from: q.from.map(|d| crate::domain::schedule::start_of_day(tz, d)),
+        to: q
+            .to
+            .and_then(|d| d.checked_add_signed(Duration::days(1)))
+            .map(|d| crate::domain::schedule::start_of_day(tz, d)),
+    };
+    let rows: Vec<serde_json::Value> = app
+        .store
+        .message_log(&s.area, &f, 200)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id, "woman_id": m.woman_id, "step": m.step, "status": m.status,
+                "channel": m.channel, "gateway": m.gateway, "body": m.body,
+                "send_at": m.send_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            })
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("rows", &rows);
+    ctx.insert("status", &f.status);
+    ctx.insert("gateway", &f.gateway);
+    ctx.insert("campaign", &f.campaign);
+    ctx.insert("from", &q.from.map(|d| d.to_string()));
+    ctx.insert("to", &q.to.map(|d| d.to_string()));
+    ctx.insert(
+        "statuses",
+        &[
+            "scheduled",
+            "claimed",
+            "accepted",
+            "sent",
+            "delivered",
+            "failed",
+            "cancelled",
+            "expired",
+        ],
+    );
+    Ok(page(&s, "messages.html", ctx))
+}
+
+async fn message(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
+    let Some((woman, events)) = app.store.message_events(id).await.map_err(internal)? else {
+        return Err(not_found(&s));
+    };
+    let visible = match woman {
+        Some(w) => app
+            .store
+            .woman_in_area(&s.area, w)
+            .await
+            .map_err(internal)?,
+        None => s.is_admin(),
+    };
+    if !visible {
+        return Err(not_found(&s));
+    }
+    let tz = app.config.timezone;
+    let events: Vec<serde_json::Value> = events
+        .into_iter()
+        .map(|(at, status, cause)| {
+            serde_json::json!({"at": at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string(), "status": status, "cause": cause})
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("id", &id);
+    ctx.insert("woman_id", &woman);
+    ctx.insert("events", &events);
+    Ok(page(&s, "message.html", ctx))
+}
+
+async fn campaigns(State(app): State<AppState>, s: Signed) -> Page {
+    admin_only(&s)?;
+    let rows: Vec<serde_json::Value> = app
+        .store
+        .campaigns()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|(key, ..)| !key.starts_with("broadcast:"))
+        .map(|(key, name, status, outreach, steps)| {
+            serde_json::json!({"key": key, "name": name, "status": status, "outreach": outreach, "steps": steps})
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("campaigns", &rows);
+    Ok(page(&s, "campaigns.html", ctx))
+}
+
+/// The editor: each step's texts per language, with live preview.
+async fn campaign_page(
+    app: &AppState,
+    s: &Signed,
+    key: &str,
+    error: Option<(i64, String, String, String)>,
+    saved: bool,
+) -> Page {
+    let all = app.store.campaigns().await.map_err(internal)?;
+    let Some((_, name, status, ..)) = all.into_iter().find(|(k, ..)| k == key) else {
+        return Err(not_found(s));
+    };
+    let variants = app.store.wechat_variants().await.map_err(internal)?;
+    let steps: Vec<serde_json::Value> = app
+        .store
+        .campaign_steps_for_edit(key)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|st| {
+            let texts: Vec<serde_json::Value> = crate::render::LANGUAGES
+                .iter()
+                .map(|lang| {
+                    let saved_body = st.texts.iter().find(|(l, _)| l == lang).map(|(_, b)| b.clone());
+                    // A refused text stays in the field, with its error beside it.
+                    let (body, err) = match &error {
+                        Some((step_id, l, body, e)) if *step_id == st.id && l == lang => {
+                            (Some(body.clone()), Some(e.clone()))
+                        }
+                        _ => (saved_body, None),
+                    };
+                    serde_json::json!({"language": lang, "body": body.unwrap_or_default(), "error": err})
+                })
+                .collect();
+            let wechat: Option<WechatVariant> = variants.iter().find(|v| v.step_id == st.id).cloned();
+            serde_json::json!({
+                "id": st.id, "key": st.key, "anchor": st.anchor, "offset_days": st.offset_days,
+                "send_time": st.send_time, "grace_hours": st.grace_hours, "texts": texts, "wechat": wechat,
+            })
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("key", key);
+    ctx.insert("name", &name);
+    ctx.insert("status", &status);
+    ctx.insert("steps", &steps);
+    ctx.insert("saved", &saved);
+    ctx.insert("signature", &app.config.sms_signature);
+    let mut r = page(s, "campaign.html", ctx);
+    if error.is_some() {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    #[serde(default)]
+    saved: bool,
+}
+
+async fn campaign(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(key): Path<String>,
+    Query(q): Query<SavedQuery>,
+) -> Page {
+    admin_only(&s)?;
+    campaign_page(&app, &s, &key, None, q.saved).await
+}
+
+#[derive(Deserialize)]
+struct TextForm {
+    #[serde(default)]
+    csrf: String,
+    language: String,
+    body: String,
+}
+
+async fn save_text(
+    State(app): State<AppState>,
+    s: Signed,
+    Path((key, step)): Path<(String, String)>,
+    Form(f): Form<TextForm>,
+) -> Page {
+    admin_only(&s)?;
+    s.check_csrf(&f.csrf)?;
+    let step_id = match app.store.step_id(&key, &step).await {
+        Ok(id) => id,
+        Err(_) => return Err(not_found(&s)),
+    };
+    // Browsers send CRLF from a textarea; messages use LF.
+    let body = f.body.replace("\r\n", "\n");
+    if let Err(e) = crate::render::validate(&body, &f.language) {
+        return campaign_page(
+            &app,
+            &s,
+            &key,
+            Some((step_id, f.language, body, e.to_string())),
+            false,
+        )
+        .await;
+    }
+    let now = app.clock.now();
+    app.store
+        .save_step_text(step_id, &f.language, &body, &s.staff.code, now)
+        .await
+        .map_err(internal)?;
+    app.store
+        .audit(
+            now,
+            &s.staff.code,
+            "text_saved",
+            &format!("step:{step_id}:{}", f.language),
+            &body,
+        )
+        .await
+        .map_err(internal)?;
+    app.wake.wake();
+    Ok(Redirect::to(&format!("/campaigns/{key}?saved=true#step-{step_id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    status: String,
+}
+
+async fn campaign_status(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(key): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Page {
+    admin_only(&s)?;
+    s.check_csrf(&f.csrf)?;
+    if !["active", "paused", "archived"].contains(&f.status.as_str()) {
+        return Err(error_page(
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status must be active, paused or archived",
+        ));
+    }
+    let now = app.clock.now();
+    match app.store.set_campaign_status(&key, &f.status, now).await {
+        Ok(_) => {}
+        Err(crate::store::StoreError::NotFound(_)) => return Err(not_found(&s)),
+        Err(e) => return Err(internal(e)),
+    }
+    app.store
+        .audit(
+            now,
+            &s.staff.code,
+            "campaign_status",
+            &format!("campaign:{key}"),
+            &f.status,
+        )
+        .await
+        .map_err(internal)?;
+    app.wake.wake();
+    Ok(Redirect::to(&format!("/campaigns/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct VersionsQuery {
+    language: String,
+}
+
+async fn versions(
+    State(app): State<AppState>,
+    s: Signed,
+    Path((key, step)): Path<(String, String)>,
+    Query(q): Query<VersionsQuery>,
+) -> Page {
+    admin_only(&s)?;
+    let Ok(step_id) = app.store.step_id(&key, &step).await else {
+        return Err(not_found(&s));
+    };
+    let tz = app.config.timezone;
+    let vs = app
+        .store
+        .text_versions(step_id, &q.language)
+        .await
+        .map_err(internal)?;
+    let mut rows = vec![];
+    for (i, v) in vs.iter().enumerate() {
+        // The change from the version before (the oldest: from nothing).
+        let before = vs.get(i + 1).map(|p| p.body.as_str()).unwrap_or("");
+        let diff = similar::TextDiff::from_chars(before, &v.body);
+        let parts: Vec<serde_json::Value> = diff
+            .iter_all_changes()
+            .map(|c| {
+                let tag = match c.tag() {
+                    similar::ChangeTag::Delete => "del",
+                    similar::ChangeTag::Insert => "ins",
+                    similar::ChangeTag::Equal => "eq",
+                };
+                serde_json::json!({"tag": tag, "text": c.value()})
+            })
+            .collect();
+        rows.push(serde_json::json!({
+            "id": v.id, "by": v.changed_by, "body": v.body, "diff": parts,
+            "at": v.changed_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        }));
+    }
+    let mut ctx = Context::new();
+    ctx.insert("key", &key);
+    ctx.insert("step", &step);
+    ctx.insert("language", &q.language);
+    ctx.insert("versions", &rows);
+    Ok(page(&s, "versions.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct PreviewBody {
+    body: String,
+    language: String,
+}
+
+/// The live preview: the text rendered for the sample woman, its length
+/// and SMS parts (with the signature), or the error as it would be shown.
+async fn preview(
+    State(app): State<AppState>,
+    s: Signed,
+    headers: HeaderMap,
+    Json(p): Json<PreviewBody>,
+) -> Page {
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    s.check_csrf(token)?;
+    admin_only(&s)?;
+    let out = match crate::render::validate(&p.body.replace("\r\n", "\n"), &p.language) {
+        Ok(text) => {
+            let full = format!("{}{}", app.config.sms_signature, text);
+            let m = crate::domain::sms::measure(&full);
+            serde_json::json!({
+                "ok": true, "text": full, "chars": full.chars().count(), "parts": m.parts,
+                "encoding": format!("{:?}", m.encoding),
+            })
+        }
+        Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
+    };
+    Ok(Json(out).into_response())
+}
+
+async fn audit(State(app): State<AppState>, s: Signed) -> Page {
+    admin_only(&s)?;
+    let tz = app.config.timezone;
+    let rows: Vec<serde_json::Value> = app
+        .store
+        .audit_log(300)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "at": a.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                "actor": a.actor, "action": a.action, "subject": a.subject, "detail": a.detail,
+            })
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("rows", &rows);
+    Ok(page(&s, "audit.html", ctx))
+}

@@ -1,0 +1,315 @@
+//! Keeping records from the console: register a woman, correct her dates,
+//! record visits and births, import a roster with a report per row. Every
+//! change goes through the same `App` calls as the API and the command
+//! line (validation, re-planning, audit), acting as the signed-in person,
+//! and only for women in her area.
+
+use super::{error_page, page, refused, Signed};
+use crate::services::enrollment::EnrollmentInput;
+use crate::services::AppError;
+use crate::store::Area;
+use crate::web::AppState;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tera::Context;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/women/new", get(new_woman).post(register))
+        .route("/women/{id}/visit", post(visit))
+        .route("/women/{id}/birth", post(birth))
+        .route("/women/{id}/dates", post(dates))
+        .route("/import", get(import_form).post(import))
+}
+
+type Page = Result<Response, Response>;
+
+async fn in_area(app: &AppState, s: &Signed, woman: i64) -> Result<(), Response> {
+    match app.store.woman_in_area(&s.area, woman).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(error_page(s, StatusCode::NOT_FOUND, "not found")),
+        Err(e) => Err(refused(s, e.into())),
+    }
+}
+
+async fn new_woman(s: Signed) -> Page {
+    let mut ctx = Context::new();
+    ctx.insert("form", &EnrollmentInput::default());
+    ctx.insert("error", &None::<String>);
+    Ok(page(&s, "register.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    input: EnrollmentInput,
+}
+
+async fn register(State(app): State<AppState>, s: Signed, Form(f): Form<RegisterForm>) -> Page {
+    s.check_csrf(&f.csrf)?;
+    let mut input = f.input;
+    let refuse = |m: &str| Err(error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, m));
+    match (s.staff.role, &s.area) {
+        (_, Area::Nobody) => {
+            return Err(error_page(
+                &s,
+                StatusCode::FORBIDDEN,
+                "your account has no area",
+            ));
+        }
+        // An officer registers women for herself.
+        (crate::domain::Role::Officer, _) => {
+            input.officer = Some(s.staff.code.clone());
+            input.village = input.village.or(s.staff.village.clone());
+        }
+        // A supervisor, for an officer of her township.
+        (crate::domain::Role::Supervisor, _) => {
+            let officer = match input
+                .officer
+                .as_deref()
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+            {
+                Some(o) => app
+                    .store
+                    .staff_by_code(o)
+                    .await
+                    .map_err(|e| refused(&s, e.into()))?,
+                None => None,
+            };
+            if !officer.is_some_and(|o| {
+                o.role == crate::domain::Role::Officer && o.township == s.staff.township
+            }) {
+                return refuse("officer: give the code of an officer of your township");
+            }
+        }
+        _ => {}
+    }
+    // Someone registered by another care team is theirs to change.
+    if let Ok(phone) = crate::domain::Phone::parse(&input.phone, app.config.region()) {
+        if let Some(existing) = app
+            .store
+            .woman_by_phone_and_name(phone.as_str(), input.name.trim())
+            .await
+            .map_err(|e| refused(&s, e.into()))?
+        {
+            if !app
+                .store
+                .woman_in_area(&s.area, existing)
+                .await
+                .map_err(|e| refused(&s, e.into()))?
+            {
+                return refuse("she is registered with another care team: ask her officer");
+            }
+        }
+    }
+    for v in [
+        &mut input.lmp,
+        &mut input.edd,
+        &mut input.village,
+        &mut input.officer,
+        &mut input.wechat_openid,
+        &mut input.language,
+        &mut input.care_plan,
+    ] {
+        if v.as_deref().is_some_and(|x| x.trim().is_empty()) {
+            *v = None;
+        }
+    }
+    match app.care.enroll(&input, "console", &s.staff.code).await {
+        Ok(out) => {
+            app.wake.wake();
+            Ok(Redirect::to(&format!("/women/{}", out.woman_id())).into_response())
+        }
+        Err(e @ (AppError::Input(_) | AppError::Refused(_))) => {
+            let mut ctx = Context::new();
+            ctx.insert("form", &input);
+            ctx.insert("error", &Some(e.to_string()));
+            let mut r = page(&s, "register.html", ctx);
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Err(r)
+        }
+        Err(e) => Err(refused(&s, e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct VisitForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    on: String,
+    #[serde(default)]
+    place: String,
+    /// done or missed.
+    outcome: String,
+}
+
+fn opt(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|s| !s.is_empty())
+}
+
+async fn visit(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<VisitForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let by = s.staff.code.as_str();
+    let r = if f.outcome == "missed" {
+        app.care.mark_missed(id, opt(&f.contact), by).await
+    } else {
+        app.care
+            .record_visit(id, opt(&f.contact), opt(&f.on), by, opt(&f.place))
+            .await
+    };
+    r.map_err(|e| refused(&s, e))?;
+    app.wake.wake();
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct BirthForm {
+    #[serde(default)]
+    csrf: String,
+    on: String,
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    live_birth: Option<String>,
+}
+
+async fn birth(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<BirthForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let live = f.live_birth.as_deref() != Some("no");
+    app.care
+        .record_birth(id, &f.on, opt(&f.place), live, &s.staff.code)
+        .await
+        .map_err(|e| refused(&s, e))?;
+    app.wake.wake();
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct DatesForm {
+    #[serde(default)]
+    csrf: String,
+    pregnancy_id: i64,
+    #[serde(default)]
+    lmp: String,
+    #[serde(default)]
+    edd: String,
+}
+
+async fn dates(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<DatesForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let owned = app
+        .store
+        .pregnancies_of(id)
+        .await
+        .map_err(|e| refused(&s, e.into()))?
+        .iter()
+        .any(|p| p.id == f.pregnancy_id);
+    if !owned {
+        return Err(error_page(&s, StatusCode::NOT_FOUND, "not found"));
+    }
+    app.care
+        .correct_dates(f.pregnancy_id, opt(&f.lmp), opt(&f.edd), &s.staff.code)
+        .await
+        .map_err(|e| refused(&s, e))?;
+    app.wake.wake();
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+/// Rosters cover the county: an administrator imports them.
+fn may_import(s: &Signed) -> Result<(), Response> {
+    if s.is_admin() {
+        Ok(())
+    } else {
+        Err(error_page(s, StatusCode::FORBIDDEN, "administrators only"))
+    }
+}
+
+async fn import_form(s: Signed) -> Page {
+    may_import(&s)?;
+    let mut ctx = Context::new();
+    ctx.insert("report", &None::<serde_json::Value>);
+    Ok(page(&s, "import.html", ctx))
+}
+
+/// A roster CSV upload (multipart: `csrf`, then `file`).
+async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> Page {
+    may_import(&s)?;
+    let (mut csrf, mut bytes, mut name) = (String::new(), None, String::from("roster.csv"));
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                name = field.file_name().unwrap_or("roster.csv").to_string();
+                bytes = field.bytes().await.ok();
+            }
+            _ => {}
+        }
+    }
+    s.check_csrf(&csrf)?;
+    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
+        return Err(error_page(
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a CSV file",
+        ));
+    };
+    let source = format!("console:{name}");
+    let report = crate::services::importer::import(
+        &app.care,
+        std::io::Cursor::new(bytes.to_vec()),
+        &source,
+        &s.staff.code,
+        |_| {},
+    )
+    .await;
+    let mut ctx = Context::new();
+    match report {
+        Ok(r) => {
+            app.wake.wake();
+            ctx.insert(
+                "report",
+                &Some(serde_json::json!({
+                    "file": name, "created": r.created, "unchanged": r.unchanged, "corrected": r.corrected,
+                    "without_consent": r.without_consent,
+                    "refused": r.refused.iter().map(|x| serde_json::json!({"line": x.line, "reason": x.reason})).collect::<Vec<_>>(),
+                })),
+            );
+        }
+        Err(e) => {
+            return Err(error_page(
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &e.to_string(),
+            ));
+        }
+    }
+    Ok(page(&s, "import.html", ctx))
+}
