@@ -7,7 +7,7 @@
 use super::planner::Planner;
 use super::{AppError, Waker};
 use crate::clock::Clock;
-use crate::store::{Store, StoreError};
+use crate::store::{StepSeed, Store, StoreError};
 use chrono::Duration;
 
 /// A campaign's state.
@@ -51,6 +51,101 @@ pub struct Campaigns {
 }
 
 impl Campaigns {
+    /// Creates a campaign with its first step. New campaigns start paused:
+    /// their administrator previews the texts, then resumes (publishes)
+    /// them. Refused when the key is taken.
+    pub async fn create(
+        &self,
+        key: &str,
+        name: &str,
+        outreach: bool,
+        first: &StepSeed<'_>,
+        actor: &str,
+    ) -> Result<(), AppError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AppError::Refused("name: required".into()));
+        }
+        check_texts(first)?;
+        let now = self.clock.now();
+        if !self
+            .store
+            .ensure_campaign(key, name, outreach, std::slice::from_ref(first), now)
+            .await?
+        {
+            return Err(StoreError::Conflict("a campaign with this key exists".into()).into());
+        }
+        self.store
+            .set_campaign_status(key, CampaignState::Paused.as_str(), now)
+            .await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                "campaign_created",
+                &format!("campaign:{key}"),
+                first.key,
+            )
+            .await?;
+        self.wake.wake();
+        Ok(())
+    }
+
+    /// Adds a step to a campaign; its reminders are planned from now.
+    pub async fn add_step(
+        &self,
+        key: &str,
+        step: &StepSeed<'_>,
+        actor: &str,
+    ) -> Result<i64, AppError> {
+        check_texts(step)?;
+        let now = self.clock.now();
+        let id = self.store.add_step(key, step, now).await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                "step_added",
+                &format!("campaign:{key}"),
+                step.key,
+            )
+            .await?;
+        self.wake.wake();
+        Ok(id)
+    }
+
+    /// Saves a new version of a step's text in one language, checked by
+    /// rendering it against a sample first: a broken template is refused
+    /// here, never discovered at send time. Returns the step's id.
+    pub async fn save_text(
+        &self,
+        key: &str,
+        step: &str,
+        language: &str,
+        body: &str,
+        actor: &str,
+    ) -> Result<i64, AppError> {
+        let step_id = self.store.step_id(key, step).await?;
+        // Browsers send CRLF from a textarea; messages use LF.
+        let body = body.replace("\r\n", "\n");
+        crate::render::validate(&body, language).map_err(|e| AppError::Refused(e.to_string()))?;
+        let now = self.clock.now();
+        self.store
+            .save_step_text(step_id, language, &body, actor, now)
+            .await?;
+        self.store
+            .audit(
+                now,
+                actor,
+                "text_saved",
+                &format!("step:{step_id}:{language}"),
+                &body,
+            )
+            .await?;
+        self.wake.wake();
+        Ok(step_id)
+    }
+
     /// Pauses, resumes or archives a campaign, as `actor`.
     pub async fn set_state(
         &self,
@@ -112,4 +207,19 @@ impl Campaigns {
         self.wake.wake();
         Ok(cancelled)
     }
+}
+
+/// A step's texts: each renders, and the fallback language is present.
+fn check_texts(step: &StepSeed<'_>) -> Result<(), AppError> {
+    for (lang, body) in &step.texts {
+        crate::render::validate(body, lang)
+            .map_err(|e| AppError::Refused(format!("{lang} text: {e}")))?;
+    }
+    let fallback = crate::domain::Language::FALLBACK.as_str();
+    if !step.texts.iter().any(|(l, _)| *l == fallback) {
+        return Err(AppError::Refused(format!(
+            "{fallback} text: required (the fallback for every woman)"
+        )));
+    }
+    Ok(())
 }

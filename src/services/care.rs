@@ -10,9 +10,10 @@ use super::{AppError, Waker};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::dates::parse_date;
+use crate::domain::Role;
 use crate::domain::{CarePlan, MessageKind, PregnancyDates};
 use crate::render::SystemTexts;
-use crate::store::{EnrollOutcome, NewEnrollment, Store, StoreError};
+use crate::store::{Area, EnrollOutcome, NewEnrollment, StaffRow, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,8 +49,84 @@ impl Care {
     ) -> Result<EnrollOutcome, AppError> {
         let plans = self.plans().await?;
         let e = validate(input, &self.config, &plans, self.clock.now(), source, actor)?;
-        let out = self.enroll_many(&[e]).await?;
-        Ok(out[0])
+        let out = self.enroll_many(&[e]).await?[0];
+        let action = match out {
+            EnrollOutcome::Created { .. } => "register",
+            EnrollOutcome::DatesDiffer { .. } => "register_corrected",
+            EnrollOutcome::Unchanged { .. } => "register_unchanged",
+        };
+        self.store
+            .audit(
+                self.clock.now(),
+                actor,
+                action,
+                &format!("woman:{}", out.woman_id()),
+                source,
+            )
+            .await?;
+        Ok(out)
+    }
+
+    /// Registers a woman for a member of staff, by the care-team rules: an
+    /// officer registers women for herself (her village when none is
+    /// given); a supervisor, for an officer of her township; someone
+    /// another care team registered is theirs to change.
+    pub async fn register_by(
+        &self,
+        staff: &StaffRow,
+        mut input: EnrollmentInput,
+        source: &str,
+    ) -> Result<EnrollOutcome, AppError> {
+        let area = Area::of(staff);
+        if matches!(area, Area::Nobody) {
+            return Err(AppError::Forbidden("your account has no area".into()));
+        }
+        for v in [
+            &mut input.lmp,
+            &mut input.edd,
+            &mut input.village,
+            &mut input.officer,
+            &mut input.wechat_openid,
+            &mut input.language,
+            &mut input.care_plan,
+        ] {
+            if v.as_deref().is_some_and(|x| x.trim().is_empty()) {
+                *v = None;
+            }
+        }
+        match staff.role {
+            Role::Officer => {
+                input.officer = Some(staff.code.clone());
+                input.village = input.village.or(staff.village.clone());
+            }
+            Role::Supervisor => {
+                let officer = match input.officer.as_deref().map(str::trim) {
+                    Some(o) => self.store.staff_by_code(o).await?,
+                    None => None,
+                };
+                if !officer.is_some_and(|o| o.role == Role::Officer && o.township == staff.township)
+                {
+                    return Err(AppError::Refused(
+                        "officer: give the code of an officer of your township".into(),
+                    ));
+                }
+            }
+            Role::Admin => {}
+        }
+        if let Ok(phone) = crate::domain::Phone::parse(&input.phone, self.config.region()) {
+            if let Some(existing) = self
+                .store
+                .woman_by_phone_and_name(phone.as_str(), input.name.trim())
+                .await?
+            {
+                if !self.store.woman_in_area(&area, existing).await? {
+                    return Err(AppError::Refused(
+                        "she is registered with another care team: ask her officer".into(),
+                    ));
+                }
+            }
+        }
+        self.enroll(&input, source, &staff.code).await
     }
 
     /// Registers validated enrollments; re-registration with other dates

@@ -40,6 +40,9 @@ pub enum AppError {
     /// The request was understood and refused, with the reason.
     #[error("{0}")]
     Refused(String),
+    /// The one asking may not do this at all (not merely this time).
+    #[error("{0}")]
+    Forbidden(String),
     /// Refers to something not yet written (a status for a message whose
     /// send is still being recorded): try again shortly.
     #[error("{0} is not known yet")]

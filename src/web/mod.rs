@@ -249,6 +249,7 @@ impl ApiError {
         match &self.0 {
             AppError::Input(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             AppError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             AppError::Store(StoreError::NotFound(what)) => {
                 (StatusCode::NOT_FOUND, format!("{what} not found"))
             }

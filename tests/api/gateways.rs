@@ -351,6 +351,13 @@ async fn twilio_21610_records_an_opt_out_and_429_waits_as_told() {
     assert_eq!(m.status, "failed");
     assert!(m.status_cause.unwrap().contains("21610"));
     assert!(t.app.store.woman(w).await.unwrap().opted_out_at.is_some());
+    // Recorded like every other opt-out: audited, naming the provider.
+    let audit = t.app.store.audit_log(100).await.unwrap();
+    assert!(audit.iter().any(|r| r.action == "opt_out"
+        && r.subject.as_deref() == Some(&format!("woman:{w}"))
+        && r.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("via provider"))));
 
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -21,6 +21,7 @@ mod outreach;
 mod privacy;
 mod replanning;
 mod replies;
+mod rules;
 mod schedule;
 mod scheduler;
 mod standalone;

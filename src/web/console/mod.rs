@@ -297,6 +297,10 @@ pub(super) fn refused(s: &Signed, e: crate::services::AppError) -> Response {
         crate::services::AppError::Refused(m) => {
             error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &m)
         }
+        crate::services::AppError::Forbidden(m) => error_page(s, StatusCode::FORBIDDEN, &m),
+        crate::services::AppError::Store(crate::store::StoreError::Conflict(m)) => {
+            error_page(s, StatusCode::CONFLICT, &m)
+        }
         other => {
             tracing::error!(error = %other, "console change failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

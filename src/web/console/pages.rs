@@ -631,34 +631,20 @@ async fn save_text(
         Ok(id) => id,
         Err(_) => return Err(not_found(&s)),
     };
-    // Browsers send CRLF from a textarea; messages use LF.
-    let body = f.body.replace("\r\n", "\n");
-    if let Err(e) = crate::render::validate(&body, &f.language) {
-        return campaign_page(
-            &app,
-            &s,
-            &key,
-            Some((step_id, f.language, body, e.to_string())),
-            false,
-        )
-        .await;
+    match app
+        .campaigns
+        .save_text(&key, &step, &f.language, &f.body, &s.staff.code)
+        .await
+    {
+        Ok(_) => {}
+        // Refused: the page again, with what was typed and why.
+        Err(crate::services::AppError::Refused(e)) => {
+            let body = f.body.replace("\r\n", "\n");
+            return campaign_page(&app, &s, &key, Some((step_id, f.language, body, e)), false)
+                .await;
+        }
+        Err(e) => return Err(super::refused(&s, e)),
     }
-    let now = app.clock.now();
-    app.store
-        .save_step_text(step_id, &f.language, &body, &s.staff.code, now)
-        .await
-        .map_err(internal)?;
-    app.store
-        .audit(
-            now,
-            &s.staff.code,
-            "text_saved",
-            &format!("step:{step_id}:{}", f.language),
-            &body,
-        )
-        .await
-        .map_err(internal)?;
-    app.wake.wake();
     Ok(Redirect::to(&format!("/campaigns/{key}?saved=true#step-{step_id}")).into_response())
 }
 
@@ -677,30 +663,12 @@ async fn campaign_status(
 ) -> Page {
     admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
-    if !["active", "paused", "archived"].contains(&f.status.as_str()) {
-        return Err(error_page(
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "status must be active, paused or archived",
-        ));
-    }
-    let now = app.clock.now();
-    match app.store.set_campaign_status(&key, &f.status, now).await {
-        Ok(_) => {}
-        Err(crate::store::StoreError::NotFound(_)) => return Err(not_found(&s)),
-        Err(e) => return Err(internal(e)),
-    }
-    app.store
-        .audit(
-            now,
-            &s.staff.code,
-            "campaign_status",
-            &format!("campaign:{key}"),
-            &f.status,
-        )
+    let state: crate::services::campaigns::CampaignState =
+        f.status.parse().map_err(|e| super::refused(&s, e))?;
+    app.campaigns
+        .set_state(&key, state, &s.staff.code)
         .await
-        .map_err(internal)?;
-    app.wake.wake();
+        .map_err(|e| super::refused(&s, e))?;
     Ok(Redirect::to(&format!("/campaigns/{key}")).into_response())
 }
 

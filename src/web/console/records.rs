@@ -7,7 +7,6 @@
 use super::{error_page, page, refused, Signed};
 use crate::services::enrollment::EnrollmentInput;
 use crate::services::AppError;
-use crate::store::Area;
 use crate::web::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -53,80 +52,14 @@ struct RegisterForm {
 
 async fn register(State(app): State<AppState>, s: Signed, Form(f): Form<RegisterForm>) -> Page {
     s.check_csrf(&f.csrf)?;
-    let mut input = f.input;
-    let refuse = |m: &str| Err(error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, m));
-    match (s.staff.role, &s.area) {
-        (_, Area::Nobody) => {
-            return Err(error_page(
-                &s,
-                StatusCode::FORBIDDEN,
-                "your account has no area",
-            ));
-        }
-        // An officer registers women for herself.
-        (crate::domain::Role::Officer, _) => {
-            input.officer = Some(s.staff.code.clone());
-            input.village = input.village.or(s.staff.village.clone());
-        }
-        // A supervisor, for an officer of her township.
-        (crate::domain::Role::Supervisor, _) => {
-            let officer = match input
-                .officer
-                .as_deref()
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-            {
-                Some(o) => app
-                    .store
-                    .staff_by_code(o)
-                    .await
-                    .map_err(|e| refused(&s, e.into()))?,
-                None => None,
-            };
-            if !officer.is_some_and(|o| {
-                o.role == crate::domain::Role::Officer && o.township == s.staff.township
-            }) {
-                return refuse("officer: give the code of an officer of your township");
-            }
-        }
-        _ => {}
-    }
-    // Someone registered by another care team is theirs to change.
-    if let Ok(phone) = crate::domain::Phone::parse(&input.phone, app.config.region()) {
-        if let Some(existing) = app
-            .store
-            .woman_by_phone_and_name(phone.as_str(), input.name.trim())
-            .await
-            .map_err(|e| refused(&s, e.into()))?
-        {
-            if !app
-                .store
-                .woman_in_area(&s.area, existing)
-                .await
-                .map_err(|e| refused(&s, e.into()))?
-            {
-                return refuse("she is registered with another care team: ask her officer");
-            }
-        }
-    }
-    for v in [
-        &mut input.lmp,
-        &mut input.edd,
-        &mut input.village,
-        &mut input.officer,
-        &mut input.wechat_openid,
-        &mut input.language,
-        &mut input.care_plan,
-    ] {
-        if v.as_deref().is_some_and(|x| x.trim().is_empty()) {
-            *v = None;
-        }
-    }
-    match app.care.enroll(&input, "console", &s.staff.code).await {
-        Ok(out) => {
-            app.wake.wake();
-            Ok(Redirect::to(&format!("/women/{}", out.woman_id())).into_response())
-        }
+    let input = f.input;
+    match app
+        .care
+        .register_by(&s.staff, input.clone(), "console")
+        .await
+    {
+        Ok(out) => Ok(Redirect::to(&format!("/women/{}", out.woman_id())).into_response()),
+        // Refused: the form again, with what was typed and why.
         Err(e @ (AppError::Input(_) | AppError::Refused(_))) => {
             let mut ctx = Context::new();
             ctx.insert("form", &input);
@@ -174,7 +107,6 @@ async fn visit(
             .await
     };
     r.map_err(|e| refused(&s, e))?;
-    app.wake.wake();
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
@@ -202,7 +134,6 @@ async fn birth(
         .record_birth(id, &f.on, opt(&f.place), live, &s.staff.code)
         .await
         .map_err(|e| refused(&s, e))?;
-    app.wake.wake();
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
@@ -239,7 +170,6 @@ async fn dates(
         .correct_dates(f.pregnancy_id, opt(&f.lmp), opt(&f.edd), &s.staff.code)
         .await
         .map_err(|e| refused(&s, e))?;
-    app.wake.wake();
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
@@ -293,7 +223,6 @@ async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> 
     let mut ctx = Context::new();
     match report {
         Ok(r) => {
-            app.wake.wake();
             ctx.insert(
                 "report",
                 &Some(serde_json::json!({
