@@ -301,7 +301,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         .status_counts(None)
         .await?
         .into_iter()
-        .find(|c| c.status == "delivered")
+        .find(|c| c.status == crate::domain::MessageStatus::Delivered)
         .map(|c| c.count)
         .unwrap_or(0);
     ensure!(

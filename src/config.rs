@@ -28,7 +28,7 @@ pub struct Config {
     /// Region used to read national phone numbers.
     pub default_region: String,
     /// Language of women registered without one.
-    pub default_language: String,
+    pub default_language: crate::domain::Language,
     /// Care plan of pregnancies registered without one.
     pub care_plan: String,
     /// Prefixed to every SMS, as Chinese providers require (for example "【某县妇幼】").
@@ -182,7 +182,7 @@ impl Default for Config {
             timezone: chrono_tz::Asia::Shanghai,
             send_window: SendWindow::default(),
             default_region: "CN".into(),
-            default_language: "zh-CN".into(),
+            default_language: crate::domain::Language::ZhCn,
             care_plan: crate::domain::careplan::DEFAULT_PLAN.into(),
             sms_signature: String::new(),
             default_clinic: "乡镇卫生院".into(),
@@ -285,12 +285,6 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "default_region",
                 reason: format!("unknown region {:?}", self.default_region),
-            });
-        }
-        if !crate::render::LANGUAGES.contains(&self.default_language.as_str()) {
-            return Err(ConfigError::Invalid {
-                key: "default_language",
-                reason: format!("must be one of {:?}", crate::render::LANGUAGES),
             });
         }
         let d = &self.dispatcher;

@@ -558,7 +558,8 @@ impl Default for SystemTexts {
 
 impl SystemTexts {
     /// Renders system text `name` in `language` (Chinese when that language has none).
-    pub fn render(&self, name: &str, language: &str, ctx: &serde_json::Value) -> String {
+    pub fn render(&self, name: &str, language: impl AsRef<str>, ctx: &serde_json::Value) -> String {
+        let language = language.as_ref();
         let lang = if LANGUAGES.contains(&language) {
             language
         } else {

@@ -64,7 +64,7 @@ pub async fn run(ctx: Ctx, cmd: StaffCmd) -> Result<()> {
                         name,
                         phone,
                         role,
-                        language: language.as_str().to_string(),
+                        language,
                         village,
                         township,
                         wecom_userid,

@@ -52,6 +52,12 @@ macro_rules! closed_set {
             }
         }
 
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -92,6 +98,20 @@ impl MessageStatus {
 }
 
 closed_set! {
+    /// Where a pregnancy stands.
+    PregnancyStatus, "pregnancy status" {
+        /// Pregnant: her prenatal schedule runs.
+        Active => "active",
+        /// A birth is recorded: the postpartum schedule runs.
+        Delivered => "delivered",
+        /// Ended without a birth: nothing more is sent about it.
+        Ended => "ended",
+        /// Long past its due date with no birth recorded.
+        Stale => "stale",
+    }
+}
+
+closed_set! {
     /// Why a message exists.
     MessageKind, "message kind" {
         /// A campaign step's reminder (or outreach) to a woman.
@@ -116,8 +136,20 @@ closed_set! {
 }
 
 closed_set! {
+    /// How a message reaches someone.
+    Channel, "channel" {
+        /// A text message, through whichever SMS gateway routes it.
+        Sms => "sms",
+        /// The WeChat Official Account, to a woman who follows it.
+        Wechat => "wechat",
+        /// WeCom, to a member of staff who uses it.
+        Wecom => "wecom",
+    }
+}
+
+closed_set! {
     /// A gateway's kind: how its messages travel.
-    Channel, "gateway kind" {
+    GatewayKind, "gateway kind" {
         /// Records what it is given; for tests and the demo.
         Mock => "mock",
         /// SMS Gateway for Android (capcom6): we call the phone.
@@ -133,10 +165,19 @@ closed_set! {
     }
 }
 
-impl Channel {
+impl GatewayKind {
+    /// The channel its messages travel by.
+    pub fn channel(self) -> Channel {
+        match self {
+            Self::Wechat => Channel::Wechat,
+            Self::Wecom => Channel::Wecom,
+            Self::Mock | Self::Android | Self::Cht | Self::Twilio => Channel::Sms,
+        }
+    }
+
     /// Carries SMS: may be a route or a failover for text messages.
     pub fn is_sms(self) -> bool {
-        !matches!(self, Self::Wechat | Self::Wecom)
+        self.channel() == Channel::Sms
     }
 }
 
@@ -154,11 +195,6 @@ impl Language {
 
     /// Every spelling, for messages and forms.
     pub const CODES: &'static [&'static str] = &["zh-CN", "en"];
-
-    /// A stored or configured code, or the fallback.
-    pub fn or_fallback(code: &str) -> Language {
-        code.parse().unwrap_or(Self::FALLBACK)
-    }
 }
 
 #[cfg(test)]
@@ -173,6 +209,9 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(r.as_str().parse::<Role>(), Ok(*r));
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        for c in GatewayKind::ALL {
+            assert_eq!(c.as_str().parse::<GatewayKind>(), Ok(*c));
         }
         for c in Channel::ALL {
             assert_eq!(c.as_str().parse::<Channel>(), Ok(*c));

@@ -18,6 +18,8 @@ mod properties;
 pub use careplan::{CarePlan, PlannedVisit};
 pub use dates::{GestationalAge, PregnancyDates};
 pub use delivery::{NewInbound, Received, ReportedStatus, StatusReport, TemplateMessage};
-pub use kinds::{Channel, Language, MessageKind, MessageStatus, Role, UnknownValue};
+pub use kinds::{
+    Channel, GatewayKind, Language, MessageKind, MessageStatus, PregnancyStatus, Role, UnknownValue,
+};
 pub use phone::Phone;
 pub use schedule::{SendWindow, Trigger, TriggerAnchor};

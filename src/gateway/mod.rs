@@ -19,7 +19,7 @@ pub mod webhooks;
 pub mod wechat;
 pub mod wecom;
 
-use crate::domain::Channel;
+use crate::domain::GatewayKind;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -346,7 +346,7 @@ impl Gateways {
     }
 
     /// The gateways of one kind, by name.
-    pub fn of_kind(&self, kind: Channel) -> impl Iterator<Item = (&str, &Entry)> + '_ {
+    pub fn of_kind(&self, kind: GatewayKind) -> impl Iterator<Item = (&str, &Entry)> + '_ {
         self.entries
             .iter()
             .filter(move |(_, e)| e.config.kind() == kind)

@@ -14,7 +14,7 @@
 //! The older form, with the kind's keys in a sub-table
 //! (`[gateways.phone.android]`), is read too.
 
-use crate::domain::Channel;
+use crate::domain::GatewayKind;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,14 +31,14 @@ pub enum ChannelSettings {
 }
 
 impl ChannelSettings {
-    pub fn kind(&self) -> Channel {
+    pub fn kind(&self) -> GatewayKind {
         match self {
-            Self::Mock(_) => Channel::Mock,
-            Self::Android(_) => Channel::Android,
-            Self::Cht(_) => Channel::Cht,
-            Self::Twilio(_) => Channel::Twilio,
-            Self::Wechat(_) => Channel::Wechat,
-            Self::Wecom(_) => Channel::Wecom,
+            Self::Mock(_) => GatewayKind::Mock,
+            Self::Android(_) => GatewayKind::Android,
+            Self::Cht(_) => GatewayKind::Cht,
+            Self::Twilio(_) => GatewayKind::Twilio,
+            Self::Wechat(_) => GatewayKind::Wechat,
+            Self::Wecom(_) => GatewayKind::Wecom,
         }
     }
 }
@@ -111,7 +111,7 @@ impl GatewayConfig {
         }))
     }
 
-    pub fn kind(&self) -> Channel {
+    pub fn kind(&self) -> GatewayKind {
         self.channel.kind()
     }
 }
@@ -135,7 +135,7 @@ impl<'de> Deserialize<'de> for GatewayConfig {
         use serde_json::Value;
         let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
         let kind = match map.get("kind") {
-            None => Channel::Mock.as_str().to_string(),
+            None => GatewayKind::Mock.as_str().to_string(),
             Some(Value::String(k)) => k.clone(),
             Some(other) => {
                 return Err(D::Error::custom(format!(
@@ -143,7 +143,7 @@ impl<'de> Deserialize<'de> for GatewayConfig {
                 )))
             }
         };
-        let kind: Channel = kind
+        let kind: GatewayKind = kind
             .parse()
             .map_err(|e| D::Error::custom(format!("kind: {e}")))?;
         // The older form: the kind's keys in a sub-table named after it.

@@ -226,7 +226,7 @@ impl Care {
         } {
             let body = self.texts.render(
                 "pregnancy-ended",
-                &officer.language,
+                officer.language,
                 &serde_json::json!({"name": w.name, "code": w.id.to_string()}),
             );
             self.store
@@ -336,7 +336,7 @@ impl Care {
                 AppError::Refused(format!("woman {woman_id} has no current pregnancy"))
             })?;
         let p = self.store.pregnancy(pid).await?;
-        if p.status == "delivered" {
+        if p.status == crate::domain::PregnancyStatus::Delivered {
             return Err(AppError::Refused(
                 "a birth is recorded already for this pregnancy".into(),
             ));

@@ -9,6 +9,7 @@
 
 use crate::config::{Config, DispatcherConfig};
 use crate::domain::schedule::local_date;
+use crate::domain::{Channel, MessageKind, MessageStatus as S};
 use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
 use crate::render::{format_date, weekday_name, MessageContext, Renderer};
 use crate::store::{ClaimedMessage, SendResult, Store};
@@ -237,11 +238,11 @@ impl Dispatcher {
                 }
                 let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
                 let counted = match r.status {
-                    "accepted" | "sent" => "handed_over",
-                    "scheduled" => "retry",
-                    other => other,
+                    S::Accepted | S::Sent => "handed_over",
+                    S::Scheduled => "retry",
+                    other => other.as_str(),
                 };
-                self.metrics.send(&gateway, channel, counted);
+                self.metrics.send(&gateway, channel.as_str(), counted);
                 if failed_over && r.cause.is_none() {
                     // Why it went another way, in the message's history.
                     r.cause = Some(format!(
@@ -254,12 +255,12 @@ impl Dispatcher {
             if !results.is_empty() {
                 for r in &results {
                     match r.status {
-                        "accepted" | "sent" => report.handed_over += 1,
-                        "scheduled" => report.retried += 1,
-                        "failed" => report.failed += 1,
-                        "cancelled" => report.cancelled += 1,
-                        "expired" => report.expired += 1,
-                        _ => {}
+                        S::Accepted | S::Sent => report.handed_over += 1,
+                        S::Scheduled => report.retried += 1,
+                        S::Failed => report.failed += 1,
+                        S::Cancelled => report.cancelled += 1,
+                        S::Expired => report.expired += 1,
+                        S::Claimed | S::Delivered => {}
                     }
                 }
                 self.store.record_results(&results, now).await?;
@@ -333,9 +334,9 @@ impl Dispatcher {
                 caps.max_per_week, caps.max_per_day
             );
             let (status, retry_at) = if retry_at >= m.expires_at {
-                ("expired", None)
+                (S::Expired, None)
             } else {
-                ("scheduled", Some(crate::store::ts(retry_at)))
+                (S::Scheduled, Some(crate::store::ts(retry_at)))
             };
             results.push(SendResult {
                 id: m.id,
@@ -369,7 +370,7 @@ impl Dispatcher {
             if admin.role != crate::domain::Role::Admin {
                 continue;
             }
-            let body = if admin.language == "en" {
+            let body = if admin.language == crate::domain::Language::En {
                 format!("careminder: gateway {gateway} refuses our configuration ({reason}). Messages fall back to SMS until it is fixed.")
             } else {
                 format!("careminder：通道 {gateway} 配置有误（{reason}），修正前消息改用短信发送。")
@@ -418,7 +419,7 @@ impl Dispatcher {
         if let Some((name, _)) = &self.gateways.wechat {
             let via = || Via::Gateway {
                 name: name.clone(),
-                channel: "wechat",
+                channel: Channel::Wechat,
             };
             if let (Some(openid), Some(step_id), None) = (&m.wechat_to, m.step_id, &m.preset_body) {
                 let ctx = self.context_in(m, crate::render::FALLBACK_LANGUAGE, now);
@@ -440,7 +441,7 @@ impl Dispatcher {
                 });
             }
             if let Some((g, sender)) = &m.reply_via {
-                if g == name && m.kind == "reply" {
+                if g == name && m.kind == MessageKind::Reply {
                     return Some(text().map(|body| (out(sender, body, None), via())));
                 }
             }
@@ -449,7 +450,7 @@ impl Dispatcher {
         {
             let via = Via::Gateway {
                 name: name.clone(),
-                channel: "wecom",
+                channel: Channel::Wecom,
             };
             return Some(text().map(|body| (out(user, body, None), via)));
         }
@@ -464,7 +465,7 @@ impl Dispatcher {
         renderer: &Renderer,
         now: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Via), Box<SendResult>> {
-        let end = |status: &'static str, cause: String| {
+        let end = |status: S, cause: String| {
             Box::new(SendResult {
                 id: m.id,
                 status,
@@ -481,27 +482,27 @@ impl Dispatcher {
             })
         };
         if !m.can_receive {
-            return Err(end("cancelled", "no consent or opted out".into()));
+            return Err(end(S::Cancelled, "no consent or opted out".into()));
         }
         if m.stopped {
-            return Err(end("cancelled", "broadcast stopped".into()));
+            return Err(end(S::Cancelled, "broadcast stopped".into()));
         }
         if m.expires_at <= now {
-            return Err(end("expired", "past its grace: not sent late".into()));
+            return Err(end(S::Expired, "past its grace: not sent late".into()));
         }
         let tz = self.config.zone_for(m.village.as_deref());
-        if m.kind != "reply" && !self.config.send_window.is_open(tz, now) {
+        if m.kind != MessageKind::Reply && !self.config.send_window.is_open(tz, now) {
             // Claimed while the window was open elsewhere: it waits for its own.
             let at = self.config.send_window.next_open(tz, now);
             let mut r = end(
                 if at >= m.expires_at {
-                    "expired"
+                    S::Expired
                 } else {
-                    "scheduled"
+                    S::Scheduled
                 },
                 format!("outside the send window in {}", tz.name()),
             );
-            if r.status == "scheduled" {
+            if r.status == S::Scheduled {
                 r.retry_at = Some(crate::store::ts(at));
             }
             r.undo_attempt = true;
@@ -513,15 +514,15 @@ impl Dispatcher {
                 .render(step_id, &m.language, &self.context(m, now))
                 .map_err(|e| {
                     tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
-                    end("failed", e.to_string())
+                    end(S::Failed, e.to_string())
                 }),
-            (None, None) => Err(end("failed", "message has neither text nor step".into())),
+            (None, None) => Err(end(S::Failed, "message has neither text nor step".into())),
         };
         if let Some(chosen) = self.choose_channel(m, renderer, text, now) {
             return chosen;
         }
         let Some(to) = m.phone.clone() else {
-            return Err(end("failed", "recipient has no phone number".into()));
+            return Err(end(S::Failed, "recipient has no phone number".into()));
         };
         Ok((
             OutgoingMessage {
@@ -572,19 +573,19 @@ impl Dispatcher {
         &self,
         m: &ClaimedMessage,
         gateway: &str,
-        channel: &'static str,
+        channel: Channel,
         out: OutgoingMessage,
         outcome: SendOutcome,
         now: DateTime<Utc>,
     ) -> SendResult {
         let cfg = self.cfg();
         let parts = match channel {
-            "sms" => crate::domain::sms::measure(&out.body).parts as i64,
+            Channel::Sms => crate::domain::sms::measure(&out.body).parts as i64,
             _ => 1,
         };
         let mut r = SendResult {
             id: m.id,
-            status: "failed",
+            status: S::Failed,
             cause: None,
             retry_at: None,
             gateway: Some(gateway.to_string()),
@@ -598,15 +599,15 @@ impl Dispatcher {
         };
         match outcome {
             SendOutcome::Accepted { provider_id } => {
-                r.status = "accepted";
+                r.status = S::Accepted;
                 r.provider_id = provider_id;
             }
             SendOutcome::Sent { provider_id } => {
-                r.status = "sent";
+                r.status = S::Sent;
                 r.provider_id = provider_id;
             }
             SendOutcome::Queued => {
-                r.status = "accepted";
+                r.status = S::Accepted;
                 r.cause = Some("queued for the phone to collect".into());
             }
             SendOutcome::Permanent { reason }
@@ -614,7 +615,7 @@ impl Dispatcher {
             | SendOutcome::Misconfigured { reason } => {
                 tracing::warn!(message_id = m.id, %reason, "permanent failure");
                 // On WeChat or WeCom: one SMS stands in for it.
-                r.fallback = channel != "sms" && (m.woman_id.is_some() || m.to_staff);
+                r.fallback = channel != Channel::Sms && (m.woman_id.is_some() || m.to_staff);
                 r.cause = Some(if r.fallback {
                     format!("{reason}; sending by SMS instead")
                 } else {
@@ -629,20 +630,20 @@ impl Dispatcher {
                     backoff(cfg, m.attempts).max(retry_after.unwrap_or_else(Duration::zero));
                 let retry_at = now + delay;
                 // Out of time or tries on WeChat or WeCom: SMS may still make it.
-                let fallback = channel != "sms" && (m.woman_id.is_some() || m.to_staff);
+                let fallback = channel != Channel::Sms && (m.woman_id.is_some() || m.to_staff);
                 if m.attempts >= cfg.max_attempts {
                     tracing::warn!(message_id = m.id, attempts = m.attempts, %reason, "giving up");
                     r.cause = Some(format!("gave up after {} attempts: {reason}", m.attempts));
                     r.fallback = fallback;
                 } else if retry_at >= m.expires_at {
-                    r.status = "expired";
+                    r.status = S::Expired;
                     r.cause = Some(format!(
                         "gateway unavailable until past its grace: {reason}"
                     ));
                     r.fallback = fallback;
                 } else {
                     tracing::info!(message_id = m.id, attempt = m.attempts, delay_s = delay.num_seconds(), %reason, "will retry");
-                    r.status = "scheduled";
+                    r.status = S::Scheduled;
                     r.cause = Some(format!(
                         "retry in {}s after attempt {}: {reason}",
                         delay.num_seconds(),
@@ -661,14 +662,14 @@ impl Dispatcher {
 #[derive(Debug, Clone)]
 enum Via {
     Sms,
-    Gateway { name: String, channel: &'static str },
+    Gateway { name: String, channel: Channel },
 }
 
 impl Via {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> Channel {
         match self {
-            Via::Sms => "sms",
-            Via::Gateway { channel, .. } => channel,
+            Via::Sms => Channel::Sms,
+            Via::Gateway { channel, .. } => *channel,
         }
     }
 }

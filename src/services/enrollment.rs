@@ -99,11 +99,14 @@ pub fn validate(
     let today = crate::domain::schedule::local_date(config.timezone, now);
     dates.check_registration(today)?;
     let language = match non_empty(&input.language) {
-        None => config.default_language.clone(),
-        Some(l) => crate::render::LANGUAGES
+        None => config.default_language,
+        Some(l) => crate::domain::Language::ALL
             .iter()
-            .find(|k| k.eq_ignore_ascii_case(l) || (l.eq_ignore_ascii_case("zh") && **k == "zh-CN"))
-            .map(|k| k.to_string())
+            .copied()
+            .find(|k| {
+                k.as_str().eq_ignore_ascii_case(l)
+                    || (l.eq_ignore_ascii_case("zh") && *k == crate::domain::Language::ZhCn)
+            })
             .ok_or_else(|| InputError::Language(l.to_string()))?,
     };
     let plan_key = non_empty(&input.care_plan).unwrap_or(&config.care_plan);

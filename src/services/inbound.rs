@@ -98,7 +98,7 @@ impl Inbound {
             (_, Some(s), None) => {
                 r.intent = "staff_message".into();
                 r.outcome = "from staff, not a keyword: usage sent".into();
-                let body = self.texts.render("staff-help", &s.language, &json!({}));
+                let body = self.texts.render("staff-help", s.language, &json!({}));
                 self.reply_to_staff(id, s, body, now).await?;
             }
             (_, None, None) => {
@@ -107,7 +107,7 @@ impl Inbound {
                     // One polite answer per number, ever: the key says so.
                     let body = self.texts.render(
                         "unknown-sender",
-                        &self.config.default_language,
+                        self.config.default_language,
                         &json!({}),
                     );
                     let sent = self
@@ -160,27 +160,22 @@ impl Inbound {
         Ok(match intent {
             Intent::OptOut => match self.consents.opt_out(w.id, Via::Sms, "sms").await? {
                 Some(n) => {
-                    self.reply_to_woman(
-                        id,
-                        w,
-                        self.texts.render("opt-out", &w.language, &ctx),
-                        now,
-                    )
-                    .await?;
+                    self.reply_to_woman(id, w, self.texts.render("opt-out", w.language, &ctx), now)
+                        .await?;
                     format!("opted out; {n} messages cancelled")
                 }
                 None => "opted out already".into(),
             },
             Intent::OptIn => match self.consents.opt_in(w.id, Via::Sms, "sms").await? {
                 Some(()) => {
-                    self.reply_to_woman(id, w, self.texts.render("opt-in", &w.language, &ctx), now)
+                    self.reply_to_woman(id, w, self.texts.render("opt-in", w.language, &ctx), now)
                         .await?;
                     "opted back in".into()
                 }
                 None => "was not opted out".into(),
             },
             Intent::Help => {
-                self.reply_to_woman(id, w, self.texts.render("help", &w.language, &ctx), now)
+                self.reply_to_woman(id, w, self.texts.render("help", w.language, &ctx), now)
                     .await?;
                 "help sent".into()
             }
@@ -188,10 +183,14 @@ impl Inbound {
                 let today = crate::domain::schedule::local_date(self.config.timezone, now);
                 match self.store.confirm_next_visit(w.id, today, now).await? {
                     Some((_, zh, en)) => {
-                        let contact = if w.language == "en" { en } else { zh };
+                        let contact = if w.language == crate::domain::Language::En {
+                            en
+                        } else {
+                            zh
+                        };
                         let body =
                             self.texts
-                                .render("confirm", &w.language, &json!({"contact": contact}));
+                                .render("confirm", w.language, &json!({"contact": contact}));
                         self.reply_to_woman(id, w, body, now).await?;
                         format!("confirmed attendance: {contact}")
                     }
@@ -228,7 +227,7 @@ impl Inbound {
             let excerpt: String = m.text.chars().take(40).collect();
             let body = self.texts.render(
                 "officer-question",
-                &o.language,
+                o.language,
                 &json!({"name": w.name, "code": w.id.to_string(), "text": excerpt, "message": id}),
             );
             self.store
@@ -278,7 +277,7 @@ impl Inbound {
         let (Some(w), Some((visit_id, zh, en))) = (woman, visit) else {
             let body = self
                 .texts
-                .render("visit-refused", &s.language, &json!({"code": code}));
+                .render("visit-refused", s.language, &json!({"code": code}));
             self.reply_to_staff(id, s, body, now).await?;
             return Ok(format!(
                 "visit report for {code} refused: not hers or nothing pending"
@@ -298,10 +297,14 @@ impl Inbound {
                 "by SMS",
             )
             .await?;
-        let contact = if s.language == "en" { en } else { zh };
+        let contact = if s.language == crate::domain::Language::En {
+            en
+        } else {
+            zh
+        };
         let body = self.texts.render(
             "visit-recorded",
-            &s.language,
+            s.language,
             &json!({"name": w.name, "code": w.id.to_string(), "contact": contact}),
         );
         self.reply_to_staff(id, s, body, now).await?;

@@ -184,9 +184,9 @@ impl Jobs {
                 }) {
                     supervisor_items.entry(sup.code.clone()).or_default().push(self.texts.render(
                         "escalation-item",
-                        &sup.language,
+                        sup.language,
                         &json!({"officer": officer.name, "name": v.name, "village": village(&v.village),
-                                "contact": label(v, &sup.language), "days": days}),
+                                "contact": label(v, sup.language.as_str()), "days": days}),
                     ));
                 }
             }
@@ -198,7 +198,7 @@ impl Jobs {
                     .or_default()
                     .push(self.texts.render(
                         "digest-stale",
-                        &officer.language,
+                        officer.language,
                         &json!({"name": p.name, "village": village(&p.village)}),
                     ));
             }
@@ -209,7 +209,7 @@ impl Jobs {
             out.push(Digest {
                 staff_code: code.to_string(),
                 role: s.role,
-                messages: self.pack("digest-header", &s.language, json!({}), &items),
+                messages: self.pack("digest-header", s.language.as_str(), json!({}), &items),
             });
         }
         for (code, items) in supervisor_items {
@@ -219,7 +219,7 @@ impl Jobs {
                 role: s.role,
                 messages: self.pack(
                     "escalation-header",
-                    &s.language,
+                    s.language.as_str(),
                     json!({"days": escalate}),
                     &items,
                 ),
@@ -382,12 +382,12 @@ impl Jobs {
             .filter(|s| s.role == crate::domain::Role::Admin)
         {
             let mut ctx = serde_json::to_value(&total).unwrap_or_default();
-            ctx["from"] = json!(crate::render::format_date(from, &s.language));
+            ctx["from"] = json!(crate::render::format_date(from, s.language.as_str()));
             ctx["to"] = json!(crate::render::format_date(
                 today - Duration::days(1),
-                &s.language
+                s.language.as_str()
             ));
-            let body = self.texts.render("weekly-summary", &s.language, &ctx);
+            let body = self.texts.render("weekly-summary", s.language, &ctx);
             n += self
                 .alert_staff(&s, format!("summary:{}:{today}", s.code), body, now)
                 .await? as u64;

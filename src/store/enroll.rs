@@ -23,7 +23,7 @@ pub struct NewEnrollment {
     pub name: String,
     pub phone: crate::domain::Phone,
     pub wechat_openid: Option<String>,
-    pub language: String,
+    pub language: crate::domain::Language,
     pub village: Option<String>,
     pub officer_code: Option<String>,
     pub consent: Option<Consent>,
@@ -66,7 +66,7 @@ pub struct WomanRow {
     pub id: i64,
     pub name: String,
     pub phone: String,
-    pub language: String,
+    pub language: crate::domain::Language,
     pub village: Option<String>,
     pub officer_code: Option<String>,
     pub consent_at: Option<i64>,
@@ -85,7 +85,7 @@ pub struct PregnancyRow {
     pub lmp: NaiveDate,
     pub edd: NaiveDate,
     pub registered_on: NaiveDate,
-    pub status: String,
+    pub status: crate::domain::PregnancyStatus,
     pub version: i64,
 }
 

@@ -44,7 +44,7 @@ pub struct ClaimedMessage {
     pub step_id: Option<i64>,
     pub expires_at: DateTime<Utc>,
     /// reminder, reply or alert.
-    pub kind: String,
+    pub kind: crate::domain::MessageKind,
     /// The text, when it was written up front (replies, alerts).
     pub preset_body: Option<String>,
     pub woman_id: Option<i64>,
@@ -116,7 +116,7 @@ struct ClaimRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct SendResult {
     pub id: i64,
-    pub status: &'static str,
+    pub status: crate::domain::MessageStatus,
     pub cause: Option<String>,
     /// For a retry: when to try again.
     pub retry_at: Option<i64>,
@@ -129,7 +129,7 @@ pub struct SendResult {
     /// attempt count is given back.
     pub undo_attempt: bool,
     /// The channel it went through: sms, wechat or wecom.
-    pub channel: Option<&'static str>,
+    pub channel: Option<crate::domain::Channel>,
     /// Failed on WeChat or WeCom: an SMS stand-in is written.
     pub fallback: bool,
 }
@@ -163,7 +163,7 @@ pub struct OutboxFilter {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct StatusCount {
-    pub status: String,
+    pub status: crate::domain::MessageStatus,
     pub count: i64,
 }
 
@@ -397,7 +397,9 @@ impl Store {
                     first_tried_at: from_ts(r.first_tried_at.unwrap_or(now_s)),
                     outreach: r.outreach != 0,
                     broadcast_id: r.broadcast_id,
-                    kind: r.kind,
+                    kind: r.kind.parse().map_err(|e: crate::domain::UnknownValue| {
+                        StoreError::Corrupt(e.to_string())
+                    })?,
                     preset_body: r.preset_body,
                     woman_id: r.woman_id,
                     to_staff: r.to_staff != 0,
@@ -729,7 +731,7 @@ impl Store {
         if let Some(b) = broadcast {
             q = q.bind(b);
         }
-        let rows: Vec<(String, i64)> = q.fetch_all(&self.read).await?;
+        let rows: Vec<(crate::domain::MessageStatus, i64)> = q.fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
             .map(|(status, count)| StatusCount { status, count })

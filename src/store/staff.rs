@@ -11,7 +11,7 @@ pub struct StaffRow {
     pub name: String,
     pub phone: Option<String>,
     pub role: crate::domain::Role,
-    pub language: String,
+    pub language: crate::domain::Language,
     pub village: Option<String>,
     pub township: Option<String>,
     /// WeCom user id: digests and alerts go there when WeCom is configured.
@@ -24,7 +24,7 @@ pub struct NewStaff {
     pub name: String,
     pub phone: Option<crate::domain::Phone>,
     pub role: crate::domain::Role,
-    pub language: String,
+    pub language: crate::domain::Language,
     pub village: Option<String>,
     pub township: Option<String>,
     pub wecom_userid: Option<String>,
@@ -42,7 +42,7 @@ impl Store {
         .bind(&s.name)
         .bind(s.phone.as_ref().map(|p| p.as_str()))
         .bind(s.role)
-        .bind(&s.language)
+        .bind(s.language)
         .bind(&s.village)
         .bind(&s.township)
         .bind(&s.wecom_userid)

@@ -2,7 +2,9 @@
 //! database: each is stored as its text spelling, and a stored value that
 //! is not one of them is reported as corrupt rather than guessed at.
 
-use crate::domain::{Channel, Language, MessageKind, MessageStatus, Role};
+use crate::domain::{
+    Channel, GatewayKind, Language, MessageKind, MessageStatus, PregnancyStatus, Role,
+};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
@@ -37,4 +39,12 @@ macro_rules! stored_as_text {
     )+};
 }
 
-stored_as_text!(MessageStatus, MessageKind, Role, Channel, Language);
+stored_as_text!(
+    MessageStatus,
+    MessageKind,
+    PregnancyStatus,
+    Role,
+    Channel,
+    GatewayKind,
+    Language
+);

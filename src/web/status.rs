@@ -48,7 +48,7 @@ async fn page(State(app): State<AppState>) -> Html<String> {
         h.push_str(&format!(
             "<span class=n>{}</span> {} &nbsp; ",
             c.count,
-            esc(&c.status)
+            esc(c.status.as_str())
         ));
     }
     h.push_str("</p><h2>Recent and upcoming</h2><table><tr><th>#</th><th>send at</th><th>step</th><th>status</th><th>parts</th></tr>");

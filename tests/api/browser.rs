@@ -130,7 +130,7 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
                 name: "县管理员".into(),
                 phone: None,
                 role: careminder::domain::Role::Admin,
-                language: "zh-CN".into(),
+                language: careminder::domain::Language::ZhCn,
                 village: None,
                 township: None,
                 wecom_userid: None,

@@ -120,7 +120,7 @@ async fn add_staff(
                 name: format!("{code}-name"),
                 phone: None,
                 role: role.parse().expect("a role"),
-                language: "en".into(),
+                language: careminder::domain::Language::En,
                 village: village.map(str::to_string),
                 township: township.map(str::to_string),
                 wecom_userid: None,

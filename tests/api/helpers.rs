@@ -47,7 +47,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> Tes
         ..Config::default()
     };
     tweak(&mut config);
-    if config.gateway.kind() != careminder::domain::Channel::Mock
+    if config.gateway.kind() != careminder::domain::GatewayKind::Mock
         && !config.gateways.contains_key("mock")
     {
         // A mock beside the gateway under test, for the helpers below.

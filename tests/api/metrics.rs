@@ -43,7 +43,11 @@ async fn metrics_parse_and_match_the_database_after_a_demo_morning() {
     assert!(!counts.is_empty());
     for c in &counts {
         assert_eq!(
-            sum(&s, "careminder_messages", Some(("status", &c.status))),
+            sum(
+                &s,
+                "careminder_messages",
+                Some(("status", c.status.as_str()))
+            ),
             c.count as f64,
             "{}",
             c.status
@@ -52,7 +56,7 @@ async fn metrics_parse_and_match_the_database_after_a_demo_morning() {
     // By gateway too: what the mock carried.
     let delivered = counts
         .iter()
-        .find(|c| c.status == "delivered")
+        .find(|c| c.status == careminder::domain::MessageStatus::Delivered)
         .map(|c| c.count)
         .unwrap_or(0);
     assert!(delivered > 0);

@@ -24,7 +24,7 @@ async fn staff(
                     careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                 ),
                 role: role.parse().expect("a role"),
-                language: "zh-CN".into(),
+                language: careminder::domain::Language::ZhCn,
                 village: village.map(str::to_string),
                 township: Some(township.into()),
                 wecom_userid: None,
@@ -292,7 +292,10 @@ async fn a_pregnancy_44_weeks_past_lmp_without_a_birth_goes_stale_and_the_office
     let w = woman_in(&t, "赵芳", "13812345605", "2026-02-01", "V001").await; // 43+2 weeks
     t.run_until("2026-12-08 09:00", Duration::hours(1)).await;
     let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
-    assert_eq!(t.app.store.pregnancy(pid).await.unwrap().status, "stale");
+    assert_eq!(
+        t.app.store.pregnancy(pid).await.unwrap().status,
+        careminder::domain::PregnancyStatus::Stale
+    );
     let officer = days(&t, "+8613700000001");
     assert_eq!(
         officer.first().map(|d| d.0.as_str()),
@@ -310,7 +313,7 @@ async fn a_pregnancy_44_weeks_past_lmp_without_a_birth_goes_stale_and_the_office
         .unwrap();
     assert_eq!(
         t.app.store.pregnancy(pid).await.unwrap().status,
-        "delivered"
+        careminder::domain::PregnancyStatus::Delivered
     );
 }
 

@@ -393,7 +393,7 @@ async fn stopping_a_broadcast_mid_way_cancels_every_unsent_message() {
     assert!(
         progress
             .iter()
-            .any(|s| s.status == "cancelled" && s.count == 30),
+            .any(|s| s.status == careminder::domain::MessageStatus::Cancelled && s.count == 30),
         "{progress:?}"
     );
     // The claimed ones, taken back, were not sent either, and say why.

@@ -31,7 +31,7 @@ async fn add_staff(t: &TestApp, code: &str, name: &str, phone: &str, role: &str)
                     careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                 ),
                 role: role.parse().expect("a role"),
-                language: "zh-CN".into(),
+                language: careminder::domain::Language::ZhCn,
                 village: Some("V001".into()),
                 township: None,
                 wecom_userid: None,

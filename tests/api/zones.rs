@@ -166,7 +166,7 @@ async fn officers_get_their_digest_at_eight_in_their_own_zone() {
                         careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
                     ),
                     role: careminder::domain::Role::Officer,
-                    language: "en".into(),
+                    language: careminder::domain::Language::En,
                     village: Some(village.into()),
                     township: None,
                     wecom_userid: None,

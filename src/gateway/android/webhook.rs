@@ -3,7 +3,7 @@
 //! (HMAC-SHA256 of body and `X-Timestamp`) by one of our phones.
 
 use super::{verify, Envelope, SignatureError};
-use crate::domain::{Channel, NewInbound, ReportedStatus, StatusReport};
+use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::SharedBackend;
 use crate::gateway::webhooks::{header_str, millis, refuse};
 use crate::gateway::ChannelSettings;
@@ -26,7 +26,7 @@ async fn event(State(b): State<SharedBackend>, headers: HeaderMap, body: Bytes) 
     );
     let mut last = SignatureError::Missing;
     let mut gateway = None;
-    for (name, entry) in b.gateways().of_kind(Channel::Android) {
+    for (name, entry) in b.gateways().of_kind(GatewayKind::Android) {
         let ChannelSettings::Android(s) = &entry.config.channel else {
             continue;
         };

@@ -5,7 +5,7 @@
 
 use super::map_status;
 use crate::domain::secret::constant_time_eq;
-use crate::domain::{Channel, NewInbound, StatusReport};
+use crate::domain::{GatewayKind, NewInbound, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::ChannelSettings;
 use axum::body::Bytes;
@@ -52,7 +52,7 @@ fn authenticate(b: &SharedBackend, headers: &HeaderMap) -> Result<String, Respon
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(unauthorized)?;
     let (user, pass) = creds.split_once(':').ok_or_else(unauthorized)?;
-    for (name, entry) in b.gateways().of_kind(Channel::Cht) {
+    for (name, entry) in b.gateways().of_kind(GatewayKind::Cht) {
         let ChannelSettings::Cht(c) = &entry.config.channel else {
             continue;
         };

@@ -3,7 +3,7 @@
 //! sorted parameters.
 
 use super::{map_status, verify, OPTED_OUT};
-use crate::domain::{Channel, NewInbound, StatusReport};
+use crate::domain::{GatewayKind, NewInbound, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::webhooks::{header_str, refuse};
 use crate::gateway::ChannelSettings;
@@ -45,7 +45,7 @@ fn verified(
         .map(|p| p.as_str())
         .unwrap_or(uri.path());
     let url = format!("{}{}", b.public_url().trim_end_matches('/'), path);
-    for (name, entry) in b.gateways().of_kind(Channel::Twilio) {
+    for (name, entry) in b.gateways().of_kind(GatewayKind::Twilio) {
         let ChannelSettings::Twilio(s) = &entry.config.channel else {
             continue;
         };

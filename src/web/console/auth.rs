@@ -59,7 +59,7 @@ fn secure(app: &AppState) -> &'static str {
 
 fn login_page(app: &AppState, token: &str, error: Option<&str>, status: StatusCode) -> Response {
     let mut ctx = tera::Context::new();
-    ctx.insert("t", &words(&app.config.default_language));
+    ctx.insert("t", &words(app.config.default_language.as_str()));
     ctx.insert("lang", &app.config.default_language);
     ctx.insert("login_csrf", token);
     ctx.insert("error", &error);

@@ -143,7 +143,7 @@ impl Signed {
 
     /// The language of the interface: hers.
     pub fn lang(&self) -> &str {
-        if self.staff.language == "en" {
+        if self.staff.language == crate::domain::Language::En {
             "en"
         } else {
             "zh-CN"

@@ -477,19 +477,7 @@ async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<Messag
     ctx.insert("campaign", &f.campaign);
     ctx.insert("from", &q.from.map(|d| d.to_string()));
     ctx.insert("to", &q.to.map(|d| d.to_string()));
-    ctx.insert(
-        "statuses",
-        &[
-            "scheduled",
-            "claimed",
-            "accepted",
-            "sent",
-            "delivered",
-            "failed",
-            "cancelled",
-            "expired",
-        ],
-    );
+    ctx.insert("statuses", crate::domain::MessageStatus::ALL);
     Ok(page(&s, "messages.html", ctx))
 }
 
