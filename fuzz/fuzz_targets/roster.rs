@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap()
         .with_timezone(&chrono::Utc);
     let mut lines = std::collections::HashSet::new();
-    let _ = careminder::importer::read_batches(data, &config, &plans, now, "fuzz", "fuzz", |b| {
+    let _ = careminder::services::importer::read_batches(data, &config, &plans, now, "fuzz", "fuzz", |b| {
         for r in &b.refused {
             assert!(!r.reason.is_empty());
             assert!(

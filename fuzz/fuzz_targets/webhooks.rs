@@ -5,7 +5,8 @@
 #![no_main]
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use careminder::config::{AndroidConfig, ChtConfig, Config, GatewayConfig, TwilioConfig};
+use careminder::config::{ChannelSettings, Config, GatewayConfig};
+use careminder::gateway::{android, cht, twilio, wechat};
 use careminder::{App, Clock};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
@@ -31,57 +32,44 @@ fn world() -> &'static World {
     W.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Config {
-            database: dir.path().join("fuzz.db"),
+            database: dir.path().join("fuzz.db").into(),
             api_token: Some(TOKEN.into()),
             public_url: PUBLIC.into(),
             ..Config::default()
         };
         c.gateways.insert(
             "phone".into(),
-            GatewayConfig {
-                kind: "android".into(),
-                android: AndroidConfig {
-                    base_url: "http://127.0.0.1:9".into(),
-                    signing_key: ANDROID_KEY.into(),
-                    ..Default::default()
-                },
+            GatewayConfig::new(ChannelSettings::Android(android::Settings {
+                base_url: "http://127.0.0.1:9".into(),
+                signing_key: ANDROID_KEY.into(),
                 ..Default::default()
-            },
+            })),
         );
         c.gateways.insert(
             "tw".into(),
-            GatewayConfig {
-                kind: "twilio".into(),
-                twilio: TwilioConfig {
-                    base_url: "http://127.0.0.1:9".into(),
-                    account_sid: "AC1".into(),
-                    auth_token: TWILIO_TOKEN.into(),
-                    from: "+15005550006".into(),
-                    ..Default::default()
-                },
+            GatewayConfig::new(ChannelSettings::Twilio(twilio::Settings {
+                base_url: "http://127.0.0.1:9".into(),
+                account_sid: "AC1".into(),
+                auth_token: TWILIO_TOKEN.into(),
+                from: "+15005550006".into(),
                 ..Default::default()
-            },
+            })),
         );
         c.gateways.insert(
             "cht".into(),
-            GatewayConfig {
-                kind: "cht".into(),
-                cht: ChtConfig {
-                    username: "phone1".into(),
-                    password: "s3cret".into(),
-                },
-                ..Default::default()
-            },
+            GatewayConfig::new(ChannelSettings::Cht(cht::Settings {
+                username: "phone1".into(),
+                password: "s3cret".into(),
+            })),
         );
-        let mut wx = GatewayConfig {
-            kind: "wechat".into(),
+        let wx = GatewayConfig::new(ChannelSettings::Wechat(wechat::Settings {
+            base_url: "http://127.0.0.1:9".into(),
+            appid: WX_APPID.into(),
+            secret: "s".into(),
+            token: WX_TOKEN.into(),
+            encoding_aes_key: WX_AES.into(),
             ..Default::default()
-        };
-        wx.wechat.base_url = "http://127.0.0.1:9".into();
-        wx.wechat.appid = WX_APPID.into();
-        wx.wechat.secret = "s".into();
-        wx.wechat.token = WX_TOKEN.into();
-        wx.wechat.encoding_aes_key = WX_AES.into();
+        }));
         c.gateways.insert("wechat".into(), wx);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -93,14 +81,14 @@ fn world() -> &'static World {
         let app: Arc<App> = rt.block_on(App::open(c, Clock::manual(start))).unwrap();
         // A woman to reply and messages to report on.
         rt.block_on(async {
-            let input = careminder::enrollment::EnrollmentInput {
+            let input = careminder::services::enrollment::EnrollmentInput {
                 name: "王秀英".into(),
                 phone: "13812345678".into(),
                 lmp: Some("2026-09-22".into()),
                 consent: Some("yes".into()),
                 ..Default::default()
             };
-            app.enroll(&input, "fuzz", "fuzz").await.unwrap();
+            app.care.enroll(&input, "fuzz", "fuzz").await.unwrap();
         });
         World {
             router: careminder::web::router(app),
@@ -154,7 +142,7 @@ fuzz_target!(|data: &[u8]| {
         d @ (6 | 7) => {
             // WeChat: plain XML, or (safe mode) the body encrypted and
             // wrapped as WeChat wraps it.
-            use careminder::gateway::wechat_crypto::{signature, Cipher};
+            use careminder::gateway::wechat::crypto::{signature, Cipher};
             let ts = w.now.to_string();
             let sig = signature(&[WX_TOKEN, &ts, "n"]);
             let mut uri = format!("/webhooks/wechat?signature={sig}&timestamp={ts}&nonce=n");
