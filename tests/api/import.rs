@@ -2,30 +2,91 @@
 //! re-import adds nothing.
 
 use crate::helpers::*;
-use std::path::PathBuf;
-use std::process::Command;
+use chrono::{Duration, NaiveDate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-fn roster(args: &[&str]) -> Vec<u8> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/make_roster.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .output()
-        .expect("python3 runs make_roster.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董";
+const GIVEN: &str = "秀英桂兰玉梅丽静敏燕芳娟霞红艳丹萍琳雪婷慧佳欣怡晶倩颖";
+/// Mainland mobile prefixes in service.
+const PREFIXES: [&str; 12] = [
+    "130", "135", "136", "137", "138", "139", "150", "158", "159", "186", "187", "188",
+];
+
+/// A roster of `n` invented women as a county office writes one (the
+/// shape of `shared/fixtures/make_roster.py`, generated here so the suite
+/// needs nothing outside the repository), then the first `bad` of eight
+/// rows a careful importer must refuse, one reason each.
+fn roster(n: usize, bad: usize, zh: bool, today: &str) -> Vec<u8> {
+    let today = NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap();
+    let mut rnd = StdRng::seed_from_u64(7);
+    let pick = |rnd: &mut StdRng, s: &str| {
+        let cs: Vec<char> = s.chars().collect();
+        cs[rnd.gen_range(0..cs.len())]
+    };
+    let mut out = String::from(if zh {
+        "姓名,手机号,末次月经,预产期,村,责任人,语言,微信openid,知情同意\n"
+    } else {
+        "name,phone,lmp,edd,village,officer,language,wechat_openid,consent\n"
+    });
+    let villages = (n / 300).max(1);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..n {
+        let mut name = format!("{}{}", pick(&mut rnd, SURNAMES), pick(&mut rnd, GIVEN));
+        if rnd.gen_bool(0.6) {
+            name.push(pick(&mut rnd, GIVEN));
+        }
+        let phone = loop {
+            let prefix = PREFIXES[rnd.gen_range(0..PREFIXES.len())];
+            let p = format!("{prefix}{:08}", rnd.gen_range(0..100_000_000u64));
+            if seen.insert(p.clone()) {
+                break p;
+            }
+        };
+        let phone = if rnd.gen_bool(0.3) {
+            format!("+86{phone}")
+        } else {
+            phone
+        };
+        let lmp = today - Duration::days(rnd.gen_range(14..41 * 7));
+        let edd = lmp + Duration::days(280);
+        let (lmp, edd) = match rnd.gen_range(0..10) {
+            0..=5 => (lmp.to_string(), String::new()),
+            6..=8 => (String::new(), edd.to_string()),
+            _ => (lmp.to_string(), edd.to_string()),
+        };
+        let v = rnd.gen_range(1..=villages);
+        let officer = rnd.gen_range(1..=2);
+        let lang = if rnd.gen_bool(0.95) { "zh-CN" } else { "en" };
+        out += &format!("{name},{phone},{lmp},{edd},V{v:03},V{v:03}-O{officer},{lang},,yes\n");
+    }
+    let d = |days: i64| (today + Duration::days(days)).to_string();
+    let bad_rows = [
+        format!("缺号码,,{},,V001,V001-O1,zh-CN,,yes", d(0)),
+        format!("坏号码,12345,{},,V001,V001-O1,zh-CN,,yes", d(0)),
+        "无日期,13800000001,,,V001,V001-O1,zh-CN,,yes".to_string(),
+        format!("将来,13800000002,{},,V001,V001-O1,zh-CN,,yes", d(30)),
+        format!("太早,13800000003,{},,V001,V001-O1,zh-CN,,yes", d(-400)),
+        "坏日期,13800000004,2026-13-45,,V001,V001-O1,zh-CN,,yes".to_string(),
+        format!(
+            "矛盾,13800000005,{},{},V001,V001-O1,zh-CN,,yes",
+            d(-100),
+            d(100)
+        ),
+        format!("未同意,13800000006,{},,V001,V001-O1,zh-CN,,no", d(0)),
+    ];
+    for row in bad_rows.iter().take(bad) {
+        out += row;
+        out.push('\n');
+    }
+    out.into_bytes()
 }
 
 #[tokio::test]
 async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_reimport_adds_nothing(
 ) {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
-    let csv = roster(&["1000", "--bad", "8", "--today", "2026-12-01"]);
+    let csv = roster(1000, 8, false, "2026-12-01");
     let r = t.import_csv(csv.clone(), "roster:test.csv").await.unwrap();
     let refused: Vec<(u64, String)> = r
         .refused
@@ -66,7 +127,7 @@ async fn roster_of_1000_with_8_bad_rows_refuses_each_with_line_and_reason_and_re
 #[tokio::test]
 async fn chinese_header_is_read_and_a_changed_date_is_a_correction() {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
-    let csv = roster(&["20", "--zh", "--today", "2026-12-01"]);
+    let csv = roster(20, 0, true, "2026-12-01");
     let r = t.import_csv(csv.clone(), "roster:zh.csv").await.unwrap();
     assert_eq!((r.created, r.refused.len()), (20, 0));
     let text = String::from_utf8(csv).unwrap();

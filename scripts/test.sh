@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what the tests
+# need when it is missing (Debian packages and one PyPI package), then runs
+# `cargo test`. Arguments go to cargo test (`scripts/test.sh rules::`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+# The API test validates the OpenAPI description with python3's
+# openapi-spec-validator.
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+# The WeChat tests: openssl makes safe-mode test vectors independently of
+# our code, and the printable QR card needs a font with Chinese glyphs.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || need+=(fonts-wqy-microhei)
+# The console's browser test drives Debian's chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing: ${need[*]} (install them, or run this as root to have it done)" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
+  python3 -m pip install -q openapi-spec-validator 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages openapi-spec-validator
+fi
+
+exec cargo test --locked "$@"
