@@ -78,8 +78,17 @@ pub struct JobsConfig {
     pub summary_cron: String,
     /// Days after a window closes before a visit counts as overdue.
     pub overdue_grace_days: i64,
-    /// Days a visit stays overdue before it also reaches the supervisor.
+    /// Days a visit stays overdue before it also reaches the supervisor
+    /// (once, with the officer named).
     pub escalate_after_days: i64,
+    /// An overdue visit is named in the officer's text the day it becomes
+    /// overdue, and again this many days after (each), unless the next
+    /// check-up's window has opened by then; after that it stays on her
+    /// worklist but leaves the text.
+    pub mention_again_after_days: Vec<i64>,
+    /// Longest digest, in SMS parts: what does not fit is counted ("and 12
+    /// more: see the worklist"), not sent as more texts.
+    pub digest_max_parts: usize,
 }
 
 impl Default for JobsConfig {
@@ -89,6 +98,8 @@ impl Default for JobsConfig {
             summary_cron: "0 0 8 * * Mon".into(),
             overdue_grace_days: 3,
             escalate_after_days: 7,
+            mention_again_after_days: vec![7],
+            digest_max_parts: 3,
         }
     }
 }

@@ -106,6 +106,8 @@ enum Cmd {
     Birth(care::BirthArgs),
     /// What each officer and supervisor would receive right now (nothing is sent).
     Digest(reports::DigestArgs),
+    /// Every overdue visit, until someone records it: the officers' tasks.
+    Worklist(reports::WorklistArgs),
     /// Reports.
     #[command(subcommand)]
     Report(reports::ReportCmd),
@@ -232,6 +234,7 @@ pub async fn main() -> Result<()> {
         Cmd::Conversation(a) => replies::conversation(ctx, a).await,
         Cmd::Staff(c) => staff::run(ctx, c).await,
         Cmd::Digest(a) => reports::digest(ctx, a).await,
+        Cmd::Worklist(a) => reports::worklist(ctx, a).await,
         Cmd::Report(c) => reports::run(ctx, c).await,
         Cmd::Gateway(c) => gateway::run(ctx, c).await,
         Cmd::Plans(a) => plans::run(ctx, a).await,

@@ -10,6 +10,15 @@ pub struct DigestArgs {
     json: bool,
 }
 
+#[derive(Args)]
+pub struct WorklistArgs {
+    /// Only this officer's women.
+    #[arg(long)]
+    officer: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 pub enum ReportCmd {
     /// Per township and village: reminders sent/delivered/failed, visits on
@@ -40,6 +49,39 @@ pub async fn digest(ctx: Ctx, a: DigestArgs) -> Result<()> {
         println!("{} ({}):", d.staff_code, d.role);
         for m in d.messages {
             println!("  {m}");
+        }
+    }
+    Ok(())
+}
+
+/// Every overdue visit until someone records it: the officer's tasks.
+pub async fn worklist(ctx: Ctx, a: WorklistArgs) -> Result<()> {
+    let app = ctx.open().await?;
+    let items = app
+        .jobs
+        .worklist(app.clock.now(), a.officer.as_deref())
+        .await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(());
+    }
+    if items.is_empty() {
+        println!("nothing overdue");
+    }
+    for i in items {
+        let v = &i.visit;
+        println!(
+            "{:<10} {:<8} woman {:<6} {:<12} {} ({} days, window ended {})",
+            v.officer_code.as_deref().unwrap_or("-"),
+            v.village.as_deref().unwrap_or("-"),
+            v.woman_id,
+            v.name,
+            v.label_en,
+            i.days_overdue,
+            v.window_end
+        );
+        if i.state != "overdue" {
+            println!("{:>31}{}", "", i.state);
         }
     }
     Ok(())

@@ -24,9 +24,15 @@ pub struct Digest {
     pub messages: Vec<String>,
 }
 
-/// Longest digest message, in SMS parts: longer lists become more messages,
-/// split between items, never inside one.
-const DIGEST_MAX_PARTS: usize = 2;
+/// One overdue visit on an officer's worklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkItem {
+    #[serde(flatten)]
+    pub visit: OverdueVisit,
+    /// "overdue", or "missed, not recorded" once the next window has opened.
+    pub state: &'static str,
+    pub days_overdue: i64,
+}
 
 /// The cron jobs: officers' digests, the weekly summary, coverage.
 #[derive(Clone)]
@@ -89,7 +95,12 @@ impl Jobs {
             }
             match name {
                 "digest" => {
-                    self.send_digests_in(now, tz).await?;
+                    // What became news since the last run's day (more
+                    // than one day when the service was down).
+                    let since = last
+                        .date_naive()
+                        .min(local_date(tz, now) - Duration::days(1));
+                    self.send_digests_in(now, tz, since).await?;
                     self.store.purge_rejected_webhooks(now).await?;
                 }
                 _ => {
@@ -128,21 +139,35 @@ impl Jobs {
     }
 
     /// What each officer (overdue visits, stale pregnancies) and supervisor
-    /// (visits overdue past the escalation age) would receive as of `now`.
-    /// Staff with nothing to act on get nothing.
+    /// (escalations) would receive as of `now`, were today's digest sent
+    /// now. Staff with nothing new to hear get nothing.
     pub async fn digests(&self, now: DateTime<Utc>) -> Result<Vec<Digest>, AppError> {
-        self.digests_in(now, self.config.timezone).await
+        let today = local_date(self.config.timezone, now);
+        self.digests_in(now, self.config.timezone, today - Duration::days(1))
+            .await
     }
 
-    /// The digests as of today in zone `tz` (what is overdue there).
+    /// The digests as of today in zone `tz`, naming what became news in
+    /// the days `(since, today]` (one day, unless the job missed some).
+    ///
+    /// An overdue visit is news the day it becomes overdue (window end +
+    /// grace + 1) and on each of `mention_again_after_days` after, unless
+    /// the next check-up's window has opened by then: after that it is a
+    /// task on the officer's worklist, not a text. A supervisor hears of
+    /// it once, `escalate_after_days` after it became overdue. A pregnancy
+    /// 44 weeks past LMP with no birth recorded is asked about once; the
+    /// weekly summary carries the count after that.
     pub async fn digests_in(
         &self,
         now: DateTime<Utc>,
         tz: chrono_tz::Tz,
+        since: NaiveDate,
     ) -> Result<Vec<Digest>, AppError> {
         let today = local_date(tz, now);
-        let grace = self.config.jobs.overdue_grace_days;
-        let escalate = self.config.jobs.escalate_after_days;
+        let jobs = &self.config.jobs;
+        let grace = jobs.overdue_grace_days;
+        let escalate = jobs.escalate_after_days;
+        let news = |day: NaiveDate| since < day && day <= today;
         let overdue = self
             .store
             .overdue_visits(today - Duration::days(grace))
@@ -168,15 +193,21 @@ impl Jobs {
                 continue;
             };
             let days = (today - v.window_end).num_days();
-            let lang = officer.language.as_str();
-            officer_items.entry(officer.code.as_str()).or_default().push(self.texts.render(
-                "digest-item",
-                lang,
-                &json!({"name": v.name, "village": village(&v.village), "contact": label(v, lang), "days": days}),
-            ));
-            // First in a digest the day after window end + grace; escalated N days later.
-            let first_listed = v.window_end + Duration::days(grace + 1);
-            if (today - first_listed).num_days() >= escalate {
+            let became_overdue = v.window_end + Duration::days(grace + 1);
+            let again = !v.superseded(today)
+                && jobs
+                    .mention_again_after_days
+                    .iter()
+                    .any(|d| news(became_overdue + Duration::days(*d)));
+            if news(became_overdue) || again {
+                let lang = officer.language.as_str();
+                officer_items.entry(officer.code.as_str()).or_default().push(self.texts.render(
+                    "digest-item",
+                    lang,
+                    &json!({"name": v.name, "village": village(&v.village), "contact": label(v, lang), "days": days}),
+                ));
+            }
+            if news(became_overdue + Duration::days(escalate)) {
                 for sup in staff.values().filter(|s| {
                     s.role == crate::domain::Role::Supervisor
                         && s.township.is_some()
@@ -192,6 +223,11 @@ impl Jobs {
             }
         }
         for p in &stale {
+            // Asked once: the day it went past 44 weeks.
+            let went_stale = p.lmp + Duration::days(crate::domain::dates::MAX_GA_DAYS + 1);
+            if !news(went_stale) {
+                continue;
+            }
             if let Some(officer) = p.officer_code.as_deref().and_then(|c| staff.get(c)) {
                 officer_items
                     .entry(officer.code.as_str())
@@ -209,7 +245,7 @@ impl Jobs {
             out.push(Digest {
                 staff_code: code.to_string(),
                 role: s.role,
-                messages: self.pack("digest-header", s.language.as_str(), json!({}), &items),
+                messages: vec![self.pack("digest-header", s.language.as_str(), json!({}), &items)],
             });
         }
         for (code, items) in supervisor_items {
@@ -217,58 +253,79 @@ impl Jobs {
             out.push(Digest {
                 staff_code: code,
                 role: s.role,
-                messages: self.pack(
+                messages: vec![self.pack(
                     "escalation-header",
                     s.language.as_str(),
                     json!({"days": escalate}),
                     &items,
-                ),
+                )],
             });
         }
         Ok(out)
     }
 
-    /// Packs items behind a numbered header into as few messages as fit
-    /// `DIGEST_MAX_PARTS` SMS parts each, splitting only between items.
-    fn pack(
-        &self,
-        header: &str,
-        lang: &str,
-        mut ctx: serde_json::Value,
-        items: &[String],
-    ) -> Vec<String> {
+    /// One message: the header and as many items as fit
+    /// `jobs.digest_max_parts` SMS parts, then a count of the rest ("and
+    /// 12 more: see the worklist"). Items are never cut.
+    fn pack(&self, header: &str, lang: &str, ctx: serde_json::Value, items: &[String]) -> String {
         let sep = if lang == "en" { "; " } else { "；" };
-        let fits = |s: &str| crate::domain::sms::measure(s).parts <= DIGEST_MAX_PARTS;
-        let head = |ctx: &mut serde_json::Value, part: usize, parts: usize| {
-            ctx["part"] = json!(part);
-            ctx["parts"] = json!(parts);
-            self.texts.render(header, lang, ctx)
-        };
-        // Group with a provisional header (widest numbers), then number the groups.
-        let mut groups: Vec<Vec<&str>> = vec![];
-        let probe = head(&mut ctx, 99, 99);
-        for item in items {
-            let joined = groups
-                .last()
-                .map(|g| format!("{probe}{}{sep}{item}", g.join(sep)));
-            match (groups.last_mut(), joined) {
-                (Some(g), Some(j)) if fits(&j) => g.push(item),
-                _ => groups.push(vec![item]),
+        let head = self.texts.render(header, lang, &ctx);
+        let text = |k: usize| {
+            let mut t = format!("{head}{}", items[..k].join(sep));
+            if k < items.len() {
+                let more =
+                    self.texts
+                        .render("digest-more", lang, &json!({ "count": items.len() - k }));
+                if k > 0 {
+                    t.push_str(sep);
+                }
+                t.push_str(&more);
             }
+            t
+        };
+        let max = self.config.jobs.digest_max_parts.max(1);
+        let fits = |s: &str| crate::domain::sms::measure(s).parts <= max;
+        let mut k = 0;
+        while k < items.len() && fits(&text(k + 1)) {
+            k += 1;
         }
-        let n = groups.len();
-        groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| format!("{}{}", head(&mut ctx, i + 1, n), g.join(sep)))
-            .collect()
+        text(k)
+    }
+
+    /// The officers' worklist: every overdue visit in `officer`'s care (or
+    /// everyone's), each marked missed when the next check-up's window has
+    /// opened. It lists them until someone records them.
+    pub async fn worklist(
+        &self,
+        now: DateTime<Utc>,
+        officer: Option<&str>,
+    ) -> Result<Vec<WorkItem>, AppError> {
+        let today = local_date(self.config.timezone, now);
+        let grace = self.config.jobs.overdue_grace_days;
+        Ok(self
+            .store
+            .overdue_visits(today - Duration::days(grace))
+            .await?
+            .into_iter()
+            .filter(|v| officer.is_none_or(|o| v.officer_code.as_deref() == Some(o)))
+            .map(|v| WorkItem {
+                state: if v.superseded(today) {
+                    "missed, not recorded"
+                } else {
+                    "overdue"
+                },
+                days_overdue: (today - v.window_end).num_days(),
+                visit: v,
+            })
+            .collect())
     }
 
     /// Sends today's digests (kind alert: they wait for the send window).
     pub async fn send_digests(&self, now: DateTime<Utc>) -> Result<u64, AppError> {
         let mut n = 0;
         for tz in self.config.all_zones() {
-            n += self.send_digests_in(now, tz).await?;
+            let since = local_date(tz, now) - Duration::days(1);
+            n += self.send_digests_in(now, tz, since).await?;
         }
         Ok(n)
     }
@@ -279,6 +336,7 @@ impl Jobs {
         &self,
         now: DateTime<Utc>,
         tz: chrono_tz::Tz,
+        since: NaiveDate,
     ) -> Result<u64, AppError> {
         let today = local_date(tz, now);
         // Pregnancies 44 weeks past LMP with no birth: reminders stop, the
@@ -294,7 +352,7 @@ impl Jobs {
             tracing::info!(stale, "pregnancies marked stale");
         }
         let mut n = 0;
-        for d in self.digests_in(now, tz).await? {
+        for d in self.digests_in(now, tz, since).await? {
             let Some(s) = self.store.staff_by_code(&d.staff_code).await? else {
                 continue;
             };
@@ -373,6 +431,9 @@ impl Jobs {
             t.registrations += r.registrations;
             t
         });
+        // Pregnancies past 44 weeks with no birth recorded: asked about
+        // once in a digest, then carried here until someone updates them.
+        let stale = self.store.stale_pregnancies().await?.len();
         let mut n = 0;
         for s in self
             .store
@@ -382,6 +443,7 @@ impl Jobs {
             .filter(|s| s.role == crate::domain::Role::Admin)
         {
             let mut ctx = serde_json::to_value(&total).unwrap_or_default();
+            ctx["stale"] = json!(stale);
             ctx["from"] = json!(crate::render::format_date(from, s.language.as_str()));
             ctx["to"] = json!(crate::render::format_date(
                 today - Duration::days(1),

@@ -19,6 +19,16 @@ pub struct OverdueVisit {
     pub label_zh: String,
     pub label_en: String,
     pub window_end: NaiveDate,
+    /// When the pregnancy's next contact window opens, if one does.
+    pub next_window_start: Option<NaiveDate>,
+}
+
+impl OverdueVisit {
+    /// The next contact's window has opened: this one is missed, not just
+    /// late, and the officer's task is to record what happened.
+    pub fn superseded(&self, today: NaiveDate) -> bool {
+        self.next_window_start.is_some_and(|d| d <= today)
+    }
 }
 
 /// A pregnancy 44 weeks past LMP with no delivery recorded.
@@ -57,9 +67,12 @@ impl Store {
     /// Pending visits of current pregnancies whose window closed before `cutoff`.
     pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
         let rows = sqlx::query(
-            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end
+            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
+                    (SELECT MIN(n.window_start) FROM visits n
+                      WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
+                        AND n.status <> 'cancelled') AS next_window_start
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE v.status = 'pending' AND v.window_end < ? AND p.status IN ('active', 'delivered')
+             WHERE v.status = 'pending' AND v.window_end < ? AND p.status IN ('active', 'delivered', 'stale')
              ORDER BY w.officer_code, v.window_end, w.id",
         )
         .bind(date_str(cutoff))
@@ -76,6 +89,11 @@ impl Store {
                     label_zh: r.get("label_zh"),
                     label_en: r.get("label_en"),
                     window_end: parse_stored_date(r.get("window_end"))?,
+                    next_window_start: r
+                        .get::<Option<String>, _>("next_window_start")
+                        .as_deref()
+                        .map(parse_stored_date)
+                        .transpose()?,
                 })
             })
             .collect()

@@ -34,6 +34,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/birth", post(birth))
         .route("/women/{id}/visits/missed", post(visit_missed))
         .route("/digests", get(digests))
+        .route("/worklist", get(worklist))
         .route("/reports/coverage", get(coverage))
         .route("/women", get(list_women))
         .route("/women/{id}", get(get_woman))
@@ -306,6 +307,22 @@ async fn visit_missed(
         .mark_missed(id, b.contact.as_deref(), &b.by)
         .await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct WorklistQuery {
+    officer: Option<String>,
+}
+
+async fn worklist(
+    State(app): State<AppState>,
+    Query(q): Query<WorklistQuery>,
+) -> Result<Response, ApiError> {
+    let items = app
+        .jobs
+        .worklist(app.clock.now(), q.officer.as_deref())
+        .await?;
+    Ok(Json(items).into_response())
 }
 
 async fn digests(

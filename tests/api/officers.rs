@@ -90,22 +90,18 @@ async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_ri
     let o1 = days(&t, "+8613700000001");
     assert_eq!(
         o1.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
-        ["2026-12-25 08:00", "2026-12-26 08:00", "2026-12-27 08:00"],
-        "A is listed from the day after window end + grace until her visit is recorded"
+        ["2026-12-25 08:00"],
+        "A is news the day after window end + grace; recorded before she is named again"
     );
     assert_eq!(
         o1[0].1,
-        "逾期未做的检查（1/1）：王秀英（V001）第1次产前检查（建母子健康手册）逾期4天"
+        "逾期未做的检查：王秀英（V001）第1次产前检查（建母子健康手册）逾期4天"
     );
     let o2 = days(&t, "+8613700000002");
-    let expected: Vec<String> = (25..=31)
-        .map(|d| format!("2026-12-{d} 08:00"))
-        .chain((1..=2).map(|d| format!("2027-01-0{d} 08:00")))
-        .collect();
     assert_eq!(
-        o2.iter().map(|d| d.0.clone()).collect::<Vec<_>>(),
-        expected,
-        "C every day; B never"
+        o2.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+        ["2026-12-25 08:00", "2027-01-01 08:00"],
+        "C when she became overdue and once more a week later; B never"
     );
     assert!(o2
         .iter()
@@ -113,10 +109,13 @@ async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_ri
     let s1 = days(&t, "+8613700000011");
     assert_eq!(
         s1.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
-        ["2027-01-01 08:00", "2027-01-02 08:00"],
-        "7 days after first listed"
+        ["2027-01-01 08:00"],
+        "once, 7 days after she became overdue"
     );
-    assert_eq!(s1[0].1, "逾期超过7天的检查（1/1）：V002-O1医生：张玉梅（V002）第1次产前检查（建母子健康手册）逾期11天");
+    assert_eq!(
+        s1[0].1,
+        "逾期超过7天的检查：V002-O1医生：张玉梅（V002）第1次产前检查（建母子健康手册）逾期11天"
+    );
     assert!(
         days(&t, "+8613700000012").is_empty(),
         "another township's supervisor hears nothing"
@@ -318,31 +317,106 @@ async fn a_pregnancy_44_weeks_past_lmp_without_a_birth_goes_stale_and_the_office
 }
 
 #[tokio::test]
-async fn a_long_digest_is_split_between_items_never_inside_one() {
+async fn forty_women_fifteen_overdue_make_one_digest_within_the_part_limit_ending_with_a_count() {
     let t = spawn_app().await;
     staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
-    for i in 0..12 {
+    // 15 whose first check-up closes 12-21 (overdue from 12-25), 25 months off.
+    for i in 0..40 {
+        let lmp = if i < 15 { "2026-09-22" } else { "2026-11-10" };
         woman_in(
             &t,
             &format!("孕妇{i:02}"),
             &format!("138123450{i:02}"),
-            "2026-09-22",
+            lmp,
             "V001",
         )
         .await;
     }
-    t.at("2026-12-26 09:00");
+    t.at("2026-12-25 09:00");
     let d = t.app.jobs.digests(t.clock.now()).await.unwrap();
-    assert_eq!(d.len(), 1);
-    let msgs = &d[0].messages;
-    assert!(msgs.len() > 1, "{msgs:?}");
-    for (i, m) in msgs.iter().enumerate() {
-        assert!(
-            m.starts_with(&format!("逾期未做的检查（{}/{}）：", i + 1, msgs.len())),
-            "{m}"
-        );
-        assert!(careminder::domain::sms::measure(m).parts <= 2, "{m}");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].messages.len(), 1, "one text, never more");
+    let m = &d[0].messages[0];
+    let max = t.app.config.jobs.digest_max_parts;
+    assert!(careminder::domain::sms::measure(m).parts <= max, "{m}");
+    let named = m.matches("逾期4天").count();
+    assert!(named > 0 && named < 15, "{m}");
+    assert!(
+        m.ends_with(&format!("另有{}项，请看工作清单", 15 - named)),
+        "the rest counted: {m}"
+    );
+    // The worklist holds all fifteen.
+    let work = t
+        .app
+        .jobs
+        .worklist(t.clock.now(), Some("V001-O1"))
+        .await
+        .unwrap();
+    assert_eq!(work.len(), 15);
+    // Nothing overdue, nothing sent: the next day has no news.
+    t.at("2026-12-26 09:00");
+    assert!(t.app.jobs.digests(t.clock.now()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn three_hundred_days_of_a_woman_who_never_attends_keep_her_officers_texts_few() {
+    // Registered at 10+0 weeks, never attends, no birth ever recorded; the
+    // service ticks twice a day for 300 days.
+    let t = spawn_app_with(|_| {}, "2026-12-01 07:00").await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    staff(&t, "S1", "13700000011", "supervisor", None, "T1").await;
+    let lmp = "2026-09-22"; // 10+0 weeks on 12-01
+    let w = woman_in(&t, "王秀英", "13812345601", lmp, "V001").await;
+    let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
+    let contacts: Vec<String> = t
+        .app
+        .store
+        .visits_of(pid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.0)
+        .collect();
+    assert_eq!(contacts, ["anc1", "anc2", "anc3", "anc4", "anc5"]);
+    t.run_until("2027-09-28 19:00", Duration::hours(12)).await;
+
+    let texts = days(&t, "+8613700000001");
+    // Each of the five check-ups is news once, and once more a week later
+    // unless the next window had opened (anc2, anc3: they close as the
+    // next one opens); the 44-week question is asked once.
+    let bound = 5 * 2 + 1;
+    assert!(
+        texts.len() <= bound,
+        "{} texts, more than {bound}: {texts:?}",
+        texts.len()
+    );
+    let all: String = texts.iter().map(|t| t.1.as_str()).collect();
+    for label in ["第1次", "第2次", "第3次", "第4次", "第5次"] {
+        assert!(all.contains(label), "{label} never named: {texts:?}");
     }
-    let listed: usize = msgs.iter().map(|m| m.matches("逾期5天").count()).sum();
-    assert_eq!(listed, 12, "every woman once");
+    assert_eq!(all.matches("44周").count(), 1, "{texts:?}");
+    // Her supervisor hears of each check-up once.
+    let sup = days(&t, "+8613700000011");
+    assert_eq!(sup.len(), 5, "{sup:?}");
+    // The worklist still lists every one of them until someone records it.
+    let work = t
+        .app
+        .jobs
+        .worklist(t.clock.now(), Some("V001-O1"))
+        .await
+        .unwrap();
+    let listed: Vec<(&str, &str)> = work
+        .iter()
+        .map(|i| (i.visit.label_en.as_str(), i.state))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("first prenatal check-up (handbook)", "missed, not recorded"),
+            ("second prenatal check-up", "missed, not recorded"),
+            ("third prenatal check-up", "missed, not recorded"),
+            ("fourth prenatal check-up", "missed, not recorded"),
+            ("fifth prenatal check-up", "overdue"),
+        ]
+    );
 }

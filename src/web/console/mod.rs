@@ -236,6 +236,8 @@ fn words(lang: &str) -> serde_json::Value {
         "search": w("搜索", "Search"),
         "search_hint": w("姓名、手机尾号或村", "Name, phone tail or village"),
         "overdue": w("逾期访视", "Overdue visits"),
+        "missed_not_recorded": w("已错过，未记录", "missed, not recorded"),
+        "days_overdue": w("逾期天数", "days overdue"),
         "inbox": w("待回复", "Replies to answer"),
         "answer": w("回复", "Answer"),
         "save": w("保存", "Save"),

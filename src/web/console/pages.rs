@@ -352,14 +352,14 @@ async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> P
 async fn worklist(State(app): State<AppState>, s: Signed) -> Page {
     let mut overdue = vec![];
     for v in app
-        .store
-        .overdue_visits(overdue_cutoff(&app))
+        .jobs
+        .worklist(app.clock.now(), None)
         .await
-        .map_err(internal)?
+        .map_err(|e| super::refused(&s, e))?
     {
         if app
             .store
-            .woman_in_area(&s.area, v.woman_id)
+            .woman_in_area(&s.area, v.visit.woman_id)
             .await
             .map_err(internal)?
         {
