@@ -63,6 +63,8 @@ pub struct Config {
     pub public_url: String,
     pub inbound: InboundConfig,
     pub jobs: JobsConfig,
+    /// The officer's monthly home visit to each woman she looks after.
+    pub home_visits: HomeVisitsConfig,
     /// Reply keywords per language; every language's are recognised in every message.
     pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
 }
@@ -101,6 +103,48 @@ impl Default for JobsConfig {
             mention_again_after_days: vec![7],
             digest_max_parts: 3,
         }
+    }
+}
+
+/// The officer's home visits: a recurring task per woman on her worklist
+/// (no reminder goes to the woman), from registration to the birth and
+/// for the weeks after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HomeVisitsConfig {
+    /// Days between two home visits; 0: none are planned.
+    pub every_days: i64,
+    /// Days after the birth the home visits go on.
+    pub postpartum_days: i64,
+}
+
+impl Default for HomeVisitsConfig {
+    fn default() -> Self {
+        Self {
+            every_days: 30,
+            postpartum_days: 42,
+        }
+    }
+}
+
+impl HomeVisitsConfig {
+    /// From registration until the expected delivery date.
+    pub fn prenatal(
+        &self,
+        registered_on: chrono::NaiveDate,
+        edd: chrono::NaiveDate,
+    ) -> Vec<crate::domain::PlannedVisit> {
+        crate::domain::careplan::officer_home_visits("home-", registered_on, edd, self.every_days)
+    }
+
+    /// After the birth, for `postpartum_days`.
+    pub fn postpartum(&self, born: chrono::NaiveDate) -> Vec<crate::domain::PlannedVisit> {
+        crate::domain::careplan::officer_home_visits(
+            "home-pp-",
+            born,
+            born + chrono::Duration::days(self.postpartum_days),
+            self.every_days,
+        )
     }
 }
 
@@ -212,6 +256,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             inbound: InboundConfig::default(),
             jobs: JobsConfig::default(),
+            home_visits: HomeVisitsConfig::default(),
             keywords: BTreeMap::from([
                 ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
                 ("en".to_string(), crate::domain::keywords::default_en()),

@@ -52,6 +52,8 @@ pub struct MessageContext {
     pub days_until: i64,
     /// Completed weeks of pregnancy today.
     pub weeks: i64,
+    /// Her officer comes to her home for this visit (after the birth).
+    pub home_visit: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +301,14 @@ pub fn validate(body: &str, language: &str) -> Result<String, RenderError> {
     }
     let mut tera = engine();
     tera.add_raw_template("t", body).map_err(tera_error)?;
+    // Both sides of a home-visit branch must render: a clinic check-up
+    // and a visit her officer makes at home.
+    let home = MessageContext {
+        home_visit: true,
+        ..sample_context(language)
+    };
+    let ctx = Context::from_serialize(&home).map_err(tera_error)?;
+    tera.render("t", &ctx).map_err(tera_error)?;
     let ctx = Context::from_serialize(sample_context(language)).map_err(tera_error)?;
     tera.render("t", &ctx).map(|s| tidy(&s)).map_err(tera_error)
 }
@@ -337,6 +347,7 @@ pub fn sample_context(language: &str) -> MessageContext {
         date_by: format_date(end, language),
         days_until: 3,
         weeks: 15,
+        home_visit: false,
     }
 }
 

@@ -47,6 +47,9 @@ pub enum VisitCmd {
         by: String,
         #[arg(long)]
         place: Option<String>,
+        /// A note kept with the record (a home visit: how she is, what was discussed).
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Mark a visit missed: it leaves the overdue lists.
     Missed {
@@ -117,6 +120,7 @@ pub async fn visit(ctx: Ctx, cmd: VisitCmd) -> Result<()> {
             on,
             by,
             place,
+            note,
         } => {
             let n = app
                 .care
@@ -126,6 +130,7 @@ pub async fn visit(ctx: Ctx, cmd: VisitCmd) -> Result<()> {
                     on.as_deref(),
                     &by,
                     place.as_deref(),
+                    note.as_deref(),
                 )
                 .await?;
             println!("visit recorded for woman {woman_id}; {n} reminders silenced");

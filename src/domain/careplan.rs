@@ -34,6 +34,10 @@ pub struct ContactDef {
     /// A contact for the baby: planned only after a live birth.
     #[serde(default)]
     pub newborn: bool,
+    /// Done at her home by her officer (the postpartum and newborn home
+    /// visits): her reminder says the officer will come.
+    #[serde(default)]
+    pub home: bool,
 }
 
 /// A contact repeated every `every_days` from the registration date while
@@ -70,6 +74,52 @@ pub struct PlannedVisit {
     pub window_start: NaiveDate,
     pub due: NaiveDate,
     pub window_end: NaiveDate,
+    /// For the baby.
+    pub newborn: bool,
+    /// Done at her home by her officer.
+    pub home: bool,
+    /// The officer's own recurring home visit: a task on her worklist; no
+    /// reminder goes to the woman for it.
+    pub task: bool,
+}
+
+/// The officer's monthly home visit: one task every `every_days` from
+/// `from` (exclusive) while the due day stays on or before `until`, each
+/// to be done within its period. Keys `<prefix>1`, `<prefix>2`...
+pub fn officer_home_visits(
+    prefix: &str,
+    from: NaiveDate,
+    until: NaiveDate,
+    every_days: i64,
+) -> Vec<PlannedVisit> {
+    let mut out = vec![];
+    if every_days < 1 {
+        return out;
+    }
+    let mut due = from + Duration::days(every_days);
+    let mut n = 1;
+    while due <= until {
+        out.push(PlannedVisit {
+            key: format!("{prefix}{n}"),
+            seq: 0,
+            label_zh: format!("第{n}次入户随访"),
+            label_en: format!("home visit {n}"),
+            window_start: due - Duration::days(every_days - 1),
+            due,
+            window_end: due + Duration::days(every_days.min(14) - 1),
+            newborn: false,
+            home: true,
+            task: true,
+        });
+        n += 1;
+        due += Duration::days(every_days);
+    }
+    out
+}
+
+/// Two lists of dated contacts as one, in date order, numbered.
+pub fn merged(a: Vec<PlannedVisit>, b: Vec<PlannedVisit>) -> Vec<PlannedVisit> {
+    number(a.into_iter().chain(b).collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +190,9 @@ impl CarePlan {
                     window_start: due,
                     due,
                     window_end: due + Duration::days(r.window_days),
+                    newborn: false,
+                    home: false,
+                    task: false,
                 });
                 n += 1;
                 due += Duration::days(r.every_days);
@@ -174,6 +227,9 @@ fn dated(c: &ContactDef, anchor: NaiveDate) -> PlannedVisit {
         window_start: anchor + Duration::days(c.window_start),
         due: anchor + Duration::days(c.due),
         window_end: anchor + Duration::days(c.window_end),
+        newborn: c.newborn,
+        home: c.home,
+        task: false,
     }
 }
 
@@ -203,6 +259,7 @@ fn c(
         due,
         window_end: end,
         newborn: key.starts_with("newborn"),
+        home: key.ends_with("-home"),
     }
 }
 

@@ -17,6 +17,12 @@ pub enum Intent {
     VisitReport {
         code: String,
     },
+    /// An officer reports her home visit to the woman with this code,
+    /// with an optional note ("家访 123 一切都好").
+    HomeVisitReport {
+        code: String,
+        note: Option<String>,
+    },
     /// Anything else: a person must answer it.
     Question,
 }
@@ -29,6 +35,7 @@ impl Intent {
             Intent::Confirm => "confirm",
             Intent::Help => "help",
             Intent::VisitReport { .. } => "visit_report",
+            Intent::HomeVisitReport { .. } => "home_visit_report",
             Intent::Question => "question",
         }
     }
@@ -45,6 +52,8 @@ pub struct KeywordSet {
     pub help: Vec<String>,
     /// Words that start a visit report: "<word> <code>".
     pub visit_report: Vec<String>,
+    /// Words that start an officer's home visit report: "<word> <code> [note]".
+    pub home_visit_report: Vec<String>,
 }
 
 fn words(list: &[&str]) -> Vec<String> {
@@ -58,6 +67,7 @@ pub fn default_zh() -> KeywordSet {
         confirm: words(&["1", "好", "好的", "是", "是的", "可以", "会去", "收到"]),
         help: words(&["帮助", "求助", "?", "？"]),
         visit_report: words(&["访视", "随访"]),
+        home_visit_report: words(&["家访", "入户"]),
     }
 }
 
@@ -77,6 +87,7 @@ pub fn default_en() -> KeywordSet {
         confirm: words(&["1", "YES", "Y", "OK", "OKAY"]),
         help: words(&["HELP", "INFO", "?"]),
         visit_report: words(&["V", "VISIT"]),
+        home_visit_report: words(&["HV", "HOME"]),
     }
 }
 
@@ -117,6 +128,7 @@ pub struct Matcher {
     confirm: Vec<String>,
     help: Vec<String>,
     visit_report: Vec<String>,
+    home_visit_report: Vec<String>,
 }
 
 impl Matcher {
@@ -127,6 +139,7 @@ impl Matcher {
             confirm: vec![],
             help: vec![],
             visit_report: vec![],
+            home_visit_report: vec![],
         };
         for s in sets {
             let n = |v: &Vec<String>| {
@@ -140,6 +153,7 @@ impl Matcher {
             m.confirm.extend(n(&s.confirm));
             m.help.extend(n(&s.help));
             m.visit_report.extend(n(&s.visit_report));
+            m.home_visit_report.extend(n(&s.home_visit_report));
         }
         m
     }
@@ -162,6 +176,25 @@ impl Matcher {
         }
         if is(&self.help) {
             return Intent::Help;
+        }
+        for w in &self.home_visit_report {
+            if let Some(rest) = t.strip_prefix(w.as_str()) {
+                if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                    continue;
+                }
+                let rest = rest.trim_start_matches([' ', ':', '#', '-']);
+                let code: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                let note = rest[code.len()..].trim();
+                if !code.is_empty() && code.len() <= 20 && note.chars().count() <= 200 {
+                    return Intent::HomeVisitReport {
+                        code: code.to_uppercase(),
+                        note: (!note.is_empty()).then(|| note.to_string()),
+                    };
+                }
+            }
         }
         for w in &self.visit_report {
             if let Some(rest) = t.strip_prefix(w.as_str()) {
@@ -187,6 +220,27 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_officers_home_visit_report_carries_its_code_and_note() {
+        let m = Matcher::defaults();
+        assert_eq!(
+            m.intent("家访 123 一切都好"),
+            Intent::HomeVisitReport {
+                code: "123".into(),
+                note: Some("一切都好".into())
+            }
+        );
+        assert_eq!(
+            m.intent("HV 42"),
+            Intent::HomeVisitReport {
+                code: "42".into(),
+                note: None
+            }
+        );
+        // "home visit was fine" is a sentence, not a report.
+        assert_eq!(m.intent("homework"), Intent::Question);
+    }
 
     #[test]
     fn every_keyword_in_both_languages_with_typing_variants() {

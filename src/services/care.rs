@@ -161,7 +161,10 @@ impl Care {
     ) -> Result<(), AppError> {
         let p = self.store.pregnancy(pregnancy_id).await?;
         let plan = self.store.plan(&p.care_plan).await?;
-        let visits = plan.prenatal_visits(&dates, p.registered_on);
+        let visits = crate::domain::careplan::merged(
+            plan.prenatal_visits(&dates, p.registered_on),
+            self.config.home_visits.prenatal(p.registered_on, dates.edd),
+        );
         self.store
             .correct_dates(pregnancy_id, &dates, &visits, now)
             .await?;
@@ -267,7 +270,11 @@ impl Care {
         on: Option<&str>,
         by: &str,
         place: Option<&str>,
+        note: Option<&str>,
     ) -> Result<u64, AppError> {
+        if note.is_some_and(|n| n.chars().count() > 500) {
+            return Err(AppError::Refused("note: at most 500 characters".into()));
+        }
         let now = self.clock.now();
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
         let w = self.store.woman(woman_id).await?;
@@ -286,14 +293,14 @@ impl Care {
             Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
             None => self
                 .store
-                .current_visit(woman_id, today)
+                .current_visit(woman_id, today, false)
                 .await?
                 .map(|v| v.0),
         }
         .ok_or_else(|| AppError::Refused("no pending check-up to record".into()))?;
         let n = self
             .store
-            .record_visit(visit_id, on, by, place, now)
+            .record_visit(visit_id, on, by, place, note, now)
             .await?
             .ok_or_else(|| AppError::Refused("that check-up is recorded already".into()))?;
         self.store
@@ -347,7 +354,10 @@ impl Care {
             )));
         }
         let plan = self.store.plan(&p.care_plan).await?;
-        let visits = plan.postpartum_visits(on, live_birth);
+        let visits = crate::domain::careplan::merged(
+            plan.postpartum_visits(on, live_birth),
+            self.config.home_visits.postpartum(on),
+        );
         let n = self
             .store
             .record_birth(pid, on, place, live_birth, &visits, now)
@@ -381,7 +391,7 @@ impl Care {
             Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
             None => self
                 .store
-                .current_visit(woman_id, today)
+                .current_visit(woman_id, today, false)
                 .await?
                 .map(|v| v.0),
         }

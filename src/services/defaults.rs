@@ -155,6 +155,7 @@ pub async fn seed(store: &Store, now: DateTime<Utc>) -> Result<()> {
             now,
         )
         .await?;
+    upgrade_default_texts(store, now).await?;
     if store
         .ensure_campaign(SERIES_CAMPAIGN, "Week by week", true, &series_steps(), now)
         .await?
@@ -162,6 +163,68 @@ pub async fn seed(store: &Store, now: DateTime<Utc>) -> Result<()> {
         store
             .set_campaign_status(SERIES_CAMPAIGN, "paused", now)
             .await?;
+    }
+    Ok(())
+}
+
+/// Default texts of earlier releases, per step and language: a step whose
+/// text is still exactly one of these was never edited, and gets today's
+/// default (as a new version by "careminder"). An edited text is kept.
+const PREVIOUS_TEXTS: &[(&str, &str, &str)] = &[
+    (
+        "before-3d",
+        "zh-CN",
+        include_str!("../../message-templates/previous/zh-CN/checkup-3-days-before.txt"),
+    ),
+    (
+        "before-3d",
+        "en",
+        include_str!("../../message-templates/previous/en/checkup-3-days-before.txt"),
+    ),
+    (
+        "on-the-day",
+        "zh-CN",
+        include_str!("../../message-templates/previous/zh-CN/checkup-on-the-day.txt"),
+    ),
+    (
+        "on-the-day",
+        "en",
+        include_str!("../../message-templates/previous/en/checkup-on-the-day.txt"),
+    ),
+    (
+        "missed-2d",
+        "zh-CN",
+        include_str!("../../message-templates/previous/zh-CN/checkup-missed.txt"),
+    ),
+    (
+        "missed-2d",
+        "en",
+        include_str!("../../message-templates/previous/en/checkup-missed.txt"),
+    ),
+];
+
+async fn upgrade_default_texts(store: &Store, now: DateTime<Utc>) -> Result<()> {
+    let current = store.step_texts().await?;
+    for step in checkup_steps() {
+        let Ok(step_id) = store.step_id(CHECKUP_CAMPAIGN, step.key).await else {
+            continue;
+        };
+        for (lang, body) in &step.texts {
+            let stored = current
+                .iter()
+                .find(|t| t.step_id == step_id && t.language == *lang);
+            let unedited = stored.is_some_and(|t| {
+                PREVIOUS_TEXTS
+                    .iter()
+                    .any(|(k, l, old)| *k == step.key && l == lang && t.body == *old)
+            });
+            if unedited {
+                store
+                    .save_step_text(step_id, lang, body, "careminder", now)
+                    .await?;
+                tracing::info!(step = step.key, language = lang, "default text upgraded");
+            }
+        }
     }
     Ok(())
 }

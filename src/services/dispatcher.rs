@@ -566,6 +566,7 @@ impl Dispatcher {
                 .lmp
                 .map(|l| (today - l).num_days().div_euclid(7))
                 .unwrap_or_default(),
+            home_visit: m.home_visit,
         }
     }
 

@@ -139,7 +139,10 @@ pub fn validate(
             source: source.to_string(),
             by: actor.to_string(),
         }),
-        visits: plan.prenatal_visits(&dates, today),
+        visits: crate::domain::careplan::merged(
+            plan.prenatal_visits(&dates, today),
+            config.home_visits.prenatal(today, dates.edd),
+        ),
         dates,
         care_plan: plan.key.clone(),
         registered_on: today,

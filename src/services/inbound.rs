@@ -93,7 +93,12 @@ impl Inbound {
         };
         match (&intent, &staff, &woman) {
             (Intent::VisitReport { code }, Some(s), _) => {
-                r.outcome = self.visit_report(id, s, code, now).await?;
+                r.outcome = self.visit_report(id, s, code, false, None, now).await?;
+            }
+            (Intent::HomeVisitReport { code, note }, Some(s), _) => {
+                r.outcome = self
+                    .visit_report(id, s, code, true, note.as_deref(), now)
+                    .await?;
             }
             (_, Some(s), None) => {
                 r.intent = "staff_message".into();
@@ -200,7 +205,7 @@ impl Inbound {
                     }
                 }
             }
-            Intent::VisitReport { .. } | Intent::Question => {
+            Intent::VisitReport { .. } | Intent::HomeVisitReport { .. } | Intent::Question => {
                 self.to_officer(id, w, r, now, "question").await?
             }
         })
@@ -254,11 +259,15 @@ impl Inbound {
         })
     }
 
+    /// A visit reported by SMS: her current check-up, or (`home`) the
+    /// officer's current home visit to her, with its note.
     async fn visit_report(
         &self,
         id: i64,
         s: &StaffRow,
         code: &str,
+        home: bool,
+        note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<String, AppError> {
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
@@ -271,7 +280,7 @@ impl Inbound {
             None => false,
         };
         let visit = match (&woman, allowed) {
-            (Some(w), true) => self.store.current_visit(w.id, today).await?,
+            (Some(w), true) => self.store.current_visit(w.id, today, home).await?,
             _ => None,
         };
         let (Some(w), Some((visit_id, zh, en))) = (woman, visit) else {
@@ -285,7 +294,7 @@ impl Inbound {
         };
         let cancelled = self
             .store
-            .record_visit(visit_id, today, &s.code, None, now)
+            .record_visit(visit_id, today, &s.code, None, note, now)
             .await?
             .unwrap_or(0);
         self.store

@@ -29,7 +29,8 @@ pub struct Digest {
 pub struct WorkItem {
     #[serde(flatten)]
     pub visit: OverdueVisit,
-    /// "overdue", or "missed, not recorded" once the next window has opened.
+    /// "overdue", "missed, not recorded" once the next window has opened,
+    /// or "home visit due" (the officer's own visit, this period).
     pub state: &'static str,
     pub days_overdue: i64,
 }
@@ -184,7 +185,8 @@ impl Jobs {
         // Officer -> items; supervisor code -> items.
         let mut officer_items: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut supervisor_items: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for v in &overdue {
+        // The officer's own home visits are tasks on her worklist, never texts.
+        for v in overdue.iter().filter(|v| !v.task) {
             let Some(officer) = v.officer_code.as_deref().and_then(|c| staff.get(c)) else {
                 tracing::warn!(
                     woman_id = v.woman_id,
@@ -293,21 +295,23 @@ impl Jobs {
     }
 
     /// The officers' worklist: every overdue visit in `officer`'s care (or
-    /// everyone's), each marked missed when the next check-up's window has
-    /// opened. It lists them until someone records them.
+    /// everyone's), each marked missed when the next one's window has
+    /// opened, listed until someone records it; then the home visits due
+    /// now.
     pub async fn worklist(
         &self,
         now: DateTime<Utc>,
         officer: Option<&str>,
     ) -> Result<Vec<WorkItem>, AppError> {
         let today = local_date(self.config.timezone, now);
-        let grace = self.config.jobs.overdue_grace_days;
-        Ok(self
+        let cutoff = today - Duration::days(self.config.jobs.overdue_grace_days);
+        let mine = |v: &OverdueVisit| officer.is_none_or(|o| v.officer_code.as_deref() == Some(o));
+        let overdue = self
             .store
-            .overdue_visits(today - Duration::days(grace))
+            .overdue_visits(cutoff)
             .await?
             .into_iter()
-            .filter(|v| officer.is_none_or(|o| v.officer_code.as_deref() == Some(o)))
+            .filter(mine)
             .map(|v| WorkItem {
                 state: if v.superseded(today) {
                     "missed, not recorded"
@@ -316,8 +320,19 @@ impl Jobs {
                 },
                 days_overdue: (today - v.window_end).num_days(),
                 visit: v,
-            })
-            .collect())
+            });
+        let due = self
+            .store
+            .due_home_visits(today, cutoff)
+            .await?
+            .into_iter()
+            .filter(mine)
+            .map(|v| WorkItem {
+                state: "home visit due",
+                days_overdue: 0,
+                visit: v,
+            });
+        Ok(overdue.chain(due).collect())
     }
 
     /// Sends today's digests (kind alert: they wait for the send window).

@@ -21,6 +21,10 @@ pub struct OverdueVisit {
     pub window_end: NaiveDate,
     /// When the pregnancy's next contact window opens, if one does.
     pub next_window_start: Option<NaiveDate>,
+    /// The officer's own home visit (a task), not one of her check-ups.
+    pub task: bool,
+    /// Its contact key (`anc2`, `home-3`), for recording it.
+    pub contact_key: String,
 }
 
 impl OverdueVisit {
@@ -70,7 +74,8 @@ impl Store {
             "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
                     (SELECT MIN(n.window_start) FROM visits n
                       WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
-                        AND n.status <> 'cancelled') AS next_window_start
+                        AND n.task = v.task AND n.status <> 'cancelled') AS next_window_start,
+                    v.task, v.contact_key
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
              WHERE v.status = 'pending' AND v.window_end < ? AND p.status IN ('active', 'delivered', 'stale')
              ORDER BY w.officer_code, v.window_end, w.id",
@@ -94,6 +99,46 @@ impl Store {
                         .as_deref()
                         .map(parse_stored_date)
                         .transpose()?,
+                    task: r.get("task"),
+                    contact_key: r.get("contact_key"),
+                })
+            })
+            .collect()
+    }
+
+    /// The officer's home visits whose period has begun and that are not
+    /// yet overdue: due now, in her worklist.
+    pub async fn due_home_visits(
+        &self,
+        today: NaiveDate,
+        overdue_cutoff: NaiveDate,
+    ) -> Result<Vec<OverdueVisit>> {
+        let rows = sqlx::query(
+            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
+                    v.contact_key
+             FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
+             WHERE v.status = 'pending' AND v.task = 1 AND v.window_start <= ?1 AND v.window_end >= ?2
+               AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
+             ORDER BY w.officer_code, v.window_end, w.id",
+        )
+        .bind(date_str(today))
+        .bind(date_str(overdue_cutoff))
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OverdueVisit {
+                    visit_id: r.get("id"),
+                    woman_id: r.get("woman_id"),
+                    name: r.get("name"),
+                    village: r.get("village"),
+                    officer_code: r.get("officer_code"),
+                    label_zh: r.get("label_zh"),
+                    label_en: r.get("label_en"),
+                    window_end: parse_stored_date(r.get("window_end"))?,
+                    next_window_start: None,
+                    task: true,
+                    contact_key: r.get("contact_key"),
                 })
             })
             .collect()
@@ -182,7 +227,8 @@ impl Store {
             super::enroll::close_schedule(&mut tx, pregnancy_id, "birth recorded", now_s).await?;
         if !visits.is_empty() {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end) ",
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                     home, task, newborn) ",
             );
             qb.push_values(visits, |mut b, v| {
                 b.push_bind(pregnancy_id)
@@ -192,7 +238,10 @@ impl Store {
                     .push_bind(&v.label_en)
                     .push_bind(date_str(v.window_start))
                     .push_bind(date_str(v.due))
-                    .push_bind(date_str(v.window_end));
+                    .push_bind(date_str(v.window_end))
+                    .push_bind(v.home)
+                    .push_bind(v.task)
+                    .push_bind(v.newborn);
             });
             qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
             qb.build().persistent(false).execute(&mut *tx).await?;

@@ -207,12 +207,17 @@ impl Store {
                     date_str(v.window_start),
                     date_str(v.due),
                     date_str(v.window_end),
+                    v.home as i64,
+                    v.task as i64,
+                    v.newborn as i64,
                 ])
             }));
         }
         sqlx::query(
-            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end)
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7
+            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                 home, task, newborn)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
+                    value->>8, value->>9, value->>10
              FROM json_each(?1)",
         )
         .bind(json_rows(visits))
@@ -273,9 +278,11 @@ impl Store {
         .await?;
         let rows: Vec<_> = visits.iter().map(|v| visit_json(pregnancy_id, v)).collect();
         sqlx::query(
-            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end)
+            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                 home, task, newborn)
              SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
-                    j.value->>'ws', j.value->>'due', j.value->>'we'
+                    j.value->>'ws', j.value->>'due', j.value->>'we',
+                    j.value->>'home', j.value->>'task', j.value->>'newborn'
              FROM json_each(?1) j WHERE true
              ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
                 window_start = excluded.window_start, due_on = excluded.due_on,
@@ -374,15 +381,18 @@ impl Store {
         on: NaiveDate,
         by: &str,
         place: Option<&str>,
+        note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<u64>> {
         let mut tx = self.begin().await?;
         let r = sqlx::query(
-            "UPDATE visits SET status = 'done', done_on = ?, done_by = ?, done_place = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE visits SET status = 'done', done_on = ?, done_by = ?, done_place = ?, note = ?
+             WHERE id = ? AND status = 'pending'",
         )
         .bind(date_str(on))
         .bind(by)
         .bind(place)
+        .bind(note)
         .bind(visit_id)
         .execute(&mut *tx)
         .await?;
@@ -409,17 +419,21 @@ impl Store {
 
     /// The visit a report for this woman is about: the earliest pending
     /// visit whose window has opened, else the next one. With its labels.
+    /// `task`: the officer's own home visits, or her check-ups.
     pub async fn current_visit(
         &self,
         woman_id: i64,
         today: NaiveDate,
+        task: bool,
     ) -> Result<Option<(i64, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
              WHERE p.woman_id = ? AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+               AND v.task = ?
              ORDER BY (v.window_start <= ?) DESC, v.due_on LIMIT 1",
         )
         .bind(woman_id)
+        .bind(task)
         .bind(date_str(today))
         .fetch_optional(&self.write)
         .await?)
@@ -500,7 +514,8 @@ impl Store {
 
 fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
     json!({"p": pregnancy_id, "key": v.key, "seq": v.seq, "zh": v.label_zh, "en": v.label_en,
-           "ws": date_str(v.window_start), "due": date_str(v.due), "we": date_str(v.window_end)})
+           "ws": date_str(v.window_start), "due": date_str(v.due), "we": date_str(v.window_end),
+           "home": v.home as i64, "task": v.task as i64, "newborn": v.newborn as i64})
 }
 
 /// Ends a pregnancy's current schedule: its pending visits are cancelled,

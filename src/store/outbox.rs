@@ -60,6 +60,8 @@ pub struct ClaimedMessage {
     pub stopped: bool,
     pub contact_label_zh: Option<String>,
     pub contact_label_en: Option<String>,
+    /// Her officer comes to her (a postpartum or newborn home visit).
+    pub home_visit: bool,
     pub due_on: Option<NaiveDate>,
     pub window_end: Option<NaiveDate>,
     pub lmp: Option<NaiveDate>,
@@ -102,6 +104,9 @@ struct ClaimRow {
     stopped: Option<i64>,
     label_zh: Option<String>,
     label_en: Option<String>,
+    /// 0 or 1 (SQLite's JSON has no booleans).
+    #[serde(default)]
+    home_visit: i64,
     due_on: Option<String>,
     window_end: Option<String>,
     lmp: Option<String>,
@@ -199,7 +204,14 @@ impl Store {
                                 {col} AS anchor_date, p.plan_from, w.village
                          FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                          JOIN women w ON w.id = p.woman_id
-                         WHERE v.status = 'pending' AND p.status IN ('active', 'delivered')"
+                         WHERE v.status = 'pending' AND p.status IN ('active', 'delivered')
+                           -- The officer's own home visits are tasks, not her reminders.
+                           AND v.task = 0
+                           -- A newborn visit on the day of her own goes in her message.
+                           AND NOT (v.newborn = 1 AND EXISTS (
+                               SELECT 1 FROM visits m WHERE m.pregnancy_id = v.pregnancy_id
+                                  AND m.due_on = v.due_on AND m.newborn = 0 AND m.task = 0
+                                  AND m.status = 'pending'))"
                     ),
                     col,
                 )
@@ -346,7 +358,23 @@ impl Store {
                     -- A stopped broadcast sends nothing more, even what was claimed.
                     'stopped', (o.broadcast_id IS NOT NULL
                                 AND (SELECT b.status FROM broadcasts b WHERE b.id = o.broadcast_id) <> 'published'),
-                    'label_zh', v.label_zh, 'label_en', v.label_en, 'due_on', v.due_on,
+                    -- A home visit names every home visit of that day (hers and the baby's).
+                    'label_zh', CASE WHEN v.home = 1 THEN (
+                                    SELECT group_concat(l, '和') FROM (
+                                        SELECT x.label_zh AS l FROM visits x
+                                         WHERE x.pregnancy_id = v.pregnancy_id AND x.due_on = v.due_on
+                                           AND x.home = 1 AND x.task = 0 AND x.status <> 'cancelled'
+                                         ORDER BY x.newborn, x.seq))
+                                 ELSE v.label_zh END,
+                    'label_en', CASE WHEN v.home = 1 THEN (
+                                    SELECT group_concat(l, ' and ') FROM (
+                                        SELECT x.label_en AS l FROM visits x
+                                         WHERE x.pregnancy_id = v.pregnancy_id AND x.due_on = v.due_on
+                                           AND x.home = 1 AND x.task = 0 AND x.status <> 'cancelled'
+                                         ORDER BY x.newborn, x.seq))
+                                 ELSE v.label_en END,
+                    'home_visit', COALESCE(v.home, 0) = 1,
+                    'due_on', v.due_on,
                     'window_end', v.window_end, 'lmp', p.lmp, 'fallback_of', o.fallback_of,
                     'wechat_to', CASE WHEN o.fallback_of IS NULL AND o.woman_id IS NOT NULL AND w.erased_at IS NULL
                                            AND w.wechat_unfollowed_at IS NULL THEN w.wechat_openid END,
@@ -411,6 +439,7 @@ impl Store {
                     stopped: r.stopped.unwrap_or(0) != 0,
                     contact_label_zh: r.label_zh,
                     contact_label_en: r.label_en,
+                    home_visit: r.home_visit != 0,
                     due_on: opt_date(r.due_on)?,
                     window_end: opt_date(r.window_end)?,
                     lmp: opt_date(r.lmp)?,

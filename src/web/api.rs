@@ -233,6 +233,7 @@ struct VisitBody {
     on: Option<String>,
     by: String,
     place: Option<String>,
+    note: Option<String>,
 }
 
 async fn visit_done(
@@ -248,6 +249,7 @@ async fn visit_done(
             b.on.as_deref(),
             &b.by,
             b.place.as_deref(),
+            b.note.as_deref(),
         )
         .await?;
     Ok(Json(serde_json::json!({ "silenced": n })).into_response())

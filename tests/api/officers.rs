@@ -75,14 +75,14 @@ async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_ri
     t.run_until("2026-12-27 10:00", Duration::hours(1)).await;
     t.app
         .care
-        .record_visit(a, None, Some("2026-12-26"), "V001-O1", None)
+        .record_visit(a, None, Some("2026-12-26"), "V001-O1", None, None)
         .await
         .unwrap();
     t.run_until("2026-12-29 10:00", Duration::hours(1)).await;
     // B's visit is recorded before her missed-visit follow-up (12-30 10:00).
     t.app
         .care
-        .record_visit(b, None, None, "V002-O1", None)
+        .record_visit(b, None, None, "V002-O1", None, None)
         .await
         .unwrap();
     t.run_until("2027-01-03 00:00", Duration::hours(1)).await;
@@ -209,7 +209,7 @@ async fn a_birth_cancels_prenatal_messages_and_plans_postpartum_contacts() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|v| v.3 == "pending")
+        .filter(|v| v.3 == "pending" && !v.0.starts_with("home-"))
         .map(|v| format!("{} {} {}", v.0, v.1, v.2))
         .collect();
     assert_eq!(
@@ -222,21 +222,25 @@ async fn a_birth_cancels_prenatal_messages_and_plans_postpartum_contacts() {
         ]
     );
     t.run_until("2027-01-10 00:00", Duration::hours(1)).await;
-    let sent: Vec<String> = days(&t, "+8613812345604")
-        .into_iter()
-        .map(|d| d.0)
-        .collect();
+    let texts = days(&t, "+8613812345604");
+    let sent: Vec<&str> = texts.iter().map(|d| d.0.as_str()).collect();
     assert_eq!(
         sent,
         [
-            "2026-12-15 08:00", // pnc-home, on the day
-            "2026-12-15 08:00", // newborn-home, on the day
-            "2026-12-21 10:00", // pnc-home not recorded: follow-up
-            "2026-12-21 10:00", // newborn-home likewise
+            "2026-12-15 08:00", // her home visit and the baby's, one message
+            "2026-12-21 10:00", // not recorded: one follow-up for both
             "2027-01-06 09:00", // newborn-28d, 3 days before
             "2027-01-09 08:00", // newborn-28d, on the day
         ]
     );
+    // A home visit says the officer will come, and names both visits.
+    assert_eq!(
+        texts[0].1,
+        "刘丽您好，这几天乡村医生会到您家做产后访视和新生儿家庭访视，免费。不方便请直接回复，TD退订"
+    );
+    assert!(texts[1].1.contains("如果医生还没来"), "{}", texts[1].1);
+    // The clinic check-up after it still sends her to the clinic.
+    assert!(texts[2].1.contains("乡镇卫生院"), "{}", texts[2].1);
     // Her officer is told when the postpartum visit slips.
     assert!(days(&t, "+8613700000001")
         .iter()
@@ -260,7 +264,7 @@ async fn without_a_live_birth_no_newborn_visits_are_planned() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|v| v.3 == "pending")
+        .filter(|v| v.3 == "pending" && !v.0.starts_with("home-"))
         .map(|v| v.0)
         .collect();
     assert_eq!(keys, ["pnc-home", "pnc-42d"]);
@@ -352,7 +356,7 @@ async fn forty_women_fifteen_overdue_make_one_digest_within_the_part_limit_endin
         .worklist(t.clock.now(), Some("V001-O1"))
         .await
         .unwrap();
-    assert_eq!(work.len(), 15);
+    assert_eq!(work.iter().filter(|i| !i.visit.task).count(), 15);
     // Nothing overdue, nothing sent: the next day has no news.
     t.at("2026-12-26 09:00");
     assert!(t.app.jobs.digests(t.clock.now()).await.unwrap().is_empty());
@@ -376,6 +380,7 @@ async fn three_hundred_days_of_a_woman_who_never_attends_keep_her_officers_texts
         .unwrap()
         .into_iter()
         .map(|v| v.0)
+        .filter(|k| !k.starts_with("home-"))
         .collect();
     assert_eq!(contacts, ["anc1", "anc2", "anc3", "anc4", "anc5"]);
     t.run_until("2027-09-28 19:00", Duration::hours(12)).await;
@@ -407,6 +412,7 @@ async fn three_hundred_days_of_a_woman_who_never_attends_keep_her_officers_texts
         .unwrap();
     let listed: Vec<(&str, &str)> = work
         .iter()
+        .filter(|i| !i.visit.task)
         .map(|i| (i.visit.label_en.as_str(), i.state))
         .collect();
     assert_eq!(
@@ -419,4 +425,105 @@ async fn three_hundred_days_of_a_woman_who_never_attends_keep_her_officers_texts
             ("fifth prenatal check-up", "overdue"),
         ]
     );
+}
+
+/// A text arriving from `from`, as the mock gateway's webhook would store it.
+async fn text_from(t: &TestApp, from: &str, text: &str, id: &str) {
+    t.app
+        .inbound
+        .receive(careminder::domain::NewInbound {
+            gateway: "mock".into(),
+            provider_id: id.into(),
+            sender: from.into(),
+            text: text.into(),
+            received_at: t.clock.now(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_officers_monthly_home_visit_is_a_task_until_birth_and_after_recorded_by_sms() {
+    let t = spawn_app().await; // 2026-12-01 10:00
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    // 10+0 weeks on 12-01: due 2027-06-29.
+    let w = woman_in(&t, "王秀英", "13812345601", "2026-09-22", "V001").await;
+    let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
+    let homes = |visits: Vec<(String, chrono::NaiveDate, chrono::NaiveDate, String)>| {
+        visits
+            .into_iter()
+            .filter(|v| v.0.starts_with("home-"))
+            .map(|v| format!("{} {} {}", v.0, v.1, v.3))
+            .collect::<Vec<_>>()
+    };
+    // Every 30 days from registration until the birth is due.
+    assert_eq!(
+        homes(t.app.store.visits_of(pid).await.unwrap()),
+        [
+            "home-1 2026-12-31 pending",
+            "home-2 2027-01-30 pending",
+            "home-3 2027-03-01 pending",
+            "home-4 2027-03-31 pending",
+            "home-5 2027-04-30 pending",
+            "home-6 2027-05-30 pending",
+            "home-7 2027-06-29 pending",
+        ]
+    );
+    t.run_until("2027-01-02 10:00", Duration::hours(6)).await;
+    // Her officer's task, not her reminder: nothing about it reaches her.
+    assert!(t
+        .sent_to("+8613812345601")
+        .iter()
+        .all(|m| !m.message.body.contains("入户随访")));
+    async fn due(t: &TestApp) -> Vec<String> {
+        t.app
+            .jobs
+            .worklist(t.clock.now(), Some("V001-O1"))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.visit.task)
+            .map(|i| format!("{} {}", i.visit.contact_key, i.state))
+            .collect()
+    }
+    assert_eq!(
+        due(&t).await,
+        ["home-1 home visit due", "home-2 home visit due"]
+    );
+    // She records it by SMS, with a note.
+    text_from(&t, "+8613700000001", &format!("家访 {w} 精神很好"), "hv-1").await;
+    t.tick().await;
+    let officer = days(&t, "+8613700000001");
+    assert!(officer.last().unwrap().1.contains("已记录"), "{officer:?}");
+    assert_eq!(due(&t).await, ["home-2 home visit due"]);
+    let visits = t.app.store.visits_of(pid).await.unwrap();
+    assert!(homes(visits).contains(&"home-1 2026-12-31 done".to_string()));
+    // Not recorded: overdue on the worklist, and never in her officer's texts.
+    t.run_until("2027-02-20 10:00", Duration::hours(12)).await;
+    let work = due(&t).await;
+    assert!(
+        work.contains(&"home-2 missed, not recorded".to_string()),
+        "{work:?}"
+    );
+    let digests: Vec<String> = days(&t, "+8613700000001")
+        .into_iter()
+        .map(|d| d.1)
+        .filter(|b| b.starts_with("逾期"))
+        .collect();
+    assert!(!digests.is_empty(), "anc1 was named");
+    assert!(
+        digests.iter().all(|b| !b.contains("入户随访")),
+        "{digests:?}"
+    );
+    // After the birth: the prenatal ones end, the postpartum ones begin.
+    t.app
+        .care
+        .record_birth(w, "2027-02-18", None, true, "V001-O1")
+        .await
+        .unwrap();
+    let after: Vec<String> = homes(t.app.store.visits_of(pid).await.unwrap())
+        .into_iter()
+        .filter(|v| v.ends_with("pending"))
+        .collect();
+    assert_eq!(after, ["home-pp-1 2027-03-20 pending"]);
 }

@@ -108,7 +108,8 @@ async fn without_consent_nothing_is_planned_or_sent() {
     t.run_until("2027-01-31 00:00", Duration::hours(6)).await;
     assert!(t.outbox_of(out.woman_id()).await.is_empty());
     assert!(t.mock.sent().is_empty());
-    // Visits are still kept for her care team.
+    // Visits are still kept for her care team: five check-ups and her
+    // officer's seven monthly home visits.
     assert_eq!(
         t.app
             .store
@@ -116,7 +117,7 @@ async fn without_consent_nothing_is_planned_or_sent() {
             .await
             .unwrap()
             .len(),
-        5
+        5 + 7
     );
 }
 

@@ -186,3 +186,53 @@ async fn a_database_of_the_first_released_schema_upgrades_with_every_record_inta
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].message.body.ends_with("收到"));
 }
+
+#[tokio::test]
+async fn an_unedited_default_text_is_upgraded_and_an_edited_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || careminder::Config {
+        database: dir.path().join("c.db").into(),
+        ..careminder::Config::default()
+    };
+    let now = careminder::store::from_ts(1765501500);
+    let app = careminder::App::open(config(), careminder::Clock::manual(now))
+        .await
+        .unwrap();
+    let step = |k: &str| {
+        let app = app.clone();
+        let k = k.to_string();
+        async move { app.store.step_id("checkup-reminders", &k).await.unwrap() }
+    };
+    let (before, missed) = (step("before-3d").await, step("missed-2d").await);
+    // As an earlier release left them: one untouched, one edited.
+    let old = include_str!("../../message-templates/previous/zh-CN/checkup-3-days-before.txt");
+    app.store
+        .set_step_text(before, "zh-CN", old, now)
+        .await
+        .unwrap();
+    app.store
+        .set_step_text(missed, "zh-CN", "{{ name }}您好，请记得检查。", now)
+        .await
+        .unwrap();
+    app.store.close().await;
+    drop(app);
+
+    let app = careminder::App::open(config(), careminder::Clock::manual(now))
+        .await
+        .unwrap();
+    let texts = app.store.step_texts().await.unwrap();
+    let text = |id: i64| {
+        texts
+            .iter()
+            .find(|t| t.step_id == id && t.language == "zh-CN")
+            .unwrap()
+            .body
+            .clone()
+    };
+    assert!(
+        text(before).contains("home_visit"),
+        "upgraded: {}",
+        text(before)
+    );
+    assert_eq!(text(missed), "{{ name }}您好，请记得检查。", "edited: kept");
+}

@@ -219,52 +219,84 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The interface's words, in her language.
+/// The console's words: (key, Chinese, English).
+const WORDS: &[(&str, &str, &str)] = &[
+    ("dashboard", "概览", "Dashboard"),
+    ("worklist", "工作清单", "Worklist"),
+    ("women", "孕产妇", "Women"),
+    ("messages", "消息", "Messages"),
+    ("campaigns", "提醒活动", "Campaigns"),
+    ("audit", "操作记录", "Audit log"),
+    ("sign_out", "退出", "Sign out"),
+    ("sign_in", "登录", "Sign in"),
+    ("code", "工号", "Staff code"),
+    ("password", "密码", "Password"),
+    ("search", "搜索", "Search"),
+    (
+        "search_hint",
+        "姓名、手机尾号或村",
+        "Name, phone tail or village",
+    ),
+    ("overdue", "逾期访视", "Overdue visits"),
+    (
+        "missed_not_recorded",
+        "已错过，未记录",
+        "missed, not recorded",
+    ),
+    ("home_visit_due", "本月应入户随访", "home visit due"),
+    ("days_overdue", "逾期天数", "days overdue"),
+    ("inbox", "待回复", "Replies to answer"),
+    ("answer", "回复", "Answer"),
+    ("save", "保存", "Save"),
+    ("preview", "预览", "Preview"),
+    ("chars", "字数", "Characters"),
+    ("parts", "短信条数", "SMS parts"),
+    ("status", "状态", "Status"),
+    (
+        "sent_per_day",
+        "每日发送、送达、失败",
+        "Sent, delivered and failed per day",
+    ),
+    (
+        "visits_per_village",
+        "各村访视：按时、迟到、逾期",
+        "Visits per village: on time, late, overdue",
+    ),
+    ("as_csv", "下载CSV", "as CSV"),
+    ("versions", "历史版本", "Versions"),
+    ("pause", "暂停", "Pause"),
+    ("resume", "恢复", "Resume"),
+    ("archive", "归档", "Archive"),
+    ("conversation", "对话", "Conversation"),
+    ("visits", "访视", "Visits"),
+    ("pregnancies", "孕程", "Pregnancies"),
+    ("none", "无", "None"),
+    (
+        "saved",
+        "已保存：未发送的消息将使用新文本。",
+        "Saved: messages not yet sent use the new text.",
+    ),
+    ("filter", "筛选", "Filter"),
+    ("register", "登记孕产妇", "Register a woman"),
+    ("opt_outs", "每周退订", "Opt-outs per week"),
+    ("import", "导入花名册", "Import a roster"),
+    ("record_visit", "记录访视", "Record a visit"),
+    ("record_birth", "记录分娩", "Record a birth"),
+    ("correct_dates", "更正日期", "Correct dates"),
+];
+
 fn words(lang: &str) -> serde_json::Value {
     let en = lang == "en";
-    let w = |zh: &str, e: &str| serde_json::Value::String(if en { e } else { zh }.to_string());
-    serde_json::json!({
-        "dashboard": w("概览", "Dashboard"),
-        "worklist": w("工作清单", "Worklist"),
-        "women": w("孕产妇", "Women"),
-        "messages": w("消息", "Messages"),
-        "campaigns": w("提醒活动", "Campaigns"),
-        "audit": w("操作记录", "Audit log"),
-        "sign_out": w("退出", "Sign out"),
-        "sign_in": w("登录", "Sign in"),
-        "code": w("工号", "Staff code"),
-        "password": w("密码", "Password"),
-        "search": w("搜索", "Search"),
-        "search_hint": w("姓名、手机尾号或村", "Name, phone tail or village"),
-        "overdue": w("逾期访视", "Overdue visits"),
-        "missed_not_recorded": w("已错过，未记录", "missed, not recorded"),
-        "days_overdue": w("逾期天数", "days overdue"),
-        "inbox": w("待回复", "Replies to answer"),
-        "answer": w("回复", "Answer"),
-        "save": w("保存", "Save"),
-        "preview": w("预览", "Preview"),
-        "chars": w("字数", "Characters"),
-        "parts": w("短信条数", "SMS parts"),
-        "status": w("状态", "Status"),
-        "sent_per_day": w("每日发送、送达、失败", "Sent, delivered and failed per day"),
-        "visits_per_village": w("各村访视：按时、迟到、逾期", "Visits per village: on time, late, overdue"),
-        "as_csv": w("下载CSV", "as CSV"),
-        "versions": w("历史版本", "Versions"),
-        "pause": w("暂停", "Pause"),
-        "resume": w("恢复", "Resume"),
-        "archive": w("归档", "Archive"),
-        "conversation": w("对话", "Conversation"),
-        "visits": w("访视", "Visits"),
-        "pregnancies": w("孕程", "Pregnancies"),
-        "none": w("无", "None"),
-        "saved": w("已保存：未发送的消息将使用新文本。", "Saved: messages not yet sent use the new text."),
-        "filter": w("筛选", "Filter"),
-        "register": w("登记孕产妇", "Register a woman"),
-        "opt_outs": w("每周退订", "Opt-outs per week"),
-        "import": w("导入花名册", "Import a roster"),
-        "record_visit": w("记录访视", "Record a visit"),
-        "record_birth": w("记录分娩", "Record a birth"),
-        "correct_dates": w("更正日期", "Correct dates"),
-    })
+    WORDS
+        .iter()
+        .map(|(k, zh, e)| {
+            (
+                k.to_string(),
+                serde_json::Value::from(if en { *e } else { *zh }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// Renders a page for the signed-in person.

@@ -84,6 +84,8 @@ struct VisitForm {
     place: String,
     /// done or missed.
     outcome: String,
+    #[serde(default)]
+    note: String,
 }
 
 fn opt(s: &str) -> Option<&str> {
@@ -103,7 +105,14 @@ async fn visit(
         app.care.mark_missed(id, opt(&f.contact), by).await
     } else {
         app.care
-            .record_visit(id, opt(&f.contact), opt(&f.on), by, opt(&f.place))
+            .record_visit(
+                id,
+                opt(&f.contact),
+                opt(&f.on),
+                by,
+                opt(&f.place),
+                opt(&f.note),
+            )
             .await
     };
     r.map_err(|e| refused(&s, e))?;
