@@ -19,6 +19,7 @@ use crate::services::inbound::Inbound;
 use crate::services::jobs::Jobs;
 use crate::services::planner::Planner;
 use crate::services::receipts::ReceiptWriter;
+use crate::services::reports::Reports;
 use crate::services::wechat::WechatBinding;
 use crate::services::Waker;
 use crate::store::Store;
@@ -56,6 +57,8 @@ pub struct App {
     pub broadcasts: Broadcasts,
     /// Digests, summaries, coverage.
     pub jobs: Jobs,
+    /// The township assessment's indicators.
+    pub reports: Reports,
     /// WeChat binding, callbacks and template variants.
     pub wechat: WechatBinding,
     /// Due campaign steps -> outbox rows.
@@ -148,6 +151,10 @@ impl App {
             metrics: metrics.clone(),
             wake: wake.clone(),
         };
+        let reports = Reports {
+            store: store.clone(),
+            config: config.clone(),
+        };
         let wechat = WechatBinding {
             store: store.clone(),
             clock: clock.clone(),
@@ -185,6 +192,7 @@ impl App {
             inbound,
             broadcasts,
             jobs,
+            reports,
             wechat,
             planner,
             dispatcher,

@@ -65,6 +65,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// The officer's monthly home visit to each woman she looks after.
     pub home_visits: HomeVisitsConfig,
+    /// The township assessment's indicators.
+    pub indicators: IndicatorsConfig,
     /// Reply keywords per language; every language's are recognised in every message.
     pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
 }
@@ -146,6 +148,15 @@ impl HomeVisitsConfig {
             self.every_days,
         )
     }
+}
+
+/// Targets of the township assessment's indicators, as shares (0 to 1): a
+/// share to reach, or for opt-outs one to stay under. An indicator not
+/// named keeps its built-in target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndicatorsConfig {
+    pub targets: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -257,6 +268,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             jobs: JobsConfig::default(),
             home_visits: HomeVisitsConfig::default(),
+            indicators: IndicatorsConfig::default(),
             keywords: BTreeMap::from([
                 ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
                 ("en".to_string(), crate::domain::keywords::default_en()),
@@ -375,6 +387,25 @@ impl Config {
                 key: "planner.horizon_hours",
                 reason: "must be at least 1".into(),
             });
+        }
+        for (k, v) in &self.indicators.targets {
+            if !crate::domain::indicators::indicator_keys().any(|i| i == k) {
+                return Err(ConfigError::Invalid {
+                    key: "indicators.targets",
+                    reason: format!(
+                        "{k:?} is not an indicator (one of {})",
+                        crate::domain::indicators::indicator_keys()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            if !(0.0..=1.0).contains(v) {
+                return Err(ConfigError::Invalid {
+                    key: "indicators.targets",
+                    reason: format!("{k}: a share between 0 and 1"),
+                });
+            }
         }
         if let ChannelSettings::Mock(m) = &self.gateway.channel {
             for (k, r) in [

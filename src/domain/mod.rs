@@ -5,6 +5,7 @@
 pub mod careplan;
 pub mod dates;
 pub mod delivery;
+pub mod indicators;
 pub mod keywords;
 pub mod kinds;
 pub mod phone;

@@ -22,6 +22,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod planner;
 pub mod receipts;
+pub mod reports;
 pub mod wechat;
 
 use crate::store::StoreError;

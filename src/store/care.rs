@@ -333,7 +333,8 @@ impl Store {
                     SUM(v.status = 'missed') AS missed
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
              LEFT JOIN staff st ON st.code = w.officer_code
-             WHERE v.window_end >= ?1 AND v.window_end < ?2 AND v.status <> 'cancelled' GROUP BY t, v"
+             WHERE v.window_end >= ?1 AND v.window_end < ?2 AND v.status <> 'cancelled' AND v.task = 0
+             GROUP BY t, v"
         ))
         .bind(date_str(d_from))
         .bind(date_str(d_to))

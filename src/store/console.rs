@@ -543,7 +543,7 @@ impl Store {
                     SUM(v.status = 'done' AND v.done_on > v.window_end),
                     SUM(v.status = 'pending' AND v.window_end < ?1 AND p.status IN ('active', 'delivered'))
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE w.erased_at IS NULL AND {}
+             WHERE w.erased_at IS NULL AND v.task = 0 AND {}
              GROUP BY 1 ORDER BY 1",
             area.clause()
         );

@@ -17,6 +17,7 @@ mod care;
 mod console;
 mod enroll;
 mod inbound;
+mod indicators;
 mod outbox;
 mod plans;
 mod privacy;
@@ -34,6 +35,7 @@ pub use console::{
 };
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
+pub use indicators::IndicatorCount;
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount,

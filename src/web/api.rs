@@ -35,6 +35,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/visits/missed", post(visit_missed))
         .route("/digests", get(digests))
         .route("/worklist", get(worklist))
+        .route("/reports/indicators", get(indicators))
         .route("/reports/coverage", get(coverage))
         .route("/women", get(list_women))
         .route("/women/{id}", get(get_woman))
@@ -309,6 +310,31 @@ async fn visit_missed(
         .mark_missed(id, b.contact.as_deref(), &b.by)
         .await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: String,
+    to: String,
+}
+
+async fn indicators(
+    State(app): State<AppState>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let day = |field: &'static str, v: &str| {
+        crate::domain::dates::parse_date(v).ok_or_else(|| {
+            crate::services::enrollment::InputError::BadDate {
+                field,
+                value: v.to_string(),
+            }
+        })
+    };
+    let rows = app
+        .reports
+        .indicators(day("from", &q.from)?, day("to", &q.to)?)
+        .await?;
+    Ok(Json(rows).into_response())
 }
 
 #[derive(Deserialize)]

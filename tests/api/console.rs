@@ -266,6 +266,13 @@ async fn every_route_as_every_role_sees_only_its_area() {
         ("/charts/visits.csv", [200, 200, 200, 200]),
         ("/charts/opt-outs.svg", [200, 200, 200, 200]),
         ("/charts/opt-outs.csv", [200, 200, 200, 200]),
+        ("/indicators", [200, 200, 200, 200]),
+        ("/charts/indicators.csv", [200, 200, 200, 200]),
+        (
+            "/charts/indicators/early_registration.svg",
+            [200, 200, 200, 200],
+        ),
+        ("/charts/indicators/no_such.svg", [404, 404, 404, 404]),
     ];
     for (i, code) in roles.iter().enumerate() {
         let mut b = Browser::new(&t);

@@ -14,6 +14,7 @@ mod gateways;
 mod hostile;
 mod http;
 mod import;
+mod indicators;
 mod metrics;
 mod officers;
 mod openapi;

@@ -146,7 +146,7 @@ async fn the_description_validates_and_every_operation_is_answered() {
                     )
                 })
                 .collect();
-            let query: &[(&str, &str)] = if id == "coverageReport" {
+            let query: &[(&str, &str)] = if id == "coverageReport" || id == "listIndicators" {
                 &[("from", "2026-11-01"), ("to", "2026-11-30")]
             } else {
                 &[]

@@ -57,6 +57,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../console/templates/worklist.html"),
     ),
     (
+        "indicators.html",
+        include_str!("../../../console/templates/indicators.html"),
+    ),
+    (
         "messages.html",
         include_str!("../../../console/templates/messages.html"),
     ),
@@ -221,6 +225,17 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
 /// The interface's words, in her language.
 /// The console's words: (key, Chinese, English).
 const WORDS: &[(&str, &str, &str)] = &[
+    ("indicators", "考核指标", "Indicators"),
+    ("from", "从", "From"),
+    ("to", "到（不含）", "To (not included)"),
+    ("target", "目标", "Target"),
+    ("area", "地区", "Area"),
+    ("numerator", "分子", "Numerator"),
+    ("denominator", "分母", "Denominator"),
+    ("share", "比例", "Share"),
+    ("county", "全县", "County"),
+    ("met", "达标", "met"),
+    ("below", "未达标", "below target"),
     ("dashboard", "概览", "Dashboard"),
     ("worklist", "工作清单", "Worklist"),
     ("women", "孕产妇", "Women"),

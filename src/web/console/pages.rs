@@ -35,6 +35,9 @@ pub fn router() -> Router<AppState> {
         .route("/charts/visits.csv", get(visits_csv))
         .route("/charts/opt-outs.svg", get(opt_outs_svg))
         .route("/charts/opt-outs.csv", get(opt_outs_csv))
+        .route("/indicators", get(indicators))
+        .route("/charts/indicators.csv", get(indicators_csv))
+        .route("/charts/indicators/{key}", get(indicator_svg))
 }
 
 type Page = Result<Response, Response>;
@@ -763,4 +766,144 @@ async fn audit(State(app): State<AppState>, s: Signed) -> Page {
     let mut ctx = Context::new();
     ctx.insert("rows", &rows);
     Ok(page(&s, "audit.html", ctx))
+}
+
+#[derive(Deserialize, Default)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The period asked for, or the last twelve months up to today.
+fn period(app: &AppState, q: &PeriodQuery) -> (NaiveDate, NaiveDate) {
+    let today = crate::domain::schedule::local_date(app.config.timezone, app.clock.now());
+    let day = |v: &Option<String>| v.as_deref().and_then(crate::domain::dates::parse_date);
+    let to = day(&q.to).unwrap_or(today);
+    let from = day(&q.from).unwrap_or(to - Duration::days(365));
+    (from, to)
+}
+
+/// The indicator rows of her area: everything for an administrator, her
+/// township's for a supervisor, her village's for an officer.
+async fn indicator_rows(
+    app: &AppState,
+    s: &Signed,
+    q: &PeriodQuery,
+) -> Result<
+    (
+        NaiveDate,
+        NaiveDate,
+        Vec<crate::services::reports::IndicatorRow>,
+    ),
+    Response,
+> {
+    use crate::store::Area;
+    let (from, to) = period(app, q);
+    let rows = app
+        .reports
+        .indicators(from, to)
+        .await
+        .map_err(|e| super::refused(s, e))?;
+    let rows = rows
+        .into_iter()
+        .filter(|r| match &s.area {
+            Area::All => true,
+            Area::Township(t) => r.level != "county" && &r.township == t,
+            Area::Officer(_) => {
+                r.level == "village" && s.staff.village.as_deref() == Some(r.village.as_str())
+            }
+            Area::Nobody => false,
+        })
+        .collect();
+    Ok((from, to, rows))
+}
+
+async fn indicators(State(app): State<AppState>, s: Signed, Query(q): Query<PeriodQuery>) -> Page {
+    let (from, to, rows) = indicator_rows(&app, &s, &q).await?;
+    let pct = |x: f64| format!("{:.1}", x * 100.0);
+    let sections: Vec<serde_json::Value> = crate::domain::indicators::INDICATORS
+        .iter()
+        .map(|ind| {
+            let target = rows
+                .iter()
+                .find(|r| r.indicator == ind.key)
+                .map(|r| r.target)
+                .unwrap_or(ind.default_target);
+            let mine: Vec<serde_json::Value> = rows
+                .iter()
+                .filter(|r| r.indicator == ind.key)
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    v["share_pct"] = serde_json::json!(r.share.map(pct));
+                    v
+                })
+                .collect();
+            serde_json::json!({
+                "key": ind.key, "zh": ind.zh, "en": ind.en,
+                "higher_is_better": ind.higher_is_better,
+                "target_pct": pct(target), "rows": mine,
+            })
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("from", &from.to_string());
+    ctx.insert("to", &to.to_string());
+    ctx.insert("indicators", &sections);
+    Ok(page(&s, "indicators.html", ctx))
+}
+
+async fn indicators_csv(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<PeriodQuery>,
+) -> Page {
+    let (from, to, rows) = indicator_rows(&app, &s, &q).await?;
+    Ok(csv_response(
+        &format!("indicators-{from}-{to}.csv"),
+        crate::services::reports::to_csv(&rows),
+    ))
+}
+
+/// One indicator's share per area (and its target), as bars.
+async fn indicator_svg(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(file): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Page {
+    let Some(key) = file.strip_suffix(".svg") else {
+        return Err(not_found(&s));
+    };
+    let Some(ind) = crate::domain::indicators::INDICATORS
+        .iter()
+        .find(|i| i.key == key)
+    else {
+        return Err(not_found(&s));
+    };
+    let (_, _, rows) = indicator_rows(&app, &s, &q).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.indicator == ind.key && r.share.is_some())
+        .collect();
+    let labels = rows
+        .iter()
+        .map(|r| match r.level {
+            "county" => if s.lang() == "en" { "county" } else { "全县" }.to_string(),
+            "township" => r.township.clone(),
+            _ => r.village.clone(),
+        })
+        .collect();
+    let (share, target) = if s.lang() == "en" {
+        ("share %", "target %")
+    } else {
+        ("比例%", "目标%")
+    };
+    bar_chart(
+        &rows,
+        labels,
+        &[
+            (share, |r| (r.share.unwrap_or(0.0) * 100.0).round() as i64),
+            (target, |r| (r.target * 100.0).round() as i64),
+        ],
+    )
 }
