@@ -29,7 +29,7 @@ pub enum ReportCmd {
         /// First day (default: the first of this month, last year).
         #[arg(long)]
         from: Option<String>,
-        /// Day after the last (default: today).
+        /// Day after the last (default: tomorrow, so today is counted).
         #[arg(long)]
         to: Option<String>,
         #[arg(long)]
@@ -174,7 +174,7 @@ async fn indicators(
     let today = crate::domain::schedule::local_date(app.config.timezone, app.clock.now());
     let year_ago = today - chrono::Duration::days(365);
     let from = day(from, year_ago.with_day(1).unwrap_or(year_ago))?;
-    let to = day(to, today)?;
+    let to = day(to, today + chrono::Duration::days(1))?;
     let rows = app.reports.indicators(from, to).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -275,5 +275,9 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
     shot(&c, "worklist").await;
     c.goto(&t.url("/")).await.unwrap();
     shot(&c, "dashboard").await;
+    c.goto(&t.url("/indicators")).await.unwrap();
+    let h1 = text_of(&c, "h1").await;
+    assert!(h1.contains("考核指标") || h1.contains("Indicators"), "{h1}");
+    shot(&c, "indicators").await;
     c.close().await.unwrap();
 }

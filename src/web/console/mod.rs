@@ -225,6 +225,16 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
 /// The interface's words, in her language.
 /// The console's words: (key, Chinese, English).
 const WORDS: &[(&str, &str, &str)] = &[
+    (
+        "tasks",
+        "逾期访视与待办家访",
+        "Overdue visits and home visits due",
+    ),
+    ("name", "姓名", "Name"),
+    ("village", "村", "Village"),
+    ("visit", "访视", "Visit"),
+    ("window_ended", "截止日期", "Window ended"),
+    ("officer", "责任人", "Officer"),
     ("indicators", "考核指标", "Indicators"),
     ("from", "从", "From"),
     ("to", "到（不含）", "To (not included)"),

@@ -774,11 +774,11 @@ struct PeriodQuery {
     to: Option<String>,
 }
 
-/// The period asked for, or the last twelve months up to today.
+/// The period asked for, or the twelve months up to today (included).
 fn period(app: &AppState, q: &PeriodQuery) -> (NaiveDate, NaiveDate) {
     let today = crate::domain::schedule::local_date(app.config.timezone, app.clock.now());
     let day = |v: &Option<String>| v.as_deref().and_then(crate::domain::dates::parse_date);
-    let to = day(&q.to).unwrap_or(today);
+    let to = day(&q.to).unwrap_or(today + Duration::days(1));
     let from = day(&q.from).unwrap_or(to - Duration::days(365));
     (from, to)
 }
@@ -838,10 +838,13 @@ async fn indicators(State(app): State<AppState>, s: Signed, Query(q): Query<Peri
                     v
                 })
                 .collect();
+            let has_data = rows
+                .iter()
+                .any(|r| r.indicator == ind.key && r.share.is_some());
             serde_json::json!({
                 "key": ind.key, "zh": ind.zh, "en": ind.en,
                 "higher_is_better": ind.higher_is_better,
-                "target_pct": pct(target), "rows": mine,
+                "target_pct": pct(target), "rows": mine, "has_data": has_data,
             })
         })
         .collect();
