@@ -110,6 +110,7 @@ impl App {
             config.clone(),
             metrics.clone(),
             consents.clone(),
+            clock.clone(),
         ));
         let receipts = ReceiptWriter::start(store.clone(), clock.clone());
         let care = Care {

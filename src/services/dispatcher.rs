@@ -30,6 +30,8 @@ pub struct Dispatcher {
     metrics: Arc<crate::metrics::Metrics>,
     /// Records opt-outs the provider reports.
     consents: super::consent::Consents,
+    /// Renews the leases of a batch in flight.
+    clock: crate::clock::Clock,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,9 +63,11 @@ impl Dispatcher {
         config: Arc<Config>,
         metrics: Arc<crate::metrics::Metrics>,
         consents: super::consent::Consents,
+        clock: crate::clock::Clock,
     ) -> Self {
         Self {
             consents,
+            clock,
             store,
             gateways,
             config,
@@ -224,10 +228,25 @@ impl Dispatcher {
         let mut opted_out = vec![];
         let mut misconfigured = vec![];
         let mut outcomes = std::pin::pin!(outcomes);
+        // While the batch is in flight (a slow or rate-limited gateway can
+        // take longer than a lease), its leases are renewed every second,
+        // so no other process on this database takes it back and sends it
+        // again; a dead process stops renewing and its batch returns.
+        let in_flight: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+        let mut renew = tokio::time::interval(std::time::Duration::from_secs(1));
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        renew.tick().await;
         let mut finished = false;
         while !finished {
             // The last pass (no sends left) writes what was refused before sending.
-            let chunk = outcomes.next().await.unwrap_or_default();
+            let chunk = tokio::select! {
+                chunk = outcomes.next() => chunk.unwrap_or_default(),
+                _ = renew.tick() => {
+                    let until = self.clock.now() + Duration::seconds(cfg.lease_seconds);
+                    self.store.renew_leases(&in_flight, until).await?;
+                    continue;
+                }
+            };
             finished = chunk.is_empty();
             for (i, gateway, (channel, failed_over), out, outcome) in chunk {
                 if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {

@@ -456,16 +456,37 @@ impl Store {
     /// Records the results of a batch of sends in one transaction. A result
     /// only applies to a message still claimed: a status report that arrived
     /// first is never overwritten.
+    /// Extends the leases of messages still claimed (a batch in flight).
+    pub async fn renew_leases(&self, ids: &[i64], until: DateTime<Utc>) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET lease_until = ?1
+             WHERE status = 'claimed' AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(ts(until))
+        .bind(serde_json::to_string(ids).expect("json"))
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
     pub async fn record_results(&self, results: &[SendResult], now: DateTime<Utc>) -> Result<()> {
         if results.is_empty() {
             return Ok(());
         }
         let mut tx = self.begin().await?;
         for chunk in results.chunks(rows_per_statement(10)) {
+            // A receipt may have come first (the phone reported delivery
+            // before this batch was written): the status it set stands, and
+            // what the hand-over knows (text, parts, number, gateway, its
+            // id) is still written. The lease it left marks such a row.
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "UPDATE outbox SET status = r.column2, status_cause = r.column3, lease_until = NULL,
+                "UPDATE outbox SET
+                        status = CASE WHEN outbox.status = 'claimed' THEN r.column2 ELSE outbox.status END,
+                        status_cause = CASE WHEN outbox.status = 'claimed' THEN r.column3 ELSE outbox.status_cause END,
+                        lease_until = NULL,
                         attempts = outbox.attempts - r.column10,
-                        send_at = COALESCE(r.column4, outbox.send_at),
+                        send_at = CASE WHEN outbox.status = 'claimed' THEN COALESCE(r.column4, outbox.send_at)
+                                       ELSE outbox.send_at END,
                         gateway = COALESCE(r.column5, outbox.gateway),
                         provider_id = COALESCE(r.column6, outbox.provider_id),
                         to_addr = COALESCE(r.column7, outbox.to_addr),
@@ -489,7 +510,12 @@ impl Store {
                     .push_bind(i64::from(r.undo_attempt))
                     .push_bind(r.channel);
             });
-            qb.push(") AS r WHERE outbox.id = r.column1 AND outbox.status = 'claimed'");
+            qb.push(
+                ") AS r WHERE outbox.id = r.column1
+                   AND (outbox.status = 'claimed'
+                        OR (outbox.lease_until IS NOT NULL
+                            AND outbox.status IN ('accepted', 'sent', 'delivered', 'failed')))",
+            );
             qb.build()
                 .persistent(full_chunk(chunk.len()))
                 .execute(&mut *tx)

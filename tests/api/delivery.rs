@@ -257,3 +257,76 @@ async fn a_reminder_whose_checkup_has_passed_expires_instead_of_going_late() {
     assert_eq!(on_day.status, "expired");
     assert!(t.sent_to(PHONE).iter().all(|m| m.message.id != on_day.id));
 }
+
+#[tokio::test]
+async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_the_record() {
+    let (t, _) = one_woman().await;
+    let claimed = claim_at_nine(&t).await;
+    let m = &claimed[0];
+    // The phone reports delivery before the worker writes its batch.
+    t.app
+        .store
+        .apply_status_reports(&[careminder::domain::StatusReport {
+            message_id: m.id,
+            status: careminder::domain::ReportedStatus::Delivered,
+            reason: None,
+            at: t.clock.now(),
+        }])
+        .await
+        .unwrap();
+    t.app
+        .store
+        .record_results(
+            &[careminder::store::SendResult {
+                id: m.id,
+                status: careminder::domain::MessageStatus::Accepted,
+                cause: None,
+                retry_at: None,
+                gateway: Some("default".into()),
+                provider_id: Some("phone-7f3a".into()),
+                to_addr: Some(PHONE.into()),
+                body: Some("王秀英您好".into()),
+                parts: Some(1),
+                undo_attempt: false,
+                channel: Some(careminder::domain::Channel::Sms),
+                fallback: false,
+            }],
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+    let db = t.app.config.database.sqlite_path().unwrap().to_path_buf();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Row =
+        sqlx::query_as(
+            "SELECT status, gateway, provider_id, to_addr, parts, body, lease_until FROM outbox WHERE id = ?",
+        )
+        .bind(m.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "delivered".to_string(),
+            Some("default".to_string()),
+            Some("phone-7f3a".to_string()),
+            Some(PHONE.to_string()),
+            Some(1),
+            Some("王秀英您好".to_string()),
+            None
+        ),
+        "delivered, and everything the hand-over knew"
+    );
+}

@@ -744,3 +744,84 @@ async fn a_gateway_down_past_its_failover_age_hands_its_messages_on_and_says_why
         .expect("refused");
     assert!(err.to_string().contains("gateway.failover"), "{err}");
 }
+
+#[tokio::test]
+async fn a_slow_batch_keeps_its_leases_so_no_other_process_takes_it_and_sends_it_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(json!({"id": "x", "state": "Pending", "recipients": []}))
+                .set_delay(std::time::Duration::from_millis(1500)),
+        )
+        .mount(&server)
+        .await;
+    let t = spawn_app_with(
+        |c| {
+            android_config(c, &server);
+            c.gateway.timeout_seconds = 10;
+            c.dispatcher.lease_seconds = 10;
+            c.dispatcher.concurrency = 1;
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    for i in 0..3 {
+        t.enroll(&format!("孕妇{i}"), &format!("1381234560{i}"), "2026-09-22")
+            .await;
+    }
+    t.at("2026-12-12 09:00");
+    // The service's batch of three takes about 4.5 seconds at this gateway.
+    let app = t.app.clone();
+    let serve = tokio::spawn(async move { app.tick().await });
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // Its claims' first leases run out...
+    t.clock.advance(Duration::seconds(30));
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    // ...and another process on this database (a `careminder tick`) looks
+    // for work: the batch in flight is not there to take.
+    let now = t.clock.now();
+    let (taken, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::seconds(10), 10, true)
+        .await
+        .unwrap();
+    assert!(taken.is_empty(), "re-claimed in flight: {taken:?}");
+    let report = serve.await.unwrap();
+    assert_eq!(report.dispatch.handed_over, 3);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        3,
+        "each handed over once"
+    );
+}
+
+#[tokio::test]
+async fn cht_gateway_credentials_are_accepted_as_the_app_sends_them_form_encoded() {
+    // The app's webapp URL is https://phone1:PASSWORD@host/..., and it
+    // sends the user info as it stands in the URL: form-encoded.
+    let password = "p@ss w+rd$&%=";
+    let t = spawn_app_with(
+        |c| {
+            c.gateway.channel = ChannelSettings::Cht(careminder::gateway::cht::Settings {
+                username: "phone1".into(),
+                password: password.into(),
+            })
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    let encoded: String = serde_urlencoded::to_string([("v", password)])
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_string();
+    assert_eq!(encoded, "p%40ss+w%2Brd%24%26%25%3D");
+    for sent in [password, encoded.as_str()] {
+        let (status, _) = cht_poll(&t, "{}", sent).await;
+        assert_eq!(status, 200, "password sent as {sent:?}");
+    }
+    let (status, _) = cht_poll(&t, "{}", "p@ss w+rd$&%").await;
+    assert_eq!(status, 401, "a wrong password is still refused");
+}

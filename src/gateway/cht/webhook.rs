@@ -52,13 +52,23 @@ fn authenticate(b: &SharedBackend, headers: &HeaderMap) -> Result<String, Respon
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(unauthorized)?;
     let (user, pass) = creds.split_once(':').ok_or_else(unauthorized)?;
+    // The app takes its credentials from the URL it is given
+    // (https://user:pass@host/...) and sends them as they stand there:
+    // form-encoded ("p%40ss+w%2Brd"). Either form is accepted.
+    let decoded = (form_decoded(user), form_decoded(pass));
     for (name, entry) in b.gateways().of_kind(GatewayKind::Cht) {
         let ChannelSettings::Cht(c) = &entry.config.channel else {
             continue;
         };
-        let ok_user = constant_time_eq(c.username.as_bytes(), user.as_bytes());
-        let ok_pass = constant_time_eq(c.password.as_bytes(), pass.as_bytes());
-        if ok_user & ok_pass {
+        let matches = |u: &str, p: &str| {
+            constant_time_eq(c.username.as_bytes(), u.as_bytes())
+                & constant_time_eq(c.password.as_bytes(), p.as_bytes())
+        };
+        let ok_decoded = match &decoded {
+            (Some(u), Some(p)) => matches(u, p),
+            _ => false,
+        };
+        if matches(user, pass) | ok_decoded {
             return Ok(name.to_string());
         }
     }
@@ -184,4 +194,12 @@ async fn handle(
         })
         .collect();
     Ok(PollAnswer { messages })
+}
+
+/// `s` read as a form-encoded value (`%40` is `@`, `+` a space).
+fn form_decoded(s: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+        .ok()?
+        .pop()
+        .map(|(_, v)| v)
 }
