@@ -123,7 +123,9 @@ impl fmt::Display for GestationalAge {
 /// county spreadsheets produce.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
-    ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d"]
+    // 2026年9月22日, as Chinese offices write dates.
+    let s = s.strip_suffix('日').unwrap_or(s);
+    ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d"]
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
         // Years far outside any pregnancy would overflow date arithmetic.
@@ -136,6 +138,21 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn dates_as_county_offices_write_them() {
+        for s in [
+            "2026-09-22",
+            "2026/9/22",
+            "2026.9.22",
+            "20260922",
+            "2026年9月22日",
+            " 2026年09月22日 ",
+        ] {
+            assert_eq!(parse_date(s), Some(d("2026-09-22")), "{s}");
+        }
+        assert_eq!(parse_date("2026年13月22日"), None);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct EnrollmentInput {
 pub enum InputError {
     #[error("name is empty")]
     NoName,
+    #[error("name: {0}")]
+    BadName(&'static str),
     #[error("phone: {0}")]
     Phone(#[from] PhoneError),
     #[error("{field}: not a date: {value:?}")]
@@ -62,6 +64,9 @@ pub fn parse_consent(s: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// The longest name taken: a person's name, not a paragraph.
+pub const MAX_NAME_CHARS: usize = 50;
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -90,6 +95,14 @@ pub fn validate(
     let name = input.name.trim();
     if name.is_empty() {
         return Err(InputError::NoName);
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(InputError::BadName("longer than 50 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(InputError::BadName(
+            "holds a line break or another control character",
+        ));
     }
     let phone = Phone::parse(&input.phone, config.region())?;
     let dates = PregnancyDates::parse(

@@ -20,7 +20,7 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ("officer", &["officer", "责任人"]),
     ("language", &["language", "语言"]),
     ("wechat_openid", &["wechat_openid", "微信openid", "openid"]),
-    ("consent", &["consent", "知情同意"]),
+    ("consent", &["consent", "知情同意", "同意"]),
     ("care_plan", &["care_plan", "管理方案"]),
 ];
 
@@ -58,6 +58,8 @@ pub enum ImportError {
     Csv(#[from] csv::Error),
     #[error("the header has no {0} column")]
     MissingColumn(&'static str),
+    #[error("the file is empty")]
+    Empty,
     #[error(transparent)]
     App(#[from] crate::services::AppError),
 }
@@ -162,9 +164,11 @@ pub fn read_batches<R: Read>(
     actor: &str,
     mut sink: impl FnMut(Parsed) -> bool,
 ) -> Result<(), ImportError> {
+    let (reader, delimiter) = sniff(reader)?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
+        .delimiter(delimiter)
         .from_reader(reader);
     let headers = rdr.headers()?.clone();
     let col: HashMap<&str, usize> = COLUMNS
@@ -210,6 +214,10 @@ pub fn read_batches<R: Read>(
             }
         }
         let line = record.position().map(|p| p.record() + 1).unwrap_or(0);
+        if let Some(reason) = runaway(&record) {
+            batch.refused.push(RefusedRow { line, reason });
+            continue;
+        }
         let get = |f: &str| col.get(f).and_then(|i| record.get(*i)).map(str::to_string);
         let input = EnrollmentInput {
             name: get("name").unwrap_or_default(),
@@ -279,4 +287,84 @@ async fn flush(
     }
     batch.clear();
     Ok(())
+}
+
+/// The longest cell a roster row may hold: more is not a roster.
+const MAX_FIELD_BYTES: usize = 500;
+
+/// A row that cannot be a person's: a cell over `MAX_FIELD_BYTES`, or one
+/// that runs over several lines (a stray `"` at the start of a cell quotes
+/// everything up to the next `"`, swallowing the rows between: they are
+/// named, so nobody is lost without a word).
+fn runaway(record: &csv::StringRecord) -> Option<String> {
+    let start = record.position().map(|p| p.line()).unwrap_or(0);
+    for field in record.iter() {
+        let breaks = field.matches('\n').count() as u64;
+        if breaks > 0 {
+            return Some(format!(
+                "a cell runs over {} lines ({start} to {}): an opening quote (\") is not closed, \
+                 or a name holds a line break; the rows on those lines are not imported",
+                breaks + 1,
+                start + breaks
+            ));
+        }
+        if field.len() > MAX_FIELD_BYTES {
+            return Some(format!(
+                "a cell of {} characters: at most {MAX_FIELD_BYTES} bytes are read",
+                field.chars().count()
+            ));
+        }
+    }
+    None
+}
+
+/// What a county office's file is: UTF-8 (with or without a byte-order
+/// mark), or GB18030/GBK as Excel on Chinese Windows saves it (detected:
+/// the start of the file is not UTF-8); separated by commas, semicolons or
+/// tabs (whichever the header line holds most of). Refuses an empty file.
+fn sniff<'a, R: Read + 'a>(mut reader: R) -> Result<(Box<dyn Read + 'a>, u8), ImportError> {
+    let mut head = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ImportError::Csv(csv::Error::from(e))),
+        }
+    }
+    let full = n == head.len();
+    head.truncate(n);
+    if head.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ImportError::Empty);
+    }
+    let utf8 = match std::str::from_utf8(&head) {
+        Ok(_) => true,
+        // Cut in the middle of a character at the end of what was read.
+        Err(e) => e.error_len().is_none() && full,
+    };
+    let first_line: Vec<u8> = {
+        let decoded = if utf8 {
+            String::from_utf8_lossy(&head).into_owned()
+        } else {
+            encoding_rs::GB18030.decode(&head).0.into_owned()
+        };
+        decoded.lines().next().unwrap_or("").as_bytes().to_vec()
+    };
+    let count = |c: u8| first_line.iter().filter(|b| **b == c).count();
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|c| (count(*c), *c == b','))
+        .unwrap_or(b',');
+    let whole = std::io::Cursor::new(head).chain(reader);
+    let reader: Box<dyn Read + 'a> = if utf8 {
+        Box::new(whole)
+    } else {
+        Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding_rs::GB18030))
+                .build(whole),
+        )
+    };
+    Ok((reader, delimiter))
 }

@@ -181,3 +181,96 @@ async fn refused_rows_are_numbered_as_a_spreadsheet_shows_them_whatever_the_line
         assert_eq!(lines, [3, 5], "line ending {eol:?}: {:?}", r.refused);
     }
 }
+
+#[tokio::test]
+async fn a_roster_saved_by_excel_on_chinese_windows_gbk_is_read() {
+    let t = spawn_app().await;
+    let csv = "姓名,手机号,末次月经,知情同意\r\n王秀英,13812345678,2026-09-22,是\r\n李桂兰,13812345679,2026-10-01,是\r\n";
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(csv);
+    assert!(!unmappable);
+    assert!(std::str::from_utf8(&gbk).is_err(), "really not UTF-8");
+    let r = t
+        .import_csv(gbk.into_owned(), "roster:gbk.csv")
+        .await
+        .unwrap();
+    assert_eq!((r.created, r.refused.len()), (2, 0), "{:?}", r.refused);
+    // The names are read as written, not as mojibake.
+    let id = t
+        .app
+        .store
+        .woman_by_phone_and_name("+8613812345678", "王秀英")
+        .await
+        .unwrap();
+    assert!(id.is_some(), "王秀英 by her name");
+}
+
+#[tokio::test]
+async fn semicolon_and_tab_separated_rosters_are_read() {
+    let t = spawn_app().await;
+    for (sep, phone) in [(";", "13812345678"), ("\t", "13812345679")] {
+        let csv = format!("name{sep}phone{sep}lmp\n王秀英{sep}{phone}{sep}2026-09-22\n");
+        let r = t
+            .import_csv(csv.into_bytes(), "roster:sep.csv")
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.created, r.refused.len()),
+            (1, 0),
+            "{sep:?}: {:?}",
+            r.refused
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_empty_file_is_refused_as_empty() {
+    let t = spawn_app().await;
+    for empty in ["", "\n\n", "  "] {
+        let err = t.import_csv(empty, "roster:empty.csv").await.unwrap_err();
+        assert_eq!(err.to_string(), "the file is empty");
+    }
+}
+
+#[tokio::test]
+async fn a_stray_quote_names_the_rows_it_swallowed_and_the_rest_are_read() {
+    let t = spawn_app().await;
+    let csv = "name,phone,lmp\n\
+               \"王秀英,13812345678,2026-09-22\n\
+               李桂兰,13812345679,2026-09-22\n\
+               张丽,13911112222,2026-09-22\"\n\
+               赵敏,13911113333,2026-09-22\n";
+    let r = t.import_csv(csv, "roster:quote.csv").await.unwrap();
+    assert_eq!(r.created, 1, "赵敏, after the closing quote");
+    assert_eq!(r.refused.len(), 1, "{:?}", r.refused);
+    assert_eq!(r.refused[0].line, 2);
+    assert!(
+        r.refused[0].reason.contains("3 lines (2 to 4)") && r.refused[0].reason.contains("quote"),
+        "{}",
+        r.refused[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_huge_cell_and_a_name_with_a_line_break_are_refused_by_line() {
+    let t = spawn_app().await;
+    let huge = "王".repeat(100_000);
+    let csv = format!(
+        "name,phone,lmp\n{huge},13812345678,2026-09-22\n\"王\n秀英\",13812345679,2026-09-22\n{},13911112222,2026-09-22\n李桂兰,13911113333,2026-09-22\n",
+        "张".repeat(51)
+    );
+    let r = t
+        .import_csv(csv.into_bytes(), "roster:long.csv")
+        .await
+        .unwrap();
+    assert_eq!(r.created, 1);
+    let refused: Vec<(u64, String)> = r
+        .refused
+        .iter()
+        .map(|x| (x.line, x.reason.clone()))
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused[0].1.contains("100000 characters"), "{refused:?}");
+    assert!(refused[1].1.contains("line break"), "{refused:?}");
+    assert!(refused[2].1.contains("longer than 50"), "{refused:?}");
+    assert_eq!(refused.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3, 4]);
+}
