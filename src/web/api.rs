@@ -45,6 +45,42 @@ pub fn router(app: AppState) -> Router<AppState> {
             axum::routing::put(set_wechat_variant).delete(remove_wechat_variant),
         )
         .layer(middleware::from_fn_with_state(app, super::require_token))
+        .layer(middleware::map_response(json_errors))
+}
+
+/// One error shape for every refusal: axum's own rejections (a body that
+/// is not JSON, a missing field, a bad query, the wrong content type, too
+/// large) come as plain text; they leave as `{"error": "..."}` like ours.
+async fn json_errors(res: Response) -> Response {
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(res.status().is_client_error() || res.status().is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let mut out = (parts.status, Json(serde_json::json!({ "error": message }))).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 async fn enroll(

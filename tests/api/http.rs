@@ -149,3 +149,51 @@ async fn every_answer_carries_a_request_id() {
         .unwrap();
     assert_ne!(r.headers().get("x-request-id").unwrap(), "bad id!");
 }
+
+#[tokio::test]
+async fn every_api_refusal_is_json_with_the_reason() {
+    let t = spawn_app().await;
+    let cases: Vec<(reqwest::RequestBuilder, u16)> = vec![
+        // Not JSON at all.
+        (
+            t.client
+                .post(t.url("/api/v1/enrollments"))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+        ),
+        // JSON without a required field.
+        (
+            t.client
+                .post(t.url("/api/v1/enrollments"))
+                .json(&serde_json::json!({"name": "王秀英"})),
+            422,
+        ),
+        // The wrong content type.
+        (
+            t.client
+                .post(t.url("/api/v1/enrollments"))
+                .header("content-type", "text/plain")
+                .body("name=x"),
+            415,
+        ),
+        // A query without its parameters.
+        (t.client.get(t.url("/api/v1/reports/indicators")), 400),
+        // A path that is not a number.
+        (t.client.get(t.url("/api/v1/women/abc")), 400),
+    ];
+    for (req, status) in cases {
+        let r = req.bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{status}"
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        let reason = body["error"].as_str().unwrap_or_default();
+        assert!(!reason.is_empty(), "{status}: {body}");
+    }
+}
