@@ -61,6 +61,10 @@ pub struct StatusReport {
     pub status: ReportedStatus,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// The gateway that reports it: applied only to a message that
+    /// gateway carried (or whose hand-over is still being recorded).
+    /// `None`: a report careminder trusts whoever made it (the API's mock).
+    pub gateway: Option<String>,
 }
 
 /// A WeChat template message: the approved template's id, an optional
@@ -76,3 +80,27 @@ pub struct TemplateMessage {
 
 /// The longest value a template field may hold.
 pub const FIELD_MAX_CHARS: usize = 20;
+
+/// Our message id as we give it to a gateway that reports back by it (the
+/// Android app, cht-gateway): namespaced, so another client of a shared
+/// phone that numbers its messages 1, 2, 3 cannot be taken for us.
+pub fn wire_id(id: i64) -> String {
+    format!("cm-{id}")
+}
+
+/// One of our wire ids, or `None` for anyone else's.
+pub fn parse_wire_id(s: &str) -> Option<i64> {
+    s.strip_prefix("cm-")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_ids_are_ours_alone() {
+        assert_eq!(parse_wire_id(&wire_id(18)), Some(18));
+        assert_eq!(parse_wire_id("18"), None, "another client's 18");
+        assert_eq!(parse_wire_id("cm-x"), None);
+    }
+}

@@ -124,6 +124,7 @@ impl WechatBinding {
                             reason: (s == ReportedStatus::Failed)
                                 .then(|| format!("{gateway}: {status}")),
                             at,
+                            gateway: Some(gateway.to_string()),
                         };
                         self.receipts.submit(None, report).await?;
                         if s == ReportedStatus::Failed

@@ -847,7 +847,7 @@ async fn apply_reports(
     let (from_rank, to_rank) = (rank("outbox.status"), rank("r.column2"));
     let mut changed = 0;
     for wave in waves {
-        for chunk in wave.chunks(rows_per_statement(4)) {
+        for chunk in wave.chunks(rows_per_statement(5)) {
             // A failure reported after delivery is kept as an event; it does not undo delivery.
             let late: Vec<_> = chunk
                 .iter()
@@ -862,9 +862,13 @@ async fn apply_reports(
                 qb.push_values(&late, |mut b, r| {
                     b.push_bind(r.message_id)
                         .push_bind(ts(r.at))
-                        .push_bind(&r.reason);
+                        .push_bind(&r.reason)
+                        .push_bind(&r.gateway);
                 });
-                qb.push(") AS r JOIN outbox o ON o.id = r.column1 WHERE o.status = 'delivered'");
+                qb.push(
+                    ") AS r JOIN outbox o ON o.id = r.column1 WHERE o.status = 'delivered'
+                       AND (r.column4 IS NULL OR o.gateway = r.column4)",
+                );
                 qb.build().persistent(false).execute(&mut **tx).await?;
             }
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -874,12 +878,17 @@ async fn apply_reports(
                 b.push_bind(r.message_id)
                     .push_bind(r.status.as_str())
                     .push_bind(&r.reason)
-                    .push_bind(ts(r.at));
+                    .push_bind(ts(r.at))
+                    .push_bind(&r.gateway);
             });
+            // A gateway's word counts only for a message it carried (or
+            // one whose hand-over is not written yet: its gateway unknown).
             qb.push(format!(
                 ") AS r WHERE outbox.id = r.column1
                        AND outbox.status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
-                       AND {from_rank} < {to_rank}"
+                       AND {from_rank} < {to_rank}
+                       AND (r.column5 IS NULL OR outbox.gateway = r.column5
+                            OR outbox.gateway IS NULL)"
             ));
             changed += qb
                 .build()

@@ -152,6 +152,7 @@ async fn every_status_is_an_event_and_a_late_sent_never_overwrites_delivered() {
         status: careminder::gateway::ReportedStatus::Sent,
         reason: None,
         at: t.clock.now(),
+        gateway: None,
     };
     assert_eq!(t.app.store.apply_status_reports(&[late]).await.unwrap(), 0);
     let events: Vec<String> = t
@@ -271,6 +272,7 @@ async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_th
             status: careminder::domain::ReportedStatus::Delivered,
             reason: None,
             at: t.clock.now(),
+            gateway: None,
         }])
         .await
         .unwrap();

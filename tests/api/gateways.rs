@@ -109,7 +109,7 @@ async fn android_outgoing_cases() {
         let sent: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
             sent,
-            json!({"id": m.id.to_string(), "phoneNumbers": [HER], "textMessage": {"text": m.body.clone().unwrap()},
+            json!({"id": format!("cm-{}", m.id), "phoneNumbers": [HER], "textMessage": {"text": m.body.clone().unwrap()},
                    "withDeliveryReport": true, "ttl": 86400})
         );
     }
@@ -145,7 +145,7 @@ async fn android_webhooks_are_verified_applied_once_and_received_texts_are_acted
     let id = first_message(&t, w).await.id;
     let now = t.clock.now().timestamp();
     let delivered = json!({"id": "ev-1", "webhookId": "wh", "event": "sms:delivered", "deviceId": "d1",
-                           "payload": {"messageId": id.to_string(), "deliveredAt": "2026-12-12T01:00:05Z"}});
+                           "payload": {"messageId": format!("cm-{id}"), "deliveredAt": "2026-12-12T01:00:05Z"}});
     // Forged key, tampered body, stale timestamp: refused, nothing applied.
     assert_eq!(android_webhook(&t, &delivered, now, "wrong").await.0, 401);
     assert_eq!(
@@ -178,11 +178,12 @@ async fn android_webhooks_are_verified_applied_once_and_received_texts_are_acted
     );
     assert_eq!(first_message(&t, w).await.status, "delivered");
     // A late "sent" changes nothing.
-    let sent = json!({"id": "ev-2", "event": "sms:sent", "payload": {"messageId": id.to_string()}});
+    let sent =
+        json!({"id": "ev-2", "event": "sms:sent", "payload": {"messageId": format!("cm-{id}")}});
     android_webhook(&t, &sent, now, "k3y").await;
     assert_eq!(first_message(&t, w).await.status, "delivered");
     // A "failed" after delivery is kept as an event, delivery stands.
-    let failed = json!({"id": "ev-3", "event": "sms:failed", "payload": {"messageId": id.to_string(), "reason": "late"}});
+    let failed = json!({"id": "ev-3", "event": "sms:failed", "payload": {"messageId": format!("cm-{id}"), "reason": "late"}});
     android_webhook(&t, &failed, now, "k3y").await;
     assert_eq!(first_message(&t, w).await.status, "delivered");
     let events = t.app.store.events_of(id).await.unwrap();
@@ -230,7 +231,7 @@ async fn android_gateway_down_for_an_hour_loses_nothing_and_sends_once() {
         .collect();
     assert_eq!(
         after,
-        [json!(first_message(&t, w).await.id.to_string())],
+        [json!(format!("cm-{}", first_message(&t, w).await.id))],
         "sent once when back"
     );
     assert_eq!(first_message(&t, w).await.status, "accepted");
@@ -417,7 +418,7 @@ async fn cht_gateway_polls_offer_until_a_status_arrives_and_store_incoming_once(
     t.tick().await;
     let m = first_message(&t, w).await;
     assert_eq!(m.status, "accepted");
-    let offered = json!({"messages": [{"id": m.id.to_string(), "to": HER, "content": m.body.clone().unwrap()}]});
+    let offered = json!({"messages": [{"id": format!("cm-{}", m.id), "to": HER, "content": m.body.clone().unwrap()}]});
     // Offered on every poll (empty body, null lists) until a status arrives.
     assert_eq!(cht_poll(&t, "", "s3cret").await, (200, offered.clone()));
     assert_eq!(
@@ -426,7 +427,7 @@ async fn cht_gateway_polls_offer_until_a_status_arrives_and_store_incoming_once(
     );
     assert_eq!(cht_poll(&t, "{}", "s3cret").await, (200, offered));
     // Unknown ids and statuses are accepted without error.
-    let odd = json!({"updates": [{"id": "nope", "status": "SENT"}, {"id": m.id.to_string(), "status": "WEIRD"}]});
+    let odd = json!({"updates": [{"id": "nope", "status": "SENT"}, {"id": format!("cm-{}", m.id), "status": "WEIRD"}]});
     assert_eq!(
         cht_poll(&t, &odd.to_string(), "s3cret").await.1["messages"]
             .as_array()
@@ -435,7 +436,7 @@ async fn cht_gateway_polls_offer_until_a_status_arrives_and_store_incoming_once(
         1
     );
     // UNSENT: the phone has it; never offered again.
-    let ack = json!({"updates": [{"id": m.id.to_string(), "status": "UNSENT"}]});
+    let ack = json!({"updates": [{"id": format!("cm-{}", m.id), "status": "UNSENT"}]});
     assert_eq!(
         cht_poll(&t, &ack.to_string(), "s3cret").await.1,
         json!({"messages": []})
@@ -446,7 +447,7 @@ async fn cht_gateway_polls_offer_until_a_status_arrives_and_store_incoming_once(
         ("SENT", "sent"),
         ("DELIVERED", "delivered"),
     ] {
-        let u = json!({"updates": [{"id": m.id.to_string(), "status": status}]});
+        let u = json!({"updates": [{"id": format!("cm-{}", m.id), "status": status}]});
         assert_eq!(
             cht_poll(&t, &u.to_string(), "s3cret").await.1,
             json!({"messages": []})
@@ -473,8 +474,7 @@ async fn a_failed_status_from_the_phone_fails_the_message_with_its_reason() {
     let w = due_reminder(&t).await;
     t.tick().await;
     let m = first_message(&t, w).await;
-    let u =
-        json!({"updates": [{"id": m.id.to_string(), "status": "FAILED", "reason": "no signal"}]});
+    let u = json!({"updates": [{"id": format!("cm-{}", m.id), "status": "FAILED", "reason": "no signal"}]});
     cht_poll(&t, &u.to_string(), "s3cret").await;
     let m = first_message(&t, w).await;
     assert_eq!(
@@ -640,11 +640,11 @@ async fn a_flapping_gateway_delays_messages_never_loses_or_repeats_them_and_othe
         let m = first_message(&t, *w).await;
         assert_eq!(m.status, "accepted", "{m:?}");
         assert!(
-            took.contains(&m.id.to_string()),
+            took.contains(&format!("cm-{}", m.id)),
             "message {} never arrived",
             m.id
         );
-        ids.insert(m.id.to_string());
+        ids.insert(format!("cm-{}", m.id));
         // Backoff grows: each retry waits at least the floor for its attempt,
         // and the phone's Retry-After is honoured.
         let events = t.app.store.events_of(m.id).await.unwrap();
@@ -824,4 +824,46 @@ async fn cht_gateway_credentials_are_accepted_as_the_app_sends_them_form_encoded
     }
     let (status, _) = cht_poll(&t, "{}", "p@ss w+rd$&%").await;
     assert_eq!(status, 401, "a wrong password is still refused");
+}
+
+#[tokio::test]
+async fn a_phone_reports_only_on_messages_it_carried_and_only_by_our_namespaced_ids() {
+    let server = MockServer::start().await;
+    let t = spawn_app_with(
+        |c| {
+            android_config(c, &server);
+            // Village V009's women get theirs through the mock gateway.
+            c.routing.villages.insert("V009".into(), "mock".into());
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    let mut input = woman("王秀英", HER, "2026-09-22");
+    input.village = Some("V009".into());
+    let w = t
+        .app
+        .care
+        .enroll(&input, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let m = first_message(&t, w).await;
+    assert_eq!(m.status, "delivered", "through the mock");
+    let now = t.clock.now().timestamp();
+    // The Android phone reports a failure for it: not its message.
+    let failed = json!({"id": "ev-x", "event": "sms:failed",
+                        "payload": {"messageId": format!("cm-{}", m.id), "reason": "no signal"}});
+    assert_eq!(android_webhook(&t, &failed, now, "k3y").await.0, 200);
+    // Another app on a shared phone that numbers its own messages 1, 2, 3.
+    let bare = json!({"id": "ev-y", "event": "sms:failed",
+                      "payload": {"messageId": m.id.to_string(), "reason": "theirs"}});
+    assert_eq!(android_webhook(&t, &bare, now, "k3y").await.0, 200);
+    let events = t.app.store.events_of(m.id).await.unwrap();
+    assert!(
+        events.iter().all(|e| e.0 != "failed"),
+        "no failure recorded: {events:?}"
+    );
+    assert_eq!(first_message(&t, w).await.status, "delivered");
 }

@@ -115,7 +115,7 @@ impl Gateway for Android {
 
     async fn send(&self, msg: &OutgoingMessage) -> SendOutcome {
         let body = SendBody {
-            id: msg.id.to_string(),
+            id: crate::domain::delivery::wire_id(msg.id),
             phone_numbers: [&msg.to],
             text_message: TextMessage { text: &msg.body },
             with_delivery_report: true,
@@ -140,13 +140,13 @@ impl Gateway for Android {
                 .ok()
                 .and_then(|a| a.id);
             return SendOutcome::Accepted {
-                provider_id: Some(id.unwrap_or_else(|| msg.id.to_string())),
+                provider_id: Some(id.unwrap_or_else(|| crate::domain::delivery::wire_id(msg.id))),
             };
         }
         if status == reqwest::StatusCode::CONFLICT {
             tracing::info!(message_id = msg.id, gateway = %self.name, "phone has this message already");
             return SendOutcome::Accepted {
-                provider_id: Some(msg.id.to_string()),
+                provider_id: Some(crate::domain::delivery::wire_id(msg.id)),
             };
         }
         let detail = serde_json::from_str::<ErrorAnswer>(&text)

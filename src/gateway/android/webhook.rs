@@ -61,7 +61,9 @@ async fn event(State(b): State<SharedBackend>, headers: HeaderMap, body: Bytes) 
         _ => None,
     } {
         // Our outbox id, which we gave the phone when sending.
-        let Some(id) = text_field("messageId").and_then(|s| s.parse::<i64>().ok()) else {
+        let Some(id) =
+            text_field("messageId").and_then(|s| crate::domain::delivery::parse_wire_id(&s))
+        else {
             tracing::info!(gateway = %gateway, "receipt for a message that is not ours");
             return (StatusCode::OK, "ok").into_response();
         };
@@ -75,6 +77,7 @@ async fn event(State(b): State<SharedBackend>, headers: HeaderMap, body: Bytes) 
             status,
             reason: text_field("reason"),
             at: p.get(at_key).and_then(millis).unwrap_or(now).min(now),
+            gateway: Some(gateway.clone()),
         };
         return match b.status(Some((gateway, env.id.clone())), report).await {
             Ok(true) => (StatusCode::OK, "ok").into_response(),

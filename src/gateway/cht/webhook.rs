@@ -164,7 +164,7 @@ async fn handle(
     let mut acked = vec![];
     let mut reports = vec![];
     for u in req.updates.unwrap_or_default() {
-        let Ok(id) = u.id.parse::<i64>() else {
+        let Some(id) = crate::domain::delivery::parse_wire_id(&u.id) else {
             tracing::info!(gateway, "status for an id that is not ours");
             continue;
         };
@@ -178,6 +178,7 @@ async fn handle(
                         status,
                         reason: u.reason,
                         at: now,
+                        gateway: Some(gateway.to_string()),
                     });
                 }
             }
@@ -188,7 +189,7 @@ async fn handle(
         .await?
         .into_iter()
         .map(|(id, to, content)| Outgoing {
-            id: id.to_string(),
+            id: crate::domain::delivery::wire_id(id),
             to,
             content,
         })

@@ -182,6 +182,7 @@ impl Gateway for MockGateway {
                 status,
                 reason: None,
                 at: now,
+                gateway: Some(self.name.clone()),
             });
         }
         drop(st);

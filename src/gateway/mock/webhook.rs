@@ -91,6 +91,7 @@ async fn status(
             status: s.status,
             reason: s.reason,
             at: b.now(),
+            gateway: None,
         },
     )
     .await?;

@@ -99,6 +99,7 @@ async fn status(
                 status: s,
                 reason: code.map(|c| format!("{gateway} error {c}")),
                 at: now,
+                gateway: Some(gateway.clone()),
             };
             b.status(None, report).await?;
         }

@@ -54,6 +54,20 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
 }
 
 impl Store {
+    /// For `careminder bench`: records `to` as the gateway that carried
+    /// what `from` did (the mock stands in for a phone's API, and the
+    /// phone's webhooks bring the receipts).
+    pub async fn bench_reassign_gateway(&self, from: &str, to: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("UPDATE outbox SET gateway = ?2 WHERE gateway = ?1")
+                .bind(from)
+                .bind(to)
+                .execute(&self.write)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Copies the write-ahead log into the database file and empties it, so
     /// that a timed phase of `careminder bench` does not pay for the
     /// checkpoint the phase before it left due.
