@@ -527,3 +527,38 @@ async fn the_officers_monthly_home_visit_is_a_task_until_birth_and_after_recorde
         .collect();
     assert_eq!(after, ["home-pp-1 2027-03-20 pending"]);
 }
+
+#[tokio::test]
+async fn the_home_visits_after_a_birth_say_the_officer_will_come_in_english_too() {
+    let t = spawn_app().await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    let mut w = woman("Amina", "13812345604", "2026-03-01");
+    w.village = Some("V001".into());
+    w.officer = Some("V001-O1".into());
+    w.language = Some("en".into());
+    let id = t
+        .app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    t.at("2026-12-13 12:00");
+    t.app
+        .care
+        .record_birth(id, "2026-12-12", None, true, "test")
+        .await
+        .unwrap();
+    t.run_until("2026-12-16 00:00", Duration::hours(1)).await;
+    let texts = days(&t, "+8613812345604");
+    assert_eq!(
+        texts.len(),
+        1,
+        "one message for her visit and the baby's: {texts:?}"
+    );
+    assert_eq!(
+        texts[0].1,
+        "Hello Amina, your health officer will come to your home in the next few days for the free \
+         home visit after the birth and newborn home visit. Reply if that is not convenient. STOP to opt out."
+    );
+}
