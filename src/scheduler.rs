@@ -38,6 +38,8 @@ pub enum Stage {
     Dispatch,
     /// Status reports the gateways produced themselves.
     Statuses,
+    /// Folding the write-ahead log back into the database file.
+    Checkpoint,
 }
 
 impl Stage {
@@ -49,6 +51,7 @@ impl Stage {
             Stage::Jobs => "jobs",
             Stage::Dispatch => "dispatch",
             Stage::Statuses => "statuses",
+            Stage::Checkpoint => "checkpoint",
         }
     }
 }
@@ -139,6 +142,15 @@ impl Scheduler {
             .await
             .unwrap_or(0)
         };
+        if dispatch.claimed > 0 || plan.planned > 0 || statuses > 0 {
+            // Keeps the write-ahead log small between SQLite's own checkpoints.
+            self.stage(
+                Stage::Checkpoint,
+                &mut failed,
+                self.store.checkpoint_passive(),
+            )
+            .await;
+        }
         if dispatch.claimed > 0 || plan.planned > 0 {
             tracing::info!(
                 planned = plan.planned,

@@ -78,7 +78,12 @@ impl Store {
     /// Saves a received message. `None` when this gateway delivered the same
     /// id before: it was stored (and acted on) then.
     pub async fn store_inbound(&self, m: &NewInbound, now: DateTime<Utc>) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        // In its own transaction: an INSERT ... RETURNING run on its own
+        // hands back its row before the implicit commit, and a commit that
+        // then fails (a full disk) would go unseen; the message would be
+        // acknowledged and lost. The explicit COMMIT reports it.
+        let mut tx = self.begin().await?;
+        let id = sqlx::query_scalar(
             "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
         )
@@ -88,8 +93,10 @@ impl Store {
         .bind(&m.text)
         .bind(ts(m.received_at))
         .bind(ts(now))
-        .fetch_optional(&self.write)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub async fn inbound(&self, id: i64) -> Result<InboundRow> {
@@ -269,7 +276,8 @@ impl Store {
         today: chrono::NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, String, String)>> {
-        let row: Option<(i64, String, String)> = sqlx::query_as(
+        // fetch_all: the statement runs to its end, so a failed commit is seen.
+        let row: Vec<(i64, String, String)> = sqlx::query_as(
             "UPDATE visits SET confirmed_at = ?1 WHERE id = (
                  SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = ?2 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
@@ -280,8 +288,8 @@ impl Store {
         .bind(ts(now))
         .bind(woman_id)
         .bind(super::date_str(today))
-        .fetch_optional(&self.write)
+        .fetch_all(&self.write)
         .await?;
-        Ok(row)
+        Ok(row.into_iter().next())
     }
 }

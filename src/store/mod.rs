@@ -50,7 +50,10 @@ use sqlx::{Sqlite, Transaction};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
+    /// SQLite could not write: the disk is full.
+    #[error("the disk is full: free space where the database lives ({0})")]
+    DiskFull(String),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} not found")]
@@ -67,6 +70,33 @@ pub enum StoreError {
     )]
     Newer { found: i64, known: i64 },
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // A write that failed at the disk may leave the connection with a
+        // transaction it cannot finish: the writer checks it before reuse.
+        let code = match &e {
+            sqlx::Error::Database(d) => d.code().and_then(|c| c.parse::<i64>().ok()),
+            _ => None,
+        };
+        let primary = code.map(|c| c & 0xff);
+        if matches!(primary, Some(SQLITE_FULL | SQLITE_IOERR))
+            || e.to_string().contains("transaction depth")
+        {
+            sqlite::suspect_writer();
+        }
+        match primary {
+            Some(SQLITE_FULL) => StoreError::DiskFull(e.to_string()),
+            Some(SQLITE_IOERR) => {
+                StoreError::DiskFull(format!("{e}: a disk I/O error, most often a full disk"))
+            }
+            _ => StoreError::Sqlx(e),
+        }
+    }
+}
+
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -136,6 +166,18 @@ impl Store {
         let mut tx = self.begin().await?;
         sqlx::query("SELECT 1").execute(&mut *tx).await?;
         tx.rollback().await?;
+        Ok(())
+    }
+
+    /// Whether a write reaches the disk now (a full disk fails it): one
+    /// small committed write, for readiness checks.
+    pub async fn writable(&self, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO state (key, value) VALUES ('ready_check', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1")
+            .bind(ts(now).to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -34,7 +34,8 @@ const COLUMNS: &str = "id, code, name, phone, role, language, village, township,
 
 impl Store {
     pub async fn add_staff(&self, s: &NewStaff, now: DateTime<Utc>) -> Result<i64> {
-        let r = sqlx::query_scalar(
+        // fetch_all: the statement runs to its end, so a failed commit is seen.
+        let r = sqlx::query_scalar::<_, i64>(
             "INSERT INTO staff (code, name, phone, role, language, village, township, wecom_userid, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -47,10 +48,13 @@ impl Store {
         .bind(&s.township)
         .bind(&s.wecom_userid)
         .bind(ts(now))
-        .fetch_one(&self.write)
+        .fetch_all(&self.write)
         .await;
         match r {
-            Ok(id) => Ok(id),
+            Ok(ids) => ids
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("a staff member was not stored".into())),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
                 format!("staff code {} exists already", s.code),
             )),

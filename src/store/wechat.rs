@@ -1,7 +1,7 @@
 //! WeChat bindings: which women follow the Official Account, and the
 //! callbacks that could not be read.
 
-use super::{ts, Result, Store};
+use super::{ts, Result, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 
 impl Store {
@@ -96,15 +96,19 @@ impl Store {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        Ok(sqlx::query_scalar(
+        // fetch_all: the statement runs to its end, so a failed commit is seen.
+        let ids: Vec<i64> = sqlx::query_scalar(
             "INSERT INTO webhook_rejects (gateway, reason, body, received_at) VALUES (?, ?, ?, ?) RETURNING id",
         )
         .bind(gateway)
         .bind(reason)
         .bind(body)
         .bind(ts(now))
-        .fetch_one(&self.write)
-        .await?)
+        .fetch_all(&self.write)
+        .await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("a reject was not stored".into()))
     }
 
     /// Rejected callbacks kept, newest first: (id, gateway, reason, body, when).

@@ -168,7 +168,7 @@ async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Nex
 /// Ready to serve: the database answers and is writable, its schema is the
 /// one this binary writes, and when each gateway last accepted a message.
 async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    let db = app.store.ping().await;
+    let db = app.store.writable(app.clock.now()).await;
     let schema = app.store.applied_schema_version().await.ok().flatten();
     let current = crate::store::schema_version();
     let gateways: serde_json::Map<String, serde_json::Value> = app
@@ -179,13 +179,22 @@ async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Re
             (n.to_string(), serde_json::json!({ "last_success": last }))
         })
         .collect();
+    let wal_bytes = match app.config.database.sqlite_path() {
+        Some(p) => app.store.wal_bytes(p).await,
+        None => 0,
+    };
     let ready = db.is_ok() && schema == Some(current);
     let body = serde_json::json!({
         "ready": ready,
-        "database": if db.is_ok() { "writable" } else { "unavailable" },
+        "database": match &db {
+            Ok(()) => "writable".to_string(),
+            Err(e @ crate::store::StoreError::DiskFull(_)) => e.to_string(),
+            Err(_) => "unavailable".to_string(),
+        },
         "schema": schema,
         "schema_expected": current,
         "gateways": gateways,
+        "wal_bytes": wal_bytes,
     });
     let status = if ready {
         StatusCode::OK

@@ -10,6 +10,7 @@ mod console;
 mod crash;
 mod delivery;
 mod demo;
+mod disk;
 mod gateways;
 mod hostile;
 mod http;

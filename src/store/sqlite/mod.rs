@@ -8,7 +8,27 @@ use super::{refuse_newer, Result, Store, MIGRATOR};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Set when a write failed at the disk: the writer's connection may hold a
+/// transaction it can no longer finish (sqlx then refuses every later
+/// BEGIN on it), so it is checked before its next use and replaced if so.
+static WRITER_SUSPECT: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn suspect_writer() {
+    WRITER_SUSPECT.store(true, Ordering::SeqCst);
+}
+
+/// Whether a writer connection can still begin and end a transaction.
+async fn writer_sound(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Connection;
+    // As the store begins (a nested begin would be taken as a savepoint).
+    match conn.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx.rollback().await.is_ok(),
+        Err(_) => false,
+    }
+}
 
 /// Opens (creating if needed) the SQLite file at `path` and applies migrations.
 pub(super) async fn open(path: &Path) -> Result<Store> {
@@ -25,6 +45,19 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .test_before_acquire(false)
+        // After a failed write at the disk (a full disk, an I/O error), a
+        // connection that cannot finish its transaction is closed and a
+        // fresh one opened: the service recovers once space returns,
+        // without a restart.
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                if WRITER_SUSPECT.swap(false, Ordering::SeqCst) && !writer_sound(conn).await {
+                    tracing::warn!("database connection broken by a failed write: replaced");
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        })
         // Checkpoints every 10,000 pages (40 MB of log) rather than SQLite's
         // 1,000: a bulk import or a big send day rewrites the same index
         // pages many times, and a checkpoint copies each page once
@@ -40,7 +73,9 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
             base.clone()
                 .create_if_missing(true)
                 .synchronous(SqliteSynchronous::Full)
-                .pragma("wal_autocheckpoint", "10000"),
+                .pragma("wal_autocheckpoint", "10000")
+                // After a checkpoint, the log file is cut back to 4 MB.
+                .pragma("journal_size_limit", "4194304"),
         )
         .await?;
     refuse_newer(&write).await?;
@@ -54,6 +89,25 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
 }
 
 impl Store {
+    /// Copies what the write-ahead log holds into the database file where
+    /// no reader needs it, without waiting: run after each busy scheduler
+    /// pass, so the log stays small between SQLite's own checkpoints.
+    pub async fn checkpoint_passive(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// The write-ahead log's size on disk, in bytes (for `/readyz`).
+    pub async fn wal_bytes(&self, db: &Path) -> u64 {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(std::path::PathBuf::from(wal))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
     /// For `careminder bench`: records `to` as the gateway that carried
     /// what `from` did (the mock stands in for a phone's API, and the
     /// phone's webhooks bring the receipts).
