@@ -14,35 +14,79 @@ pub enum GatewayCmd {
         #[arg(long, default_value = crate::gateway::DEFAULT)]
         name: String,
     },
+    /// The webhooks registered on an SMS Gateway for Android phone
+    /// (careminder's and any others).
+    Webhooks {
+        #[arg(long, default_value = crate::gateway::DEFAULT)]
+        name: String,
+    },
+    /// Remove careminder's webhooks from an SMS Gateway for Android phone.
+    UnregisterWebhooks {
+        #[arg(long, default_value = crate::gateway::DEFAULT)]
+        name: String,
+    },
     /// List the configured gateways and routes.
     List,
+}
+
+/// The Android gateway configured under `name`.
+fn android(config: &crate::Config, name: &str) -> Result<crate::gateway::android::Android> {
+    let entry_cfg = if name == crate::gateway::DEFAULT {
+        config.gateway.clone()
+    } else {
+        config
+            .gateways
+            .get(name)
+            .cloned()
+            .with_context(|| format!("no gateway named {name}"))?
+    };
+    let ChannelSettings::Android(settings) = &entry_cfg.channel else {
+        bail!(
+            "gateway {name} is a {} gateway, not android",
+            entry_cfg.channel.kind()
+        );
+    };
+    Ok(crate::gateway::android::Android::new(
+        name.to_string(),
+        "gateway",
+        &entry_cfg,
+        settings,
+    )?)
 }
 
 pub async fn run(ctx: Ctx, cmd: GatewayCmd) -> Result<()> {
     let config = ctx.config;
     match cmd {
-        GatewayCmd::RegisterWebhooks { name } => {
-            let entry_cfg = if name == crate::gateway::DEFAULT {
-                config.gateway.clone()
-            } else {
-                config
-                    .gateways
-                    .get(&name)
-                    .cloned()
-                    .with_context(|| format!("no gateway named {name}"))?
-            };
-            let ChannelSettings::Android(settings) = &entry_cfg.channel else {
-                bail!(
-                    "gateway {name} is a {} gateway, not android",
-                    entry_cfg.channel.kind()
+        GatewayCmd::Webhooks { name } => {
+            let hooks = android(&config, &name)?
+                .list_webhooks()
+                .await
+                .map_err(anyhow::Error::msg)?;
+            if hooks.is_empty() {
+                println!("no webhooks registered on {name}");
+            }
+            for h in hooks {
+                println!(
+                    "{:<28} {:<14} {}",
+                    h.id.unwrap_or_else(|| "-".into()),
+                    h.event,
+                    h.url
                 );
-            };
-            let g = crate::gateway::android::Android::new(
-                name.clone(),
-                "gateway",
-                &entry_cfg,
-                settings,
-            )?;
+            }
+        }
+        GatewayCmd::UnregisterWebhooks { name } => {
+            let gone = android(&config, &name)?
+                .unregister_webhooks()
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "removed {} webhook(s) from {name}: {}",
+                gone.len(),
+                gone.join(", ")
+            );
+        }
+        GatewayCmd::RegisterWebhooks { name } => {
+            let g = android(&config, &name)?;
             let done = g
                 .register_webhooks(&config.public_url)
                 .await

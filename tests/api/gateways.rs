@@ -867,3 +867,112 @@ async fn a_phone_reports_only_on_messages_it_carried_and_only_by_our_namespaced_
     );
     assert_eq!(first_message(&t, w).await.status, "delivered");
 }
+
+/// A phone's webhook list, as the app keeps it: POST with an existing id
+/// replaces; DELETE removes; only https or a loopback URL is accepted.
+#[derive(Clone, Default)]
+struct Hooks(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl wiremock::Respond for Hooks {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let mut list = self.0.lock().unwrap();
+        match req.method.as_str() {
+            "GET" => ResponseTemplate::new(200).set_body_json(Value::Array(list.clone())),
+            "POST" => {
+                let mut h: Value = serde_json::from_slice(&req.body).unwrap();
+                let url = h["url"].as_str().unwrap_or_default();
+                if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1")) {
+                    return ResponseTemplate::new(400).set_body_json(
+                        json!({"message": "url must be https or point to 127.0.0.1"}),
+                    );
+                }
+                if h["id"].is_null() {
+                    h["id"] = json!(format!("auto-{}", list.len()));
+                }
+                list.retain(|o| o["id"] != h["id"]);
+                list.push(h.clone());
+                ResponseTemplate::new(201).set_body_json(h)
+            }
+            "DELETE" => {
+                let id = req.url.path().rsplit('/').next().unwrap().to_string();
+                list.retain(|o| o["id"] != json!(id));
+                ResponseTemplate::new(204)
+            }
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+#[tokio::test]
+async fn registering_webhooks_twice_replaces_them_and_the_phones_refusal_is_shown() {
+    let server = MockServer::start().await;
+    let hooks = Hooks::default();
+    // Left by an older careminder (no id of ours) and by another system.
+    hooks.0.lock().unwrap().extend([
+        json!({"id": "auto-a", "url": "https://old.example.org/webhooks/android", "event": "sms:received"}),
+        json!({"id": "other", "url": "https://crm.example.org/hook", "event": "sms:received"}),
+    ]);
+    Mock::given(path("/webhooks"))
+        .respond_with(hooks.clone())
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::path_regex("^/webhooks/.+$"))
+        .respond_with(hooks.clone())
+        .mount(&server)
+        .await;
+    let mut c = careminder::Config::default();
+    android_config(&mut c, &server);
+    let ChannelSettings::Android(s) = &c.gateway.channel else {
+        unreachable!()
+    };
+    let phone = android::Android::new("default".into(), "gateway", &c.gateway, s).unwrap();
+    for url in ["https://sms.example.org", "https://sms2.example.org"] {
+        phone.register_webhooks(url).await.unwrap();
+    }
+    let mut now: Vec<(String, String)> = phone
+        .list_webhooks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.id.unwrap(), h.url))
+        .collect();
+    now.sort();
+    assert_eq!(
+        now,
+        [
+            (
+                "careminder-sms-delivered".into(),
+                "https://sms2.example.org/webhooks/android".into()
+            ),
+            (
+                "careminder-sms-failed".into(),
+                "https://sms2.example.org/webhooks/android".into()
+            ),
+            (
+                "careminder-sms-received".into(),
+                "https://sms2.example.org/webhooks/android".into()
+            ),
+            (
+                "careminder-sms-sent".into(),
+                "https://sms2.example.org/webhooks/android".into()
+            ),
+            (
+                "other".to_string(),
+                "https://crm.example.org/hook".to_string()
+            ),
+        ],
+        "one of ours per event, at the new address; the old one gone; others kept"
+    );
+    let err = phone
+        .register_webhooks("http://192.0.2.10:8080")
+        .await
+        .unwrap_err();
+    assert!(err.contains("https or point to 127.0.0.1"), "{err}");
+    let gone = phone.unregister_webhooks().await.unwrap();
+    assert_eq!(gone.len(), 4);
+    assert_eq!(
+        phone.list_webhooks().await.unwrap().len(),
+        1,
+        "only the other system's"
+    );
+}

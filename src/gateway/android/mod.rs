@@ -85,26 +85,112 @@ impl Android {
         format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path)
     }
 
-    /// Registers careminder's webhook for every event on the phone.
+    /// The phone's webhook registrations.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, String> {
+        let r = self
+            .client
+            .get(self.url("/webhooks"))
+            .basic_auth(&self.cfg.username, Some(&self.cfg.password))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        if !status.is_success() {
+            return Err(refusal(status, r).await);
+        }
+        r.json().await.map_err(|e| format!("the phone's list: {e}"))
+    }
+
+    /// Registers careminder's webhook for every event on the phone, each
+    /// under a fixed id: registering again (a new `public_url`) replaces
+    /// them rather than adding more. Registrations of ours from before
+    /// ids were given (our path, no id of ours) are removed. Returns what
+    /// was registered.
     pub async fn register_webhooks(&self, public_url: &str) -> Result<Vec<String>, String> {
         let target = format!("{}/webhooks/android", public_url.trim_end_matches('/'));
+        for old in self.list_webhooks().await? {
+            let ours_unnamed = old.url.ends_with("/webhooks/android")
+                && !old
+                    .id
+                    .as_deref()
+                    .is_some_and(|i| i.starts_with(WEBHOOK_ID_PREFIX));
+            if let (true, Some(id)) = (ours_unnamed, &old.id) {
+                self.delete_webhook(id).await?;
+            }
+        }
         let mut done = vec![];
         for event in EVENTS {
             let r = self
                 .client
                 .post(self.url("/webhooks"))
                 .basic_auth(&self.cfg.username, Some(&self.cfg.password))
-                .json(&serde_json::json!({ "url": target, "event": event }))
+                .json(
+                    &serde_json::json!({ "id": webhook_id(event), "url": target, "event": event }),
+                )
                 .send()
                 .await
                 .map_err(|e| format!("{event}: {e}"))?;
-            if !r.status().is_success() {
-                return Err(format!("{event}: HTTP {}", r.status().as_u16()));
+            let status = r.status();
+            if !status.is_success() {
+                return Err(format!("{event}: {}", refusal(status, r).await));
             }
             done.push(event.to_string());
         }
         Ok(done)
     }
+
+    /// Removes careminder's registrations from the phone; returns their ids.
+    pub async fn unregister_webhooks(&self) -> Result<Vec<String>, String> {
+        let mut gone = vec![];
+        for w in self.list_webhooks().await? {
+            if let Some(id) = w.id.filter(|i| i.starts_with(WEBHOOK_ID_PREFIX)) {
+                self.delete_webhook(&id).await?;
+                gone.push(id);
+            }
+        }
+        Ok(gone)
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<(), String> {
+        let r = self
+            .client
+            .delete(self.url(&format!("/webhooks/{id}")))
+            .basic_auth(&self.cfg.username, Some(&self.cfg.password))
+            .send()
+            .await
+            .map_err(|e| format!("deleting {id}: {e}"))?;
+        let status = r.status();
+        if !status.is_success() {
+            return Err(format!("deleting {id}: {}", refusal(status, r).await));
+        }
+        Ok(())
+    }
+}
+
+/// A webhook registration as the phone lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Webhook {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub url: String,
+    pub event: String,
+}
+
+/// Our registrations' ids: fixed per event, so registering again replaces.
+const WEBHOOK_ID_PREFIX: &str = "careminder-";
+
+fn webhook_id(event: &str) -> String {
+    format!("{WEBHOOK_ID_PREFIX}{}", event.replace(':', "-"))
+}
+
+/// The phone's refusal, with its reason ("only https or 127.0.0.1").
+async fn refusal(status: reqwest::StatusCode, r: reqwest::Response) -> String {
+    let body = r.text().await.unwrap_or_default();
+    let reason = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or(body);
+    format!("HTTP {}: {}", status.as_u16(), reason.trim())
 }
 
 #[async_trait]
