@@ -1193,3 +1193,56 @@ async fn final_statuses_early_or_in_the_same_second_are_all_applied_and_spent_no
         "the replayed URL did not unsubscribe her"
     );
 }
+
+#[tokio::test]
+async fn compatible_mode_takes_plain_and_encrypted_callbacks_and_an_inconsistent_mode_is_refused() {
+    let oa = fake_oa().await;
+    let t = spawn_app_with(
+        |c| {
+            let mut g = wechat_gateway(&oa.server, true);
+            if let ChannelSettings::Wechat(w) = &mut g.channel {
+                w.mode = Some(careminder::gateway::wechat::CallbackMode::Compatible);
+            }
+            c.gateways.insert("wechat".into(), g);
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    enroll_bound(&t, "周婷", "13812340005", Some("oZhouTing0000001")).await;
+    let inner = format!(
+        "<xml><ToUserName><![CDATA[gh_county]]></ToUserName><FromUserName><![CDATA[oZhouTing0000001]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[好的]]></Content>\
+         <MsgId>23750000000000888</MsgId></xml>",
+        t.clock.now().timestamp()
+    );
+    // The account in compatible mode may send plain XML: taken.
+    assert_eq!(callback(&t, &inner).await.status(), 200);
+    assert_eq!(t.app.store.inbound_count().await.unwrap(), 1);
+
+    // A key with plain mode, or compatible without a key: refused at start, by name.
+    for (mode, key) in [("plain", AES_KEY), ("compatible", "")] {
+        let mut g = wechat_gateway(&oa.server, !key.is_empty());
+        if let ChannelSettings::Wechat(w) = &mut g.channel {
+            w.mode = Some(if mode == "plain" {
+                careminder::gateway::wechat::CallbackMode::Plain
+            } else {
+                careminder::gateway::wechat::CallbackMode::Compatible
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config {
+            database: dir.path().join("x.db").into(),
+            ..Config::default()
+        };
+        c.gateways.insert("wechat".into(), g);
+        let err = careminder::App::open(c, careminder::Clock::manual(t.clock.now()))
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("gateways.wechat.encoding_aes_key"),
+            "{mode}: {err}"
+        );
+    }
+}

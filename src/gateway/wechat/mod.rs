@@ -26,6 +26,15 @@ use sha2::Sha256;
 
 pub use crate::domain::delivery::{TemplateMessage, FIELD_MAX_CHARS};
 
+/// How the account's server sends its callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackMode {
+    Plain,
+    Compatible,
+    Safe,
+}
+
 /// A WeChat Official Account (公众号): women who follow it get their
 /// reminders as template messages, and reply in WeChat.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -40,8 +49,13 @@ pub struct Settings {
     /// The token set in the account's server configuration: signs callbacks
     /// and the QR codes' binding scenes.
     pub token: String,
-    /// 43 characters, for safe (AES) mode callbacks; empty: plain mode only.
+    /// 43 characters, for compatible and safe (AES) mode callbacks.
     pub encoding_aes_key: String,
+    /// The account's message encryption mode (消息加解密方式), as set in
+    /// its server configuration: `plain` (明文), `compatible` (兼容: both
+    /// forms accepted) or `safe` (安全: only encrypted callbacks). Unset:
+    /// `safe` when an EncodingAESKey is given, `plain` otherwise.
+    pub mode: Option<CallbackMode>,
     /// Days a woman's binding QR code stays valid (WeChat allows up to 30).
     pub qr_expire_days: u32,
     /// Printed under the QR code for her.
@@ -60,6 +74,7 @@ impl Default for Settings {
             stable_token: true,
             token: String::new(),
             encoding_aes_key: String::new(),
+            mode: None,
             qr_expire_days: 30,
             qr_instructions: "请用微信扫一扫，关注本公众号，即可免费接收产检和产后随访提醒。"
                 .into(),
@@ -125,6 +140,8 @@ pub struct Wechat {
     client: reqwest::Client,
     tokens: TokenCache,
     cipher: Option<Cipher>,
+    /// Which callbacks are taken: plain, encrypted, or either.
+    mode: CallbackMode,
     /// Callback (timestamp, nonce) pairs acted on in the last 10 minutes:
     /// a replayed signed URL acts on nothing.
     nonces: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
@@ -144,6 +161,26 @@ impl Wechat {
         required(&key, "appid", &cfg.appid)?;
         required(&key, "secret", &cfg.secret)?;
         required(&key, "token", &cfg.token)?;
+        let mode = cfg.mode.unwrap_or(if cfg.encoding_aes_key.is_empty() {
+            CallbackMode::Plain
+        } else {
+            CallbackMode::Safe
+        });
+        match (mode, cfg.encoding_aes_key.is_empty()) {
+            (CallbackMode::Plain, false) => {
+                return Err(GatewayConfigError::Invalid {
+                    key: format!("{key}.encoding_aes_key"),
+                    reason: "set, but mode is plain: set mode = \"compatible\" or \"safe\" as the account is, or remove the key".into(),
+                })
+            }
+            (CallbackMode::Compatible | CallbackMode::Safe, true) => {
+                return Err(GatewayConfigError::Invalid {
+                    key: format!("{key}.encoding_aes_key"),
+                    reason: "required in compatible and safe mode (43 characters, from the account's server configuration)".into(),
+                })
+            }
+            _ => {}
+        }
         let cipher = if cfg.encoding_aes_key.is_empty() {
             None
         } else {
@@ -160,12 +197,18 @@ impl Wechat {
             client: client(g.timeout_seconds),
             tokens: TokenCache::new(clock),
             cipher,
+            mode,
             nonces: Default::default(),
         })
     }
 
     pub fn config(&self) -> &Settings {
         &self.cfg
+    }
+
+    /// How callbacks come: plain, compatible or safe.
+    pub fn mode(&self) -> CallbackMode {
+        self.mode
     }
 
     /// Safe mode's cipher, when an EncodingAESKey is set.

@@ -137,16 +137,18 @@ async fn callback(
             return malformed("encrypted callback but no encoding_aes_key is configured".into())
                 .await
         }
-        // With an EncodingAESKey set, only encrypted callbacks are taken:
-        // the plain signature does not cover the body.
-        (None, Some(_)) => {
+        // In safe mode only encrypted callbacks are taken: the plain
+        // signature does not cover the body. Compatible mode takes plain
+        // ones too, as the account sends them (a replayed URL still acts
+        // on nothing: its nonce is spent).
+        (None, Some(_)) if w.mode() == super::CallbackMode::Safe => {
             return refuse(
                 &b,
                 StatusCode::FORBIDDEN,
                 "safe mode: the callback must be encrypted",
             )
         }
-        (None, _) if p.encrypt_type == "aes" => {
+        (None, _) if p.encrypt_type == "aes" && w.mode() != super::CallbackMode::Compatible => {
             return malformed("encrypt_type=aes but no Encrypt element".into()).await
         }
         (None, _) => outer,
