@@ -47,3 +47,32 @@ pub(crate) fn millis(v: &serde_json::Value) -> Option<DateTime<Utc>> {
         _ => None,
     }
 }
+
+/// Lets a request through only with `Authorization: Bearer <want>` (none
+/// at all when no token is configured); otherwise 401 as JSON.
+pub async fn bearer_gate(
+    want: Option<&str>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (want, given) {
+        (Some(want), Some(got))
+            if crate::domain::secret::constant_time_eq(want.as_bytes(), got.as_bytes()) =>
+        {
+            next.run(req).await
+        }
+        _ => {
+            tracing::warn!(path = %req.uri().path(), "refused: missing or wrong token");
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"error": "missing or wrong API token"})),
+            )
+                .into_response()
+        }
+    }
+}

@@ -67,6 +67,27 @@ pub struct Coverage {
     pub registrations: i64,
 }
 
+/// A row of `overdue_visits` or `due_home_visits`.
+fn overdue_visit(r: &sqlx::sqlite::SqliteRow) -> Result<OverdueVisit> {
+    Ok(OverdueVisit {
+        visit_id: r.get("id"),
+        woman_id: r.get("woman_id"),
+        name: r.get("name"),
+        village: r.get("village"),
+        officer_code: r.get("officer_code"),
+        label_zh: r.get("label_zh"),
+        label_en: r.get("label_en"),
+        window_end: parse_stored_date(r.get("window_end"))?,
+        next_window_start: r
+            .get::<Option<String>, _>("next_window_start")
+            .as_deref()
+            .map(parse_stored_date)
+            .transpose()?,
+        task: r.get("task"),
+        contact_key: r.get("contact_key"),
+    })
+}
+
 impl Store {
     /// Pending visits of current pregnancies whose window closed before `cutoff`.
     pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
@@ -83,27 +104,7 @@ impl Store {
         .bind(date_str(cutoff))
         .fetch_all(&self.read)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(OverdueVisit {
-                    visit_id: r.get("id"),
-                    woman_id: r.get("woman_id"),
-                    name: r.get("name"),
-                    village: r.get("village"),
-                    officer_code: r.get("officer_code"),
-                    label_zh: r.get("label_zh"),
-                    label_en: r.get("label_en"),
-                    window_end: parse_stored_date(r.get("window_end"))?,
-                    next_window_start: r
-                        .get::<Option<String>, _>("next_window_start")
-                        .as_deref()
-                        .map(parse_stored_date)
-                        .transpose()?,
-                    task: r.get("task"),
-                    contact_key: r.get("contact_key"),
-                })
-            })
-            .collect()
+        rows.iter().map(overdue_visit).collect()
     }
 
     /// The officer's home visits whose period has begun and that are not
@@ -115,7 +116,7 @@ impl Store {
     ) -> Result<Vec<OverdueVisit>> {
         let rows = sqlx::query(
             "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
-                    v.contact_key
+                    NULL AS next_window_start, v.task, v.contact_key
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
              WHERE v.status = 'pending' AND v.task = 1 AND v.window_start <= ?1 AND v.window_end >= ?2
                AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
@@ -125,23 +126,7 @@ impl Store {
         .bind(date_str(overdue_cutoff))
         .fetch_all(&self.read)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(OverdueVisit {
-                    visit_id: r.get("id"),
-                    woman_id: r.get("woman_id"),
-                    name: r.get("name"),
-                    village: r.get("village"),
-                    officer_code: r.get("officer_code"),
-                    label_zh: r.get("label_zh"),
-                    label_en: r.get("label_en"),
-                    window_end: parse_stored_date(r.get("window_end"))?,
-                    next_window_start: None,
-                    task: true,
-                    contact_key: r.get("contact_key"),
-                })
-            })
-            .collect()
+        rows.iter().map(overdue_visit).collect()
     }
 
     /// Marks active pregnancies with LMP before `lmp_before` stale and stops

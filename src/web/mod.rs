@@ -220,27 +220,8 @@ pub(crate) async fn require_token(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let given = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&app.config.api_token, given) {
-        (Some(want), Some(got)) if constant_time_eq(want.as_bytes(), got.as_bytes()) => {
-            next.run(req).await
-        }
-        _ => {
-            tracing::warn!(path = %req.uri().path(), "refused: missing or wrong token");
-            (
-                StatusCode::UNAUTHORIZED,
-                Json(serde_json::json!({"error": "missing or wrong API token"})),
-            )
-                .into_response()
-        }
-    }
+    crate::gateway::webhooks::bearer_gate(app.config.api_token.as_deref(), req, next).await
 }
-
-pub(crate) use crate::domain::secret::constant_time_eq;
 
 /// The one place errors become HTTP answers: the client gets a clear reason
 /// for its own mistakes and nothing of our internals.

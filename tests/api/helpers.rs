@@ -5,7 +5,7 @@ use careminder::domain::schedule::local_to_utc;
 use careminder::gateway::{MockGateway, MockSent};
 use careminder::scheduler::TickReport;
 use careminder::services::enrollment::EnrollmentInput;
-use careminder::store::{EnrollOutcome, OutboxFilter, OutboxListRow};
+use careminder::store::{EnrollOutcome, NewStaff, OutboxFilter, OutboxListRow};
 use careminder::{App, Clock, Config};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use std::net::SocketAddr;
@@ -187,4 +187,47 @@ pub fn woman(name: &str, phone: &str, lmp: &str) -> EnrollmentInput {
         consent: Some("yes".into()),
         ..Default::default()
     }
+}
+
+/// A member of staff of `township`, named "<code>医生".
+pub async fn staff(
+    t: &TestApp,
+    code: &str,
+    phone: &str,
+    role: &str,
+    village: Option<&str>,
+    township: &str,
+) {
+    t.app
+        .store
+        .add_staff(
+            &NewStaff {
+                code: code.into(),
+                name: format!("{code}医生"),
+                phone: Some(
+                    careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
+                ),
+                role: role.parse().expect("a role"),
+                language: careminder::domain::Language::ZhCn,
+                village: village.map(str::to_string),
+                township: Some(township.into()),
+                wecom_userid: None,
+            },
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+}
+
+/// A woman of `village`, looked after by its officer "<village>-O1".
+pub async fn woman_in(t: &TestApp, name: &str, phone: &str, lmp: &str, village: &str) -> i64 {
+    let mut w = woman(name, phone, lmp);
+    w.village = Some(village.into());
+    w.officer = Some(format!("{village}-O1"));
+    t.app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id()
 }

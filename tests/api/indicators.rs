@@ -6,40 +6,7 @@
 
 use crate::helpers::*;
 use careminder::services::reports::IndicatorRow;
-use careminder::store::NewStaff;
 use chrono::{Duration, NaiveDate};
-
-async fn officer(t: &TestApp, code: &str, village: &str, township: &str) {
-    t.app
-        .store
-        .add_staff(
-            &NewStaff {
-                code: code.into(),
-                name: code.into(),
-                phone: None,
-                role: careminder::domain::Role::Officer,
-                language: careminder::domain::Language::ZhCn,
-                village: Some(village.into()),
-                township: Some(township.into()),
-                wecom_userid: None,
-            },
-            t.clock.now(),
-        )
-        .await
-        .unwrap();
-}
-
-async fn woman_in(t: &TestApp, name: &str, phone: &str, lmp: &str, village: &str) -> i64 {
-    let mut w = woman(name, phone, lmp);
-    w.village = Some(village.into());
-    w.officer = Some(format!("{village}-O1"));
-    t.app
-        .care
-        .enroll(&w, "test", "test")
-        .await
-        .unwrap()
-        .woman_id()
-}
 
 fn d(s: &str) -> NaiveDate {
     careminder::domain::dates::parse_date(s).unwrap()
@@ -70,8 +37,8 @@ fn find<'a>(rows: &'a [IndicatorRow], ind: &str, level: &str, area: &str) -> &'a
 #[tokio::test]
 async fn indicators_match_counts_made_from_what_was_recorded() {
     let t = spawn_app().await; // 2026-12-01 10:00
-    officer(&t, "V001-O1", "V001", "T1").await;
-    officer(&t, "V002-O1", "V002", "T1").await;
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    staff(&t, "V002-O1", "13700000002", "officer", Some("V002"), "T1").await;
     // Gestational age at registration today: 10w, 22w, 13w exactly, 8w.
     let w1 = woman_in(&t, "甲", "13800000001", "2026-09-22", "V001").await;
     let w2 = woman_in(&t, "乙", "13800000002", "2026-07-01", "V001").await;

@@ -2,50 +2,9 @@
 //! pregnancies, the weekly summary and the coverage report.
 
 use crate::helpers::*;
-use careminder::store::{Coverage, NewStaff};
+use careminder::store::Coverage;
 use chrono::Duration;
 use std::collections::BTreeMap;
-
-async fn staff(
-    t: &TestApp,
-    code: &str,
-    phone: &str,
-    role: &str,
-    village: Option<&str>,
-    township: &str,
-) {
-    t.app
-        .store
-        .add_staff(
-            &NewStaff {
-                code: code.into(),
-                name: format!("{code}医生"),
-                phone: Some(
-                    careminder::domain::Phone::parse(phone, t.app.config.region()).unwrap(),
-                ),
-                role: role.parse().expect("a role"),
-                language: careminder::domain::Language::ZhCn,
-                village: village.map(str::to_string),
-                township: Some(township.into()),
-                wecom_userid: None,
-            },
-            t.clock.now(),
-        )
-        .await
-        .unwrap();
-}
-
-async fn woman_in(t: &TestApp, name: &str, phone: &str, lmp: &str, village: &str) -> i64 {
-    let mut w = woman(name, phone, lmp);
-    w.village = Some(village.into());
-    w.officer = Some(format!("{village}-O1"));
-    t.app
-        .care
-        .enroll(&w, "test", "test")
-        .await
-        .unwrap()
-        .woman_id()
-}
 
 /// Local dates on which a number received messages, with the texts.
 fn days(t: &TestApp, phone: &str) -> Vec<(String, String)> {

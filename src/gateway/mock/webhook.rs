@@ -1,12 +1,11 @@
 //! `/webhooks/mock`: a text "arriving" as JSON, and `/webhooks/mock/status`
 //! a receipt, for the demo, tests and scripts. Bearer token (the API's).
 
-use crate::domain::secret::constant_time_eq;
 use crate::domain::{NewInbound, Received, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{middleware, Json, Router};
 use chrono::{DateTime, Utc};
@@ -25,24 +24,7 @@ async fn require_token(
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (b.api_token(), given) {
-        (Some(want), Some(got)) if constant_time_eq(want.as_bytes(), got.as_bytes()) => {
-            next.run(req).await
-        }
-        _ => {
-            tracing::warn!(path = %req.uri().path(), "refused: missing or wrong token");
-            (
-                StatusCode::UNAUTHORIZED,
-                Json(serde_json::json!({"error": "missing or wrong API token"})),
-            )
-                .into_response()
-        }
-    }
+    crate::gateway::webhooks::bearer_gate(b.api_token(), req, next).await
 }
 
 #[derive(Deserialize)]
