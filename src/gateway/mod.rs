@@ -96,6 +96,13 @@ pub trait Gateway: Send + Sync {
     fn take_reports(&self) -> Vec<StatusReport> {
         vec![]
     }
+
+    /// What the gateway knows of one of our messages, for one whose worker
+    /// stopped after a hand-over it never recorded: `Some(Some(status))` it
+    /// has it, `Some(None)` it never got it, `None` it cannot say.
+    async fn lookup(&self, _id: i64) -> Option<Option<ReportedStatus>> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -156,6 +156,8 @@ impl Dispatcher {
                 Err(r) => results.push(*r),
             }
         }
+        self.ask_before_cancelling(&claimed, &mut results, now)
+            .await;
         if claimed.iter().any(|m| m.outreach) {
             to_send = self
                 .cap_outreach(&claimed, to_send, &mut results, now)
@@ -474,6 +476,43 @@ impl Dispatcher {
             return Some(text().map(|body| (out(user, body, None), via)));
         }
         None
+    }
+
+    /// A message claimed before (its worker stopped, its lease ran out)
+    /// may have reached the gateway though nothing recorded it: before it
+    /// is recorded "cancelled" (she opted out meanwhile), the gateway is
+    /// asked, and what it says is recorded instead. A message handed over
+    /// is never recorded as cancelled.
+    async fn ask_before_cancelling(
+        &self,
+        claimed: &[ClaimedMessage],
+        results: &mut [SendResult],
+        now: DateTime<Utc>,
+    ) {
+        for r in results.iter_mut().filter(|r| r.status == S::Cancelled) {
+            let Some(m) = claimed.iter().find(|m| m.id == r.id) else {
+                continue;
+            };
+            if m.attempts <= 1 || m.can_receive {
+                continue;
+            }
+            let (entry, _) =
+                self.gateways
+                    .route_at(m.to_staff, m.village.as_deref(), m.first_tried_at, now);
+            if let Some(Some(status)) = entry.gateway.lookup(m.id).await {
+                tracing::info!(
+                    message_id = m.id,
+                    gateway = entry.gateway.name(),
+                    "handed over before the opt-out: not cancelled"
+                );
+                r.status = status.status();
+                r.gateway = Some(entry.gateway.name().to_string());
+                r.cause = Some(format!(
+                    "{} had it before she opted out (its worker stopped before recording the hand-over)",
+                    entry.gateway.name()
+                ));
+            }
+        }
     }
 
     /// Renders a claimed message and picks its channel, or says why it

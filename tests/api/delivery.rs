@@ -332,3 +332,51 @@ async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_th
         "delivered, and everything the hand-over knew"
     );
 }
+
+#[tokio::test]
+async fn a_message_the_gateway_took_is_not_recorded_cancelled_when_she_opts_out_before_it_is_recorded(
+) {
+    for handed_over in [true, false] {
+        let (t, w) = one_woman().await;
+        let claimed = claim_at_nine(&t).await;
+        let m = &claimed[0];
+        if handed_over {
+            hand_over(&t, m).await; // then the worker dies, before recording it
+        }
+        t.app
+            .consents
+            .opt_out(w, careminder::services::consent::Via::Sms, "sms")
+            .await
+            .unwrap();
+        // Past the lease: the message is taken back, and she has opted out.
+        t.at("2026-12-12 09:10");
+        t.tick().await;
+        let row = t
+            .outbox_of(w)
+            .await
+            .into_iter()
+            .find(|r| r.id == m.id)
+            .unwrap();
+        if handed_over {
+            assert!(
+                ["sent", "delivered"].contains(&row.status.as_str()),
+                "the gateway had it: {row:?}"
+            );
+            let events = t.app.store.events_of(m.id).await.unwrap();
+            assert!(
+                events.iter().any(|e| e
+                    .2
+                    .as_deref()
+                    .is_some_and(|c| c.contains("before she opted out"))),
+                "{events:?}"
+            );
+        } else {
+            assert_eq!(row.status, "cancelled", "never handed over: {row:?}");
+        }
+        assert_eq!(
+            t.sent_to(PHONE).len(),
+            usize::from(handed_over),
+            "never twice"
+        );
+    }
+}

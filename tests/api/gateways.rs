@@ -976,3 +976,38 @@ async fn registering_webhooks_twice_replaces_them_and_the_phones_refusal_is_show
         "only the other system's"
     );
 }
+
+#[tokio::test]
+async fn the_phone_is_asked_what_it_has_of_a_message_by_our_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/message/cm-7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "cm-7", "state": "Delivered", "recipients": [{"phoneNumber": HER, "state": "Delivered"}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/message/cm-8"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "not found"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/message/cm-9"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let mut c = careminder::Config::default();
+    android_config(&mut c, &server);
+    let ChannelSettings::Android(s) = &c.gateway.channel else {
+        unreachable!()
+    };
+    let phone = android::Android::new("default".into(), "gateway", &c.gateway, s).unwrap();
+    use careminder::gateway::Gateway;
+    assert_eq!(
+        phone.lookup(7).await,
+        Some(Some(careminder::domain::ReportedStatus::Delivered))
+    );
+    assert_eq!(phone.lookup(8).await, Some(None), "never had it");
+    assert_eq!(phone.lookup(9).await, None, "cannot say (the phone failed)");
+}

@@ -8,7 +8,7 @@ pub mod webhook;
 
 use super::http::{client, error_status, transport_error};
 use super::GatewayConfig;
-use super::{required, Gateway, GatewayConfigError, OutgoingMessage, SendOutcome};
+use super::{required, Gateway, GatewayConfigError, OutgoingMessage, ReportedStatus, SendOutcome};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -197,6 +197,34 @@ async fn refusal(status: reqwest::StatusCode, r: reqwest::Response) -> String {
 impl Gateway for Android {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `GET /message/{id}`: the phone's state for one of our messages.
+    async fn lookup(&self, id: i64) -> Option<Option<ReportedStatus>> {
+        let r = self
+            .client
+            .get(self.url(&format!(
+                "/message/{}",
+                crate::domain::delivery::wire_id(id)
+            )))
+            .basic_auth(&self.cfg.username, Some(&self.cfg.password))
+            .send()
+            .await
+            .ok()?;
+        if r.status() == reqwest::StatusCode::NOT_FOUND {
+            return Some(None);
+        }
+        if !r.status().is_success() {
+            return None;
+        }
+        let state: serde_json::Value = r.json().await.ok()?;
+        Some(Some(match state["state"].as_str()? {
+            "Pending" | "Processed" => ReportedStatus::Accepted,
+            "Sent" => ReportedStatus::Sent,
+            "Delivered" => ReportedStatus::Delivered,
+            "Failed" => ReportedStatus::Failed,
+            _ => return None,
+        }))
     }
 
     async fn send(&self, msg: &OutgoingMessage) -> SendOutcome {

@@ -203,6 +203,15 @@ impl Gateway for MockGateway {
         SendOutcome::Accepted { provider_id }
     }
 
+    async fn lookup(&self, id: i64) -> Option<Option<ReportedStatus>> {
+        Some(
+            self.state()
+                .seen
+                .contains(&id)
+                .then_some(ReportedStatus::Sent),
+        )
+    }
+
     fn take_reports(&self) -> Vec<StatusReport> {
         std::mem::take(&mut self.state().reports)
     }
