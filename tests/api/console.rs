@@ -758,3 +758,44 @@ async fn each_chart_has_its_numbers_as_csv_and_they_match_the_records() {
         "{visits}"
     );
 }
+
+#[tokio::test]
+async fn every_console_page_is_private_uncached_unframed_and_scripted_only_by_itself() {
+    let t = spawn_app().await;
+    let (wa, _) = county(&t).await;
+    let mut b = Browser::new(&t);
+    assert_eq!(
+        b.sign_in("ADM", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let a_page = format!("/women/{wa}");
+    for path in [
+        "/login",
+        "/",
+        "/worklist",
+        "/women",
+        a_page.as_str(),
+        "/messages",
+        "/indicators",
+        "/campaigns",
+        "/audit",
+        "/charts/visits.csv",
+    ] {
+        let r = b
+            .with_session(b.client.get(t.url(path)))
+            .send()
+            .await
+            .unwrap();
+        let h = r.headers();
+        let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(get("cache-control"), "no-store", "{path}");
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
+        let csp = get("content-security-policy");
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+    }
+}

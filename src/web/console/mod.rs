@@ -118,7 +118,29 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(records::router())
         .merge(campaigns::router())
+        .layer(axum::middleware::map_response(private_page))
         .route("/static/console.js", axum::routing::get(script))
+}
+
+/// Every console page holds someone's records: never cached (Back after
+/// sign-out shows nothing), never framed, its type never guessed, no
+/// referrer sent on, and only its own script and images run.
+async fn private_page(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, axum::http::HeaderValue::from_static(v));
+    };
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+         script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    res
 }
 
 async fn script() -> Response {
