@@ -30,6 +30,24 @@ pub struct Care {
 }
 
 impl Care {
+    /// The check-up a record or a "missed" mark is about: the one named by
+    /// its contact key, or else the one whose window is open today.
+    async fn pending_visit(
+        &self,
+        woman_id: i64,
+        contact: Option<&str>,
+        today: chrono::NaiveDate,
+    ) -> Result<Option<i64>, AppError> {
+        Ok(match contact {
+            Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
+            None => self
+                .store
+                .current_visit(woman_id, today, false)
+                .await?
+                .map(|v| v.0),
+        })
+    }
+
     pub async fn plans(&self) -> Result<HashMap<String, CarePlan>, AppError> {
         Ok(self
             .store
@@ -289,15 +307,10 @@ impl Care {
         if on > today {
             return Err(AppError::Refused(format!("{on} is in the future")));
         }
-        let visit_id = match contact {
-            Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
-            None => self
-                .store
-                .current_visit(woman_id, today, false)
-                .await?
-                .map(|v| v.0),
-        }
-        .ok_or_else(|| AppError::Refused("no pending check-up to record".into()))?;
+        let visit_id = self
+            .pending_visit(woman_id, contact, today)
+            .await?
+            .ok_or_else(|| AppError::Refused("no pending check-up to record".into()))?;
         let n = self
             .store
             .record_visit(visit_id, on, by, place, note, now)
@@ -387,15 +400,10 @@ impl Care {
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
         let w = self.store.woman(woman_id).await?;
         self.access.check_care_team(by, &w).await?;
-        let visit_id = match contact {
-            Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
-            None => self
-                .store
-                .current_visit(woman_id, today, false)
-                .await?
-                .map(|v| v.0),
-        }
-        .ok_or_else(|| AppError::Refused("no pending check-up".into()))?;
+        let visit_id = self
+            .pending_visit(woman_id, contact, today)
+            .await?
+            .ok_or_else(|| AppError::Refused("no pending check-up".into()))?;
         let n = self
             .store
             .mark_missed(visit_id, by, now)
