@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests
-# need when it is missing (Debian packages and one PyPI package), then runs
+# need when it is missing (Debian packages and PyPI packages), then runs
 # `cargo test`. Arguments go to cargo test (`scripts/test.sh rules::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +24,17 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
-  python3 -m pip install -q openapi-spec-validator 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages openapi-spec-validator
+# PyPI: the API test validates the OpenAPI description; the cloud SMS
+# fakes check each request's signature with Aliyun's and Tencent Cloud's
+# own official SDKs (tests/fakes/*.py), not with our code.
+pip_need=()
+python3 -c "import openapi_spec_validator" >/dev/null 2>&1 || pip_need+=(openapi-spec-validator)
+python3 -c "import aliyunsdkcore" >/dev/null 2>&1 || pip_need+=(aliyun-python-sdk-core)
+python3 -c "import tencentcloud.common" >/dev/null 2>&1 || pip_need+=(tencentcloud-sdk-python-common)
+if [ ${#pip_need[@]} -gt 0 ]; then
+  echo "installing from PyPI: ${pip_need[*]}"
+  python3 -m pip install -q "${pip_need[@]}" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "${pip_need[@]}"
 fi
 
 exec cargo test --locked "$@"

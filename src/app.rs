@@ -20,6 +20,7 @@ use crate::services::jobs::Jobs;
 use crate::services::planner::Planner;
 use crate::services::receipts::ReceiptWriter;
 use crate::services::reports::Reports;
+use crate::services::sms_templates::SmsTemplates;
 use crate::services::wechat::WechatBinding;
 use crate::services::Waker;
 use crate::store::Store;
@@ -61,6 +62,8 @@ pub struct App {
     pub reports: Reports,
     /// WeChat binding, callbacks and template variants.
     pub wechat: WechatBinding,
+    /// Approved templates for the cloud SMS providers.
+    pub sms_templates: SmsTemplates,
     /// Due campaign steps -> outbox rows.
     pub planner: Planner,
     /// Outbox -> gateways.
@@ -122,10 +125,16 @@ impl App {
             texts: texts.clone(),
             wake: wake.clone(),
         };
+        let sms_templates = SmsTemplates {
+            store: store.clone(),
+            clock: clock.clone(),
+            gateways: gateways.clone(),
+        };
         let campaigns = Campaigns {
             store: store.clone(),
             clock: clock.clone(),
             planner: planner.clone(),
+            templates: sms_templates.clone(),
             wake: wake.clone(),
         };
         let inbound = Inbound {
@@ -143,6 +152,7 @@ impl App {
             store: store.clone(),
             clock: clock.clone(),
             config: config.clone(),
+            templates: sms_templates.clone(),
             wake: wake.clone(),
         };
         let jobs = Jobs {
@@ -190,6 +200,7 @@ impl App {
             consents,
             care,
             campaigns,
+            sms_templates,
             inbound,
             broadcasts,
             jobs,

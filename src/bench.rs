@@ -344,6 +344,7 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         send_at: at(day + Duration::days(1), 10),
         cron: None,
         grace_hours: None,
+        sms_templates: vec![],
     };
     let (bid, preview) = app.broadcasts.create(&req, "bench").await?;
     app.store.checkpoint().await?;

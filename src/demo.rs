@@ -138,6 +138,7 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
         send_at: at,
         cron: None,
         grace_hours: None,
+        sms_templates: vec![],
     };
     let (id, _) = app.broadcasts.create(&demo, "demo").await?;
     app.broadcasts.publish(id, "demo").await?;

@@ -3,7 +3,8 @@
 //! an unknown variable is refused then and never at send time.
 
 use crate::domain::delivery::{TemplateMessage, FIELD_MAX_CHARS};
-use crate::domain::Language;
+use crate::domain::sms_template::{bracketed, fill, fit_value, variables, FilledTemplate};
+use crate::domain::{GatewayKind, Language};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -31,6 +32,41 @@ pub struct WechatVariant {
     pub url: Option<String>,
     /// Keyword and template, in the template's order.
     pub fields: Vec<(String, String)>,
+}
+
+/// A step's approved cloud-SMS template for one provider (Aliyun,
+/// Tencent Cloud): the template's code, its content as the provider
+/// approved it, and a Tera template for each of its variables.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsVariant {
+    #[serde(default)]
+    pub step_id: i64,
+    pub provider: GatewayKind,
+    /// The provider's template code (`SMS_123456789`, `1234567`).
+    pub code: String,
+    /// The approved content: `${name}` (Aliyun) or `{1}` (Tencent) variables.
+    pub content: String,
+    /// Variable and template, in the content's order.
+    pub params: Vec<(String, String)>,
+    /// A marketing (推广) template: carries the provider's opt-out words.
+    #[serde(default)]
+    pub promotional: bool,
+}
+
+/// What a provider account allows, for checking a template against it.
+#[derive(Debug, Clone)]
+pub struct SmsRules {
+    /// The gateway's name, for messages.
+    pub gateway: String,
+    /// The approved signature, printed before every text.
+    pub sign_name: String,
+    /// The longest value one variable may take.
+    pub max_variable_chars: usize,
+    /// The longest message, in SMS parts (signature included).
+    pub max_parts: usize,
+    /// Words a promotional text must carry ("拒收请回复R").
+    pub opt_out_notice: String,
 }
 
 /// The variables a message template may use.
@@ -85,6 +121,12 @@ pub struct Renderer {
     present: HashSet<(i64, String)>,
     /// Steps' WeChat template messages; their fields are compiled in `tera`.
     wechat: std::collections::HashMap<i64, WechatVariant>,
+    /// Steps' cloud-SMS templates by provider; their variables are compiled in `tera`.
+    sms: std::collections::HashMap<(i64, GatewayKind), SmsVariant>,
+}
+
+fn sms_param_name(step_id: i64, provider: GatewayKind, index: usize) -> String {
+    format!("sms-{step_id}-{}-{index}", provider.as_str())
 }
 
 fn template_name(step_id: i64, language: &str) -> String {
@@ -189,6 +231,151 @@ pub fn validate_wechat(v: &WechatVariant) -> Result<(), WechatVariantError> {
     Ok(())
 }
 
+/// Checks a cloud-SMS template before it is saved: a code, every
+/// variable of the approved content mapped (and nothing else), each
+/// variable rendering for the sample woman (a check-up at the clinic and a
+/// home visit) to one non-empty line within the provider's limit, the
+/// signature and the filled content within the gateway's SMS parts, and a
+/// promotional template carrying the opt-out words. `promotional_step`: the
+/// step is outreach (a series, a broadcast), so its template must be
+/// promotional. Returns the sample text she would read.
+pub fn validate_sms(
+    v: &SmsVariant,
+    rules: &SmsRules,
+    promotional_step: bool,
+) -> Result<String, WechatVariantError> {
+    let err = |field: &str, reason: String| WechatVariantError {
+        field: field.to_string(),
+        reason,
+    };
+    let code = v.code.trim();
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(err(
+            "code",
+            format!(
+                "must be the template code {} approved (letters, digits and _)",
+                v.provider.as_str()
+            ),
+        ));
+    }
+    if v.content.trim().is_empty() {
+        return Err(err(
+            "content",
+            "give the template's content exactly as the provider approved it".into(),
+        ));
+    }
+    let wanted = variables(v.provider, &v.content);
+    for w in &wanted {
+        if !v.params.iter().any(|(k, _)| k == w) {
+            return Err(err(
+                w,
+                format!(
+                    "the approved content uses {} but it is not mapped to a careminder variable",
+                    placeholder(v.provider, w)
+                ),
+            ));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (key, _) in &v.params {
+        if !wanted.contains(key) {
+            return Err(err(
+                key,
+                format!(
+                    "not a variable of the approved content (it has {})",
+                    if wanted.is_empty() {
+                        "none".to_string()
+                    } else {
+                        wanted
+                            .iter()
+                            .map(|w| placeholder(v.provider, w))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+        if !seen.insert(key.as_str()) {
+            return Err(err(key, "appears twice".into()));
+        }
+    }
+    if promotional_step && !v.promotional {
+        return Err(err(
+            "promotional",
+            "this step is outreach (a series or a broadcast): it needs a promotional (推广) template".into(),
+        ));
+    }
+    if v.promotional && !v.content.contains(rules.opt_out_notice.trim()) {
+        return Err(err(
+            "content",
+            format!(
+                "a promotional template must carry the opt-out words {:?}",
+                rules.opt_out_notice.trim()
+            ),
+        ));
+    }
+    let lang = FALLBACK_LANGUAGE;
+    let mut sample = String::new();
+    for ctx in [
+        sample_context(lang),
+        MessageContext {
+            home_visit: true,
+            ..sample_context(lang)
+        },
+    ] {
+        let mut params = vec![];
+        for (key, body) in &v.params {
+            let out = render_one(body, &ctx).map_err(|e| err(key, e.to_string()))?;
+            let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+            if out.is_empty() {
+                return Err(err(key, format!("renders empty for the {lang} sample")));
+            }
+            let n = out.chars().count();
+            if n > rules.max_variable_chars {
+                return Err(err(
+                    key,
+                    format!(
+                        "{n} characters for the {lang} sample ({out:?}): {} takes at most {} per variable",
+                        rules.gateway, rules.max_variable_chars
+                    ),
+                ));
+            }
+            params.push((key.clone(), out));
+        }
+        let text = format!(
+            "{}{}",
+            bracketed(&rules.sign_name),
+            fill(v.provider, &v.content, &params)
+        );
+        let m = crate::domain::sms::measure(&text);
+        if m.parts > rules.max_parts {
+            return Err(err(
+                "content",
+                format!(
+                    "{} characters with the signature for the sample ({} SMS parts): {} takes at most {}",
+                    m.units, m.parts, rules.gateway, rules.max_parts
+                ),
+            ));
+        }
+        if sample.is_empty() {
+            sample = text;
+        }
+    }
+    Ok(sample)
+}
+
+fn placeholder(kind: GatewayKind, name: &str) -> String {
+    match kind {
+        GatewayKind::Tencent => format!("{{{name}}}"),
+        _ => format!("${{{name}}}"),
+    }
+}
+
 fn engine() -> Tera {
     let mut t = Tera::default();
     t.autoescape_on(vec![]);
@@ -201,6 +388,7 @@ impl Renderer {
     pub fn new(
         texts: &[StepText],
         variants: &[WechatVariant],
+        sms_variants: &[SmsVariant],
     ) -> (Self, Vec<(i64, String, RenderError)>) {
         let mut tera = engine();
         let mut present = HashSet::new();
@@ -223,14 +411,69 @@ impl Renderer {
             }
             wechat.insert(v.step_id, v.clone());
         }
+        let mut sms = std::collections::HashMap::new();
+        'sms: for v in sms_variants {
+            for (i, (key, body)) in v.params.iter().enumerate() {
+                if let Err(e) =
+                    tera.add_raw_template(&sms_param_name(v.step_id, v.provider, i), body)
+                {
+                    broken.push((
+                        v.step_id,
+                        format!("{} {key}", v.provider.as_str()),
+                        tera_error(e),
+                    ));
+                    continue 'sms;
+                }
+            }
+            sms.insert((v.step_id, v.provider), v.clone());
+        }
         (
             Self {
                 tera,
                 present,
                 wechat,
+                sms,
             },
             broken,
         )
+    }
+
+    /// Step `step_id` as the approved template of `provider`, when it has
+    /// one, filled for one woman: each value on one line and cut to the
+    /// provider's limit.
+    pub fn render_sms(
+        &self,
+        step_id: i64,
+        provider: GatewayKind,
+        sign_name: &str,
+        max_variable_chars: usize,
+        ctx: &MessageContext,
+    ) -> Option<Result<FilledTemplate, RenderError>> {
+        let v = self.sms.get(&(step_id, provider))?;
+        let ctx = match Context::from_serialize(ctx) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(tera_error(e))),
+        };
+        let mut params = Vec::with_capacity(v.params.len());
+        for (i, (key, _)) in v.params.iter().enumerate() {
+            match self
+                .tera
+                .render(&sms_param_name(step_id, provider, i), &ctx)
+            {
+                Ok(out) => params.push((key.clone(), fit_value(&out, max_variable_chars))),
+                Err(e) => return Some(Err(tera_error(e))),
+            }
+        }
+        let text = format!(
+            "{}{}",
+            bracketed(sign_name),
+            fill(provider, &v.content, &params)
+        );
+        Some(Ok(FilledTemplate {
+            code: v.code.clone(),
+            params,
+            text,
+        }))
     }
 
     /// Step `step_id` as a WeChat template message, when it has one.
@@ -626,7 +869,7 @@ mod tests {
             language: "en".into(),
             body: "Hi {{ name }} & <{{ clinic }}>".into(),
         }];
-        let (r, broken) = Renderer::new(&texts, &[]);
+        let (r, broken) = Renderer::new(&texts, &[], &[]);
         assert!(broken.is_empty());
         let mut ctx = sample_context("en");
         ctx.name = "A&B".into();
@@ -643,7 +886,7 @@ mod tests {
             language: "zh-CN".into(),
             body: "{{ date }}（{{ weekday }}）".into(),
         }];
-        let (r, _) = Renderer::new(&texts, &[]);
+        let (r, _) = Renderer::new(&texts, &[], &[]);
         assert_eq!(
             r.render(1, "en", &sample_context("zh-CN")).unwrap(),
             "4月23日（星期四）"

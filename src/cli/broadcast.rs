@@ -48,6 +48,11 @@ pub enum BroadcastCmd {
         /// Only print the preview; save nothing.
         #[arg(long)]
         dry_run: bool,
+        /// A cloud SMS provider's approved promotional template, as JSON:
+        /// {"provider":"aliyun","code":"SMS_1","content":"…${name}…拒收请回复R",
+        /// "params":[["name","{{ name }}"]],"promotional":true}. Repeat per provider.
+        #[arg(long = "sms-template")]
+        sms_templates: Vec<String>,
     },
     /// Publish a draft: its messages are planned at once.
     Publish {
@@ -127,7 +132,15 @@ pub async fn run(ctx: Ctx, cmd: BroadcastCmd) -> Result<()> {
             grace_hours,
             cron,
             dry_run,
+            sms_templates,
         } => {
+            let sms_templates = sms_templates
+                .iter()
+                .map(|j| {
+                    serde_json::from_str::<crate::render::SmsVariant>(j)
+                        .with_context(|| format!("--sms-template {j:?}"))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let texts = [("zh-CN", text_zh), ("en", text_en)]
                 .into_iter()
                 .filter_map(|(l, t)| t.map(|t| (l.to_string(), t)))
@@ -147,6 +160,7 @@ pub async fn run(ctx: Ctx, cmd: BroadcastCmd) -> Result<()> {
                 send_at: parse_now(&at, app.config.timezone)?,
                 cron,
                 grace_hours,
+                sms_templates,
             };
             if dry_run {
                 print_preview(&app.broadcasts.preview(&req).await?);

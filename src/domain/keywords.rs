@@ -62,7 +62,8 @@ fn words(list: &[&str]) -> Vec<String> {
 
 pub fn default_zh() -> KeywordSet {
     KeywordSet {
-        opt_out: words(&["退订", "TD", "T", "取消", "停止", "不要再发"]),
+        // R: the opt-out word China's providers print on promotional texts (拒收请回复R).
+        opt_out: words(&["退订", "TD", "T", "R", "取消", "停止", "不要再发"]),
         opt_in: words(&["订阅", "开通", "恢复"]),
         confirm: words(&["1", "好", "好的", "是", "是的", "可以", "会去", "收到"]),
         help: words(&["帮助", "求助", "?", "？"]),

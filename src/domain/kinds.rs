@@ -162,6 +162,10 @@ closed_set! {
         Wechat => "wechat",
         /// WeCom (企业微信) application messages, for staff.
         Wecom => "wecom",
+        /// Aliyun SMS (阿里云短信, dysmsapi): approved signature and templates.
+        Aliyun => "aliyun",
+        /// Tencent Cloud SMS (腾讯云短信): approved signature and templates.
+        Tencent => "tencent",
     }
 }
 
@@ -171,8 +175,19 @@ impl GatewayKind {
         match self {
             Self::Wechat => Channel::Wechat,
             Self::Wecom => Channel::Wecom,
-            Self::Mock | Self::Android | Self::Cht | Self::Twilio => Channel::Sms,
+            Self::Mock
+            | Self::Android
+            | Self::Cht
+            | Self::Twilio
+            | Self::Aliyun
+            | Self::Tencent => Channel::Sms,
         }
+    }
+
+    /// Sends only approved templates with named variables, never free
+    /// text: every text it may carry needs a template mapped for it.
+    pub fn needs_template(self) -> bool {
+        matches!(self, Self::Aliyun | Self::Tencent)
     }
 
     /// Carries SMS: may be a route or a failover for text messages.

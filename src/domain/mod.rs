@@ -12,6 +12,7 @@ pub mod phone;
 pub mod schedule;
 pub mod secret;
 pub mod sms;
+pub mod sms_template;
 
 #[cfg(test)]
 mod properties;

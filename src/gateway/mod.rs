@@ -7,12 +7,15 @@
 //! over when the phone next polls. Either way later statuses arrive as
 //! [`StatusReport`]s, applied forward-only by the store.
 
+pub mod aliyun;
 pub mod android;
 pub mod backend;
 pub mod cht;
+pub mod cloud;
 pub mod http;
 pub mod mock;
 pub mod settings;
+pub mod tencent;
 pub mod token;
 pub mod twilio;
 pub mod webhooks;
@@ -46,6 +49,9 @@ pub struct OutgoingMessage {
     pub attempt: i64,
     /// For WeChat: the template message to send instead of the text.
     pub template: Option<wechat::TemplateMessage>,
+    /// For a cloud SMS provider: the approved template and its values
+    /// (`body` is then what she reads: signature and filled template).
+    pub sms_template: Option<crate::domain::sms_template::FilledTemplate>,
 }
 
 /// What a gateway said to one send.
@@ -103,12 +109,32 @@ pub trait Gateway: Send + Sync {
     async fn lookup(&self, _id: i64) -> Option<Option<ReportedStatus>> {
         None
     }
+
+    /// Most messages one `send_batch` call carries (1: it has no batches).
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Messages that may go in one batch call share a key; `None`: alone.
+    fn batch_key(&self, _msg: &OutgoingMessage) -> Option<String> {
+        None
+    }
+
+    /// Hands several messages over in as few calls as the gateway allows;
+    /// one outcome for each, in order.
+    async fn send_batch(&self, msgs: &[OutgoingMessage]) -> Vec<SendOutcome> {
+        let mut out = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            out.push(self.send(m).await);
+        }
+        out
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayConfigError {
     #[error(
-        "{key}.kind: unknown gateway kind {kind:?} (mock, android, cht, twilio, wechat, wecom)"
+        "{key}.kind: unknown gateway kind {kind:?} (mock, android, cht, twilio, wechat, wecom, aliyun, tencent)"
     )]
     Unknown { key: String, kind: String },
     #[error("{key}: {reason}")]
@@ -199,6 +225,20 @@ impl Gateways {
                     Arc::new(twilio::Twilio::new(name.clone(), &key, g, s, public_url)?)
                 }
                 ChannelSettings::Cht(s) => Arc::new(cht::Cht::new(name.clone(), &key, g, s)?),
+                ChannelSettings::Aliyun(s) => Arc::new(aliyun::Aliyun::new(
+                    name.clone(),
+                    &key,
+                    g,
+                    s,
+                    clock.clone(),
+                )?),
+                ChannelSettings::Tencent(s) => Arc::new(tencent::Tencent::new(
+                    name.clone(),
+                    &key,
+                    g,
+                    s,
+                    clock.clone(),
+                )?),
                 ChannelSettings::Wechat(s) => {
                     if wechat.is_some() {
                         return Err(GatewayConfigError::Invalid {

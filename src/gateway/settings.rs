@@ -28,6 +28,8 @@ pub enum ChannelSettings {
     Twilio(super::twilio::Settings),
     Wechat(super::wechat::Settings),
     Wecom(super::wecom::Settings),
+    Aliyun(super::aliyun::Settings),
+    Tencent(super::tencent::Settings),
 }
 
 impl ChannelSettings {
@@ -39,6 +41,17 @@ impl ChannelSettings {
             Self::Twilio(_) => GatewayKind::Twilio,
             Self::Wechat(_) => GatewayKind::Wechat,
             Self::Wecom(_) => GatewayKind::Wecom,
+            Self::Aliyun(_) => GatewayKind::Aliyun,
+            Self::Tencent(_) => GatewayKind::Tencent,
+        }
+    }
+
+    /// A cloud SMS provider's account: signature, limits, templates.
+    pub fn account(&self) -> Option<super::cloud::Account<'_>> {
+        match self {
+            Self::Aliyun(s) => Some(s.account()),
+            Self::Tencent(s) => Some(s.account()),
+            _ => None,
         }
     }
 }
@@ -113,6 +126,13 @@ impl GatewayConfig {
 
     pub fn kind(&self) -> GatewayKind {
         self.channel.kind()
+    }
+
+    /// For a gateway that sends only approved templates: what it allows.
+    pub fn sms_rules(&self, name: &str) -> Option<crate::render::SmsRules> {
+        self.channel
+            .account()
+            .map(|a| a.rules(name, self.max_parts))
     }
 }
 

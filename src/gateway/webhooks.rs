@@ -17,6 +17,28 @@ pub fn routes(b: SharedBackend) -> Router<SharedBackend> {
         .merge(super::twilio::webhook::routes())
         .merge(super::cht::webhook::routes())
         .merge(super::wechat::webhook::routes())
+        .merge(super::aliyun::webhook::routes())
+        .merge(super::tencent::webhook::routes())
+}
+
+/// The gateway of `kind` whose callback secret the query's `secret`
+/// carries (compared in constant time), for pushes signed by nothing else.
+pub(crate) fn secret_gateway(
+    b: &SharedBackend,
+    kind: crate::domain::GatewayKind,
+    query: Option<&str>,
+) -> Option<String> {
+    let given = serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "secret")
+        .map(|(_, v)| v)?;
+    b.gateways().of_kind(kind).find_map(|(name, entry)| {
+        let want = entry.config.channel.account()?.callback_secret.to_string();
+        (!want.is_empty()
+            && crate::domain::secret::constant_time_eq(want.as_bytes(), given.as_bytes()))
+        .then(|| name.to_string())
+    })
 }
 
 /// Refuses a request: logged and counted with the reason.

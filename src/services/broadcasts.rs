@@ -31,6 +31,10 @@ pub struct NewBroadcast {
     /// Hours after `send_at` it stops being worth sending (default 72).
     #[serde(default)]
     pub grace_hours: Option<i64>,
+    /// The approved promotional template for each cloud SMS provider
+    /// configured (Aliyun, Tencent), which send no free text.
+    #[serde(default)]
+    pub sms_templates: Vec<crate::render::SmsVariant>,
 }
 
 /// What it would do: checked before anything is published.
@@ -132,10 +136,29 @@ pub struct Broadcasts {
     pub(crate) store: crate::store::Store,
     pub(crate) clock: crate::clock::Clock,
     pub(crate) config: std::sync::Arc<crate::config::Config>,
+    pub(crate) templates: super::sms_templates::SmsTemplates,
     pub(crate) wake: Waker,
 }
 
 impl Broadcasts {
+    /// A broadcast's templates: one for every cloud SMS gateway configured,
+    /// promotional (it is outreach), checked like a campaign step's.
+    fn check_templates(&self, b: &NewBroadcast) -> Result<(), AppError> {
+        for (kind, rules) in self.templates.needing_templates() {
+            if !b.sms_templates.iter().any(|v| v.provider == kind) {
+                return Err(refused(format!(
+                    "sms_templates: gateway {} ({}) sends only approved templates: give the broadcast's promotional template for it",
+                    rules.gateway,
+                    kind.as_str()
+                )));
+            }
+        }
+        for v in &b.sms_templates {
+            self.templates.check(v, true)?;
+        }
+        Ok(())
+    }
+
     /// How many women a broadcast would reach, what it costs, and how it reads.
     pub async fn preview(&self, b: &NewBroadcast) -> Result<Preview, AppError> {
         check(b, self.clock.now())?;
@@ -197,6 +220,7 @@ impl Broadcasts {
     /// Saves a draft (nothing is sent until it is published) and previews it.
     pub async fn create(&self, b: &NewBroadcast, actor: &str) -> Result<(i64, Preview), AppError> {
         let preview = self.preview(b).await?;
+        self.check_templates(b)?;
         let texts: Vec<(String, String)> = b
             .texts
             .iter()
@@ -216,6 +240,18 @@ impl Broadcasts {
                 now,
             )
             .await?;
+        if !b.sms_templates.is_empty() {
+            let step_id = self.store.broadcast(id).await?.step_id;
+            for v in &b.sms_templates {
+                let v = crate::render::SmsVariant {
+                    step_id,
+                    ..v.clone()
+                };
+                self.store
+                    .set_sms_variant(step_id, v.provider, Some(&v), actor, now)
+                    .await?;
+            }
+        }
         self.store
             .audit(
                 now,
@@ -349,6 +385,7 @@ impl Broadcasts {
                 send_at: b.send_at.max(self.clock.now()),
                 cron: b.cron.clone(),
                 grace_hours: Some(b.grace_hours),
+                sms_templates: vec![],
             };
             Some(self.preview(&req).await?)
         } else {

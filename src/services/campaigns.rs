@@ -47,6 +47,8 @@ pub struct Campaigns {
     pub(crate) store: Store,
     pub(crate) clock: Clock,
     pub(crate) planner: Planner,
+    /// Approved templates a cloud SMS gateway needs before a campaign goes live.
+    pub(crate) templates: super::sms_templates::SmsTemplates,
     pub(crate) wake: Waker,
 }
 
@@ -99,6 +101,15 @@ impl Campaigns {
         actor: &str,
     ) -> Result<i64, AppError> {
         check_texts(step)?;
+        if let Some((kind, rules)) = self.templates.needing_templates().first() {
+            if super::sms_templates::is_active(&self.store, key).await? {
+                return Err(AppError::Refused(format!(
+                    "campaign {key} is active and gateway {} ({}) sends only approved templates: pause it, add the step and map its template, then resume it",
+                    rules.gateway,
+                    kind.as_str()
+                )));
+            }
+        }
         let now = self.clock.now();
         let id = self.store.add_step(key, step, now).await?;
         self.store
@@ -153,6 +164,10 @@ impl Campaigns {
         state: CampaignState,
         actor: &str,
     ) -> Result<(), AppError> {
+        if state == CampaignState::Active {
+            // Published only once every step can go out on every gateway.
+            self.templates.require_for(Some(key)).await?;
+        }
         let now = self.clock.now();
         self.store
             .set_campaign_status(key, state.as_str(), now)

@@ -101,6 +101,7 @@ impl Dispatcher {
         let (r, broken) = Renderer::new(
             &self.store.step_texts().await?,
             &self.store.wechat_variants().await?,
+            &self.store.sms_variants().await?,
         );
         for (step, lang, e) in broken {
             tracing::error!(step, lang, error = %e, "step text does not compile; messages of this step will fail");
@@ -165,63 +166,19 @@ impl Dispatcher {
         }
         let gateways = self.gateways.clone();
         let metrics = self.metrics.clone();
-        let claimed_ref = &claimed;
-        let outcomes = futures::stream::iter(to_send)
-            .map(|(i, (out, via))| {
+        // Outreach and staff alerts may share a provider's batch call; a
+        // woman's own reminder or answer goes alone, under its own id.
+        let jobs = jobs(&gateways, to_send, |i| {
+            claimed[i].outreach || claimed[i].kind == MessageKind::Alert
+        });
+        let outcomes = futures::stream::iter(jobs)
+            .map(|job| {
                 let gateways = gateways.clone();
                 let metrics = metrics.clone();
-                async move {
-                    let m = &claimed_ref[i];
-                    let (entry, failover) = match &via {
-                        Via::Sms => gateways.route_at(
-                            m.to_staff,
-                            m.village.as_deref(),
-                            m.first_tried_at,
-                            now,
-                        ),
-                        Via::Gateway { name, .. } => {
-                            (gateways.get(name).expect("a configured gateway"), None)
-                        }
-                    };
-                    let parts = match via {
-                        Via::Sms => crate::domain::sms::measure(&out.body).parts,
-                        Via::Gateway { .. } => 1,
-                    };
-                    let outcome = if parts > entry.config.max_parts {
-                        SendOutcome::Permanent {
-                            reason: format!(
-                                "{} SMS parts: longer than the {} this gateway takes",
-                                parts, entry.config.max_parts
-                            ),
-                        }
-                    } else {
-                        entry.wait_for_capacity(parts).await;
-                        let started = std::time::Instant::now();
-                        let outcome = entry.gateway.send(&out).await;
-                        metrics
-                            .send_seconds
-                            .get_or_create(&crate::metrics::GatewayLabel {
-                                gateway: entry.gateway.name().to_string(),
-                            })
-                            .observe(started.elapsed().as_secs_f64());
-                        if outcome.handed_over() {
-                            entry.record_success(now);
-                        }
-                        outcome
-                    };
-                    if let Some(to) = failover {
-                        tracing::info!(message_id = m.id, gateway = to, "failed over");
-                    }
-                    (
-                        i,
-                        entry.gateway.name().to_string(),
-                        (via.channel(), failover.is_some()),
-                        out,
-                        outcome,
-                    )
-                }
+                async move { send_job(&gateways, &metrics, job, now).await }
             })
             .buffer_unordered(cfg.concurrency)
+            .flat_map(futures::stream::iter)
             // Results are written as sends finish, not once per batch: a
             // crash then re-sends only what was in flight. An instant
             // gateway finishes the batch in one chunk, one transaction; a
@@ -250,12 +207,24 @@ impl Dispatcher {
                 }
             };
             finished = chunk.is_empty();
-            for (i, gateway, (channel, failed_over), out, outcome) in chunk {
+            for sent in chunk {
+                let Sent {
+                    i,
+                    gateway,
+                    channel,
+                    failover,
+                    out,
+                    outcome,
+                    refused_by,
+                } = sent;
                 if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
                     opted_out.push(w);
                 }
                 if let SendOutcome::Misconfigured { reason } = &outcome {
                     misconfigured.push((gateway.clone(), reason.clone()));
+                }
+                if let Some(refused) = refused_by {
+                    misconfigured.push(refused);
                 }
                 let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
                 let counted = match r.status {
@@ -264,12 +233,9 @@ impl Dispatcher {
                     other => other.as_str(),
                 };
                 self.metrics.send(&gateway, channel.as_str(), counted);
-                if failed_over && r.cause.is_none() {
+                if let (Some(why), None) = (failover, &r.cause) {
                     // Why it went another way, in the message's history.
-                    r.cause = Some(format!(
-                        "failover: its own gateway kept failing it since {}",
-                        claimed[i].first_tried_at.format("%Y-%m-%d %H:%M UTC")
-                    ));
+                    r.cause = Some(why);
                 }
                 results.push(r);
             }
@@ -436,6 +402,7 @@ impl Dispatcher {
             body,
             attempt: m.attempts,
             template,
+            sms_template: None,
         };
         if let Some((name, _)) = &self.gateways.wechat {
             let via = || Via::Gateway {
@@ -582,16 +549,74 @@ impl Dispatcher {
         let Some(to) = m.phone.clone() else {
             return Err(end(S::Failed, "recipient has no phone number".into()));
         };
-        Ok((
-            OutgoingMessage {
-                id: m.id,
-                to,
-                body: format!("{}{}", self.config.sms_signature, text()?),
-                attempt: m.attempts,
-                template: None,
-            },
-            Via::Sms,
-        ))
+        let (entry, failed_over) =
+            self.gateways
+                .route_at(m.to_staff, m.village.as_deref(), m.first_tried_at, now);
+        let mut gateway = entry.gateway.name().to_string();
+        let mut failover = failed_over.map(|_| {
+            format!(
+                "failover: its own gateway kept failing it since {}",
+                m.first_tried_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        });
+        let mut out = OutgoingMessage {
+            id: m.id,
+            to,
+            body: format!("{}{}", self.config.sms_signature, text()?),
+            attempt: m.attempts,
+            template: None,
+            sms_template: None,
+        };
+        if let Some(account) = entry.config.channel.account() {
+            // A provider that sends only its approved templates.
+            let filled = match (&m.preset_body, m.step_id) {
+                (None, Some(step_id)) => renderer.render_sms(
+                    step_id,
+                    account.kind,
+                    account.sign_name,
+                    account.max_variable_chars,
+                    &self.context_in(m, crate::render::FALLBACK_LANGUAGE, now),
+                ),
+                (Some(body), _) => account.system_template(m.kind).map(|t| {
+                    account
+                        .fill_system(t, body)
+                        .map_err(crate::render::RenderError::Template)
+                }),
+                (None, None) => None,
+            };
+            match filled {
+                Some(Ok(f)) => {
+                    out.body = f.text.clone();
+                    out.sms_template = Some(f);
+                }
+                Some(Err(e)) => return Err(end(S::Failed, format!("{gateway}: {e}"))),
+                None => {
+                    let reason = match m.step_id {
+                        Some(step) if m.preset_body.is_none() => format!(
+                            "{gateway} sends only approved templates and step {step} has none for it"
+                        ),
+                        _ => format!(
+                            "{gateway} sends only approved templates and has none for a {} (templates.{})",
+                            m.kind.as_str(),
+                            if m.kind == MessageKind::Alert { "alert" } else { "reply" }
+                        ),
+                    };
+                    // Its failover, when that one sends free text.
+                    match entry.config.failover.as_deref().filter(|f| {
+                        self.gateways
+                            .get(f)
+                            .is_some_and(|e| !e.config.kind().needs_template())
+                    }) {
+                        Some(f) => {
+                            gateway = f.to_string();
+                            failover = Some(format!("failover: {reason}"));
+                        }
+                        None => return Err(end(S::Failed, reason)),
+                    }
+                }
+            }
+        }
+        Ok((out, Via::Sms { gateway, failover }))
     }
 
     fn context(&self, m: &ClaimedMessage, now: DateTime<Utc>) -> MessageContext {
@@ -720,17 +745,189 @@ impl Dispatcher {
 /// WeChat or WeCom gateway.
 #[derive(Debug, Clone)]
 enum Via {
-    Sms,
-    Gateway { name: String, channel: Channel },
+    /// By SMS through this gateway; `failover`: why not its own route's.
+    Sms {
+        gateway: String,
+        failover: Option<String>,
+    },
+    Gateway {
+        name: String,
+        channel: Channel,
+    },
 }
 
 impl Via {
     fn channel(&self) -> Channel {
         match self {
-            Via::Sms => Channel::Sms,
+            Via::Sms { .. } => Channel::Sms,
             Via::Gateway { channel, .. } => *channel,
         }
     }
+
+    fn gateway(&self) -> &str {
+        match self {
+            Via::Sms { gateway, .. } => gateway,
+            Via::Gateway { name, .. } => name,
+        }
+    }
+}
+
+/// One message as a gateway took it (or refused it).
+struct Sent {
+    i: usize,
+    gateway: String,
+    channel: Channel,
+    /// Why it went through another gateway than its route's.
+    failover: Option<String>,
+    out: OutgoingMessage,
+    outcome: SendOutcome,
+    /// The route's gateway refused our configuration before the failover
+    /// took it: (gateway, reason), for the administrators.
+    refused_by: Option<(String, String)>,
+}
+
+/// The sends of a batch as calls: `batchable` messages a gateway can take
+/// together (a cloud provider's batch of one template) in one job of at
+/// most its batch limit, every other message alone.
+fn jobs(
+    gateways: &Gateways,
+    to_send: Vec<(usize, (OutgoingMessage, Via))>,
+    batchable: impl Fn(usize) -> bool,
+) -> Vec<Vec<(usize, OutgoingMessage, Via)>> {
+    let mut jobs = vec![];
+    let mut batches: std::collections::BTreeMap<(String, String), Vec<_>> = Default::default();
+    for (i, (out, via)) in to_send {
+        let key = gateways.get(via.gateway()).and_then(|e| {
+            (batchable(i) && e.gateway.batch_limit() > 1)
+                .then(|| e.gateway.batch_key(&out))
+                .flatten()
+        });
+        match key {
+            Some(k) => batches
+                .entry((via.gateway().to_string(), k))
+                .or_default()
+                .push((i, out, via)),
+            None => jobs.push(vec![(i, out, via)]),
+        }
+    }
+    for ((name, _), list) in batches {
+        let limit = gateways
+            .get(&name)
+            .map(|e| e.gateway.batch_limit())
+            .unwrap_or(1)
+            .max(1);
+        let mut list = list.into_iter().peekable();
+        while list.peek().is_some() {
+            jobs.push(list.by_ref().take(limit).collect());
+        }
+    }
+    jobs
+}
+
+/// Sends one job through its gateway, within the gateway's rate; a
+/// message the gateway refuses for our configuration (no approved
+/// template, no balance) goes at once through its failover, when that one
+/// sends free text.
+async fn send_job(
+    gateways: &Gateways,
+    metrics: &crate::metrics::Metrics,
+    job: Vec<(usize, OutgoingMessage, Via)>,
+    now: DateTime<Utc>,
+) -> Vec<Sent> {
+    let mut done = Vec::with_capacity(job.len());
+    let Some(name) = job.first().map(|(_, _, v)| v.gateway().to_string()) else {
+        return done;
+    };
+    let entry = gateways.get(&name).expect("a configured gateway");
+    let sent = |i, out, via: &Via, outcome| Sent {
+        i,
+        gateway: name.clone(),
+        channel: via.channel(),
+        failover: match via {
+            Via::Sms { failover, .. } => failover.clone(),
+            Via::Gateway { .. } => None,
+        },
+        out,
+        outcome,
+        refused_by: None,
+    };
+    let mut ready = Vec::with_capacity(job.len());
+    for (i, out, via) in job {
+        let parts = match via {
+            Via::Sms { .. } => crate::domain::sms::measure(&out.body).parts,
+            Via::Gateway { .. } => 1,
+        };
+        if parts > entry.config.max_parts {
+            let reason = format!(
+                "{parts} SMS parts: longer than the {} this gateway takes",
+                entry.config.max_parts
+            );
+            done.push(sent(i, out, &via, SendOutcome::Permanent { reason }));
+            continue;
+        }
+        entry.wait_for_capacity(parts).await;
+        ready.push((i, out, via, parts));
+    }
+    if ready.is_empty() {
+        return done;
+    }
+    let outs: Vec<OutgoingMessage> = ready.iter().map(|(_, o, _, _)| o.clone()).collect();
+    let started = std::time::Instant::now();
+    let outcomes = if outs.len() == 1 {
+        vec![entry.gateway.send(&outs[0]).await]
+    } else {
+        entry.gateway.send_batch(&outs).await
+    };
+    metrics
+        .send_seconds
+        .get_or_create(&crate::metrics::GatewayLabel {
+            gateway: name.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    for ((i, out, via, parts), outcome) in ready.into_iter().zip(outcomes) {
+        if outcome.handed_over() {
+            entry.record_success(now);
+        }
+        if let (SendOutcome::Misconfigured { reason }, Via::Sms { .. }, Some(f)) =
+            (&outcome, &via, entry.config.failover.as_deref())
+        {
+            if let Some(fe) = gateways
+                .get(f)
+                .filter(|e| !e.config.kind().needs_template())
+            {
+                tracing::info!(
+                    message_id = out.id,
+                    gateway = f,
+                    "refused by its gateway's configuration: failed over"
+                );
+                let mut again = out.clone();
+                again.sms_template = None;
+                fe.wait_for_capacity(parts).await;
+                let outcome = fe.gateway.send(&again).await;
+                if outcome.handed_over() {
+                    fe.record_success(now);
+                }
+                done.push(Sent {
+                    i,
+                    gateway: f.to_string(),
+                    channel: Channel::Sms,
+                    failover: Some(format!("failover: {reason}")),
+                    out: again,
+                    outcome,
+                    refused_by: Some((name.clone(), reason.clone())),
+                });
+                continue;
+            }
+        }
+        if let Via::Sms {
+            failover: Some(_), ..
+        } = &via
+        {
+            tracing::info!(message_id = out.id, gateway = %name, "failed over");
+        }
+        done.push(sent(i, out, &via, outcome));
+    }
+    done
 }
 
 /// Delay before the retry that follows attempt `attempt` (1-based): base *

@@ -17,7 +17,7 @@ pub struct StepRow {
     pub trigger: Trigger,
 }
 
-pub use crate::render::{StepText, WechatVariant};
+pub use crate::render::{SmsVariant, StepText, WechatVariant};
 
 /// A step as seeded from the defaults.
 pub struct StepSeed<'a> {
@@ -260,6 +260,107 @@ impl Store {
         bump_texts_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every step's cloud-SMS templates, for the renderer.
+    pub async fn sms_variants(&self) -> Result<Vec<SmsVariant>> {
+        let rows: Vec<(
+            i64,
+            crate::domain::GatewayKind,
+            String,
+            String,
+            String,
+            bool,
+        )> = sqlx::query_as(
+            "SELECT step_id, provider, code, content, params, promotional
+                 FROM step_sms_templates ORDER BY step_id, provider",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(step_id, provider, code, content, params, promotional)| {
+                Ok(SmsVariant {
+                    step_id,
+                    provider,
+                    code,
+                    content,
+                    params: serde_json::from_str(&params).map_err(|e| {
+                        StoreError::Corrupt(format!("step_sms_templates {step_id}: params: {e}"))
+                    })?,
+                    promotional,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves (or, with `None`, removes) a step's template for `provider`.
+    /// The caller validates it first (see `render::validate_sms`).
+    pub async fn set_sms_variant(
+        &self,
+        step_id: i64,
+        provider: crate::domain::GatewayKind,
+        v: Option<&SmsVariant>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        match v {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO step_sms_templates
+                         (step_id, provider, code, content, params, promotional, updated_by, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (step_id, provider) DO UPDATE SET code = excluded.code,
+                         content = excluded.content, params = excluded.params,
+                         promotional = excluded.promotional, updated_by = excluded.updated_by,
+                         updated_at = excluded.updated_at",
+                )
+                .bind(step_id)
+                .bind(provider)
+                .bind(v.code.trim())
+                .bind(&v.content)
+                .bind(serde_json::to_string(&v.params).expect("json"))
+                .bind(v.promotional)
+                .bind(by)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM step_sms_templates WHERE step_id = ? AND provider = ?")
+                    .bind(step_id)
+                    .bind(provider)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        bump_texts_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The steps of every active campaign, or of `campaign` whatever its state, that
+    /// have no template for `provider`: (campaign key, step key, outreach).
+    pub async fn steps_without_sms_template(
+        &self,
+        campaign: Option<&str>,
+        provider: crate::domain::GatewayKind,
+    ) -> Result<Vec<(String, String, bool)>> {
+        let rows: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT c.key, s.key, c.outreach FROM campaign_steps s
+             JOIN campaigns c ON c.id = s.campaign_id
+             WHERE (? IS NULL OR c.key = ?) AND (c.status = 'active' OR ? IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM step_sms_templates t
+                               WHERE t.step_id = s.id AND t.provider = ?)
+             ORDER BY c.key, s.key",
+        )
+        .bind(campaign)
+        .bind(campaign)
+        .bind(campaign)
+        .bind(provider)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
     }
 
     /// Bumped on every text change; the dispatcher reloads its templates when it moves.

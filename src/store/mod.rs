@@ -27,7 +27,7 @@ mod types;
 mod wechat;
 
 pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
-pub use campaigns::{StepRow, StepSeed, StepText, WechatVariant};
+pub use campaigns::{SmsVariant, StepRow, StepSeed, StepText, WechatVariant};
 pub use care::{Coverage, OverdueVisit, StalePregnancy};
 pub use console::{
     Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,

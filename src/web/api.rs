@@ -44,6 +44,10 @@ pub fn router(app: AppState) -> Router<AppState> {
             "/campaigns/{campaign}/steps/{step}/wechat",
             axum::routing::put(set_wechat_variant).delete(remove_wechat_variant),
         )
+        .route(
+            "/campaigns/{campaign}/steps/{step}/sms-templates/{provider}",
+            axum::routing::put(set_sms_template).delete(remove_sms_template),
+        )
         .layer(middleware::from_fn_with_state(app, super::require_token))
         .layer(middleware::map_response(json_errors))
 }
@@ -436,6 +440,36 @@ async fn remove_wechat_variant(
         .set_variant(&campaign, &step, None, "api")
         .await?;
     Ok(Json(serde_json::json!({ "removed": true })))
+}
+
+async fn set_sms_template(
+    State(app): State<AppState>,
+    Path((campaign, step, provider)): Path<(String, String, String)>,
+    Json(v): Json<crate::render::SmsVariant>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let provider = parse_provider(&provider)?;
+    let sample = app
+        .sms_templates
+        .set(&campaign, &step, provider, Some(v), "api")
+        .await?;
+    Ok(Json(serde_json::json!({ "saved": true, "sample": sample })))
+}
+
+async fn remove_sms_template(
+    State(app): State<AppState>,
+    Path((campaign, step, provider)): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let provider = parse_provider(&provider)?;
+    app.sms_templates
+        .set(&campaign, &step, provider, None, "api")
+        .await?;
+    Ok(Json(serde_json::json!({ "removed": true })))
+}
+
+fn parse_provider(s: &str) -> Result<crate::domain::GatewayKind, ApiError> {
+    s.parse().map_err(|e: crate::domain::UnknownValue| {
+        crate::services::AppError::Refused(e.to_string()).into()
+    })
 }
 
 #[derive(Deserialize)]

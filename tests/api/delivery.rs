@@ -32,6 +32,7 @@ async fn claim_at_nine(t: &TestApp) -> Vec<careminder::store::ClaimedMessage> {
 /// Hands a claimed message to the mock gateway, as a worker would just before dying.
 async fn hand_over(t: &TestApp, m: &careminder::store::ClaimedMessage) {
     let out = OutgoingMessage {
+        sms_template: None,
         id: m.id,
         to: m.phone.clone().unwrap(),
         body: "x".into(),

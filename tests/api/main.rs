@@ -6,6 +6,7 @@ mod helpers;
 mod architecture;
 mod bench;
 mod browser;
+mod cloud;
 mod console;
 mod crash;
 mod delivery;

@@ -31,6 +31,7 @@ fn broadcast(t: &TestApp, audience: Audience, at: &str) -> NewBroadcast {
         send_at: t.local(at),
         cron: None,
         grace_hours: None,
+        sms_templates: vec![],
     }
 }
 

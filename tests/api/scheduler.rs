@@ -37,6 +37,7 @@ async fn a_poisoned_reply_and_a_broken_broadcast_do_not_stop_reminders() {
                 send_at: t.local("2026-12-02 10:00"),
                 cron: Some("0 0 10 * * *".into()),
                 grace_hours: None,
+                sms_templates: vec![],
             },
             "admin",
         )

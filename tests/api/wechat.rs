@@ -227,6 +227,7 @@ async fn token_is_fetched_once_for_concurrent_sends_and_refreshed_on_expiry_and_
         .unwrap(),
     );
     let msg = |id: i64| OutgoingMessage {
+        sms_template: None,
         id,
         to: OPENID.into(),
         body: String::new(),
@@ -938,6 +939,7 @@ async fn wecom_keeps_to_30_messages_a_minute_per_person() {
     )
     .unwrap();
     let msg = |to: &str| OutgoingMessage {
+        sms_template: None,
         id: 1,
         to: to.into(),
         body: "x".into(),

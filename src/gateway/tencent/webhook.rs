@@ -1,0 +1,148 @@
+//! Tencent Cloud SMS pushes: `/webhooks/tencent/status` (状态回调: a JSON
+//! array of delivery reports, each naming the `sid` = SerialNo the send
+//! returned) and `/webhooks/tencent/reply` (上行回调: one reply), both
+//! answered `{"result":0,"errmsg":"OK"}`. They carry no signature: the
+//! URL set in the console carries `?secret=`, refused without it.
+
+use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
+use crate::gateway::backend::{BackendError, SharedBackend};
+use crate::gateway::cloud::{beijing_time, from_push};
+use crate::gateway::webhooks::{refuse, secret_gateway};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub fn routes() -> Router<SharedBackend> {
+    Router::new()
+        .route("/webhooks/tencent/status", post(status))
+        .route("/webhooks/tencent/reply", post(reply))
+}
+
+fn received() -> Response {
+    axum::Json(serde_json::json!({"result": 0, "errmsg": "OK"})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Report {
+    sid: String,
+    #[serde(default)]
+    report_status: String,
+    #[serde(default)]
+    errmsg: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    user_receive_time: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Reply {
+    mobile: String,
+    #[serde(default)]
+    nationcode: Option<String>,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    time: Option<i64>,
+}
+
+async fn status(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Some(gateway) = secret_gateway(&b, GatewayKind::Tencent, q.as_deref()) else {
+        return refuse(
+            &b,
+            StatusCode::FORBIDDEN,
+            "tencent",
+            "missing or wrong callback secret",
+        );
+    };
+    let Ok(reports) = serde_json::from_slice::<Vec<Report>>(&body) else {
+        return refuse(
+            &b,
+            StatusCode::BAD_REQUEST,
+            &gateway,
+            "not an array of status reports",
+        );
+    };
+    let now = b.now();
+    let result: Result<(), BackendError> = async {
+        for r in reports {
+            let Some((id, _)) = b.message_by_provider_id(&gateway, &r.sid).await? else {
+                // A send whose hand-over is still being recorded, or
+                // another application's: Tencent pushes again.
+                return Err(BackendError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a report for a message not recorded yet",
+                ));
+            };
+            let ok = r.report_status.eq_ignore_ascii_case("SUCCESS");
+            let report = StatusReport {
+                message_id: id,
+                status: if ok {
+                    ReportedStatus::Delivered
+                } else {
+                    ReportedStatus::Failed
+                },
+                reason: (!ok).then(|| format!("{gateway}: {} {}", r.errmsg, r.description)),
+                at: r
+                    .user_receive_time
+                    .as_deref()
+                    .and_then(beijing_time)
+                    .unwrap_or(now)
+                    .min(now),
+                gateway: Some(gateway.clone()),
+            };
+            let event = format!("status:{}", r.sid);
+            b.status(Some((gateway.clone(), event)), report).await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => received(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reply(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Some(gateway) = secret_gateway(&b, GatewayKind::Tencent, q.as_deref()) else {
+        return refuse(
+            &b,
+            StatusCode::FORBIDDEN,
+            "tencent",
+            "missing or wrong callback secret",
+        );
+    };
+    let Ok(r) = serde_json::from_slice::<Reply>(&body) else {
+        return refuse(&b, StatusCode::BAD_REQUEST, &gateway, "not a reply");
+    };
+    let now = b.now();
+    let at = r
+        .time
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or(now)
+        .min(now);
+    let sender = from_push(r.nationcode.as_deref(), &r.mobile);
+    let sender = b.phone(&sender).unwrap_or(sender);
+    // A reply has no id of its own: its number, time and text make one,
+    // so a push repeated is recognised.
+    let digest = Sha256::digest(format!("{}|{:?}|{}", r.mobile, r.time, r.text).as_bytes());
+    let provider_id = format!("up:{}", crate::gateway::cloud::hex(&digest[..12]));
+    match b
+        .receive(NewInbound {
+            gateway,
+            provider_id,
+            sender,
+            text: r.text,
+            received_at: at,
+        })
+        .await
+    {
+        Ok(_) => received(),
+        Err(e) => e.into_response(),
+    }
+}
