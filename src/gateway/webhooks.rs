@@ -21,9 +21,40 @@ pub fn routes(b: SharedBackend) -> Router<SharedBackend> {
         .merge(super::tencent::webhook::routes())
 }
 
+/// A provider's push guarded by a secret in its URL: the gateway whose
+/// `callback_secret` the query carries and the body read as `T`, or the
+/// refusal to give (403 without the secret, 400 for a body that is not
+/// `what`).
+#[allow(clippy::result_large_err)]
+pub(crate) fn secret_push<T: serde::de::DeserializeOwned>(
+    b: &SharedBackend,
+    kind: crate::domain::GatewayKind,
+    query: Option<&str>,
+    body: &[u8],
+    what: &str,
+) -> Result<(String, T), Response> {
+    let Some(gateway) = secret_gateway(b, kind, query) else {
+        return Err(refuse(
+            b,
+            StatusCode::FORBIDDEN,
+            kind.as_str(),
+            "missing or wrong callback secret",
+        ));
+    };
+    match serde_json::from_slice::<T>(body) {
+        Ok(v) => Ok((gateway, v)),
+        Err(_) => Err(refuse(
+            b,
+            StatusCode::BAD_REQUEST,
+            &gateway,
+            &format!("not {what}"),
+        )),
+    }
+}
+
 /// The gateway of `kind` whose callback secret the query's `secret`
 /// carries (compared in constant time), for pushes signed by nothing else.
-pub(crate) fn secret_gateway(
+fn secret_gateway(
     b: &SharedBackend,
     kind: crate::domain::GatewayKind,
     query: Option<&str>,

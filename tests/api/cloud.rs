@@ -251,6 +251,22 @@ async fn tencent_peer(State(p): State<Arc<Peer>>, headers: HeaderMap, body: Byte
     }
 }
 
+/// A fake peer of `provider` on a port of its own: its records and its URL.
+async fn peer(provider: GatewayKind) -> (Arc<Peer>, String) {
+    let peer = Arc::new(Peer::default());
+    let handler = match provider {
+        GatewayKind::Tencent => axum::routing::any(tencent_peer),
+        _ => axum::routing::any(aliyun_peer),
+    };
+    let base = serve(
+        axum::Router::new()
+            .fallback(handler)
+            .with_state(peer.clone()),
+    )
+    .await;
+    (peer, base)
+}
+
 fn aliyun_settings(base_url: String) -> aliyun::Settings {
     aliyun::Settings {
         base_url,
@@ -363,21 +379,24 @@ async fn reminder(t: &TestApp, w: i64) -> careminder::store::OutboxListRow {
         .expect("the 3-day reminder")
 }
 
-#[tokio::test]
-async fn aliyun_sends_signed_templates_and_takes_pushed_receipts_and_replies() {
-    let peer = Arc::new(Peer::default());
-    let base = serve(
-        axum::Router::new()
-            .fallback(aliyun_peer)
-            .with_state(peer.clone()),
-    )
-    .await;
-    let t = cloud_app(
-        ChannelSettings::Aliyun(aliyun_settings(base.clone())),
-        |_| {},
-    )
-    .await;
-    map_every_step(&t, GatewayKind::Aliyun).await;
+/// An app on `provider` (its fake beside it), every step mapped, and her
+/// first reminder sent: the peer, its URL, the app, her id, the message.
+async fn first_reminder(
+    provider: GatewayKind,
+) -> (
+    Arc<Peer>,
+    String,
+    TestApp,
+    i64,
+    careminder::store::OutboxListRow,
+) {
+    let (peer, base) = peer(provider).await;
+    let channel = match provider {
+        GatewayKind::Tencent => ChannelSettings::Tencent(tencent_settings(base.clone())),
+        _ => ChannelSettings::Aliyun(aliyun_settings(base.clone())),
+    };
+    let t = cloud_app(channel, |_| {}).await;
+    map_every_step(&t, provider).await;
     let w = t
         .enroll("王秀英", "13812345678", "2026-09-22")
         .await
@@ -386,8 +405,18 @@ async fn aliyun_sends_signed_templates_and_takes_pushed_receipts_and_replies() {
     t.tick().await;
     let m = reminder(&t, w).await;
     assert_eq!(m.status, "accepted", "{:?}", m.status_cause);
+    assert_eq!(
+        peer.calls("SendSms").len(),
+        1,
+        "one SendSms, signed as the SDK signs"
+    );
+    (peer, base, t, w, m)
+}
+
+#[tokio::test]
+async fn aliyun_sends_signed_templates_and_takes_pushed_receipts_and_replies() {
+    let (peer, base, t, w, m) = first_reminder(GatewayKind::Aliyun).await;
     let sends = peer.calls("SendSms");
-    assert_eq!(sends.len(), 1, "one SendSms, signed as the SDK signs");
     let s = &sends[0];
     assert_eq!(s["PhoneNumbers"], "13812345678");
     assert_eq!(s["SignName"], "县妇幼");
@@ -477,16 +506,7 @@ async fn aliyun_sends_signed_templates_and_takes_pushed_receipts_and_replies() {
 #[tokio::test]
 async fn a_broadcast_to_250_women_goes_in_3_aliyun_batches_and_2_tencent_calls() {
     for provider in [GatewayKind::Aliyun, GatewayKind::Tencent] {
-        let peer = Arc::new(Peer::default());
-        let base = serve(
-            axum::Router::new()
-                .fallback(match provider {
-                    GatewayKind::Aliyun => axum::routing::any(aliyun_peer),
-                    _ => axum::routing::any(tencent_peer),
-                })
-                .with_state(peer.clone()),
-        )
-        .await;
+        let (peer, base) = peer(provider).await;
         let channel = match provider {
             GatewayKind::Aliyun => ChannelSettings::Aliyun(aliyun_settings(base)),
             _ => ChannelSettings::Tencent(tencent_settings(base)),
@@ -622,13 +642,7 @@ async fn a_broadcast_to_250_women_goes_in_3_aliyun_batches_and_2_tencent_calls()
 
 #[tokio::test]
 async fn a_lost_answer_is_not_sent_again_until_the_provider_says_it_never_took_it() {
-    let peer = Arc::new(Peer::default());
-    let base = serve(
-        axum::Router::new()
-            .fallback(aliyun_peer)
-            .with_state(peer.clone()),
-    )
-    .await;
+    let (peer, base) = peer(GatewayKind::Aliyun).await;
     let t = cloud_app(ChannelSettings::Aliyun(aliyun_settings(base)), |c| {
         // The fake never answers the two lost sends: they time out.
         c.gateway.timeout_seconds = 4;
@@ -684,13 +698,7 @@ async fn a_lost_answer_is_not_sent_again_until_the_provider_says_it_never_took_i
 
 #[tokio::test]
 async fn provider_error_classes_retry_fail_opt_out_or_fail_over() {
-    let peer = Arc::new(Peer::default());
-    let base = serve(
-        axum::Router::new()
-            .fallback(aliyun_peer)
-            .with_state(peer.clone()),
-    )
-    .await;
+    let (peer, base) = peer(GatewayKind::Aliyun).await;
     let t = cloud_app(ChannelSettings::Aliyun(aliyun_settings(base)), |c| {
         c.gateway.failover = Some("mock".into());
         c.dispatcher.concurrency = 1;
@@ -773,29 +781,8 @@ async fn provider_error_classes_retry_fail_opt_out_or_fail_over() {
 
 #[tokio::test]
 async fn tencent_sends_signed_calls_and_takes_status_and_reply_callbacks() {
-    let peer = Arc::new(Peer::default());
-    let base = serve(
-        axum::Router::new()
-            .fallback(tencent_peer)
-            .with_state(peer.clone()),
-    )
-    .await;
-    let t = cloud_app(
-        ChannelSettings::Tencent(tencent_settings(base.clone())),
-        |_| {},
-    )
-    .await;
-    map_every_step(&t, GatewayKind::Tencent).await;
-    let w = t
-        .enroll("王秀英", "13812345678", "2026-09-22")
-        .await
-        .woman_id();
-    t.at("2026-12-12 09:00");
-    t.tick().await;
-    let m = reminder(&t, w).await;
-    assert_eq!(m.status, "accepted", "{:?}", m.status_cause);
+    let (peer, base, t, w, m) = first_reminder(GatewayKind::Tencent).await;
     let sends = peer.calls("SendSms");
-    assert_eq!(sends.len(), 1);
     let s = &sends[0];
     assert_eq!(s["PhoneNumberSet"], json!(["+8613812345678"]));
     assert_eq!(s["SmsSdkAppId"], "1400000000");

@@ -11,7 +11,7 @@ use crate::domain::delivery::parse_wire_id;
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::cloud::{beijing_time, from_push};
-use crate::gateway::webhooks::{refuse, secret_gateway};
+use crate::gateway::webhooks::secret_push;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -77,21 +77,15 @@ struct Up {
 }
 
 async fn report(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let Some(gateway) = secret_gateway(&b, GatewayKind::Aliyun, q.as_deref()) else {
-        return refuse(
-            &b,
-            StatusCode::FORBIDDEN,
-            "aliyun",
-            "missing or wrong callback secret",
-        );
-    };
-    let Ok(reports) = serde_json::from_slice::<Vec<Report>>(&body) else {
-        return refuse(
-            &b,
-            StatusCode::BAD_REQUEST,
-            &gateway,
-            "not an SmsReport array",
-        );
+    let (gateway, reports) = match secret_push::<Vec<Report>>(
+        &b,
+        GatewayKind::Aliyun,
+        q.as_deref(),
+        &body,
+        "an SmsReport array",
+    ) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let now = b.now();
     let result: Result<(), BackendError> = async {
@@ -161,16 +155,15 @@ async fn report(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Byt
 }
 
 async fn reply(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let Some(gateway) = secret_gateway(&b, GatewayKind::Aliyun, q.as_deref()) else {
-        return refuse(
-            &b,
-            StatusCode::FORBIDDEN,
-            "aliyun",
-            "missing or wrong callback secret",
-        );
-    };
-    let Ok(ups) = serde_json::from_slice::<Vec<Up>>(&body) else {
-        return refuse(&b, StatusCode::BAD_REQUEST, &gateway, "not an SmsUp array");
+    let (gateway, ups) = match secret_push::<Vec<Up>>(
+        &b,
+        GatewayKind::Aliyun,
+        q.as_deref(),
+        &body,
+        "an SmsUp array",
+    ) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let now = b.now();
     for up in ups {

@@ -7,7 +7,7 @@
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::cloud::{beijing_time, from_push};
-use crate::gateway::webhooks::{refuse, secret_gateway};
+use crate::gateway::webhooks::secret_push;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -52,21 +52,15 @@ struct Reply {
 }
 
 async fn status(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let Some(gateway) = secret_gateway(&b, GatewayKind::Tencent, q.as_deref()) else {
-        return refuse(
-            &b,
-            StatusCode::FORBIDDEN,
-            "tencent",
-            "missing or wrong callback secret",
-        );
-    };
-    let Ok(reports) = serde_json::from_slice::<Vec<Report>>(&body) else {
-        return refuse(
-            &b,
-            StatusCode::BAD_REQUEST,
-            &gateway,
-            "not an array of status reports",
-        );
+    let (gateway, reports) = match secret_push::<Vec<Report>>(
+        &b,
+        GatewayKind::Tencent,
+        q.as_deref(),
+        &body,
+        "an array of status reports",
+    ) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let now = b.now();
     let result: Result<(), BackendError> = async {
@@ -109,17 +103,11 @@ async fn status(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Byt
 }
 
 async fn reply(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let Some(gateway) = secret_gateway(&b, GatewayKind::Tencent, q.as_deref()) else {
-        return refuse(
-            &b,
-            StatusCode::FORBIDDEN,
-            "tencent",
-            "missing or wrong callback secret",
-        );
-    };
-    let Ok(r) = serde_json::from_slice::<Reply>(&body) else {
-        return refuse(&b, StatusCode::BAD_REQUEST, &gateway, "not a reply");
-    };
+    let (gateway, r) =
+        match secret_push::<Reply>(&b, GatewayKind::Tencent, q.as_deref(), &body, "a reply") {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let now = b.now();
     let at = r
         .time
