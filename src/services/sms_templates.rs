@@ -128,7 +128,7 @@ impl SmsTemplates {
                 .next()
             {
                 return Err(AppError::Refused(format!(
-                    "step {c}/{s} has no approved template for gateway {} ({}), which sends only templates: map one with `careminder campaign sms-template {c} {s} --provider {}` first",
+                    "step {c}/{s} has no approved template for gateway {} ({}), which sends only templates: map one first (on the campaign's page, or `careminder campaign sms-template {c} {s} --provider {}`)",
                     rules.gateway,
                     kind.as_str(),
                     kind.as_str()

@@ -720,6 +720,107 @@ async fn an_administrator_creates_a_paused_campaign_adds_a_step_and_sets_its_wec
 }
 
 #[tokio::test]
+async fn with_a_cloud_sms_provider_each_step_gets_its_approved_template_before_publishing() {
+    let t = spawn_app_with(
+        |c| {
+            c.gateway.channel =
+                careminder::config::ChannelSettings::Aliyun(careminder::gateway::aliyun::Settings {
+                    base_url: "http://127.0.0.1:9".into(),
+                    access_key_id: "id".into(),
+                    access_key_secret: "secret".into(),
+                    sign_name: "县妇幼".into(),
+                    callback_secret: "0123456789abcdef".into(),
+                    ..Default::default()
+                })
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    add_staff(&t, "ADM", "admin", None, None).await;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let (_, html) = b.get("/campaigns/checkup-reminders").await;
+    assert!(
+        html.contains("aliyun 短信模板") && html.contains("missing"),
+        "{html}"
+    );
+    b.post(
+        "/campaigns/checkup-reminders/status",
+        &[("csrf", &csrf), ("status", "paused")],
+    )
+    .await;
+    // Publishing is refused while a step has none, naming the step and gateway.
+    let (status, html) = b
+        .post(
+            "/campaigns/checkup-reminders/status",
+            &[("csrf", &csrf), ("status", "active")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("before-3d") && html.contains("gateway default (aliyun)"),
+        "{html}"
+    );
+    let form = |params: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("code", "SMS_100".to_string()),
+            (
+                "content",
+                "${name}您好，请于${date}到${clinic}产检。".to_string(),
+            ),
+            ("params", params.to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>, step: String| {
+        let b = &b;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post(
+                &format!("/campaigns/checkup-reminders/steps/{step}/sms/aliyun"),
+                &f,
+            )
+            .await
+        }
+    };
+    let (status, html) = post(
+        form("name = {{ name }}\ndate = {{ date }}"),
+        "before-3d".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("${clinic}"),
+        "the unmapped variable is named: {html}"
+    );
+    let steps: Vec<String> = t
+        .app
+        .store
+        .campaign_steps_for_edit("checkup-reminders")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    for step in steps {
+        let (status, html) = post(
+            form("name = {{ name }}\ndate = {{ date }}\nclinic = {{ clinic }}"),
+            step,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    }
+    let (status, _) = b
+        .post(
+            "/campaigns/checkup-reminders/status",
+            &[("csrf", &csrf), ("status", "active")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn each_chart_has_its_numbers_as_csv_and_they_match_the_records() {
     let t = spawn_app().await;
     add_staff(&t, "ADM", "admin", None, None).await;

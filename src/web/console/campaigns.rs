@@ -1,5 +1,5 @@
-//! Creating campaigns and steps, and a step's WeChat template message,
-//! from the console (administrators). New campaigns start paused: the
+//! Creating campaigns and steps, a step's WeChat template message and its
+//! cloud SMS providers' templates, from the console (administrators). New campaigns start paused: the
 //! administrator previews their texts, then resumes (publishes) them.
 
 use super::{error_page, Signed};
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/new", post(create))
         .route("/campaigns/{key}/steps", post(add_step))
         .route("/campaigns/{key}/steps/{step}/wechat", post(wechat))
+        .route("/campaigns/{key}/steps/{step}/sms/{provider}", post(sms))
 }
 
 type Page = Result<Response, Response>;
@@ -147,6 +148,66 @@ struct WechatForm {
     fields: String,
 }
 
+/// One `name = template` per line.
+fn pairs(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            line.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("{line:?}: write name = template"))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct SmsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    params: String,
+    #[serde(default)]
+    promotional: Option<String>,
+}
+
+/// Saves a step's template for a cloud SMS provider (checked against
+/// every gateway of that provider); a refusal names the variable.
+async fn sms(
+    State(app): State<AppState>,
+    s: Signed,
+    Path((key, step, provider)): Path<(String, String, String)>,
+    Form(f): Form<SmsForm>,
+) -> Page {
+    super::pages::admin_only(&s)?;
+    s.check_csrf(&f.csrf)?;
+    let refused = |m: String| error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, &m);
+    let provider: crate::domain::GatewayKind = provider
+        .parse()
+        .map_err(|e: crate::domain::UnknownValue| refused(e.to_string()))?;
+    let variant = crate::render::SmsVariant {
+        step_id: 0,
+        provider,
+        code: f.code.trim().to_string(),
+        content: f.content.replace("\r\n", "\n").trim().to_string(),
+        params: pairs(&f.params).map_err(&refused)?,
+        promotional: f.promotional.is_some(),
+    };
+    match app
+        .sms_templates
+        .set(&key, &step, provider, Some(variant), &s.staff.code)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/campaigns/{key}?saved=true")).into_response()),
+        Err(crate::services::AppError::Refused(m)) => Err(refused(m)),
+        Err(e) => Err(super::refused(&s, e)),
+    }
+}
+
 /// Saves (or, with an empty template id, removes) a step's WeChat
 /// template message; a refusal names the field.
 async fn wechat(
@@ -160,17 +221,8 @@ async fn wechat(
     let variant = if f.template_id.trim().is_empty() {
         None
     } else {
-        let mut fields = vec![];
-        for line in f.fields.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(error_page(
-                    &s,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &format!("{line:?}: write keyword = template"),
-                ));
-            };
-            fields.push((k.trim().to_string(), v.trim().to_string()));
-        }
+        let fields =
+            pairs(&f.fields).map_err(|m| error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, &m))?;
         Some(WechatVariant {
             step_id: 0,
             template_id: f.template_id.trim().to_string(),

@@ -544,6 +544,15 @@ async fn campaign_page(
         return Err(not_found(s));
     };
     let variants = app.store.wechat_variants().await.map_err(internal)?;
+    let sms_variants = app.store.sms_variants().await.map_err(internal)?;
+    // The cloud SMS providers configured: each step needs their templates.
+    let mut providers: Vec<&'static str> = app
+        .sms_templates
+        .needing_templates()
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    providers.dedup();
     let steps: Vec<serde_json::Value> = app
         .store
         .campaign_steps_for_edit(key)
@@ -566,9 +575,17 @@ async fn campaign_page(
                 })
                 .collect();
             let wechat: Option<WechatVariant> = variants.iter().find(|v| v.step_id == st.id).cloned();
+            let sms: Vec<serde_json::Value> = providers
+                .iter()
+                .map(|p| {
+                    let v = sms_variants.iter().find(|v| v.step_id == st.id && v.provider.as_str() == *p);
+                    serde_json::json!({"provider": p, "template": v})
+                })
+                .collect();
             serde_json::json!({
                 "id": st.id, "key": st.key, "anchor": st.anchor, "offset_days": st.offset_days,
                 "send_time": st.send_time, "grace_hours": st.grace_hours, "texts": texts, "wechat": wechat,
+                "sms": sms,
             })
         })
         .collect();
