@@ -9,8 +9,7 @@ use crate::store::{StaffRow, Store, StoreError, WomanRow};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::num::NonZeroU32;
+use chrono::{DateTime, Utc};
 
 /// Staff checks over the store.
 #[derive(Clone)]
@@ -102,31 +101,73 @@ pub fn new_password() -> String {
         .collect()
 }
 
-/// Sign-in attempts: five a minute per staff code, sixty a minute in all.
+/// Failed sign-ins, counted per staff code and per client address. The
+/// first few are free (5 per code, 20 per address); after them each try
+/// waits for a delay that doubles with every further failure, from 30
+/// seconds up to 15 minutes; an hour without failures forgets them, and
+/// signing in clears the code's. There is no budget shared by everyone:
+/// one address guessing at made-up codes slows only itself, and one
+/// code's guesser slows only that code.
+#[derive(Default)]
 pub struct SignInLimits {
-    per_code: DefaultKeyedRateLimiter<String>,
-    all: DefaultDirectRateLimiter,
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, DateTime<Utc>)>>,
 }
 
-impl Default for SignInLimits {
-    fn default() -> Self {
-        Self {
-            per_code: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(5).expect("5"))),
-            all: RateLimiter::direct(Quota::per_minute(NonZeroU32::new(60).expect("60"))),
-        }
+const FREE_PER_CODE: u32 = 5;
+const FREE_PER_ADDRESS: u32 = 20;
+const FORGET_AFTER_MINUTES: i64 = 60;
+
+fn delay(failures: u32, free: u32) -> chrono::Duration {
+    if failures < free {
+        return chrono::Duration::zero();
     }
+    let doubled = 30i64.saturating_mul(1i64 << (failures - free).min(10));
+    chrono::Duration::seconds(doubled.min(15 * 60))
 }
 
 impl SignInLimits {
-    /// The overall limit first (so refused attempts store nothing), then
-    /// the code's. Codes of forgotten attempts are dropped as they go.
-    pub fn allow(&self, code: &str) -> bool {
-        if self.all.check().is_err() {
-            return false;
+    fn keys(code: &str, address: &str) -> [(String, u32); 2] {
+        [
+            (format!("code:{code}"), FREE_PER_CODE),
+            (format!("addr:{address}"), FREE_PER_ADDRESS),
+        ]
+    }
+
+    /// How long this try must still wait (`None`: it may go ahead).
+    pub fn wait(&self, code: &str, address: &str, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        let map = self.failures.lock().expect("sign-in limits");
+        Self::keys(code, address)
+            .iter()
+            .filter_map(|(k, free)| {
+                let (n, last) = map.get(k)?;
+                let until = *last + delay(*n, *free);
+                (until > now).then(|| until - now)
+            })
+            .max()
+    }
+
+    /// A wrong code or password from `address`.
+    pub fn failed(&self, code: &str, address: &str, now: DateTime<Utc>) {
+        let mut map = self.failures.lock().expect("sign-in limits");
+        if map.len() > 10_000 {
+            map.retain(|_, (_, last)| {
+                now - *last < chrono::Duration::minutes(FORGET_AFTER_MINUTES)
+            });
         }
-        if self.per_code.len() > 1000 {
-            self.per_code.retain_recent();
+        for (k, _) in Self::keys(code, address) {
+            let e = map.entry(k).or_insert((0, now));
+            if now - e.1 >= chrono::Duration::minutes(FORGET_AFTER_MINUTES) {
+                e.0 = 0;
+            }
+            *e = (e.0 + 1, now);
         }
-        self.per_code.check_key(&code.to_string()).is_ok()
+    }
+
+    /// Signed in: the code's failures are forgotten (the address's stay).
+    pub fn succeeded(&self, code: &str) {
+        self.failures
+            .lock()
+            .expect("sign-in limits")
+            .remove(&format!("code:{code}"));
     }
 }

@@ -61,11 +61,14 @@ pub async fn serve(
         })
     };
     let mut http_shutdown = shutdown.clone();
-    axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(async move {
-            let _ = http_shutdown.wait_for(|s| *s).await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_shutdown.wait_for(|s| *s).await;
+    })
+    .await?;
     stopper.abort();
     if let Some(s) = sched {
         let grace = std::time::Duration::from_secs(app.config.dispatcher.shutdown_grace_seconds);

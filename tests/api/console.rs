@@ -201,7 +201,7 @@ async fn sign_in_sets_a_hardened_session_cookie_and_refuses_wrong_passwords() {
 }
 
 #[tokio::test]
-async fn sign_in_is_rate_limited_per_staff_code() {
+async fn sign_in_waits_after_five_wrong_passwords_for_one_code() {
     let t = spawn_app().await;
     add_staff(&t, "RATE1", "officer", Some("V001"), None).await;
     let mut b = Browser::new(&t);
@@ -215,6 +215,79 @@ async fn sign_in_is_rate_limited_per_staff_code() {
     assert_eq!(
         b.sign_in("RATE1", PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// A sign-in as it arrives through the proxy from `ip`.
+async fn sign_in_from(t: &TestApp, code: &str, password: &str, ip: &str) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let form = client.get(t.url("/login")).send().await.unwrap();
+    let login_cookie = cookie_value(&set_cookie(&form, "cm_login").unwrap());
+    let token = csrf_of(&form.text().await.unwrap());
+    client
+        .post(t.url("/login"))
+        .header("cookie", format!("cm_login={login_cookie}"))
+        .header("x-real-ip", ip)
+        .form(&[("code", code), ("password", password), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_flood_of_guesses_from_one_address_keeps_out_only_that_address() {
+    let t = spawn_app().await;
+    add_staff(&t, "NURSE1", "officer", Some("V001"), None).await;
+    add_staff(&t, "NURSE2", "officer", Some("V001"), None).await;
+    // One address tries 60 made-up codes, fast.
+    let mut refused = 0;
+    for i in 0..60 {
+        if sign_in_from(&t, &format!("X{i:03}"), "guess", "203.0.113.9").await
+            == StatusCode::TOO_MANY_REQUESTS
+        {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 39,
+        "after 20 failures that address waits: {refused}"
+    );
+    // Someone else signs in all the same.
+    assert_eq!(
+        sign_in_from(&t, "NURSE1", PASSWORD, "198.51.100.7").await,
+        StatusCode::SEE_OTHER
+    );
+    // Guessing one account's password: the 6th try waits, whatever the address.
+    for i in 0..5 {
+        let ip = format!("192.0.2.{i}");
+        assert_eq!(
+            sign_in_from(&t, "NURSE2", "guess", &ip).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in_from(&t, "NURSE2", PASSWORD, "192.0.2.77").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The delay passes (30 seconds, doubling with each further failure).
+    t.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        sign_in_from(&t, "NURSE2", PASSWORD, "192.0.2.77").await,
+        StatusCode::SEE_OTHER
+    );
+    // Each wrong password for a real account is in the audit log.
+    let audit = t.app.store.audit_log(50).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "sign_in_failed")
+            .count(),
+        5,
+        "made-up codes are not audited, real ones are"
     );
 }
 

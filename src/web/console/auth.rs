@@ -88,9 +88,32 @@ struct LoginForm {
     csrf: String,
 }
 
+/// The client's address: the peer's, or, when the peer is a proxy on
+/// this machine or the local network, the `X-Real-IP` it sets.
+fn client_address(headers: &HeaderMap, ext: &axum::http::Extensions) -> String {
+    let peer = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let proxied = match peer {
+        Some(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Some(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
+        None => true,
+    };
+    let forwarded = headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+    match (proxied, forwarded, peer) {
+        (true, Some(ip), _) => ip.to_string(),
+        (_, _, Some(ip)) => ip.to_string(),
+        _ => "unknown".into(),
+    }
+}
+
 async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
+    ext: axum::http::Extensions,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let fresh = random_token();
@@ -119,14 +142,26 @@ async fn login(
             StatusCode::UNAUTHORIZED,
         );
     }
-    if !app.sign_in_limits.allow(&code) {
-        tracing::warn!("sign-in attempts over the limit");
-        return login_page(
+    let address = client_address(&headers, &ext);
+    let now = app.clock.now();
+    if let Some(wait) = app.sign_in_limits.wait(&code, &address, now) {
+        tracing::warn!(
+            wait_seconds = wait.num_seconds(),
+            "sign-in tried again too soon after failures"
+        );
+        let mut r = login_page(
             &app,
             &fresh,
-            Some("too many attempts: wait a minute"),
+            Some(&format!(
+                "too many wrong attempts: try again in {} seconds",
+                wait.num_seconds().max(1)
+            )),
             StatusCode::TOO_MANY_REQUESTS,
         );
+        if let Ok(v) = wait.num_seconds().max(1).to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
     }
     let found = match app.store.staff_credentials(&code).await {
         Ok(f) => f,
@@ -146,8 +181,23 @@ async fn login(
         .unwrap_or(false);
     let staff = match staff {
         Some(s) if ok => s,
-        _ => {
+        other => {
             tracing::info!("sign-in refused");
+            app.sign_in_limits.failed(&code, &address, now);
+            if let Some(s) = other {
+                // A wrong password for a real account: its owner and the
+                // administrators can see it in the audit log.
+                let _ = app
+                    .store
+                    .audit(
+                        now,
+                        &s.code,
+                        "sign_in_failed",
+                        &format!("staff:{}", s.id),
+                        &format!("from {address}"),
+                    )
+                    .await;
+            }
             return login_page(
                 &app,
                 &fresh,
@@ -156,8 +206,8 @@ async fn login(
             );
         }
     };
+    app.sign_in_limits.succeeded(&code);
     let token = random_token();
-    let now = app.clock.now();
     if let Err(e) = app
         .store
         .create_session(
