@@ -52,6 +52,18 @@ impl Area {
     }
 }
 
+/// What a list of women is narrowed to; empty: no narrowing.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(default)]
+pub struct WomenFilter {
+    /// Name, the last digits of her phone, or a village.
+    pub q: String,
+    pub village: String,
+    pub officer: String,
+    /// A pregnancy status (active, delivered, ended, stale) or `opted_out`.
+    pub status: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct WomanListRow {
     pub id: i64,
@@ -200,30 +212,52 @@ impl Store {
         Ok(())
     }
 
-    /// Women of `area` matching `q` (name, last digits of the phone,
-    /// village), newest first.
+    /// Women of `area` matching `f` (a search by name, last digits of the
+    /// phone or village; a village, an officer, a status), newest first:
+    /// `limit` of them from `offset`, and how many match in all.
     pub async fn search_women(
         &self,
         area: &Area,
-        q: &str,
+        f: &WomenFilter,
         limit: i64,
-    ) -> Result<Vec<WomanListRow>> {
-        let q = q.trim();
-        let sql = format!(
-            "SELECT w.id, w.name, substr(w.phone, -4) AS tail, w.village, w.officer_code, w.opted_out_at,
-                    p.status AS pstatus, p.edd
-             FROM women w
+        offset: i64,
+    ) -> Result<(Vec<WomanListRow>, i64)> {
+        let q = f.q.trim();
+        let filter = format!(
+            "FROM women w
              LEFT JOIN pregnancies p ON p.id = (SELECT MAX(id) FROM pregnancies WHERE woman_id = w.id)
              WHERE w.erased_at IS NULL AND {}
                AND (?1 = '' OR instr(w.name, ?1) > 0 OR w.village = ?1
                     -- The last digits of her number, four at most: never a way to read it whole.
                     OR (length(?1) BETWEEN 1 AND 4 AND ?1 NOT GLOB '*[^0-9]*' AND substr(w.phone, -length(?1)) = ?1))
-             ORDER BY w.id DESC LIMIT ?2",
+               AND (?2 = '' OR w.village = ?2)
+               AND (?3 = '' OR w.officer_code = ?3)
+               AND (?4 = '' OR (?4 = 'opted_out' AND w.opted_out_at IS NOT NULL)
+                    OR (?4 <> 'opted_out' AND p.status = ?4))",
             area.clause()
         );
-        let rows = sqlx::query(&sql).bind(q).bind(limit);
-        let rows = pad(rows, 2).bind(area.bind()).fetch_all(&self.read).await?;
-        Ok(rows
+        fn bind4<'q>(sql: &'q str, q: &str, f: &WomenFilter) -> Query<'q> {
+            sqlx::query(sql)
+                .bind(q.to_string())
+                .bind(f.village.trim().to_string())
+                .bind(f.officer.trim().to_string())
+                .bind(f.status.trim().to_string())
+        }
+        let count_sql = format!("SELECT COUNT(*) AS n {filter}");
+        let total: i64 = pad(bind4(&count_sql, q, f), 4)
+            .bind(area.bind())
+            .fetch_one(&self.read)
+            .await?
+            .get("n");
+        let sql = format!(
+            "SELECT w.id, w.name, substr(w.phone, -4) AS tail, w.village, w.officer_code, w.opted_out_at,
+                    p.status AS pstatus, p.edd
+             {filter}
+             ORDER BY w.id DESC LIMIT ?5 OFFSET ?6"
+        );
+        let rows = bind4(&sql, q, f).bind(limit).bind(offset.max(0));
+        let rows = pad(rows, 6).bind(area.bind()).fetch_all(&self.read).await?;
+        let rows = rows
             .into_iter()
             .map(|r| WomanListRow {
                 id: r.get("id"),
@@ -235,7 +269,8 @@ impl Store {
                 edd: r.get("edd"),
                 opted_out: r.get::<Option<i64>, _>("opted_out_at").is_some(),
             })
-            .collect())
+            .collect();
+        Ok((rows, total))
     }
 
     /// Whether woman `id` is in `area`.

@@ -31,7 +31,7 @@ pub use campaigns::{SmsVariant, StepRow, StepSeed, StepText, WechatVariant};
 pub use care::{Coverage, OverdueVisit, StalePregnancy};
 pub use console::{
     Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,
-    TextVersion, VillageVisits, WomanListRow,
+    TextVersion, VillageVisits, WomanListRow, WomenFilter,
 };
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};

@@ -485,10 +485,15 @@ async fn list_women(
     Query(q): Query<WomenQuery>,
 ) -> Result<Json<Vec<crate::store::WomanListRow>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = crate::store::WomenFilter {
+        q: q.q.clone(),
+        ..Default::default()
+    };
     Ok(Json(
         app.store
-            .search_women(&crate::store::Area::All, &q.q, limit)
-            .await?,
+            .search_women(&crate::store::Area::All, &filter, limit, 0)
+            .await?
+            .0,
     ))
 }
 

@@ -111,6 +111,26 @@ async fn add_staff(
     village: Option<&str>,
     township: Option<&str>,
 ) {
+    add_staff_in(
+        t,
+        code,
+        role,
+        village,
+        township,
+        careminder::domain::Language::En,
+    )
+    .await
+}
+
+/// A member of staff who reads `language`, with the test password.
+async fn add_staff_in(
+    t: &TestApp,
+    code: &str,
+    role: &str,
+    village: Option<&str>,
+    township: Option<&str>,
+    language: careminder::domain::Language,
+) {
     let id = t
         .app
         .store
@@ -120,7 +140,7 @@ async fn add_staff(
                 name: format!("{code}-name"),
                 phone: None,
                 role: role.parse().expect("a role"),
-                language: careminder::domain::Language::En,
+                language,
                 village: village.map(str::to_string),
                 township: township.map(str::to_string),
                 wecom_userid: None,
@@ -289,6 +309,63 @@ async fn a_flood_of_guesses_from_one_address_keeps_out_only_that_address() {
         5,
         "made-up codes are not audited, real ones are"
     );
+}
+
+#[tokio::test]
+async fn the_women_list_pages_filters_and_exports_what_it_shows() {
+    let t = spawn_app().await;
+    add_staff_in(
+        &t,
+        "ADM",
+        "admin",
+        None,
+        None,
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    for i in 0..120 {
+        let village = if i % 3 == 0 { "V002" } else { "V001" };
+        woman_in(
+            &t,
+            &format!("女{i:03}"),
+            &format!("1380000{i:04}"),
+            "2026-09-22",
+            village,
+        )
+        .await;
+    }
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let (_, html) = b.get("/women").await;
+    assert!(
+        html.contains("共 120") && html.contains("页 1 / 3"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("href=\"/women/").count() - html.matches("href=\"/women/new").count(),
+        50
+    );
+    assert!(
+        html.contains("孕期中") && html.contains("预产期"),
+        "statuses and headers in her language"
+    );
+    let (_, last) = b.get("/women?page=3").await;
+    assert_eq!(last.matches("<td><a href=\"/women/").count(), 20);
+    assert!(last.contains("上一页") && !last.contains("下一页"));
+    // Filtered: 40 of V002, and the CSV has exactly them, with a BOM.
+    let (_, v2) = b.get("/women?village=V002").await;
+    assert!(v2.contains("共 40"), "{v2}");
+    let r = b
+        .with_session(b.client.get(t.url("/women.csv?village=V002")))
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "a BOM for Excel");
+    let csv = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert_eq!(csv.lines().count(), 41, "a header and the 40 women");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",V002,")), "{csv}");
+    assert!(!csv.contains("13800000000"), "never a whole number");
 }
 
 #[tokio::test]
@@ -571,9 +648,18 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
     let found = t
         .app
         .store
-        .search_women(&careminder::store::Area::Officer("OFA".into()), "赵敏", 5)
+        .search_women(
+            &careminder::store::Area::Officer("OFA".into()),
+            &careminder::store::WomenFilter {
+                q: "赵敏".into(),
+                ..Default::default()
+            },
+            5,
+            0,
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(found.len(), 1, "registered as officer A's");
     // A refused registration says why and keeps what she typed.
     let (status, html) = a
@@ -928,7 +1014,7 @@ async fn each_chart_has_its_numbers_as_csv_and_they_match_the_records() {
     assert!(svg.starts_with("<svg"));
     let (_, visits) = b.get("/charts/visits.csv").await;
     assert!(
-        visits.starts_with("village,on_time,late,overdue\n\"V001\","),
+        visits.starts_with("\u{feff}village,on_time,late,overdue\n\"V001\","),
         "{visits}"
     );
 }

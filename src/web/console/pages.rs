@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard))
         .route("/women", get(women))
+        .route("/women.csv", get(women_csv))
         .route("/women/{id}", get(woman))
         .route("/worklist", get(worklist))
         .route("/inbox/{id}/answer", post(answer))
@@ -120,7 +121,10 @@ fn svg_response(svg: String) -> Response {
     ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
 }
 
+/// A CSV download: UTF-8 with a byte-order mark, so that Excel on a
+/// Chinese Windows reads village names instead of mojibake.
 fn csv_response(name: &str, body: String) -> Response {
+    let body = format!("\u{feff}{body}");
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -281,22 +285,87 @@ async fn opt_outs_csv(State(app): State<AppState>, s: Signed) -> Page {
     Ok(csv_response("opt-outs-per-week.csv", out))
 }
 
+/// Women per page of the list.
+const WOMEN_PER_PAGE: i64 = 50;
+
 #[derive(Deserialize, Default)]
-struct SearchQuery {
+struct WomenQuery {
+    #[serde(flatten)]
+    filter: crate::store::WomenFilter,
     #[serde(default)]
-    q: String,
+    page: Option<i64>,
 }
 
-async fn women(State(app): State<AppState>, s: Signed, Query(q): Query<SearchQuery>) -> Page {
-    let rows = app
+/// The list's filters as a query string, for its page links and its CSV.
+fn women_query(f: &crate::store::WomenFilter) -> String {
+    serde_urlencoded::to_string([
+        ("q", f.q.as_str()),
+        ("village", f.village.as_str()),
+        ("officer", f.officer.as_str()),
+        ("status", f.status.as_str()),
+    ])
+    .unwrap_or_default()
+}
+
+/// The women of her area, a page at a time, with their count and filters.
+async fn women(State(app): State<AppState>, s: Signed, Query(q): Query<WomenQuery>) -> Page {
+    let page_no = q.page.unwrap_or(1).max(1);
+    let (rows, total) = app
         .store
-        .search_women(&s.area, &q.q, 100)
+        .search_women(
+            &s.area,
+            &q.filter,
+            WOMEN_PER_PAGE,
+            (page_no - 1) * WOMEN_PER_PAGE,
+        )
         .await
         .map_err(internal)?;
+    let pages = ((total + WOMEN_PER_PAGE - 1) / WOMEN_PER_PAGE).max(1);
     let mut ctx = Context::new();
-    ctx.insert("q", &q.q);
+    ctx.insert("q", &q.filter.q);
+    ctx.insert("filter", &q.filter);
+    ctx.insert("query", &women_query(&q.filter));
     ctx.insert("women", &rows);
+    ctx.insert("total", &total);
+    ctx.insert("page_no", &page_no);
+    ctx.insert("pages", &pages);
     Ok(page(&s, "women.html", ctx))
+}
+
+/// The same list as CSV (UTF-8 with a BOM, so Excel reads Chinese): every
+/// woman the filters match, in her area.
+async fn women_csv(State(app): State<AppState>, s: Signed, Query(q): Query<WomenQuery>) -> Page {
+    let (rows, _) = app
+        .store
+        .search_women(&s.area, &q.filter, 1_000_000, 0)
+        .await
+        .map_err(internal)?;
+    let mut w = csv::Writer::from_writer(vec![]);
+    let _ = w.write_record([
+        "id",
+        "name",
+        "phone_last_digits",
+        "village",
+        "officer",
+        "pregnancy",
+        "edd",
+        "opted_out",
+    ]);
+    for r in rows {
+        let _ = w.write_record([
+            r.id.to_string(),
+            r.name,
+            r.phone_tail,
+            r.village.unwrap_or_default(),
+            r.officer_code.unwrap_or_default(),
+            r.pregnancy_status.unwrap_or_default(),
+            r.edd.unwrap_or_default(),
+            if r.opted_out { "yes" } else { "" }.to_string(),
+        ]);
+    }
+    let body = String::from_utf8(w.into_inner().map_err(|e| internal(e.to_string()))?)
+        .map_err(|e| internal(e.to_string()))?;
+    Ok(csv_response("women.csv", body))
 }
 
 async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
