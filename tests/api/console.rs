@@ -369,6 +369,106 @@ async fn the_women_list_pages_filters_and_exports_what_it_shows() {
 }
 
 #[tokio::test]
+async fn an_administrator_previews_saves_publishes_and_stops_a_broadcast() {
+    let t = spawn_app().await;
+    add_staff_in(
+        &t,
+        "ADM",
+        "admin",
+        None,
+        None,
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    add_staff(&t, "OFF", "officer", Some("V001"), None).await;
+    for i in 0..3 {
+        woman_in(
+            &t,
+            &format!("女{i}"),
+            &format!("1380000000{i}"),
+            "2026-09-22",
+            "V001",
+        )
+        .await;
+    }
+    woman_in(&t, "别村", "13800000009", "2026-09-22", "V002").await;
+    let mut officer = Browser::new(&t);
+    officer.sign_in("OFF", PASSWORD).await;
+    assert_eq!(officer.get("/broadcasts").await.0, StatusCode::FORBIDDEN);
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let form = |action: &'static str, text: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("action", action.to_string()),
+            ("name", "周二免费产检".to_string()),
+            ("send_at", "2026-12-08T10:00".to_string()),
+            ("villages", "V001".to_string()),
+            ("stage", "any".to_string()),
+            ("text_zh", text.to_string()),
+            ("grace_hours", "72".to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let b = &b;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post("/broadcasts", &f).await
+        }
+    };
+    // A broken text is refused beside the form, which keeps what was typed.
+    let (status, html) = post(form("preview", "{{ nmae }}您好")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("nmae") && html.contains("周二免费产检"),
+        "{html}"
+    );
+    // The preview counts her village's women only, and shows their texts.
+    let (status, html) = post(form("preview", "{{ name }}您好，本周二免费产检。")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("接收人数: 3"), "{html}");
+    assert!(
+        html.contains("女0您好") || html.contains("女1您好"),
+        "{html}"
+    );
+    assert!(
+        t.app.store.broadcasts().await.unwrap().is_empty(),
+        "a preview saves nothing"
+    );
+    let r = b
+        .with_session(b.client.post(t.url("/broadcasts")))
+        .form(
+            &form("save", "{{ name }}您好，本周二免费产检。")
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let at = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = b.get(&at).await;
+    assert!(
+        html.contains("草稿") && html.contains("接收人数: 3"),
+        "{html}"
+    );
+    assert_eq!(
+        b.post(&format!("{at}/publish"), &[("csrf", &csrf)]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = b.get(&at).await;
+    assert!(html.contains("已发布") && html.contains("待发送"), "{html}");
+    assert_eq!(
+        b.post(&format!("{at}/stop"), &[("csrf", &csrf)]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = b.get(&at).await;
+    assert!(html.contains("已停止") && html.contains("已取消"), "{html}");
+}
+
+#[tokio::test]
 async fn every_route_as_every_role_sees_only_its_area() {
     let t = spawn_app().await;
     let (wa, wb) = county(&t).await;
@@ -1039,6 +1139,8 @@ async fn every_console_page_is_private_uncached_unframed_and_scripted_only_by_it
         "/indicators",
         "/campaigns",
         "/audit",
+        "/broadcasts",
+        "/women.csv",
         "/charts/visits.csv",
     ] {
         let r = b

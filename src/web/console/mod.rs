@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod broadcasts;
 mod campaigns;
 mod pages;
 mod records;
@@ -97,6 +98,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../console/templates/import.html"),
     ),
     (
+        "broadcasts.html",
+        include_str!("../../../console/templates/broadcasts.html"),
+    ),
+    (
+        "broadcast.html",
+        include_str!("../../../console/templates/broadcast.html"),
+    ),
+    (
         "step_form.html",
         include_str!("../../../console/templates/step_form.html"),
     ),
@@ -118,6 +127,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(records::router())
         .merge(campaigns::router())
+        .merge(broadcasts::router())
         .layer(axum::middleware::map_response(private_page))
         .route("/static/console.js", axum::routing::get(script))
 }
@@ -341,6 +351,40 @@ const WORDS: &[(&str, &str, &str)] = &[
         "past due, no birth recorded",
     ),
     ("status_opted_out", "已退订", "opted out"),
+    ("broadcasts", "群发通知", "Broadcasts"),
+    ("new_broadcast", "新建群发", "New broadcast"),
+    ("send_at", "发送时间", "Sends at"),
+    ("grace_hours", "有效小时数", "Hours it stays worth sending"),
+    ("audience", "发送对象", "Audience"),
+    ("villages", "村（逗号分隔）", "Villages (comma separated)"),
+    ("townships", "乡镇", "Townships"),
+    ("stage", "阶段", "Stage"),
+    (
+        "stage_any",
+        "孕期或产后一年内",
+        "pregnant or within a year of birth",
+    ),
+    ("stage_pregnant", "孕期（孕周）", "pregnant (weeks)"),
+    ("stage_postpartum", "产后（周）", "after birth (weeks)"),
+    ("weeks", "周数", "Weeks"),
+    ("language", "语言", "Language"),
+    ("promotional", "推广模板", "promotional template"),
+    ("save_draft", "保存草稿", "Save as draft"),
+    ("recipients", "接收人数", "Recipients"),
+    ("publish", "发布", "Publish"),
+    ("stop", "停止", "Stop"),
+    ("progress", "发送进度", "Progress"),
+    ("bstatus_draft", "草稿", "draft"),
+    ("bstatus_published", "已发布", "published"),
+    ("bstatus_stopped", "已停止", "stopped"),
+    ("msg_scheduled", "待发送", "scheduled"),
+    ("msg_claimed", "发送中", "sending"),
+    ("msg_accepted", "已提交", "accepted"),
+    ("msg_sent", "已发出", "sent"),
+    ("msg_delivered", "已送达", "delivered"),
+    ("msg_failed", "失败", "failed"),
+    ("msg_cancelled", "已取消", "cancelled"),
+    ("msg_expired", "已过期", "expired"),
     ("register", "登记孕产妇", "Register a woman"),
     ("opt_outs", "每周退订", "Opt-outs per week"),
     ("import", "导入花名册", "Import a roster"),
