@@ -108,6 +108,47 @@ impl Planner {
         only: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<PlanReport> {
+        let (rows, considered) = self.rows_in(from, to, only).await?;
+        let planned = self.store.insert_planned(&rows, now).await?;
+        Ok(PlanReport {
+            planned,
+            considered,
+        })
+    }
+
+    /// The messages of pregnancy `pregnancy_id` that fire in `(from, to]`,
+    /// as the planner will plan them, computed whatever its horizon:
+    /// (step, its campaign's key and step key, the visit, when).
+    pub async fn forecast(
+        &self,
+        pregnancy_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(StepRow, Option<i64>, DateTime<Utc>)>> {
+        let steps: std::collections::HashMap<i64, StepRow> = self
+            .store
+            .active_steps()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let (rows, _) = self.rows_in(from, to, Some(&[pregnancy_id])).await?;
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .filter_map(|r| Some((steps.get(&r.step_id)?.clone(), r.visit_id, r.send_at)))
+            .collect();
+        out.sort_by_key(|(_, _, at)| *at);
+        Ok(out)
+    }
+
+    /// The rows the planner plans for `(from, to]` and how many candidates
+    /// it considered.
+    async fn rows_in(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        only: Option<&[i64]>,
+    ) -> Result<(Vec<NewOutboxRow>, u64)> {
         let mut rows = Vec::new();
         let mut considered = 0u64;
         for step in self.store.active_steps().await? {
@@ -157,11 +198,7 @@ impl Planner {
                 });
             }
         }
-        let planned = self.store.insert_planned(&rows, now).await?;
-        Ok(PlanReport {
-            planned,
-            considered,
-        })
+        Ok((rows, considered))
     }
 }
 

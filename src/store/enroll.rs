@@ -505,6 +505,40 @@ impl Store {
             .collect()
     }
 
+    /// A pregnancy's visits as her page shows them: plain names, window,
+    /// result, and when, where and by whom a visit was recorded.
+    pub async fn visit_records(&self, pregnancy_id: i64) -> Result<Vec<VisitRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, contact_key, label_zh, label_en, window_start, due_on, window_end, status,
+                    done_on, done_by, done_place, home, task, note
+             FROM visits WHERE pregnancy_id = ? ORDER BY seq",
+        )
+        .bind(pregnancy_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let date = |c: &str| parse_stored_date(&r.get::<String, _>(c));
+                Ok(VisitRecord {
+                    id: r.get("id"),
+                    key: r.get("contact_key"),
+                    label_zh: r.get("label_zh"),
+                    label_en: r.get("label_en"),
+                    window_start: date("window_start")?,
+                    due: date("due_on")?,
+                    window_end: date("window_end")?,
+                    status: r.get("status"),
+                    done_on: r.get("done_on"),
+                    done_by: r.get("done_by"),
+                    done_place: r.get("done_place"),
+                    home: r.get("home"),
+                    task: r.get("task"),
+                    note: r.get("note"),
+                })
+            })
+            .collect()
+    }
+
     pub async fn count_women(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
             .fetch_one(&self.read)
@@ -580,4 +614,26 @@ pub(super) async fn cancel_pending(
         .execute(&mut **tx)
         .await?;
     Ok(r.rows_affected())
+}
+
+/// One visit of a pregnancy, as recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VisitRecord {
+    pub id: i64,
+    pub key: String,
+    pub label_zh: String,
+    pub label_en: String,
+    pub window_start: NaiveDate,
+    pub due: NaiveDate,
+    pub window_end: NaiveDate,
+    /// pending, done, missed or cancelled.
+    pub status: String,
+    pub done_on: Option<String>,
+    pub done_by: Option<String>,
+    pub done_place: Option<String>,
+    /// Her officer comes to her home for it.
+    pub home: bool,
+    /// The officer's own task (no reminder to her).
+    pub task: bool,
+    pub note: Option<String>,
 }

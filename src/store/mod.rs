@@ -33,7 +33,7 @@ pub use console::{
     Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,
     TextVersion, VillageVisits, WomanListRow, WomenFilter,
 };
-pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, WomanRow};
+pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecord, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use indicators::IndicatorCount;
 pub use outbox::{

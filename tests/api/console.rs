@@ -469,6 +469,42 @@ async fn an_administrator_previews_saves_publishes_and_stops_a_broadcast() {
 }
 
 #[tokio::test]
+async fn her_page_shows_her_weeks_next_visit_coming_reminders_and_her_number_to_her_officer() {
+    // 2026-12-01: she is 10 weeks pregnant (LMP 2026-09-22).
+    let t = spawn_app().await;
+    let (a, _) = county(&t).await;
+    let mut officer = Browser::new(&t);
+    officer.sign_in("OFA", PASSWORD).await;
+    let (status, html) = officer.get(&format!("/women/{a}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Pregnant 10 weeks"), "{html}");
+    assert!(html.contains("Next visit: <strong>"), "{html}");
+    // Her own officer can call her; the look is audited.
+    assert!(html.contains("href=\"tel:+8613812345678\""), "{html}");
+    let audit = t.app.store.audit_log(20).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "phone_viewed" && e.actor == "OFA"));
+    // The reminders she will get, weeks beyond the planner's 36 hours.
+    let coming = &html[html.find("Reminders she will get").unwrap()..];
+    let coming = &coming[..coming.find("</table>").unwrap()];
+    assert!(coming.contains("before-3d"), "{coming}");
+    assert!(coming.contains("2027-01-"), "eight weeks ahead: {coming}");
+    assert!(coming.contains("2026-12-"), "{coming}");
+    assert!(
+        !coming.contains("Nothing") && !coming.contains(">None<"),
+        "{coming}"
+    );
+    // Visits by their plain names, not their keys.
+    assert!(!html.contains("<td>anc2"), "{html}");
+    // An administrator is not her care team: the masked number.
+    let mut admin = Browser::new(&t);
+    admin.sign_in("ADM", PASSWORD).await;
+    let (_, html) = admin.get(&format!("/women/{a}")).await;
+    assert!(!html.contains("tel:") && html.contains("…5678"), "{html}");
+}
+
+#[tokio::test]
 async fn every_route_as_every_role_sees_only_its_area() {
     let t = spawn_app().await;
     let (wa, wb) = county(&t).await;

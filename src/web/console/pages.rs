@@ -379,13 +379,84 @@ async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> P
     }
     let w = app.store.woman(id).await.map_err(internal)?;
     let pregnancies = app.store.pregnancies_of(id).await.map_err(internal)?;
+    let now = app.clock.now();
+    let zone = app.config.zone_for(w.village.as_deref());
+    let today = crate::domain::schedule::local_date(zone, now);
+    let en = s.lang() == "en";
+    let clinic = app.config.clinic_for(w.village.as_deref()).to_string();
     let mut visits = vec![];
+    let mut next_visit = None;
+    let mut coming = vec![];
+    let mut weeks = None;
     if let Some(p) = pregnancies.first() {
-        for (key, due, end, status) in app.store.visits_of(p.id).await.map_err(internal)? {
-            visits.push(
-                serde_json::json!({"key": key, "due": due, "window_end": end, "status": status}),
-            );
+        if let (true, Some(lmp)) = (
+            p.status == "active",
+            crate::domain::dates::parse_date(&p.lmp),
+        ) {
+            let days = (today - lmp).num_days();
+            weeks =
+                Some(serde_json::json!({"weeks": days.div_euclid(7), "days": days.rem_euclid(7)}));
         }
+        let records = app.store.visit_records(p.id).await.map_err(internal)?;
+        for v in &records {
+            let state = match v.status.as_str() {
+                "pending" if v.window_end < today => "window_closed",
+                "pending" if v.window_start <= today => "open",
+                other => other,
+            };
+            let name = if en { &v.label_en } else { &v.label_zh };
+            let place = if v.home { None } else { Some(clinic.clone()) };
+            if next_visit.is_none() && !v.task && v.status == "pending" && v.window_end >= today {
+                next_visit = Some(
+                    serde_json::json!({"name": name, "due": v.due, "window_end": v.window_end, "home": v.home, "place": place}),
+                );
+            }
+            visits.push(serde_json::json!({
+                "key": v.key, "name": name, "window_start": v.window_start, "due": v.due,
+                "window_end": v.window_end, "state": state, "done_on": v.done_on,
+                "done_by": v.done_by, "done_place": v.done_place, "home": v.home, "note": v.note,
+            }));
+        }
+        // What she will be sent in the coming eight weeks, as the planner
+        // will plan it (whatever its horizon).
+        let labels: std::collections::HashMap<i64, String> = records
+            .iter()
+            .map(|v| {
+                (
+                    v.id,
+                    if en {
+                        v.label_en.clone()
+                    } else {
+                        v.label_zh.clone()
+                    },
+                )
+            })
+            .collect();
+        for (step, visit, at) in app
+            .planner
+            .forecast(p.id, now, now + Duration::weeks(8))
+            .await
+            .map_err(internal)?
+        {
+            coming.push(serde_json::json!({
+                "at": at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+                "step": format!("{}/{}", step.campaign_key, step.key),
+                "visit": visit.and_then(|v| labels.get(&v).cloned()),
+                "outreach": step.outreach,
+                // A follow-up of a missed visit: only if it is not recorded.
+                "if_missed": step.trigger.anchor == crate::domain::schedule::TriggerAnchor::VisitWindowEnd,
+            }));
+        }
+    }
+    // Her whole number, to call her, for her own care team only: her
+    // officer and the supervisors of her township. Each look is audited.
+    let care_team = match s.staff.role {
+        crate::domain::Role::Officer => w.officer_code.as_deref() == Some(s.staff.code.as_str()),
+        crate::domain::Role::Supervisor => true,
+        crate::domain::Role::Admin => false,
+    };
+    if care_team {
+        ctx_phone_viewed(&app, &s, id, now).await;
     }
     let tz = app.config.timezone;
     let conversation: Vec<serde_json::Value> = app
@@ -418,7 +489,32 @@ async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> P
     ctx.insert("pregnancies", &pregnancies);
     ctx.insert("visits", &visits);
     ctx.insert("conversation", &conversation);
+    ctx.insert("weeks", &weeks);
+    ctx.insert("next_visit", &next_visit);
+    ctx.insert("coming", &coming);
+    ctx.insert(
+        "can_receive",
+        &(w.consent_at.is_some() && w.opted_out_at.is_none()),
+    );
+    ctx.insert("full_phone", &care_team.then(|| w.phone.clone()));
     Ok(page(&s, "woman.html", ctx))
+}
+
+/// Notes in the audit log that a member of staff saw a woman's whole number.
+async fn ctx_phone_viewed(app: &AppState, s: &Signed, woman_id: i64, now: chrono::DateTime<Utc>) {
+    if let Err(e) = app
+        .store
+        .audit(
+            now,
+            &s.staff.code,
+            "phone_viewed",
+            &format!("woman:{woman_id}"),
+            "",
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not audit a phone number viewed");
+    }
 }
 
 async fn worklist(State(app): State<AppState>, s: Signed) -> Page {
