@@ -311,6 +311,7 @@ impl Care {
             .pending_visit(woman_id, contact, today)
             .await?
             .ok_or_else(|| AppError::Refused("no pending check-up to record".into()))?;
+        self.check_visit_date(woman_id, visit_id, on).await?;
         let n = self
             .store
             .record_visit(visit_id, on, by, place, note, now)
@@ -326,6 +327,37 @@ impl Care {
             )
             .await?;
         Ok(n)
+    }
+
+    /// A visit is done within its pregnancy: not before her last period,
+    /// and a visit after the birth (postpartum, newborn) not before it.
+    async fn check_visit_date(
+        &self,
+        woman_id: i64,
+        visit_id: i64,
+        on: chrono::NaiveDate,
+    ) -> Result<(), AppError> {
+        for p in self.store.pregnancies_of(woman_id).await? {
+            let records = self.store.visit_records(p.id).await?;
+            let Some(v) = records.iter().find(|v| v.id == visit_id) else {
+                continue;
+            };
+            if let Some(lmp) = parse_date(&p.lmp) {
+                if on < lmp {
+                    return Err(AppError::Refused(format!(
+                        "on: {on} is before this pregnancy began ({lmp}, her last period)"
+                    )));
+                }
+            }
+            if let Some(birth) = p.delivered_on.as_deref().and_then(parse_date) {
+                if v.window_start >= birth && on < birth {
+                    return Err(AppError::Refused(format!(
+                        "on: {on} is before the birth ({birth}), and this visit comes after it"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Records a birth: the prenatal schedule ends, its pending messages are

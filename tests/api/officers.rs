@@ -521,3 +521,45 @@ async fn the_home_visits_after_a_birth_say_the_officer_will_come_in_english_too(
          home visit after the birth and newborn home visit. Reply if that is not convenient. STOP to opt out."
     );
 }
+
+#[tokio::test]
+async fn a_visit_dated_outside_its_pregnancy_or_before_its_birth_is_refused() {
+    let t = spawn_app().await; // 2026-12-01 10:00
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    let w = woman_in(&t, "王秀英", "13812345601", "2026-03-10", "V001").await;
+    let e = t
+        .app
+        .care
+        .record_visit(w, None, Some("2026-02-01"), "V001-O1", None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("before this pregnancy began"), "{e}");
+    let e = t
+        .app
+        .care
+        .record_visit(w, None, Some("2026-12-02"), "V001-O1", None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("in the future"), "{e}");
+    t.app
+        .care
+        .record_birth(w, "2026-11-30", None, true, "V001-O1")
+        .await
+        .unwrap();
+    // The first postpartum visit, dated before the birth.
+    let e = t
+        .app
+        .care
+        .record_visit(w, None, Some("2026-11-20"), "V001-O1", None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("before the birth"), "{e}");
+    t.app
+        .care
+        .record_visit(w, None, Some("2026-12-01"), "V001-O1", None, None)
+        .await
+        .unwrap();
+}
