@@ -505,6 +505,44 @@ async fn her_page_shows_her_weeks_next_visit_coming_reminders_and_her_number_to_
 }
 
 #[tokio::test]
+async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_empty() {
+    let t = spawn_app().await;
+    add_staff_in(
+        &t,
+        "ADM",
+        "admin",
+        None,
+        None,
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    // No village has a visit yet: the chart says so.
+    let (_, svg) = b.get("/charts/visits.svg").await;
+    assert!(svg.contains("暂无数据") && !svg.contains("NaN"), "{svg}");
+    for (path, legend) in [
+        ("/charts/messages.svg", "已送达"),
+        ("/charts/opt-outs.svg", "退订人数"),
+    ] {
+        let (status, svg) = b.get(path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(svg.contains(legend), "{path}: legend in her language");
+        // Nothing yet: an axis of 0 to 5, whole numbers only.
+        for tick in ["0", "1", "5"] {
+            assert!(
+                svg.contains(&format!("\n{tick}\n</text>")),
+                "{path}: tick {tick}: {svg}"
+            );
+        }
+        assert!(
+            !svg.contains(">0.") && !svg.contains("NaN"),
+            "{path}: {svg}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn every_route_as_every_role_sees_only_its_area() {
     let t = spawn_app().await;
     let (wa, wb) = county(&t).await;

@@ -384,6 +384,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "She opted out or has not consented: nothing is sent.",
     ),
     ("series", "系列", "series"),
+    ("chart_on_time", "按时", "on time"),
+    ("chart_late", "迟到", "late"),
+    ("chart_overdue", "逾期", "overdue"),
+    ("chart_opt_outs", "退订人数", "opt-outs"),
+    ("nothing_yet", "暂无数据", "Nothing yet"),
     (
         "if_missed",
         "仅当未记录该次访视",
@@ -430,6 +435,15 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("record_birth", "记录分娩", "Record a birth"),
     ("correct_dates", "更正日期", "Correct dates"),
 ];
+
+/// One word of the catalogue in `lang` (the key itself when missing).
+pub(super) fn word(lang: &str, key: &'static str) -> &'static str {
+    WORDS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, zh, en)| if lang == "en" { *en } else { *zh })
+        .unwrap_or(key)
+}
 
 fn words(lang: &str) -> serde_json::Value {
     let en = lang == "en";

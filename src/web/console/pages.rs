@@ -144,22 +144,52 @@ async fn messages_svg(State(app): State<AppState>, s: Signed) -> Page {
         .iter()
         .map(|d| d.day.format("%m-%d").to_string())
         .collect();
+    let w = |k| super::word(s.lang(), k);
     bar_chart(
+        s.lang(),
         &days,
         labels,
         &[
-            ("sent", |d| d.sent),
-            ("delivered", |d| d.delivered),
-            ("failed", |d| d.failed),
+            (w("msg_sent"), |d| d.sent),
+            (w("msg_delivered"), |d| d.delivered),
+            (w("msg_failed"), |d| d.failed),
         ],
     )
+}
+
+/// A chart with nothing to show yet: says so, in the reader's language.
+fn empty_chart(lang: &str) -> String {
+    format!(
+        r##"<svg width="720" height="120" viewBox="0 0 720 120" xmlns="http://www.w3.org/2000/svg"><rect x="0" y="0" width="720" height="120" fill="#FFFFFF"/><text x="360" y="66" font-size="24" text-anchor="middle" fill="#5d6b7a">{}</text></svg>"##,
+        super::word(lang, "nothing_yet")
+    )
+}
+
+/// A y axis for counts: from 0, five steps of a whole number each (0 to
+/// 5 when there is nothing yet), so no tick reads 0.4 of a message.
+fn count_axis(y: &mut charts_rs::YAxisConfig, max: i64) {
+    let step = ((max.max(1) + 4) / 5).max(1);
+    y.axis_min = Some(0.0);
+    y.axis_max = Some((step * 5) as f32);
+    y.axis_split_number = 5;
+    y.axis_formatter = Some("{t}".into());
+}
+
+/// Text large enough to read when the chart is shrunk to a phone's width.
+fn legible(x_axis: &mut f32, legend: &mut f32, y_axis: &mut f32) {
+    *x_axis = 18.0;
+    *legend = 20.0;
+    *y_axis = 18.0;
 }
 
 /// A chart series: its name and how to read it from a row.
 type SeriesOf<T> = (&'static str, fn(&T) -> i64);
 
 /// A bar chart (SVG) of `rows`, one bar per series and row.
-fn bar_chart<T>(rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page {
+fn bar_chart<T>(lang: &str, rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page {
+    if rows.is_empty() {
+        return Ok(svg_response(empty_chart(lang)));
+    }
     let mut chart = charts_rs::BarChart::new(
         series
             .iter()
@@ -171,6 +201,17 @@ fn bar_chart<T>(rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page
     );
     chart.width = 720.0;
     chart.height = 320.0;
+    let top = series
+        .iter()
+        .flat_map(|(_, f)| rows.iter().map(f))
+        .max()
+        .unwrap_or(0);
+    count_axis(&mut chart.y_axis_configs[0], top);
+    legible(
+        &mut chart.x_axis_font_size,
+        &mut chart.legend_font_size,
+        &mut chart.y_axis_configs[0].axis_font_size,
+    );
     Ok(svg_response(
         chart.svg().map_err(|e| internal(format!("{e:?}")))?,
     ))
@@ -194,13 +235,15 @@ async fn visits_svg(State(app): State<AppState>, s: Signed) -> Page {
         .await
         .map_err(internal)?;
     let labels = rows.iter().map(|r| r.village.clone()).collect();
+    let w = |k| super::word(s.lang(), k);
     bar_chart(
+        s.lang(),
         &rows,
         labels,
         &[
-            ("on time", |r| r.on_time),
-            ("late", |r| r.late),
-            ("overdue", |r| r.overdue),
+            (w("chart_on_time"), |r| r.on_time),
+            (w("chart_late"), |r| r.late),
+            (w("chart_overdue"), |r| r.overdue),
         ],
     )
 }
@@ -265,13 +308,22 @@ async fn opt_outs_svg(State(app): State<AppState>, s: Signed) -> Page {
     let weeks = opt_out_weeks(&app, &s).await?;
     let mut chart = charts_rs::LineChart::new(
         vec![charts_rs::Series::new(
-            "opt-outs".to_string(),
+            super::word(s.lang(), "chart_opt_outs").to_string(),
             weeks.iter().map(|(_, n)| *n as f32).collect(),
         )],
         weeks.iter().map(|(w, _)| w.clone()).collect(),
     );
     chart.width = 720.0;
     chart.height = 280.0;
+    count_axis(
+        &mut chart.y_axis_configs[0],
+        weeks.iter().map(|(_, n)| *n).max().unwrap_or(0),
+    );
+    legible(
+        &mut chart.x_axis_font_size,
+        &mut chart.legend_font_size,
+        &mut chart.y_axis_configs[0].axis_font_size,
+    );
     Ok(svg_response(
         chart.svg().map_err(|e| internal(format!("{e:?}")))?,
     ))
@@ -1084,6 +1136,7 @@ async fn indicator_svg(
         ("比例%", "目标%")
     };
     bar_chart(
+        s.lang(),
         &rows,
         labels,
         &[
