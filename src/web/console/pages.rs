@@ -160,7 +160,7 @@ async fn messages_svg(State(app): State<AppState>, s: Signed) -> Page {
 /// A chart with nothing to show yet: says so, in the reader's language.
 fn empty_chart(lang: &str) -> String {
     format!(
-        r##"<svg width="720" height="120" viewBox="0 0 720 120" xmlns="http://www.w3.org/2000/svg"><rect x="0" y="0" width="720" height="120" fill="#FFFFFF"/><text x="360" y="66" font-size="24" text-anchor="middle" fill="#5d6b7a">{}</text></svg>"##,
+        r##"<svg width="480" height="120" viewBox="0 0 480 120" xmlns="http://www.w3.org/2000/svg"><rect x="0" y="0" width="480" height="120" fill="#FFFFFF"/><text x="240" y="66" font-size="24" text-anchor="middle" fill="#5d6b7a">{}</text></svg>"##,
         super::word(lang, "nothing_yet")
     )
 }
@@ -177,9 +177,9 @@ fn count_axis(y: &mut charts_rs::YAxisConfig, max: i64) {
 
 /// Text large enough to read when the chart is shrunk to a phone's width.
 fn legible(x_axis: &mut f32, legend: &mut f32, y_axis: &mut f32) {
-    *x_axis = 18.0;
-    *legend = 20.0;
-    *y_axis = 18.0;
+    *x_axis = 14.0;
+    *legend = 16.0;
+    *y_axis = 14.0;
 }
 
 /// A chart series: its name and how to read it from a row.
@@ -199,8 +199,11 @@ fn bar_chart<T>(lang: &str, rows: &[T], labels: Vec<String>, series: &[SeriesOf<
             .collect(),
         labels,
     );
-    chart.width = 720.0;
-    chart.height = 320.0;
+    chart.width = 480.0;
+    chart.height = 260.0;
+    // The legend is the page's (the library measures Chinese text as
+    // narrower than it draws it, so its legends overlap).
+    chart.legend_show = Some(false);
     let top = series
         .iter()
         .flat_map(|(_, f)| rows.iter().map(f))
@@ -313,8 +316,8 @@ async fn opt_outs_svg(State(app): State<AppState>, s: Signed) -> Page {
         )],
         weeks.iter().map(|(w, _)| w.clone()).collect(),
     );
-    chart.width = 720.0;
-    chart.height = 280.0;
+    chart.width = 480.0;
+    chart.height = 240.0;
     count_axis(
         &mut chart.y_axis_configs[0],
         weeks.iter().map(|(_, n)| *n).max().unwrap_or(0),
