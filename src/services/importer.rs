@@ -60,6 +60,8 @@ pub enum ImportError {
     MissingColumn(&'static str),
     #[error("the file is empty")]
     Empty,
+    #[error("reading the workbook: {0}")]
+    Workbook(String),
     #[error(transparent)]
     App(#[from] crate::services::AppError),
 }
@@ -318,8 +320,42 @@ fn runaway(record: &csv::StringRecord) -> Option<String> {
     None
 }
 
-/// What a county office's file is: UTF-8 (with or without a byte-order
-/// mark), or GB18030/GBK as Excel on Chinese Windows saves it (detected:
+/// The first sheet of a workbook as CSV: text as it is, whole numbers
+/// without a decimal point (phone numbers typed as numbers), dates stored
+/// as Excel dates as 2026-09-22, formulas by their values.
+fn workbook_as_csv(bytes: Vec<u8>) -> Result<Vec<u8>, ImportError> {
+    use calamine::{Data, Reader};
+    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| ImportError::Workbook(e.to_string()))?;
+    let range = wb
+        .worksheet_range_at(0)
+        .ok_or(ImportError::Empty)?
+        .map_err(|e| ImportError::Workbook(e.to_string()))?;
+    let text = |d: &Data| -> String {
+        match d {
+            Data::String(s) | Data::DurationIso(s) => s.clone(),
+            Data::Int(i) => i.to_string(),
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+            Data::Float(f) => f.to_string(),
+            Data::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+            Data::DateTime(t) => t
+                .as_datetime()
+                .map(|t| t.date().format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            Data::DateTimeIso(s) => s.chars().take(10).collect(),
+            Data::Error(_) | Data::Empty => String::new(),
+        }
+    };
+    let mut w = csv::Writer::from_writer(vec![]);
+    for row in range.rows() {
+        w.write_record(row.iter().map(text))?;
+    }
+    w.into_inner()
+        .map_err(|e| ImportError::Workbook(e.to_string()))
+}
+
+/// What a county office's file is: an Excel workbook (.xlsx, .xls), UTF-8
+/// (with or without a byte-order mark), or GB18030/GBK as Excel on Chinese Windows saves it (detected:
 /// the start of the file is not UTF-8); separated by commas, semicolons or
 /// tabs (whichever the header line holds most of). Refuses an empty file.
 fn sniff<'a, R: Read + 'a>(mut reader: R) -> Result<(Box<dyn Read + 'a>, u8), ImportError> {
@@ -337,6 +373,18 @@ fn sniff<'a, R: Read + 'a>(mut reader: R) -> Result<(Box<dyn Read + 'a>, u8), Im
     head.truncate(n);
     if head.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ImportError::Empty);
+    }
+    // An Excel workbook (.xlsx is a zip, .xls an OLE file): its first sheet,
+    // read as the rows of a CSV, under the same rules.
+    const ZIP: &[u8] = b"PK\x03\x04";
+    const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    if head.starts_with(ZIP) || head.starts_with(OLE) {
+        let mut all = head;
+        reader
+            .read_to_end(&mut all)
+            .map_err(|e| ImportError::Csv(csv::Error::from(e)))?;
+        let csv = workbook_as_csv(all)?;
+        return Ok((Box::new(std::io::Cursor::new(csv)), b','));
     }
     let utf8 = match std::str::from_utf8(&head) {
         Ok(_) => true,

@@ -274,3 +274,64 @@ async fn a_huge_cell_and_a_name_with_a_line_break_are_refused_by_line() {
     assert!(refused[2].1.contains("longer than 50"), "{refused:?}");
     assert_eq!(refused.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3, 4]);
 }
+
+/// A workbook as a county office keeps its roster: written by a
+/// spreadsheet library (rust_xlsxwriter), with dates stored as Excel
+/// dates and phone numbers typed as numbers.
+#[tokio::test]
+async fn an_xlsx_workbook_is_read_with_its_excel_dates_and_numbers() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let t = spawn_app().await;
+    let mut wb = Workbook::new();
+    let sheet = wb.add_worksheet();
+    let date = Format::new().set_num_format("yyyy\"年\"m\"月\"d\"日\"");
+    for (c, h) in ["姓名", "手机号", "末次月经", "知情同意"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    let rows = [
+        ("王秀英", 13812345678.0, (2026, 9, 22), "是"),
+        ("李桂兰", 13812345679.0, (2026, 10, 1), "是"),
+        ("张丽", 139.0, (2026, 10, 1), "是"),
+    ];
+    for (i, (name, phone, (y, m, d), consent)) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        sheet.write_string(r, 0, *name).unwrap();
+        sheet.write_number(r, 1, *phone).unwrap();
+        let when = ExcelDateTime::from_ymd(*y, *m, *d).unwrap();
+        sheet
+            .write_datetime_with_format(r, 2, &when, &date)
+            .unwrap();
+        sheet.write_string(r, 3, *consent).unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let r = t.import_csv(bytes, "roster:county.xlsx").await.unwrap();
+    assert_eq!(r.created, 2, "{:?}", r.refused);
+    // The bad number is named with its row, as the spreadsheet shows it.
+    assert_eq!(r.refused.len(), 1);
+    assert_eq!(r.refused[0].line, 4, "{:?}", r.refused);
+    let women = t
+        .app
+        .store
+        .search_women(
+            &careminder::store::Area::All,
+            &careminder::store::WomenFilter {
+                q: "王秀英".into(),
+                ..Default::default()
+            },
+            5,
+            0,
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(women.len(), 1);
+    assert_eq!(women[0].phone_tail, "5678");
+    assert_eq!(
+        women[0].edd.as_deref(),
+        Some("2027-06-29"),
+        "its Excel date read as 2026-09-22"
+    );
+}
