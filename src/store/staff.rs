@@ -62,6 +62,21 @@ impl Store {
         }
     }
 
+    /// The language a member of staff reads careminder in (the console's
+    /// words, her alerts and digests).
+    pub async fn set_staff_language(
+        &self,
+        staff_id: i64,
+        language: crate::domain::Language,
+    ) -> Result<()> {
+        sqlx::query("UPDATE staff SET language = ? WHERE id = ?")
+            .bind(language)
+            .bind(staff_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     pub async fn staff_list(&self) -> Result<Vec<StaffRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff ORDER BY code"))

@@ -550,6 +550,66 @@ async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_
 }
 
 #[tokio::test]
+async fn every_page_switches_language_and_the_account_remembers_it() {
+    let t = spawn_app().await;
+    add_staff_in(
+        &t,
+        "ADM",
+        "admin",
+        None,
+        None,
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let (_, html) = b.get("/women?village=V001").await;
+    assert!(
+        html.contains("<h1>孕产妇</h1>") && html.contains("管理员"),
+        "{html}"
+    );
+    // The switch on the page comes back to the same page.
+    assert!(
+        html.contains("name=\"back\" value=\"&#x2F;women?village=V001\""),
+        "{html}"
+    );
+    let csrf = b.csrf().await;
+    let r = b
+        .with_session(b.client.post(t.url("/language")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("language", "en"),
+            ("back", "/women?village=V001"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/women?village=V001");
+    let (_, html) = b.get("/women").await;
+    assert!(
+        html.contains("<h1>Women</h1>") && html.contains("administrator"),
+        "{html}"
+    );
+    // Remembered: a new session reads English too.
+    let mut again = Browser::new(&t);
+    again.sign_in("ADM", PASSWORD).await;
+    assert!(again.get("/").await.1.contains("<h1>Dashboard</h1>"));
+    // Never sent to another site.
+    let r = b
+        .with_session(b.client.post(t.url("/language")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("language", "zh-CN"),
+            ("back", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+}
+
+#[tokio::test]
 async fn every_route_as_every_role_sees_only_its_area() {
     let t = spawn_app().await;
     let (wa, wb) = county(&t).await;

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
+        .route("/language", post(language))
 }
 
 fn random_token() -> String {
@@ -269,6 +270,37 @@ async fn logout(
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+#[derive(Deserialize)]
+struct LanguageForm {
+    #[serde(default)]
+    csrf: String,
+    language: String,
+    /// The page to go back to.
+    #[serde(default)]
+    back: String,
+}
+
+/// Switches the signed-in person's language; her account remembers it.
+async fn language(State(app): State<AppState>, s: Signed, Form(f): Form<LanguageForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let Ok(lang) = f.language.parse::<crate::domain::Language>() else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "language: zh-CN or en").into_response();
+    };
+    if let Err(e) = app.store.set_staff_language(s.staff.id, lang).await {
+        tracing::error!(error = %e, "language not saved");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
+    // Back to the page she was on, on this site only.
+    let back = if f.back.starts_with('/') && !f.back.starts_with("//") && !f.back.contains('\\') {
+        f.back
+    } else {
+        "/".to_string()
+    };
+    Redirect::to(&back).into_response()
 }
 
 #[cfg(test)]

@@ -170,6 +170,9 @@ pub struct Signed {
     pub staff: StaffRow,
     pub csrf: String,
     pub area: Area,
+    /// The page asked for (a GET's path and query), to come back to after
+    /// switching language.
+    pub path: String,
 }
 
 impl Signed {
@@ -233,6 +236,15 @@ impl axum::extract::FromRequestParts<AppState> for Signed {
             .await
         {
             Ok(Some((staff, csrf))) => Ok(Signed {
+                path: if parts.method == axum::http::Method::GET {
+                    parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_else(|| "/".into())
+                } else {
+                    "/".into()
+                },
                 area: Area::of(&staff),
                 staff,
                 csrf,
@@ -390,6 +402,9 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("chart_opt_outs", "退订人数", "opt-outs"),
     ("nothing_yet", "暂无数据", "Nothing yet"),
     ("day", "日期", "Day"),
+    ("role_officer", "村医", "officer"),
+    ("role_supervisor", "乡镇督导", "supervisor"),
+    ("role_admin", "管理员", "administrator"),
     (
         "if_missed",
         "仅当未记录该次访视",
@@ -466,6 +481,7 @@ pub fn page(s: &Signed, name: &str, mut ctx: tera::Context) -> Response {
     ctx.insert("me", &s.staff);
     ctx.insert("is_admin", &s.is_admin());
     ctx.insert("csrf", &s.csrf);
+    ctx.insert("path", &s.path);
     ctx.insert("lang", s.lang());
     ctx.insert("t", &words(s.lang()));
     render(name, &ctx)
