@@ -283,22 +283,7 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
     // At a phone's width (360 px): the lists, her page and the broadcast
     // form fit without the page scrolling sideways.
     c.set_window_size(360, 800).await.unwrap();
-    let w = t
-        .app
-        .store
-        .search_women(
-            &careminder::store::Area::All,
-            &careminder::store::WomenFilter {
-                q: "王秀英".into(),
-                ..Default::default()
-            },
-            1,
-            0,
-        )
-        .await
-        .unwrap()
-        .0[0]
-        .id;
+    let w = women_named(&t, "王秀英").await[0].id;
     for (path, name, expect) in [
         ("/women".to_string(), "women-phone", "共 14"),
         (format!("/women/{w}"), "woman-phone", "下次访视"),

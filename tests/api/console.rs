@@ -238,6 +238,22 @@ async fn sign_in_waits_after_five_wrong_passwords_for_one_code() {
     );
 }
 
+/// An administrator who reads Chinese, signed in.
+async fn chinese_admin(t: &TestApp) -> Browser<'_> {
+    add_staff_in(
+        t,
+        "ADM",
+        "admin",
+        None,
+        None,
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut b = Browser::new(t);
+    b.sign_in("ADM", PASSWORD).await;
+    b
+}
+
 /// A sign-in as it arrives through the proxy from `ip`.
 async fn sign_in_from(t: &TestApp, code: &str, password: &str, ip: &str) -> StatusCode {
     let client = reqwest::Client::builder()
@@ -507,17 +523,7 @@ async fn her_page_shows_her_weeks_next_visit_coming_reminders_and_her_number_to_
 #[tokio::test]
 async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_empty() {
     let t = spawn_app().await;
-    add_staff_in(
-        &t,
-        "ADM",
-        "admin",
-        None,
-        None,
-        careminder::domain::Language::ZhCn,
-    )
-    .await;
-    let mut b = Browser::new(&t);
-    b.sign_in("ADM", PASSWORD).await;
+    let b = chinese_admin(&t).await;
     // No village has a visit yet: the chart says so.
     let (_, svg) = b.get("/charts/visits.svg").await;
     assert!(svg.contains("暂无数据") && !svg.contains("NaN"), "{svg}");
@@ -552,17 +558,7 @@ async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_
 #[tokio::test]
 async fn every_page_switches_language_and_the_account_remembers_it() {
     let t = spawn_app().await;
-    add_staff_in(
-        &t,
-        "ADM",
-        "admin",
-        None,
-        None,
-        careminder::domain::Language::ZhCn,
-    )
-    .await;
-    let mut b = Browser::new(&t);
-    b.sign_in("ADM", PASSWORD).await;
+    let b = chinese_admin(&t).await;
     let (_, html) = b.get("/women?village=V001").await;
     assert!(
         html.contains("<h1>孕产妇</h1>") && html.contains("管理员"),

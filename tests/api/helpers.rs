@@ -231,3 +231,21 @@ pub async fn woman_in(t: &TestApp, name: &str, phone: &str, lmp: &str, village: 
         .unwrap()
         .woman_id()
 }
+
+/// The women whose name holds `name`, as the console's list finds them.
+pub async fn women_named(t: &TestApp, name: &str) -> Vec<careminder::store::WomanListRow> {
+    t.app
+        .store
+        .search_women(
+            &careminder::store::Area::All,
+            &careminder::store::WomenFilter {
+                q: name.into(),
+                ..Default::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .expect("search")
+        .0
+}

@@ -312,21 +312,7 @@ async fn an_xlsx_workbook_is_read_with_its_excel_dates_and_numbers() {
     // The bad number is named with its row, as the spreadsheet shows it.
     assert_eq!(r.refused.len(), 1);
     assert_eq!(r.refused[0].line, 4, "{:?}", r.refused);
-    let women = t
-        .app
-        .store
-        .search_women(
-            &careminder::store::Area::All,
-            &careminder::store::WomenFilter {
-                q: "王秀英".into(),
-                ..Default::default()
-            },
-            5,
-            0,
-        )
-        .await
-        .unwrap()
-        .0;
+    let women = women_named(&t, "王秀英").await;
     assert_eq!(women.len(), 1);
     assert_eq!(women[0].phone_tail, "5678");
     assert_eq!(
