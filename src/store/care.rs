@@ -129,6 +129,29 @@ impl Store {
         rows.iter().map(overdue_visit).collect()
     }
 
+    /// Pending visits of current pregnancies whose window is open or opens
+    /// by `until` and is not yet overdue (it ends on or after
+    /// `overdue_cutoff`): what an officer reminds women of on her round.
+    pub async fn coming_visits(
+        &self,
+        until: NaiveDate,
+        overdue_cutoff: NaiveDate,
+    ) -> Result<Vec<OverdueVisit>> {
+        let rows = sqlx::query(
+            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
+                    NULL AS next_window_start, v.task, v.contact_key
+             FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
+             WHERE v.status = 'pending' AND v.window_start <= ?1 AND v.window_end >= ?2
+               AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
+             ORDER BY w.village, v.window_start, w.id",
+        )
+        .bind(date_str(until))
+        .bind(date_str(overdue_cutoff))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(overdue_visit).collect()
+    }
+
     /// Marks active pregnancies with LMP before `lmp_before` stale and stops
     /// their reminders. Returns how many.
     pub async fn mark_stale(&self, lmp_before: NaiveDate, now: DateTime<Utc>) -> Result<u64> {

@@ -287,14 +287,16 @@ impl Store {
             .is_some())
     }
 
-    /// Messages to the women of `area` (all messages, staff's included,
-    /// for an administrator), newest first.
+    /// One page of the messages to the women of `area` (all messages,
+    /// staff's included, for an administrator) that match `f`, newest
+    /// first, and how many match in all.
     pub async fn message_log(
         &self,
         area: &Area,
         f: &MessageLogFilter,
         limit: i64,
-    ) -> Result<Vec<MessageLogRow>> {
+        offset: i64,
+    ) -> Result<(Vec<MessageLogRow>, i64)> {
         let who = if *area == Area::All {
             "1".to_string()
         } else {
@@ -303,24 +305,26 @@ impl Store {
                 area.clause()
             )
         };
+        let matching = format!(
+            "FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+             WHERE {who}
+               AND (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.gateway = ?2)
+               AND (?3 IS NULL OR c.key = ?3) AND (?4 IS NULL OR o.send_at >= ?4) AND (?5 IS NULL OR o.send_at < ?5)"
+        );
+        let count_sql = format!("SELECT COUNT(*) {matching}");
+        let total: i64 = bind_log(sqlx::query(&count_sql), f, area, limit, offset)
+            .fetch_one(&self.read)
+            .await?
+            .get(0);
         let sql = format!(
             "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.channel,
                     o.gateway, o.send_at, o.body
-             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
-             WHERE {who}
-               AND (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.gateway = ?2)
-               AND (?3 IS NULL OR c.key = ?3) AND (?4 IS NULL OR o.send_at >= ?4) AND (?5 IS NULL OR o.send_at < ?5)
-             ORDER BY o.send_at DESC, o.id DESC LIMIT ?6"
+             {matching}
+             ORDER BY o.send_at DESC, o.id DESC LIMIT ?6 OFFSET ?7"
         );
-        let rows = sqlx::query(&sql)
-            .bind(&f.status)
-            .bind(&f.gateway)
-            .bind(&f.campaign)
-            .bind(f.from.map(ts))
-            .bind(f.to.map(ts))
-            .bind(limit);
-        let rows = pad(rows, 6).bind(area.bind()).fetch_all(&self.read).await?;
-        Ok(rows
+        let rows = bind_log(sqlx::query(&sql), f, area, limit, offset)
+            .fetch_all(&self.read)
+            .await?
             .into_iter()
             .map(|r| MessageLogRow {
                 id: r.get("id"),
@@ -332,7 +336,8 @@ impl Store {
                 send_at: from_ts(r.get("send_at")),
                 body: r.get("body"),
             })
-            .collect())
+            .collect();
+        Ok((rows, total))
     }
 
     /// A message's woman (for the area check) and its events in order.
@@ -455,26 +460,54 @@ impl Store {
     }
 
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
+        Ok(self.audit_page(limit, 0).await?.0)
+    }
+
+    /// One page of the audit log, newest first, and how many entries in all.
+    pub async fn audit_page(&self, limit: i64, offset: i64) -> Result<(Vec<AuditRow>, i64)> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(&self.read)
+            .await?;
         let rows = sqlx::query(
-            "SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+            "SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?",
         )
         .bind(limit)
+        .bind(offset.max(0))
         .fetch_all(&self.read)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditRow {
-                at: from_ts(r.get("at")),
-                actor: r.get("actor"),
-                action: r.get("action"),
-                subject: r.get("subject"),
-                detail: r.get("detail"),
-            })
-            .collect())
+        .await?
+        .into_iter()
+        .map(|r| AuditRow {
+            at: from_ts(r.get("at")),
+            actor: r.get("actor"),
+            action: r.get("action"),
+            subject: r.get("subject"),
+            detail: r.get("detail"),
+        })
+        .collect();
+        Ok((rows, total))
     }
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// The message log's filters, page and area, in the places its SQL names.
+fn bind_log<'q>(
+    q: Query<'q>,
+    f: &'q MessageLogFilter,
+    area: &'q Area,
+    limit: i64,
+    offset: i64,
+) -> Query<'q> {
+    let q = q
+        .bind(&f.status)
+        .bind(&f.gateway)
+        .bind(&f.campaign)
+        .bind(f.from.map(ts))
+        .bind(f.to.map(ts))
+        .bind(limit)
+        .bind(offset.max(0));
+    pad(q, 7).bind(area.bind())
+}
 
 /// Binds NULL from `bound + 1` to 8, so the next bind is `?9`, the area's.
 fn pad(mut q: Query<'_>, bound: usize) -> Query<'_> {

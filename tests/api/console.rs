@@ -1138,7 +1138,7 @@ async fn with_a_cloud_sms_provider_each_step_gets_its_approved_template_before_p
     let csrf = b.csrf().await;
     let (_, html) = b.get("/campaigns/checkup-reminders").await;
     assert!(
-        html.contains("aliyun 短信模板") && html.contains("missing"),
+        html.contains("aliyun SMS template") && html.contains("missing"),
         "{html}"
     );
     b.post(
@@ -1297,4 +1297,311 @@ async fn every_console_page_is_private_uncached_unframed_and_scripted_only_by_it
             "{path}: {csp}"
         );
     }
+}
+
+/// The catalogue of one language, read from its file beside the templates.
+fn catalogue(lang: &str) -> Vec<(String, String)> {
+    let path = format!("{}/console/i18n/{lang}.toml", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(" = "))
+        .map(|(k, v)| (k.to_string(), serde_json::from_str::<String>(v).unwrap()))
+        .collect()
+}
+
+/// What a reader sees of a page: its text and the words of its fields'
+/// hints and labels, without markup, scripts or styles.
+fn visible_text(html: &str) -> String {
+    let mut rest = html.to_string();
+    // Scripts, styles, and texts being edited (a campaign's texts in every
+    // language are data, not the interface's words).
+    // Codes (a roster's column names) are the same in every language.
+    for skip in ["script", "style", "textarea", "code"] {
+        let (open, close) = (format!("<{skip}"), format!("</{skip}>"));
+        while let Some(a) = rest.find(&open) {
+            let b = rest[a..]
+                .find(&close)
+                .map_or(rest.len(), |b| a + b + close.len());
+            rest.replace_range(a..b, " ");
+        }
+    }
+    let mut text = String::new();
+    let mut in_tag = false;
+    let mut tag = String::new();
+    for c in rest.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                tag.clear();
+                text.push(' ');
+            }
+            (true, '>') => {
+                in_tag = false;
+                // Words a reader sees that live in attributes.
+                for attr in ["placeholder=\"", "title=\"", "aria-label=\"", "alt=\""] {
+                    if let Some(a) = tag.find(attr) {
+                        let v = &tag[a + attr.len()..];
+                        text.push_str(&v[..v.find('"').unwrap_or(v.len())]);
+                        text.push(' ');
+                    }
+                }
+                if tag.starts_with("input") && tag.contains("type=\"submit\"") {
+                    if let Some(a) = tag.find("value=\"") {
+                        let v = &tag[a + 7..];
+                        text.push_str(&v[..v.find('"').unwrap_or(v.len())]);
+                    }
+                }
+            }
+            (true, c) => tag.push(c),
+            (false, c) => text.push(c),
+        }
+    }
+    text.replace("&#x2F;", "/").replace("&amp;", "&")
+}
+
+/// Whether `word` stands in `text` as a word of its own (not inside another
+/// word, nor part of a key such as `missed-visit` or `checkup/before-3d`).
+fn holds_word(text: &str, word: &str) -> bool {
+    let ascii = word.is_ascii();
+    text.match_indices(word).any(|(at, _)| {
+        if !ascii {
+            return true;
+        }
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        let in_code = |c: char| c.is_ascii_alphanumeric() || "-_/.".contains(c);
+        !before.is_some_and(in_code) && !after.is_some_and(in_code)
+    })
+}
+
+/// Every page a member of staff reading `lang` opens, on a county whose
+/// women read `lang` too (their messages are data, in their language).
+async fn pages_read_in(lang: &str) -> Vec<(String, String)> {
+    // The clinic's name is the county's data, not the interface's words.
+    let t = spawn_app_with(|c| c.default_clinic = "Clinic 7".into(), "2026-12-01 10:00").await;
+    let language = if lang == "en" {
+        careminder::domain::Language::En
+    } else {
+        careminder::domain::Language::ZhCn
+    };
+    add_staff_in(&t, "ADM", "admin", None, None, language).await;
+    let mut w = woman("王秀英", "13812345678", "2026-09-22");
+    w.language = Some(lang.into());
+    let wa = t
+        .app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    let msg = t.outbox_of(wa).await[0].id;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let (status, _) = b
+        .post(
+            "/broadcasts",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "save"),
+                ("name", "B-1"),
+                ("send_at", "2026-12-20T10:00"),
+                ("villages", "V001"),
+                ("stage", "any"),
+                ("text_zh", "{{ name }}"),
+                ("text_en", "{{ name }}"),
+                ("grace_hours", "72"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let broadcast = t.app.store.broadcasts().await.unwrap()[0].id;
+    let paths = [
+        "/".to_string(),
+        "/worklist".into(),
+        "/worklist/print?village=V001".into(),
+        "/women".into(),
+        format!("/women/{wa}"),
+        "/women/new".into(),
+        "/import".into(),
+        "/messages".into(),
+        format!("/messages/{msg}"),
+        "/campaigns".into(),
+        "/campaigns/checkup-reminders".into(),
+        "/broadcasts".into(),
+        format!("/broadcasts/{broadcast}"),
+        "/indicators".into(),
+        "/audit".into(),
+    ];
+    let mut pages = vec![];
+    for path in paths {
+        let (status, html) = b.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{lang} {path}");
+        pages.push((path, html));
+    }
+    pages
+}
+
+#[tokio::test]
+async fn every_page_in_one_language_holds_no_word_of_the_others_catalogue() {
+    let zh = catalogue("zh-CN");
+    let en = catalogue("en");
+    // Words spelt the same in both (a code, a unit) belong to neither.
+    let shared: std::collections::HashSet<&String> = zh
+        .iter()
+        .filter(|(k, v)| en.iter().any(|(k2, v2)| k == k2 && v == v2))
+        .map(|(_, v)| v)
+        .collect();
+    for (lang, other) in [("zh-CN", &en), ("en", &zh)] {
+        let mut leaks = vec![];
+        for (path, html) in pages_read_in(lang).await {
+            let text = visible_text(&html);
+            for (key, word) in other.iter() {
+                if !shared.contains(word) && holds_word(&text, word) {
+                    leaks.push(format!("{path}: {key} = {word:?}"));
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "pages in {lang} hold the other language's words:\n{}",
+            leaks.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_message_and_audit_lists_page_through_everything_with_their_totals() {
+    let t = spawn_app().await;
+    let b = chinese_admin(&t).await;
+    for i in 0..250 {
+        t.app
+            .store
+            .audit(
+                t.clock.now(),
+                "ADM",
+                "test.entry",
+                &format!("entry-{i:03}"),
+                "",
+            )
+            .await
+            .unwrap();
+    }
+    let total = t.app.store.audit_page(1, 0).await.unwrap().1;
+    assert!(total >= 250, "{total}");
+    let pages = (total + 99) / 100;
+    let (_, first) = b.get("/audit").await;
+    assert!(
+        first.contains(&format!("共 {total}")) || first.contains(&format!("{total}")),
+        "{first}"
+    );
+    assert!(first.contains("entry-249") && !first.contains("entry-149"));
+    assert!(first.contains("audit?&amp;page=2"), "{first}");
+    let (_, second) = b.get("/audit?page=2").await;
+    assert!(second.contains("entry-149") && !second.contains("entry-249"));
+    let (_, last) = b.get(&format!("/audit?page={pages}")).await;
+    assert!(last.contains("entry-000") && !last.contains(&format!("page={}", pages + 1)));
+
+    // Messages: a page of 100 at a time, the filters kept from page to page.
+    for i in 0..120 {
+        woman_in(
+            &t,
+            &format!("女{i}"),
+            &format!("138{i:08}"),
+            "2026-09-22",
+            "V001",
+        )
+        .await;
+    }
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    // Eleven days on, the morning's session has long ended.
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let sent = t
+        .app
+        .store
+        .message_log(
+            &careminder::store::Area::All,
+            &careminder::store::MessageLogFilter {
+                status: Some("delivered".into()),
+                ..Default::default()
+            },
+            1,
+            0,
+        )
+        .await
+        .unwrap()
+        .1;
+    assert!(sent > 100, "{sent} delivered");
+    let (_, html) = b.get("/messages?status=delivered").await;
+    assert_eq!(html.matches("<tr><td><a href=\"/messages/").count(), 100);
+    assert!(html.contains(&sent.to_string()), "the total is shown");
+    assert!(
+        html.contains("status=delivered&amp;gateway=&amp;campaign=&amp;from=&amp;to=&amp;page=2"),
+        "{html}"
+    );
+    let (_, two) = b.get("/messages?status=delivered&page=2").await;
+    assert_eq!(
+        two.matches("<tr><td><a href=\"/messages/").count() as i64,
+        sent - 100
+    );
+    // Statuses read in the reader's language.
+    assert!(
+        two.contains("已送达") && !two.contains(">delivered<"),
+        "{two}"
+    );
+}
+
+#[tokio::test]
+async fn an_officer_prints_her_villages_round_with_who_is_overdue_and_who_is_due_soon() {
+    let t = spawn_app().await;
+    add_staff_in(
+        &t,
+        "OFA",
+        "officer",
+        Some("V001"),
+        Some("T1"),
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut late = woman("逾期者", "13812345001", "2026-07-01");
+    late.officer = Some("OFA".into());
+    let mut soon = woman("将到者", "13812345002", "2026-10-20");
+    soon.officer = Some("OFA".into());
+    let mut elsewhere = woman("别村人", "13812345003", "2026-07-01");
+    elsewhere.village = Some("V009".into());
+    elsewhere.officer = Some("OFA".into());
+    for w in [&late, &soon, &elsewhere] {
+        t.app.care.enroll(w, "test", "test").await.unwrap();
+    }
+    t.at("2026-12-20 09:00");
+    let mut b = Browser::new(&t);
+    b.sign_in("OFA", PASSWORD).await;
+    let (_, work) = b.get("/worklist").await;
+    assert!(work.contains("/worklist/print?village="), "{work}");
+    // Her own village by default, on paper: overdue, then due in two weeks.
+    let (status, html) = b.get("/worklist/print").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("走访清单 · V001"), "{html}");
+    let overdue = &html[html.find("逾期访视").unwrap()..html.find("两周内到期").unwrap()];
+    let coming = &html[html.find("两周内到期").unwrap()..];
+    assert!(overdue.contains("逾期者"), "{html}");
+    assert!(coming.contains("将到者"), "{coming}");
+    assert!(
+        !html.contains("别村人"),
+        "another village's women stay off the page"
+    );
+    assert!(html.contains("完成日期") && html.contains("备注"));
+    assert!(
+        html.contains("@media print"),
+        "the page prints without its menus"
+    );
+    // Another village, asked for.
+    let (_, other) = b.get("/worklist/print?village=V009").await;
+    assert!(other.contains("别村人") && !other.contains("逾期者"));
 }

@@ -106,6 +106,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../console/templates/broadcast.html"),
     ),
     (
+        "worklist_print.html",
+        include_str!("../../../console/templates/worklist_print.html"),
+    ),
+    (
+        "pager.html",
+        include_str!("../../../console/templates/pager.html"),
+    ),
+    (
         "step_form.html",
         include_str!("../../../console/templates/step_form.html"),
     ),
@@ -266,214 +274,45 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// The interface's words, in her language.
-/// The console's words: (key, Chinese, English).
-const WORDS: &[(&str, &str, &str)] = &[
-    (
-        "tasks",
-        "逾期访视与待办家访",
-        "Overdue visits and home visits due",
-    ),
-    ("name", "姓名", "Name"),
-    ("village", "村", "Village"),
-    ("visit", "访视", "Visit"),
-    ("window_ended", "截止日期", "Window ended"),
-    ("officer", "责任人", "Officer"),
-    ("indicators", "考核指标", "Indicators"),
-    ("from", "从", "From"),
-    ("to", "到（不含）", "To (not included)"),
-    ("target", "目标", "Target"),
-    ("area", "地区", "Area"),
-    ("numerator", "分子", "Numerator"),
-    ("denominator", "分母", "Denominator"),
-    ("share", "比例", "Share"),
-    ("county", "全县", "County"),
-    ("met", "达标", "met"),
-    ("below", "未达标", "below target"),
-    ("dashboard", "概览", "Dashboard"),
-    ("worklist", "工作清单", "Worklist"),
-    ("women", "孕产妇", "Women"),
-    ("messages", "消息", "Messages"),
-    ("campaigns", "提醒活动", "Campaigns"),
-    ("audit", "操作记录", "Audit log"),
-    ("sign_out", "退出", "Sign out"),
-    ("sign_in", "登录", "Sign in"),
-    ("code", "工号", "Staff code"),
-    ("password", "密码", "Password"),
-    ("search", "搜索", "Search"),
-    (
-        "search_hint",
-        "姓名、手机尾号或村",
-        "Name, phone tail or village",
-    ),
-    ("overdue", "逾期访视", "Overdue visits"),
-    (
-        "missed_not_recorded",
-        "已错过，未记录",
-        "missed, not recorded",
-    ),
-    ("home_visit_due", "本月应入户随访", "home visit due"),
-    ("days_overdue", "逾期天数", "days overdue"),
-    ("inbox", "待回复", "Replies to answer"),
-    ("answer", "回复", "Answer"),
-    ("save", "保存", "Save"),
-    ("preview", "预览", "Preview"),
-    ("chars", "字数", "Characters"),
-    ("parts", "短信条数", "SMS parts"),
-    ("status", "状态", "Status"),
-    (
-        "sent_per_day",
-        "每日发送、送达、失败",
-        "Sent, delivered and failed per day",
-    ),
-    (
-        "visits_per_village",
-        "各村访视：按时、迟到、逾期",
-        "Visits per village: on time, late, overdue",
-    ),
-    ("as_csv", "下载CSV", "as CSV"),
-    ("versions", "历史版本", "Versions"),
-    ("pause", "暂停", "Pause"),
-    ("resume", "恢复", "Resume"),
-    ("archive", "归档", "Archive"),
-    ("conversation", "对话", "Conversation"),
-    ("visits", "访视", "Visits"),
-    ("pregnancies", "孕程", "Pregnancies"),
-    ("none", "无", "None"),
-    (
-        "saved",
-        "已保存：未发送的消息将使用新文本。",
-        "Saved: messages not yet sent use the new text.",
-    ),
-    ("filter", "筛选", "Filter"),
-    ("any", "全部", "any"),
-    ("total", "共", "Total"),
-    ("page", "页", "Page"),
-    ("prev", "上一页", "Previous"),
-    ("next", "下一页", "Next"),
-    ("phone", "手机", "Phone"),
-    ("pregnancy", "孕程", "Pregnancy"),
-    ("edd", "预产期", "EDD"),
-    ("status_active", "孕期中", "pregnant"),
-    ("status_delivered", "已分娩", "delivered"),
-    ("status_ended", "已终止", "ended"),
-    (
-        "status_stale",
-        "超期未记录分娩",
-        "past due, no birth recorded",
-    ),
-    ("status_opted_out", "已退订", "opted out"),
-    ("broadcasts", "群发通知", "Broadcasts"),
-    ("pregnant_weeks", "孕", "Pregnant"),
-    ("weeks_unit", "周", " weeks"),
-    ("days_unit", "天", " days"),
-    ("next_visit", "下次访视", "Next visit"),
-    ("window_until", "最晚", "until"),
-    ("at_home", "入户", "at home"),
-    ("lmp", "末次月经", "LMP"),
-    ("delivered_on", "分娩日期", "Delivered on"),
-    ("window", "时间窗", "Window"),
-    ("due", "应于", "due"),
-    ("recorded", "记录", "Recorded"),
-    ("visit_pending", "未到时间", "not yet due"),
-    ("visit_open", "可进行", "open now"),
-    (
-        "visit_window_closed",
-        "已过时间窗，未记录",
-        "window closed, not recorded",
-    ),
-    ("visit_done", "已完成", "done"),
-    ("visit_missed", "未来", "missed"),
-    ("visit_cancelled", "已取消", "cancelled"),
-    (
-        "coming_messages",
-        "未来八周将收到的提醒",
-        "Reminders she will get in the next eight weeks",
-    ),
-    (
-        "nothing_sent",
-        "她已退订或未同意：不会发送任何消息。",
-        "She opted out or has not consented: nothing is sent.",
-    ),
-    ("series", "系列", "series"),
-    ("chart_on_time", "按时", "on time"),
-    ("chart_late", "迟到", "late"),
-    ("chart_overdue", "逾期", "overdue"),
-    ("chart_opt_outs", "退订人数", "opt-outs"),
-    ("nothing_yet", "暂无数据", "Nothing yet"),
-    ("day", "日期", "Day"),
-    ("role_officer", "村医", "officer"),
-    ("role_supervisor", "乡镇督导", "supervisor"),
-    ("role_admin", "管理员", "administrator"),
-    (
-        "if_missed",
-        "仅当未记录该次访视",
-        "only if the visit is not recorded",
-    ),
-    ("next_due", "下一次应做的", "the next one due"),
-    ("new_broadcast", "新建群发", "New broadcast"),
-    ("title", "名称", "Title"),
-    ("send_at", "发送时间", "Sends at"),
-    ("grace_hours", "有效小时数", "Hours it stays worth sending"),
-    ("audience", "发送对象", "Audience"),
-    ("villages", "村（逗号分隔）", "Villages (comma separated)"),
-    ("townships", "乡镇", "Townships"),
-    ("stage", "阶段", "Stage"),
-    (
-        "stage_any",
-        "孕期或产后一年内",
-        "pregnant or within a year of birth",
-    ),
-    ("stage_pregnant", "孕期（孕周）", "pregnant (weeks)"),
-    ("stage_postpartum", "产后（周）", "after birth (weeks)"),
-    ("weeks", "周数", "Weeks"),
-    ("language", "语言", "Language"),
-    ("promotional", "推广模板", "promotional template"),
-    ("save_draft", "保存草稿", "Save as draft"),
-    ("recipients", "接收人数", "Recipients"),
-    ("publish", "发布", "Publish"),
-    ("stop", "停止", "Stop"),
-    ("progress", "发送进度", "Progress"),
-    ("bstatus_draft", "草稿", "draft"),
-    ("bstatus_published", "已发布", "published"),
-    ("bstatus_stopped", "已停止", "stopped"),
-    ("msg_scheduled", "待发送", "scheduled"),
-    ("msg_claimed", "发送中", "sending"),
-    ("msg_accepted", "已提交", "accepted"),
-    ("msg_sent", "已发出", "sent"),
-    ("msg_delivered", "已送达", "delivered"),
-    ("msg_failed", "失败", "failed"),
-    ("msg_cancelled", "已取消", "cancelled"),
-    ("msg_expired", "已过期", "expired"),
-    ("register", "登记孕产妇", "Register a woman"),
-    ("opt_outs", "每周退订", "Opt-outs per week"),
-    ("import", "导入花名册", "Import a roster"),
-    ("record_visit", "记录访视", "Record a visit"),
-    ("record_birth", "记录分娩", "Record a birth"),
-    ("correct_dates", "更正日期", "Correct dates"),
+/// The console's words, one catalogue per language in `console/i18n/`
+/// beside the templates (compiled into the binary). A page asks for
+/// `t.<key>`; a key missing from either file fails a test, and a page in
+/// one language holding a word of the other fails another.
+const CATALOGUES: &[(&str, &str)] = &[
+    ("zh-CN", include_str!("../../../console/i18n/zh-CN.toml")),
+    ("en", include_str!("../../../console/i18n/en.toml")),
 ];
+
+type Catalogue = std::collections::BTreeMap<String, String>;
+
+fn catalogue(lang: &str) -> &'static Catalogue {
+    static PARSED: OnceLock<Vec<(&'static str, Catalogue)>> = OnceLock::new();
+    let all = PARSED.get_or_init(|| {
+        CATALOGUES
+            .iter()
+            .map(|(lang, text)| {
+                use figment::providers::Format;
+                let words = figment::Figment::from(figment::providers::Toml::string(text))
+                    .extract::<Catalogue>()
+                    .unwrap_or_else(|e| panic!("console/i18n/{lang}.toml: {e}"));
+                (*lang, words)
+            })
+            .collect()
+    });
+    let lang = if lang == "en" { "en" } else { "zh-CN" };
+    &all.iter()
+        .find(|(l, _)| *l == lang)
+        .expect("both catalogues")
+        .1
+}
 
 /// One word of the catalogue in `lang` (the key itself when missing).
 pub(super) fn word(lang: &str, key: &'static str) -> &'static str {
-    WORDS
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|(_, zh, en)| if lang == "en" { *en } else { *zh })
-        .unwrap_or(key)
+    catalogue(lang).get(key).map(String::as_str).unwrap_or(key)
 }
 
-fn words(lang: &str) -> serde_json::Value {
-    let en = lang == "en";
-    WORDS
-        .iter()
-        .map(|(k, zh, e)| {
-            (
-                k.to_string(),
-                serde_json::Value::from(if en { *e } else { *zh }),
-            )
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+fn words(lang: &str) -> &'static Catalogue {
+    catalogue(lang)
 }
 
 /// Renders a page for the signed-in person.
@@ -483,7 +322,7 @@ pub fn page(s: &Signed, name: &str, mut ctx: tera::Context) -> Response {
     ctx.insert("csrf", &s.csrf);
     ctx.insert("path", &s.path);
     ctx.insert("lang", s.lang());
-    ctx.insert("t", &words(s.lang()));
+    ctx.insert("t", words(s.lang()));
     render(name, &ctx)
 }
 
@@ -534,5 +373,63 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         super::tera();
+    }
+
+    /// Keys a page or handler asks for: `t.<key>` in the templates,
+    /// `word(lang, "<key>")` and `w("<key>")` in the code.
+    fn keys_used() -> std::collections::BTreeSet<String> {
+        let mut used = std::collections::BTreeSet::new();
+        let mut scan = |text: &str, prefix: &str| {
+            for (at, _) in text.match_indices(prefix) {
+                let before = text[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let rest = &text[at + prefix.len()..];
+                let key: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !key.is_empty() {
+                    used.insert(key);
+                }
+            }
+        };
+        for (_, html) in super::TEMPLATES {
+            scan(html, "t.");
+        }
+        for code in [
+            include_str!("pages.rs"),
+            include_str!("records.rs"),
+            include_str!("campaigns.rs"),
+            include_str!("broadcasts.rs"),
+            include_str!("auth.rs"),
+        ] {
+            scan(code, "w(\"");
+            scan(code, "word(s.lang(), \"");
+            scan(code, "word(lang, \"");
+        }
+        used
+    }
+
+    #[test]
+    fn both_catalogues_hold_the_same_keys_and_every_key_a_page_asks_for() {
+        let zh = super::catalogue("zh-CN");
+        let en = super::catalogue("en");
+        let only_zh: Vec<_> = zh.keys().filter(|k| !en.contains_key(*k)).collect();
+        let only_en: Vec<_> = en.keys().filter(|k| !zh.contains_key(*k)).collect();
+        assert!(only_zh.is_empty(), "missing from en.toml: {only_zh:?}");
+        assert!(only_en.is_empty(), "missing from zh-CN.toml: {only_en:?}");
+        let missing: Vec<_> = keys_used()
+            .into_iter()
+            .filter(|k| !zh.contains_key(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "asked for but in no catalogue: {missing:?}"
+        );
+        for (k, v) in zh.iter().chain(en.iter()) {
+            assert!(!v.trim().is_empty(), "{k} is empty");
+        }
     }
 }

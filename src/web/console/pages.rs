@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/women.csv", get(women_csv))
         .route("/women/{id}", get(woman))
         .route("/worklist", get(worklist))
+        .route("/worklist/print", get(worklist_print))
         .route("/inbox/{id}/answer", post(answer))
         .route("/messages", get(messages))
         .route("/messages/{id}", get(message))
@@ -375,15 +376,12 @@ async fn women(State(app): State<AppState>, s: Signed, Query(q): Query<WomenQuer
         )
         .await
         .map_err(internal)?;
-    let pages = ((total + WOMEN_PER_PAGE - 1) / WOMEN_PER_PAGE).max(1);
     let mut ctx = Context::new();
     ctx.insert("q", &q.filter.q);
     ctx.insert("filter", &q.filter);
     ctx.insert("query", &women_query(&q.filter));
     ctx.insert("women", &rows);
-    ctx.insert("total", &total);
-    ctx.insert("page_no", &page_no);
-    ctx.insert("pages", &pages);
+    paging(&mut ctx, page_no, WOMEN_PER_PAGE, total);
     Ok(page(&s, "women.html", ctx))
 }
 
@@ -572,23 +570,94 @@ async fn ctx_phone_viewed(app: &AppState, s: &Signed, woman_id: i64, now: chrono
     }
 }
 
-async fn worklist(State(app): State<AppState>, s: Signed) -> Page {
+#[derive(Deserialize, Default)]
+struct WorkQuery {
+    #[serde(default)]
+    village: String,
+}
+
+/// Whether a visit of the worklist is in her area and the village asked for.
+async fn on_round(
+    app: &AppState,
+    s: &Signed,
+    v: &crate::store::OverdueVisit,
+    village: &str,
+) -> Result<bool, Response> {
+    if !village.is_empty() && v.village.as_deref() != Some(village) {
+        return Ok(false);
+    }
+    app.store
+        .woman_in_area(&s.area, v.woman_id)
+        .await
+        .map_err(internal)
+}
+
+/// Overdue visits and home visits due in her area (one village's, when asked).
+async fn overdue_in(
+    app: &AppState,
+    s: &Signed,
+    village: &str,
+) -> Result<Vec<crate::services::jobs::WorkItem>, Response> {
     let mut overdue = vec![];
     for v in app
         .jobs
         .worklist(app.clock.now(), None)
         .await
-        .map_err(|e| super::refused(&s, e))?
+        .map_err(|e| super::refused(s, e))?
     {
-        if app
-            .store
-            .woman_in_area(&s.area, v.visit.woman_id)
-            .await
-            .map_err(internal)?
-        {
+        if on_round(app, s, &v.visit, village).await? {
             overdue.push(v);
         }
     }
+    Ok(overdue)
+}
+
+/// The village an officer works in, when none was asked for.
+fn village_asked(s: &Signed, q: WorkQuery) -> String {
+    let asked = q.village.trim().to_string();
+    if asked.is_empty() && s.staff.role == crate::domain::Role::Officer {
+        return s.staff.village.clone().unwrap_or_default();
+    }
+    asked
+}
+
+/// Days ahead the printed round lists the visits coming up.
+const ROUND_DAYS: i64 = 14;
+
+/// One village's round on paper: who is overdue, who is due in the next
+/// two weeks, with space to write what was done.
+async fn worklist_print(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<WorkQuery>,
+) -> Page {
+    let village = village_asked(&s, q);
+    let overdue = overdue_in(&app, &s, &village).await?;
+    let today = crate::domain::schedule::local_date(app.config.timezone, app.clock.now());
+    let mut coming = vec![];
+    for v in app
+        .store
+        .coming_visits(today + Duration::days(ROUND_DAYS), overdue_cutoff(&app))
+        .await
+        .map_err(internal)?
+    {
+        let listed = overdue.iter().any(|o| o.visit.visit_id == v.visit_id);
+        if !listed && on_round(&app, &s, &v, &village).await? {
+            coming.push(v);
+        }
+    }
+    let mut ctx = Context::new();
+    ctx.insert("village", &village);
+    ctx.insert("today", &today.to_string());
+    ctx.insert("until", &(today + Duration::days(ROUND_DAYS)).to_string());
+    ctx.insert("overdue", &overdue);
+    ctx.insert("coming", &coming);
+    Ok(page(&s, "worklist_print.html", ctx))
+}
+
+async fn worklist(State(app): State<AppState>, s: Signed, Query(q): Query<WorkQuery>) -> Page {
+    let village = q.village.trim().to_string();
+    let overdue = overdue_in(&app, &s, &village).await?;
     let officer = (s.staff.role == crate::domain::Role::Officer).then_some(s.staff.code.as_str());
     let mut inbox = vec![];
     let tz = app.config.timezone;
@@ -611,6 +680,11 @@ async fn worklist(State(app): State<AppState>, s: Signed) -> Page {
     let mut ctx = Context::new();
     ctx.insert("overdue", &overdue);
     ctx.insert("inbox", &inbox);
+    ctx.insert("village", &village);
+    ctx.insert(
+        "print_query",
+        &serde_urlencoded::to_string([("village", &village)]).unwrap_or_default(),
+    );
     Ok(page(&s, "worklist.html", ctx))
 }
 
@@ -658,6 +732,18 @@ struct MessageQuery {
     campaign: Option<String>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
+    page: Option<i64>,
+}
+
+/// Rows per page of the message and audit lists.
+const ROWS_PER_PAGE: i64 = 100;
+
+/// Where a list stands: its page (from 1), its count of pages and total,
+/// for the page's header line and its pager.
+fn paging(ctx: &mut Context, page_no: i64, per_page: i64, total: i64) {
+    ctx.insert("page_no", &page_no);
+    ctx.insert("pages", &((total + per_page - 1) / per_page).max(1));
+    ctx.insert("total", &total);
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
@@ -679,11 +765,13 @@ async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<Messag
             .and_then(|d| d.checked_add_signed(Duration::days(1)))
             .map(|d| crate::domain::schedule::start_of_day(tz, d)),
     };
-    let rows: Vec<serde_json::Value> = app
+    let page_no = q.page.unwrap_or(1).max(1);
+    let (rows, total) = app
         .store
-        .message_log(&s.area, &f, 200)
+        .message_log(&s.area, &f, ROWS_PER_PAGE, (page_no - 1) * ROWS_PER_PAGE)
         .await
-        .map_err(internal)?
+        .map_err(internal)?;
+    let rows: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|m| {
             serde_json::json!({
@@ -701,6 +789,16 @@ async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<Messag
     ctx.insert("from", &q.from.map(|d| d.to_string()));
     ctx.insert("to", &q.to.map(|d| d.to_string()));
     ctx.insert("statuses", crate::domain::MessageStatus::ALL);
+    let query = serde_urlencoded::to_string([
+        ("status", f.status.clone().unwrap_or_default()),
+        ("gateway", f.gateway.clone().unwrap_or_default()),
+        ("campaign", f.campaign.clone().unwrap_or_default()),
+        ("from", q.from.map(|d| d.to_string()).unwrap_or_default()),
+        ("to", q.to.map(|d| d.to_string()).unwrap_or_default()),
+    ])
+    .unwrap_or_default();
+    ctx.insert("query", &query);
+    paging(&mut ctx, page_no, ROWS_PER_PAGE, total);
     Ok(page(&s, "messages.html", ctx))
 }
 
@@ -984,14 +1082,21 @@ async fn preview(
     Ok(Json(out).into_response())
 }
 
-async fn audit(State(app): State<AppState>, s: Signed) -> Page {
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+async fn audit(State(app): State<AppState>, s: Signed, Query(q): Query<PageQuery>) -> Page {
     admin_only(&s)?;
     let tz = app.config.timezone;
-    let rows: Vec<serde_json::Value> = app
+    let page_no = q.page.unwrap_or(1).max(1);
+    let (rows, total) = app
         .store
-        .audit_log(300)
+        .audit_page(ROWS_PER_PAGE, (page_no - 1) * ROWS_PER_PAGE)
         .await
-        .map_err(internal)?
+        .map_err(internal)?;
+    let rows: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|a| {
             serde_json::json!({
@@ -1002,6 +1107,7 @@ async fn audit(State(app): State<AppState>, s: Signed) -> Page {
         .collect();
     let mut ctx = Context::new();
     ctx.insert("rows", &rows);
+    paging(&mut ctx, page_no, ROWS_PER_PAGE, total);
     Ok(page(&s, "audit.html", ctx))
 }
 
