@@ -16,6 +16,9 @@ test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || need+=(fonts-wqy-micro
 # The console's browser test drives Debian's chromium through chromedriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# The power-cut test mounts a FUSE filesystem (tests/fakes/powercut_fs.py)
+# through libfuse3.
+ls /usr/lib/*/libfuse3.so.3 >/dev/null 2>&1 || need+=(libfuse3-3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing: ${need[*]} (install them, or run this as root to have it done)" >&2
@@ -31,6 +34,8 @@ pip_need=()
 python3 -c "import openapi_spec_validator" >/dev/null 2>&1 || pip_need+=(openapi-spec-validator)
 python3 -c "import aliyunsdkcore" >/dev/null 2>&1 || pip_need+=(aliyun-python-sdk-core)
 python3 -c "import tencentcloud.common" >/dev/null 2>&1 || pip_need+=(tencentcloud-sdk-python-common)
+# The power-cut filesystem's binding to libfuse3 (pure Python, ctypes).
+python3 -c "import mfusepy" >/dev/null 2>&1 || pip_need+=(mfusepy==3.1.1)
 if [ ${#pip_need[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_need[*]}"
   python3 -m pip install -q "${pip_need[@]}" 2>/dev/null \

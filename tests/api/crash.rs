@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 const WOMEN: usize = 12_000;
 const KILLS: usize = 30;
-const TOKEN: &str = "crash-token";
+pub(crate) const TOKEN: &str = "crash-token";
 /// Secrets of gateways configured beside the mock: none may reach the logs.
 const SECRETS: &[&str] = &[
     TOKEN,
@@ -26,7 +26,7 @@ const SECRETS: &[&str] = &[
     "twilio-auth-s3cret",
 ];
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts the service; its logs are appended to `log`.
-fn start(cfg: &Path, now: DateTime<Utc>, log: &Path) -> Child {
+pub(crate) fn start(cfg: &Path, now: DateTime<Utc>, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -54,7 +54,7 @@ fn start(cfg: &Path, now: DateTime<Utc>, log: &Path) -> Child {
         .expect("careminder starts")
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) {
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) {
     for _ in 0..500 {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
             if r.status().is_success() {
@@ -71,7 +71,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) {
 }
 
 /// Message ids in the mock's record, one per hand-over (duplicates included).
-fn recorded(path: &Path) -> Vec<i64> {
+pub(crate) fn recorded(path: &Path) -> Vec<i64> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -83,13 +83,13 @@ fn recorded(path: &Path) -> Vec<i64> {
 
 /// What the load clients got acknowledged (HTTP 200): nothing in here may be lost.
 #[derive(Default)]
-struct Acked {
-    replies: HashSet<String>,
-    receipts: HashSet<i64>,
+pub(crate) struct Acked {
+    pub(crate) replies: HashSet<String>,
+    pub(crate) receipts: HashSet<i64>,
 }
 
 /// Posts receipts for recorded messages and replies from the women, until stopped.
-async fn load(
+pub(crate) async fn load(
     client: reqwest::Client,
     base: String,
     record: std::path::PathBuf,

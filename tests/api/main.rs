@@ -5,6 +5,7 @@ mod helpers;
 
 mod architecture;
 mod bench;
+mod beside;
 mod browser;
 mod cloud;
 mod console;
@@ -21,6 +22,7 @@ mod metrics;
 mod officers;
 mod openapi;
 mod outreach;
+mod powercut;
 mod privacy;
 mod replanning;
 mod replies;

@@ -1,0 +1,257 @@
+//! A power cut: the service's database lives on a filesystem that keeps
+//! every write in memory until it is fsync'ed and drops what was not at the
+//! cut (tests/fakes/powercut_fs.py, after LazyFS), as a disk behind a page
+//! cache does when the power goes. The gateway's receipts and the women's
+//! replies pour in; at a random moment the power goes and the service dies
+//! with it. Every webhook that got a 2xx must be in the database found on
+//! the "disk" afterwards. Needs root and /dev/fuse, as CI has; elsewhere it
+//! says so and does nothing.
+
+use crate::crash::{free_port, load, start, wait_ready, Acked, TOKEN};
+use careminder::domain::schedule::local_to_utc;
+use careminder::{App, Clock, Config};
+use chrono::{Duration, NaiveDate, NaiveTime};
+use rand::Rng;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+const WOMEN: usize = 3_000;
+
+/// The filesystem, mounted: its process and the lines it prints.
+struct PowercutFs {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    mount: std::path::PathBuf,
+}
+
+impl PowercutFs {
+    fn mount(backing: &Path, mount: &Path) -> Option<Self> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fakes/powercut_fs.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(backing)
+            .arg(mount)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut out = BufReader::new(child.stdout.take()?);
+        let mut line = String::new();
+        let _ = out.read_line(&mut line);
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(Self {
+            child,
+            out,
+            mount: mount.to_path_buf(),
+        })
+    }
+
+    /// The power goes: what was not fsync'ed is lost. Returns its report.
+    fn cut(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        assert!(self.child.wait().unwrap().success(), "the filesystem exits");
+        line.trim().to_string()
+    }
+}
+
+impl Drop for PowercutFs {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_power_cut_every_acknowledged_receipt_and_reply_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let backing = dir.path().join("disk");
+    let mounted = dir.path().join("mnt");
+    std::fs::create_dir_all(&backing).unwrap();
+    std::fs::create_dir_all(&mounted).unwrap();
+    let record = dir.path().join("sent.jsonl");
+    let log = dir.path().join("serve.log");
+    let port = free_port();
+    let config_for = |db: &Path| {
+        format!(
+            "database = {db:?}\nlisten = \"127.0.0.1:{port}\"\napi_token = \"{TOKEN}\"\n\
+             [dispatcher]\nbatch_size = 200\n\
+             [gateway]\nkind = \"mock\"\nrate_per_second = 1000.0\n\
+             [gateway.mock]\nrecord_file = {record:?}\n"
+        )
+    };
+
+    // Set-up on the plain disk, before the power-cut filesystem is mounted
+    // over a view of it: women with a reminder due, planned.
+    let setup_cfg = dir.path().join("setup.toml");
+    std::fs::write(&setup_cfg, config_for(&backing.join("cut.db"))).unwrap();
+    let config = Config::load(Some(&setup_cfg)).unwrap();
+    let tz = config.timezone;
+    let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let day = today + Duration::days(1);
+    let at = |d: NaiveDate, h: u32| {
+        local_to_utc(tz, d.and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap()))
+    };
+    let app = App::open(config, Clock::manual(at(today, 7)))
+        .await
+        .unwrap();
+    let (from, to) = (at(day, 0), at(day + Duration::days(1), 0));
+    let roster = careminder::bench::roster_due_between(&app, WOMEN, today, from, to)
+        .await
+        .unwrap();
+    careminder::services::importer::import(
+        &app.care,
+        std::io::Cursor::new(roster),
+        "cut",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    app.planner
+        .plan_range(from, to, None, app.clock.now())
+        .await
+        .unwrap();
+    app.store.set_planned_until(to).await.unwrap();
+    app.store.close().await;
+    drop(app);
+
+    let Some(fs) = PowercutFs::mount(&backing, &mounted) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must be able to mount tests/fakes/powercut_fs.py (root, /dev/fuse, mfusepy)"
+        );
+        eprintln!("power-cut test not run: the FUSE filesystem could not be mounted");
+        return;
+    };
+    // The filesystem really loses what is not flushed: a control file.
+    let mut control = std::fs::File::create(mounted.join("control")).unwrap();
+    control.write_all(b"never flushed").unwrap();
+    drop(control);
+
+    let cfg = dir.path().join("careminder.toml");
+    std::fs::write(&cfg, config_for(&mounted.join("cut.db"))).unwrap();
+    let mut child = start(&cfg, at(day, 12), &log);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base, &mut child).await;
+    let phones: Arc<Vec<String>> = Arc::new((0..300).map(|i| format!("+86139{i:08}")).collect());
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let loaders: Vec<_> = (0..4)
+        .map(|round| {
+            tokio::spawn(load(
+                client.clone(),
+                base.clone(),
+                record.clone(),
+                phones.clone(),
+                acked.clone(),
+                round,
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    // Until some receipts and replies were acknowledged, then a while more.
+    for _ in 0..600 {
+        let enough = {
+            let a = acked.lock().unwrap();
+            a.receipts.len() >= 50 && a.replies.len() >= 50
+        };
+        if enough {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ms = rand::thread_rng().gen_range(200..1200);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+
+    // The power goes: the disk keeps only what was flushed, and the
+    // service dies with the machine.
+    let report = tokio::task::spawn_blocking(move || fs.cut()).await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = stop_tx.send(true);
+    for l in loaders {
+        l.await.unwrap();
+    }
+    assert!(report.starts_with("cut: dropped"), "{report}");
+    assert_eq!(
+        std::fs::metadata(backing.join("control"))
+            .map(|m| m.len())
+            .unwrap_or(0),
+        0,
+        "the filesystem dropped an unflushed file ({report})"
+    );
+
+    // What the disk holds, opened as after a reboot (a copy, recovered).
+    let after = dir.path().join("after");
+    std::fs::create_dir_all(&after).unwrap();
+    for name in ["cut.db", "cut.db-wal"] {
+        if backing.join(name).exists() {
+            std::fs::copy(backing.join(name), after.join(name)).unwrap();
+        }
+    }
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", after.join("cut.db").display()))
+        .await
+        .unwrap();
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(!acked.replies.is_empty() && !acked.receipts.is_empty());
+    let replies: HashSet<String> =
+        sqlx::query_scalar("SELECT provider_id FROM inbound WHERE gateway = 'mock'")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let lost: Vec<_> = acked
+        .replies
+        .iter()
+        .filter(|r| !replies.contains(*r))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged replies lost at the cut ({report}), e.g. {:?}",
+        lost.len(),
+        acked.replies.len(),
+        lost.iter().take(3).collect::<Vec<_>>()
+    );
+    let delivered: HashSet<i64> =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'delivered'")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let lost: Vec<_> = acked
+        .receipts
+        .iter()
+        .filter(|r| !delivered.contains(*r))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged receipts lost at the cut ({report})",
+        lost.len(),
+        acked.receipts.len()
+    );
+}
