@@ -27,8 +27,8 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# PyPI: the API test validates the OpenAPI description; the cloud SMS
-# fakes check each request's signature with Aliyun's and Tencent Cloud's
+# PyPI: the API test validates the OpenAPI description and fuzzes the API
+# with it; the cloud SMS fakes check each request's signature with Aliyun's and Tencent Cloud's
 # own official SDKs (tests/fakes/*.py), not with our code.
 pip_need=()
 python3 -c "import openapi_spec_validator" >/dev/null 2>&1 || pip_need+=(openapi-spec-validator)
@@ -36,6 +36,9 @@ python3 -c "import aliyunsdkcore" >/dev/null 2>&1 || pip_need+=(aliyun-python-sd
 python3 -c "import tencentcloud.common" >/dev/null 2>&1 || pip_need+=(tencentcloud-sdk-python-common)
 # The power-cut filesystem's binding to libfuse3 (pure Python, ctypes).
 python3 -c "import mfusepy" >/dev/null 2>&1 || pip_need+=(mfusepy==3.1.1)
+# The API's fuzzer: every operation of the OpenAPI description, checked
+# against what the description promises.
+python3 -c "import schemathesis" >/dev/null 2>&1 || pip_need+=(schemathesis==4.32.5)
 if [ ${#pip_need[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_need[*]}"
   python3 -m pip install -q "${pip_need[@]}" 2>/dev/null \

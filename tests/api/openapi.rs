@@ -230,3 +230,41 @@ async fn a_client_driven_by_the_description_performs_the_main_operations() {
     let (_, out) = c.call("optOut", &[("id", w)], &[], None).await;
     assert!(out["cancelled"].is_number());
 }
+
+/// schemathesis (the OpenAPI fuzzer, from PyPI) drives every operation of
+/// the description against the running service, about a thousand requests
+/// with every check: no server error, every status and body as described,
+/// every request the description refuses refused, every one it allows
+/// taken (or refused by a rule of care with 422, api/schemathesis.toml).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openapi_fuzzer_finds_the_service_answers_exactly_as_described() {
+    let t = spawn_app().await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let app_url = t.url("/api/v1");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())")
+            .arg("--config-file")
+            .arg(format!("{root}/api/schemathesis.toml"))
+            .arg("run")
+            .arg(format!("{root}/api/openapi.json"))
+            .args(["--url", &app_url])
+            .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+            .args(["--checks", "all", "--max-examples", "30", "--workers", "1"])
+            // The same cases every run: a failure is reproducible.
+            .args(["--seed", "1"])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("python3 with schemathesis (scripts/test.sh installs it)")
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found the API answering other than described:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("generated"), "{report}");
+}
