@@ -280,16 +280,90 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
     assert!(h1.contains("考核指标") || h1.contains("Indicators"), "{h1}");
     shot(&c, "indicators").await;
 
-    // At a phone's width (360 px): the lists, her page and the broadcast
-    // form fit without the page scrolling sideways.
+    // The county's own files, uploaded as an office would: a workbook made
+    // by a spreadsheet library (dates stored as Excel dates, phone numbers
+    // as numbers) and a CSV saved by Excel on Chinese Windows (GBK).
+    let files = tempfile::tempdir().unwrap();
+    let xlsx = files.path().join("花名册.xlsx");
+    {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let mut wb = Workbook::new();
+        let sheet = wb.add_worksheet();
+        let date = Format::new().set_num_format("yyyy\"年\"m\"月\"d\"日\"");
+        for (c, h) in ["姓名", "手机号", "末次月经", "村", "知情同意"]
+            .iter()
+            .enumerate()
+        {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for (r, (name, phone)) in [("表格一", 13800001001.0), ("表格二", 139.0)]
+            .iter()
+            .enumerate()
+        {
+            let r = r as u32 + 1;
+            sheet.write_string(r, 0, *name).unwrap();
+            sheet.write_number(r, 1, *phone).unwrap();
+            let when = ExcelDateTime::from_ymd(2026, 10, 1).unwrap();
+            sheet
+                .write_datetime_with_format(r, 2, &when, &date)
+                .unwrap();
+            sheet.write_string(r, 3, "V001").unwrap();
+            sheet.write_string(r, 4, "是").unwrap();
+        }
+        wb.save(&xlsx).unwrap();
+    }
+    let gbk = files.path().join("roster-gbk.csv");
+    let (bytes, _, unmappable) = encoding_rs::GBK
+        .encode("姓名,手机号,末次月经,村,知情同意\r\n赵国标,13800001002,2026年10月1日,V001,是\r\n");
+    assert!(!unmappable);
+    std::fs::write(&gbk, &bytes).unwrap();
+    // The workbook's bad number is refused with its row; the rest imported.
+    for (file, expect) in [(&xlsx, "未导入 1"), (&gbk, "未导入 0")] {
+        c.goto(&t.url("/import")).await.unwrap();
+        c.find(Locator::Css("input[type=file]"))
+            .await
+            .unwrap()
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        c.find(Locator::Css("form[action='/import'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(expect, || async {
+            let html = c.source().await.unwrap();
+            html.contains("新登记 1") && html.contains(expect)
+        })
+        .await;
+    }
+    assert_eq!(women_named(&t, "表格一").await.len(), 1);
+    assert_eq!(
+        women_named(&t, "赵国标").await.len(),
+        1,
+        "GBK read as Chinese"
+    );
+    assert!(women_named(&t, "表格二").await.is_empty());
+
+    // At a phone's width (360 px): the lists, her page, the broadcast form,
+    // the logs and the printed round fit without scrolling sideways.
     c.set_window_size(360, 800).await.unwrap();
     let w = women_named(&t, "王秀英").await[0].id;
     for (path, name, expect) in [
-        ("/women".to_string(), "women-phone", "共 14"),
+        ("/women".to_string(), "women-phone", "共 16"),
         (format!("/women/{w}"), "woman-phone", "下次访视"),
         ("/broadcasts".to_string(), "broadcasts-phone", "新建群发"),
         ("/worklist".to_string(), "worklist-phone", "工作清单"),
         ("/".to_string(), "dashboard-phone", "概览"),
+        ("/messages".to_string(), "messages-phone", "消息"),
+        ("/audit".to_string(), "audit-phone", "操作记录"),
+        ("/import".to_string(), "import-phone", "导入花名册"),
+        (
+            "/worklist/print?village=V001".to_string(),
+            "round-phone",
+            "走访清单",
+        ),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         until(expect, || async {

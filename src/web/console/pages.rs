@@ -1074,7 +1074,10 @@ async fn preview(
             let m = crate::domain::sms::measure(&full);
             serde_json::json!({
                 "ok": true, "text": full, "chars": full.chars().count(), "parts": m.parts,
-                "encoding": format!("{:?}", m.encoding),
+                "encoding": super::word(s.lang(), match m.encoding {
+                    crate::domain::sms::Encoding::Gsm7 => "encoding_gsm7",
+                    crate::domain::sms::Encoding::Ucs2 => "encoding_ucs2",
+                }),
             })
         }
         Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
