@@ -143,13 +143,24 @@ pub fn checkup_steps() -> Vec<StepSeed<'static>> {
     ]
 }
 
+/// The built-in campaigns' names as seeded, and the catalogue key a page
+/// shows instead while an administrator has not renamed them.
+pub const BUILTIN_NAMES: [(&str, &str, &str); 2] = [
+    (
+        CHECKUP_CAMPAIGN,
+        "Check-up reminders",
+        "campaign_checkup_reminders",
+    ),
+    (SERIES_CAMPAIGN, "Week by week", "campaign_weekly_series"),
+];
+
 /// Seeds plans and the default campaign; never overwrites an administrator's edits.
 pub async fn seed(store: &Store, now: DateTime<Utc>) -> Result<()> {
     store.seed_builtin_plans(now).await?;
     store
         .ensure_campaign(
             CHECKUP_CAMPAIGN,
-            "Check-up reminders",
+            BUILTIN_NAMES[0].1,
             false,
             &checkup_steps(),
             now,
@@ -157,7 +168,13 @@ pub async fn seed(store: &Store, now: DateTime<Utc>) -> Result<()> {
         .await?;
     upgrade_default_texts(store, now).await?;
     if store
-        .ensure_campaign(SERIES_CAMPAIGN, "Week by week", true, &series_steps(), now)
+        .ensure_campaign(
+            SERIES_CAMPAIGN,
+            BUILTIN_NAMES[1].1,
+            true,
+            &series_steps(),
+            now,
+        )
         .await?
     {
         store

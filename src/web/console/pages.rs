@@ -831,6 +831,16 @@ async fn message(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) ->
     Ok(page(&s, "message.html", ctx))
 }
 
+/// A campaign's name for the page: a built-in campaign not renamed by an
+/// administrator is named in the reader's language.
+fn campaign_title(s: &Signed, key: &str, name: &str) -> String {
+    crate::services::defaults::BUILTIN_NAMES
+        .iter()
+        .find(|(k, seeded, _)| *k == key && *seeded == name)
+        .map(|(_, _, word)| super::word(s.lang(), word).to_string())
+        .unwrap_or_else(|| name.to_string())
+}
+
 async fn campaigns(State(app): State<AppState>, s: Signed) -> Page {
     admin_only(&s)?;
     let rows: Vec<serde_json::Value> = app
@@ -841,6 +851,7 @@ async fn campaigns(State(app): State<AppState>, s: Signed) -> Page {
         .into_iter()
         .filter(|(key, ..)| !key.starts_with("broadcast:"))
         .map(|(key, name, status, outreach, steps)| {
+            let name = campaign_title(&s, &key, &name);
             serde_json::json!({"key": key, "name": name, "status": status, "outreach": outreach, "steps": steps})
         })
         .collect();
@@ -909,7 +920,7 @@ async fn campaign_page(
         .collect();
     let mut ctx = Context::new();
     ctx.insert("key", key);
-    ctx.insert("name", &name);
+    ctx.insert("name", &campaign_title(&s, key, &name));
     ctx.insert("status", &status);
     ctx.insert("steps", &steps);
     ctx.insert("saved", &saved);
