@@ -920,7 +920,7 @@ async fn campaign_page(
         .collect();
     let mut ctx = Context::new();
     ctx.insert("key", key);
-    ctx.insert("name", &campaign_title(&s, key, &name));
+    ctx.insert("name", &campaign_title(s, key, &name));
     ctx.insert("status", &status);
     ctx.insert("steps", &steps);
     ctx.insert("saved", &saved);
