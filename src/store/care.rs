@@ -114,19 +114,13 @@ impl Store {
         today: NaiveDate,
         overdue_cutoff: NaiveDate,
     ) -> Result<Vec<OverdueVisit>> {
-        let rows = sqlx::query(
-            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
-                    NULL AS next_window_start, v.task, v.contact_key
-             FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE v.status = 'pending' AND v.task = 1 AND v.window_start <= ?1 AND v.window_end >= ?2
-               AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
-             ORDER BY w.officer_code, v.window_end, w.id",
+        self.open_visits(
+            "AND v.task = 1",
+            today,
+            overdue_cutoff,
+            "w.officer_code, v.window_end, w.id",
         )
-        .bind(date_str(today))
-        .bind(date_str(overdue_cutoff))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(overdue_visit).collect()
+        .await
     }
 
     /// Pending visits of current pregnancies whose window is open or opens
@@ -137,18 +131,32 @@ impl Store {
         until: NaiveDate,
         overdue_cutoff: NaiveDate,
     ) -> Result<Vec<OverdueVisit>> {
-        let rows = sqlx::query(
+        self.open_visits("", until, overdue_cutoff, "w.village, v.window_start, w.id")
+            .await
+    }
+
+    /// Pending visits of current pregnancies whose window opens by
+    /// `starts_by` and ends on or after `ends_from`.
+    async fn open_visits(
+        &self,
+        narrower: &'static str,
+        starts_by: NaiveDate,
+        ends_from: NaiveDate,
+        order: &'static str,
+    ) -> Result<Vec<OverdueVisit>> {
+        let sql = format!(
             "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
                     NULL AS next_window_start, v.task, v.contact_key
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE v.status = 'pending' AND v.window_start <= ?1 AND v.window_end >= ?2
+             WHERE v.status = 'pending' {narrower} AND v.window_start <= ?1 AND v.window_end >= ?2
                AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
-             ORDER BY w.village, v.window_start, w.id",
-        )
-        .bind(date_str(until))
-        .bind(date_str(overdue_cutoff))
-        .fetch_all(&self.read)
-        .await?;
+             ORDER BY {order}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(date_str(starts_by))
+            .bind(date_str(ends_from))
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(overdue_visit).collect()
     }
 

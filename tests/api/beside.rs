@@ -6,9 +6,9 @@
 //! leases are compared across processes), in a zone where it is midday now,
 //! so the send window is open whenever the test runs.
 
-use crate::crash::{free_port, recorded, wait_ready};
+use crate::crash::{free_port, plan_a_day, recorded, wait_ready};
 use careminder::domain::schedule::local_to_utc;
-use careminder::{App, Clock, Config};
+use careminder::Config;
 use chrono::{NaiveTime, Timelike, Utc};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -54,32 +54,8 @@ async fn a_tick_beside_a_running_serve_never_hands_a_message_over_twice() {
     let now = Utc::now();
     let today = now.with_timezone(&tz).date_naive();
     let from = local_to_utc(tz, today.and_time(NaiveTime::MIN));
-    // Planned as of just before the day began: the planner plans nothing in
-    // its past.
-    let before = from - chrono::Duration::hours(1);
-    let app = App::open(config, Clock::manual(before)).await.unwrap();
-    let roster = careminder::bench::roster_due_between(&app, WOMEN, today, from, now)
-        .await
-        .unwrap();
-    careminder::services::importer::import(
-        &app.care,
-        std::io::Cursor::new(roster),
-        "beside",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    let planned = app
-        .planner
-        .plan_range(from, now, None, before)
-        .await
-        .unwrap()
-        .planned;
-    app.store.set_planned_until(now).await.unwrap();
-    app.store.close().await;
-    drop(app);
-    assert!(planned as usize >= WOMEN, "{planned} planned");
+    // Planned as of just before the day began.
+    let planned = plan_a_day(config, from - chrono::Duration::hours(1), WOMEN, from, now).await;
 
     let stderr = std::fs::File::create(&log).unwrap();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_careminder"))

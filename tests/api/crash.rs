@@ -81,6 +81,44 @@ pub(crate) fn recorded(path: &Path) -> Vec<i64> {
         .collect()
 }
 
+/// Set-up, in process, before the binary starts: `women` invented women
+/// whose reminders fall due between `from` and `to`, imported and planned
+/// as of `now` (the planner plans nothing in its past), the database then
+/// closed. Returns how many messages were planned.
+pub(crate) async fn plan_a_day(
+    config: Config,
+    now: DateTime<Utc>,
+    women: usize,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> u64 {
+    let today = now.with_timezone(&config.timezone).date_naive();
+    let app = App::open(config, Clock::manual(now)).await.unwrap();
+    let roster = careminder::bench::roster_due_between(&app, women, today, from, to)
+        .await
+        .unwrap();
+    let report = careminder::services::importer::import(
+        &app.care,
+        std::io::Cursor::new(roster),
+        "set-up",
+        "test",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.created as usize, women);
+    let planned = app
+        .planner
+        .plan_range(from, to, None, now)
+        .await
+        .unwrap()
+        .planned;
+    app.store.set_planned_until(to).await.unwrap();
+    app.store.close().await;
+    assert!(planned as usize >= women, "{planned} planned");
+    planned
+}
+
 /// What the load clients got acknowledged (HTTP 200): nothing in here may be lost.
 #[derive(Default)]
 pub(crate) struct Acked {
@@ -164,34 +202,9 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let at = |d: NaiveDate, h: u32, m: u32| {
         local_to_utc(tz, d.and_time(NaiveTime::from_hms_opt(h, m, 0).unwrap()))
     };
-    let app = App::open(config, Clock::manual(at(today, 7, 0)))
-        .await
-        .unwrap();
     let (from, to) = (at(day, 0, 0), at(day + Duration::days(1), 0, 0));
-    let roster = careminder::bench::roster_due_between(&app, WOMEN, today, from, to)
-        .await
-        .unwrap();
-    let report = careminder::services::importer::import(
-        &app.care,
-        std::io::Cursor::new(roster),
-        "crash",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.created as usize, WOMEN);
-    let planned = app
-        .planner
-        .plan_range(from, to, None, app.clock.now())
-        .await
-        .unwrap()
-        .planned;
-    app.store.set_planned_until(to).await.unwrap();
+    let planned = plan_a_day(config, at(today, 7, 0), WOMEN, from, to).await;
     let phones: Arc<Vec<String>> = Arc::new((0..500).map(|i| format!("+86139{i:08}")).collect());
-    app.store.close().await;
-    drop(app);
-    assert!(planned as usize >= WOMEN, "{planned} planned");
 
     // Chaos: start, load, SIGKILL at a random moment; thirty times. Each
     // restart is six minutes later on the service's clock, so claims left

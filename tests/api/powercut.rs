@@ -7,9 +7,9 @@
 //! the "disk" afterwards. Needs root and /dev/fuse, as CI has; elsewhere it
 //! says so and does nothing.
 
-use crate::crash::{free_port, load, start, wait_ready, Acked, TOKEN};
+use crate::crash::{free_port, load, plan_a_day, start, wait_ready, Acked, TOKEN};
 use careminder::domain::schedule::local_to_utc;
-use careminder::{App, Clock, Config};
+use careminder::Config;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use rand::Rng;
 use std::collections::HashSet;
@@ -108,29 +108,8 @@ async fn after_a_power_cut_every_acknowledged_receipt_and_reply_is_on_disk() {
     let at = |d: NaiveDate, h: u32| {
         local_to_utc(tz, d.and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap()))
     };
-    let app = App::open(config, Clock::manual(at(today, 7)))
-        .await
-        .unwrap();
     let (from, to) = (at(day, 0), at(day + Duration::days(1), 0));
-    let roster = careminder::bench::roster_due_between(&app, WOMEN, today, from, to)
-        .await
-        .unwrap();
-    careminder::services::importer::import(
-        &app.care,
-        std::io::Cursor::new(roster),
-        "cut",
-        "test",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    app.planner
-        .plan_range(from, to, None, app.clock.now())
-        .await
-        .unwrap();
-    app.store.set_planned_until(to).await.unwrap();
-    app.store.close().await;
-    drop(app);
+    plan_a_day(config, at(today, 7), WOMEN, from, to).await;
 
     let Some(fs) = PowercutFs::mount(&backing, &mounted) else {
         assert!(
@@ -217,41 +196,45 @@ async fn after_a_power_cut_every_acknowledged_receipt_and_reply_is_on_disk() {
     assert_eq!(integrity, "ok");
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(!acked.replies.is_empty() && !acked.receipts.is_empty());
-    let replies: HashSet<String> =
-        sqlx::query_scalar("SELECT provider_id FROM inbound WHERE gateway = 'mock'")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let lost: Vec<_> = acked
-        .replies
-        .iter()
-        .filter(|r| !replies.contains(*r))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged replies lost at the cut ({report}), e.g. {:?}",
-        lost.len(),
-        acked.replies.len(),
-        lost.iter().take(3).collect::<Vec<_>>()
-    );
+    let replies: HashSet<String> = stored(
+        &pool,
+        "SELECT provider_id FROM inbound WHERE gateway = 'mock'",
+    )
+    .await;
+    lost_none("replies", &acked.replies, &replies, &report);
     let delivered: HashSet<i64> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'delivered'")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let lost: Vec<_> = acked
-        .receipts
-        .iter()
-        .filter(|r| !delivered.contains(*r))
-        .collect();
+        stored(&pool, "SELECT id FROM outbox WHERE status = 'delivered'").await;
+    lost_none("receipts", &acked.receipts, &delivered, &report);
+}
+
+/// One column of what the disk holds after the cut.
+async fn stored<T>(pool: &sqlx::SqlitePool, sql: &'static str) -> HashSet<T>
+where
+    T: Eq + std::hash::Hash + Send + Unpin,
+    for<'r> (T,): sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    sqlx::query_as::<_, (T,)>(sql)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(v,)| v)
+        .collect()
+}
+
+/// Every acknowledged webhook of one kind is on the disk.
+fn lost_none<T: Eq + std::hash::Hash + std::fmt::Debug>(
+    what: &str,
+    acked: &HashSet<T>,
+    on_disk: &HashSet<T>,
+    report: &str,
+) {
+    let lost: Vec<_> = acked.iter().filter(|a| !on_disk.contains(*a)).collect();
     assert!(
         lost.is_empty(),
-        "{} of {} acknowledged receipts lost at the cut ({report})",
+        "{} of {} acknowledged {what} lost at the cut ({report}), e.g. {:?}",
         lost.len(),
-        acked.receipts.len()
+        acked.len(),
+        lost.iter().take(3).collect::<Vec<_>>()
     );
 }
