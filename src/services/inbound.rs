@@ -16,6 +16,10 @@ use crate::store::{DirectMessage, InboundResult, NewInbound, StaffRow, WomanRow}
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+/// The longest answer to a woman: five SMS parts of Chinese text (67
+/// characters each), so it arrives whole on any gateway.
+pub const MAX_ANSWER_CHARS: usize = 335;
+
 /// How long a reply stays worth sending.
 const REPLY_GRACE_HOURS: i64 = 24;
 
@@ -371,12 +375,19 @@ impl Inbound {
     }
 
     /// An officer's (or administrator's) answer to a question in the inbox,
+    /// at most [`MAX_ANSWER_CHARS`] long,
     /// sent through the woman's channel and kept in the conversation.
     pub async fn answer(&self, inbound_id: i64, text: &str, by: &str) -> Result<i64, AppError> {
         let now = self.clock.now();
         let text = text.trim();
         if text.is_empty() {
             return Err(AppError::Refused("the answer is empty".into()));
+        }
+        let chars = text.chars().count();
+        if chars > MAX_ANSWER_CHARS {
+            return Err(AppError::Refused(format!(
+                "the answer has {chars} characters: at most {MAX_ANSWER_CHARS} (about five SMS) reach her phone as one message"
+            )));
         }
         let m = self.store.inbound(inbound_id).await?;
         let Some(wid) = m.woman_id else {

@@ -370,6 +370,14 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
             c.source().await.unwrap().contains(expect)
         })
         .await;
+        // Every folded form open (record a visit, a birth, dates), as an
+        // officer at the door would have it.
+        c.execute(
+            "document.querySelectorAll('details').forEach(function (d) { d.open = true; })",
+            vec![],
+        )
+        .await
+        .unwrap();
         let (page, viewport) = (
             c.execute("return document.documentElement.scrollWidth", vec![])
                 .await

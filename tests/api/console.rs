@@ -534,6 +534,24 @@ async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_
             "legend {legend} in her language"
         );
     }
+    // Nothing sent, no opt-out yet: each chart says so rather than
+    // drawing an empty axis.
+    for path in ["/charts/messages.svg", "/charts/opt-outs.svg"] {
+        let (status, svg) = b.get(path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(svg.contains("暂无数据"), "{path}: {svg}");
+    }
+    // One message sent and one opt-out: axes of 0 to 5 in whole numbers.
+    let w = woman_in(&t, "王秀英", "13812345678", "2026-09-22", "V001").await;
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    t.app
+        .consents
+        .opt_out(w, careminder::services::consent::Via::Api, "test")
+        .await
+        .unwrap();
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
     for (path, legend) in [
         ("/charts/messages.svg", ""),
         ("/charts/opt-outs.svg", "退订人数"),
@@ -541,7 +559,6 @@ async fn charts_count_in_whole_numbers_and_speak_the_readers_language_even_when_
         let (status, svg) = b.get(path).await;
         assert_eq!(status, StatusCode::OK);
         assert!(svg.contains(legend), "{path}: legend in her language");
-        // Nothing yet: an axis of 0 to 5, whole numbers only.
         for tick in ["0", "1", "5"] {
             assert!(
                 svg.contains(&format!("\n{tick}\n</text>")),

@@ -354,3 +354,19 @@ async fn replies_go_out_at_night_but_reminders_wait_for_morning() {
     t.tick().await;
     assert_eq!(bodies(&t, HER).len(), 1, "the help text answers at once");
 }
+
+#[tokio::test]
+async fn an_answer_too_long_to_reach_her_as_one_message_is_refused_before_it_is_sent() {
+    let (t, _) = woman_and_officer().await;
+    let q = text_from(&t, "+8613812345678", "我想问一下产检的事")
+        .await
+        .expect("a question in the inbox");
+    let long = "请".repeat(careminder::services::inbound::MAX_ANSWER_CHARS + 1);
+    let refused = t.app.inbound.answer(q, &long, "V001-O1").await;
+    assert!(
+        matches!(&refused, Err(careminder::services::AppError::Refused(m)) if m.contains("at most 335")),
+        "{refused:?}"
+    );
+    let fits = "请".repeat(careminder::services::inbound::MAX_ANSWER_CHARS);
+    assert!(t.app.inbound.answer(q, &fits, "V001-O1").await.is_ok());
+}

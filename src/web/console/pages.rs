@@ -188,7 +188,8 @@ type SeriesOf<T> = (&'static str, fn(&T) -> i64);
 
 /// A bar chart (SVG) of `rows`, one bar per series and row.
 fn bar_chart<T>(lang: &str, rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page {
-    if rows.is_empty() {
+    let nothing = series.iter().all(|(_, f)| rows.iter().all(|r| f(r) == 0));
+    if nothing {
         return Ok(svg_response(empty_chart(lang)));
     }
     let mut chart = charts_rs::BarChart::new(
@@ -310,6 +311,9 @@ async fn opt_out_weeks(app: &AppState, s: &Signed) -> Result<Vec<(String, i64)>,
 
 async fn opt_outs_svg(State(app): State<AppState>, s: Signed) -> Page {
     let weeks = opt_out_weeks(&app, &s).await?;
+    if weeks.iter().all(|(_, n)| *n == 0) {
+        return Ok(svg_response(empty_chart(s.lang())));
+    }
     let mut chart = charts_rs::LineChart::new(
         vec![charts_rs::Series::new(
             super::word(s.lang(), "chart_opt_outs").to_string(),
