@@ -1622,3 +1622,67 @@ async fn an_officer_prints_her_villages_round_with_who_is_overdue_and_who_is_due
     let (_, other) = b.get("/worklist/print?village=V009").await;
     assert!(other.contains("别村人") && !other.contains("逾期者"));
 }
+
+#[tokio::test]
+async fn a_refused_visit_birth_or_date_keeps_what_was_typed_with_the_reason_beside_the_form() {
+    let t = spawn_app().await;
+    let b = chinese_admin(&t).await;
+    let w = woman_in(&t, "王秀英", "13812345678", "2026-09-22", "V001").await;
+    let csrf = b.csrf().await;
+    let page = format!("/women/{w}");
+    // A visit dated in the future.
+    let (status, html) = b
+        .post(
+            &format!("{page}/visit"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("on", "2027-03-01"),
+                ("place", "镇卫生院二楼"),
+                ("note", "带了手册"),
+                ("outcome", "done"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let form = &html[html.find("action=\"/women/").unwrap()..];
+    assert!(
+        html.contains("<details class=\"card\" open><summary>记录访视"),
+        "the form is open again: {html}"
+    );
+    for typed in [
+        "value=\"2027-03-01\"",
+        "value=\"镇卫生院二楼\"",
+        "value=\"带了手册\"",
+    ] {
+        assert!(form.contains(typed), "{typed} kept: {form}");
+    }
+    assert!(
+        form.contains("role=\"alert\">2027-03-01 is in the future"),
+        "the reason beside the form: {form}"
+    );
+    assert!(html.contains("王秀英"), "on her page");
+    // A birth before 20 weeks: the place typed is kept, the others closed.
+    let (status, html) = b
+        .post(
+            &format!("{page}/birth"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("on", "2026-11-30"),
+                ("place", "县医院"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("<details class=\"card\" open><summary>记录分娩"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"县医院\"") && html.contains("20 weeks"),
+        "{html}"
+    );
+    assert!(!html.contains("<details class=\"card\" open><summary>记录访视"));
+    // Nothing was recorded.
+    let (_, after) = b.get(&page).await;
+    assert!(!after.contains("镇卫生院二楼") && !after.contains("县医院"));
+}

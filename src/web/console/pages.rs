@@ -426,13 +426,32 @@ async fn women_csv(State(app): State<AppState>, s: Signed, Query(q): Query<Women
 }
 
 async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
+    woman_page(&app, &s, id, None).await
+}
+
+/// A form of her page that was refused: which form, why, and what was
+/// typed, to show the form again open, filled in, with the reason beside it.
+#[derive(serde::Serialize)]
+pub(super) struct Refusal {
+    pub form: &'static str,
+    pub error: String,
+    pub values: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// Her page; after a refused form, with that form again (status 422).
+pub(super) async fn woman_page(
+    app: &AppState,
+    s: &Signed,
+    id: i64,
+    refusal: Option<Refusal>,
+) -> Page {
     if !app
         .store
         .woman_in_area(&s.area, id)
         .await
         .map_err(internal)?
     {
-        return Err(not_found(&s));
+        return Err(not_found(s));
     }
     let w = app.store.woman(id).await.map_err(internal)?;
     let pregnancies = app.store.pregnancies_of(id).await.map_err(internal)?;
@@ -513,7 +532,7 @@ async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> P
         crate::domain::Role::Admin => false,
     };
     if care_team {
-        ctx_phone_viewed(&app, &s, id, now).await;
+        ctx_phone_viewed(app, s, id, now).await;
     }
     let tz = app.config.timezone;
     let conversation: Vec<serde_json::Value> = app
@@ -549,12 +568,30 @@ async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> P
     ctx.insert("weeks", &weeks);
     ctx.insert("next_visit", &next_visit);
     ctx.insert("coming", &coming);
+    // No visit, birth or LMP after today: the date pickers stop there.
+    ctx.insert(
+        "today",
+        &crate::domain::schedule::local_date(zone, now).to_string(),
+    );
     ctx.insert(
         "can_receive",
         &(w.consent_at.is_some() && w.opted_out_at.is_none()),
     );
     ctx.insert("full_phone", &care_team.then(|| w.phone.clone()));
-    Ok(page(&s, "woman.html", ctx))
+    let refused = refusal.is_some();
+    ctx.insert(
+        "refusal",
+        &refusal.unwrap_or(Refusal {
+            form: "",
+            error: String::new(),
+            values: Default::default(),
+        }),
+    );
+    let mut r = page(s, "woman.html", ctx);
+    if refused {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
 }
 
 /// Notes in the audit log that a member of staff saw a woman's whole number.

@@ -4,6 +4,7 @@
 //! line (validation, re-planning, audit), acting as the signed-in person,
 //! and only for women in her area.
 
+use super::pages::{woman_page, Refusal};
 use super::{error_page, page, refused, Signed};
 use crate::services::enrollment::EnrollmentInput;
 use crate::services::AppError;
@@ -88,6 +89,32 @@ struct VisitForm {
     note: String,
 }
 
+/// A form of her page refused by a rule (a date in the future, before the
+/// pregnancy began): her page again with that form open, what was typed
+/// in it, and the reason beside it. Any other failure as before.
+async fn form_again(
+    app: &AppState,
+    s: &Signed,
+    id: i64,
+    form: &'static str,
+    typed: &[(&'static str, &str)],
+    e: AppError,
+) -> Response {
+    match e {
+        e @ (AppError::Input(_) | AppError::Refused(_)) => {
+            let refusal = Refusal {
+                form,
+                error: e.to_string(),
+                values: typed.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            };
+            match woman_page(app, s, id, Some(refusal)).await {
+                Ok(r) | Err(r) => r,
+            }
+        }
+        e => refused(s, e),
+    }
+}
+
 fn opt(s: &str) -> Option<&str> {
     Some(s.trim()).filter(|s| !s.is_empty())
 }
@@ -115,7 +142,15 @@ async fn visit(
             )
             .await
     };
-    r.map_err(|e| refused(&s, e))?;
+    if let Err(e) = r {
+        let typed = [
+            ("contact", f.contact.as_str()),
+            ("on", &f.on),
+            ("place", &f.place),
+            ("note", &f.note),
+        ];
+        return Err(form_again(&app, &s, id, "visit", &typed, e).await);
+    }
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
@@ -123,6 +158,7 @@ async fn visit(
 struct BirthForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     on: String,
     #[serde(default)]
     place: String,
@@ -139,10 +175,19 @@ async fn birth(
     s.check_csrf(&f.csrf)?;
     in_area(&app, &s, id).await?;
     let live = f.live_birth.as_deref() != Some("no");
-    app.care
+    if let Err(e) = app
+        .care
         .record_birth(id, &f.on, opt(&f.place), live, &s.staff.code)
         .await
-        .map_err(|e| refused(&s, e))?;
+    {
+        let outcome = f.live_birth.as_deref().unwrap_or("yes");
+        let typed = [
+            ("on", f.on.as_str()),
+            ("place", &f.place),
+            ("live_birth", outcome),
+        ];
+        return Err(form_again(&app, &s, id, "birth", &typed, e).await);
+    }
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
@@ -175,10 +220,14 @@ async fn dates(
     if !owned {
         return Err(error_page(&s, StatusCode::NOT_FOUND, "not found"));
     }
-    app.care
+    if let Err(e) = app
+        .care
         .correct_dates(f.pregnancy_id, opt(&f.lmp), opt(&f.edd), &s.staff.code)
         .await
-        .map_err(|e| refused(&s, e))?;
+    {
+        let typed = [("lmp", f.lmp.as_str()), ("edd", &f.edd)];
+        return Err(form_again(&app, &s, id, "dates", &typed, e).await);
+    }
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
