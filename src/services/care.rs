@@ -122,14 +122,32 @@ impl Care {
                     Some(o) => self.store.staff_by_code(o).await?,
                     None => None,
                 };
-                if !officer.is_some_and(|o| o.role == Role::Officer && o.township == staff.township)
-                {
+                let Some(officer) =
+                    officer.filter(|o| o.role == Role::Officer && o.township == staff.township)
+                else {
                     return Err(AppError::Refused(
                         "officer: give the code of an officer of your township".into(),
                     ));
+                };
+                input.village = input.village.or(officer.village);
+            }
+            // The county's: any officer, but one who exists (a woman with
+            // an unknown officer would be on nobody's worklist).
+            Role::Admin => {
+                if let Some(code) = input.officer.as_deref().map(str::trim) {
+                    let Some(officer) = self
+                        .store
+                        .staff_by_code(code)
+                        .await?
+                        .filter(|o| o.role == Role::Officer)
+                    else {
+                        return Err(AppError::Refused(format!(
+                            "officer: no officer has the code {code:?}"
+                        )));
+                    };
+                    input.village = input.village.or(officer.village);
                 }
             }
-            Role::Admin => {}
         }
         if let Ok(phone) = crate::domain::Phone::parse(&input.phone, self.config.region()) {
             if let Some(existing) = self

@@ -1686,3 +1686,40 @@ async fn a_refused_visit_birth_or_date_keeps_what_was_typed_with_the_reason_besi
     let (_, after) = b.get(&page).await;
     assert!(!after.contains("镇卫生院二楼") && !after.contains("县医院"));
 }
+
+#[tokio::test]
+async fn an_administrator_registers_only_for_a_real_officer_and_gets_her_village() {
+    let t = spawn_app().await;
+    county(&t).await;
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let form = |officer: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "孙丽".to_string()),
+            ("phone", "13812340077".to_string()),
+            ("lmp", "2026-09-30".to_string()),
+            ("officer", officer.to_string()),
+            ("consent", "yes".to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let b = &b;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post("/women/new", &f).await
+        }
+    };
+    // A mistyped code would leave her on nobody's worklist: refused, kept.
+    let (status, html) = post(form("NOBODY")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("NOBODY") && html.contains("孙丽"), "{html}");
+    assert!(women_named(&t, "孙丽").await.is_empty());
+    // A real officer, no village typed: her officer's village.
+    let (status, _) = post(form("OFB")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let found = women_named(&t, "孙丽").await;
+    assert_eq!(found[0].village.as_deref(), Some("V002"));
+    assert_eq!(found[0].officer_code.as_deref(), Some("OFB"));
+}
