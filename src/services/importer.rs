@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 /// Column names in each header form, by field.
-const COLUMNS: &[(&str, &[&str])] = &[
+pub const COLUMNS: &[(&str, &[&str])] = &[
     ("name", &["name", "姓名"]),
     ("phone", &["phone", "手机号", "手机", "电话"]),
     ("lmp", &["lmp", "末次月经"]),
@@ -224,8 +224,8 @@ pub fn read_batches<R: Read>(
         let input = EnrollmentInput {
             name: get("name").unwrap_or_default(),
             phone: get("phone").unwrap_or_default(),
-            lmp: get("lmp"),
-            edd: get("edd"),
+            lmp: get("lmp").map(excel_serial_date),
+            edd: get("edd").map(excel_serial_date),
             village: get("village"),
             officer: get("officer"),
             language: get("language"),
@@ -323,6 +323,9 @@ fn runaway(record: &csv::StringRecord) -> Option<String> {
 /// The first sheet of a workbook as CSV: text as it is, whole numbers
 /// without a decimal point (phone numbers typed as numbers), dates stored
 /// as Excel dates as 2026-09-22, formulas by their values.
+///
+/// (A date column Excel saved as a bare number, in a CSV or in a cell
+/// without a date format, is read by [`excel_serial_date`].)
 fn workbook_as_csv(bytes: Vec<u8>) -> Result<Vec<u8>, ImportError> {
     use calamine::{Data, Reader};
     let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
@@ -415,4 +418,36 @@ fn sniff<'a, R: Read + 'a>(mut reader: R) -> Result<(Box<dyn Read + 'a>, u8), Im
         )
     };
     Ok((reader, delimiter))
+}
+
+/// A date Excel wrote as its serial number (days since 1899-12-30, as
+/// Excel counts them from 1900-03-01 on): "46287" is 2026-09-22. Only
+/// whole numbers from 36526 (2000-01-01) to 73050 (2099-12-31) are taken
+/// as dates; anything else is left as it was, to be read or refused as a
+/// date.
+fn excel_serial_date(cell: String) -> String {
+    let serial = cell.trim().strip_suffix(".0").unwrap_or(cell.trim());
+    match serial.parse::<i64>() {
+        Ok(n) if (36_526..=73_050).contains(&n) => {
+            let epoch = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).expect("a date");
+            (epoch + chrono::Duration::days(n)).to_string()
+        }
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excel_serial_date;
+
+    #[test]
+    fn excel_serial_numbers_in_date_columns_are_read_as_dates() {
+        assert_eq!(excel_serial_date("46287".into()), "2026-09-22");
+        assert_eq!(excel_serial_date(" 46287.0 ".into()), "2026-09-22");
+        assert_eq!(excel_serial_date("36526".into()), "2000-01-01");
+        // Not a plausible serial, or already a date: left to the date reader.
+        assert_eq!(excel_serial_date("20260922".into()), "20260922");
+        assert_eq!(excel_serial_date("139".into()), "139");
+        assert_eq!(excel_serial_date("2026-09-22".into()), "2026-09-22");
+    }
 }

@@ -1024,6 +1024,42 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
         html.contains("<td>3</td>") && html.contains("<td>4</td>"),
         "rows 3 and 4 refused, by row number"
     );
+    // The page lists every column name the importer reads, and a file it
+    // cannot read at all (no name column)
+    // brings the page back with the reason beside the file input.
+    let (_, form) = sup.get("/import").await;
+    for name in [
+        "姓名",
+        "电话",
+        "知情同意",
+        "同意",
+        "管理方案",
+        "openid",
+        "care_plan",
+    ] {
+        assert!(form.contains(name), "the page names column {name}");
+    }
+    let bad = "编号,电话号码\n1,13812340101\n";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf_s}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"numbers.csv\"\r\nContent-Type: text/csv\r\n\r\n{bad}\r\n--{boundary}--\r\n"
+    );
+    let r = sup
+        .with_session(sup.client.post(t.url("/import")))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains("type=\"file\"") && html.contains("role=\"alert\">numbers.csv: "),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -242,9 +242,22 @@ fn may_import(s: &Signed) -> Result<(), Response> {
 
 async fn import_form(s: Signed) -> Page {
     may_import(&s)?;
+    Ok(import_page(&s, None, None))
+}
+
+/// The import page: the columns the importer reads (every name of each),
+/// the last file's report, or why a file was refused as a whole (422).
+fn import_page(s: &Signed, report: Option<serde_json::Value>, error: Option<String>) -> Response {
     let mut ctx = Context::new();
-    ctx.insert("report", &None::<serde_json::Value>);
-    Ok(page(&s, "import.html", ctx))
+    ctx.insert("columns", &crate::services::importer::COLUMNS);
+    ctx.insert("report", &report);
+    let refused = error.is_some();
+    ctx.insert("error", &error);
+    let mut r = page(s, "import.html", ctx);
+    if refused {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    r
 }
 
 /// A roster CSV upload (multipart: `csrf`, then `file`).
@@ -263,11 +276,8 @@ async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> 
     }
     s.check_csrf(&csrf)?;
     let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
-        return Err(error_page(
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "choose a CSV file",
-        ));
+        let why = super::word(s.lang(), "import_choose_file").to_string();
+        return Err(import_page(&s, None, Some(why)));
     };
     let source = format!("console:{name}");
     let report = crate::services::importer::import(
@@ -278,25 +288,16 @@ async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> 
         |_| {},
     )
     .await;
-    let mut ctx = Context::new();
     match report {
-        Ok(r) => {
-            ctx.insert(
-                "report",
-                &Some(serde_json::json!({
-                    "file": name, "created": r.created, "unchanged": r.unchanged, "corrected": r.corrected,
-                    "without_consent": r.without_consent,
-                    "refused": r.refused.iter().map(|x| serde_json::json!({"line": x.line, "reason": x.reason})).collect::<Vec<_>>(),
-                })),
-            );
-        }
-        Err(e) => {
-            return Err(error_page(
-                &s,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &e.to_string(),
-            ));
-        }
+        Ok(r) => Ok(import_page(
+            &s,
+            Some(serde_json::json!({
+                "file": name, "created": r.created, "unchanged": r.unchanged, "corrected": r.corrected,
+                "without_consent": r.without_consent,
+                "refused": r.refused.iter().map(|x| serde_json::json!({"line": x.line, "reason": x.reason})).collect::<Vec<_>>(),
+            })),
+            None,
+        )),
+        Err(e) => Err(import_page(&s, None, Some(format!("{name}: {e}")))),
     }
-    Ok(page(&s, "import.html", ctx))
 }
