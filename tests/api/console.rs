@@ -1759,3 +1759,84 @@ async fn an_administrator_registers_only_for_a_real_officer_and_gets_her_village
     assert_eq!(found[0].village.as_deref(), Some("V002"));
     assert_eq!(found[0].officer_code.as_deref(), Some("OFB"));
 }
+
+#[tokio::test]
+async fn a_refused_campaign_step_or_template_form_comes_back_filled_in_with_its_reason() {
+    let t = spawn_app().await;
+    let b = chinese_admin(&t).await;
+    let csrf = b.csrf().await;
+    // A new campaign whose text has a mistyped variable.
+    let (status, html) = b
+        .post(
+            "/campaigns/new",
+            &[
+                ("csrf", csrf.as_str()),
+                ("campaign_key", "eve-reminders"),
+                ("campaign_name", "前一晚提醒"),
+                ("step_key", "eve"),
+                ("anchor", "visit_window_start"),
+                ("offset_days", "-1"),
+                ("send_time", "18:00"),
+                ("grace_hours", "12"),
+                ("text_zh", "{{ nmae }}明天产检"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for kept in [
+        "value=\"eve-reminders\"",
+        "value=\"前一晚提醒\"",
+        "value=\"eve\"",
+        "value=\"visit_window_start\" selected",
+        "value=\"-1\"",
+        "value=\"18:00\"",
+        "value=\"12\"",
+        "nmae }}明天产检</textarea>",
+    ] {
+        assert!(html.contains(kept), "{kept} kept: {html}");
+    }
+    assert!(html.contains("role=\"alert\">") && html.contains("nmae"));
+    // A step with no number of days: refused in words, not a parser's.
+    let (status, html) = b
+        .post(
+            "/campaigns/checkup-reminders/steps",
+            &[
+                ("csrf", csrf.as_str()),
+                ("step_key", "extra"),
+                ("anchor", "visit_due"),
+                ("offset_days", ""),
+                ("send_time", "09:00"),
+                ("grace_hours", "24"),
+                ("text_zh", "{{ name }}您好"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("role=\"alert\">days: a whole number") && html.contains("value=\"extra\""),
+        "{html}"
+    );
+    // A WeChat field without '=': the three fields as typed, the reason beside them.
+    let (status, html) = b
+        .post(
+            "/campaigns/checkup-reminders/steps/before-3d/wechat",
+            &[
+                ("csrf", csrf.as_str()),
+                ("template_id", "TPL-9"),
+                ("url", "https://example.org/x"),
+                ("fields", "thing1 {{ name }}"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let at = html
+        .find("action=\"/campaigns/checkup-reminders/steps/before-3d/wechat\"")
+        .unwrap();
+    let form = &html[at..at + html[at..].find("</form>").unwrap()];
+    assert!(
+        form.contains("value=\"TPL-9\"")
+            && form.contains("thing1 {{ name }}</textarea>")
+            && form.contains("role=\"alert\">"),
+        "{form}"
+    );
+}

@@ -2,8 +2,10 @@
 //! cloud SMS providers' templates, from the console (administrators). New campaigns start paused: the
 //! administrator previews their texts, then resumes (publishes) them.
 
+use super::pages::{campaign_page, campaigns_page, Refusal};
 use super::{error_page, Signed};
 use crate::domain::schedule::{parse_hhmm, TriggerAnchor};
+use crate::services::AppError;
 use crate::store::{StepSeed, WechatVariant};
 use crate::web::AppState;
 use axum::extract::{Path, State};
@@ -33,11 +35,16 @@ struct StepForm {
     campaign_name: String,
     #[serde(default)]
     outreach: Option<String>,
+    #[serde(default)]
     step_key: String,
+    #[serde(default)]
     anchor: String,
-    offset_days: i64,
+    #[serde(default)]
+    offset_days: String,
+    #[serde(default)]
     send_time: String,
-    grace_hours: i64,
+    #[serde(default)]
+    grace_hours: String,
     #[serde(default)]
     text_zh: String,
     #[serde(default)]
@@ -54,18 +61,35 @@ fn plain_key(s: &str) -> bool {
 /// (language, text) of a step.
 type Texts = Vec<(&'static str, String)>;
 
+/// A step, checked: its anchor, days from it and hours of grace.
+struct CheckedStep {
+    anchor: TriggerAnchor,
+    offset_days: i64,
+    grace_hours: i64,
+    texts: Texts,
+}
+
 /// The step the form describes, checked: keys, anchor, time, texts.
-fn step_of(f: &StepForm) -> Result<(TriggerAnchor, Texts), String> {
+fn step_of(f: &StepForm) -> Result<CheckedStep, String> {
     if !plain_key(&f.step_key) {
         return Err("step key: lowercase letters, digits and -".into());
     }
     let anchor: TriggerAnchor = f.anchor.parse().map_err(|e| format!("anchor: {e}"))?;
+    let offset_days: i64 = f
+        .offset_days
+        .trim()
+        .parse()
+        .map_err(|_| "days: a whole number, negative for before".to_string())?;
     if parse_hhmm(&f.send_time).is_none() {
         return Err("send time: HH:MM".into());
     }
-    if !(1..=24 * 14).contains(&f.grace_hours) {
-        return Err("grace: 1 to 336 hours".into());
-    }
+    let grace_hours = f
+        .grace_hours
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|h| (1..=24 * 14).contains(h))
+        .ok_or_else(|| "grace: 1 to 336 hours".to_string())?;
     let mut texts = vec![];
     for (lang, body) in [("zh-CN", &f.text_zh), ("en", &f.text_en)] {
         let body = body.replace("\r\n", "\n");
@@ -75,20 +99,87 @@ fn step_of(f: &StepForm) -> Result<(TriggerAnchor, Texts), String> {
         texts.push((lang, body));
     }
     // Whether each text renders is the campaigns service's to say.
-    Ok((anchor, texts))
+    Ok(CheckedStep {
+        anchor,
+        offset_days,
+        grace_hours,
+        texts,
+    })
+}
+
+/// What was typed in a step's form, to fill it in again.
+fn typed_step(f: &StepForm) -> std::collections::BTreeMap<&'static str, String> {
+    [
+        ("campaign_key", &f.campaign_key),
+        ("campaign_name", &f.campaign_name),
+        ("step_key", &f.step_key),
+        ("anchor", &f.anchor),
+        ("offset_days", &f.offset_days),
+        ("send_time", &f.send_time),
+        ("grace_hours", &f.grace_hours),
+        ("text_zh", &f.text_zh),
+        ("text_en", &f.text_en),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.clone()))
+    .chain(f.outreach.is_some().then(|| ("outreach", "1".to_string())))
+    .collect()
+}
+
+/// A refused form of the campaign pages: the page again, the form filled
+/// in with what was typed and the reason beside it (422).
+async fn form_again(
+    app: &AppState,
+    s: &Signed,
+    campaign: Option<&str>,
+    form: String,
+    values: std::collections::BTreeMap<&'static str, String>,
+    error: String,
+) -> Response {
+    let refusal = Some(Refusal {
+        form,
+        error,
+        values,
+    });
+    let page = match campaign {
+        Some(key) => campaign_page(app, s, key, None, false, refusal).await,
+        None => campaigns_page(app, s, refusal).await,
+    };
+    match page {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Whether a refusal is the kind a form shows again (a rule, not a fault).
+fn said_no(e: AppError) -> Result<String, AppError> {
+    match e {
+        AppError::Refused(m) => Ok(m),
+        e @ AppError::Input(_) => Ok(e.to_string()),
+        e => Err(e),
+    }
 }
 
 async fn save_step(app: &AppState, s: &Signed, campaign: &str, f: &StepForm, create: bool) -> Page {
-    let (anchor, texts) =
-        step_of(f).map_err(|e| error_page(s, StatusCode::UNPROCESSABLE_ENTITY, &e))?;
+    // A new campaign's form is on the list of campaigns; a new step's on
+    // its campaign's page.
+    let (page_of, form) = if create {
+        (None, "new")
+    } else {
+        (Some(campaign), "step")
+    };
+    let again = |error: String| form_again(app, s, page_of, form.to_string(), typed_step(f), error);
+    let step = match step_of(f) {
+        Ok(step) => step,
+        Err(e) => return Err(again(e).await),
+    };
     let seed = StepSeed {
         key: &f.step_key,
-        anchor,
-        offset_days: f.offset_days,
+        anchor: step.anchor,
+        offset_days: step.offset_days,
         send_time: &f.send_time,
-        grace_hours: f.grace_hours,
+        grace_hours: step.grace_hours,
         weekday: None,
-        texts: texts.iter().map(|(l, b)| (*l, b.as_str())).collect(),
+        texts: step.texts.iter().map(|(l, b)| (*l, b.as_str())).collect(),
     };
     let r = if create {
         app.campaigns
@@ -106,7 +197,12 @@ async fn save_step(app: &AppState, s: &Signed, campaign: &str, f: &StepForm, cre
             .await
             .map(|_| ())
     };
-    r.map_err(|e| super::refused(s, e))?;
+    if let Err(e) = r {
+        return Err(match said_no(e) {
+            Ok(why) => again(why).await,
+            Err(e) => super::refused(s, e),
+        });
+    }
     Ok(Redirect::to(&format!("/campaigns/{campaign}")).into_response())
 }
 
@@ -115,11 +211,8 @@ async fn create(State(app): State<AppState>, s: Signed, Form(f): Form<StepForm>)
     s.check_csrf(&f.csrf)?;
     let key = f.campaign_key.trim().to_string();
     if !plain_key(&key) {
-        return Err(error_page(
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "campaign key: lowercase letters, digits and -",
-        ));
+        let why = "campaign key: lowercase letters, digits and -".to_string();
+        return Err(form_again(&app, &s, None, "new".into(), typed_step(&f), why).await);
     }
     save_step(&app, &s, &key, &f, true).await
 }
@@ -185,16 +278,30 @@ async fn sms(
 ) -> Page {
     super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
-    let refused = |m: String| error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, &m);
-    let provider: crate::domain::GatewayKind = provider
-        .parse()
-        .map_err(|e: crate::domain::UnknownValue| refused(e.to_string()))?;
+    let provider: crate::domain::GatewayKind =
+        provider.parse().map_err(|e: crate::domain::UnknownValue| {
+            error_page(&s, StatusCode::NOT_FOUND, &e.to_string())
+        })?;
+    let typed: std::collections::BTreeMap<&'static str, String> = [
+        ("code", f.code.clone()),
+        ("content", f.content.clone()),
+        ("params", f.params.clone()),
+        ("promotional", f.promotional.clone().unwrap_or_default()),
+    ]
+    .into_iter()
+    .collect();
+    let form = format!("sms:{step}:{provider}");
+    let again = |why: String| form_again(&app, &s, Some(&key), form.clone(), typed.clone(), why);
+    let params = match pairs(&f.params) {
+        Ok(p) => p,
+        Err(why) => return Err(again(why).await),
+    };
     let variant = crate::render::SmsVariant {
         step_id: 0,
         provider,
         code: f.code.trim().to_string(),
         content: f.content.replace("\r\n", "\n").trim().to_string(),
-        params: pairs(&f.params).map_err(&refused)?,
+        params,
         promotional: f.promotional.is_some(),
     };
     match app
@@ -203,8 +310,10 @@ async fn sms(
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/campaigns/{key}?saved=true")).into_response()),
-        Err(crate::services::AppError::Refused(m)) => Err(refused(m)),
-        Err(e) => Err(super::refused(&s, e)),
+        Err(e) => Err(match said_no(e) {
+            Ok(why) => again(why).await,
+            Err(e) => super::refused(&s, e),
+        }),
     }
 }
 
@@ -218,11 +327,22 @@ async fn wechat(
 ) -> Page {
     super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
+    let typed: std::collections::BTreeMap<&'static str, String> = [
+        ("template_id", f.template_id.clone()),
+        ("url", f.url.clone()),
+        ("fields", f.fields.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let form = format!("wechat:{step}");
+    let again = |why: String| form_again(&app, &s, Some(&key), form.clone(), typed.clone(), why);
     let variant = if f.template_id.trim().is_empty() {
         None
     } else {
-        let fields =
-            pairs(&f.fields).map_err(|m| error_page(&s, StatusCode::UNPROCESSABLE_ENTITY, &m))?;
+        let fields = match pairs(&f.fields) {
+            Ok(fields) => fields,
+            Err(why) => return Err(again(why).await),
+        };
         Some(WechatVariant {
             step_id: 0,
             template_id: f.template_id.trim().to_string(),
@@ -236,11 +356,9 @@ async fn wechat(
         .await
     {
         Ok(()) => Ok(Redirect::to(&format!("/campaigns/{key}?saved=true")).into_response()),
-        Err(crate::services::AppError::Refused(m)) => Err(error_page(
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("WeChat {m}"),
-        )),
-        Err(e) => Err(super::refused(&s, e)),
+        Err(e) => Err(match said_no(e) {
+            Ok(why) => again(format!("WeChat {why}")).await,
+            Err(e) => super::refused(&s, e),
+        }),
     }
 }

@@ -431,9 +431,9 @@ async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> P
 
 /// A form of her page that was refused: which form, why, and what was
 /// typed, to show the form again open, filled in, with the reason beside it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, Default)]
 pub(super) struct Refusal {
-    pub form: &'static str,
+    pub form: String,
     pub error: String,
     pub values: std::collections::BTreeMap<&'static str, String>,
 }
@@ -579,14 +579,7 @@ pub(super) async fn woman_page(
     );
     ctx.insert("full_phone", &care_team.then(|| w.phone.clone()));
     let refused = refusal.is_some();
-    ctx.insert(
-        "refusal",
-        &refusal.unwrap_or(Refusal {
-            form: "",
-            error: String::new(),
-            values: Default::default(),
-        }),
-    );
+    ctx.insert("refusal", &refusal.unwrap_or_default());
     let mut r = page(s, "woman.html", ctx);
     if refused {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -883,7 +876,12 @@ fn campaign_title(s: &Signed, key: &str, name: &str) -> String {
 }
 
 async fn campaigns(State(app): State<AppState>, s: Signed) -> Page {
-    admin_only(&s)?;
+    campaigns_page(&app, &s, None).await
+}
+
+/// The campaigns; after a refused new campaign, with its form again (422).
+pub(super) async fn campaigns_page(app: &AppState, s: &Signed, refusal: Option<Refusal>) -> Page {
+    admin_only(s)?;
     let rows: Vec<serde_json::Value> = app
         .store
         .campaigns()
@@ -892,22 +890,31 @@ async fn campaigns(State(app): State<AppState>, s: Signed) -> Page {
         .into_iter()
         .filter(|(key, ..)| !key.starts_with("broadcast:"))
         .map(|(key, name, status, outreach, steps)| {
-            let name = campaign_title(&s, &key, &name);
+            let name = campaign_title(s, &key, &name);
             serde_json::json!({"key": key, "name": name, "status": status, "outreach": outreach, "steps": steps})
         })
         .collect();
     let mut ctx = Context::new();
     ctx.insert("campaigns", &rows);
-    Ok(page(&s, "campaigns.html", ctx))
+    let refused = refusal.is_some();
+    let refusal = refusal.unwrap_or_default();
+    ctx.insert("step_values", &refusal.values);
+    ctx.insert("step_error", &refusal.error);
+    let mut r = page(s, "campaigns.html", ctx);
+    if refused {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
 }
 
 /// The editor: each step's texts per language, with live preview.
-async fn campaign_page(
+pub(super) async fn campaign_page(
     app: &AppState,
     s: &Signed,
     key: &str,
     error: Option<(i64, String, String, String)>,
     saved: bool,
+    refusal: Option<Refusal>,
 ) -> Page {
     let all = app.store.campaigns().await.map_err(internal)?;
     let Some((_, name, status, ..)) = all.into_iter().find(|(k, ..)| k == key) else {
@@ -966,8 +973,19 @@ async fn campaign_page(
     ctx.insert("steps", &steps);
     ctx.insert("saved", &saved);
     ctx.insert("signature", &app.config.sms_signature);
+    let refused = error.is_some() || refusal.is_some();
+    let refusal = refusal.unwrap_or_default();
+    // The add-a-step form, filled in again after a refusal.
+    let (step_values, step_error) = if refusal.form == "step" {
+        (refusal.values.clone(), refusal.error.clone())
+    } else {
+        (Default::default(), String::new())
+    };
+    ctx.insert("step_values", &step_values);
+    ctx.insert("step_error", &step_error);
+    ctx.insert("refusal", &refusal);
     let mut r = page(s, "campaign.html", ctx);
-    if error.is_some() {
+    if refused {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(r)
@@ -986,7 +1004,7 @@ async fn campaign(
     Query(q): Query<SavedQuery>,
 ) -> Page {
     admin_only(&s)?;
-    campaign_page(&app, &s, &key, None, q.saved).await
+    campaign_page(&app, &s, &key, None, q.saved, None).await
 }
 
 #[derive(Deserialize)]
@@ -1018,8 +1036,15 @@ async fn save_text(
         // Refused: the page again, with what was typed and why.
         Err(crate::services::AppError::Refused(e)) => {
             let body = f.body.replace("\r\n", "\n");
-            return campaign_page(&app, &s, &key, Some((step_id, f.language, body, e)), false)
-                .await;
+            return campaign_page(
+                &app,
+                &s,
+                &key,
+                Some((step_id, f.language, body, e)),
+                false,
+                None,
+            )
+            .await;
         }
         Err(e) => return Err(super::refused(&s, e)),
     }

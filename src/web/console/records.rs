@@ -103,7 +103,7 @@ async fn form_again(
     match e {
         e @ (AppError::Input(_) | AppError::Refused(_)) => {
             let refusal = Refusal {
-                form,
+                form: form.to_string(),
                 error: e.to_string(),
                 values: typed.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             };
