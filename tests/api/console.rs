@@ -1840,3 +1840,91 @@ async fn a_refused_campaign_step_or_template_form_comes_back_filled_in_with_its_
         "{form}"
     );
 }
+
+#[tokio::test]
+async fn the_sign_in_page_speaks_either_language_and_keeps_the_code_typed() {
+    let t = spawn_app().await;
+    add_staff(&t, "OFA", "officer", Some("V001"), Some("T1")).await;
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    // The county's language by default, English when asked, each with a
+    // link to the other.
+    let zh = client
+        .get(t.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        zh.contains("登录") && zh.contains("href=\"/login?lang=en\""),
+        "{zh}"
+    );
+    let form = client.get(t.url("/login?lang=en")).send().await.unwrap();
+    let login_cookie = cookie_value(&set_cookie(&form, "cm_login").unwrap());
+    let en = form.text().await.unwrap();
+    assert!(
+        en.contains("Sign in") && en.contains("name=\"lang\" value=\"en\""),
+        "{en}"
+    );
+    // A wrong password: the reason in her language, her code still there.
+    let csrf = csrf_of(&en);
+    let r = client
+        .post(t.url("/login"))
+        .header("cookie", format!("cm_login={login_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("lang", "en"),
+            ("code", "OFA"),
+            ("password", "not it"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Wrong staff code or password") && html.contains("value=\"OFA\""),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_answer_comes_back_under_her_question_as_typed() {
+    let t = spawn_app().await;
+    county(&t).await;
+    let received = t
+        .app
+        .inbound
+        .receive(careminder::store::NewInbound {
+            gateway: "mock".into(),
+            provider_id: "q-long".into(),
+            sender: "+8613812345678".into(),
+            text: "我想问一下产检要带什么".into(),
+            received_at: t.clock.now(),
+        })
+        .await
+        .unwrap();
+    let q = received.inbound_id.expect("in the inbox");
+    let mut b = Browser::new(&t);
+    b.sign_in("OFA", PASSWORD).await;
+    let csrf = b.csrf().await;
+    let long = format!("请带上手册。{}", "好".repeat(400));
+    let (status, html) = b
+        .post(
+            &format!("/inbox/{q}/answer"),
+            &[("csrf", csrf.as_str()), ("text", long.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let card = &html[html.find(&format!("id=\"inbound-{q}\"")).unwrap()..];
+    assert!(
+        card.contains("我想问一下产检要带什么")
+            && card.contains(&format!("{long}</textarea>"))
+            && card.contains("role=\"alert\">the answer has 406 characters"),
+        "{card}"
+    );
+}

@@ -1,9 +1,9 @@
 //! Sign-in and sign-out.
 
-use super::{cookie, render, words, Signed, COOKIE};
+use super::{cookie, render, word, words, Signed, COOKIE};
 use crate::services::access::{hash_password, new_password, verify_password as verify};
 use crate::web::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -58,10 +58,20 @@ fn secure(app: &AppState) -> &'static str {
     }
 }
 
-fn login_page(app: &AppState, token: &str, error: Option<&str>, status: StatusCode) -> Response {
+/// The sign-in page in `lang` (the county's default when not chosen),
+/// the staff code typed kept after a refusal.
+fn login_page(
+    app: &AppState,
+    token: &str,
+    lang: &str,
+    code: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let mut ctx = tera::Context::new();
-    ctx.insert("t", &words(app.config.default_language.as_str()));
-    ctx.insert("lang", &app.config.default_language);
+    ctx.insert("t", &words(lang));
+    ctx.insert("lang", lang);
+    ctx.insert("code", code);
     ctx.insert("login_csrf", token);
     ctx.insert("error", &error);
     let mut r = render("login.html", &ctx);
@@ -77,16 +87,37 @@ fn login_page(app: &AppState, token: &str, error: Option<&str>, status: StatusCo
     r
 }
 
-async fn login_form(State(app): State<AppState>) -> Response {
-    login_page(&app, &random_token(), None, StatusCode::OK)
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    lang: String,
+}
+
+/// The language asked for on the sign-in page ("en" or "zh-CN"), or the
+/// county's default.
+fn login_language<'a>(app: &'a AppState, asked: &'a str) -> &'a str {
+    match asked {
+        "en" | "zh-CN" => asked,
+        _ => app.config.default_language.as_str(),
+    }
+}
+
+async fn login_form(State(app): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let lang = login_language(&app, &q.lang);
+    login_page(&app, &random_token(), lang, "", None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
+    #[serde(default)]
     code: String,
+    #[serde(default)]
     password: String,
     #[serde(default)]
     csrf: String,
+    /// The sign-in page's language, kept when it comes back refused.
+    #[serde(default)]
+    lang: String,
 }
 
 /// The client's address: the peer's, or, when the peer is a proxy on
@@ -118,6 +149,10 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let fresh = random_token();
+    let lang = login_language(&app, &f.lang).to_string();
+    let typed = f.code.trim().chars().take(64).collect::<String>();
+    let again =
+        |why: &str, status: StatusCode| login_page(&app, &fresh, &lang, &typed, Some(why), status);
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     {
         use subtle::ConstantTimeEq;
@@ -126,22 +161,12 @@ async fn login(
             || !bool::from(f.csrf.as_bytes().ct_eq(expected.as_bytes()))
         {
             tracing::warn!("sign-in form without a valid CSRF token");
-            return login_page(
-                &app,
-                &fresh,
-                Some("the form is stale: try again"),
-                StatusCode::FORBIDDEN,
-            );
+            return again(word(&lang, "signin_stale"), StatusCode::FORBIDDEN);
         }
     }
     let code = f.code.trim().to_string();
     if !plausible_code(&code) {
-        return login_page(
-            &app,
-            &fresh,
-            Some("wrong staff code or password"),
-            StatusCode::UNAUTHORIZED,
-        );
+        return again(word(&lang, "signin_wrong"), StatusCode::UNAUTHORIZED);
     }
     let address = client_address(&headers, &ext);
     let now = app.clock.now();
@@ -150,15 +175,13 @@ async fn login(
             wait_seconds = wait.num_seconds(),
             "sign-in tried again too soon after failures"
         );
-        let mut r = login_page(
-            &app,
-            &fresh,
-            Some(&format!(
-                "too many wrong attempts: try again in {} seconds",
-                wait.num_seconds().max(1)
-            )),
-            StatusCode::TOO_MANY_REQUESTS,
+        let why = format!(
+            "{} {} {}",
+            word(&lang, "signin_wait"),
+            wait.num_seconds().max(1),
+            word(&lang, "signin_seconds")
         );
+        let mut r = again(&why, StatusCode::TOO_MANY_REQUESTS);
         if let Ok(v) = wait.num_seconds().max(1).to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -199,12 +222,7 @@ async fn login(
                     )
                     .await;
             }
-            return login_page(
-                &app,
-                &fresh,
-                Some("wrong staff code or password"),
-                StatusCode::UNAUTHORIZED,
-            );
+            return again(word(&lang, "signin_wrong"), StatusCode::UNAUTHORIZED);
         }
     };
     app.sign_in_limits.succeeded(&code);

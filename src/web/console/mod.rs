@@ -408,6 +408,7 @@ mod tests {
             scan(code, "w(\"");
             scan(code, "word(s.lang(), \"");
             scan(code, "word(lang, \"");
+            scan(code, "word(&lang, \"");
         }
         used
     }

@@ -690,8 +690,18 @@ async fn worklist_print(
 }
 
 async fn worklist(State(app): State<AppState>, s: Signed, Query(q): Query<WorkQuery>) -> Page {
-    let village = q.village.trim().to_string();
-    let overdue = overdue_in(&app, &s, &village).await?;
+    worklist_page(&app, &s, q.village.trim(), None).await
+}
+
+/// The worklist; after a refused answer, with it again under its question (422).
+async fn worklist_page(
+    app: &AppState,
+    s: &Signed,
+    village: &str,
+    refusal: Option<Refusal>,
+) -> Page {
+    let village = village.to_string();
+    let overdue = overdue_in(app, s, &village).await?;
     let officer = (s.staff.role == crate::domain::Role::Officer).then_some(s.staff.code.as_str());
     let mut inbox = vec![];
     let tz = app.config.timezone;
@@ -719,7 +729,13 @@ async fn worklist(State(app): State<AppState>, s: Signed, Query(q): Query<WorkQu
         "print_query",
         &serde_urlencoded::to_string([("village", &village)]).unwrap_or_default(),
     );
-    Ok(page(&s, "worklist.html", ctx))
+    let refused = refusal.is_some();
+    ctx.insert("refusal", &refusal.unwrap_or_default());
+    let mut r = page(s, "worklist.html", ctx);
+    if refused {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -752,11 +768,22 @@ async fn answer(
     if !visible {
         return Err(not_found(&s));
     }
-    app.inbound
-        .answer(id, &f.text, &s.staff.code)
-        .await
-        .map_err(|e| super::refused(&s, e))?;
-    Ok(Redirect::to("/worklist").into_response())
+    match app.inbound.answer(id, &f.text, &s.staff.code).await {
+        Ok(_) => Ok(Redirect::to("/worklist").into_response()),
+        // A rule said no (empty, too long, she opted out): the worklist
+        // again with the answer as typed and why, under her question.
+        Err(e @ (crate::services::AppError::Refused(_) | crate::services::AppError::Input(_))) => {
+            let refusal = Refusal {
+                form: format!("answer:{id}"),
+                error: e.to_string(),
+                values: [("text", f.text.clone())].into_iter().collect(),
+            };
+            Err(match worklist_page(&app, &s, "", Some(refusal)).await {
+                Ok(r) | Err(r) => r,
+            })
+        }
+        Err(e) => Err(super::refused(&s, e)),
+    }
 }
 
 #[derive(Deserialize, Default)]
