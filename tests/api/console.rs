@@ -1346,7 +1346,10 @@ async fn every_console_page_is_private_uncached_unframed_and_scripted_only_by_it
         assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
         let csp = get("content-security-policy");
         assert!(
-            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            csp.contains("script-src 'self'")
+                && csp.contains("style-src 'self'")
+                && !csp.contains("unsafe-inline")
+                && csp.contains("frame-ancestors 'none'"),
             "{path}: {csp}"
         );
     }
@@ -1512,6 +1515,11 @@ async fn every_page_in_one_language_holds_no_word_of_the_others_catalogue() {
     for (lang, other) in [("zh-CN", &en), ("en", &zh)] {
         let mut leaks = vec![];
         for (path, html) in pages_read_in(lang).await {
+            // (The policy allows no inline style: none is written.)
+            assert!(
+                !html.contains("<style") && !html.contains(" style="),
+                "{path}: an inline style"
+            );
             let text = visible_text(&html);
             for (key, word) in other.iter() {
                 if !shared.contains(word) && holds_word(&text, word) {
@@ -1650,8 +1658,9 @@ async fn an_officer_prints_her_villages_round_with_who_is_overdue_and_who_is_due
         "another village's women stay off the page"
     );
     assert!(html.contains("完成日期") && html.contains("备注"));
+    let (_, css) = b.get("/static/console.css").await;
     assert!(
-        html.contains("@media print"),
+        html.contains("/static/console.css") && css.contains("@media print{header,form"),
         "the page prints without its menus"
     );
     // Another village, asked for.

@@ -119,6 +119,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 const SCRIPT: &str = include_str!("../../../console/static/console.js");
+const STYLES: &str = include_str!("../../../console/static/console.css");
 
 fn tera() -> &'static Tera {
     static T: OnceLock<Tera> = OnceLock::new();
@@ -138,11 +139,13 @@ pub fn router() -> Router<AppState> {
         .merge(broadcasts::router())
         .layer(axum::middleware::map_response(private_page))
         .route("/static/console.js", axum::routing::get(script))
+        .route("/static/console.css", axum::routing::get(styles))
 }
 
 /// Every console page holds someone's records: never cached (Back after
 /// sign-out shows nothing), never framed, its type never guessed, no
-/// referrer sent on, and only its own script and images run.
+/// referrer sent on, and only its own script, styles and images apply (no
+/// inline script or style).
 async fn private_page(mut res: Response) -> Response {
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
@@ -152,7 +155,7 @@ async fn private_page(mut res: Response) -> Response {
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; \
          script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     );
     set(h, header::X_FRAME_OPTIONS, "DENY");
@@ -168,6 +171,17 @@ async fn script() -> Response {
             (header::CACHE_CONTROL, "max-age=300"),
         ],
         SCRIPT,
+    )
+        .into_response()
+}
+
+async fn styles() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        STYLES,
     )
         .into_response()
 }
