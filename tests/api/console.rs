@@ -1611,6 +1611,20 @@ async fn the_message_and_audit_lists_page_through_everything_with_their_totals()
         two.matches("<tr><td><a href=\"/messages/").count() as i64,
         sent - 100
     );
+    // The same list as CSV, every page of it, with a BOM for Excel.
+    let (status, csv) = b.get("/messages.csv?status=delivered").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with('\u{feff}'), "a BOM");
+    assert_eq!(
+        csv.lines().count() as i64,
+        sent + 1,
+        "a header and every message"
+    );
+    assert!(csv.contains(",delivered,"));
+    assert!(
+        html.contains("/messages.csv?status=delivered&amp;"),
+        "linked, filters kept"
+    );
     // Statuses read in the reader's language.
     assert!(
         two.contains("已送达") && !two.contains(">delivered<"),

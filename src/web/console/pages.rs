@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/worklist/print", get(worklist_print))
         .route("/inbox/{id}/answer", post(answer))
         .route("/messages", get(messages))
+        .route("/messages.csv", get(messages_list_csv))
         .route("/messages/{id}", get(message))
         .route("/campaigns", get(campaigns))
         .route("/campaigns/{key}", get(campaign))
@@ -814,9 +815,10 @@ fn non_empty(s: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<MessageQuery>) -> Page {
+/// The log's filters from the query: days in local time, `to` included.
+fn message_filter(app: &AppState, q: &MessageQuery) -> MessageLogFilter {
     let tz = app.config.timezone;
-    let f = MessageLogFilter {
+    MessageLogFilter {
         status: non_empty(&q.status),
         gateway: non_empty(&q.gateway),
         campaign: non_empty(&q.campaign),
@@ -825,7 +827,50 @@ async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<Messag
             .to
             .and_then(|d| d.checked_add_signed(Duration::days(1)))
             .map(|d| crate::domain::schedule::start_of_day(tz, d)),
-    };
+    }
+}
+
+/// The log as CSV (UTF-8 with a BOM): every message the filters match in
+/// her area, newest first.
+async fn messages_list_csv(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<MessageQuery>,
+) -> Page {
+    let tz = app.config.timezone;
+    let f = message_filter(&app, &q);
+    let (rows, _) = app
+        .store
+        .message_log(&s.area, &f, 1_000_000, 0)
+        .await
+        .map_err(internal)?;
+    let mut w = csv::Writer::from_writer(vec![]);
+    let _ = w.write_record([
+        "id", "woman_id", "send_at", "step", "channel", "gateway", "status", "text",
+    ]);
+    for m in rows {
+        let _ = w.write_record([
+            m.id.to_string(),
+            m.woman_id.map(|w| w.to_string()).unwrap_or_default(),
+            m.send_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            m.step.unwrap_or_default(),
+            m.channel,
+            m.gateway.unwrap_or_default(),
+            m.status,
+            m.body.unwrap_or_default(),
+        ]);
+    }
+    let body = String::from_utf8(w.into_inner().map_err(|e| internal(e.to_string()))?)
+        .map_err(|e| internal(e.to_string()))?;
+    Ok(csv_response("messages.csv", body))
+}
+
+async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<MessageQuery>) -> Page {
+    let tz = app.config.timezone;
+    let f = message_filter(&app, &q);
     let page_no = q.page.unwrap_or(1).max(1);
     let (rows, total) = app
         .store
