@@ -72,6 +72,32 @@ impl<'a> Browser<'a> {
         r
     }
 
+    /// A file sent as the import page's form sends it (multipart: the
+    /// CSRF token, then the file).
+    async fn upload(
+        &self,
+        path: &str,
+        csrf: &str,
+        name: &str,
+        content: &str,
+    ) -> (StatusCode, String) {
+        let boundary = "----careminder-test";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n--{boundary}--\r\n"
+        );
+        let r = self
+            .with_session(self.client.post(self.t.url(path)))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
     fn with_session(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.session {
             Some(s) => rb.header("cookie", format!("cm_session={s}")),
@@ -1003,30 +1029,16 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
     // (the roster's dates are judged on this later day)
     let csrf_s = sup.csrf().await;
     let csv = "name,phone,lmp,village,officer,consent\n孙丽,13812340101,2027-03-01,V001,OFA,yes\n周红,not-a-phone,2027-03-01,V001,OFA,yes\n吴芳,13812340103,2030-01-01,V001,OFA,yes\n";
-    let boundary = "----careminder-test";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf_s}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v001.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
-    );
-    let r = sup
-        .with_session(sup.client.post(t.url("/import")))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    let (status, html) = sup.upload("/import", &csrf_s, "v001.csv", csv).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(html.contains("created 1"), "{html}");
     assert!(
         html.contains("<td>3</td>") && html.contains("<td>4</td>"),
         "rows 3 and 4 refused, by row number"
     );
     // The page lists every column name the importer reads, and a file it
-    // cannot read at all (no name column)
-    // brings the page back with the reason beside the file input.
+    // cannot read at all (no name column) brings the page back with the
+    // reason beside the file input.
     let (_, form) = sup.get("/import").await;
     for name in [
         "姓名",
@@ -1040,21 +1052,7 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
         assert!(form.contains(name), "the page names column {name}");
     }
     let bad = "编号,电话号码\n1,13812340101\n";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf_s}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"numbers.csv\"\r\nContent-Type: text/csv\r\n\r\n{bad}\r\n--{boundary}--\r\n"
-    );
-    let r = sup
-        .with_session(sup.client.post(t.url("/import")))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let html = r.text().await.unwrap();
+    let (status, html) = sup.upload("/import", &csrf_s, "numbers.csv", bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(
         html.contains("type=\"file\"") && html.contains("role=\"alert\">numbers.csv: "),
