@@ -62,6 +62,19 @@ pub struct WomenFilter {
     pub officer: String,
     /// A pregnancy status (active, delivered, ended, stale) or `opted_out`.
     pub status: String,
+    /// Her latest pregnancy's due date from, and up to (both included),
+    /// as YYYY-MM-DD; anything else is no narrowing.
+    pub edd_from: String,
+    pub edd_to: String,
+}
+
+impl WomenFilter {
+    /// A date bound as the query compares it: a real date, or none.
+    fn day(s: &str) -> String {
+        crate::domain::dates::parse_date(s)
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -233,7 +246,8 @@ impl Store {
                AND (?2 = '' OR w.village = ?2)
                AND (?3 = '' OR w.officer_code = ?3)
                AND (?4 = '' OR (?4 = 'opted_out' AND w.opted_out_at IS NOT NULL)
-                    OR (?4 <> 'opted_out' AND p.status = ?4))",
+                    OR (?4 <> 'opted_out' AND p.status = ?4))
+               AND (?7 = '' OR p.edd >= ?7) AND (?8 = '' OR p.edd <= ?8)",
             area.clause()
         );
         fn bind4<'q>(sql: &'q str, q: &str, f: &WomenFilter) -> Query<'q> {
@@ -244,7 +258,12 @@ impl Store {
                 .bind(f.status.trim().to_string())
         }
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
-        let total: i64 = pad(bind4(&count_sql, q, f), 4)
+        let (edd_from, edd_to) = (WomenFilter::day(&f.edd_from), WomenFilter::day(&f.edd_to));
+        let total: i64 = bind4(&count_sql, q, f)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(&edd_from)
+            .bind(&edd_to)
             .bind(area.bind())
             .fetch_one(&self.read)
             .await?
@@ -255,8 +274,14 @@ impl Store {
              {filter}
              ORDER BY w.id DESC LIMIT ?5 OFFSET ?6"
         );
-        let rows = bind4(&sql, q, f).bind(limit).bind(offset.max(0));
-        let rows = pad(rows, 6).bind(area.bind()).fetch_all(&self.read).await?;
+        let rows = bind4(&sql, q, f)
+            .bind(limit)
+            .bind(offset.max(0))
+            .bind(&edd_from)
+            .bind(&edd_to)
+            .bind(area.bind())
+            .fetch_all(&self.read)
+            .await?;
         let rows = rows
             .into_iter()
             .map(|r| WomanListRow {

@@ -408,6 +408,20 @@ async fn the_women_list_pages_filters_and_exports_what_it_shows() {
     assert_eq!(csv.lines().count(), 41, "a header and the 40 women");
     assert!(csv.lines().skip(1).all(|l| l.contains(",V002,")), "{csv}");
     assert!(!csv.contains("13800000000"), "never a whole number");
+    // By due date: who delivers in a given month (an LMP a month later is
+    // due a month later).
+    woman_in(&t, "晚一月", "13900000001", "2026-10-22", "V001").await;
+    let (_, due) = b.get("/women?edd_from=2027-07-20&edd_to=2027-08-31").await;
+    assert!(due.contains("共 1") && due.contains("晚一月"), "{due}");
+    assert!(
+        due.contains("edd_from=2027-07-20&amp;edd_to=2027-08-31"),
+        "kept in its links"
+    );
+    let (_, all) = b.get("/women?edd_from=not-a-date").await;
+    assert!(
+        all.contains("共 121"),
+        "a bound that is no date narrows nothing"
+    );
 }
 
 #[tokio::test]

@@ -364,6 +364,8 @@ fn women_query(f: &crate::store::WomenFilter) -> String {
         ("village", f.village.as_str()),
         ("officer", f.officer.as_str()),
         ("status", f.status.as_str()),
+        ("edd_from", f.edd_from.as_str()),
+        ("edd_to", f.edd_to.as_str()),
     ])
     .unwrap_or_default()
 }
