@@ -485,17 +485,31 @@ impl Store {
     }
 
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
-        Ok(self.audit_page(limit, 0).await?.0)
+        Ok(self.audit_page("", "", limit, 0).await?.0)
     }
 
-    /// One page of the audit log, newest first, and how many entries in all.
-    pub async fn audit_page(&self, limit: i64, offset: i64) -> Result<(Vec<AuditRow>, i64)> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+    /// One page of the audit log, newest first, narrowed to one member of
+    /// staff (`actor`) and to actions holding `action` when they are not
+    /// empty, and how many entries match in all.
+    pub async fn audit_page(
+        &self,
+        actor: &str,
+        action: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditRow>, i64)> {
+        const MATCHING: &str =
+            "FROM audit_log WHERE (?1 = '' OR actor = ?1) AND (?2 = '' OR instr(action, ?2) > 0)";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {MATCHING}"))
+            .bind(actor.trim())
+            .bind(action.trim())
             .fetch_one(&self.read)
             .await?;
-        let rows = sqlx::query(
-            "SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT at, actor, action, subject, detail {MATCHING} ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(actor.trim())
+        .bind(action.trim())
         .bind(limit)
         .bind(offset.max(0))
         .fetch_all(&self.read)

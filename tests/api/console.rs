@@ -1564,7 +1564,7 @@ async fn the_message_and_audit_lists_page_through_everything_with_their_totals()
             .await
             .unwrap();
     }
-    let total = t.app.store.audit_page(1, 0).await.unwrap().1;
+    let total = t.app.store.audit_page("", "", 1, 0).await.unwrap().1;
     assert!(total >= 250, "{total}");
     let pages = (total + 99) / 100;
     let (_, first) = b.get("/audit").await;
@@ -1573,11 +1573,30 @@ async fn the_message_and_audit_lists_page_through_everything_with_their_totals()
         "{first}"
     );
     assert!(first.contains("entry-249") && !first.contains("entry-149"));
-    assert!(first.contains("audit?&amp;page=2"), "{first}");
+    assert!(
+        first.contains("audit?actor=&amp;action=&amp;page=2"),
+        "{first}"
+    );
     let (_, second) = b.get("/audit?page=2").await;
     assert!(second.contains("entry-149") && !second.contains("entry-249"));
     let (_, last) = b.get(&format!("/audit?page={pages}")).await;
     assert!(last.contains("entry-000") && !last.contains(&format!("page={}", pages + 1)));
+    // Who did what: narrowed by member of staff and action, as CSV too.
+    t.app
+        .store
+        .audit(t.clock.now(), "OFA", "visit_recorded", "woman:1", "")
+        .await
+        .unwrap();
+    let (_, ofa) = b.get("/audit?actor=OFA").await;
+    assert!(
+        ofa.contains("共 1") && ofa.contains("visit_recorded"),
+        "{ofa}"
+    );
+    let (_, entries) = b.get("/audit?action=test.entry&page=3").await;
+    assert!(entries.contains("共 250") && entries.contains("entry-000"));
+    let (status, csv) = b.get("/audit.csv?action=test.entry").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with('\u{feff}') && csv.lines().count() == 251);
 
     // Messages: a page of 100 at a time, the filters kept from page to page.
     for i in 0..120 {
