@@ -1433,16 +1433,16 @@ async fn indicator_svg(
     let labels = rows
         .iter()
         .map(|r| match r.level {
-            "county" => if s.lang() == "en" { "county" } else { "全县" }.to_string(),
+            "county" => super::word(s.lang(), "county").to_string(),
             "township" => r.township.clone(),
             _ => r.village.clone(),
         })
         .collect();
-    let (share, target) = if s.lang() == "en" {
-        ("share %", "target %")
-    } else {
-        ("比例%", "目标%")
-    };
+    // The legend is the page's, in the same words.
+    let (share, target) = (
+        super::word(s.lang(), "share"),
+        super::word(s.lang(), "target"),
+    );
     bar_chart(
         s.lang(),
         &rows,
