@@ -124,6 +124,12 @@ impl<'a> Browser<'a> {
         (r.status(), r.text().await.unwrap())
     }
 
+    /// A form built with owned values (a test's closure over its fields).
+    async fn post_owned(&self, path: &str, form: &[(&str, String)]) -> (StatusCode, String) {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post(path, &form).await
+    }
+
     /// This session's CSRF token, as its pages carry it.
     async fn csrf(&self) -> String {
         csrf_of(&self.get("/").await.1)
@@ -466,22 +472,22 @@ async fn an_administrator_previews_saves_publishes_and_stops_a_broadcast() {
             ("grace_hours", "72".to_string()),
         ]
     };
-    let post = |f: Vec<(&'static str, String)>| {
-        let b = &b;
-        async move {
-            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            b.post("/broadcasts", &f).await
-        }
-    };
     // A broken text is refused beside the form, which keeps what was typed.
-    let (status, html) = post(form("preview", "{{ nmae }}您好")).await;
+    let (status, html) = b
+        .post_owned("/broadcasts", &form("preview", "{{ nmae }}您好"))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         html.contains("nmae") && html.contains("周二免费产检"),
         "{html}"
     );
     // The preview counts her village's women only, and shows their texts.
-    let (status, html) = post(form("preview", "{{ name }}您好，本周二免费产检。")).await;
+    let (status, html) = b
+        .post_owned(
+            "/broadcasts",
+            &form("preview", "{{ name }}您好，本周二免费产检。"),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("接收人数: 3"), "{html}");
     assert!(
@@ -1794,20 +1800,13 @@ async fn an_administrator_registers_only_for_a_real_officer_and_gets_her_village
             ("consent", "yes".to_string()),
         ]
     };
-    let post = |f: Vec<(&'static str, String)>| {
-        let b = &b;
-        async move {
-            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            b.post("/women/new", &f).await
-        }
-    };
     // A mistyped code would leave her on nobody's worklist: refused, kept.
-    let (status, html) = post(form("NOBODY")).await;
+    let (status, html) = b.post_owned("/women/new", &form("NOBODY")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("NOBODY") && html.contains("孙丽"), "{html}");
     assert!(women_named(&t, "孙丽").await.is_empty());
     // A real officer, no village typed: her officer's village.
-    let (status, _) = post(form("OFB")).await;
+    let (status, _) = b.post_owned("/women/new", &form("OFB")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let found = women_named(&t, "孙丽").await;
     assert_eq!(found[0].village.as_deref(), Some("V002"));

@@ -3,9 +3,8 @@
 //! administrator previews their texts, then resumes (publishes) them.
 
 use super::pages::{campaign_page, campaigns_page, Refusal};
-use super::{error_page, Signed};
+use super::{error_page, said_no, Signed};
 use crate::domain::schedule::{parse_hhmm, TriggerAnchor};
-use crate::services::AppError;
 use crate::store::{StepSeed, WechatVariant};
 use crate::web::AppState;
 use axum::extract::{Path, State};
@@ -147,15 +146,6 @@ async fn form_again(
     };
     match page {
         Ok(r) | Err(r) => r,
-    }
-}
-
-/// Whether a refusal is the kind a form shows again (a rule, not a fault).
-fn said_no(e: AppError) -> Result<String, AppError> {
-    match e {
-        AppError::Refused(m) => Ok(m),
-        e @ AppError::Input(_) => Ok(e.to_string()),
-        e => Err(e),
     }
 }
 

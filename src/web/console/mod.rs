@@ -350,6 +350,17 @@ fn render(name: &str, ctx: &tera::Context) -> Response {
     }
 }
 
+/// The reason when a rule said no (a date in the future, a mistyped
+/// variable): a form shows it again beside what was typed. Any other
+/// failure is handed back, for [`refused`].
+pub(super) fn said_no(e: crate::services::AppError) -> Result<String, crate::services::AppError> {
+    match e {
+        crate::services::AppError::Refused(m) => Ok(m),
+        e @ crate::services::AppError::Input(_) => Ok(e.to_string()),
+        e => Err(e),
+    }
+}
+
 /// What an `App` refusal looks like on a page.
 pub(super) fn refused(s: &Signed, e: crate::services::AppError) -> Response {
     match e {

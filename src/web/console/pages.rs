@@ -126,6 +126,13 @@ fn svg_response(svg: String) -> Response {
 
 /// A CSV download: UTF-8 with a byte-order mark, so that Excel on a
 /// Chinese Windows reads village names instead of mojibake.
+/// A CSV download from a finished writer.
+fn csv_download(name: &str, w: csv::Writer<Vec<u8>>) -> Page {
+    let bytes = w.into_inner().map_err(|e| internal(e.to_string()))?;
+    let body = String::from_utf8(bytes).map_err(|e| internal(e.to_string()))?;
+    Ok(csv_response(name, body))
+}
+
 fn csv_response(name: &str, body: String) -> Response {
     let body = format!("\u{feff}{body}");
     (
@@ -424,9 +431,7 @@ async fn women_csv(State(app): State<AppState>, s: Signed, Query(q): Query<Women
             if r.opted_out { "yes" } else { "" }.to_string(),
         ]);
     }
-    let body = String::from_utf8(w.into_inner().map_err(|e| internal(e.to_string()))?)
-        .map_err(|e| internal(e.to_string()))?;
-    Ok(csv_response("women.csv", body))
+    csv_download("women.csv", w)
 }
 
 async fn woman(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
@@ -772,22 +777,20 @@ async fn answer(
     if !visible {
         return Err(not_found(&s));
     }
-    match app.inbound.answer(id, &f.text, &s.staff.code).await {
-        Ok(_) => Ok(Redirect::to("/worklist").into_response()),
-        // A rule said no (empty, too long, she opted out): the worklist
-        // again with the answer as typed and why, under her question.
-        Err(e @ (crate::services::AppError::Refused(_) | crate::services::AppError::Input(_))) => {
-            let refusal = Refusal {
-                form: format!("answer:{id}"),
-                error: e.to_string(),
-                values: [("text", f.text.clone())].into_iter().collect(),
-            };
-            Err(match worklist_page(&app, &s, "", Some(refusal)).await {
-                Ok(r) | Err(r) => r,
-            })
-        }
-        Err(e) => Err(super::refused(&s, e)),
-    }
+    let Err(e) = app.inbound.answer(id, &f.text, &s.staff.code).await else {
+        return Ok(Redirect::to("/worklist").into_response());
+    };
+    // A rule said no (empty, too long, she opted out): the worklist again
+    // with the answer as typed and why, under her question.
+    let error = super::said_no(e).map_err(|e| super::refused(&s, e))?;
+    let refusal = Refusal {
+        form: format!("answer:{id}"),
+        error,
+        values: [("text", f.text.clone())].into_iter().collect(),
+    };
+    Err(match worklist_page(&app, &s, "", Some(refusal)).await {
+        Ok(r) | Err(r) => r,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -866,9 +869,7 @@ async fn messages_list_csv(
             m.body.unwrap_or_default(),
         ]);
     }
-    let body = String::from_utf8(w.into_inner().map_err(|e| internal(e.to_string()))?)
-        .map_err(|e| internal(e.to_string()))?;
-    Ok(csv_response("messages.csv", body))
+    csv_download("messages.csv", w)
 }
 
 async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<MessageQuery>) -> Page {
@@ -1305,9 +1306,7 @@ async fn audit_csv(State(app): State<AppState>, s: Signed, Query(q): Query<Audit
             a.detail.unwrap_or_default(),
         ]);
     }
-    let body = String::from_utf8(w.into_inner().map_err(|e| internal(e.to_string()))?)
-        .map_err(|e| internal(e.to_string()))?;
-    Ok(csv_response("audit.csv", body))
+    csv_download("audit.csv", w)
 }
 
 #[derive(Deserialize, Default)]

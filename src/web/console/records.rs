@@ -5,7 +5,7 @@
 //! and only for women in her area.
 
 use super::pages::{woman_page, Refusal};
-use super::{error_page, page, refused, Signed};
+use super::{error_page, page, refused, said_no, Signed};
 use crate::services::enrollment::EnrollmentInput;
 use crate::services::AppError;
 use crate::web::AppState;
@@ -100,18 +100,18 @@ async fn form_again(
     typed: &[(&'static str, &str)],
     e: AppError,
 ) -> Response {
-    match e {
-        e @ (AppError::Input(_) | AppError::Refused(_)) => {
+    match said_no(e) {
+        Ok(error) => {
             let refusal = Refusal {
                 form: form.to_string(),
-                error: e.to_string(),
+                error,
                 values: typed.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             };
             match woman_page(app, s, id, Some(refusal)).await {
                 Ok(r) | Err(r) => r,
             }
         }
-        e => refused(s, e),
+        Err(e) => refused(s, e),
     }
 }
 
