@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests
-# need when it is missing (Debian packages and PyPI packages), then runs
+# need when it is missing (Debian packages and PyPI packages), starts
+# PostgreSQL and creates a throwaway database for this run, then runs
 # `cargo test`. Arguments go to cargo test (`scripts/test.sh rules::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # The power-cut test mounts a FUSE filesystem (tests/fakes/powercut_fs.py)
 # through libfuse3.
 ls /usr/lib/*/libfuse3.so.3 >/dev/null 2>&1 || need+=(libfuse3-3)
+# The PostgreSQL tests need a server (and psql, to prepare it).
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing: ${need[*]} (install them, or run this as root to have it done)" >&2
@@ -45,4 +49,56 @@ if [ ${#pip_need[@]} -gt 0 ]; then
     || python3 -m pip install -q --break-system-packages "${pip_need[@]}"
 fi
 
-exec cargo test --locked "$@"
+# PostgreSQL: started when it is down, a role for the tests (with a
+# password, so it works whatever the server's host authentication), and a
+# throwaway database for this run; each test makes its own database beside
+# it, and all of them are dropped when the run ends. Unreachable means
+# failure, never skipped tests.
+pg_host=127.0.0.1
+pg_port=${CAREMINDER_TEST_PG_PORT:-5432}
+if ! pg_isready -q -h "$pg_host" -p "$pg_port"; then
+  echo "starting PostgreSQL"
+  if command -v pg_lsclusters >/dev/null 2>&1 && [ -n "$(pg_lsclusters -h 2>/dev/null)" ]; then
+    pg_lsclusters -h | while read -r version cluster _; do
+      pg_ctlcluster "$version" "$cluster" start || true
+    done
+  else
+    service postgresql start || true
+  fi
+  for _ in $(seq 1 30); do
+    pg_isready -q -h "$pg_host" -p "$pg_port" && break
+    sleep 1
+  done
+fi
+if ! pg_isready -q -h "$pg_host" -p "$pg_port"; then
+  echo "PostgreSQL does not answer on $pg_host:$pg_port: the PostgreSQL tests cannot run" >&2
+  exit 1
+fi
+# As the server's superuser: over TCP when it trusts us, else through its
+# socket as the postgres system user (Debian's default peer authentication).
+pg_admin() {
+  if psql -h "$pg_host" -p "$pg_port" -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1 </dev/null; then
+    psql -h "$pg_host" -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq "$@"
+  else
+    runuser -u postgres -- psql -p "$pg_port" -d postgres -v ON_ERROR_STOP=1 -Atq "$@"
+  fi
+}
+pg_admin -c "DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'careminder_test') THEN
+    CREATE ROLE careminder_test LOGIN CREATEDB PASSWORD 'careminder_test';
+  END IF;
+END \$\$;" >/dev/null
+run_db="careminder_run_$$"
+export PGPASSWORD=careminder_test
+psql -h "$pg_host" -p "$pg_port" -U careminder_test -d postgres -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $run_db" </dev/null
+export CAREMINDER_TEST_PG="postgres://careminder_test:careminder_test@$pg_host:$pg_port/$run_db"
+drop_run_databases() {
+  psql -h "$pg_host" -p "$pg_port" -U careminder_test -d postgres -Atqc \
+    "SELECT datname FROM pg_database WHERE datname LIKE '${run_db}%'" </dev/null \
+    | while read -r db; do
+        psql -h "$pg_host" -p "$pg_port" -U careminder_test -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" </dev/null || true
+      done
+}
+trap drop_run_databases EXIT
+
+cargo test --locked "$@"

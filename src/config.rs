@@ -16,7 +16,7 @@ pub use crate::gateway::settings::{ChannelSettings, GatewayConfig, RoutingConfig
 #[serde(default)]
 pub struct Config {
     /// The database: a SQLite file path (or `sqlite://PATH`), created with
-    /// its schema on first start.
+    /// its schema on first start, or a `postgres://` URL.
     pub database: DatabaseUrl,
     /// Address the HTTP server listens on.
     pub listen: String,
@@ -522,15 +522,40 @@ mod tests {
         let err = Config::load(Some(&f)).unwrap_err().to_string();
         assert!(err.contains("Mars/Base"), "{err}");
     }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_stays_out_of_messages() {
+        let url = "postgres://care:s3cret@db.example:5432/county";
+        let d = DatabaseUrl::parse(url).unwrap();
+        assert_eq!(d, DatabaseUrl::Postgres(url.into()));
+        assert_eq!(d.to_string(), "postgres://care:***@db.example:5432/county");
+        assert_eq!(
+            String::from(d),
+            url,
+            "the configuration keeps the whole URL"
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql:///county").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("county.db").unwrap(),
+            DatabaseUrl::Sqlite(_)
+        ));
+        let err = DatabaseUrl::parse("mysql://x/y").unwrap_err().to_string();
+        assert!(err.contains("postgres://"), "{err}");
+    }
 }
 
-/// Where careminder keeps its data. Today SQLite: a file path, or a
-/// `sqlite://PATH` URL. The store opens whatever this names; a second
-/// backend is another variant here and another module beside `store::sqlite`.
+/// Where careminder keeps its data: SQLite (a file path, or a
+/// `sqlite://PATH` URL), the embedded default, or PostgreSQL (a
+/// `postgres://` URL). The store opens whatever this names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
 }
 
 impl DatabaseUrl {
@@ -551,10 +576,15 @@ impl DatabaseUrl {
             let path = rest.split('?').next().unwrap_or(rest);
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Self::Postgres(s.to_string()));
+        }
         if let Some((scheme, _)) = s.split_once("://") {
             return Err(ConfigError::Invalid {
                 key: "database",
-                reason: format!("{scheme}:// databases are not supported by this version; use a SQLite file path"),
+                reason: format!(
+                    "{scheme}:// databases are not supported; use a SQLite file path or a postgres:// URL"
+                ),
             });
         }
         Ok(Self::Sqlite(PathBuf::from(s)))
@@ -564,7 +594,24 @@ impl DatabaseUrl {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match self {
             Self::Sqlite(p) => Some(p),
+            Self::Postgres(_) => None,
         }
+    }
+}
+
+/// A connection URL fit for logs and messages: its password, if any, is
+/// replaced by `***`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -582,8 +629,13 @@ impl TryFrom<String> for DatabaseUrl {
 }
 
 impl From<DatabaseUrl> for String {
+    /// The URL in full (the configuration keeps its password); `Display`
+    /// is the one for logs.
     fn from(d: DatabaseUrl) -> String {
-        d.to_string()
+        match d {
+            DatabaseUrl::Sqlite(p) => p.display().to_string(),
+            DatabaseUrl::Postgres(url) => url,
+        }
     }
 }
 
@@ -591,6 +643,7 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(p) => write!(f, "{}", p.display()),
+            Self::Postgres(url) => f.write_str(&redact_password(url)),
         }
     }
 }

@@ -89,6 +89,10 @@ enum Cmd {
     Backup(database::BackupArgs),
     /// Replace the database with a backup. Stop the service first.
     Restore(database::RestoreArgs),
+    /// Copy this SQLite database into an empty PostgreSQL database, ids
+    /// kept, then check every table's count and a sample of rows. Stop the
+    /// service first.
+    MigrateTo(database::MigrateToArgs),
     /// Record consent given after registration; her reminders start from now.
     Consent(privacy::ConsentArgs),
     /// Simulate a text arriving (as the mock gateway): replies, keywords, visit reports.
@@ -228,6 +232,7 @@ pub async fn main() -> Result<()> {
         Cmd::Consent(a) => privacy::consent(ctx, a).await,
         Cmd::Backup(a) => database::backup(ctx, a).await,
         Cmd::Restore(a) => database::restore(ctx, a).await,
+        Cmd::MigrateTo(a) => database::migrate_to(ctx, a).await,
         Cmd::Receive(a) => replies::receive(ctx, a).await,
         Cmd::Inbox(a) => replies::inbox(ctx, a).await,
         Cmd::Answer(a) => replies::answer(ctx, a).await,

@@ -1,8 +1,9 @@
 //! The storage seam: every SQL statement lives here, one module per group
 //! of tables, behind [`Store`]'s methods; services never see SQL. What is
 //! SQLite's own (opening the file and its pragmas, `VACUUM INTO` backups,
-//! the benchmark's scratch tables) is in [`sqlite`], so a second backend
-//! sits beside it without touching services.
+//! the benchmark's scratch tables) is in [`sqlite`]; PostgreSQL's (its
+//! schema's migrations, and moving a county's SQLite file into it) is in
+//! [`postgres`].
 //!
 //! SQLite is opened in WAL mode with `synchronous=NORMAL`, foreign keys on
 //! and a busy timeout. Writes go through a pool of one connection and start
@@ -20,6 +21,7 @@ mod inbound;
 mod indicators;
 mod outbox;
 mod plans;
+pub mod postgres;
 mod privacy;
 pub mod sqlite;
 mod staff;
@@ -69,6 +71,10 @@ pub enum StoreError {
          upgrade careminder, or restore a backup made by this version"
     )]
     Newer { found: i64, known: i64 },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot reach the database {0}")]
+    Unreachable(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -76,7 +82,15 @@ impl From<sqlx::Error> for StoreError {
         // A write that failed at the disk may leave the connection with a
         // transaction it cannot finish: the writer checks it before reuse.
         let code = match &e {
-            sqlx::Error::Database(d) => d.code().and_then(|c| c.parse::<i64>().ok()),
+            sqlx::Error::Database(d)
+                if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
+            {
+                d.code().and_then(|c| c.parse::<i64>().ok())
+            }
+            // PostgreSQL's disk_full.
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("53100") => {
+                return StoreError::DiskFull(e.to_string());
+            }
             _ => None,
         };
         let primary = code.map(|c| c & 0xff);
@@ -137,6 +151,11 @@ impl Store {
     pub async fn open(url: &crate::config::DatabaseUrl) -> Result<Self> {
         match url {
             crate::config::DatabaseUrl::Sqlite(path) => sqlite::open(path).await,
+            crate::config::DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(
+                "this version serves from SQLite only; a PostgreSQL database is prepared \
+                 with `careminder migrate-to postgres://…` and backed up with pg_dump"
+                    .into(),
+            )),
         }
     }
 

@@ -22,6 +22,7 @@ mod metrics;
 mod officers;
 mod openapi;
 mod outreach;
+mod postgres;
 mod powercut;
 mod privacy;
 mod replanning;
