@@ -13,7 +13,8 @@
 use super::super::{Result, Store, StoreError};
 use futures::TryStreamExt;
 use sqlx::postgres::{PgConnection, PgCopyIn, PgPool};
-use sqlx::Row;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Row};
 
 /// Rows compared column by column in each table, spread over its keys.
 const SAMPLE_PER_TABLE: i64 = 200;
@@ -137,6 +138,14 @@ pub async fn migrate_to(
              both must be at the same version to move"
         )));
     }
+    // Whole tables are read in one statement each: not "slow statements".
+    let options = (*source.read.connect_options())
+        .clone()
+        .disable_statement_logging();
+    let bulk = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
     let tables = tables(source, &pool).await?;
     for t in &tables {
         let has_rows: bool =
@@ -164,7 +173,7 @@ pub async fn migrate_to(
         .await?;
     }
     for t in &tables {
-        let n = copy_table(source, &mut tx, t).await?;
+        let n = copy_table(&bulk, &mut tx, t).await?;
         on_table(&t.name, n);
     }
     for t in &tables {
@@ -201,13 +210,14 @@ pub async fn migrate_to(
                 t.name
             )));
         }
-        moved.sampled += compare_sample(source, &pool, t, here).await?;
+        moved.sampled += compare_sample(&bulk, &pool, t, here).await?;
         moved.tables.push(TableMoved {
             table: t.name.clone(),
             rows: here,
         });
     }
     pool.close().await;
+    bulk.close().await;
     Ok(moved)
 }
 
@@ -322,7 +332,7 @@ fn parents_first(mut pending: Vec<Table>) -> Result<Vec<Table>> {
 
 /// Streams one table into PostgreSQL with `COPY`; the rows copied.
 async fn copy_table(
-    source: &Store,
+    source: &SqlitePool,
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     t: &Table,
 ) -> Result<u64> {
@@ -359,11 +369,11 @@ async fn copy_table(
 
 async fn fill(
     copy: &mut PgCopyIn<&mut PgConnection>,
-    source: &Store,
+    source: &SqlitePool,
     query: &str,
     width: usize,
 ) -> Result<u64> {
-    let mut rows = sqlx::query(query).fetch(&source.read);
+    let mut rows = sqlx::query(query).fetch(source);
     let mut buf: Vec<u8> = Vec::with_capacity(COPY_CHUNK + 4096);
     let mut sent = 0u64;
     while let Some(row) = rows.try_next().await? {
@@ -406,7 +416,12 @@ fn escape_copy_text(buf: &mut Vec<u8>, v: &str) {
 /// PostgreSQL prints them; the number compared. A difference names the
 /// table, the row's key and the column, never the value (it may be a name
 /// or a phone number).
-async fn compare_sample(source: &Store, pool: &PgPool, t: &Table, count: i64) -> Result<usize> {
+async fn compare_sample(
+    source: &SqlitePool,
+    pool: &PgPool,
+    t: &Table,
+    count: i64,
+) -> Result<usize> {
     if count == 0 {
         return Ok(0);
     }
@@ -418,7 +433,7 @@ async fn compare_sample(source: &Store, pool: &PgPool, t: &Table, count: i64) ->
         t.order_by(),
         quote(&t.name)
     );
-    let rows = sqlx::query(&sample).fetch_all(&source.read).await?;
+    let rows = sqlx::query(&sample).fetch_all(source).await?;
     let key = t.key();
     let filter = key
         .iter()
