@@ -187,6 +187,7 @@ impl App {
             metrics: metrics.clone(),
             wake: wake.clone(),
         });
+        let sign_in_limits = SignInLimits::new(store.clone());
         Ok(Arc::new(App {
             config,
             clock,
@@ -195,7 +196,7 @@ impl App {
             mock,
             metrics,
             wake,
-            sign_in_limits: SignInLimits::default(),
+            sign_in_limits,
             access,
             consents,
             care,

@@ -107,10 +107,11 @@ pub fn new_password() -> String {
 /// seconds up to 15 minutes; an hour without failures forgets them, and
 /// signing in clears the code's. There is no budget shared by everyone:
 /// one address guessing at made-up codes slows only itself, and one
-/// code's guesser slows only that code.
-#[derive(Default)]
+/// code's guesser slows only that code. The counts live in the database:
+/// every process on it sees the same ones, and a restart forgets none.
+#[derive(Clone)]
 pub struct SignInLimits {
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, DateTime<Utc>)>>,
+    store: Store,
 }
 
 const FREE_PER_CODE: u32 = 5;
@@ -126,6 +127,10 @@ fn delay(failures: u32, free: u32) -> chrono::Duration {
 }
 
 impl SignInLimits {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
     fn keys(code: &str, address: &str) -> [(String, u32); 2] {
         [
             (format!("code:{code}"), FREE_PER_CODE),
@@ -134,40 +139,48 @@ impl SignInLimits {
     }
 
     /// How long this try must still wait (`None`: it may go ahead).
-    pub fn wait(&self, code: &str, address: &str, now: DateTime<Utc>) -> Option<chrono::Duration> {
-        let map = self.failures.lock().expect("sign-in limits");
-        Self::keys(code, address)
-            .iter()
-            .filter_map(|(k, free)| {
-                let (n, last) = map.get(k)?;
-                let until = *last + delay(*n, *free);
-                (until > now).then(|| until - now)
-            })
-            .max()
+    pub async fn wait(
+        &self,
+        code: &str,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<chrono::Duration>, AppError> {
+        let forget = now - chrono::Duration::minutes(FORGET_AFTER_MINUTES);
+        let mut longest = None;
+        for (key, free) in Self::keys(code, address) {
+            let Some((n, last)) = self.store.sign_in_failures(&key).await? else {
+                continue;
+            };
+            if last <= forget {
+                continue;
+            }
+            let until = last + delay(u32::try_from(n).unwrap_or(u32::MAX), free);
+            if until > now {
+                longest = longest.max(Some(until - now));
+            }
+        }
+        Ok(longest)
     }
 
     /// A wrong code or password from `address`.
-    pub fn failed(&self, code: &str, address: &str, now: DateTime<Utc>) {
-        let mut map = self.failures.lock().expect("sign-in limits");
-        if map.len() > 10_000 {
-            map.retain(|_, (_, last)| {
-                now - *last < chrono::Duration::minutes(FORGET_AFTER_MINUTES)
-            });
+    pub async fn failed(
+        &self,
+        code: &str,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let forget = now - chrono::Duration::minutes(FORGET_AFTER_MINUTES);
+        for (key, _) in Self::keys(code, address) {
+            self.store.sign_in_failed(&key, now, forget).await?;
         }
-        for (k, _) in Self::keys(code, address) {
-            let e = map.entry(k).or_insert((0, now));
-            if now - e.1 >= chrono::Duration::minutes(FORGET_AFTER_MINUTES) {
-                e.0 = 0;
-            }
-            *e = (e.0 + 1, now);
-        }
+        Ok(())
     }
 
     /// Signed in: the code's failures are forgotten (the address's stay).
-    pub fn succeeded(&self, code: &str) {
-        self.failures
-            .lock()
-            .expect("sign-in limits")
-            .remove(&format!("code:{code}"));
+    pub async fn succeeded(&self, code: &str) -> Result<(), AppError> {
+        self.store
+            .forget_sign_in_failures(&format!("code:{code}"))
+            .await?;
+        Ok(())
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! A job remembers when it last ran (`state`), and a tick runs it when its
 //! next occurrence after that has come: once, even after days of downtime.
-//! Its messages are outbox rows keyed by job, recipient and day, so running
-//! a job twice for the same day sends nothing twice.
+//! However many processes tick on one database, the one that claims the
+//! occurrence runs it (`job_claims`: a claim whose process died is taken
+//! over after its lease). Its messages are outbox rows keyed by job,
+//! recipient and day, so even a job run twice sends nothing twice.
 
 use super::{AppError, Waker};
 use crate::domain::schedule::local_date;
@@ -15,6 +17,9 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::str::FromStr;
+
+/// How long a claimed job occurrence is another process's to finish.
+const JOB_LEASE_MINUTES: i64 = 15;
 
 /// Messages one staff member would get from a digest.
 #[derive(Debug, Clone, Serialize)]
@@ -94,28 +99,49 @@ impl Jobs {
             if next > now {
                 continue;
             }
-            match name {
-                "digest" => {
-                    // What became news since the last run's day (more
-                    // than one day when the service was down).
-                    let since = last
-                        .date_naive()
-                        .min(local_date(tz, now) - Duration::days(1));
-                    self.send_digests_in(now, tz, since).await?;
-                    self.store.purge_rejected_webhooks(now).await?;
-                }
-                _ => {
-                    self.send_weekly_summary(now).await?;
-                }
+            let lease = now + Duration::minutes(JOB_LEASE_MINUTES);
+            if !self.store.claim_job(&key, next, now, lease).await? {
+                // Another process on this database runs it, or ran it.
+                continue;
+            }
+            if let Err(e) = self.run_job(name, tz, last, now).await {
+                // Free for the next tick, here or in another process.
+                self.store.release_job(&key, next).await?;
+                return Err(e);
             }
             self.store
                 .set_state(&key, &crate::store::ts(now).to_string())
                 .await?;
+            self.store.finish_job(&key, next).await?;
             tracing::info!(job = name, zone = tz.name(), "job ran");
             self.metrics.job(name);
             ran.push(name);
         }
         Ok(ran)
+    }
+
+    async fn run_job(
+        &self,
+        name: &str,
+        tz: chrono_tz::Tz,
+        last: DateTime<chrono_tz::Tz>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        match name {
+            "digest" => {
+                // What became news since the last run's day (more than one
+                // day when the service was down).
+                let since = last
+                    .date_naive()
+                    .min(local_date(tz, now) - Duration::days(1));
+                self.send_digests_in(now, tz, since).await?;
+                self.store.purge_rejected_webhooks(now).await?;
+            }
+            _ => {
+                self.send_weekly_summary(now).await?;
+            }
+        }
+        Ok(())
     }
 
     /// When the next job is due (for the scheduler's sleep).

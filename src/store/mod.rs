@@ -216,6 +216,54 @@ impl Store {
         Ok(())
     }
 
+    /// Claims `job`'s `occurrence` for this process until `lease_until`:
+    /// true when this process is to run it; false when another process
+    /// holds it (its lease not yet passed), has done it, or has moved on to
+    /// a later occurrence.
+    pub async fn claim_job(
+        &self,
+        job: &str,
+        occurrence: DateTime<Utc>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let won: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO job_claims (job, occurrence, lease_until) VALUES (?1, ?2, ?3)
+             ON CONFLICT (job) DO UPDATE
+                SET occurrence = excluded.occurrence, lease_until = excluded.lease_until
+                WHERE job_claims.occurrence < excluded.occurrence
+                   OR (job_claims.occurrence = excluded.occurrence AND job_claims.lease_until < ?4)
+             RETURNING job",
+        )
+        .bind(job)
+        .bind(ts(occurrence))
+        .bind(ts(lease_until))
+        .bind(ts(now))
+        .fetch_all(&self.write)
+        .await?;
+        Ok(!won.is_empty())
+    }
+
+    /// The occurrence ran: it is never claimed again.
+    pub async fn finish_job(&self, job: &str, occurrence: DateTime<Utc>) -> Result<()> {
+        self.set_job_lease(job, occurrence, i64::MAX).await
+    }
+
+    /// The occurrence failed: the next tick, here or elsewhere, claims it again.
+    pub async fn release_job(&self, job: &str, occurrence: DateTime<Utc>) -> Result<()> {
+        self.set_job_lease(job, occurrence, 0).await
+    }
+
+    async fn set_job_lease(&self, job: &str, occurrence: DateTime<Utc>, until: i64) -> Result<()> {
+        sqlx::query("UPDATE job_claims SET lease_until = ?3 WHERE job = ?1 AND occurrence = ?2")
+            .bind(job)
+            .bind(ts(occurrence))
+            .bind(until)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     pub async fn audit(
         &self,
         at: DateTime<Utc>,

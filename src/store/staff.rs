@@ -1,6 +1,6 @@
 //! Staff: officers, supervisors, administrators.
 
-use super::{ts, Result, Store, StoreError};
+use super::{from_ts, ts, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -102,5 +102,53 @@ impl Store {
         .bind(phone)
         .fetch_optional(&self.write)
         .await?)
+    }
+
+    /// A key's failed sign-ins and when the last was.
+    pub async fn sign_in_failures(&self, key: &str) -> Result<Option<(i64, DateTime<Utc>)>> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT failures, last_at FROM sign_in_failures WHERE key = ?1")
+                .bind(key)
+                .fetch_optional(&self.write)
+                .await?;
+        Ok(row.map(|(n, at)| (n, from_ts(at))))
+    }
+
+    /// One more failed sign-in for `key`; failures last seen before
+    /// `forget_before` start again from one, and are purged.
+    pub async fn sign_in_failed(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE last_at <= ?1 AND key <> ?2")
+            .bind(ts(forget_before))
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_failures (key, failures, last_at) VALUES (?1, 1, ?2)
+             ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN sign_in_failures.last_at <= ?3 THEN 1
+                                ELSE sign_in_failures.failures + 1 END,
+                last_at = ?2",
+        )
+        .bind(key)
+        .bind(ts(now))
+        .bind(ts(forget_before))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn forget_sign_in_failures(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE key = ?1")
+            .bind(key)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ mod hostile;
 mod http;
 mod import;
 mod indicators;
+mod instances;
 mod metrics;
 mod officers;
 mod openapi;

@@ -170,7 +170,14 @@ async fn login(
     }
     let address = client_address(&headers, &ext);
     let now = app.clock.now();
-    if let Some(wait) = app.sign_in_limits.wait(&code, &address, now) {
+    let wait = match app.sign_in_limits.wait(&code, &address, now).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in limits unreadable");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    if let Some(wait) = wait {
         tracing::warn!(
             wait_seconds = wait.num_seconds(),
             "sign-in tried again too soon after failures"
@@ -207,7 +214,9 @@ async fn login(
         Some(s) if ok => s,
         other => {
             tracing::info!("sign-in refused");
-            app.sign_in_limits.failed(&code, &address, now);
+            if let Err(e) = app.sign_in_limits.failed(&code, &address, now).await {
+                tracing::error!(error = %e, "a failed sign-in could not be counted");
+            }
             if let Some(s) = other {
                 // A wrong password for a real account: its owner and the
                 // administrators can see it in the audit log.
@@ -225,7 +234,9 @@ async fn login(
             return again(word(&lang, "signin_wrong"), StatusCode::UNAUTHORIZED);
         }
     };
-    app.sign_in_limits.succeeded(&code);
+    if let Err(e) = app.sign_in_limits.succeeded(&code).await {
+        tracing::error!(error = %e, "sign-in failures could not be cleared");
+    }
     let token = random_token();
     if let Err(e) = app
         .store

@@ -1,0 +1,115 @@
+//! Several processes on one database (`serve` and a `tick` beside it, or
+//! several instances): each recurring job's occurrence runs once, and an
+//! occurrence whose process died is taken over after its lease.
+
+use crate::helpers::{spawn_app_with, staff};
+use careminder::App;
+use chrono::Duration;
+use std::sync::Arc;
+
+/// A second process's app on the first one's database and clock.
+async fn beside(first: &App) -> Arc<App> {
+    App::open((*first.config).clone(), first.clock.clone())
+        .await
+        .expect("second app opens")
+}
+
+#[tokio::test]
+async fn over_a_week_two_processes_run_each_digest_and_summary_once() {
+    let a = spawn_app_with(|_| {}, "2026-12-01 06:00").await;
+    staff(
+        &a,
+        "V001-O1",
+        "+8613800000001",
+        "officer",
+        Some("V001"),
+        "T01",
+    )
+    .await;
+    let b = beside(&a.app).await;
+    // Both count from their first tick.
+    a.app.jobs.run_due_jobs(a.clock.now()).await.unwrap();
+    b.jobs.run_due_jobs(a.clock.now()).await.unwrap();
+
+    let (mut ran_a, mut ran_b) = (Vec::new(), Vec::new());
+    let end = a.local("2026-12-08 06:00");
+    while a.clock.now() < end {
+        a.clock.advance(Duration::minutes(30));
+        let now = a.clock.now();
+        // Both tick at once, as two processes would.
+        let (x, y) = tokio::join!(a.app.jobs.run_due_jobs(now), b.jobs.run_due_jobs(now));
+        ran_a.extend(x.unwrap());
+        ran_b.extend(y.unwrap());
+    }
+    let all: Vec<_> = ran_a.iter().chain(&ran_b).collect();
+    let digests = all.iter().filter(|n| ***n == "digest").count();
+    let summaries = all.iter().filter(|n| ***n == "summary").count();
+    assert_eq!(digests, 7, "one digest a day: {ran_a:?} / {ran_b:?}");
+    assert_eq!(summaries, 1, "one summary a week: {ran_a:?} / {ran_b:?}");
+}
+
+#[tokio::test]
+async fn an_occurrence_claimed_by_a_process_that_died_is_run_after_its_lease() {
+    let a = spawn_app_with(|_| {}, "2026-12-01 06:00").await;
+    a.app.jobs.run_due_jobs(a.clock.now()).await.unwrap();
+    let due = a.local("2026-12-01 08:00");
+    a.at("2026-12-01 08:05");
+    // A process claimed today's digest, then was killed.
+    let now = a.clock.now();
+    assert!(a
+        .app
+        .store
+        .claim_job("job:digest:last_run", due, now, now + Duration::minutes(15))
+        .await
+        .unwrap());
+    let b = beside(&a.app).await;
+    assert!(
+        b.jobs.run_due_jobs(now).await.unwrap().is_empty(),
+        "its lease still holds"
+    );
+    a.at("2026-12-01 08:25");
+    assert_eq!(
+        b.jobs.run_due_jobs(a.clock.now()).await.unwrap(),
+        ["digest"],
+        "taken over once the lease passed"
+    );
+    assert!(a
+        .app
+        .jobs
+        .run_due_jobs(a.clock.now())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn sign_in_failures_counted_by_one_process_slow_the_next_try_on_another() {
+    let a = spawn_app_with(|_| {}, "2026-12-01 09:00").await;
+    let b = beside(&a.app).await;
+    let now = a.clock.now();
+    for _ in 0..5 {
+        a.app
+            .sign_in_limits
+            .failed("V001-O1", "10.0.0.7", now)
+            .await
+            .unwrap();
+    }
+    // The sixth try on that code waits, whichever process it reaches.
+    let wait = b.sign_in_limits.wait("V001-O1", "10.0.0.9", now).await;
+    assert_eq!(wait.unwrap(), Some(Duration::seconds(30)));
+    // Signing in on one process clears the code's failures for all.
+    b.sign_in_limits.succeeded("V001-O1").await.unwrap();
+    let wait = a.app.sign_in_limits.wait("V001-O1", "10.0.0.9", now).await;
+    assert_eq!(wait.unwrap(), None);
+    // An hour without failures forgets them.
+    for _ in 0..6 {
+        a.app
+            .sign_in_limits
+            .failed("V002-O1", "10.0.0.7", now)
+            .await
+            .unwrap();
+    }
+    let later = now + Duration::minutes(61);
+    let wait = b.sign_in_limits.wait("V002-O1", "10.0.0.7", later).await;
+    assert_eq!(wait.unwrap(), None);
+}
