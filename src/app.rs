@@ -5,6 +5,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::gateway::token::TokenShelf;
 use crate::gateway::{Gateways, MockGateway};
 use crate::metrics::Metrics;
 use crate::render::SystemTexts;
@@ -90,6 +91,13 @@ impl App {
             )
             .map_err(|e| AppError::Config(e.to_string()))?,
         );
+        let shelf: Arc<dyn TokenShelf> = Arc::new(StoreTokens(store.clone()));
+        if let Some((_, w)) = &gateways.wechat {
+            w.share_tokens(shelf.clone());
+        }
+        if let Some((_, w)) = &gateways.wecom {
+            w.share_tokens(shelf);
+        }
         let mock = gateways.mock.clone();
         let config = Arc::new(config);
         let planner = Planner::new(
@@ -217,5 +225,36 @@ impl App {
     /// One scheduler pass as of the clock's now (tests and `careminder tick`).
     pub async fn tick(&self) -> TickReport {
         self.scheduler.tick().await
+    }
+}
+
+/// Gateways' access tokens kept in the database (`state`), so every process
+/// on it uses the same one and none refreshes it under another's feet.
+pub struct StoreTokens(pub Store);
+
+#[async_trait::async_trait]
+impl TokenShelf for StoreTokens {
+    async fn take(&self, key: &str) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
+        match self.0.get_state(&format!("token:{key}")).await {
+            Ok(v) => {
+                let v = v?;
+                let (until, token) = v.split_once(' ')?;
+                Some((
+                    token.to_string(),
+                    crate::store::from_ts(until.parse().ok()?),
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared access token could not be read");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, token: &str, until: chrono::DateTime<chrono::Utc>) {
+        let value = format!("{} {token}", crate::store::ts(until));
+        if let Err(e) = self.0.set_state(&format!("token:{key}"), &value).await {
+            tracing::warn!(error = %e, "the access token could not be shared");
+        }
     }
 }

@@ -6,12 +6,31 @@
 //! before it expires (by the injected clock), and when the provider says a
 //! token is invalid the sender drops that token, once, so the next `get`
 //! fetches a new one.
+//!
+//! Several processes on one database share one token through a
+//! [`TokenShelf`]: before fetching, a process takes the token another put
+//! on the shelf (unless it is the one just refused), and after fetching it
+//! puts its own there. WeChat's stable token and WeCom's token stay the
+//! same while valid, but a forced refresh invalidates the old one: without
+//! the shelf, one process's refresh would make every other process's
+//! token fail once.
 
 use crate::clock::Clock;
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Mutex;
+
+/// Where processes sharing a database keep a gateway's token. A shelf
+/// that cannot be read or written only costs a fetch: it never stops a send.
+#[async_trait]
+pub trait TokenShelf: Send + Sync {
+    /// The token kept under `key`, and until when it may be used.
+    async fn take(&self, key: &str) -> Option<(String, DateTime<Utc>)>;
+    async fn put(&self, key: &str, token: &str, until: DateTime<Utc>);
+}
 
 /// Renewed this long before it expires.
 const MARGIN_SECONDS: i64 = 300;
@@ -28,12 +47,15 @@ struct State {
     /// The last token was refused: ask for a new one, not the cached one
     /// (WeChat's stable_token returns the same token unless forced).
     force: bool,
+    /// The token last refused: never taken from the shelf again.
+    refused: Option<String>,
 }
 
 pub struct TokenCache {
     clock: Clock,
     state: Mutex<State>,
     fetches: AtomicU64,
+    shelf: OnceLock<(Arc<dyn TokenShelf>, String)>,
 }
 
 impl TokenCache {
@@ -42,7 +64,13 @@ impl TokenCache {
             clock,
             state: Mutex::new(State::default()),
             fetches: AtomicU64::new(0),
+            shelf: OnceLock::new(),
         }
+    }
+
+    /// Shares the token through `shelf` under `key` (set once, at start).
+    pub fn share(&self, shelf: Arc<dyn TokenShelf>, key: String) {
+        let _ = self.shelf.set((shelf, key));
     }
 
     /// How many times a token was fetched (for tests and logs).
@@ -63,11 +91,25 @@ impl TokenCache {
                 return Ok(t.clone());
             }
         }
+        if let Some((shelf, key)) = self.shelf.get() {
+            if let Some((t, until)) = shelf.take(key).await {
+                if until > now && s.refused.as_deref() != Some(t.as_str()) {
+                    // Another process fetched it: no fetch, no refresh.
+                    s.token = Some((t.clone(), until));
+                    s.force = false;
+                    return Ok(t);
+                }
+            }
+        }
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let f = fetch(s.force).await?;
         let life = (f.expires_in - MARGIN_SECONDS).max(f.expires_in / 2).max(1);
-        s.token = Some((f.token.clone(), now + Duration::seconds(life)));
+        let until = now + Duration::seconds(life);
+        s.token = Some((f.token.clone(), until));
         s.force = false;
+        if let Some((shelf, key)) = self.shelf.get() {
+            shelf.put(key, &f.token, until).await;
+        }
         Ok(f.token)
     }
 
@@ -78,6 +120,7 @@ impl TokenCache {
         if s.token.as_ref().is_some_and(|(t, _)| t == token) {
             s.token = None;
             s.force = true;
+            s.refused = Some(token.to_string());
         }
     }
 }

@@ -211,6 +211,62 @@ fn send_of(oa: &FakeOa, openid: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Message `id`: a template message to the woman at `OPENID`.
+fn template_to_her(id: i64) -> OutgoingMessage {
+    OutgoingMessage {
+        sms_template: None,
+        id,
+        to: OPENID.into(),
+        body: String::new(),
+        attempt: 1,
+        template: Some(TemplateMessage {
+            template_id: "TPL".into(),
+            url: None,
+            data: vec![("thing1".into(), "x".into())],
+        }),
+    }
+}
+
+#[tokio::test]
+async fn processes_on_one_database_share_one_token_and_one_refresh() {
+    let oa = fake_oa().await;
+    let clock = Clock::manual("2026-12-01T01:00:00Z".parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = careminder::store::Store::open(&dir.path().join("shared.db").into())
+        .await
+        .unwrap();
+    let g = wechat_gateway(&oa.server, false);
+    let process = || {
+        let gw = Wechat::new(
+            "wechat".into(),
+            "gateways.wechat",
+            &g,
+            wechat_settings(&g),
+            clock.clone(),
+        )
+        .unwrap();
+        gw.share_tokens(Arc::new(careminder::app::StoreTokens(store.clone())));
+        gw
+    };
+    let (a, b) = (process(), process());
+    assert!(a.send(&template_to_her(1)).await.handed_over());
+    assert!(b.send(&template_to_her(2)).await.handed_over());
+    assert_eq!(
+        oa.fetches.load(Ordering::SeqCst),
+        1,
+        "the second process uses the token the first fetched"
+    );
+    // T1 is refused: the process that finds out refreshes it, once; the
+    // other, still holding T1, is refused too and takes T2 from the
+    // database instead of forcing a refresh of its own (which would
+    // invalidate T2 under the first one's feet).
+    oa.revoked.lock().unwrap().insert("T1".into());
+    assert!(b.send(&template_to_her(3)).await.handed_over());
+    assert_eq!(oa.fetches.load(Ordering::SeqCst), 2);
+    assert!(a.send(&template_to_her(4)).await.handed_over());
+    assert_eq!(oa.fetches.load(Ordering::SeqCst), 2, "one refresh for both");
+}
+
 #[tokio::test]
 async fn token_is_fetched_once_for_concurrent_sends_and_refreshed_on_expiry_and_40001_once() {
     let oa = fake_oa().await;
@@ -226,18 +282,7 @@ async fn token_is_fetched_once_for_concurrent_sends_and_refreshed_on_expiry_and_
         )
         .unwrap(),
     );
-    let msg = |id: i64| OutgoingMessage {
-        sms_template: None,
-        id,
-        to: OPENID.into(),
-        body: String::new(),
-        attempt: 1,
-        template: Some(TemplateMessage {
-            template_id: "TPL".into(),
-            url: None,
-            data: vec![("thing1".into(), "x".into())],
-        }),
-    };
+    let msg = template_to_her;
     let outcomes = futures::future::join_all((1..=20).map(|id| {
         let gw = gw.clone();
         async move { gw.send(&msg(id)).await }

@@ -236,6 +236,12 @@ impl Wechat {
         self.tokens.fetches()
     }
 
+    /// Shares the access token with the other processes on this database.
+    pub fn share_tokens(&self, shelf: std::sync::Arc<dyn super::token::TokenShelf>) {
+        self.tokens
+            .share(shelf, format!("wechat:{}", self.cfg.appid));
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path)
     }

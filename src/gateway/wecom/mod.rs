@@ -120,6 +120,14 @@ impl Wecom {
         self.tokens.fetches()
     }
 
+    /// Shares the access token with the other processes on this database.
+    pub fn share_tokens(&self, shelf: std::sync::Arc<dyn super::token::TokenShelf>) {
+        self.tokens.share(
+            shelf,
+            format!("wecom:{}:{}", self.cfg.corpid, self.cfg.agentid),
+        );
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path)
     }
