@@ -20,3 +20,11 @@ CREATE TABLE sign_in_failures (
     last_at   INTEGER NOT NULL
 );
 CREATE INDEX sign_in_failures_last ON sign_in_failures (last_at);
+
+-- Each rate-limited gateway's sending budget (GCRA): the instant, in
+-- microseconds, at which its budget is next wholly spent. Every process
+-- takes its SMS parts from here, so together they keep to the limit.
+CREATE TABLE gateway_budgets (
+    gateway  TEXT    PRIMARY KEY,
+    tat_us   INTEGER NOT NULL
+);

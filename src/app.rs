@@ -6,7 +6,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::gateway::token::TokenShelf;
-use crate::gateway::{Gateways, MockGateway};
+use crate::gateway::{Gateways, MockGateway, SharedBudget};
 use crate::metrics::Metrics;
 use crate::render::SystemTexts;
 use crate::scheduler::{Scheduler, TickReport};
@@ -98,6 +98,7 @@ impl App {
         if let Some((_, w)) = &gateways.wecom {
             w.share_tokens(shelf);
         }
+        gateways.share_budgets(Arc::new(StoreBudget(store.clone())));
         let mock = gateways.mock.clone();
         let config = Arc::new(config);
         let planner = Planner::new(
@@ -256,5 +257,46 @@ impl TokenShelf for StoreTokens {
         if let Err(e) = self.0.set_state(&format!("token:{key}"), &value).await {
             tracing::warn!(error = %e, "the access token could not be shared");
         }
+    }
+}
+
+/// Rate-limited gateways' sending budgets kept in the database, so the
+/// processes on it keep to each limit together. Read on the real clock: a
+/// provider counts real seconds.
+pub struct StoreBudget(pub Store);
+
+#[async_trait::async_trait]
+impl SharedBudget for StoreBudget {
+    async fn take(
+        &self,
+        gateway: &str,
+        parts: u32,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<std::time::Duration>, String> {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_micros() as i64;
+        let period_us = (period.as_micros() as i64).max(1);
+        let (store, gateway) = (self.0.clone(), gateway.to_string());
+        // On a task of its own: the dispatcher polls its sends only between
+        // lease renewals, and a send paused while holding the database's
+        // writer would leave the renewal waiting for it.
+        tokio::spawn(async move {
+            store
+                .take_send_budget(
+                    &gateway,
+                    i64::from(parts),
+                    period_us,
+                    i64::from(burst),
+                    now_us,
+                )
+                .await
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|wait_us| (wait_us > 0).then(|| std::time::Duration::from_micros(wait_us as u64)))
+        .map_err(|e| e.to_string())
     }
 }

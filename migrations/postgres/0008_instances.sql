@@ -11,3 +11,8 @@ CREATE TABLE sign_in_failures (
     last_at   BIGINT  NOT NULL
 );
 CREATE INDEX sign_in_failures_last ON sign_in_failures (last_at);
+
+CREATE TABLE gateway_budgets (
+    gateway  TEXT    PRIMARY KEY,
+    tat_us   BIGINT  NOT NULL
+);

@@ -143,12 +143,32 @@ pub enum GatewayConfigError {
     RecordFile(std::io::Error),
 }
 
+/// A sending budget shared by every process on one database: rate limits
+/// hold for all of them together.
+#[async_trait]
+pub trait SharedBudget: Send + Sync {
+    /// Takes `parts` from `gateway`'s budget (one part per `period`, at
+    /// most `burst` at once, on the real clock): `None` when taken, else
+    /// how long to wait before asking again. An error means the budget
+    /// cannot be reached; the caller then limits itself alone.
+    async fn take(
+        &self,
+        gateway: &str,
+        parts: u32,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<std::time::Duration>, String>;
+}
+
 /// A configured gateway with its limits.
 pub struct Entry {
     pub gateway: Arc<dyn Gateway>,
     pub config: GatewayConfig,
-    /// SMS parts per second, when limited.
+    name: String,
+    /// SMS parts per second, when limited: this process's own limit.
     limiter: Option<DefaultDirectRateLimiter>,
+    /// The limit shared with other processes, when set.
+    budget: std::sync::OnceLock<Arc<dyn SharedBudget>>,
     /// When it last took a message (Unix seconds, 0: never), for `/readyz`.
     last_success: std::sync::atomic::AtomicI64,
 }
@@ -167,13 +187,30 @@ impl Entry {
         }
     }
 
-    /// Waits until `parts` more SMS parts may go through this gateway.
+    /// Waits until `parts` more SMS parts may go through this gateway:
+    /// from the budget shared through the database when there is one, else
+    /// (or when it cannot be reached) from this process's own.
     pub async fn wait_for_capacity(&self, parts: usize) {
-        if let Some(l) = &self.limiter {
-            let n = NonZeroU32::new(parts.clamp(1, self.config.max_parts.max(1)) as u32)
-                .unwrap_or(NonZeroU32::MIN);
-            let _ = l.until_n_ready(n).await;
+        let Some(l) = &self.limiter else {
+            return;
+        };
+        let n = NonZeroU32::new(parts.clamp(1, self.config.max_parts.max(1)) as u32)
+            .unwrap_or(NonZeroU32::MIN);
+        if let Some(budget) = self.budget.get() {
+            let period = std::time::Duration::from_secs_f64(1.0 / self.config.rate_per_second);
+            let burst = self.config.max_parts.max(1) as u32;
+            loop {
+                match budget.take(&self.name, n.get(), period, burst).await {
+                    Ok(None) => return,
+                    Ok(Some(wait)) => tokio::time::sleep(wait).await,
+                    Err(e) => {
+                        tracing::warn!(gateway = %self.name, error = %e, "the shared sending budget is unreachable: this process limits itself");
+                        break;
+                    }
+                }
+            }
         }
+        let _ = l.until_n_ready(n).await;
     }
 }
 
@@ -278,11 +315,13 @@ impl Gateways {
                 )
             });
             entries.insert(
-                name,
+                name.clone(),
                 Entry {
                     gateway,
                     config: g.clone(),
+                    name,
                     limiter,
+                    budget: std::sync::OnceLock::new(),
                     last_success: std::sync::atomic::AtomicI64::new(0),
                 },
             );
@@ -386,6 +425,14 @@ impl Gateways {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
+    }
+
+    /// Rate-limited gateways take their budget from `budget` (set once, at
+    /// start), shared with the other processes on the database.
+    pub fn share_budgets(&self, budget: Arc<dyn SharedBudget>) {
+        for e in self.entries.values() {
+            let _ = e.budget.set(budget.clone());
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Entry> {

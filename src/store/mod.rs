@@ -244,6 +244,43 @@ impl Store {
         Ok(!won.is_empty())
     }
 
+    /// Takes `parts` from `gateway`'s sending budget (GCRA: one part per
+    /// `period_us`, at most `burst` parts at once), as of `now_us`: 0 when
+    /// taken, else the microseconds to wait before asking again. One
+    /// statement, so processes sharing the database never both take the
+    /// same room.
+    pub async fn take_send_budget(
+        &self,
+        gateway: &str,
+        parts: i64,
+        period_us: i64,
+        burst: i64,
+        now_us: i64,
+    ) -> Result<i64> {
+        let taken: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO gateway_budgets (gateway, tat_us) VALUES (?1, ?4 + ?2 * ?3)
+             ON CONFLICT (gateway) DO UPDATE
+                SET tat_us = MAX(gateway_budgets.tat_us, ?4) + ?2 * ?3
+                WHERE MAX(gateway_budgets.tat_us, ?4) + ?2 * ?3 - ?5 * ?3 <= ?4
+             RETURNING tat_us",
+        )
+        .bind(gateway)
+        .bind(parts)
+        .bind(period_us)
+        .bind(now_us)
+        .bind(burst)
+        .fetch_all(&self.write)
+        .await?;
+        if !taken.is_empty() {
+            return Ok(0);
+        }
+        let tat: i64 = sqlx::query_scalar("SELECT tat_us FROM gateway_budgets WHERE gateway = ?1")
+            .bind(gateway)
+            .fetch_one(&self.write)
+            .await?;
+        Ok((tat.max(now_us) + parts * period_us - burst * period_us - now_us).max(1))
+    }
+
     /// The occurrence ran: it is never claimed again.
     pub async fn finish_job(&self, job: &str, occurrence: DateTime<Utc>) -> Result<()> {
         self.set_job_lease(job, occurrence, i64::MAX).await

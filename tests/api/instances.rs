@@ -1,8 +1,11 @@
 //! Several processes on one database (`serve` and a `tick` beside it, or
 //! several instances): each recurring job's occurrence runs once, and an
-//! occurrence whose process died is taken over after its lease.
+//! occurrence whose process died is taken over after its lease; sign-in
+//! limits and a gateway's rate limit hold for all of them together.
 
 use crate::helpers::{spawn_app_with, staff};
+use careminder::domain::MessageKind;
+use careminder::store::DirectMessage;
 use careminder::App;
 use chrono::Duration;
 use std::sync::Arc;
@@ -112,4 +115,67 @@ async fn sign_in_failures_counted_by_one_process_slow_the_next_try_on_another() 
     let later = now + Duration::minutes(61);
     let wait = b.sign_in_limits.wait("V002-O1", "10.0.0.7", later).await;
     assert_eq!(wait.unwrap(), None);
+}
+
+/// Parts per second the rate-limit test's gateway takes.
+const RATE: f64 = 20.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_keep_together_to_one_gateways_rate_limit() {
+    let a = spawn_app_with(
+        |c| {
+            c.gateway.rate_per_second = RATE;
+            c.gateway.max_parts = 1;
+            c.dispatcher.batch_size = 20;
+        },
+        "2026-12-01 10:00",
+    )
+    .await;
+    let (b, c) = (beside(&a.app).await, beside(&a.app).await);
+    let now = a.clock.now();
+    let messages = 60;
+    for n in 0..messages {
+        a.app
+            .store
+            .enqueue_direct(
+                &DirectMessage {
+                    dedupe_key: format!("rate-test:{n}"),
+                    kind: MessageKind::Reply,
+                    woman_id: None,
+                    staff_id: None,
+                    to_addr: Some(format!("+86139000{n:05}")),
+                    body: "OK".into(),
+                    in_reply_to: None,
+                    send_at: now,
+                    expires_at: now + Duration::hours(1),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let mocks = [
+        a.mock.clone(),
+        b.mock.clone().unwrap(),
+        c.mock.clone().unwrap(),
+    ];
+    let sent = || mocks.iter().map(|m| m.sent().len()).sum::<usize>();
+    // The real clock: a provider's limit is in real seconds. Each process
+    // alone would send its 20 in about a second; together they must take
+    // about three.
+    let started = std::time::Instant::now();
+    while sent() < messages {
+        let (x, y, z) = tokio::join!(a.app.tick(), b.tick(), c.tick());
+        assert_eq!(x.failed_stages + y.failed_stages + z.failed_stages, 0);
+    }
+    let took = started.elapsed().as_secs_f64();
+    let floor = (messages as f64 - 1.0) / RATE;
+    assert!(
+        took >= floor * 0.9,
+        "{messages} parts in {took:.2} s: faster than {RATE}/s across the processes"
+    );
+    assert!(
+        mocks.iter().filter(|m| !m.sent().is_empty()).count() >= 2,
+        "the processes shared the sending"
+    );
 }
