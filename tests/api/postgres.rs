@@ -144,6 +144,16 @@ async fn postgres_schema_is_the_twin_of_sqlite_at_the_same_version() {
     assert_eq!(pg_triggers, sqlite_named("trigger").await);
 }
 
+/// `careminder --db SQLITE migrate-to URL`, as an operator runs it.
+fn migrate_to(sqlite: &std::path::Path, url: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_careminder"))
+        .arg("--db")
+        .arg(sqlite)
+        .args(["migrate-to", url])
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data() {
     // A county with history: staff, the demo cohort, a morning of
@@ -175,12 +185,7 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     let path = t.app.config.database.sqlite_path().unwrap().to_path_buf();
     let url = fresh_pg_database("migrate_to").await;
 
-    let out = Command::new(env!("CARGO_BIN_EXE_careminder"))
-        .arg("--db")
-        .arg(&path)
-        .args(["migrate-to", &url])
-        .output()
-        .unwrap();
+    let out = migrate_to(&path, &url);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -262,12 +267,7 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     assert_eq!(next, last + 1);
 
     // A database that holds data is never filled again.
-    let again = Command::new(env!("CARGO_BIN_EXE_careminder"))
-        .arg("--db")
-        .arg(&path)
-        .args(["migrate-to", &url])
-        .output()
-        .unwrap();
+    let again = migrate_to(&path, &url);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success());
     assert!(stderr.contains("already holds data"), "{stderr}");
