@@ -145,15 +145,13 @@ impl SignInLimits {
         address: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<chrono::Duration>, AppError> {
-        let forget = now - chrono::Duration::minutes(FORGET_AFTER_MINUTES);
         let mut longest = None;
         for (key, free) in Self::keys(code, address) {
+            // The longest delay (15 minutes) ends before failures are
+            // forgotten: an old count never makes a try wait.
             let Some((n, last)) = self.store.sign_in_failures(&key).await? else {
                 continue;
             };
-            if last <= forget {
-                continue;
-            }
             let until = last + delay(u32::try_from(n).unwrap_or(u32::MAX), free);
             if until > now {
                 longest = longest.max(Some(until - now));

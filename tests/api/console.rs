@@ -1904,14 +1904,7 @@ async fn the_sign_in_page_speaks_either_language_and_keeps_the_code_typed() {
         .unwrap();
     // The county's language by default, English when asked, each with a
     // link to the other.
-    let zh = client
-        .get(t.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let zh = t.get_text("/login").await;
     assert!(
         zh.contains("登录") && zh.contains("href=\"/login?lang=en\""),
         "{zh}"

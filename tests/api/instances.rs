@@ -90,13 +90,15 @@ async fn sign_in_failures_counted_by_one_process_slow_the_next_try_on_another() 
     let a = spawn_app_with(|_| {}, "2026-12-01 09:00").await;
     let b = beside(&a.app).await;
     let now = a.clock.now();
-    for _ in 0..5 {
-        a.app
-            .sign_in_limits
-            .failed("V001-O1", "10.0.0.7", now)
-            .await
-            .unwrap();
-    }
+    let fail = |code: &'static str, times: usize, at| {
+        let limits = a.app.sign_in_limits.clone();
+        async move {
+            for _ in 0..times {
+                limits.failed(code, "10.0.0.7", at).await.unwrap();
+            }
+        }
+    };
+    fail("V001-O1", 5, now).await;
     // The sixth try on that code waits, whichever process it reaches.
     let wait = b.sign_in_limits.wait("V001-O1", "10.0.0.9", now).await;
     assert_eq!(wait.unwrap(), Some(Duration::seconds(30)));
@@ -104,16 +106,12 @@ async fn sign_in_failures_counted_by_one_process_slow_the_next_try_on_another() 
     b.sign_in_limits.succeeded("V001-O1").await.unwrap();
     let wait = a.app.sign_in_limits.wait("V001-O1", "10.0.0.9", now).await;
     assert_eq!(wait.unwrap(), None);
-    // An hour without failures forgets them.
-    for _ in 0..6 {
-        a.app
-            .sign_in_limits
-            .failed("V002-O1", "10.0.0.7", now)
-            .await
-            .unwrap();
-    }
+    // An hour without failures forgets them: the next failure counts as
+    // the first (remembered, it would be the seventh and wait 2 minutes).
+    fail("V002-O1", 6, now).await;
     let later = now + Duration::minutes(61);
-    let wait = b.sign_in_limits.wait("V002-O1", "10.0.0.7", later).await;
+    fail("V002-O1", 1, later).await;
+    let wait = b.sign_in_limits.wait("V002-O1", "10.0.0.9", later).await;
     assert_eq!(wait.unwrap(), None);
 }
 
