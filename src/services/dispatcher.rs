@@ -16,7 +16,7 @@ use crate::store::{ClaimedMessage, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use rand::Rng;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Dispatcher {
@@ -135,11 +135,12 @@ impl Dispatcher {
             .all_zones()
             .into_iter()
             .any(|tz| self.config.send_window.is_open(tz, now));
-        let lease = now + Duration::seconds(cfg.lease_seconds);
+        let lease_until = now + Duration::seconds(cfg.lease_seconds);
         let (claimed, expired) = self
             .store
-            .claim_due(now, lease, cfg.batch_size, open)
+            .claim_due(now, lease_until, cfg.batch_size, open)
             .await?;
+        let lease = Lease::new(lease_until, self.clock.clone(), cfg.lease_seconds);
         let mut report = DispatchReport {
             claimed: claimed.len() as u64,
             expired,
@@ -175,7 +176,8 @@ impl Dispatcher {
             .map(|job| {
                 let gateways = gateways.clone();
                 let metrics = metrics.clone();
-                async move { send_job(&gateways, &metrics, job, now).await }
+                let lease = lease.clone();
+                async move { send_job(&gateways, &metrics, &lease, job, now).await }
             })
             .buffer_unordered(cfg.concurrency)
             .flat_map(futures::stream::iter)
@@ -191,7 +193,7 @@ impl Dispatcher {
         // take longer than a lease), its leases are renewed every second,
         // so no other process on this database takes it back and sends it
         // again; a dead process stops renewing and its batch returns.
-        let in_flight: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+        let in_flight: Vec<(i64, i64)> = claimed.iter().map(|m| (m.id, m.attempts)).collect();
         let mut renew = tokio::time::interval(std::time::Duration::from_secs(1));
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await;
@@ -203,6 +205,7 @@ impl Dispatcher {
                 _ = renew.tick() => {
                     let until = self.clock.now() + Duration::seconds(cfg.lease_seconds);
                     self.store.renew_leases(&in_flight, until).await?;
+                    lease.renewed(until);
                     continue;
                 }
             };
@@ -216,7 +219,27 @@ impl Dispatcher {
                     out,
                     outcome,
                     refused_by,
+                    lapsed,
                 } = sent;
+                if lapsed {
+                    // Not an attempt: due again at once, here or elsewhere.
+                    results.push(SendResult {
+                        id: claimed[i].id,
+                        attempt: claimed[i].attempts,
+                        status: S::Scheduled,
+                        cause: Some("the claim lapsed before the hand-over: given back".into()),
+                        retry_at: Some(crate::store::ts(now)),
+                        gateway: None,
+                        provider_id: None,
+                        to_addr: None,
+                        body: None,
+                        parts: None,
+                        undo_attempt: true,
+                        channel: None,
+                        fallback: false,
+                    });
+                    continue;
+                }
                 if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
                     opted_out.push(w);
                 }
@@ -327,6 +350,7 @@ impl Dispatcher {
             };
             results.push(SendResult {
                 id: m.id,
+                attempt: m.attempts,
                 status,
                 cause: Some(cause),
                 retry_at,
@@ -493,6 +517,7 @@ impl Dispatcher {
         let end = |status: S, cause: String| {
             Box::new(SendResult {
                 id: m.id,
+                attempt: m.attempts,
                 status,
                 cause: Some(cause),
                 retry_at: None,
@@ -669,6 +694,7 @@ impl Dispatcher {
         };
         let mut r = SendResult {
             id: m.id,
+            attempt: m.attempts,
             status: S::Failed,
             cause: None,
             retry_at: None,
@@ -784,6 +810,45 @@ struct Sent {
     /// The route's gateway refused our configuration before the failover
     /// took it: (gateway, reason), for the administrators.
     refused_by: Option<(String, String)>,
+    /// Not handed over: the batch's claim lapsed first.
+    lapsed: bool,
+}
+
+/// How long this process's claim on a batch holds, by its own clock. A
+/// message is handed over only while the claim holds with a margin to
+/// spare: once it lapses, another process on the database may take the
+/// message back and send it. A renewal that commits after the claim lapsed
+/// does not revive it, since another process may already hold its messages.
+#[derive(Clone)]
+struct Lease {
+    until_ms: Arc<AtomicI64>,
+    clock: crate::clock::Clock,
+    margin: Duration,
+}
+
+impl Lease {
+    fn new(until: DateTime<Utc>, clock: crate::clock::Clock, lease_seconds: i64) -> Self {
+        Self {
+            until_ms: Arc::new(AtomicI64::new(until.timestamp_millis())),
+            clock,
+            // For the hand-over's own time and the clocks of processes on
+            // other machines.
+            margin: Duration::seconds((lease_seconds / 3).clamp(1, 30)),
+        }
+    }
+
+    fn holds(&self) -> bool {
+        (self.clock.now() + self.margin).timestamp_millis() < self.until_ms.load(Ordering::SeqCst)
+    }
+
+    /// A renewal to `until` committed: the claim holds until then, if it
+    /// still held when the renewal was written.
+    fn renewed(&self, until: DateTime<Utc>) {
+        if self.holds() {
+            self.until_ms
+                .fetch_max(until.timestamp_millis(), Ordering::SeqCst);
+        }
+    }
 }
 
 /// The sends of a batch as calls: `batchable` messages a gateway can take
@@ -831,6 +896,7 @@ fn jobs(
 async fn send_job(
     gateways: &Gateways,
     metrics: &crate::metrics::Metrics,
+    lease: &Lease,
     job: Vec<(usize, OutgoingMessage, Via)>,
     now: DateTime<Utc>,
 ) -> Vec<Sent> {
@@ -850,6 +916,7 @@ async fn send_job(
         out,
         outcome,
         refused_by: None,
+        lapsed: false,
     };
     let mut ready = Vec::with_capacity(job.len());
     for (i, out, via) in job {
@@ -866,6 +933,20 @@ async fn send_job(
             continue;
         }
         entry.wait_for_capacity(parts).await;
+        if !lease.holds() {
+            let mut given_back = sent(
+                i,
+                out,
+                &via,
+                SendOutcome::Transient {
+                    reason: "the claim lapsed before the hand-over".into(),
+                    retry_after: None,
+                },
+            );
+            given_back.lapsed = true;
+            done.push(given_back);
+            continue;
+        }
         ready.push((i, out, via, parts));
     }
     if ready.is_empty() {
@@ -915,6 +996,7 @@ async fn send_job(
                     out: again,
                     outcome,
                     refused_by: Some((name.clone(), reason.clone())),
+                    lapsed: false,
                 });
                 continue;
             }

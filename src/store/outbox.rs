@@ -1,7 +1,8 @@
 //! The outbox: one row per message, from planning to its last status.
 
 use super::{
-    from_ts, full_chunk, parse_stored_date, rows_per_statement, ts, Result, Store, StoreError,
+    from_ts, full_chunk, on_db, parse_stored_date, rows_per_statement, ts, Result, Store,
+    StoreError,
 };
 use crate::domain::schedule::TriggerAnchor;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -35,6 +36,10 @@ pub struct NewOutboxRow {
     /// A series message: capped per woman, sent after reminders.
     pub outreach: bool,
 }
+
+/// Signed callback URLs already acted on are kept in `webhook_events`
+/// beside envelope ids, their keys under this prefix.
+pub const SPENT_URL: &str = "nonce:";
 
 /// A claimed message with what is needed to render and send it.
 #[derive(Debug, Clone)]
@@ -121,6 +126,10 @@ struct ClaimRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct SendResult {
     pub id: i64,
+    /// The claim it is the result of (the message's attempt count as
+    /// claimed): a result applies only while that claim stands, never to a
+    /// later claim by another process after this one's lease lapsed.
+    pub attempt: i64,
     pub status: crate::domain::MessageStatus,
     pub cause: Option<String>,
     /// For a retry: when to try again.
@@ -243,7 +252,7 @@ impl Store {
         if let Some(ids) = only {
             q = q.bind(serde_json::to_string(ids).expect("json"));
         }
-        let rows = q.fetch_all(&self.read).await?;
+        let rows = q.fetch_all(self.read()?).await?;
         rows.into_iter()
             .map(|r| {
                 Ok(PlanningCandidate {
@@ -453,28 +462,32 @@ impl Store {
         Ok((msgs, expired))
     }
 
-    /// Records the results of a batch of sends in one transaction. A result
-    /// only applies to a message still claimed: a status report that arrived
-    /// first is never overwritten.
-    /// Extends the leases of messages still claimed (a batch in flight).
-    pub async fn renew_leases(&self, ids: &[i64], until: DateTime<Utc>) -> Result<u64> {
+    /// Extends the leases of messages still held by the claims `held`
+    /// names (id, attempt): a batch in flight. A message another process
+    /// took back after the lease lapsed is not renewed.
+    pub async fn renew_leases(&self, held: &[(i64, i64)], until: DateTime<Utc>) -> Result<u64> {
         Ok(sqlx::query(
-            "UPDATE outbox SET lease_until = ?1
-             WHERE status = 'claimed' AND id IN (SELECT value FROM json_each(?2))",
+            "UPDATE outbox SET lease_until = ?1 FROM json_each(?2) j
+             WHERE outbox.status = 'claimed' AND outbox.id = j.value->>0
+               AND outbox.attempts = j.value->>1",
         )
         .bind(ts(until))
-        .bind(serde_json::to_string(ids).expect("json"))
-        .execute(&self.write)
+        .bind(serde_json::to_string(held).expect("json"))
+        .execute(self.write()?)
         .await?
         .rows_affected())
     }
 
+    /// Records the results of a batch of sends in one transaction. A result
+    /// only applies while its claim stands (the message still claimed at
+    /// that attempt): a status report that arrived first is never
+    /// overwritten, nor a later claim by another process.
     pub async fn record_results(&self, results: &[SendResult], now: DateTime<Utc>) -> Result<()> {
         if results.is_empty() {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        for chunk in results.chunks(rows_per_statement(10)) {
+        for chunk in results.chunks(rows_per_statement(12)) {
             // A receipt may have come first (the phone reported delivery
             // before this batch was written): the status it set stands, and
             // what the hand-over knows (text, parts, number, gateway, its
@@ -508,10 +521,11 @@ impl Store {
                     .push_bind(&r.body)
                     .push_bind(r.parts)
                     .push_bind(i64::from(r.undo_attempt))
-                    .push_bind(r.channel);
+                    .push_bind(r.channel)
+                    .push_bind(r.attempt);
             });
             qb.push(
-                ") AS r WHERE outbox.id = r.column1
+                ") AS r WHERE outbox.id = r.column1 AND outbox.attempts = r.column12
                    AND (outbox.status = 'claimed'
                         OR (outbox.lease_until IS NOT NULL
                             AND outbox.status IN ('accepted', 'sent', 'delivered', 'failed')))",
@@ -551,7 +565,7 @@ impl Store {
         .bind(step_id)
         .bind(serde_json::to_string(pregnancies).expect("json"))
         .bind(serde_json::to_string(women).expect("json"))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(ids.into_iter().collect())
     }
@@ -577,7 +591,7 @@ impl Store {
         .bind(serde_json::to_string(women).expect("json"))
         .bind(ts(week_ago))
         .bind(ts(day_start))
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?;
         Ok(rows.into_iter().map(|(w, n, d)| (w, (n, d))).collect())
     }
@@ -645,26 +659,47 @@ impl Store {
         event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(gateway)
-        .bind(event_id)
-        .bind(ts(now))
-        .execute(&self.write)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let r = on_db!(self, db => {
+            sqlx::query(
+                "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(gateway)
+            .bind(event_id)
+            .bind(ts(now))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
+        Ok(r == 1)
     }
 
     pub async fn webhook_event_seen(&self, gateway: &str, event_id: &str) -> Result<bool> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT 1 FROM webhook_events WHERE gateway = ? AND event_id = ?",
-        )
-        .bind(gateway)
-        .bind(event_id)
-        .fetch_optional(&self.write)
-        .await?
-        .is_some())
+        let seen: Option<i32> = on_db!(self, db => {
+            sqlx::query_scalar("SELECT 1 FROM webhook_events WHERE gateway = $1 AND event_id = $2")
+                .bind(gateway)
+                .bind(event_id)
+                .fetch_optional(db)
+                .await?
+        });
+        Ok(seen.is_some())
+    }
+
+    /// Forgets webhook envelope ids after 30 days (a gateway redelivers
+    /// within hours) and spent callback URLs after a day (a URL older than
+    /// five minutes is refused as stale anyway).
+    pub async fn purge_webhook_events(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(on_db!(self, db => {
+            sqlx::query(
+                "DELETE FROM webhook_events WHERE received_at < $1
+                    OR (received_at < $2 AND substr(event_id, 1, length($3)) = $3)",
+            )
+            .bind(ts(now - chrono::Duration::days(30)))
+            .bind(ts(now - chrono::Duration::days(1)))
+            .bind(SPENT_URL)
+            .execute(db)
+            .await?
+            .rows_affected()
+        }))
     }
 
     /// SMS stand-ins for messages that failed on WeChat (a
@@ -686,7 +721,7 @@ impl Store {
             sqlx::query_as("SELECT id, woman_id FROM outbox WHERE gateway = ? AND provider_id = ?")
                 .bind(gateway)
                 .bind(provider_id)
-                .fetch_optional(&self.write)
+                .fetch_optional(self.write()?)
                 .await?,
         )
     }
@@ -705,7 +740,7 @@ impl Store {
         )
         .bind(gateway)
         .bind(limit)
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?)
     }
 
@@ -721,7 +756,7 @@ impl Store {
         .bind(ts(now))
         .bind(gateway)
         .bind(serde_json::to_string(ids).expect("json"))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?;
         Ok(())
     }
@@ -735,7 +770,7 @@ impl Store {
                      UNION ALL
                      SELECT MIN(send_at) FROM outbox WHERE status = 'scheduled' AND outreach = 1)",
             )
-                .fetch_one(&self.read)
+                .fetch_one(self.read()?)
                 .await?;
         Ok(t.map(from_ts))
     }
@@ -752,7 +787,7 @@ impl Store {
         .bind(f.woman_id)
         .bind(f.from.map(ts))
         .bind(if f.limit > 0 { f.limit } else { i64::MAX })
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(rows
             .into_iter()
@@ -786,7 +821,7 @@ impl Store {
         if let Some(b) = broadcast {
             q = q.bind(b);
         }
-        let rows: Vec<(crate::domain::MessageStatus, i64)> = q.fetch_all(&self.read).await?;
+        let rows: Vec<(crate::domain::MessageStatus, i64)> = q.fetch_all(self.read()?).await?;
         Ok(rows
             .into_iter()
             .map(|(status, count)| StatusCount { status, count })
@@ -802,7 +837,7 @@ impl Store {
             "SELECT status, at, cause FROM outbox_events WHERE outbox_id = ? ORDER BY id",
         )
         .bind(outbox_id)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(rows
             .into_iter()

@@ -99,6 +99,74 @@ async fn a_worker_dying_between_claim_and_record_loses_nothing_and_sends_once() 
     );
 }
 
+/// What a worker writes after handing `m` over.
+fn accepted(
+    m: &careminder::store::ClaimedMessage,
+    provider_id: &str,
+) -> careminder::store::SendResult {
+    careminder::store::SendResult {
+        id: m.id,
+        attempt: m.attempts,
+        status: careminder::domain::MessageStatus::Accepted,
+        cause: None,
+        retry_at: None,
+        gateway: Some("default".into()),
+        provider_id: Some(provider_id.into()),
+        to_addr: m.phone.clone(),
+        body: Some("x".into()),
+        parts: Some(1),
+        undo_attempt: false,
+        channel: Some(careminder::domain::Channel::Sms),
+        fallback: false,
+    }
+}
+
+#[tokio::test]
+async fn a_worker_whose_lease_lapsed_neither_renews_nor_overwrites_the_claim_that_took_it_back() {
+    let (t, _) = one_woman().await;
+    // A worker claims the message, then stalls past its lease.
+    let first = claim_at_nine(&t).await.remove(0);
+    t.at("2026-12-12 09:06");
+    let now = t.clock.now();
+    let (mut again, _) = t
+        .app
+        .store
+        .claim_due(now, now + Duration::minutes(5), 10, true)
+        .await
+        .unwrap();
+    let second = again.remove(0);
+    assert_eq!((second.id, second.attempts), (first.id, 2), "taken back");
+    // The stalled worker wakes: its renewal and its result touch nothing.
+    let renewed = t
+        .app
+        .store
+        .renew_leases(&[(first.id, first.attempts)], now + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(renewed, 0, "a lapsed claim is not renewed");
+    let store = &t.app.store;
+    store
+        .record_results(&[accepted(&first, "stale-1")], now)
+        .await
+        .unwrap();
+    let status = |rows: Vec<careminder::store::OutboxListRow>| {
+        (rows[0].status.clone(), rows[0].gateway.clone())
+    };
+    assert_eq!(
+        status(t.outbox_of(first.woman_id.unwrap()).await),
+        ("claimed".to_string(), None),
+        "the second claim stands"
+    );
+    store
+        .record_results(&[accepted(&second, "live-2")], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        status(t.outbox_of(first.woman_id.unwrap()).await),
+        ("accepted".to_string(), Some("default".to_string()))
+    );
+}
+
 #[tokio::test]
 async fn a_receipt_for_a_message_whose_worker_died_completes_it_without_a_resend() {
     let (t, _) = one_woman().await;
@@ -282,6 +350,7 @@ async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_th
         .record_results(
             &[careminder::store::SendResult {
                 id: m.id,
+                attempt: m.attempts,
                 status: careminder::domain::MessageStatus::Accepted,
                 cause: None,
                 retry_at: None,

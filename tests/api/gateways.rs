@@ -775,10 +775,12 @@ async fn a_slow_batch_keeps_its_leases_so_no_other_process_takes_it_and_sends_it
     // The service's batch of three takes about 4.5 seconds at this gateway.
     let app = t.app.clone();
     let serve = tokio::spawn(async move { app.tick().await });
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    // Its claims' first leases run out...
-    t.clock.advance(Duration::seconds(30));
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    // The service's clock runs four times faster than real time, so its
+    // claims' first leases run out while the batch is in flight...
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        t.clock.advance(Duration::seconds(2));
+    }
     // ...and another process on this database (a `careminder tick`) looks
     // for work: the batch in flight is not there to take.
     let now = t.clock.now();
