@@ -220,7 +220,7 @@ impl Store {
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT w.language, COUNT(*)");
         push_audience(&mut qb, a, on);
         qb.push(" GROUP BY w.language ORDER BY w.language");
-        Ok(qb.build_query_as().fetch_all(&self.read).await?)
+        Ok(qb.build_query_as().fetch_all(self.read()?).await?)
     }
 
     /// A few women of the audience, for sample messages.
@@ -237,7 +237,7 @@ impl Store {
         push_audience(&mut qb, a, on);
         qb.push(" ORDER BY w.id LIMIT ").push_bind(n);
         qb.build()
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?
             .into_iter()
             .map(|r| {
@@ -330,7 +330,7 @@ impl Store {
             "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.read)
+        .fetch_optional(self.read()?)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("broadcast {id}")))?;
         broadcast_row(&r)
@@ -350,7 +350,7 @@ impl Store {
         sqlx::query(&format!(
             "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE {filter} ORDER BY id"
         ))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?
         .iter()
         .map(broadcast_row)

@@ -106,7 +106,7 @@ impl Store {
             .bind(status)
             .bind(ts(now))
             .bind(key)
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?
             .rows_affected();
         if n == 0 {
@@ -121,7 +121,7 @@ impl Store {
             "SELECT c.key, c.name, c.status, c.outreach, (SELECT COUNT(*) FROM campaign_steps s WHERE s.campaign_id = c.id)
              FROM campaigns c ORDER BY c.id",
         )
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?)
     }
 
@@ -133,7 +133,7 @@ impl Store {
              FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id
              WHERE c.status = 'active' ORDER BY s.id",
         )
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -167,7 +167,7 @@ impl Store {
     pub async fn step_texts(&self) -> Result<Vec<StepText>> {
         let rows: Vec<(i64, String, String)> =
             sqlx::query_as("SELECT step_id, language, body FROM step_texts")
-                .fetch_all(&self.read)
+                .fetch_all(self.read()?)
                 .await?;
         Ok(rows
             .into_iter()
@@ -207,7 +207,7 @@ impl Store {
     pub async fn wechat_variants(&self) -> Result<Vec<WechatVariant>> {
         let rows: Vec<(i64, String, Option<String>, String)> =
             sqlx::query_as("SELECT step_id, template_id, url, fields FROM step_wechat")
-                .fetch_all(&self.read)
+                .fetch_all(self.read()?)
                 .await?;
         rows.into_iter()
             .map(|(step_id, template_id, url, fields)| {
@@ -275,7 +275,7 @@ impl Store {
             "SELECT step_id, provider, code, content, params, promotional
                  FROM step_sms_templates ORDER BY step_id, provider",
         )
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         rows.into_iter()
             .map(|(step_id, provider, code, content, params, promotional)| {
@@ -358,7 +358,7 @@ impl Store {
         .bind(campaign)
         .bind(campaign)
         .bind(provider)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(rows)
     }
@@ -367,7 +367,7 @@ impl Store {
     pub async fn texts_version(&self) -> Result<i64> {
         let v: Option<String> =
             sqlx::query_scalar("SELECT value FROM state WHERE key = 'texts_version'")
-                .fetch_optional(&self.read)
+                .fetch_optional(self.read()?)
                 .await?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
@@ -417,7 +417,7 @@ impl Store {
         sqlx::query_scalar("SELECT s.id FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = ? AND s.key = ?")
             .bind(campaign)
             .bind(step)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.read()?)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("step {campaign}/{step}")))
     }

@@ -102,7 +102,7 @@ impl Store {
              ORDER BY w.officer_code, v.window_end, w.id",
         )
         .bind(date_str(cutoff))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         rows.iter().map(overdue_visit).collect()
     }
@@ -155,7 +155,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(date_str(starts_by))
             .bind(date_str(ends_from))
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?;
         rows.iter().map(overdue_visit).collect()
     }
@@ -191,7 +191,7 @@ impl Store {
              FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'stale'
              ORDER BY w.officer_code, p.lmp",
         )
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -303,7 +303,7 @@ impl Store {
              ORDER BY (status <> 'delivered') DESC, id DESC LIMIT 1",
         )
         .bind(woman_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?)
     }
 
@@ -329,7 +329,7 @@ impl Store {
         ))
         .bind(ts(from))
         .bind(ts(to))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         for r in rows {
             let c = by.entry(key(&r)).or_default();
@@ -355,7 +355,7 @@ impl Store {
         .bind(date_str(d_from))
         .bind(date_str(d_to))
         .bind(date_str(overdue_cutoff))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         for r in rows {
             let c = by.entry(key(&r)).or_default();
@@ -371,7 +371,7 @@ impl Store {
         ))
         .bind(ts(from))
         .bind(ts(to))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         for r in rows {
             by.entry(key(&r)).or_default().registrations = r.get("n");

@@ -142,12 +142,12 @@ impl Store {
             .bind(hash)
             .bind(ts(now))
             .bind(staff_id)
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         // A new password signs every open session out.
         sqlx::query("DELETE FROM sessions WHERE staff_id = ?")
             .bind(staff_id)
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         Ok(())
     }
@@ -163,7 +163,7 @@ impl Store {
         let hash: Option<String> =
             sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = ?")
                 .bind(s.id)
-                .fetch_one(&self.read)
+                .fetch_one(self.read()?)
                 .await?;
         Ok(Some((s, hash)))
     }
@@ -178,7 +178,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
             .bind(ts(now))
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, staff_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
@@ -188,7 +188,7 @@ impl Store {
         .bind(csrf)
         .bind(ts(now))
         .bind(ts(expires_at))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?;
         Ok(())
     }
@@ -204,7 +204,7 @@ impl Store {
         )
         .bind(id_hash)
         .bind(ts(now))
-        .fetch_optional(&self.read)
+        .fetch_optional(self.read()?)
         .await?;
         let Some((staff_id, csrf)) = row else {
             return Ok(None);
@@ -220,7 +220,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
             .bind(id_hash)
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         Ok(())
     }
@@ -265,7 +265,7 @@ impl Store {
             .bind(&edd_from)
             .bind(&edd_to)
             .bind(area.bind())
-            .fetch_one(&self.read)
+            .fetch_one(self.read()?)
             .await?
             .get("n");
         let sql = format!(
@@ -280,7 +280,7 @@ impl Store {
             .bind(&edd_from)
             .bind(&edd_to)
             .bind(area.bind())
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?;
         let rows = rows
             .into_iter()
@@ -307,7 +307,7 @@ impl Store {
         let q = sqlx::query(&sql).bind(id);
         Ok(pad(q, 1)
             .bind(area.bind())
-            .fetch_optional(&self.read)
+            .fetch_optional(self.read()?)
             .await?
             .is_some())
     }
@@ -338,7 +338,7 @@ impl Store {
         );
         let count_sql = format!("SELECT COUNT(*) {matching}");
         let total: i64 = bind_log(sqlx::query(&count_sql), f, area, limit, offset)
-            .fetch_one(&self.read)
+            .fetch_one(self.read()?)
             .await?
             .get(0);
         let sql = format!(
@@ -348,7 +348,7 @@ impl Store {
              ORDER BY o.send_at DESC, o.id DESC LIMIT ?6 OFFSET ?7"
         );
         let rows = bind_log(sqlx::query(&sql), f, area, limit, offset)
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?
             .into_iter()
             .map(|r| MessageLogRow {
@@ -373,7 +373,7 @@ impl Store {
         let woman: Option<(Option<i64>,)> =
             sqlx::query_as("SELECT woman_id FROM outbox WHERE id = ?")
                 .bind(id)
-                .fetch_optional(&self.read)
+                .fetch_optional(self.read()?)
                 .await?;
         let Some((woman,)) = woman else {
             return Ok(None);
@@ -382,7 +382,7 @@ impl Store {
             "SELECT at, status, cause FROM outbox_events WHERE outbox_id = ? ORDER BY id",
         )
         .bind(id)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(Some((
             woman,
@@ -426,7 +426,7 @@ impl Store {
             .bind(None::<String>)
             .bind(None::<String>)
             .bind(area.bind())
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?;
         rows.into_iter()
             .map(|(d, sent, delivered, failed)| {
@@ -458,7 +458,7 @@ impl Store {
         .bind(body)
         .bind(by)
         .bind(ts(now))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?;
         Ok(())
     }
@@ -471,7 +471,7 @@ impl Store {
         )
         .bind(step_id)
         .bind(language)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(rows
             .into_iter()
@@ -503,7 +503,7 @@ impl Store {
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {MATCHING}"))
             .bind(actor.trim())
             .bind(action.trim())
-            .fetch_one(&self.read)
+            .fetch_one(self.read()?)
             .await?;
         let rows = sqlx::query(&format!(
             "SELECT at, actor, action, subject, detail {MATCHING} ORDER BY id DESC LIMIT ?3 OFFSET ?4"
@@ -512,7 +512,7 @@ impl Store {
         .bind(action.trim())
         .bind(limit)
         .bind(offset.max(0))
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?
         .into_iter()
         .map(|r| AuditRow {
@@ -576,7 +576,7 @@ impl Store {
              FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = ? ORDER BY s.id",
         )
         .bind(campaign)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         let mut out = Vec::with_capacity(steps.len());
         for (id, key, anchor, offset_days, send_time, grace_hours) in steps {
@@ -584,7 +584,7 @@ impl Store {
                 "SELECT language, body FROM step_texts WHERE step_id = ? ORDER BY language DESC",
             )
             .bind(id)
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?;
             out.push(StepEditRow {
                 id,
@@ -623,7 +623,7 @@ impl Store {
             "SELECT id, lmp, edd, status, delivered_on FROM pregnancies WHERE woman_id = ? ORDER BY id DESC",
         )
         .bind(woman_id)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(rows
             .into_iter()
@@ -655,7 +655,7 @@ impl Store {
             area.clause()
         );
         let q = sqlx::query(&sql).bind(super::date_str(overdue_before));
-        let rows = pad(q, 1).bind(area.bind()).fetch_all(&self.read).await?;
+        let rows = pad(q, 1).bind(area.bind()).fetch_all(self.read()?).await?;
         Ok(rows
             .into_iter()
             .map(|r| VillageVisits {
@@ -684,7 +684,7 @@ impl Store {
             area.clause()
         );
         let q = sqlx::query(&sql).bind(ts(from)).bind(offset_seconds);
-        let rows = pad(q, 2).bind(area.bind()).fetch_all(&self.read).await?;
+        let rows = pad(q, 2).bind(area.bind()).fetch_all(self.read()?).await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
@@ -698,13 +698,13 @@ impl Store {
              FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
              GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         )
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         let (due, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(send_at) FROM outbox WHERE status = 'scheduled' AND send_at <= ?",
         )
         .bind(ts(now))
-        .fetch_one(&self.read)
+        .fetch_one(self.read()?)
         .await?;
         Ok(crate::metrics::Snapshot {
             messages,
@@ -723,7 +723,7 @@ impl Store {
         )
         .bind(phone)
         .bind(name)
-        .fetch_optional(&self.read)
+        .fetch_optional(self.read()?)
         .await?)
     }
 }

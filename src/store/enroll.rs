@@ -233,7 +233,7 @@ impl Store {
     /// Women registered (erased ones included: they still count).
     pub async fn women_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
-            .fetch_one(&self.read)
+            .fetch_one(self.read()?)
             .await?)
     }
 
@@ -413,7 +413,7 @@ impl Store {
         )
         .bind(woman_id)
         .bind(key)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?)
     }
 
@@ -435,7 +435,7 @@ impl Store {
         .bind(woman_id)
         .bind(task)
         .bind(date_str(today))
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?)
     }
 
@@ -464,7 +464,7 @@ impl Store {
             "SELECT id, woman_id, care_plan, lmp, edd, registered_on, status, version FROM pregnancies WHERE id = ?",
         )
         .bind(id)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("pregnancy {id}")))?;
         Ok(PregnancyRow {
@@ -485,7 +485,7 @@ impl Store {
                     wechat_openid, wechat_unfollowed_at FROM women WHERE id = ?",
         )
         .bind(id)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("woman {id}")))
     }
@@ -498,7 +498,7 @@ impl Store {
         let rows: Vec<(String, String, String, String)> =
             sqlx::query_as("SELECT contact_key, due_on, window_end, status FROM visits WHERE pregnancy_id = ? ORDER BY seq")
                 .bind(pregnancy_id)
-                .fetch_all(&self.write)
+                .fetch_all(self.write()?)
                 .await?;
         rows.into_iter()
             .map(|(k, d, e, s)| Ok((k, parse_stored_date(&d)?, parse_stored_date(&e)?, s)))
@@ -514,7 +514,7 @@ impl Store {
              FROM visits WHERE pregnancy_id = ? ORDER BY seq",
         )
         .bind(pregnancy_id)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -541,7 +541,7 @@ impl Store {
 
     pub async fn count_women(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
-            .fetch_one(&self.read)
+            .fetch_one(self.read()?)
             .await?)
     }
 }

@@ -104,7 +104,7 @@ impl Store {
             "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
     }
@@ -113,7 +113,7 @@ impl Store {
     pub async fn inbound_count(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE processed_at IS NOT NULL")
-                .fetch_one(&self.write)
+                .fetch_one(self.write()?)
                 .await?,
         )
     }
@@ -124,7 +124,7 @@ impl Store {
             "SELECT id FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT ?",
         )
         .bind(limit)
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?)
     }
 
@@ -146,7 +146,7 @@ impl Store {
         .bind(&r.assigned_to)
         .bind(ts(now))
         .bind(id)
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?;
         Ok(())
     }
@@ -163,7 +163,7 @@ impl Store {
              LIMIT 1",
         )
         .bind(phone)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?)
     }
 
@@ -186,7 +186,7 @@ impl Store {
         .bind(ts(m.expires_at))
         .bind(ts(now))
         .bind(ts(now))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -206,7 +206,7 @@ impl Store {
         };
         Ok(sqlx::query_as(&sql)
             .bind(officer)
-            .fetch_all(&self.read)
+            .fetch_all(self.read()?)
             .await?)
     }
 
@@ -215,7 +215,7 @@ impl Store {
             .bind(ts(now))
             .bind(by)
             .bind(id)
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         Ok(())
     }
@@ -232,7 +232,7 @@ impl Store {
              ORDER BY at, dir, id",
         )
         .bind(woman_id)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?;
         Ok(rows
             .into_iter()
@@ -288,7 +288,7 @@ impl Store {
         .bind(ts(now))
         .bind(woman_id)
         .bind(super::date_str(today))
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?;
         Ok(row.into_iter().next())
     }

@@ -109,7 +109,7 @@ impl Store {
                 .bind(date_str(to))
                 .bind(ts(start))
                 .bind(ts(end))
-                .fetch_all(&self.read)
+                .fetch_all(self.read()?)
                 .await?;
             for r in rows {
                 out.push(IndicatorCount {

@@ -40,7 +40,7 @@ pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, Ne
 pub use indicators::IndicatorCount;
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
-    StatusCount,
+    StatusCount, SPENT_URL,
 };
 pub use privacy::Erasure;
 pub use staff::{NewStaff, StaffRow};
@@ -133,55 +133,115 @@ pub(crate) fn full_chunk(len: usize) -> bool {
     len == ROWS_PER_STATEMENT || len <= 4
 }
 
-/// The database: a writer pool of one connection and a reader pool.
+/// The database: SQLite's writer pool of one connection and its reader
+/// pool, or one PostgreSQL pool.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The only connection that writes: SQLite allows one writer at a time,
-    /// so queueing here is cheaper than busy-waiting on the file lock.
-    write: SqlitePool,
-    /// Read-only connections for listings, reports and the planner's scans.
-    read: SqlitePool,
+    db: Db,
 }
+
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite {
+        /// The only connection that writes: SQLite allows one writer at a
+        /// time, so queueing here is cheaper than busy-waiting on the file
+        /// lock.
+        write: SqlitePool,
+        /// Read-only connections for listings, reports and the planner's scans.
+        read: SqlitePool,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` once per backend, with `$pool` bound to SQLite's writer or
+/// to the PostgreSQL pool: the body is written once and type-checked for
+/// both. Statements number their parameters `$1`, `$2`…, which both
+/// databases read.
+macro_rules! on_db {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// What a statement not yet written for PostgreSQL says there.
+const SQLITE_ONLY: &str = "this part of careminder runs on SQLite only in this version";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
     /// Opens (creating if needed) the database `url` names and applies
     /// its migrations.
+    ///
+    /// On PostgreSQL, only the statements processes share to coordinate
+    /// (state, job claims, sending budgets, sign-in limits, the audit log)
+    /// run in this version; the rest answer [`StoreError::Unsupported`],
+    /// and the service refuses to serve from it (see `App::open`).
     pub async fn open(url: &crate::config::DatabaseUrl) -> Result<Self> {
         match url {
             crate::config::DatabaseUrl::Sqlite(path) => sqlite::open(path).await,
-            crate::config::DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(
-                "this version serves from SQLite only; a PostgreSQL database is prepared \
-                 with `careminder migrate-to postgres://…` and backed up with pg_dump"
-                    .into(),
-            )),
+            crate::config::DatabaseUrl::Postgres(url) => Ok(Store {
+                db: Db::Postgres(postgres::open(url, 10).await?),
+            }),
         }
     }
 
-    /// Closes both pools; the last connection to close checkpoints the
-    /// write-ahead log into the database file.
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// SQLite's writer, for statements written for SQLite only.
+    pub(crate) fn write(&self) -> Result<&SqlitePool> {
+        match &self.db {
+            Db::Sqlite { write, .. } => Ok(write),
+            Db::Postgres(_) => Err(StoreError::Unsupported(SQLITE_ONLY.into())),
+        }
+    }
+
+    /// SQLite's readers, for statements written for SQLite only.
+    pub(crate) fn read(&self) -> Result<&SqlitePool> {
+        match &self.db {
+            Db::Sqlite { read, .. } => Ok(read),
+            Db::Postgres(_) => Err(StoreError::Unsupported(SQLITE_ONLY.into())),
+        }
+    }
+
+    /// Closes the pools; on SQLite, the last connection to close
+    /// checkpoints the write-ahead log into the database file.
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        match &self.db {
+            Db::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// Messages claimed by a dispatcher and not yet recorded.
     pub async fn claimed_count(&self) -> Result<i64> {
-        Ok(
+        Ok(on_db!(self, db => {
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'claimed'")
-                .fetch_one(&self.write)
-                .await?,
-        )
+                .fetch_one(db)
+                .await?
+        }))
     }
 
     /// A write transaction, begun with `BEGIN IMMEDIATE`.
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.write()?.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Cheap liveness check: the database answers and is writable.
     pub async fn ping(&self) -> Result<()> {
+        if let Db::Postgres(pool) = &self.db {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
         sqlx::query("SELECT 1").execute(&mut *tx).await?;
         tx.rollback().await?;
@@ -191,28 +251,27 @@ impl Store {
     /// Whether a write reaches the disk now (a full disk fails it): one
     /// small committed write, for readiness checks.
     pub async fn writable(&self, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO state (key, value) VALUES ('ready_check', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1")
-            .bind(ts(now).to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.set_state("ready_check", &ts(now).to_string()).await
     }
 
     pub async fn get_state(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.write)
-            .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
+                .bind(key)
+                .fetch_optional(db)
+                .await?
+        }))
     }
 
     pub async fn set_state(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.write)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("INSERT INTO state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(key)
+                .bind(value)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 
@@ -227,20 +286,22 @@ impl Store {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool> {
-        let won: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO job_claims (job, occurrence, lease_until) VALUES (?1, ?2, ?3)
-             ON CONFLICT (job) DO UPDATE
-                SET occurrence = excluded.occurrence, lease_until = excluded.lease_until
-                WHERE job_claims.occurrence < excluded.occurrence
-                   OR (job_claims.occurrence = excluded.occurrence AND job_claims.lease_until < ?4)
-             RETURNING job",
-        )
-        .bind(job)
-        .bind(ts(occurrence))
-        .bind(ts(lease_until))
-        .bind(ts(now))
-        .fetch_all(&self.write)
-        .await?;
+        let won: Vec<String> = on_db!(self, db => {
+            sqlx::query_scalar(
+                "INSERT INTO job_claims (job, occurrence, lease_until) VALUES ($1, $2, $3)
+                 ON CONFLICT (job) DO UPDATE
+                    SET occurrence = excluded.occurrence, lease_until = excluded.lease_until
+                    WHERE job_claims.occurrence < excluded.occurrence
+                       OR (job_claims.occurrence = excluded.occurrence AND job_claims.lease_until < $4)
+                 RETURNING job",
+            )
+            .bind(job)
+            .bind(ts(occurrence))
+            .bind(ts(lease_until))
+            .bind(ts(now))
+            .fetch_all(db)
+            .await?
+        });
         Ok(!won.is_empty())
     }
 
@@ -257,27 +318,35 @@ impl Store {
         burst: i64,
         now_us: i64,
     ) -> Result<i64> {
-        let taken: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO gateway_budgets (gateway, tat_us) VALUES (?1, ?4 + ?2 * ?3)
+        // The later of the stored theoretical arrival time and now, in SQL
+        // both databases read (SQLite's scalar MAX is PostgreSQL's GREATEST).
+        let later = "CASE WHEN gateway_budgets.tat_us > $4 THEN gateway_budgets.tat_us ELSE $4 END";
+        let sql = format!(
+            "INSERT INTO gateway_budgets (gateway, tat_us) VALUES ($1, $4 + $2 * $3)
              ON CONFLICT (gateway) DO UPDATE
-                SET tat_us = MAX(gateway_budgets.tat_us, ?4) + ?2 * ?3
-                WHERE MAX(gateway_budgets.tat_us, ?4) + ?2 * ?3 - ?5 * ?3 <= ?4
-             RETURNING tat_us",
-        )
-        .bind(gateway)
-        .bind(parts)
-        .bind(period_us)
-        .bind(now_us)
-        .bind(burst)
-        .fetch_all(&self.write)
-        .await?;
+                SET tat_us = {later} + $2 * $3
+                WHERE {later} + $2 * $3 - $5 * $3 <= $4
+             RETURNING tat_us"
+        );
+        let taken: Vec<i64> = on_db!(self, db => {
+            sqlx::query_scalar(&sql)
+                .bind(gateway)
+                .bind(parts)
+                .bind(period_us)
+                .bind(now_us)
+                .bind(burst)
+                .fetch_all(db)
+                .await?
+        });
         if !taken.is_empty() {
             return Ok(0);
         }
-        let tat: i64 = sqlx::query_scalar("SELECT tat_us FROM gateway_budgets WHERE gateway = ?1")
-            .bind(gateway)
-            .fetch_one(&self.write)
-            .await?;
+        let tat: i64 = on_db!(self, db => {
+            sqlx::query_scalar("SELECT tat_us FROM gateway_budgets WHERE gateway = $1")
+                .bind(gateway)
+                .fetch_one(db)
+                .await?
+        });
         Ok((tat.max(now_us) + parts * period_us - burst * period_us - now_us).max(1))
     }
 
@@ -292,12 +361,15 @@ impl Store {
     }
 
     async fn set_job_lease(&self, job: &str, occurrence: DateTime<Utc>, until: i64) -> Result<()> {
-        sqlx::query("UPDATE job_claims SET lease_until = ?3 WHERE job = ?1 AND occurrence = ?2")
-            .bind(job)
-            .bind(ts(occurrence))
-            .bind(until)
-            .execute(&self.write)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("UPDATE job_claims SET lease_until = $3 WHERE job = $1 AND occurrence = $2")
+                .bind(job)
+                .bind(ts(occurrence))
+                .bind(until)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 
@@ -309,31 +381,37 @@ impl Store {
         subject: &str,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(ts(at))
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(detail)
-        .execute(&self.write)
-        .await?;
+        on_db!(self, db => {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(ts(at))
+            .bind(actor)
+            .bind(action)
+            .bind(subject)
+            .bind(detail)
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
     /// The newest migration applied to this database.
     pub async fn applied_schema_version(&self) -> Result<Option<i64>> {
+        if let Db::Postgres(pool) = &self.db {
+            return postgres::applied_schema_version(pool).await;
+        }
         Ok(
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                .fetch_one(&self.read)
+                .fetch_one(self.read()?)
                 .await?,
         )
     }
 
     /// Runs `PRAGMA integrity_check`; `Ok(())` when the file is sound.
     pub async fn integrity_check(&self) -> Result<()> {
-        integrity_check(&self.read).await
+        integrity_check(self.read()?).await
     }
 }
 

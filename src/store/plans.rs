@@ -34,7 +34,7 @@ impl Store {
         .bind(&plan.key)
         .bind(serde_json::to_string(plan).expect("plan serialises"))
         .bind(super::ts(now))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -49,7 +49,7 @@ impl Store {
         let def: Option<String> =
             sqlx::query_scalar("SELECT definition FROM care_plans WHERE key = ?")
                 .bind(key)
-                .fetch_optional(&self.read)
+                .fetch_optional(self.read()?)
                 .await?;
         let def = def.ok_or_else(|| StoreError::NotFound(format!("care plan {key}")))?;
         serde_json::from_str(&def).map_err(|e| StoreError::Corrupt(format!("care plan {key}: {e}")))
@@ -58,7 +58,7 @@ impl Store {
     pub async fn plans(&self) -> Result<Vec<(CarePlan, bool)>> {
         let rows: Vec<(String, bool)> =
             sqlx::query_as("SELECT definition, builtin FROM care_plans ORDER BY builtin DESC, key")
-                .fetch_all(&self.read)
+                .fetch_all(self.read()?)
                 .await?;
         rows.into_iter()
             .map(|(d, b)| {

@@ -49,7 +49,7 @@ impl Store {
     /// every message to her with its status history, every reply from her
     /// and the audit entries about her. `None` when there is no such woman.
     pub async fn export_woman(&self, woman_id: i64) -> Result<Option<Value>> {
-        let mut tx = self.read.begin().await?;
+        let mut tx = self.read()?.begin().await?;
         let woman = sqlx::query("SELECT * FROM women WHERE id = ?")
             .bind(woman_id)
             .fetch_optional(&mut *tx)
@@ -174,7 +174,7 @@ impl Store {
     pub async fn backup_into(&self, dest: &Path) -> Result<()> {
         sqlx::query("VACUUM INTO ?")
             .bind(dest.to_string_lossy().into_owned())
-            .execute(&self.read)
+            .execute(self.read()?)
             .await?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Staff: officers, supervisors, administrators.
 
-use super::{from_ts, ts, Result, Store, StoreError};
+use super::{from_ts, on_db, ts, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -48,7 +48,7 @@ impl Store {
         .bind(&s.township)
         .bind(&s.wecom_userid)
         .bind(ts(now))
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await;
         match r {
             Ok(ids) => ids
@@ -72,7 +72,7 @@ impl Store {
         sqlx::query("UPDATE staff SET language = ? WHERE id = ?")
             .bind(language)
             .bind(staff_id)
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         Ok(())
     }
@@ -80,7 +80,7 @@ impl Store {
     pub async fn staff_list(&self) -> Result<Vec<StaffRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff ORDER BY code"))
-                .fetch_all(&self.read)
+                .fetch_all(self.read()?)
                 .await?,
         )
     }
@@ -89,7 +89,7 @@ impl Store {
         Ok(
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE code = ?"))
                 .bind(code)
-                .fetch_optional(&self.write)
+                .fetch_optional(self.write()?)
                 .await?,
         )
     }
@@ -100,17 +100,18 @@ impl Store {
             "SELECT {COLUMNS} FROM staff WHERE phone = ? ORDER BY id LIMIT 1"
         ))
         .bind(phone)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.write()?)
         .await?)
     }
 
     /// A key's failed sign-ins and when the last was.
     pub async fn sign_in_failures(&self, key: &str) -> Result<Option<(i64, DateTime<Utc>)>> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, last_at FROM sign_in_failures WHERE key = ?1")
+        let row: Option<(i64, i64)> = on_db!(self, db => {
+            sqlx::query_as("SELECT failures, last_at FROM sign_in_failures WHERE key = $1")
                 .bind(key)
-                .fetch_optional(&self.write)
-                .await?;
+                .fetch_optional(db)
+                .await?
+        });
         Ok(row.map(|(n, at)| (n, from_ts(at))))
     }
 
@@ -122,33 +123,39 @@ impl Store {
         now: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM sign_in_failures WHERE last_at <= ?1 AND key <> ?2")
-            .bind(ts(forget_before))
+        // Two statements, each whole on its own: the purge of other keys
+        // need not share the count's transaction.
+        on_db!(self, db => {
+            sqlx::query("DELETE FROM sign_in_failures WHERE last_at <= $1 AND key <> $2")
+                .bind(ts(forget_before))
+                .bind(key)
+                .execute(db)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sign_in_failures (key, failures, last_at) VALUES ($1, 1, $2)
+                 ON CONFLICT (key) DO UPDATE SET
+                    failures = CASE WHEN sign_in_failures.last_at <= $3 THEN 1
+                                    ELSE sign_in_failures.failures + 1 END,
+                    last_at = $2",
+            )
             .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sign_in_failures (key, failures, last_at) VALUES (?1, 1, ?2)
-             ON CONFLICT (key) DO UPDATE SET
-                failures = CASE WHEN sign_in_failures.last_at <= ?3 THEN 1
-                                ELSE sign_in_failures.failures + 1 END,
-                last_at = ?2",
-        )
-        .bind(key)
-        .bind(ts(now))
-        .bind(ts(forget_before))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            .bind(ts(now))
+            .bind(ts(forget_before))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
     pub async fn forget_sign_in_failures(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sign_in_failures WHERE key = ?1")
-            .bind(key)
-            .execute(&self.write)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
+                .bind(key)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 }

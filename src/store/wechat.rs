@@ -23,7 +23,7 @@ impl Store {
         .bind(woman_id)
         .bind(openid)
         .bind(ts(now))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?
         .rows_affected();
         if n == 1 {
@@ -48,7 +48,7 @@ impl Store {
         )
         .bind(woman_id)
         .bind(ts(now))
-        .execute(&self.write)
+        .execute(self.write()?)
         .await?
         .rows_affected();
         if n == 1 {
@@ -74,7 +74,7 @@ impl Store {
         .bind(openid)
         .bind(following)
         .bind(ts(now))
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?;
         for id in &ids {
             let what = if following {
@@ -104,7 +104,7 @@ impl Store {
         .bind(reason)
         .bind(body)
         .bind(ts(now))
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?;
         ids.into_iter()
             .next()
@@ -120,7 +120,7 @@ impl Store {
             "SELECT id, gateway, reason, body, received_at FROM webhook_rejects ORDER BY id DESC LIMIT ?",
         )
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(self.read()?)
         .await?)
     }
 
@@ -130,7 +130,7 @@ impl Store {
         Ok(
             sqlx::query("DELETE FROM webhook_rejects WHERE received_at < ?")
                 .bind(ts(now - Duration::days(30)))
-                .execute(&self.write)
+                .execute(self.write()?)
                 .await?
                 .rows_affected(),
         )

@@ -31,6 +31,7 @@ mod replies;
 mod rules;
 mod schedule;
 mod scheduler;
+mod shared;
 mod standalone;
 mod upgrades;
 mod wechat;

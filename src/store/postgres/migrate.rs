@@ -139,7 +139,7 @@ pub async fn migrate_to(
         )));
     }
     // Whole tables are read in one statement each: not "slow statements".
-    let options = (*source.read.connect_options())
+    let options = (*source.read()?.connect_options())
         .clone()
         .disable_statement_logging();
     let bulk = SqlitePoolOptions::new()
@@ -202,7 +202,7 @@ pub async fn migrate_to(
     };
     for t in &tables {
         let sql = format!("SELECT COUNT(*) FROM {}", quote(&t.name));
-        let here: i64 = sqlx::query_scalar(&sql).fetch_one(&source.read).await?;
+        let here: i64 = sqlx::query_scalar(&sql).fetch_one(source.read()?).await?;
         let there: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await?;
         if here != there {
             return Err(StoreError::Corrupt(format!(
@@ -228,7 +228,7 @@ async fn tables(source: &Store, pool: &PgPool) -> Result<Vec<Table>> {
         "SELECT name FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
     )
-    .fetch_all(&source.read)
+    .fetch_all(source.read()?)
     .await?;
     let mut found = Vec::new();
     for name in names {
@@ -246,7 +246,7 @@ async fn tables(source: &Store, pool: &PgPool) -> Result<Vec<Table>> {
             )));
         }
         let info = sqlx::query(&format!("PRAGMA table_info({})", quote(&name)))
-            .fetch_all(&source.read)
+            .fetch_all(source.read()?)
             .await?;
         let mut columns = Vec::new();
         let mut identity = false;
@@ -292,7 +292,7 @@ async fn tables(source: &Store, pool: &PgPool) -> Result<Vec<Table>> {
             )));
         }
         let refs: Vec<String> = sqlx::query(&format!("PRAGMA foreign_key_list({})", quote(&name)))
-            .fetch_all(&source.read)
+            .fetch_all(source.read()?)
             .await?
             .iter()
             .map(|r| r.try_get::<String, _>("table"))

@@ -85,7 +85,9 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
         .test_before_acquire(false)
         .connect_with(base.read_only(true))
         .await?;
-    Ok(Store { write, read })
+    Ok(Store {
+        db: super::Db::Sqlite { write, read },
+    })
 }
 
 impl Store {
@@ -94,7 +96,7 @@ impl Store {
     /// pass, so the log stays small between SQLite's own checkpoints.
     pub async fn checkpoint_passive(&self) -> Result<()> {
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         Ok(())
     }
@@ -116,7 +118,7 @@ impl Store {
             sqlx::query("UPDATE outbox SET gateway = ?2 WHERE gateway = ?1")
                 .bind(from)
                 .bind(to)
-                .execute(&self.write)
+                .execute(self.write()?)
                 .await?
                 .rows_affected(),
         )
@@ -127,7 +129,7 @@ impl Store {
     /// checkpoint the phase before it left due.
     pub async fn checkpoint(&self) -> Result<()> {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.write)
+            .execute(self.write()?)
             .await?;
         Ok(())
     }
@@ -147,7 +149,7 @@ impl Store {
             "CREATE TABLE bench_floor_events (id INTEGER PRIMARY KEY, msg INTEGER NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL)",
             "CREATE INDEX bench_floor_events_msg ON bench_floor_events (msg)",
         ] {
-            sqlx::query(ddl).execute(&self.write).await?;
+            sqlx::query(ddl).execute(self.write()?).await?;
         }
         let batches = self
             .floor_rows(
@@ -179,7 +181,7 @@ impl Store {
         let send = self.floor_phase(&batches, &send).await?;
         let callback = self.floor_phase(&batches, &callback).await?;
         for ddl in ["DROP TABLE bench_floor", "DROP TABLE bench_floor_events"] {
-            sqlx::query(ddl).execute(&self.write).await?;
+            sqlx::query(ddl).execute(self.write()?).await?;
         }
         Ok((send, callback))
     }
@@ -197,7 +199,7 @@ impl Store {
              ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END,
                       CASE tbl_name WHEN 'women' THEN 0 WHEN 'pregnancies' THEN 1 ELSE 2 END",
         )
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?;
         let scratch = |sql: &str| {
             TABLES
@@ -206,14 +208,14 @@ impl Store {
         };
         for t in TABLES.iter().rev() {
             sqlx::query(&format!("DROP TABLE IF EXISTS bench_{t}"))
-                .execute(&self.write)
+                .execute(self.write()?)
                 .await?;
         }
         for ddl in &schema {
-            sqlx::query(&scratch(ddl)).execute(&self.write).await?;
+            sqlx::query(&scratch(ddl)).execute(self.write()?).await?;
         }
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM women")
-            .fetch_one(&self.write)
+            .fetch_one(self.write()?)
             .await?;
         self.checkpoint().await?;
         let t = std::time::Instant::now();
@@ -237,7 +239,7 @@ impl Store {
         let secs = t.elapsed().as_secs_f64();
         for t in TABLES.iter().rev() {
             sqlx::query(&format!("DROP TABLE bench_{t}"))
-                .execute(&self.write)
+                .execute(self.write()?)
                 .await?;
         }
         Ok(secs)
@@ -255,18 +257,18 @@ impl Store {
             "SELECT sql FROM sqlite_master WHERE tbl_name IN ('outbox', 'outbox_events') AND sql IS NOT NULL
              ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, tbl_name DESC",
         )
-        .fetch_all(&self.write)
+        .fetch_all(self.write()?)
         .await?;
         for ddl in [
             "DROP TABLE IF EXISTS bench_outbox_events",
             "DROP TABLE IF EXISTS bench_outbox",
         ] {
-            sqlx::query(ddl).execute(&self.write).await?;
+            sqlx::query(ddl).execute(self.write()?).await?;
         }
         // Every name with "outbox" in it (tables, columns, indexes, trigger) gets the prefix.
         for ddl in &schema {
             sqlx::query(&ddl.replace("outbox", "bench_outbox"))
-                .execute(&self.write)
+                .execute(self.write()?)
                 .await?;
         }
         let batches = self
@@ -303,7 +305,7 @@ impl Store {
             secs[phase] = t.elapsed().as_secs_f64();
         }
         for ddl in ["DROP TABLE bench_outbox_events", "DROP TABLE bench_outbox"] {
-            sqlx::query(ddl).execute(&self.write).await?;
+            sqlx::query(ddl).execute(self.write()?).await?;
         }
         Ok((secs[0], secs[1]))
     }

@@ -1,0 +1,178 @@
+//! What processes on one database share to coordinate, on both backends:
+//! a recurring job's occurrence is taken by one process, a gateway's
+//! sending budget is one budget, failed sign-ins are counted together, and
+//! state one writes another reads. Each test runs the same steps against a
+//! SQLite file and a PostgreSQL database, with several `Store`s open on it
+//! as several processes would have.
+
+use crate::postgres::fresh_pg_database;
+use careminder::config::DatabaseUrl;
+use careminder::store::{Store, StoreError};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::future::join_all;
+
+/// `n` stores on one fresh database of each backend: (backend, stores).
+async fn on_each_backend(
+    label: &str,
+    n: usize,
+) -> (tempfile::TempDir, Vec<(&'static str, Vec<Store>)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = DatabaseUrl::Sqlite(dir.path().join("shared.db"));
+    let pg = DatabaseUrl::Postgres(fresh_pg_database(label).await);
+    let mut out = Vec::new();
+    for (name, url) in [("sqlite", file), ("postgres", pg)] {
+        let mut stores = Vec::new();
+        for _ in 0..n {
+            stores.push(Store::open(&url).await.expect("store opens"));
+        }
+        out.push((name, stores));
+    }
+    (dir, out)
+}
+
+fn at(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap() + Duration::minutes(minute)
+}
+
+/// How many of `stores` claim `job`'s `occurrence` when all ask at once.
+async fn winners(stores: &[Store], occurrence: i64, now: i64) -> usize {
+    let asks = stores
+        .iter()
+        .map(|s| s.claim_job("digest", at(occurrence), at(now), at(now + 15)));
+    join_all(asks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("claim answers"))
+        .filter(|won| *won)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_of_six_takes_each_job_occurrence_on_either_database() {
+    let (_dir, backends) = on_each_backend("job_claims", 6).await;
+    for (backend, stores) in &backends {
+        assert_eq!(winners(stores, 60, 60).await, 1, "{backend}: first ask");
+        assert_eq!(
+            winners(stores, 60, 70).await,
+            0,
+            "{backend}: its lease still runs"
+        );
+        // The process that took it died: after the lease, one other takes it.
+        assert_eq!(winners(stores, 60, 80).await, 1, "{backend}: lease passed");
+        stores[0].finish_job("digest", at(60)).await.unwrap();
+        assert_eq!(
+            winners(stores, 60, 600).await,
+            0,
+            "{backend}: a finished occurrence is never run again"
+        );
+        assert_eq!(
+            winners(stores, 1500, 1500).await,
+            1,
+            "{backend}: the next day's occurrence"
+        );
+        stores[1].release_job("digest", at(1500)).await.unwrap();
+        assert_eq!(
+            winners(stores, 1500, 1501).await,
+            1,
+            "{backend}: a failed run is claimed again at the next tick"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_one_sending_budget_on_either_database() {
+    let (_dir, backends) = on_each_backend("budgets", 3).await;
+    // 20 parts a second, 2 at once; three processes ask for one part each
+    // every 10 ms of simulated time, for 3 s.
+    let (period_us, burst) = (50_000, 2);
+    for (backend, stores) in &backends {
+        let mut sent = 0;
+        for step in 0..300 {
+            let now_us = 1_000_000_000 + step * 10_000;
+            let asks = stores
+                .iter()
+                .map(|s| s.take_send_budget("sms", 1, period_us, burst, now_us));
+            for wait in join_all(asks).await {
+                let wait = wait.expect("budget answers");
+                if wait == 0 {
+                    sent += 1;
+                } else {
+                    assert!(wait <= period_us, "{backend}: waits {wait} µs");
+                }
+            }
+        }
+        // 3 s at 20/s, plus the burst taken at once.
+        assert!(
+            (60..=62).contains(&sent),
+            "{backend}: {sent} parts in 3 s at 20/s across three processes"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_and_state_are_shared_on_either_database() {
+    let (_dir, backends) = on_each_backend("sign_ins", 2).await;
+    for (backend, stores) in &backends {
+        let (a, b) = (&stores[0], &stores[1]);
+        a.sign_in_failed("V001-O1", at(0), at(-60)).await.unwrap();
+        b.sign_in_failed("V001-O1", at(1), at(-59)).await.unwrap();
+        a.sign_in_failed("V001-O1", at(2), at(-58)).await.unwrap();
+        assert_eq!(
+            b.sign_in_failures("V001-O1").await.unwrap(),
+            Some((3, at(2))),
+            "{backend}: three failures through two processes"
+        );
+        // An hour later the count starts again.
+        b.sign_in_failed("V001-O1", at(70), at(10)).await.unwrap();
+        assert_eq!(
+            a.sign_in_failures("V001-O1").await.unwrap(),
+            Some((1, at(70))),
+            "{backend}: forgotten after an hour"
+        );
+        a.forget_sign_in_failures("V001-O1").await.unwrap();
+        assert_eq!(b.sign_in_failures("V001-O1").await.unwrap(), None);
+
+        a.set_state("token:wechat:wx1", "1764550000 t-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            b.get_state("token:wechat:wx1").await.unwrap().as_deref(),
+            Some("1764550000 t-1"),
+            "{backend}: one process reads the token another stored"
+        );
+        a.audit(at(3), "admin", "sign_in", "staff:1", "{}")
+            .await
+            .unwrap();
+        b.ping().await.unwrap();
+        b.writable(at(4)).await.unwrap();
+        assert_eq!(b.claimed_count().await.unwrap(), 0);
+        assert_eq!(
+            a.applied_schema_version().await.unwrap(),
+            Some(careminder::store::schema_version()),
+            "{backend}: migrated to this binary's schema"
+        );
+    }
+}
+
+#[tokio::test]
+async fn serving_from_postgres_is_refused_with_what_to_do() {
+    let url = fresh_pg_database("serve_refused").await;
+    let store = Store::open(&DatabaseUrl::Postgres(url.clone()))
+        .await
+        .unwrap();
+    assert!(store.is_postgres());
+    // A statement not yet written for PostgreSQL says so.
+    match store.staff_list().await {
+        Err(StoreError::Unsupported(why)) => assert!(why.contains("SQLite only"), "{why}"),
+        other => panic!("staff on PostgreSQL: {other:?}"),
+    }
+    store.close().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_careminder"))
+        .args(["--db", &url, "serve"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("serves from SQLite only"), "{err}");
+    assert!(err.contains("migrate-to"), "{err}");
+}
