@@ -88,6 +88,12 @@ pub trait Backend: Send + Sync + 'static {
         reports: &[StatusReport],
         limit: i64,
     ) -> Result<Vec<Pulled>, BackendError>;
+    /// Whether a signed callback URL (its `key`, such as WeChat's timestamp
+    /// and nonce) was acted on already, by this process or another on the
+    /// same database.
+    async fn nonce_spent(&self, gateway: &str, key: &str) -> Result<bool, BackendError>;
+    /// Marks a signed callback URL as acted on: a replay acts on nothing.
+    async fn spend_nonce(&self, gateway: &str, key: &str) -> Result<(), BackendError>;
     /// Keeps a callback that could not be read, for inspection.
     async fn keep_rejected(&self, gateway: &str, reason: &str, body: &[u8]) -> Option<i64>;
     /// Acts on a WeChat callback; says what was done.

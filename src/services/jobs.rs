@@ -136,6 +136,7 @@ impl Jobs {
                     .min(local_date(tz, now) - Duration::days(1));
                 self.send_digests_in(now, tz, since).await?;
                 self.store.purge_rejected_webhooks(now).await?;
+                self.store.purge_webhook_events(now).await?;
             }
             _ => {
                 self.send_weekly_summary(now).await?;

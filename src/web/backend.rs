@@ -104,6 +104,25 @@ impl Backend for App {
             .map_err(store_err)
     }
 
+    async fn nonce_spent(&self, gateway: &str, key: &str) -> Result<bool, BackendError> {
+        self.store
+            .webhook_event_seen(gateway, &format!("{}{key}", crate::store::SPENT_URL))
+            .await
+            .map_err(store_err)
+    }
+
+    async fn spend_nonce(&self, gateway: &str, key: &str) -> Result<(), BackendError> {
+        self.store
+            .record_webhook_event(
+                gateway,
+                &format!("{}{key}", crate::store::SPENT_URL),
+                self.clock.now(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
     async fn keep_rejected(&self, gateway: &str, reason: &str, body: &[u8]) -> Option<i64> {
         self.store
             .keep_rejected_webhook(gateway, reason, body, self.clock.now())

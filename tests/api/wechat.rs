@@ -1234,10 +1234,17 @@ async fn final_statuses_early_or_in_the_same_second_are_all_applied_and_spent_no
         callback_with_nonce(&t, &unsub, "spent1").await.status(),
         200
     );
+    // Nor on another process serving the same database.
+    let other = spawn_app_with(|c| *c = (*t.app.config).clone(), "2026-12-01 09:00").await;
+    other.clock.set(t.clock.now());
+    assert_eq!(
+        callback_with_nonce(&other, &unsub, "spent1").await.status(),
+        200
+    );
     let her = t.app.store.woman(a).await.unwrap();
     assert!(
         her.wechat_unfollowed_at.is_none(),
-        "the replayed URL did not unsubscribe her"
+        "the replayed URL did not unsubscribe her, on either process"
     );
 }
 

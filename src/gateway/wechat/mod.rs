@@ -142,9 +142,6 @@ pub struct Wechat {
     cipher: Option<Cipher>,
     /// Which callbacks are taken: plain, encrypted, or either.
     mode: CallbackMode,
-    /// Callback (timestamp, nonce) pairs acted on in the last 10 minutes:
-    /// a replayed signed URL acts on nothing.
-    nonces: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
 }
 
 impl Wechat {
@@ -198,7 +195,6 @@ impl Wechat {
             tokens: TokenCache::new(clock),
             cipher,
             mode,
-            nonces: Default::default(),
         })
     }
 
@@ -214,22 +210,6 @@ impl Wechat {
     /// Safe mode's cipher, when an EncodingAESKey is set.
     pub fn cipher(&self) -> Option<&Cipher> {
         self.cipher.as_ref()
-    }
-
-    /// Whether a callback's (timestamp, nonce) was acted on already.
-    pub fn nonce_used(&self, timestamp: &str, nonce: &str) -> bool {
-        self.nonces
-            .lock()
-            .expect("nonces lock")
-            .contains_key(&(timestamp.to_string(), nonce.to_string()))
-    }
-
-    /// Remembers a callback's (timestamp, nonce) for 10 minutes (`now` in
-    /// Unix seconds); older ones are forgotten (stale anyway).
-    pub fn use_nonce(&self, timestamp: &str, nonce: &str, now: i64) {
-        let mut n = self.nonces.lock().expect("nonces lock");
-        n.retain(|_, at| now - *at <= 600);
-        n.insert((timestamp.to_string(), nonce.to_string()), now);
     }
 
     pub fn token_fetches(&self) -> u64 {

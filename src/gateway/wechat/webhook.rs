@@ -65,6 +65,11 @@ fn check(b: &SharedBackend, p: &Params) -> Result<String, Response> {
     Ok(name.clone())
 }
 
+/// What makes a signed callback URL one of a kind: its timestamp and nonce.
+fn nonce_key(p: &Params) -> String {
+    format!("{}:{}", p.timestamp, p.nonce)
+}
+
 /// Keeps an unreadable callback and answers 400 with the reason.
 async fn malformed(b: &SharedBackend, body: &[u8], reason: String) -> Response {
     let kept = b.keep_rejected("wechat", &reason, body).await;
@@ -79,10 +84,11 @@ async fn malformed(b: &SharedBackend, body: &[u8], reason: String) -> Response {
 
 async fn verify_url(State(b): State<SharedBackend>, Query(p): Query<Params>) -> Response {
     match check(&b, &p) {
-        Ok(_) => {
+        Ok(gateway) => {
             // This signed URL is spent: it cannot carry a POST later.
-            let w = &b.gateways().wechat.as_ref().expect("checked").1;
-            w.use_nonce(&p.timestamp, &p.nonce, b.now().timestamp());
+            if let Err(e) = b.spend_nonce(&gateway, &nonce_key(&p)).await {
+                return e.into_response();
+            }
             (StatusCode::OK, p.echostr).into_response()
         }
         Err(r) => r,
@@ -99,7 +105,12 @@ async fn callback(
         Err(r) => return r,
     };
     let w = &b.gateways().wechat.as_ref().expect("checked above").1;
-    if w.nonce_used(&p.timestamp, &p.nonce) {
+    let spent = match b.nonce_spent(&gateway, &nonce_key(&p)).await {
+        Ok(spent) => spent,
+        // Not answered "success": WeChat delivers it again.
+        Err(e) => return e.into_response(),
+    };
+    if spent {
         // The plain signature does not cover the body: a signed URL seen
         // before acts on nothing, whatever it carries.
         tracing::info!(
@@ -156,7 +167,9 @@ async fn callback(
     match b.wechat_event(&gateway, x).await {
         Ok(done) => {
             tracing::debug!(gateway = %gateway, done, "wechat callback");
-            w.use_nonce(&p.timestamp, &p.nonce, b.now().timestamp());
+            if let Err(e) = b.spend_nonce(&gateway, &nonce_key(&p)).await {
+                tracing::warn!(gateway = %gateway, error = %e.message, "a callback's nonce could not be marked spent");
+            }
             (StatusCode::OK, "success").into_response()
         }
         // Not answered "success": WeChat delivers it again.
