@@ -1,14 +1,20 @@
 //! Several processes on one database (`serve` and a `tick` beside it, or
-//! several instances): each recurring job's occurrence runs once, and an
-//! occurrence whose process died is taken over after its lease; sign-in
+//! several instances): each occurrence of a recurring job or broadcast
+//! runs once, and an occurrence whose process died is taken over after its lease; sign-in
 //! limits and a gateway's rate limit hold for all of them together.
 
-use crate::helpers::{spawn_app_with, staff};
+use crate::helpers::{spawn_app_with, staff, woman};
 use careminder::domain::MessageKind;
+use careminder::services::broadcasts::NewBroadcast;
+use careminder::store::Audience;
 use careminder::store::DirectMessage;
 use careminder::App;
 use chrono::Duration;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The daily broadcast's mark.
+const MARK: &str = "今天免费量血压";
 
 /// A second process's app on the first one's database and clock.
 async fn beside(first: &App) -> Arc<App> {
@@ -17,9 +23,9 @@ async fn beside(first: &App) -> Arc<App> {
         .expect("second app opens")
 }
 
-#[tokio::test]
-async fn over_a_week_two_processes_run_each_digest_and_summary_once() {
-    let a = spawn_app_with(|_| {}, "2026-12-01 06:00").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_week_three_processes_run_each_job_and_broadcast_occurrence_once() {
+    let a = spawn_app_with(|c| c.outreach.max_per_week = 20, "2026-12-01 06:00").await;
     staff(
         &a,
         "V001-O1",
@@ -29,26 +35,81 @@ async fn over_a_week_two_processes_run_each_digest_and_summary_once() {
         "T01",
     )
     .await;
+    let mut her = woman("甲", "13800000011", "2026-07-18");
+    her.village = Some("V001".into());
+    a.app.care.enroll(&her, "test", "test").await.unwrap();
+    // Every day at 09:00, from tomorrow.
+    let (id, _) = a
+        .app
+        .broadcasts
+        .create(
+            &NewBroadcast {
+                name: "daily".into(),
+                audience: Audience {
+                    villages: vec!["V001".into()],
+                    ..Default::default()
+                },
+                texts: BTreeMap::from([("zh-CN".to_string(), format!("{MARK}，回复TD退订"))]),
+                send_at: a.local("2026-12-02 08:00"),
+                cron: Some("0 0 9 * * *".into()),
+                grace_hours: None,
+                sms_templates: vec![],
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    a.app.broadcasts.publish(id, "admin").await.unwrap();
     let b = beside(&a.app).await;
-    // Both count from their first tick.
-    a.app.jobs.run_due_jobs(a.clock.now()).await.unwrap();
-    b.jobs.run_due_jobs(a.clock.now()).await.unwrap();
+    let c = beside(&a.app).await;
+    let apps = [a.app.clone(), b, c];
+    // All count from their first tick.
+    for app in &apps {
+        app.jobs.run_due_jobs(a.clock.now()).await.unwrap();
+    }
 
-    let (mut ran_a, mut ran_b) = (Vec::new(), Vec::new());
+    let mut ran: Vec<Vec<&str>> = vec![Vec::new(); 3];
     let end = a.local("2026-12-08 06:00");
     while a.clock.now() < end {
         a.clock.advance(Duration::minutes(30));
         let now = a.clock.now();
-        // Both tick at once, as two processes would.
-        let (x, y) = tokio::join!(a.app.jobs.run_due_jobs(now), b.jobs.run_due_jobs(now));
-        ran_a.extend(x.unwrap());
-        ran_b.extend(y.unwrap());
+        // All three tick at once, as three processes would: jobs, then
+        // planning and sending.
+        let (x, y, z) = tokio::join!(
+            apps[0].jobs.run_due_jobs(now),
+            apps[1].jobs.run_due_jobs(now),
+            apps[2].jobs.run_due_jobs(now)
+        );
+        for (i, r) in [x, y, z].into_iter().enumerate() {
+            ran[i].extend(r.unwrap());
+        }
+        let (x, y, z) = tokio::join!(apps[0].tick(), apps[1].tick(), apps[2].tick());
+        assert_eq!(x.failed_stages + y.failed_stages + z.failed_stages, 0);
     }
-    let all: Vec<_> = ran_a.iter().chain(&ran_b).collect();
-    let digests = all.iter().filter(|n| ***n == "digest").count();
-    let summaries = all.iter().filter(|n| ***n == "summary").count();
-    assert_eq!(digests, 7, "one digest a day: {ran_a:?} / {ran_b:?}");
-    assert_eq!(summaries, 1, "one summary a week: {ran_a:?} / {ran_b:?}");
+    let all: Vec<&str> = ran.concat();
+    let count = |job| all.iter().filter(|n| **n == job).count();
+    assert_eq!(count("digest"), 7, "one digest a day: {ran:?}");
+    assert_eq!(count("summary"), 1, "one summary a week: {ran:?}");
+    // Each day's broadcast reached her once, whichever process sent it.
+    let mut days: Vec<String> = apps
+        .iter()
+        .flat_map(|app| app.mock.as_ref().expect("mock").sent())
+        .filter(|m| m.message.to == "+8613800000011" && m.message.body.contains(MARK))
+        .map(|m| a.fmt(m.at))
+        .collect();
+    days.sort();
+    assert_eq!(
+        days,
+        [
+            "2026-12-02 09:00",
+            "2026-12-03 09:00",
+            "2026-12-04 09:00",
+            "2026-12-05 09:00",
+            "2026-12-06 09:00",
+            "2026-12-07 09:00"
+        ],
+        "each occurrence once"
+    );
 }
 
 #[tokio::test]
