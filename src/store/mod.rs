@@ -167,6 +167,17 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// As [`on_db!`], with SQLite's read-only pool: for listings and reports.
+macro_rules! on_read {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_read;
+
 /// What a statement not yet written for PostgreSQL says there.
 const SQLITE_ONLY: &str = "this part of careminder runs on SQLite only in this version";
 

@@ -1,7 +1,7 @@
 //! The outbox: one row per message, from planning to its last status.
 
 use super::{
-    from_ts, full_chunk, on_db, parse_stored_date, rows_per_statement, ts, Result, Store,
+    from_ts, full_chunk, on_db, on_read, parse_stored_date, rows_per_statement, ts, Result, Store,
     StoreError,
 };
 use crate::domain::schedule::TriggerAnchor;
@@ -87,9 +87,10 @@ pub struct ClaimedMessage {
     pub fallback_of: Option<i64>,
 }
 
-/// One claimed message as the claim query returns it.
+/// One claimed message as the claim query returns it (its attempts as
+/// they were before this claim).
 #[derive(serde::Deserialize)]
-struct ClaimRow {
+pub(crate) struct ClaimRow {
     id: i64,
     attempts: i64,
     step_id: Option<i64>,
@@ -184,7 +185,7 @@ pub struct StatusCount {
 /// Forward-only rank of provider statuses: a late "sent" never overwrites "delivered".
 const RANK: &str = "CASE {} WHEN 'scheduled' THEN 0 WHEN 'claimed' THEN 1 WHEN 'accepted' THEN 2 WHEN 'sent' THEN 3 ELSE 4 END";
 
-fn rank(expr: &str) -> String {
+pub(super) fn rank(expr: &str) -> String {
     RANK.replace("{}", expr)
 }
 
@@ -319,6 +320,17 @@ impl Store {
         window_open: bool,
     ) -> Result<(Vec<ClaimedMessage>, u64)> {
         let now_s = ts(now);
+        if let super::Db::Postgres(pool) = &self.db {
+            let (rows, expired) = super::postgres::outbox::claim_due(
+                pool,
+                now_s,
+                ts(lease_until),
+                limit,
+                window_open,
+            )
+            .await?;
+            return Ok((claimed_messages(rows, now_s)?, expired));
+        }
         let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE outbox SET status = 'scheduled', status_cause = 'lease expired: taken back', lease_until = NULL, updated_at = ?1
@@ -421,51 +433,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let opt_date = |s: Option<String>| s.as_deref().map(parse_stored_date).transpose();
-        let msgs = rows
-            .into_iter()
-            .map(|r| {
-                Ok(ClaimedMessage {
-                    id: r.id,
-                    // As the claim just counted them.
-                    attempts: r.attempts + 1,
-                    step_id: r.step_id,
-                    expires_at: from_ts(r.expires_at),
-                    first_tried_at: from_ts(r.first_tried_at.unwrap_or(now_s)),
-                    outreach: r.outreach != 0,
-                    broadcast_id: r.broadcast_id,
-                    kind: r.kind.parse().map_err(|e: crate::domain::UnknownValue| {
-                        StoreError::Corrupt(e.to_string())
-                    })?,
-                    preset_body: r.preset_body,
-                    woman_id: r.woman_id,
-                    to_staff: r.to_staff != 0,
-                    name: r.name,
-                    phone: r.phone,
-                    language: r.language,
-                    village: r.village,
-                    can_receive: r.can_receive.unwrap_or(0) != 0,
-                    stopped: r.stopped.unwrap_or(0) != 0,
-                    contact_label_zh: r.label_zh,
-                    contact_label_en: r.label_en,
-                    home_visit: r.home_visit != 0,
-                    due_on: opt_date(r.due_on)?,
-                    window_end: opt_date(r.window_end)?,
-                    lmp: opt_date(r.lmp)?,
-                    wechat_to: r.wechat_to,
-                    wecom_to: r.wecom_to,
-                    reply_via: r.reply_gateway.zip(r.reply_sender),
-                    fallback_of: r.fallback_of,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((msgs, expired))
+        Ok((claimed_messages(rows, now_s)?, expired))
     }
 
     /// Extends the leases of messages still held by the claims `held`
     /// names (id, attempt): a batch in flight. A message another process
     /// took back after the lease lapsed is not renewed.
     pub async fn renew_leases(&self, held: &[(i64, i64)], until: DateTime<Utc>) -> Result<u64> {
+        if let super::Db::Postgres(pool) = &self.db {
+            return super::postgres::outbox::renew_leases(pool, held, ts(until)).await;
+        }
         Ok(sqlx::query(
             "UPDATE outbox SET lease_until = ?1 FROM json_each(?2) j
              WHERE outbox.status = 'claimed' AND outbox.id = j.value->>0
@@ -485,6 +462,9 @@ impl Store {
     pub async fn record_results(&self, results: &[SendResult], now: DateTime<Utc>) -> Result<()> {
         if results.is_empty() {
             return Ok(());
+        }
+        if let super::Db::Postgres(pool) = &self.db {
+            return super::postgres::outbox::record_results(pool, results, ts(now)).await;
         }
         let mut tx = self.begin().await?;
         for chunk in results.chunks(rows_per_statement(12)) {
@@ -608,6 +588,12 @@ impl Store {
         if reports.is_empty() {
             return Ok(0);
         }
+        if let super::Db::Postgres(pool) = &self.db {
+            let mut tx = pool.begin().await?;
+            let changed = super::postgres::outbox::apply_reports(&mut tx, reports).await?;
+            tx.commit().await?;
+            return Ok(changed);
+        }
         let mut tx = self.begin().await?;
         let changed = apply_reports(&mut tx, reports).await?;
         tx.commit().await?;
@@ -622,6 +608,9 @@ impl Store {
         items: &[(Option<(String, String)>, crate::domain::StatusReport)],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
+        if let super::Db::Postgres(pool) = &self.db {
+            return super::postgres::outbox::apply_receipts(pool, items, ts(now)).await;
+        }
         let mut tx = self.begin().await?;
         let mut new = Vec::with_capacity(items.len());
         let mut apply = Vec::with_capacity(items.len());
@@ -811,17 +800,19 @@ impl Store {
     /// Messages per status: all of them, or one broadcast's.
     pub async fn status_counts(&self, broadcast: Option<i64>) -> Result<Vec<StatusCount>> {
         let filter = if broadcast.is_some() {
-            "WHERE broadcast_id = ?"
+            "WHERE broadcast_id = $1"
         } else {
             ""
         };
         let sql =
             format!("SELECT status, COUNT(*) FROM outbox {filter} GROUP BY status ORDER BY status");
-        let mut q = sqlx::query_as(&sql);
-        if let Some(b) = broadcast {
-            q = q.bind(b);
-        }
-        let rows: Vec<(crate::domain::MessageStatus, i64)> = q.fetch_all(self.read()?).await?;
+        let rows: Vec<(crate::domain::MessageStatus, i64)> = on_read!(self, db => {
+            let mut q = sqlx::query_as(&sql);
+            if let Some(b) = broadcast {
+                q = q.bind(b);
+            }
+            q.fetch_all(db).await?
+        });
         Ok(rows
             .into_iter()
             .map(|(status, count)| StatusCount { status, count })
@@ -859,6 +850,48 @@ impl Store {
     }
 }
 
+/// The messages a claim returned, ready to render.
+fn claimed_messages(rows: Vec<ClaimRow>, now_s: i64) -> Result<Vec<ClaimedMessage>> {
+    let opt_date = |s: Option<String>| s.as_deref().map(parse_stored_date).transpose();
+    rows.into_iter()
+        .map(|r| {
+            Ok(ClaimedMessage {
+                id: r.id,
+                // As the claim just counted them.
+                attempts: r.attempts + 1,
+                step_id: r.step_id,
+                expires_at: from_ts(r.expires_at),
+                first_tried_at: from_ts(r.first_tried_at.unwrap_or(now_s)),
+                outreach: r.outreach != 0,
+                broadcast_id: r.broadcast_id,
+                kind: r
+                    .kind
+                    .parse()
+                    .map_err(|e: crate::domain::UnknownValue| StoreError::Corrupt(e.to_string()))?,
+                preset_body: r.preset_body,
+                woman_id: r.woman_id,
+                to_staff: r.to_staff != 0,
+                name: r.name,
+                phone: r.phone,
+                language: r.language,
+                village: r.village,
+                can_receive: r.can_receive.unwrap_or(0) != 0,
+                stopped: r.stopped.unwrap_or(0) != 0,
+                contact_label_zh: r.label_zh,
+                contact_label_en: r.label_en,
+                home_visit: r.home_visit != 0,
+                due_on: opt_date(r.due_on)?,
+                window_end: opt_date(r.window_end)?,
+                lmp: opt_date(r.lmp)?,
+                wechat_to: r.wechat_to,
+                wecom_to: r.wecom_to,
+                reply_via: r.reply_gateway.zip(r.reply_sender),
+                fallback_of: r.fallback_of,
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+}
+
 /// Applies reports forward only, in one transaction: a message's reports in
 /// rank order, in waves of one statement each (the n-th report of every
 /// message in wave n), so a batch costs a statement or two whatever its size.
@@ -866,22 +899,9 @@ async fn apply_reports(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     reports: &[crate::domain::StatusReport],
 ) -> Result<u64> {
-    let mut sorted: Vec<&crate::domain::StatusReport> = reports.iter().collect();
-    sorted.sort_by_key(|r| (r.message_id, r.status as u8, r.at));
-    let mut waves: Vec<Vec<&crate::domain::StatusReport>> = vec![];
-    let mut prev = None;
-    let mut k = 0;
-    for r in sorted {
-        k = if prev == Some(r.message_id) { k + 1 } else { 0 };
-        prev = Some(r.message_id);
-        if waves.len() <= k {
-            waves.push(vec![]);
-        }
-        waves[k].push(r);
-    }
     let (from_rank, to_rank) = (rank("outbox.status"), rank("r.column2"));
     let mut changed = 0;
-    for wave in waves {
+    for wave in waves(reports) {
         for chunk in wave.chunks(rows_per_statement(5)) {
             // A failure reported after delivery is kept as an event; it does not undo delivery.
             let late: Vec<_> = chunk
@@ -934,6 +954,27 @@ async fn apply_reports(
         }
     }
     Ok(changed)
+}
+
+/// A batch's reports in waves: a message's reports in rank order, the
+/// n-th report of every message in wave n.
+pub(super) fn waves(
+    reports: &[crate::domain::StatusReport],
+) -> Vec<Vec<&crate::domain::StatusReport>> {
+    let mut sorted: Vec<&crate::domain::StatusReport> = reports.iter().collect();
+    sorted.sort_by_key(|r| (r.message_id, r.status as u8, r.at));
+    let mut waves: Vec<Vec<&crate::domain::StatusReport>> = vec![];
+    let mut prev = None;
+    let mut k = 0;
+    for r in sorted {
+        k = if prev == Some(r.message_id) { k + 1 } else { 0 };
+        prev = Some(r.message_id);
+        if waves.len() <= k {
+            waves.push(vec![]);
+        }
+        waves[k].push(r);
+    }
+    waves
 }
 
 /// Writes one SMS stand-in for each of `ids` that failed on WeChat or

@@ -1,5 +1,5 @@
 //! The one place the closed sets of [`crate::domain::kinds`] meet the
-//! database: each is stored as its text spelling, and a stored value that
+//! database (SQLite and PostgreSQL): each is stored as its text spelling, and a stored value that
 //! is not one of them is reported as corrupt rather than guessed at.
 
 use crate::domain::{
@@ -7,6 +7,7 @@ use crate::domain::{
 };
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type};
 
@@ -33,6 +34,28 @@ macro_rules! stored_as_text {
         impl<'r> Decode<'r, Sqlite> for $t {
             fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
                 let s = <&str as Decode<'r, Sqlite>>::decode(value)?;
+                Ok(s.parse::<$t>()?)
+            }
+        }
+
+        impl Type<Postgres> for $t {
+            fn type_info() -> PgTypeInfo {
+                <&str as Type<Postgres>>::type_info()
+            }
+            fn compatible(ty: &PgTypeInfo) -> bool {
+                <&str as Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl Encode<'_, Postgres> for $t {
+            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<'_, Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Postgres> for $t {
+            fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+                let s = <&str as Decode<'r, Postgres>>::decode(value)?;
                 Ok(s.parse::<$t>()?)
             }
         }

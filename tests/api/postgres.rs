@@ -145,7 +145,7 @@ async fn postgres_schema_is_the_twin_of_sqlite_at_the_same_version() {
 }
 
 /// `careminder --db SQLITE migrate-to URL`, as an operator runs it.
-fn migrate_to(sqlite: &std::path::Path, url: &str) -> std::process::Output {
+pub(crate) fn migrate_to(sqlite: &std::path::Path, url: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_careminder"))
         .arg("--db")
         .arg(sqlite)

@@ -176,3 +176,147 @@ async fn serving_from_postgres_is_refused_with_what_to_do() {
     assert!(err.contains("serves from SQLite only"), "{err}");
     assert!(err.contains("migrate-to"), "{err}");
 }
+
+/// Reports each claimer writes: the message went, or was delivered.
+fn result_for(m: &careminder::store::ClaimedMessage) -> careminder::store::SendResult {
+    careminder::store::SendResult {
+        id: m.id,
+        attempt: m.attempts,
+        status: careminder::domain::MessageStatus::Accepted,
+        cause: None,
+        retry_at: None,
+        gateway: Some("mock".into()),
+        provider_id: Some(format!("p-{}", m.id)),
+        to_addr: m.phone.clone(),
+        body: Some("x".into()),
+        parts: Some(1),
+        undo_attempt: false,
+        channel: Some(careminder::domain::Channel::Sms),
+        fallback: false,
+    }
+}
+
+/// Claims and records batches until nothing is due: the ids it took, and
+/// how many it found past their grace.
+async fn claimer(store: Store, now: DateTime<Utc>) -> (Vec<i64>, u64) {
+    let (mut took, mut expired) = (Vec::new(), 0);
+    loop {
+        let (batch, past) = store
+            .claim_due(now, now + Duration::minutes(5), 25, true)
+            .await
+            .expect("claims");
+        expired += past;
+        if batch.is_empty() {
+            return (took, expired);
+        }
+        let results: Vec<_> = batch.iter().map(result_for).collect();
+        store.record_results(&results, now).await.expect("records");
+        took.extend(batch.iter().map(|m| m.id));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_claim_each_due_message_once_on_either_database() {
+    // A day of reminders planned on SQLite, then moved to PostgreSQL: both
+    // databases start from the same outbox.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("county.db");
+    let config = careminder::Config {
+        database: file.clone().into(),
+        ..careminder::Config::default()
+    };
+    let tz = config.timezone;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+    let local =
+        |h| careminder::domain::schedule::local_to_utc(tz, day.and_hms_opt(h, 0, 0).unwrap());
+    let planned = crate::crash::plan_a_day(config, local(0), 600, local(1), local(23)).await;
+    let pg = fresh_pg_database("claims").await;
+    let moved = crate::postgres::migrate_to(&file, &pg);
+    assert!(moved.status.success(), "{moved:?}");
+
+    let now = local(23);
+    for (backend, url) in [
+        ("sqlite", DatabaseUrl::Sqlite(file)),
+        ("postgres", DatabaseUrl::Postgres(pg)),
+    ] {
+        let mut stores = Vec::new();
+        for _ in 0..4 {
+            stores.push(Store::open(&url).await.unwrap());
+        }
+        let runs = stores.iter().map(|s| tokio::spawn(claimer(s.clone(), now)));
+        let (took, expired): (Vec<Vec<i64>>, Vec<u64>) =
+            join_all(runs).await.into_iter().map(|r| r.unwrap()).unzip();
+        let expired: u64 = expired.iter().sum();
+        let all: Vec<i64> = took.concat();
+        let once: std::collections::HashSet<i64> = all.iter().copied().collect();
+        assert_eq!(once.len(), all.len(), "{backend}: a message claimed twice");
+        // Each due message was claimed once, or found past its grace.
+        assert!(
+            once.len() as u64 + expired >= planned,
+            "{backend}: {} of {planned} planned were claimed, {expired} expired",
+            once.len()
+        );
+        assert!(once.len() > 100, "{backend}: {} claimed", once.len());
+        println!(
+            "{backend}: claimed by four processes {:?}, {expired} past their grace",
+            took.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let counts = stores[0].status_counts(None).await.unwrap();
+        let accepted = counts
+            .iter()
+            .find(|c| c.status == careminder::domain::MessageStatus::Accepted)
+            .map(|c| c.count);
+        assert_eq!(accepted, Some(all.len() as i64), "{backend}: {counts:?}");
+        assert_eq!(stores[1].claimed_count().await.unwrap(), 0, "{backend}");
+
+        // Receipts, through another process: applied once, forward only.
+        let report = |id: i64, status| careminder::domain::StatusReport {
+            message_id: id,
+            status,
+            reason: None,
+            at: now,
+            gateway: Some("mock".into()),
+        };
+        use careminder::domain::ReportedStatus::{Delivered, Sent};
+        let items: Vec<_> = all[..10]
+            .iter()
+            .map(|id| {
+                (
+                    Some(("mock".to_string(), format!("e-{id}"))),
+                    report(*id, Delivered),
+                )
+            })
+            .collect();
+        let fresh = stores[2].apply_receipts(&items, now).await.unwrap();
+        assert!(fresh.iter().all(|f| *f), "{backend}");
+        let again = stores[3].apply_receipts(&items, now).await.unwrap();
+        assert!(
+            again.iter().all(|f| !*f),
+            "{backend}: envelope ids seen before"
+        );
+        // A late "sent" never undoes "delivered".
+        let changed = stores[3]
+            .apply_status_reports(&[report(all[0], Sent), report(all[10], Sent)])
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "{backend}");
+        let counts = stores[0].status_counts(None).await.unwrap();
+        let of = |s| counts.iter().find(|c| c.status == s).map(|c| c.count);
+        assert_eq!(
+            of(careminder::domain::MessageStatus::Delivered),
+            Some(10),
+            "{backend}"
+        );
+        assert_eq!(
+            of(careminder::domain::MessageStatus::Sent),
+            Some(1),
+            "{backend}"
+        );
+        // A claim long finished renews nothing.
+        let stale = stores[0]
+            .renew_leases(&[(all[0], 1)], now + Duration::minutes(5))
+            .await
+            .unwrap();
+        assert_eq!(stale, 0, "{backend}");
+    }
+}

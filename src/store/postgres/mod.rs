@@ -4,6 +4,7 @@
 //! ([`migrate`]).
 
 pub mod migrate;
+pub(crate) mod outbox;
 
 use super::{Result, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
