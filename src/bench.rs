@@ -68,7 +68,10 @@ struct Row {
     rss_mb: [f64; 4],
 }
 
-pub async fn run(args: BenchArgs) -> Result<()> {
+pub async fn run(args: BenchArgs, db: Option<crate::config::DatabaseUrl>) -> Result<()> {
+    if let Some(crate::config::DatabaseUrl::Postgres(url)) = db {
+        return run_postgres(args, &url).await;
+    }
     let dir = match &args.dir {
         Some(d) => tempfile::Builder::new()
             .prefix("careminder-bench")
@@ -155,6 +158,244 @@ fn table(rows: &[Row]) -> String {
          RSS: peak resident memory of this process (the service) after each phase."
     );
     out
+}
+
+/// `careminder --db postgres://… bench`: the sending path on PostgreSQL.
+/// For each N, a county of N pregnancies is imported and its day planned on
+/// a scratch SQLite file, moved into the (empty) PostgreSQL database with
+/// `migrate-to`, and its due messages claimed and recorded by 1, 2 and 4
+/// instances at once (each with its own pool, as processes would be), the
+/// database moved afresh before each; then the delivery receipts, in
+/// groups as the receipt writer commits them; then the floor, on the same
+/// server. The database is left empty.
+async fn run_postgres(args: BenchArgs, url: &str) -> Result<()> {
+    let pool = crate::store::postgres::open(url, 2).await?;
+    ensure!(
+        !crate::store::postgres::holds_data(&pool).await?,
+        "the benchmark empties the PostgreSQL database it runs on: give it an empty one \
+         (this one holds careminder data)"
+    );
+    let dir = match &args.dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix("careminder-bench")
+            .tempdir_in(d)?,
+        None => tempfile::Builder::new()
+            .prefix("careminder-bench")
+            .tempdir()?,
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:>9} | {:>7} | {:>19} {:>19} {:>19} | {:>11} | {:>17} | peak RSS MB",
+        "N",
+        "msgs",
+        "1 instance /s",
+        "2 instances /s",
+        "4 instances /s",
+        "callbacks/s",
+        "floor send/cb /s"
+    );
+    for &n in &args.sizes {
+        eprintln!("bench (PostgreSQL): N = {n} ...");
+        let r = one_postgres(n, args.due.min(n), dir.path(), url, &pool).await;
+        crate::store::postgres::reset_for_bench(&pool).await?;
+        let r = r?;
+        let m = r.planned as f64;
+        let pct = |x: f64, of: f64| format!("{:.0}%", 100.0 * x / of);
+        let rate = |s: f64| format!("{:>8.0} {:>4}", m / s, pct(m / s, r.floor_send_per_s));
+        let _ = writeln!(
+            out,
+            "{:>9} | {:>7} | {:>19} {:>19} {:>19} | {:>6.0} {:>4} | {:>8.0} {:>8.0} | {:.0}",
+            n,
+            r.planned,
+            rate(r.claim_s[0]),
+            rate(r.claim_s[1]),
+            rate(r.claim_s[2]),
+            m / r.callbacks_s,
+            pct(m / r.callbacks_s, r.floor_callback_per_s),
+            r.floor_send_per_s,
+            r.floor_callback_per_s,
+            r.rss_mb,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nmsgs: one day's reminders, planned on SQLite and moved with migrate-to (not timed here).\n\
+         N instances: the database's share of dispatch - claim (FOR UPDATE SKIP LOCKED) and batched\n\
+         result writes with their status events - by N stores at once, each its own pool, batches of\n\
+         the dispatcher's size; rendering and the gateway are not included (see the SQLite table).\n\
+         callbacks: delivery receipts applied in groups of 256 with their envelope ids, one instance.\n\
+         floor: the same transitions as plain keyed UPDATEs and event INSERTs on a scratch table on\n\
+         the same server, 1000 messages per transaction: a send is claimed then sent, a callback\n\
+         delivered. The percentages are each phase against it. RSS: this process's peak (VmHWM)."
+    );
+    print!("{out}");
+    Ok(())
+}
+
+struct PgRow {
+    planned: u64,
+    /// Seconds to claim and record the day with 1, 2 and 4 instances.
+    claim_s: [f64; 3],
+    callbacks_s: f64,
+    floor_send_per_s: f64,
+    floor_callback_per_s: f64,
+    rss_mb: f64,
+}
+
+async fn one_postgres(
+    n: usize,
+    due: usize,
+    dir: &Path,
+    url: &str,
+    pool: &sqlx::PgPool,
+) -> Result<PgRow> {
+    let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("date");
+    let config = Config {
+        database: dir.join(format!("bench-pg-{n}.db")).into(),
+        ..Config::default()
+    };
+    let batch = config.dispatcher.batch_size;
+    let tz = config.timezone;
+    let at = |d: NaiveDate, h: u32| {
+        local_to_utc(
+            tz,
+            d.and_time(NaiveTime::from_hms_opt(h, 0, 0).expect("time")),
+        )
+    };
+    let clock = Clock::manual(at(today, 7));
+    let app = App::open(config, clock.clone()).await?;
+    let day = today + Duration::days(1);
+    let (from, to) = (at(day, 0), at(day + Duration::days(1), 0));
+    let (hot, cold) = lmp_offsets(&app, today, from, to).await?;
+    let mut csv = Vec::new();
+    write_synthetic_roster(&mut csv, n, due, today, &hot, &cold, 7)?;
+    let report = crate::services::importer::import(
+        &app.care,
+        std::io::Cursor::new(csv),
+        "bench",
+        "bench",
+        |_| {},
+    )
+    .await?;
+    ensure!(
+        report.created as usize == n,
+        "imported {} of {n}",
+        report.created
+    );
+    let planned = app
+        .planner
+        .plan_range(from, to, None, clock.now())
+        .await?
+        .planned;
+    let now = at(day, 12);
+    let lease = now + Duration::minutes(5);
+    let target = crate::config::DatabaseUrl::Postgres(url.to_string());
+    let mut claim_s = [0.0; 3];
+    let mut last: Vec<crate::store::Store> = vec![];
+    let mut ids: Vec<i64> = vec![];
+    for (slot, instances) in [1usize, 2, 4].into_iter().enumerate() {
+        crate::store::postgres::reset_for_bench(pool).await?;
+        crate::store::postgres::migrate::migrate_to(&app.store, url, |_, _| {}).await?;
+        let mut stores = vec![];
+        for _ in 0..instances {
+            stores.push(crate::store::Store::open(&target).await?);
+        }
+        let t = Instant::now();
+        let runs = stores.iter().map(|s| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut took = vec![];
+                loop {
+                    let (claimed, _) = s.claim_due(now, lease, batch, true).await?;
+                    if claimed.is_empty() {
+                        return Ok::<_, crate::store::StoreError>(took);
+                    }
+                    let results: Vec<_> = claimed.iter().map(bench_result).collect();
+                    s.record_results(&results, now).await?;
+                    took.extend(claimed.iter().map(|m| m.id));
+                }
+            })
+        });
+        ids.clear();
+        for r in futures::future::join_all(runs).await {
+            ids.extend(r??);
+        }
+        claim_s[slot] = t.elapsed().as_secs_f64();
+        let took = ids.len() as u64;
+        ensure!(
+            took == planned,
+            "{instances} instances took {took} of {planned}"
+        );
+        for s in &stores[1..] {
+            s.close().await;
+        }
+        stores.truncate(1);
+        last = stores;
+    }
+    let store = &last[0];
+    let t = Instant::now();
+    for group in ids.chunks(crate::store::ROWS_PER_STATEMENT) {
+        let items: Vec<_> = group
+            .iter()
+            .map(|id| {
+                (
+                    Some(("phone".to_string(), format!("ev-{id}"))),
+                    crate::domain::StatusReport {
+                        message_id: *id,
+                        status: crate::domain::ReportedStatus::Delivered,
+                        reason: None,
+                        at: now,
+                        gateway: None,
+                    },
+                )
+            })
+            .collect();
+        store.apply_receipts(&items, now).await?;
+    }
+    let callbacks_s = t.elapsed().as_secs_f64();
+    let delivered = store
+        .status_counts(None)
+        .await?
+        .into_iter()
+        .find(|c| c.status == crate::domain::MessageStatus::Delivered)
+        .map_or(0, |c| c.count);
+    ensure!(
+        delivered as u64 == planned,
+        "{delivered} delivered of {planned}"
+    );
+    store.close().await;
+    app.store.close().await;
+    let rows = planned.max(10_000) as usize;
+    let (send_s, cb_s) = crate::store::postgres::floor_benchmark(pool, rows, 1000).await?;
+    let (floor_send_per_s, floor_callback_per_s) = per_second(rows, (send_s, cb_s));
+    Ok(PgRow {
+        planned,
+        claim_s,
+        callbacks_s,
+        floor_send_per_s,
+        floor_callback_per_s,
+        rss_mb: peak_rss_mb(),
+    })
+}
+
+/// What the mock gateway's hand-over records: accepted under our id.
+fn bench_result(m: &crate::store::ClaimedMessage) -> crate::store::SendResult {
+    crate::store::SendResult {
+        id: m.id,
+        attempt: m.attempts,
+        status: crate::domain::MessageStatus::Accepted,
+        cause: None,
+        retry_at: None,
+        gateway: Some("default".into()),
+        provider_id: Some(crate::domain::delivery::wire_id(m.id)),
+        to_addr: m.phone.clone(),
+        body: Some("bench".into()),
+        parts: Some(1),
+        undo_attempt: false,
+        channel: Some(crate::domain::Channel::Sms),
+        fallback: false,
+    }
 }
 
 /// HTTP clients in flight at once in the webhook phases.

@@ -243,7 +243,9 @@ pub async fn main() -> Result<()> {
         Cmd::Report(c) => reports::run(ctx, c).await,
         Cmd::Gateway(c) => gateway::run(ctx, c).await,
         Cmd::Plans(a) => plans::run(ctx, a).await,
-        Cmd::Bench(a) => crate::bench::run(a).await,
+        Cmd::Bench(a) => {
+            crate::bench::run(a, ctx.db_given.then(|| ctx.config.database.clone())).await
+        }
         Cmd::PrintDefaultConfig | Cmd::CheckConfig(_) | Cmd::Version => {
             unreachable!("handled above")
         }

@@ -50,3 +50,59 @@ fn the_benchmark_checks_itself_and_prints_its_floors() {
     // The bench's temporary database lives in the directory given, and is gone.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn on_postgres_it_measures_one_two_and_four_instances_and_leaves_the_database_empty() {
+    let url = crate::postgres::fresh_pg_database("bench").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bench = || {
+        Command::new(env!("CARGO_BIN_EXE_careminder"))
+            .args([
+                "--db", &url, "bench", "--sizes", "800", "--due", "200", "--dir",
+            ])
+            .arg(dir.path())
+            .env("CAREMINDER_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = bench();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("800 |"))
+        .unwrap_or_else(|| panic!("no row for N = 800:\n{stdout}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // N | msgs | 1, 2, 4 instances (rate, % of floor) | callbacks | floor | RSS
+    assert_eq!(cells.len(), 6, "{row}");
+    assert_eq!(cells[1], "200", "{row}");
+    assert_eq!(
+        cells[2].matches('%').count(),
+        3,
+        "three instance counts: {row}"
+    );
+    assert!(stdout.contains("FOR UPDATE SKIP LOCKED"), "{stdout}");
+    // It left nothing behind, so it runs again; on a database holding a
+    // county it refuses.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let store =
+        careminder::store::Store::open(&careminder::config::DatabaseUrl::Postgres(url.clone()))
+            .await
+            .unwrap();
+    store
+        .audit(chrono::Utc::now(), "admin", "test", "-", "{}")
+        .await
+        .unwrap();
+    store.close().await;
+    let refused = bench();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("empty one"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -52,3 +52,88 @@ async fn refuse_newer(pool: &PgPool) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Whether any of careminder's tables holds a row: the benchmark only
+/// runs on a database with nothing to lose.
+pub async fn holds_data(pool: &PgPool) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM women) OR EXISTS (SELECT 1 FROM staff)
+             OR EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM audit_log)",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Drops everything in the `public` schema and migrates it afresh: for
+/// `careminder bench`, between runs, on a database it found empty.
+pub async fn reset_for_bench(pool: &PgPool) -> Result<()> {
+    sqlx::query("DROP SCHEMA public CASCADE")
+        .execute(pool)
+        .await?;
+    sqlx::query("CREATE SCHEMA public").execute(pool).await?;
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// The floor for `careminder bench` on PostgreSQL: the writes a dispatched
+/// message and a status callback cause, as plain keyed statements on a
+/// scratch table shaped like the outbox, `batch` messages per statement and
+/// transaction. A send is two keyed updates of its row (claimed, then sent
+/// with the gateway's id) and two event rows; a callback is one keyed
+/// update and one event row. Returns the seconds each phase took.
+pub async fn floor_benchmark(pool: &PgPool, rows: usize, batch: usize) -> Result<(f64, f64)> {
+    for ddl in [
+        "DROP TABLE IF EXISTS bench_events",
+        "DROP TABLE IF EXISTS bench_outbox",
+        "CREATE TABLE bench_outbox (id BIGINT PRIMARY KEY, status TEXT NOT NULL, send_at BIGINT NOT NULL,
+                                    attempts BIGINT NOT NULL DEFAULT 0, lease_until BIGINT, provider_id TEXT,
+                                    updated_at BIGINT NOT NULL)",
+        "CREATE INDEX bench_outbox_due ON bench_outbox (send_at) WHERE status = 'scheduled'",
+        "CREATE TABLE bench_events (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                    outbox_id BIGINT NOT NULL, status TEXT NOT NULL, at BIGINT NOT NULL)",
+    ] {
+        sqlx::query(ddl).execute(pool).await?;
+    }
+    sqlx::query(
+        "INSERT INTO bench_outbox (id, status, send_at, updated_at)
+         SELECT g, 'scheduled', 0, 0 FROM generate_series(1, $1) g",
+    )
+    .bind(rows as i64)
+    .execute(pool)
+    .await?;
+    let ids: Vec<i64> = (1..=rows as i64).collect();
+    let step = |status: &'static str, chunk: Vec<i64>| async move {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "UPDATE bench_outbox SET status = $1, attempts = attempts + 1, provider_id = 'p' || id, updated_at = 1
+             WHERE id = ANY($2)",
+        )
+        .bind(status)
+        .bind(&chunk)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO bench_events (outbox_id, status, at) SELECT id, $1, 1 FROM unnest($2::bigint[]) id",
+        )
+        .bind(status)
+        .bind(&chunk)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(())
+    };
+    let t = std::time::Instant::now();
+    for chunk in ids.chunks(batch) {
+        step("claimed", chunk.to_vec()).await?;
+        step("sent", chunk.to_vec()).await?;
+    }
+    let send_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    for chunk in ids.chunks(batch) {
+        step("delivered", chunk.to_vec()).await?;
+    }
+    let callback_s = t.elapsed().as_secs_f64();
+    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
+    sqlx::query("DROP TABLE bench_outbox").execute(pool).await?;
+    Ok((send_s, callback_s))
+}
