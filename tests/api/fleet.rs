@@ -69,6 +69,18 @@ fn start(cfg: &Path, log: &Path) -> Child {
         .expect("careminder starts")
 }
 
+/// The instances running: killed if the test fails, so none outlives it.
+struct Running(Vec<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Asks an instance to stop (SIGTERM) and waits for its clean exit.
 async fn stop(mut child: Child) {
     let term = Command::new("kill")
@@ -130,12 +142,11 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
     let base = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
     let acked = Arc::new(Mutex::new(Acked::default()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut children = Vec::new();
+    let mut children = Running(Vec::new());
     let mut loaders = Vec::new();
     for i in 0..3 {
-        let mut child = start(&cfgs[i], &log);
-        wait_ready(&client, &base(i), &mut child).await;
-        children.push(child);
+        children.0.push(start(&cfgs[i], &log));
+        wait_ready(&client, &base(i), &mut children.0[i]).await;
         loaders.push(tokio::spawn(load(
             client.clone(),
             base(i),
@@ -156,13 +167,12 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let mut killed = children.pop().unwrap();
+    let mut killed = children.0.pop().unwrap();
     killed.kill().unwrap();
     killed.wait().unwrap();
     let handed_before_kill: usize = records.iter().map(|r| recorded(r).len()).sum();
-    let mut again = start(&cfgs[3], &log);
-    wait_ready(&client, &base(2), &mut again).await;
-    children.push(again);
+    children.0.push(start(&cfgs[3], &log));
+    wait_ready(&client, &base(2), &mut children.0[2]).await;
     loaders.push(tokio::spawn(load(
         client.clone(),
         base(2),
@@ -214,7 +224,7 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
     for l in loaders {
         l.await.unwrap();
     }
-    for child in children {
+    for child in std::mem::take(&mut children.0) {
         stop(child).await;
     }
 
