@@ -72,14 +72,7 @@ pub async fn run(args: BenchArgs, db: Option<crate::config::DatabaseUrl>) -> Res
     if let Some(crate::config::DatabaseUrl::Postgres(url)) = db {
         return run_postgres(args, &url).await;
     }
-    let dir = match &args.dir {
-        Some(d) => tempfile::Builder::new()
-            .prefix("careminder-bench")
-            .tempdir_in(d)?,
-        None => tempfile::Builder::new()
-            .prefix("careminder-bench")
-            .tempdir()?,
-    };
+    let dir = scratch_dir(&args)?;
     let mut rows = vec![];
     for &n in &args.sizes {
         eprintln!("bench: N = {n} ...");
@@ -87,6 +80,15 @@ pub async fn run(args: BenchArgs, db: Option<crate::config::DatabaseUrl>) -> Res
     }
     print!("{}", table(&rows));
     Ok(())
+}
+
+/// The temporary directory a run's databases live in, gone when it ends.
+fn scratch_dir(args: &BenchArgs) -> Result<tempfile::TempDir> {
+    let b = tempfile::Builder::new().prefix("careminder-bench").clone();
+    Ok(match &args.dir {
+        Some(d) => b.tempdir_in(d)?,
+        None => b.tempdir()?,
+    })
 }
 
 fn table(rows: &[Row]) -> String {
@@ -175,14 +177,7 @@ async fn run_postgres(args: BenchArgs, url: &str) -> Result<()> {
         "the benchmark empties the PostgreSQL database it runs on: give it an empty one \
          (this one holds careminder data)"
     );
-    let dir = match &args.dir {
-        Some(d) => tempfile::Builder::new()
-            .prefix("careminder-bench")
-            .tempdir_in(d)?,
-        None => tempfile::Builder::new()
-            .prefix("careminder-bench")
-            .tempdir()?,
-    };
+    let dir = scratch_dir(&args)?;
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -223,21 +223,12 @@ impl Dispatcher {
                 } = sent;
                 if lapsed {
                     // Not an attempt: due again at once, here or elsewhere.
-                    results.push(SendResult {
-                        id: claimed[i].id,
-                        attempt: claimed[i].attempts,
-                        status: S::Scheduled,
-                        cause: Some("the claim lapsed before the hand-over: given back".into()),
-                        retry_at: Some(crate::store::ts(now)),
-                        gateway: None,
-                        provider_id: None,
-                        to_addr: None,
-                        body: None,
-                        parts: None,
-                        undo_attempt: true,
-                        channel: None,
-                        fallback: false,
-                    });
+                    results.push(not_sent(
+                        &claimed[i],
+                        S::Scheduled,
+                        "the claim lapsed before the hand-over: given back".into(),
+                        Some(crate::store::ts(now)),
+                    ));
                     continue;
                 }
                 if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
@@ -348,21 +339,7 @@ impl Dispatcher {
             } else {
                 (S::Scheduled, Some(crate::store::ts(retry_at)))
             };
-            results.push(SendResult {
-                id: m.id,
-                attempt: m.attempts,
-                status,
-                cause: Some(cause),
-                retry_at,
-                gateway: None,
-                provider_id: None,
-                to_addr: None,
-                body: None,
-                parts: None,
-                undo_attempt: true,
-                channel: None,
-                fallback: false,
-            });
+            results.push(not_sent(m, status, cause, retry_at));
         }
         Ok(kept)
     }
@@ -764,6 +741,26 @@ impl Dispatcher {
             }
         }
         r
+    }
+}
+
+/// A claimed message that waits without having been tried (its claim
+/// lapsed, or a frequency cap holds it): its attempt is given back.
+fn not_sent(m: &ClaimedMessage, status: S, cause: String, retry_at: Option<i64>) -> SendResult {
+    SendResult {
+        id: m.id,
+        attempt: m.attempts,
+        status,
+        cause: Some(cause),
+        retry_at,
+        gateway: None,
+        provider_id: None,
+        to_addr: None,
+        body: None,
+        parts: None,
+        undo_attempt: true,
+        channel: None,
+        fallback: false,
     }
 }
 

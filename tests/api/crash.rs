@@ -126,6 +126,42 @@ pub(crate) struct Acked {
     pub(crate) receipts: HashSet<i64>,
 }
 
+/// Every reply and receipt in `acked` is in the database: none
+/// acknowledged was lost. Returns how many of each there were.
+pub(crate) async fn nothing_acked_lost(
+    pool: &sqlx::SqlitePool,
+    acked: &Mutex<Acked>,
+) -> (usize, usize) {
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let stored: HashSet<String> =
+        sqlx::query_scalar("SELECT provider_id FROM inbound WHERE gateway = 'mock'")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let lost = acked
+        .replies
+        .iter()
+        .filter(|r| !stored.contains(*r))
+        .count();
+    assert_eq!(lost, 0, "acknowledged replies lost");
+    let delivered: HashSet<i64> =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'delivered'")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let lost = acked
+        .receipts
+        .iter()
+        .filter(|r| !delivered.contains(*r))
+        .count();
+    assert_eq!(lost, 0, "acknowledged receipts lost");
+    (acked.replies.len(), acked.receipts.len())
+}
+
 /// Posts receipts for recorded messages and replies from the women, until stopped.
 pub(crate) async fn load(
     client: reqwest::Client,
@@ -311,33 +347,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let duplicates = handed.len() - times.len();
     let worst = times.values().copied().max().unwrap_or(0);
     assert!(worst <= 1 + KILLS, "a message went {worst} times");
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let stored: HashSet<String> =
-        sqlx::query_scalar("SELECT provider_id FROM inbound WHERE gateway = 'mock'")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let lost_replies = acked
-        .replies
-        .iter()
-        .filter(|r| !stored.contains(*r))
-        .count();
-    assert_eq!(lost_replies, 0, "acknowledged replies lost");
-    let delivered: HashSet<i64> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'delivered'")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let lost_receipts = acked
-        .receipts
-        .iter()
-        .filter(|r| !delivered.contains(*r))
-        .count();
-    assert_eq!(lost_receipts, 0, "acknowledged receipts lost");
+    let (replies, receipts) = nothing_acked_lost(&pool, &acked).await;
     // Thirty-one runs of logs: ids, never a number, a name or a secret.
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.contains("careminder serving"), "the service logged");
@@ -359,7 +369,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
          {duplicates} repeated hand-overs (the gateway de-duplicates them by id; worst message {worst} times); \
          {} replies and {} receipts acknowledged, none lost; integrity ok",
         times.len(),
-        acked.replies.len(),
-        acked.receipts.len()
+        replies,
+        receipts
     );
 }

@@ -100,7 +100,7 @@ async fn a_worker_dying_between_claim_and_record_loses_nothing_and_sends_once() 
 }
 
 /// What a worker writes after handing `m` over.
-fn accepted(
+pub(crate) fn accepted(
     m: &careminder::store::ClaimedMessage,
     provider_id: &str,
 ) -> careminder::store::SendResult {

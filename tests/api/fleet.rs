@@ -10,7 +10,9 @@
 //! send window is open whenever the test runs. The lease is short, so the
 //! killed instance's claims come back to another within seconds.
 
-use crate::crash::{free_port, load, plan_a_day, recorded, wait_ready, Acked, TOKEN};
+use crate::crash::{
+    free_port, load, nothing_acked_lost, plan_a_day, recorded, wait_ready, Acked, TOKEN,
+};
 use careminder::domain::schedule::local_to_utc;
 use careminder::Config;
 use chrono::{NaiveTime, Timelike, Utc};
@@ -289,33 +291,7 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
         .unwrap();
     assert_eq!(claimed, 0, "messages left claimed");
 
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let stored: HashSet<String> =
-        sqlx::query_scalar("SELECT provider_id FROM inbound WHERE gateway = 'mock'")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let lost = acked
-        .replies
-        .iter()
-        .filter(|r| !stored.contains(*r))
-        .count();
-    assert_eq!(lost, 0, "acknowledged replies lost");
-    let delivered: HashSet<i64> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'delivered'")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let lost = acked
-        .receipts
-        .iter()
-        .filter(|r| !delivered.contains(*r))
-        .count();
-    assert_eq!(lost, 0, "acknowledged receipts lost");
+    let (replies, receipts) = nothing_acked_lost(&pool, &acked).await;
     println!(
         "fleet: {planned} reminders by three instances ({} / {} / {} + {} after the restart); \
          {handed_before_kill} handed over when the third was killed, {repeated} handed over again \
@@ -324,7 +300,7 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
         by_life[1].len(),
         by_life[2].len(),
         by_life[3].len(),
-        acked.replies.len(),
-        acked.receipts.len()
+        replies,
+        receipts
     );
 }

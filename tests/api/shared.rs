@@ -177,25 +177,6 @@ async fn serving_from_postgres_is_refused_with_what_to_do() {
     assert!(err.contains("migrate-to"), "{err}");
 }
 
-/// Reports each claimer writes: the message went, or was delivered.
-fn result_for(m: &careminder::store::ClaimedMessage) -> careminder::store::SendResult {
-    careminder::store::SendResult {
-        id: m.id,
-        attempt: m.attempts,
-        status: careminder::domain::MessageStatus::Accepted,
-        cause: None,
-        retry_at: None,
-        gateway: Some("mock".into()),
-        provider_id: Some(format!("p-{}", m.id)),
-        to_addr: m.phone.clone(),
-        body: Some("x".into()),
-        parts: Some(1),
-        undo_attempt: false,
-        channel: Some(careminder::domain::Channel::Sms),
-        fallback: false,
-    }
-}
-
 /// Claims and records batches until nothing is due: the ids it took, and
 /// how many it found past their grace.
 async fn claimer(store: Store, now: DateTime<Utc>) -> (Vec<i64>, u64) {
@@ -209,7 +190,10 @@ async fn claimer(store: Store, now: DateTime<Utc>) -> (Vec<i64>, u64) {
         if batch.is_empty() {
             return (took, expired);
         }
-        let results: Vec<_> = batch.iter().map(result_for).collect();
+        let results: Vec<_> = batch
+            .iter()
+            .map(|m| crate::delivery::accepted(m, &format!("p-{}", m.id)))
+            .collect();
         store.record_results(&results, now).await.expect("records");
         took.extend(batch.iter().map(|m| m.id));
     }
@@ -275,7 +259,7 @@ async fn four_processes_claim_each_due_message_once_on_either_database() {
             status,
             reason: None,
             at: now,
-            gateway: Some("mock".into()),
+            gateway: Some("default".into()),
         };
         use careminder::domain::ReportedStatus::{Delivered, Sent};
         let items: Vec<_> = all[..10]
