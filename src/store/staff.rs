@@ -1,6 +1,6 @@
 //! Staff: officers, supervisors, administrators.
 
-use super::{from_ts, on_db, ts, Result, Store, StoreError};
+use super::{from_ts, on_db, on_read, ts, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -35,21 +35,23 @@ const COLUMNS: &str = "id, code, name, phone, role, language, village, township,
 impl Store {
     pub async fn add_staff(&self, s: &NewStaff, now: DateTime<Utc>) -> Result<i64> {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let r = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO staff (code, name, phone, role, language, village, township, wecom_userid, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&s.code)
-        .bind(&s.name)
-        .bind(s.phone.as_ref().map(|p| p.as_str()))
-        .bind(s.role)
-        .bind(s.language)
-        .bind(&s.village)
-        .bind(&s.township)
-        .bind(&s.wecom_userid)
-        .bind(ts(now))
-        .fetch_all(self.write()?)
-        .await;
+        let r: std::result::Result<Vec<i64>, sqlx::Error> = on_db!(self, db => {
+            sqlx::query_scalar(
+                "INSERT INTO staff (code, name, phone, role, language, village, township, wecom_userid, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(&s.code)
+            .bind(&s.name)
+            .bind(s.phone.as_ref().map(|p| p.as_str()))
+            .bind(s.role)
+            .bind(s.language)
+            .bind(&s.village)
+            .bind(&s.township)
+            .bind(&s.wecom_userid)
+            .bind(ts(now))
+            .fetch_all(db)
+            .await
+        });
         match r {
             Ok(ids) => ids
                 .into_iter()
@@ -69,39 +71,44 @@ impl Store {
         staff_id: i64,
         language: crate::domain::Language,
     ) -> Result<()> {
-        sqlx::query("UPDATE staff SET language = ? WHERE id = ?")
-            .bind(language)
-            .bind(staff_id)
-            .execute(self.write()?)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("UPDATE staff SET language = $1 WHERE id = $2")
+                .bind(language)
+                .bind(staff_id)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 
     pub async fn staff_list(&self) -> Result<Vec<StaffRow>> {
-        Ok(
+        Ok(on_read!(self, db => {
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff ORDER BY code"))
-                .fetch_all(self.read()?)
-                .await?,
-        )
+                .fetch_all(db)
+                .await?
+        }))
     }
 
     pub async fn staff_by_code(&self, code: &str) -> Result<Option<StaffRow>> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE code = ?"))
+        Ok(on_db!(self, db => {
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE code = $1"))
                 .bind(code)
-                .fetch_optional(self.write()?)
-                .await?,
-        )
+                .fetch_optional(db)
+                .await?
+        }))
     }
 
     /// Staff members using this number (normally one).
     pub async fn staff_by_phone(&self, phone: &str) -> Result<Option<StaffRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM staff WHERE phone = ? ORDER BY id LIMIT 1"
-        ))
-        .bind(phone)
-        .fetch_optional(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM staff WHERE phone = $1 ORDER BY id LIMIT 1"
+            ))
+            .bind(phone)
+            .fetch_optional(db)
+            .await?
+        }))
     }
 
     /// A key's failed sign-ins and when the last was.

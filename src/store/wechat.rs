@@ -1,7 +1,7 @@
 //! WeChat bindings: which women follow the Official Account, and the
 //! callbacks that could not be read.
 
-use super::{ts, Result, Store, StoreError};
+use super::{on_db, on_read, ts, Result, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 
 impl Store {
@@ -15,17 +15,19 @@ impl Store {
         openid: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE women SET wechat_openid = ?2, wechat_bound_at = ?3, wechat_unfollowed_at = NULL, updated_at = ?3
-             WHERE id = ?1 AND erased_at IS NULL
-               AND (wechat_openid IS NULL OR wechat_openid = ?2 OR wechat_unfollowed_at IS NOT NULL)",
-        )
-        .bind(woman_id)
-        .bind(openid)
-        .bind(ts(now))
-        .execute(self.write()?)
-        .await?
-        .rows_affected();
+        let n = on_db!(self, db => {
+            sqlx::query(
+                "UPDATE women SET wechat_openid = $2, wechat_bound_at = $3, wechat_unfollowed_at = NULL, updated_at = $3
+                 WHERE id = $1 AND erased_at IS NULL
+                   AND (wechat_openid IS NULL OR wechat_openid = $2 OR wechat_unfollowed_at IS NOT NULL)",
+            )
+            .bind(woman_id)
+            .bind(openid)
+            .bind(ts(now))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
         if n == 1 {
             self.audit(
                 now,
@@ -42,15 +44,17 @@ impl Store {
     /// Unbinds her WeChat (a new phone, a wrong scan): SMS from now on,
     /// until she scans her card again.
     pub async fn unbind_wechat(&self, woman_id: i64, by: &str, now: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE women SET wechat_openid = NULL, wechat_bound_at = NULL, wechat_unfollowed_at = NULL, updated_at = ?2
-             WHERE id = ?1 AND wechat_openid IS NOT NULL",
-        )
-        .bind(woman_id)
-        .bind(ts(now))
-        .execute(self.write()?)
-        .await?
-        .rows_affected();
+        let n = on_db!(self, db => {
+            sqlx::query(
+                "UPDATE women SET wechat_openid = NULL, wechat_bound_at = NULL, wechat_unfollowed_at = NULL, updated_at = $2
+                 WHERE id = $1 AND wechat_openid IS NOT NULL",
+            )
+            .bind(woman_id)
+            .bind(ts(now))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
         if n == 1 {
             self.audit(now, by, "wechat_unbound", &format!("woman:{woman_id}"), "")
                 .await?;
@@ -66,16 +70,18 @@ impl Store {
         following: bool,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE women SET wechat_unfollowed_at = CASE WHEN ?2 THEN NULL ELSE ?3 END, updated_at = ?3
-             WHERE wechat_openid = ?1 AND erased_at IS NULL
-             RETURNING id",
-        )
-        .bind(openid)
-        .bind(following)
-        .bind(ts(now))
-        .fetch_all(self.write()?)
-        .await?;
+        let ids: Vec<i64> = on_db!(self, db => {
+            sqlx::query_scalar(
+                "UPDATE women SET wechat_unfollowed_at = CASE WHEN $2 THEN NULL ELSE $3 END, updated_at = $3
+                 WHERE wechat_openid = $1 AND erased_at IS NULL
+                 RETURNING id",
+            )
+            .bind(openid)
+            .bind(following)
+            .bind(ts(now))
+            .fetch_all(db)
+            .await?
+        });
         for id in &ids {
             let what = if following {
                 "wechat_followed"
@@ -97,15 +103,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO webhook_rejects (gateway, reason, body, received_at) VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(gateway)
-        .bind(reason)
-        .bind(body)
-        .bind(ts(now))
-        .fetch_all(self.write()?)
-        .await?;
+        let ids: Vec<i64> = on_db!(self, db => {
+            sqlx::query_scalar(
+                "INSERT INTO webhook_rejects (gateway, reason, body, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(gateway)
+            .bind(reason)
+            .bind(body)
+            .bind(ts(now))
+            .fetch_all(db)
+            .await?
+        });
         ids.into_iter()
             .next()
             .ok_or_else(|| StoreError::Corrupt("a reject was not stored".into()))
@@ -116,23 +124,25 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(i64, String, String, Vec<u8>, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, gateway, reason, body, received_at FROM webhook_rejects ORDER BY id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(self.read()?)
-        .await?)
+        Ok(on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT id, gateway, reason, body, received_at FROM webhook_rejects ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// Forgets rejected callbacks older than 30 days (they may hold what
     /// a woman wrote).
     pub async fn purge_rejected_webhooks(&self, now: DateTime<Utc>) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM webhook_rejects WHERE received_at < ?")
+        Ok(on_db!(self, db => {
+            sqlx::query("DELETE FROM webhook_rejects WHERE received_at < $1")
                 .bind(ts(now - Duration::days(30)))
-                .execute(self.write()?)
+                .execute(db)
                 .await?
-                .rows_affected(),
-        )
+                .rows_affected()
+        }))
     }
 }

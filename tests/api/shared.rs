@@ -162,9 +162,9 @@ async fn serving_from_postgres_is_refused_with_what_to_do() {
         .unwrap();
     assert!(store.is_postgres());
     // A statement not yet written for PostgreSQL says so.
-    match store.staff_list().await {
+    match store.inbound_count().await {
         Err(StoreError::Unsupported(why)) => assert!(why.contains("SQLite only"), "{why}"),
-        other => panic!("staff on PostgreSQL: {other:?}"),
+        other => panic!("replies on PostgreSQL: {other:?}"),
     }
     store.close().await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_careminder"))
@@ -302,5 +302,71 @@ async fn four_processes_claim_each_due_message_once_on_either_database() {
             .await
             .unwrap();
         assert_eq!(stale, 0, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn staff_and_rejected_callbacks_are_kept_alike_on_either_database() {
+    let (_dir, backends) = on_each_backend("staff", 2).await;
+    for (backend, stores) in &backends {
+        let (a, b) = (&stores[0], &stores[1]);
+        let officer = careminder::store::NewStaff {
+            code: "V001-O1".into(),
+            name: "王医生".into(),
+            phone: Some(
+                careminder::domain::Phone::parse(
+                    "13700000001",
+                    careminder::Config::default().region(),
+                )
+                .unwrap(),
+            ),
+            role: careminder::domain::Role::Officer,
+            language: careminder::domain::Language::ZhCn,
+            village: Some("V001".into()),
+            township: Some("T01".into()),
+            wecom_userid: None,
+        };
+        let id = a.add_staff(&officer, at(0)).await.unwrap();
+        match b.add_staff(&officer, at(1)).await {
+            Err(StoreError::Conflict(why)) => assert!(why.contains("V001-O1"), "{why}"),
+            other => panic!("{backend}: a second V001-O1: {other:?}"),
+        }
+        b.set_staff_language(id, careminder::domain::Language::En)
+            .await
+            .unwrap();
+        let by_code = a.staff_by_code("V001-O1").await.unwrap().unwrap();
+        assert_eq!(
+            (by_code.id, by_code.name.as_str(), by_code.language),
+            (id, "王医生", careminder::domain::Language::En),
+            "{backend}"
+        );
+        let by_phone = b.staff_by_phone("+8613700000001").await.unwrap().unwrap();
+        assert_eq!(
+            by_phone.role,
+            careminder::domain::Role::Officer,
+            "{backend}"
+        );
+        assert_eq!(a.staff_list().await.unwrap().len(), 1, "{backend}");
+
+        // A callback that could not be read keeps its bytes, whatever they are.
+        let body = b"<xml>\x00\xff\t\\</xml>";
+        let kept = a
+            .keep_rejected_webhook("wechat", "malformed XML", body, at(2))
+            .await
+            .unwrap();
+        let rejects = b.rejected_webhooks(10).await.unwrap();
+        assert_eq!(rejects.len(), 1, "{backend}");
+        assert_eq!(
+            (rejects[0].0, rejects[0].3.as_slice(), rejects[0].4),
+            (kept, &body[..], at(2).timestamp()),
+            "{backend}"
+        );
+        assert_eq!(
+            a.purge_rejected_webhooks(at(2) + Duration::days(31))
+                .await
+                .unwrap(),
+            1,
+            "{backend}"
+        );
     }
 }
