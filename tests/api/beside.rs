@@ -6,7 +6,7 @@
 //! leases are compared across processes), in a zone where it is midday now,
 //! so the send window is open whenever the test runs.
 
-use crate::crash::{free_port, plan_a_day, recorded, wait_ready};
+use crate::crash::{free_port, plan_a_day, recorded, wait_ready, KillOnDrop};
 use careminder::domain::schedule::local_to_utc;
 use careminder::Config;
 use chrono::{NaiveTime, Timelike, Utc};
@@ -58,15 +58,17 @@ async fn a_tick_beside_a_running_serve_never_hands_a_message_over_twice() {
     let planned = plan_a_day(config, from - chrono::Duration::hours(1), WOMEN, from, now).await;
 
     let stderr = std::fs::File::create(&log).unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_careminder"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .unwrap();
+    let mut serve = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_careminder"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap(),
+    );
     let client = reqwest::Client::new();
     wait_ready(&client, &format!("http://127.0.0.1:{port}"), &mut serve).await;
 

@@ -34,6 +34,30 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// A started process, killed when dropped: a failing test leaves none
+/// running behind it.
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the service; its logs are appended to `log`.
 pub(crate) fn start(cfg: &Path, now: DateTime<Utc>, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -250,7 +274,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut now = at(day, 12, 0);
     for round in 0..KILLS {
-        let mut child = start(&cfg, now, &log);
+        let mut child = KillOnDrop(start(&cfg, now, &log));
         wait_ready(&client, &base, &mut child).await;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let loader = tokio::spawn(load(
@@ -272,7 +296,7 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     }
 
     // The last start runs until every due message is handled; then SIGTERM.
-    let mut child = start(&cfg, now, &log);
+    let mut child = KillOnDrop(start(&cfg, now, &log));
     wait_ready(&client, &base, &mut child).await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
