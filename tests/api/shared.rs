@@ -370,3 +370,38 @@ async fn staff_and_rejected_callbacks_are_kept_alike_on_either_database() {
         );
     }
 }
+
+#[tokio::test]
+async fn care_plans_are_seeded_and_kept_alike_on_either_database() {
+    let (_dir, backends) = on_each_backend("plans", 2).await;
+    for (backend, stores) in &backends {
+        let (a, b) = (&stores[0], &stores[1]);
+        // Seeding twice (two processes starting) keeps one of each.
+        a.seed_builtin_plans(at(0)).await.unwrap();
+        b.seed_builtin_plans(at(1)).await.unwrap();
+        let builtin = careminder::domain::careplan::builtin_plans();
+        let plans = b.plans().await.unwrap();
+        assert_eq!(plans.len(), builtin.len(), "{backend}");
+        assert!(plans.iter().all(|(_, is_builtin)| *is_builtin), "{backend}");
+        // An administrator's plan is added and replaced; a built-in one is not.
+        let mut mine = builtin[0].clone();
+        mine.key = "county-monthly".into();
+        a.save_plan(&mine, at(2)).await.unwrap();
+        a.save_plan(&mine, at(3)).await.unwrap();
+        assert_eq!(
+            b.plan("county-monthly").await.unwrap().key,
+            "county-monthly"
+        );
+        match b.save_plan(&builtin[0], at(4)).await {
+            Err(StoreError::Conflict(why)) => assert!(why.contains("built-in"), "{why}"),
+            other => panic!("{backend}: replacing a built-in plan: {other:?}"),
+        }
+        let plans = a.plans().await.unwrap();
+        assert_eq!(plans.len(), builtin.len() + 1, "{backend}");
+        assert_eq!(
+            plans.last().map(|(p, b)| (p.key.as_str(), *b)),
+            Some(("county-monthly", false)),
+            "{backend}: built-in plans first"
+        );
+    }
+}
