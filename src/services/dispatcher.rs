@@ -493,19 +493,8 @@ impl Dispatcher {
     ) -> Result<(OutgoingMessage, Via), Box<SendResult>> {
         let end = |status: S, cause: String| {
             Box::new(SendResult {
-                id: m.id,
-                attempt: m.attempts,
-                status,
-                cause: Some(cause),
-                retry_at: None,
-                gateway: None,
-                provider_id: None,
-                to_addr: None,
-                body: None,
-                parts: None,
                 undo_attempt: false,
-                channel: None,
-                fallback: false,
+                ..not_sent(m, status, cause, None)
             })
         };
         if !m.can_receive {
@@ -744,8 +733,9 @@ impl Dispatcher {
     }
 }
 
-/// A claimed message that waits without having been tried (its claim
-/// lapsed, or a frequency cap holds it): its attempt is given back.
+/// A claimed message that is not handed over. As it stands, one that waits
+/// without having been tried (its claim lapsed, or a frequency cap holds
+/// it): its attempt is given back.
 fn not_sent(m: &ClaimedMessage, status: S, cause: String, retry_at: Option<i64>) -> SendResult {
     SendResult {
         id: m.id,
