@@ -79,14 +79,6 @@ impl App {
     /// Opens the database (applying migrations), seeds the defaults, builds
     /// the gateways and wires the services.
     pub async fn open(config: Config, clock: Clock) -> Result<Arc<App>, AppError> {
-        if let crate::config::DatabaseUrl::Postgres(_) = &config.database {
-            return Err(crate::store::StoreError::Unsupported(
-                "this version serves from SQLite only; a PostgreSQL database is prepared \
-                 with `careminder migrate-to postgres://…` and backed up with pg_dump"
-                    .into(),
-            )
-            .into());
-        }
         let store = Store::open(&config.database).await?;
         crate::services::defaults::seed(&store, clock.now()).await?;
         let gateways = Arc::new(

@@ -1,6 +1,6 @@
 //! Campaigns, their steps and the per-language texts of each step.
 
-use super::{ts, Result, Store, StoreError};
+use super::{on_db, on_read, ts, BeginWrite, Result, Store, StoreError};
 use crate::domain::schedule::{parse_hhmm, Trigger, TriggerAnchor};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
@@ -42,27 +42,35 @@ impl Store {
         steps: &[StepSeed<'_>],
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            return Ok(false);
-        }
-        let cid: i64 = sqlx::query_scalar("INSERT INTO campaigns (key, name, outreach, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
+        on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_some() {
+                return Ok(false);
+            }
+            // Two instances seeding at once: the second finds the first's.
+            let cid: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO campaigns (key, name, outreach, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (key) DO NOTHING RETURNING id",
+            )
             .bind(key)
             .bind(name)
             .bind(outreach)
             .bind(ts(now))
-            .bind(ts(now))
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        for s in steps {
-            insert_step(&mut tx, cid, s, now).await?;
-        }
-        bump_texts_version(&mut tx).await?;
-        tx.commit().await?;
+            let Some(cid) = cid else {
+                return Ok(false);
+            };
+            for s in steps {
+                insert_step!(tx, cid, s, now);
+            }
+            bump_texts_version!(tx);
+            tx.commit().await?;
+        });
         Ok(true)
     }
 
@@ -73,25 +81,29 @@ impl Store {
         s: &StepSeed<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let mut tx = self.begin().await?;
-        let cid: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = ?")
-            .bind(campaign)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let cid = cid.ok_or_else(|| StoreError::NotFound(format!("campaign {campaign}")))?;
-        let sid = match insert_step(&mut tx, cid, s, now).await {
-            Ok(id) => id,
-            Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "step {} exists already",
-                    s.key
-                )))
+        let conflict = |e: StoreError| match e {
+            StoreError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                StoreError::Conflict(format!("step {} exists already", s.key))
             }
-            Err(e) => return Err(e),
+            e => e,
         };
-        bump_texts_version(&mut tx).await?;
-        tx.commit().await?;
-        Ok(sid)
+        on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let cid: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = $1")
+                .bind(campaign)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let cid = cid.ok_or_else(|| StoreError::NotFound(format!("campaign {campaign}")))?;
+            let sid = async {
+                let sid = insert_step!(tx, cid, s, now);
+                Ok::<_, StoreError>(sid)
+            }
+            .await
+            .map_err(conflict)?;
+            bump_texts_version!(tx);
+            tx.commit().await?;
+            Ok(sid)
+        })
     }
 
     /// Pauses, resumes or archives a campaign. Pausing keeps what is
@@ -102,13 +114,15 @@ impl Store {
         status: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let n = sqlx::query("UPDATE campaigns SET status = ?, updated_at = ? WHERE key = ?")
-            .bind(status)
-            .bind(ts(now))
-            .bind(key)
-            .execute(self.write()?)
-            .await?
-            .rows_affected();
+        let n = on_db!(self, db => {
+            sqlx::query("UPDATE campaigns SET status = $1, updated_at = $2 WHERE key = $3")
+                .bind(status)
+                .bind(ts(now))
+                .bind(key)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         if n == 0 {
             return Err(StoreError::NotFound(format!("campaign {key}")));
         }
@@ -117,25 +131,28 @@ impl Store {
 
     /// Every campaign: key, name, status, whether it is outreach, its steps.
     pub async fn campaigns(&self) -> Result<Vec<(String, String, String, bool, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT c.key, c.name, c.status, c.outreach, (SELECT COUNT(*) FROM campaign_steps s WHERE s.campaign_id = c.id)
-             FROM campaigns c ORDER BY c.id",
-        )
-        .fetch_all(self.read()?)
-        .await?)
+        Ok(on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT c.key, c.name, c.status, c.outreach, (SELECT COUNT(*) FROM campaign_steps s WHERE s.campaign_id = c.id)
+                 FROM campaigns c ORDER BY c.id",
+            )
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// Steps of every active campaign.
     pub async fn active_steps(&self) -> Result<Vec<StepRow>> {
-        let rows = sqlx::query(
-            "SELECT s.id, c.key AS campaign_key, c.outreach, s.key, s.version, s.anchor, s.offset_days, s.send_time,
-                    s.grace_hours, s.weekday
-             FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id
-             WHERE c.status = 'active' ORDER BY s.id",
-        )
-        .fetch_all(self.read()?)
-        .await?;
-        rows.into_iter()
+        on_read!(self, db => {
+            sqlx::query(
+                "SELECT s.id, c.key AS campaign_key, c.outreach, s.key, s.version, s.anchor, s.offset_days, s.send_time,
+                        s.grace_hours, s.weekday
+                 FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id
+                 WHERE c.status = 'active' ORDER BY s.id",
+            )
+            .fetch_all(db)
+            .await?
+            .into_iter()
             .map(|r| {
                 let anchor: String = r.get("anchor");
                 let send_time: String = r.get("send_time");
@@ -146,8 +163,8 @@ impl Store {
                         .ok_or_else(|| StoreError::Corrupt(format!("send_time {send_time:?}")))?,
                     grace: Duration::hours(r.get("grace_hours")),
                     weekday: r
-                        .get::<Option<u8>, _>("weekday")
-                        .map(chrono::Weekday::try_from)
+                        .get::<Option<i64>, _>("weekday")
+                        .map(|d| u8::try_from(d).map_err(|_| ()).and_then(|d| chrono::Weekday::try_from(d).map_err(|_| ())))
                         .transpose()
                         .map_err(|_| StoreError::Corrupt("weekday".into()))?,
                 };
@@ -161,14 +178,16 @@ impl Store {
                 })
             })
             .collect()
+        })
     }
 
     /// Every step text, for the renderer.
     pub async fn step_texts(&self) -> Result<Vec<StepText>> {
-        let rows: Vec<(i64, String, String)> =
+        let rows: Vec<(i64, String, String)> = on_read!(self, db => {
             sqlx::query_as("SELECT step_id, language, body FROM step_texts")
-                .fetch_all(self.read()?)
-                .await?;
+                .fetch_all(db)
+                .await?
+        });
         Ok(rows
             .into_iter()
             .map(|(step_id, language, body)| StepText {
@@ -187,28 +206,31 @@ impl Store {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (step_id, language) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-        )
-        .bind(step_id)
-        .bind(language)
-        .bind(body)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        bump_texts_version(&mut tx).await?;
-        tx.commit().await?;
+        on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (step_id, language) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            )
+            .bind(step_id)
+            .bind(language)
+            .bind(body)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            bump_texts_version!(tx);
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// Every step's WeChat variant, for the renderer.
     pub async fn wechat_variants(&self) -> Result<Vec<WechatVariant>> {
-        let rows: Vec<(i64, String, Option<String>, String)> =
+        let rows: Vec<(i64, String, Option<String>, String)> = on_read!(self, db => {
             sqlx::query_as("SELECT step_id, template_id, url, fields FROM step_wechat")
-                .fetch_all(self.read()?)
-                .await?;
+                .fetch_all(db)
+                .await?
+        });
         rows.into_iter()
             .map(|(step_id, template_id, url, fields)| {
                 Ok(WechatVariant {
@@ -232,12 +254,13 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
+        on_db!(self, db => {
+        let mut tx = db.begin_write().await?;
         match v {
             Some(v) => {
                 sqlx::query(
                     "INSERT INTO step_wechat (step_id, template_id, url, fields, updated_by, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (step_id) DO UPDATE SET template_id = excluded.template_id, url = excluded.url,
                          fields = excluded.fields, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
                 )
@@ -251,14 +274,15 @@ impl Store {
                 .await?;
             }
             None => {
-                sqlx::query("DELETE FROM step_wechat WHERE step_id = ?")
+                sqlx::query("DELETE FROM step_wechat WHERE step_id = $1")
                     .bind(step_id)
                     .execute(&mut *tx)
                     .await?;
             }
         }
-        bump_texts_version(&mut tx).await?;
+        bump_texts_version!(tx);
         tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -271,12 +295,14 @@ impl Store {
             String,
             String,
             bool,
-        )> = sqlx::query_as(
-            "SELECT step_id, provider, code, content, params, promotional
-                 FROM step_sms_templates ORDER BY step_id, provider",
-        )
-        .fetch_all(self.read()?)
-        .await?;
+        )> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT step_id, provider, code, content, params, promotional
+                     FROM step_sms_templates ORDER BY step_id, provider",
+            )
+            .fetch_all(db)
+            .await?
+        });
         rows.into_iter()
             .map(|(step_id, provider, code, content, params, promotional)| {
                 Ok(SmsVariant {
@@ -303,13 +329,14 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
+        on_db!(self, db => {
+        let mut tx = db.begin_write().await?;
         match v {
             Some(v) => {
                 sqlx::query(
                     "INSERT INTO step_sms_templates
                          (step_id, provider, code, content, params, promotional, updated_by, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      ON CONFLICT (step_id, provider) DO UPDATE SET code = excluded.code,
                          content = excluded.content, params = excluded.params,
                          promotional = excluded.promotional, updated_by = excluded.updated_by,
@@ -327,15 +354,16 @@ impl Store {
                 .await?;
             }
             None => {
-                sqlx::query("DELETE FROM step_sms_templates WHERE step_id = ? AND provider = ?")
+                sqlx::query("DELETE FROM step_sms_templates WHERE step_id = $1 AND provider = $2")
                     .bind(step_id)
                     .bind(provider)
                     .execute(&mut *tx)
                     .await?;
             }
         }
-        bump_texts_version(&mut tx).await?;
+        bump_texts_version!(tx);
         tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -346,29 +374,30 @@ impl Store {
         campaign: Option<&str>,
         provider: crate::domain::GatewayKind,
     ) -> Result<Vec<(String, String, bool)>> {
-        let rows: Vec<(String, String, bool)> = sqlx::query_as(
-            "SELECT c.key, s.key, c.outreach FROM campaign_steps s
-             JOIN campaigns c ON c.id = s.campaign_id
-             WHERE (? IS NULL OR c.key = ?) AND (c.status = 'active' OR ? IS NOT NULL)
-               AND NOT EXISTS (SELECT 1 FROM step_sms_templates t
-                               WHERE t.step_id = s.id AND t.provider = ?)
-             ORDER BY c.key, s.key",
-        )
-        .bind(campaign)
-        .bind(campaign)
-        .bind(campaign)
-        .bind(provider)
-        .fetch_all(self.read()?)
-        .await?;
+        let rows: Vec<(String, String, bool)> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT c.key, s.key, c.outreach FROM campaign_steps s
+                 JOIN campaigns c ON c.id = s.campaign_id
+                 WHERE (CAST($1 AS TEXT) IS NULL OR c.key = $1) AND (c.status = 'active' OR CAST($1 AS TEXT) IS NOT NULL)
+                   AND NOT EXISTS (SELECT 1 FROM step_sms_templates t
+                                   WHERE t.step_id = s.id AND t.provider = $2)
+                 ORDER BY c.key, s.key",
+            )
+            .bind(campaign)
+            .bind(provider)
+            .fetch_all(db)
+            .await?
+        });
         Ok(rows)
     }
 
     /// Bumped on every text change; the dispatcher reloads its templates when it moves.
     pub async fn texts_version(&self) -> Result<i64> {
-        let v: Option<String> =
+        let v: Option<String> = on_read!(self, db => {
             sqlx::query_scalar("SELECT value FROM state WHERE key = 'texts_version'")
-                .fetch_optional(self.read()?)
-                .await?;
+                .fetch_optional(db)
+                .await?
+        });
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
@@ -387,9 +416,10 @@ impl Store {
                 "send_time {send_time:?} is not HH:MM"
             )));
         }
-        let mut tx = self.begin().await?;
+        on_db!(self, db => {
+        let mut tx = db.begin_write().await?;
         let r = sqlx::query(
-            "UPDATE campaign_steps SET offset_days = ?, send_time = ?, grace_hours = ?, version = version + 1 WHERE id = ?",
+            "UPDATE campaign_steps SET offset_days = $1, send_time = $2, grace_hours = $3, version = version + 1 WHERE id = $4",
         )
         .bind(offset_days)
         .bind(send_time)
@@ -400,71 +430,74 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("step {step_id}")));
         }
-        let n = super::enroll::cancel_pending(
-            &mut tx,
-            "step_id = ?",
+        let n = super::enroll::cancel_pending!(
+            tx,
+            "step_id = $3",
             step_id,
             "step timing changed",
-            ts(now),
-        )
-        .await?;
+            ts(now)
+        );
         tx.commit().await?;
         Ok(n)
+        })
     }
 
     /// Looks a step up by campaign and step key.
     pub async fn step_id(&self, campaign: &str, step: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT s.id FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = ? AND s.key = ?")
-            .bind(campaign)
-            .bind(step)
-            .fetch_optional(self.read()?)
-            .await?
+        on_read!(self, db => {
+            sqlx::query_scalar("SELECT s.id FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = $1 AND s.key = $2")
+                .bind(campaign)
+                .bind(step)
+                .fetch_optional(db)
+                .await?
+        })
             .ok_or_else(|| StoreError::NotFound(format!("step {campaign}/{step}")))
     }
 }
 
-pub(super) async fn bump_texts_version(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO state (key, value) VALUES ('texts_version', '1')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Inserts a step of campaign `cid` and its texts.
-async fn insert_step(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    cid: i64,
-    s: &StepSeed<'_>,
-    now: DateTime<Utc>,
-) -> Result<i64> {
-    let sid: i64 = sqlx::query_scalar(
-        "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(cid)
-    .bind(s.key)
-    .bind(s.anchor.as_str())
-    .bind(s.offset_days)
-    .bind(s.send_time)
-    .bind(s.grace_hours)
-    .bind(s.weekday)
-    .fetch_one(&mut **tx)
-    .await?;
-    for (lang, body) in &s.texts {
+/// Moves the texts' version (the dispatcher reloads its templates when it
+/// moves), in the transaction `tx`.
+macro_rules! bump_texts_version {
+    ($tx:expr) => {
         sqlx::query(
-            "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO state (key, value) VALUES ('texts_version', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(state.value AS BIGINT) + 1 AS TEXT)",
         )
-        .bind(sid)
-        .bind(lang)
-        .bind(body)
-        .bind(ts(now))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(sid)
+        .execute(&mut *$tx)
+        .await?
+    };
 }
+pub(super) use bump_texts_version;
+
+/// Inserts a step of campaign `cid` and its texts; evaluates to its id.
+macro_rules! insert_step {
+    ($tx:expr, $cid:expr, $s:expr, $now:expr) => {{
+        let s: &StepSeed<'_> = $s;
+        let sid: i64 = sqlx::query_scalar(
+            "INSERT INTO campaign_steps (campaign_id, key, anchor, offset_days, send_time, grace_hours, weekday)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind($cid)
+        .bind(s.key)
+        .bind(s.anchor.as_str())
+        .bind(s.offset_days)
+        .bind(s.send_time)
+        .bind(s.grace_hours)
+        .bind(s.weekday.map(i64::from))
+        .fetch_one(&mut *$tx)
+        .await?;
+        for (lang, body) in &s.texts {
+            sqlx::query(
+                "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(sid)
+            .bind(lang)
+            .bind(body)
+            .bind(ts($now))
+            .execute(&mut *$tx)
+            .await?;
+        }
+        sid
+    }};
+}
+use insert_step;

@@ -1,16 +1,16 @@
 //! The officers' side: overdue visits, stale pregnancies, births, visits
 //! marked missed, and coverage figures.
 
-use super::{date_str, parse_stored_date, ts, Result, Store, StoreError};
+use super::{on_db, on_read, ts, BeginWrite, Result, Store, StoreError};
 use crate::domain::PlannedVisit;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::BTreeMap;
 
 /// A visit whose window closed without a record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OverdueVisit {
+    #[sqlx(rename = "id")]
     pub visit_id: i64,
     pub woman_id: i64,
     pub name: String,
@@ -36,8 +36,9 @@ impl OverdueVisit {
 }
 
 /// A pregnancy 44 weeks past LMP with no delivery recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StalePregnancy {
+    #[sqlx(rename = "id")]
     pub pregnancy_id: i64,
     pub woman_id: i64,
     pub name: String,
@@ -67,44 +68,26 @@ pub struct Coverage {
     pub registrations: i64,
 }
 
-/// A row of `overdue_visits` or `due_home_visits`.
-fn overdue_visit(r: &sqlx::sqlite::SqliteRow) -> Result<OverdueVisit> {
-    Ok(OverdueVisit {
-        visit_id: r.get("id"),
-        woman_id: r.get("woman_id"),
-        name: r.get("name"),
-        village: r.get("village"),
-        officer_code: r.get("officer_code"),
-        label_zh: r.get("label_zh"),
-        label_en: r.get("label_en"),
-        window_end: parse_stored_date(r.get("window_end"))?,
-        next_window_start: r
-            .get::<Option<String>, _>("next_window_start")
-            .as_deref()
-            .map(parse_stored_date)
-            .transpose()?,
-        task: r.get("task"),
-        contact_key: r.get("contact_key"),
-    })
-}
-
 impl Store {
     /// Pending visits of current pregnancies whose window closed before `cutoff`.
+    /// (Women without an officer or village sort first, as SQLite orders
+    /// NULLs; PostgreSQL is told so. Ties go by id, the same on both.)
     pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
-        let rows = sqlx::query(
-            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
-                    (SELECT MIN(n.window_start) FROM visits n
-                      WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
-                        AND n.task = v.task AND n.status <> 'cancelled') AS next_window_start,
-                    v.task, v.contact_key
-             FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE v.status = 'pending' AND v.window_end < ? AND p.status IN ('active', 'delivered', 'stale')
-             ORDER BY w.officer_code, v.window_end, w.id",
-        )
-        .bind(date_str(cutoff))
-        .fetch_all(self.read()?)
-        .await?;
-        rows.iter().map(overdue_visit).collect()
+        Ok(on_read!(self, db => {
+            sqlx::query_as::<_, OverdueVisit>(
+                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
+                        (SELECT MIN(n.window_start) FROM visits n
+                          WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
+                            AND n.task = v.task AND n.status <> 'cancelled') AS next_window_start,
+                        v.task, v.contact_key
+                 FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
+                 WHERE v.status = 'pending' AND v.window_end < $1 AND p.status IN ('active', 'delivered', 'stale')
+                 ORDER BY w.officer_code NULLS FIRST, v.window_end, w.id, v.id",
+            )
+            .bind(cutoff)
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// The officer's home visits whose period has begun and that are not
@@ -115,10 +98,10 @@ impl Store {
         overdue_cutoff: NaiveDate,
     ) -> Result<Vec<OverdueVisit>> {
         self.open_visits(
-            "AND v.task = 1",
+            "AND v.task",
             today,
             overdue_cutoff,
-            "w.officer_code, v.window_end, w.id",
+            "w.officer_code NULLS FIRST, v.window_end, w.id, v.id",
         )
         .await
     }
@@ -131,8 +114,13 @@ impl Store {
         until: NaiveDate,
         overdue_cutoff: NaiveDate,
     ) -> Result<Vec<OverdueVisit>> {
-        self.open_visits("", until, overdue_cutoff, "w.village, v.window_start, w.id")
-            .await
+        self.open_visits(
+            "",
+            until,
+            overdue_cutoff,
+            "w.village NULLS FIRST, v.window_start, w.id, v.id",
+        )
+        .await
     }
 
     /// Pending visits of current pregnancies whose window opens by
@@ -146,65 +134,57 @@ impl Store {
     ) -> Result<Vec<OverdueVisit>> {
         let sql = format!(
             "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
-                    NULL AS next_window_start, v.task, v.contact_key
+                    CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE v.status = 'pending' {narrower} AND v.window_start <= ?1 AND v.window_end >= ?2
+             WHERE v.status = 'pending' {narrower} AND v.window_start <= $1 AND v.window_end >= $2
                AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
              ORDER BY {order}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(date_str(starts_by))
-            .bind(date_str(ends_from))
-            .fetch_all(self.read()?)
-            .await?;
-        rows.iter().map(overdue_visit).collect()
+        Ok(on_read!(self, db => {
+            sqlx::query_as::<_, OverdueVisit>(&sql)
+                .bind(starts_by)
+                .bind(ends_from)
+                .fetch_all(db)
+                .await?
+        }))
     }
 
     /// Marks active pregnancies with LMP before `lmp_before` stale and stops
     /// their reminders. Returns how many.
     pub async fn mark_stale(&self, lmp_before: NaiveDate, now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE pregnancies SET status = 'stale', updated_at = ? WHERE status = 'active' AND lmp < ? RETURNING id",
-        )
-        .bind(ts(now))
-        .bind(date_str(lmp_before))
-        .fetch_all(&mut *tx)
-        .await?;
-        for id in &ids {
-            super::enroll::cancel_pending(
-                &mut tx,
-                "pregnancy_id = ?",
-                *id,
-                "44 weeks without a recorded birth",
-                ts(now),
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "UPDATE pregnancies SET status = 'stale', updated_at = $1 WHERE status = 'active' AND lmp < $2 RETURNING id",
             )
+            .bind(ts(now))
+            .bind(lmp_before)
+            .fetch_all(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(ids.len() as u64)
+            for id in &ids {
+                super::enroll::cancel_pending!(
+                    tx,
+                    "pregnancy_id = $3",
+                    *id,
+                    "44 weeks without a recorded birth",
+                    ts(now)
+                );
+            }
+            tx.commit().await?;
+            ids.len() as u64
+        }))
     }
 
     pub async fn stale_pregnancies(&self) -> Result<Vec<StalePregnancy>> {
-        let rows = sqlx::query(
-            "SELECT p.id, w.id AS woman_id, w.name, w.village, w.officer_code, p.lmp
-             FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'stale'
-             ORDER BY w.officer_code, p.lmp",
-        )
-        .fetch_all(self.read()?)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StalePregnancy {
-                    pregnancy_id: r.get("id"),
-                    woman_id: r.get("woman_id"),
-                    name: r.get("name"),
-                    village: r.get("village"),
-                    officer_code: r.get("officer_code"),
-                    lmp: parse_stored_date(r.get("lmp"))?,
-                })
-            })
-            .collect()
+        Ok(on_read!(self, db => {
+            sqlx::query_as::<_, StalePregnancy>(
+                "SELECT p.id, w.id AS woman_id, w.name, w.village, w.officer_code, p.lmp
+                 FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'stale'
+                 ORDER BY w.officer_code NULLS FIRST, p.lmp, p.id",
+            )
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// Records a birth: the prenatal schedule ends (pending prenatal visits
@@ -220,50 +200,51 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now_s = ts(now);
-        let mut tx = self.begin().await?;
-        let r = sqlx::query(
-            "UPDATE pregnancies SET status = 'delivered', delivered_on = ?, birth_place = ?, live_birth = ?,
-                    version = version + 1, plan_from = ?, updated_at = ?
-             WHERE id = ? AND status IN ('active', 'stale')",
-        )
-        .bind(date_str(on))
-        .bind(place)
-        .bind(live_birth)
-        .bind(now_s)
-        .bind(now_s)
-        .bind(pregnancy_id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "current pregnancy {pregnancy_id}"
-            )));
-        }
-        let n =
-            super::enroll::close_schedule(&mut tx, pregnancy_id, "birth recorded", now_s).await?;
-        if !visits.is_empty() {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
-                                     home, task, newborn) ",
-            );
-            qb.push_values(visits, |mut b, v| {
-                b.push_bind(pregnancy_id)
-                    .push_bind(&v.key)
-                    .push_bind(100 + v.seq)
-                    .push_bind(&v.label_zh)
-                    .push_bind(&v.label_en)
-                    .push_bind(date_str(v.window_start))
-                    .push_bind(date_str(v.due))
-                    .push_bind(date_str(v.window_end))
-                    .push_bind(v.home)
-                    .push_bind(v.task)
-                    .push_bind(v.newborn);
-            });
-            qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n)
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query(
+                "UPDATE pregnancies SET status = 'delivered', delivered_on = $1, birth_place = $2, live_birth = $3,
+                        version = version + 1, plan_from = $4, updated_at = $5
+                 WHERE id = $6 AND status IN ('active', 'stale')",
+            )
+            .bind(on)
+            .bind(place)
+            .bind(live_birth)
+            .bind(now_s)
+            .bind(now_s)
+            .bind(pregnancy_id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "current pregnancy {pregnancy_id}"
+                )));
+            }
+            let n = super::enroll::close_schedule!(tx, pregnancy_id, "birth recorded", now_s);
+            if !visits.is_empty() {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                         home, task, newborn) ",
+                );
+                qb.push_values(visits, |mut b, v| {
+                    b.push_bind(pregnancy_id)
+                        .push_bind(&v.key)
+                        .push_bind(100 + v.seq)
+                        .push_bind(&v.label_zh)
+                        .push_bind(&v.label_en)
+                        .push_bind(v.window_start)
+                        .push_bind(v.due)
+                        .push_bind(v.window_end)
+                        .push_bind(v.home)
+                        .push_bind(v.task)
+                        .push_bind(v.newborn);
+                });
+                qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
+                qb.build().persistent(false).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        }))
     }
 
     /// Marks a visit missed: it leaves the overdue list and its follow-ups stop.
@@ -273,38 +254,41 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<u64>> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query(
-            "UPDATE visits SET status = 'missed', done_by = ? WHERE id = ? AND status = 'pending'",
-        )
-        .bind(by)
-        .bind(visit_id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let n = super::enroll::cancel_pending(
-            &mut tx,
-            "visit_id = ?",
-            visit_id,
-            "visit marked missed",
-            ts(now),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(n))
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query(
+                "UPDATE visits SET status = 'missed', done_by = $1 WHERE id = $2 AND status = 'pending'",
+            )
+            .bind(by)
+            .bind(visit_id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let n = super::enroll::cancel_pending!(
+                tx,
+                "visit_id = $3",
+                visit_id,
+                "visit marked missed",
+                ts(now)
+            );
+            tx.commit().await?;
+            Some(n)
+        }))
     }
 
     /// The current (active, delivered or stale) pregnancy of a woman.
     pub async fn current_pregnancy(&self, woman_id: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM pregnancies WHERE woman_id = ? AND status IN ('active', 'stale', 'delivered')
-             ORDER BY (status <> 'delivered') DESC, id DESC LIMIT 1",
-        )
-        .bind(woman_id)
-        .fetch_optional(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_scalar(
+                "SELECT id FROM pregnancies WHERE woman_id = $1 AND status IN ('active', 'stale', 'delivered')
+                 ORDER BY (status <> 'delivered') DESC, id DESC LIMIT 1",
+            )
+            .bind(woman_id)
+            .fetch_optional(db)
+            .await?
+        }))
     }
 
     /// Figures per township and village for `[from, to)` as of `today`:
@@ -318,63 +302,72 @@ impl Store {
         overdue_cutoff: NaiveDate,
     ) -> Result<Vec<Coverage>> {
         let mut by: BTreeMap<(String, String), Coverage> = BTreeMap::new();
-        let key = |r: &sqlx::sqlite::SqliteRow| (r.get::<String, _>("t"), r.get::<String, _>("v"));
         let area = "COALESCE(st.township, '-') AS t, COALESCE(w.village, '-') AS v";
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {area},
-                    SUM(o.status IN ('accepted', 'sent', 'delivered')) AS sent,
-                    SUM(o.status = 'delivered') AS delivered, SUM(o.status = 'failed') AS failed
+                    COUNT(*) FILTER (WHERE o.status IN ('accepted', 'sent', 'delivered')) AS sent,
+                    COUNT(*) FILTER (WHERE o.status = 'delivered') AS delivered,
+                    COUNT(*) FILTER (WHERE o.status = 'failed') AS failed
              FROM outbox o JOIN women w ON w.id = o.woman_id LEFT JOIN staff st ON st.code = w.officer_code
-             WHERE o.kind = 'reminder' AND o.send_at >= ? AND o.send_at < ? GROUP BY t, v"
-        ))
-        .bind(ts(from))
-        .bind(ts(to))
-        .fetch_all(self.read()?)
-        .await?;
-        for r in rows {
-            let c = by.entry(key(&r)).or_default();
-            c.sent = r.get("sent");
-            c.delivered = r.get("delivered");
-            c.failed = r.get("failed");
+             WHERE o.kind = 'reminder' AND o.send_at >= $1 AND o.send_at < $2 GROUP BY t, v"
+        );
+        let rows: Vec<(String, String, i64, i64, i64)> = on_read!(self, db => {
+            sqlx::query_as(&sql)
+                .bind(ts(from))
+                .bind(ts(to))
+                .fetch_all(db)
+                .await?
+        });
+        for (t, v, sent, delivered, failed) in rows {
+            let c = by.entry((t, v)).or_default();
+            c.sent = sent;
+            c.delivered = delivered;
+            c.failed = failed;
         }
         let (d_from, d_to) = (
             crate::domain::schedule::local_date(tz, from),
             crate::domain::schedule::local_date(tz, to),
         );
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {area},
-                    SUM(v.status = 'done' AND v.done_on <= v.window_end) AS on_time,
-                    SUM(v.status = 'done' AND v.done_on > v.window_end) AS late,
-                    SUM(v.status = 'pending' AND v.window_end < ?3) AS overdue,
-                    SUM(v.status = 'missed') AS missed
+                    COUNT(*) FILTER (WHERE v.status = 'done' AND v.done_on <= v.window_end) AS on_time,
+                    COUNT(*) FILTER (WHERE v.status = 'done' AND v.done_on > v.window_end) AS late,
+                    COUNT(*) FILTER (WHERE v.status = 'pending' AND v.window_end < $3) AS overdue,
+                    COUNT(*) FILTER (WHERE v.status = 'missed') AS missed
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
              LEFT JOIN staff st ON st.code = w.officer_code
-             WHERE v.window_end >= ?1 AND v.window_end < ?2 AND v.status <> 'cancelled' AND v.task = 0
+             WHERE v.window_end >= $1 AND v.window_end < $2 AND v.status <> 'cancelled' AND NOT v.task
              GROUP BY t, v"
-        ))
-        .bind(date_str(d_from))
-        .bind(date_str(d_to))
-        .bind(date_str(overdue_cutoff))
-        .fetch_all(self.read()?)
-        .await?;
-        for r in rows {
-            let c = by.entry(key(&r)).or_default();
-            c.on_time = r.get("on_time");
-            c.late = r.get("late");
-            c.overdue = r.get("overdue");
-            c.missed = r.get("missed");
+        );
+        let rows: Vec<(String, String, i64, i64, i64, i64)> = on_read!(self, db => {
+            sqlx::query_as(&sql)
+                .bind(d_from)
+                .bind(d_to)
+                .bind(overdue_cutoff)
+                .fetch_all(db)
+                .await?
+        });
+        for (t, v, on_time, late, overdue, missed) in rows {
+            let c = by.entry((t, v)).or_default();
+            c.on_time = on_time;
+            c.late = late;
+            c.overdue = overdue;
+            c.missed = missed;
         }
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {area}, COUNT(*) AS n FROM pregnancies p JOIN women w ON w.id = p.woman_id
              LEFT JOIN staff st ON st.code = w.officer_code
-             WHERE p.created_at >= ? AND p.created_at < ? GROUP BY t, v"
-        ))
-        .bind(ts(from))
-        .bind(ts(to))
-        .fetch_all(self.read()?)
-        .await?;
-        for r in rows {
-            by.entry(key(&r)).or_default().registrations = r.get("n");
+             WHERE p.created_at >= $1 AND p.created_at < $2 GROUP BY t, v"
+        );
+        let rows: Vec<(String, String, i64)> = on_read!(self, db => {
+            sqlx::query_as(&sql)
+                .bind(ts(from))
+                .bind(ts(to))
+                .fetch_all(db)
+                .await?
+        });
+        for (t, v, n) in rows {
+            by.entry((t, v)).or_default().registrations = n;
         }
         Ok(by
             .into_iter()

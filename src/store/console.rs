@@ -3,7 +3,7 @@
 //! Every query that lists people takes an [`Area`], so no page can forget
 //! to narrow to what the signed-in person may see.
 
-use super::{from_ts, ts, Result, StaffRow, Store};
+use super::{from_ts, on_db, on_read, ts, Result, StaffRow, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -32,15 +32,15 @@ impl Area {
         }
     }
 
-    /// A condition on `women w`, with `?9` bound by [`Area::bind`].
+    /// A condition on `women w`, with `$9` bound by [`Area::bind`].
     fn clause(&self) -> &'static str {
         match self {
-            Area::All => "1",
+            Area::All => "TRUE",
             Area::Township(_) => {
-                "w.officer_code IN (SELECT code FROM staff WHERE township = ?9 AND role = 'officer')"
+                "w.officer_code IN (SELECT code FROM staff WHERE township = $9 AND role = 'officer')"
             }
-            Area::Officer(_) => "w.officer_code = ?9",
-            Area::Nobody => "0",
+            Area::Officer(_) => "w.officer_code = $9",
+            Area::Nobody => "FALSE",
         }
     }
 
@@ -70,10 +70,8 @@ pub struct WomenFilter {
 
 impl WomenFilter {
     /// A date bound as the query compares it: a real date, or none.
-    fn day(s: &str) -> String {
+    fn day(s: &str) -> Option<NaiveDate> {
         crate::domain::dates::parse_date(s)
-            .map(|d| d.to_string())
-            .unwrap_or_default()
     }
 }
 
@@ -138,17 +136,20 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn set_password(&self, staff_id: i64, hash: &str, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE staff SET password_hash = ?, password_set_at = ? WHERE id = ?")
-            .bind(hash)
-            .bind(ts(now))
-            .bind(staff_id)
-            .execute(self.write()?)
-            .await?;
-        // A new password signs every open session out.
-        sqlx::query("DELETE FROM sessions WHERE staff_id = ?")
-            .bind(staff_id)
-            .execute(self.write()?)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("UPDATE staff SET password_hash = $1, password_set_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(ts(now))
+                .bind(staff_id)
+                .execute(db)
+                .await?;
+            // A new password signs every open session out.
+            sqlx::query("DELETE FROM sessions WHERE staff_id = $1")
+                .bind(staff_id)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 
@@ -160,11 +161,12 @@ impl Store {
         let Some(s) = self.staff_by_code(code).await? else {
             return Ok(None);
         };
-        let hash: Option<String> =
-            sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = ?")
+        let hash: Option<String> = on_read!(self, db => {
+            sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = $1")
                 .bind(s.id)
-                .fetch_one(self.read()?)
-                .await?;
+                .fetch_one(db)
+                .await?
+        });
         Ok(Some((s, hash)))
     }
 
@@ -176,20 +178,23 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+        on_db!(self, db => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                .bind(ts(now))
+                .execute(db)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, staff_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_hash)
+            .bind(staff_id)
+            .bind(csrf)
             .bind(ts(now))
-            .execute(self.write()?)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, staff_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(id_hash)
-        .bind(staff_id)
-        .bind(csrf)
-        .bind(ts(now))
-        .bind(ts(expires_at))
-        .execute(self.write()?)
-        .await?;
+            .bind(ts(expires_at))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
@@ -199,13 +204,15 @@ impl Store {
         id_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(StaffRow, String)>> {
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT staff_id, csrf FROM sessions WHERE id_hash = ? AND expires_at > ?",
-        )
-        .bind(id_hash)
-        .bind(ts(now))
-        .fetch_optional(self.read()?)
-        .await?;
+        let row: Option<(i64, String)> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT staff_id, csrf FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+            )
+            .bind(id_hash)
+            .bind(ts(now))
+            .fetch_optional(db)
+            .await?
+        });
         let Some((staff_id, csrf)) = row else {
             return Ok(None);
         };
@@ -218,10 +225,13 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(id_hash)
-            .execute(self.write()?)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 
@@ -235,81 +245,113 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<WomanListRow>, i64)> {
+        // No stored name, phone, village or code holds a NUL byte (the
+        // register refuses control characters, and PostgreSQL's text cannot
+        // hold one), so a filter with one matches no one; PostgreSQL would
+        // refuse to take it as a parameter at all.
+        if [&f.q, &f.village, &f.officer, &f.status]
+            .iter()
+            .any(|s| s.contains('\0'))
+        {
+            return Ok((vec![], 0));
+        }
         let q = f.q.trim();
+        // The dialects differ on finding a substring, matching digits and
+        // taking a string's last characters.
+        let (contains, digits, last_q, last_4) = if self.is_postgres() {
+            (
+                "strpos(w.name, $1) > 0",
+                "$1 !~ '[^0-9]'",
+                "right(w.phone, length($1))",
+                "right(w.phone, 4)",
+            )
+        } else {
+            (
+                "instr(w.name, $1) > 0",
+                "$1 NOT GLOB '*[^0-9]*'",
+                "substr(w.phone, -length($1))",
+                "substr(w.phone, -4)",
+            )
+        };
         let filter = format!(
             "FROM women w
              LEFT JOIN pregnancies p ON p.id = (SELECT MAX(id) FROM pregnancies WHERE woman_id = w.id)
              WHERE w.erased_at IS NULL AND {}
-               AND (?1 = '' OR instr(w.name, ?1) > 0 OR w.village = ?1
+               AND ($1 = '' OR {contains} OR w.village = $1
                     -- The last digits of her number, four at most: never a way to read it whole.
-                    OR (length(?1) BETWEEN 1 AND 4 AND ?1 NOT GLOB '*[^0-9]*' AND substr(w.phone, -length(?1)) = ?1))
-               AND (?2 = '' OR w.village = ?2)
-               AND (?3 = '' OR w.officer_code = ?3)
-               AND (?4 = '' OR (?4 = 'opted_out' AND w.opted_out_at IS NOT NULL)
-                    OR (?4 <> 'opted_out' AND p.status = ?4))
-               AND (?7 = '' OR p.edd >= ?7) AND (?8 = '' OR p.edd <= ?8)",
+                    OR (length($1) BETWEEN 1 AND 4 AND {digits} AND {last_q} = $1))
+               AND ($2 = '' OR w.village = $2)
+               AND ($3 = '' OR w.officer_code = $3)
+               AND ($4 = '' OR ($4 = 'opted_out' AND w.opted_out_at IS NOT NULL)
+                    OR ($4 <> 'opted_out' AND p.status = $4))
+               AND ($7 IS NULL OR p.edd >= $7) AND ($8 IS NULL OR p.edd <= $8)",
             area.clause()
         );
-        fn bind4<'q>(sql: &'q str, q: &str, f: &WomenFilter) -> Query<'q> {
-            sqlx::query(sql)
-                .bind(q.to_string())
-                .bind(f.village.trim().to_string())
-                .bind(f.officer.trim().to_string())
-                .bind(f.status.trim().to_string())
-        }
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
         let (edd_from, edd_to) = (WomenFilter::day(&f.edd_from), WomenFilter::day(&f.edd_to));
-        let total: i64 = bind4(&count_sql, q, f)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(&edd_from)
-            .bind(&edd_to)
-            .bind(area.bind())
-            .fetch_one(self.read()?)
-            .await?
-            .get("n");
+        // Every parameter in the place the SQL names: `$5` and `$6` the page.
+        macro_rules! women {
+            ($sql:expr, $limit:expr, $offset:expr) => {
+                sqlx::query($sql)
+                    .bind(q)
+                    .bind(f.village.trim())
+                    .bind(f.officer.trim())
+                    .bind(f.status.trim())
+                    .bind($limit)
+                    .bind($offset)
+                    .bind(edd_from)
+                    .bind(edd_to)
+                    .bind(area.bind())
+            };
+        }
         let sql = format!(
-            "SELECT w.id, w.name, substr(w.phone, -4) AS tail, w.village, w.officer_code, w.opted_out_at,
+            "SELECT w.id, w.name, {last_4} AS tail, w.village, w.officer_code, w.opted_out_at,
                     p.status AS pstatus, p.edd
              {filter}
-             ORDER BY w.id DESC LIMIT ?5 OFFSET ?6"
+             ORDER BY w.id DESC LIMIT $5 OFFSET $6"
         );
-        let rows = bind4(&sql, q, f)
-            .bind(limit)
-            .bind(offset.max(0))
-            .bind(&edd_from)
-            .bind(&edd_to)
-            .bind(area.bind())
-            .fetch_all(self.read()?)
-            .await?;
-        let rows = rows
-            .into_iter()
-            .map(|r| WomanListRow {
-                id: r.get("id"),
-                name: r.get("name"),
-                phone_tail: r.get("tail"),
-                village: r.get("village"),
-                officer_code: r.get("officer_code"),
-                pregnancy_status: r.get("pstatus"),
-                edd: r.get("edd"),
-                opted_out: r.get::<Option<i64>, _>("opted_out_at").is_some(),
-            })
-            .collect();
+        let (total, rows): (i64, Vec<WomanListRow>) = on_read!(self, db => {
+            let total: i64 = women!(&count_sql, None::<i64>, None::<i64>)
+                .fetch_one(db)
+                .await?
+                .try_get("n")?;
+            let rows = women!(&sql, limit, offset.max(0))
+                .fetch_all(db)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(WomanListRow {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        phone_tail: r.try_get("tail")?,
+                        village: r.try_get("village")?,
+                        officer_code: r.try_get("officer_code")?,
+                        pregnancy_status: r.try_get("pstatus")?,
+                        edd: r
+                            .try_get::<Option<NaiveDate>, _>("edd")?
+                            .map(|d| d.to_string()),
+                        opted_out: r.try_get::<Option<i64>, _>("opted_out_at")?.is_some(),
+                    })
+                })
+                .collect::<std::result::Result<_, sqlx::Error>>()?;
+            (total, rows)
+        });
         Ok((rows, total))
     }
 
     /// Whether woman `id` is in `area`.
     pub async fn woman_in_area(&self, area: &Area, id: i64) -> Result<bool> {
         let sql = format!(
-            "SELECT 1 FROM women w WHERE w.id = ?1 AND w.erased_at IS NULL AND {}",
+            "SELECT 1 FROM women w WHERE w.id = $1 AND w.erased_at IS NULL AND {}",
             area.clause()
         );
-        let q = sqlx::query(&sql).bind(id);
-        Ok(pad(q, 1)
-            .bind(area.bind())
-            .fetch_optional(self.read()?)
-            .await?
-            .is_some())
+        Ok(on_read!(self, db => {
+            pad!(sqlx::query(&sql).bind(id), 1)
+                .bind(area.bind())
+                .fetch_optional(db)
+                .await?
+                .is_some()
+        }))
     }
 
     /// One page of the messages to the women of `area` (all messages,
@@ -323,7 +365,7 @@ impl Store {
         offset: i64,
     ) -> Result<(Vec<MessageLogRow>, i64)> {
         let who = if *area == Area::All {
-            "1".to_string()
+            "TRUE".to_string()
         } else {
             format!(
                 "o.woman_id IN (SELECT w.id FROM women w WHERE {})",
@@ -333,34 +375,39 @@ impl Store {
         let matching = format!(
             "FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
              WHERE {who}
-               AND (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.gateway = ?2)
-               AND (?3 IS NULL OR c.key = ?3) AND (?4 IS NULL OR o.send_at >= ?4) AND (?5 IS NULL OR o.send_at < ?5)"
+               AND ($1 IS NULL OR o.status = $1) AND ($2 IS NULL OR o.gateway = $2)
+               AND ($3 IS NULL OR c.key = $3) AND ($4 IS NULL OR o.send_at >= $4) AND ($5 IS NULL OR o.send_at < $5)"
         );
         let count_sql = format!("SELECT COUNT(*) {matching}");
-        let total: i64 = bind_log(sqlx::query(&count_sql), f, area, limit, offset)
-            .fetch_one(self.read()?)
-            .await?
-            .get(0);
         let sql = format!(
             "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.channel,
                     o.gateway, o.send_at, o.body
              {matching}
-             ORDER BY o.send_at DESC, o.id DESC LIMIT ?6 OFFSET ?7"
+             ORDER BY o.send_at DESC, o.id DESC LIMIT $6 OFFSET $7"
         );
-        let rows = bind_log(sqlx::query(&sql), f, area, limit, offset)
-            .fetch_all(self.read()?)
-            .await?
+        let (total, rows): (i64, Vec<LogRow>) = on_read!(self, db => {
+            let total: i64 = bind_log!(sqlx::query_scalar(&count_sql), f, area, limit, offset)
+                .fetch_one(db)
+                .await?;
+            let rows = bind_log!(sqlx::query_as(&sql), f, area, limit, offset)
+                .fetch_all(db)
+                .await?;
+            (total, rows)
+        });
+        let rows = rows
             .into_iter()
-            .map(|r| MessageLogRow {
-                id: r.get("id"),
-                woman_id: r.get("woman_id"),
-                step: r.get("step"),
-                status: r.get("status"),
-                channel: r.get("channel"),
-                gateway: r.get("gateway"),
-                send_at: from_ts(r.get("send_at")),
-                body: r.get("body"),
-            })
+            .map(
+                |(id, woman_id, step, status, channel, gateway, send_at, body)| MessageLogRow {
+                    id,
+                    woman_id,
+                    step,
+                    status,
+                    channel,
+                    gateway,
+                    send_at: from_ts(send_at),
+                    body,
+                },
+            )
             .collect();
         Ok((rows, total))
     }
@@ -370,27 +417,34 @@ impl Store {
         &self,
         id: i64,
     ) -> Result<Option<(Option<i64>, Vec<(DateTime<Utc>, String, Option<String>)>)>> {
-        let woman: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT woman_id FROM outbox WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.read()?)
-                .await?;
-        let Some((woman,)) = woman else {
-            return Ok(None);
-        };
-        let events: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT at, status, cause FROM outbox_events WHERE outbox_id = ? ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(self.read()?)
-        .await?;
-        Ok(Some((
-            woman,
-            events
-                .into_iter()
-                .map(|(at, s, c)| (from_ts(at), s, c))
-                .collect(),
-        )))
+        let found: Option<(Option<i64>, Vec<EventRow>)> = on_read!(self, db => {
+            let woman: Option<(Option<i64>,)> =
+                sqlx::query_as("SELECT woman_id FROM outbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?;
+            match woman {
+                None => None,
+                Some((woman,)) => Some((
+                    woman,
+                    sqlx::query_as(
+                        "SELECT at, status, cause FROM outbox_events WHERE outbox_id = $1 ORDER BY id",
+                    )
+                    .bind(id)
+                    .fetch_all(db)
+                    .await?,
+                )),
+            }
+        });
+        Ok(found.map(|(woman, events)| {
+            (
+                woman,
+                events
+                    .into_iter()
+                    .map(|(at, s, c)| (from_ts(at), s, c))
+                    .collect(),
+            )
+        }))
     }
 
     /// Messages handed over, delivered and failed per day (by send time,
@@ -402,42 +456,42 @@ impl Store {
         offset_seconds: i64,
     ) -> Result<Vec<DayCounts>> {
         let who = if *area == Area::All {
-            "1".to_string()
+            "TRUE".to_string()
         } else {
             format!(
                 "o.woman_id IN (SELECT w.id FROM women w WHERE {})",
                 area.clause()
             )
         };
+        let day = if self.is_postgres() {
+            "CAST(to_timestamp(o.send_at + $2) AT TIME ZONE 'UTC' AS DATE)"
+        } else {
+            "date(o.send_at + $2, 'unixepoch')"
+        };
         let sql = format!(
-            "SELECT date(o.send_at + ?2, 'unixepoch') AS day,
-                    SUM(o.status IN ('accepted', 'sent', 'delivered')), SUM(o.status = 'delivered'), SUM(o.status = 'failed')
-             FROM outbox o WHERE o.send_at >= ?1 AND {who}
+            "SELECT {day} AS day,
+                    COUNT(*) FILTER (WHERE o.status IN ('accepted', 'sent', 'delivered')),
+                    COUNT(*) FILTER (WHERE o.status = 'delivered'),
+                    COUNT(*) FILTER (WHERE o.status = 'failed')
+             FROM outbox o WHERE o.send_at >= $1 AND {who}
                AND o.status IN ('accepted', 'sent', 'delivered', 'failed')
-             GROUP BY day ORDER BY day"
+             GROUP BY 1 ORDER BY 1"
         );
-        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&sql)
-            .bind(ts(from))
-            .bind(offset_seconds)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(area.bind())
-            .fetch_all(self.read()?)
-            .await?;
-        rows.into_iter()
-            .map(|(d, sent, delivered, failed)| {
-                Ok(DayCounts {
-                    day: super::parse_stored_date(&d)?,
-                    sent,
-                    delivered,
-                    failed,
-                })
+        let rows: Vec<(NaiveDate, i64, i64, i64)> = on_read!(self, db => {
+            pad!(sqlx::query_as(&sql).bind(ts(from)).bind(offset_seconds), 2)
+                .bind(area.bind())
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(day, sent, delivered, failed)| DayCounts {
+                day,
+                sent,
+                delivered,
+                failed,
             })
-            .collect()
+            .collect())
     }
 
     /// Saves a step text and keeps the version, in one transaction.
@@ -450,29 +504,35 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.set_step_text(step_id, language, body, now).await?;
-        sqlx::query(
-            "INSERT INTO step_text_versions (step_id, language, body, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(step_id)
-        .bind(language)
-        .bind(body)
-        .bind(by)
-        .bind(ts(now))
-        .execute(self.write()?)
-        .await?;
+        on_db!(self, db => {
+            sqlx::query(
+                "INSERT INTO step_text_versions (step_id, language, body, changed_by, changed_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(step_id)
+            .bind(language)
+            .bind(body)
+            .bind(by)
+            .bind(ts(now))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
     /// Saved versions of a step text, newest first.
     pub async fn text_versions(&self, step_id: i64, language: &str) -> Result<Vec<TextVersion>> {
-        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-            "SELECT id, body, changed_by, changed_at FROM step_text_versions
-             WHERE step_id = ? AND language = ? ORDER BY id DESC",
-        )
-        .bind(step_id)
-        .bind(language)
-        .fetch_all(self.read()?)
-        .await?;
+        let rows: Vec<(i64, String, String, i64)> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT id, body, changed_by, changed_at FROM step_text_versions
+                 WHERE step_id = $1 AND language = $2 ORDER BY id DESC",
+            )
+            .bind(step_id)
+            .bind(language)
+            .fetch_all(db)
+            .await?
+        });
         Ok(rows
             .into_iter()
             .map(|(id, body, changed_by, at)| TextVersion {
@@ -498,63 +558,95 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<AuditRow>, i64)> {
-        const MATCHING: &str =
-            "FROM audit_log WHERE (?1 = '' OR actor = ?1) AND (?2 = '' OR instr(action, ?2) > 0)";
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {MATCHING}"))
-            .bind(actor.trim())
-            .bind(action.trim())
-            .fetch_one(self.read()?)
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT at, actor, action, subject, detail {MATCHING} ORDER BY id DESC LIMIT ?3 OFFSET ?4"
-        ))
-        .bind(actor.trim())
-        .bind(action.trim())
-        .bind(limit)
-        .bind(offset.max(0))
-        .fetch_all(self.read()?)
-        .await?
-        .into_iter()
-        .map(|r| AuditRow {
-            at: from_ts(r.get("at")),
-            actor: r.get("actor"),
-            action: r.get("action"),
-            subject: r.get("subject"),
-            detail: r.get("detail"),
-        })
-        .collect();
+        let holds = if self.is_postgres() {
+            "strpos(action, $2) > 0"
+        } else {
+            "instr(action, $2) > 0"
+        };
+        let matching =
+            format!("FROM audit_log WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR {holds})");
+        let count_sql = format!("SELECT COUNT(*) {matching}");
+        let sql = format!(
+            "SELECT at, actor, action, subject, detail {matching} ORDER BY id DESC LIMIT $3 OFFSET $4"
+        );
+        let (total, rows): (i64, Vec<AuditTuple>) = on_read!(self, db => {
+            let total: i64 = sqlx::query_scalar(&count_sql)
+                .bind(actor.trim())
+                .bind(action.trim())
+                .fetch_one(db)
+                .await?;
+            let rows = sqlx::query_as(&sql)
+                .bind(actor.trim())
+                .bind(action.trim())
+                .bind(limit)
+                .bind(offset.max(0))
+                .fetch_all(db)
+                .await?;
+            (total, rows)
+        });
+        let rows = rows
+            .into_iter()
+            .map(|(at, actor, action, subject, detail)| AuditRow {
+                at: from_ts(at),
+                actor,
+                action,
+                subject,
+                detail,
+            })
+            .collect();
         Ok((rows, total))
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+/// A message log row as read: id, woman, step, status, channel, gateway,
+/// send time, body.
+type LogRow = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+/// A message's event as read: when, status, cause.
+type EventRow = (i64, String, Option<String>);
+
+/// An audit entry as read: when, actor, action, subject, detail.
+type AuditTuple = (i64, String, String, Option<String>, Option<String>);
+
+/// Binds NULL from `$bound + 1` to `$8`, so the next bind is `$9`, the
+/// area's. A macro, so one body serves both backends' query types.
+macro_rules! pad {
+    ($q:expr, $bound:expr) => {{
+        let mut q = $q;
+        for _ in $bound..8 {
+            q = q.bind(None::<String>);
+        }
+        q
+    }};
+}
+use pad;
 
 /// The message log's filters, page and area, in the places its SQL names.
-fn bind_log<'q>(
-    q: Query<'q>,
-    f: &'q MessageLogFilter,
-    area: &'q Area,
-    limit: i64,
-    offset: i64,
-) -> Query<'q> {
-    let q = q
-        .bind(&f.status)
-        .bind(&f.gateway)
-        .bind(&f.campaign)
-        .bind(f.from.map(ts))
-        .bind(f.to.map(ts))
-        .bind(limit)
-        .bind(offset.max(0));
-    pad(q, 7).bind(area.bind())
+macro_rules! bind_log {
+    ($q:expr, $f:expr, $area:expr, $limit:expr, $offset:expr) => {
+        pad!(
+            $q.bind(&$f.status)
+                .bind(&$f.gateway)
+                .bind(&$f.campaign)
+                .bind($f.from.map(ts))
+                .bind($f.to.map(ts))
+                .bind($limit)
+                .bind($offset.max(0)),
+            7
+        )
+        .bind($area.bind())
+    };
 }
-
-/// Binds NULL from `bound + 1` to 8, so the next bind is `?9`, the area's.
-fn pad(mut q: Query<'_>, bound: usize) -> Query<'_> {
-    for _ in bound..8 {
-        q = q.bind(None::<String>);
-    }
-    q
-}
+use bind_log;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepEditRow {
@@ -571,32 +663,34 @@ pub struct StepEditRow {
 impl Store {
     /// One campaign's steps with their texts, for the editor.
     pub async fn campaign_steps_for_edit(&self, campaign: &str) -> Result<Vec<StepEditRow>> {
-        let steps: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
-            "SELECT s.id, s.key, s.anchor, s.offset_days, s.send_time, s.grace_hours
-             FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = ? ORDER BY s.id",
-        )
-        .bind(campaign)
-        .fetch_all(self.read()?)
-        .await?;
-        let mut out = Vec::with_capacity(steps.len());
-        for (id, key, anchor, offset_days, send_time, grace_hours) in steps {
-            let texts: Vec<(String, String)> = sqlx::query_as(
-                "SELECT language, body FROM step_texts WHERE step_id = ? ORDER BY language DESC",
+        Ok(on_read!(self, db => {
+            let steps: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
+                "SELECT s.id, s.key, s.anchor, s.offset_days, s.send_time, s.grace_hours
+                 FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = $1 ORDER BY s.id",
             )
-            .bind(id)
-            .fetch_all(self.read()?)
+            .bind(campaign)
+            .fetch_all(db)
             .await?;
-            out.push(StepEditRow {
-                id,
-                key,
-                anchor,
-                offset_days,
-                send_time,
-                grace_hours,
-                texts,
-            });
-        }
-        Ok(out)
+            let mut out = Vec::with_capacity(steps.len());
+            for (id, key, anchor, offset_days, send_time, grace_hours) in steps {
+                let texts: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT language, body FROM step_texts WHERE step_id = $1 ORDER BY language DESC",
+                )
+                .bind(id)
+                .fetch_all(db)
+                .await?;
+                out.push(StepEditRow {
+                    id,
+                    key,
+                    anchor,
+                    offset_days,
+                    send_time,
+                    grace_hours,
+                    texts,
+                });
+            }
+            out
+        }))
     }
 }
 
@@ -619,20 +713,22 @@ pub struct VillageVisits {
 
 impl Store {
     pub async fn pregnancies_of(&self, woman_id: i64) -> Result<Vec<PregnancyListRow>> {
-        let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, lmp, edd, status, delivered_on FROM pregnancies WHERE woman_id = ? ORDER BY id DESC",
-        )
-        .bind(woman_id)
-        .fetch_all(self.read()?)
-        .await?;
+        let rows: Vec<(i64, NaiveDate, NaiveDate, String, Option<NaiveDate>)> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT id, lmp, edd, status, delivered_on FROM pregnancies WHERE woman_id = $1 ORDER BY id DESC",
+            )
+            .bind(woman_id)
+            .fetch_all(db)
+            .await?
+        });
         Ok(rows
             .into_iter()
             .map(|(id, lmp, edd, status, delivered_on)| PregnancyListRow {
                 id,
-                lmp,
-                edd,
+                lmp: lmp.to_string(),
+                edd: edd.to_string(),
                 status,
-                delivered_on,
+                delivered_on: delivered_on.map(|d| d.to_string()),
             })
             .collect())
     }
@@ -646,46 +742,70 @@ impl Store {
     ) -> Result<Vec<VillageVisits>> {
         let sql = format!(
             "SELECT COALESCE(w.village, '-') AS village,
-                    SUM(v.status = 'done' AND v.done_on <= v.window_end),
-                    SUM(v.status = 'done' AND v.done_on > v.window_end),
-                    SUM(v.status = 'pending' AND v.window_end < ?1 AND p.status IN ('active', 'delivered'))
+                    COUNT(*) FILTER (WHERE v.status = 'done' AND v.done_on <= v.window_end),
+                    COUNT(*) FILTER (WHERE v.status = 'done' AND v.done_on > v.window_end),
+                    COUNT(*) FILTER (WHERE v.status = 'pending' AND v.window_end < $1
+                                     AND p.status IN ('active', 'delivered'))
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE w.erased_at IS NULL AND v.task = 0 AND {}
+             WHERE w.erased_at IS NULL AND NOT v.task AND {}
              GROUP BY 1 ORDER BY 1",
             area.clause()
         );
-        let q = sqlx::query(&sql).bind(super::date_str(overdue_before));
-        let rows = pad(q, 1).bind(area.bind()).fetch_all(self.read()?).await?;
+        let rows: Vec<(String, i64, i64, i64)> = on_read!(self, db => {
+            pad!(sqlx::query_as(&sql).bind(overdue_before), 1)
+                .bind(area.bind())
+                .fetch_all(db)
+                .await?
+        });
         Ok(rows
             .into_iter()
-            .map(|r| VillageVisits {
-                village: r.get(0),
-                on_time: r.get::<Option<i64>, _>(1).unwrap_or(0),
-                late: r.get::<Option<i64>, _>(2).unwrap_or(0),
-                overdue: r.get::<Option<i64>, _>(3).unwrap_or(0),
+            .map(|(village, on_time, late, overdue)| VillageVisits {
+                village,
+                on_time,
+                late,
+                overdue,
             })
             .collect())
     }
 }
 
 impl Store {
-    /// Opt-outs in `area` per ISO week (`YYYY-Www`, local time by
-    /// `offset_seconds`) since `from`.
+    /// Opt-outs in `area` per week (`YYYY-Www`, weeks starting on Monday
+    /// as strftime's `%W` counts them, local time by `offset_seconds`)
+    /// since `from`.
     pub async fn opt_outs_per_week(
         &self,
         area: &Area,
         from: DateTime<Utc>,
         offset_seconds: i64,
     ) -> Result<Vec<(String, i64)>> {
-        let sql = format!(
-            "SELECT strftime('%Y-W%W', w.opted_out_at + ?2, 'unixepoch') AS week, COUNT(*)
-             FROM women w WHERE w.opted_out_at >= ?1 AND {}
-             GROUP BY week ORDER BY week",
-            area.clause()
-        );
-        let q = sqlx::query(&sql).bind(ts(from)).bind(offset_seconds);
-        let rows = pad(q, 2).bind(area.bind()).fetch_all(self.read()?).await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        let sql = if self.is_postgres() {
+            // %W: the days before the year's first Monday are week 00.
+            format!(
+                "SELECT to_char(l.t, 'YYYY') || '-W'
+                        || to_char((CAST(extract(doy FROM l.t) AS INTEGER) + 7
+                                    - CAST(extract(isodow FROM l.t) AS INTEGER)) / 7, 'FM00') AS week,
+                        COUNT(*)
+                 FROM women w CROSS JOIN LATERAL
+                      (SELECT to_timestamp(w.opted_out_at + $2) AT TIME ZONE 'UTC' AS t) l
+                 WHERE w.opted_out_at >= $1 AND {}
+                 GROUP BY 1 ORDER BY 1",
+                area.clause()
+            )
+        } else {
+            format!(
+                "SELECT strftime('%Y-W%W', w.opted_out_at + $2, 'unixepoch') AS week, COUNT(*)
+                 FROM women w WHERE w.opted_out_at >= $1 AND {}
+                 GROUP BY week ORDER BY week",
+                area.clause()
+            )
+        };
+        Ok(on_read!(self, db => {
+            pad!(sqlx::query_as(&sql).bind(ts(from)).bind(offset_seconds), 2)
+                .bind(area.bind())
+                .fetch_all(db)
+                .await?
+        }))
     }
 }
 
@@ -693,19 +813,23 @@ impl Store {
     /// The outbox's state for `/metrics`: messages by status, channel and
     /// campaign (or kind), and the due queue's depth and oldest age.
     pub async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<crate::metrics::Snapshot> {
-        let messages: Vec<(String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT o.status, COALESCE(o.gateway, '-'), o.channel, COALESCE(c.key, o.kind), COUNT(*)
-             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
-             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        )
-        .fetch_all(self.read()?)
-        .await?;
-        let (due, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(send_at) FROM outbox WHERE status = 'scheduled' AND send_at <= ?",
-        )
-        .bind(ts(now))
-        .fetch_one(self.read()?)
-        .await?;
+        let messages: Vec<(String, String, String, String, i64)> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT o.status, COALESCE(o.gateway, '-'), o.channel, COALESCE(c.key, o.kind), COUNT(*)
+                 FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            )
+            .fetch_all(db)
+            .await?
+        });
+        let (due, oldest): (i64, Option<i64>) = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(send_at) FROM outbox WHERE status = 'scheduled' AND send_at <= $1",
+            )
+            .bind(ts(now))
+            .fetch_one(db)
+            .await?
+        });
         Ok(crate::metrics::Snapshot {
             messages,
             due,
@@ -718,12 +842,14 @@ impl Store {
 impl Store {
     /// The woman registered with this number (E.164) and name, if any.
     pub async fn woman_by_phone_and_name(&self, phone: &str, name: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM women WHERE phone = ? AND name = ? AND erased_at IS NULL",
-        )
-        .bind(phone)
-        .bind(name)
-        .fetch_optional(self.read()?)
-        .await?)
+        Ok(on_read!(self, db => {
+            sqlx::query_scalar(
+                "SELECT id FROM women WHERE phone = $1 AND name = $2 AND erased_at IS NULL",
+            )
+            .bind(phone)
+            .bind(name)
+            .fetch_optional(db)
+            .await?
+        }))
     }
 }

@@ -1,7 +1,7 @@
 //! Women, pregnancies and their visits: registration (one or a batch),
 //! date corrections, endings, consent and opt-out.
 
-use super::{date_str, json_rows, parse_stored_date, ts, Result, Store, StoreError};
+use super::{date_str, json_rows, on_db, on_read, ts, BeginWrite, Result, Store, StoreError};
 use crate::domain::{PlannedVisit, PregnancyDates};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -104,7 +104,13 @@ impl Store {
         }
         let now_s = ts(now);
         // Each table's rows go in as one JSON array bound to one statement
-        // (`json_each`): one prepared statement whatever the batch size.
+        // (SQLite's `json_each`, PostgreSQL's `jsonb_array_elements`): one
+        // prepared statement whatever the batch size.
+        let sql = if self.is_postgres() {
+            &ENROLL_SQL_PG
+        } else {
+            &ENROLL_SQL_SQLITE
+        };
         let women = json_rows(rows.iter().map(|r| {
             json!([
                 r.name,
@@ -118,123 +124,104 @@ impl Store {
                 r.consent.as_ref().map(|c| c.by.as_str()),
             ])
         }));
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
-                                consent_at, consent_source, consent_by, created_at, updated_at)
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,
-                    value->>6, value->>7, value->>8, ?2, ?2
-             FROM json_each(?1) WHERE true
-             ON CONFLICT (phone, name) DO NOTHING",
-        )
-        .bind(&women)
-        .bind(now_s)
-        .execute(&mut *tx)
-        .await?;
-        // Each row's woman, and her active pregnancy if any.
-        let mut woman_of = vec![0i64; rows.len()];
-        let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
-        for r in sqlx::query(
-            "SELECT j.key AS idx, w.id AS woman_id, p.id AS pregnancy_id, p.lmp
-             FROM json_each(?1) j
-             JOIN women w ON w.phone = j.value->>1 AND w.name = j.value->>0
-             LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'",
-        )
-        .bind(&women)
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            let idx = usize::try_from(r.get::<i64, _>("idx"))
-                .map_err(|_| StoreError::Corrupt("negative batch index".into()))?;
-            let woman_id: i64 = r.get("woman_id");
-            woman_of[idx] = woman_id;
-            if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
-                let lmp: String = r.get("lmp");
-                outcomes[idx] = Some(if lmp == date_str(rows[idx].dates.lmp) {
-                    EnrollOutcome::Unchanged {
-                        woman_id,
-                        pregnancy_id: pid,
-                    }
-                } else {
-                    EnrollOutcome::DatesDiffer {
-                        woman_id,
-                        pregnancy_id: pid,
-                    }
-                });
+        on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            sqlx::query(sql.women)
+                .bind(&women)
+                .bind(now_s)
+                .execute(&mut *tx)
+                .await?;
+            // Each row's woman, and her active pregnancy if any.
+            let mut woman_of = vec![0i64; rows.len()];
+            let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
+            for r in sqlx::query(sql.existing)
+                .bind(&women)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                let idx = usize::try_from(r.get::<i64, _>("idx"))
+                    .map_err(|_| StoreError::Corrupt("negative batch index".into()))?;
+                let woman_id: i64 = r.get("woman_id");
+                woman_of[idx] = woman_id;
+                if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
+                    let lmp: NaiveDate = r.try_get("lmp")?;
+                    outcomes[idx] = Some(if lmp == rows[idx].dates.lmp {
+                        EnrollOutcome::Unchanged {
+                            woman_id,
+                            pregnancy_id: pid,
+                        }
+                    } else {
+                        EnrollOutcome::DatesDiffer {
+                            woman_id,
+                            pregnancy_id: pid,
+                        }
+                    });
+                }
             }
-        }
-        let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
-        let pregnancies = json_rows(new_idx.iter().map(|&i| {
-            let r = &rows[i];
-            json!([
-                woman_of[i],
-                r.care_plan,
-                date_str(r.dates.lmp),
-                date_str(r.dates.edd),
-                date_str(r.registered_on),
-            ])
-        }));
-        let mut by_woman: HashMap<i64, i64> = HashMap::with_capacity(new_idx.len());
-        for r in sqlx::query(
-            "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at)
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, ?2, ?2, ?2
-             FROM json_each(?1)
-             RETURNING woman_id, id",
-        )
-        .bind(&pregnancies)
-        .bind(now_s)
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            by_woman.insert(r.get(0), r.get(1));
-        }
-        let mut visits = Vec::with_capacity(new_idx.len() * 6);
-        for &i in &new_idx {
-            let pid = *by_woman
-                .get(&woman_of[i])
-                .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
-            outcomes[i] = Some(EnrollOutcome::Created {
-                woman_id: woman_of[i],
-                pregnancy_id: pid,
-            });
-            visits.extend(rows[i].visits.iter().map(|v| {
+            let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
+            let pregnancies = json_rows(new_idx.iter().map(|&i| {
+                let r = &rows[i];
                 json!([
-                    pid,
-                    v.key,
-                    v.seq,
-                    v.label_zh,
-                    v.label_en,
-                    date_str(v.window_start),
-                    date_str(v.due),
-                    date_str(v.window_end),
-                    v.home as i64,
-                    v.task as i64,
-                    v.newborn as i64,
+                    woman_of[i],
+                    r.care_plan,
+                    date_str(r.dates.lmp),
+                    date_str(r.dates.edd),
+                    date_str(r.registered_on),
                 ])
             }));
-        }
-        sqlx::query(
-            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
-                                 home, task, newborn)
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
-                    value->>8, value->>9, value->>10
-             FROM json_each(?1)",
-        )
-        .bind(json_rows(visits))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        outcomes
-            .into_iter()
-            .map(|o| o.ok_or_else(|| StoreError::Corrupt("enrollment lost a row".into())))
-            .collect()
+            let mut by_woman: HashMap<i64, i64> = HashMap::with_capacity(new_idx.len());
+            for r in sqlx::query(sql.pregnancies)
+                .bind(&pregnancies)
+                .bind(now_s)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                by_woman.insert(r.get(0), r.get(1));
+            }
+            let mut visits = Vec::with_capacity(new_idx.len() * 6);
+            for &i in &new_idx {
+                let pid = *by_woman
+                    .get(&woman_of[i])
+                    .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
+                outcomes[i] = Some(EnrollOutcome::Created {
+                    woman_id: woman_of[i],
+                    pregnancy_id: pid,
+                });
+                visits.extend(rows[i].visits.iter().map(|v| {
+                    json!([
+                        pid,
+                        v.key,
+                        v.seq,
+                        v.label_zh,
+                        v.label_en,
+                        date_str(v.window_start),
+                        date_str(v.due),
+                        date_str(v.window_end),
+                        v.home as i64,
+                        v.task as i64,
+                        v.newborn as i64,
+                    ])
+                }));
+            }
+            sqlx::query(sql.visits)
+                .bind(json_rows(visits))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            outcomes
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Corrupt("enrollment lost a row".into())))
+                .collect()
+        })
     }
 
     /// Women registered (erased ones included: they still count).
     pub async fn women_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
-            .fetch_one(self.read()?)
-            .await?)
+        Ok(on_read!(self, db => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM women")
+                .fetch_one(db)
+                .await?
+        }))
     }
 
     /// Replaces a pregnancy's dates (an ultrasound correction): every visit
@@ -248,59 +235,75 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now_s = ts(now);
-        let mut tx = self.begin().await?;
-        let r = sqlx::query(
-            "UPDATE pregnancies SET lmp = ?, edd = ?, version = version + 1, plan_from = ?, updated_at = ?
-             WHERE id = ? AND status = 'active'",
-        )
-        .bind(date_str(dates.lmp))
-        .bind(date_str(dates.edd))
-        .bind(now_s)
-        .bind(now_s)
-        .bind(pregnancy_id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "active pregnancy {pregnancy_id}"
-            )));
-        }
-        // Pending visits that the new dates no longer have are cancelled;
-        // those it has are re-dated; new ones are added.
+        // The visits' keys as a JSON array of strings, and the visits as
+        // JSON objects: read by `json_each` on SQLite,
+        // `jsonb_array_elements` on PostgreSQL.
+        let (drop_sql, upsert_sql) = if self.is_postgres() {
+            (
+                "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'
+                 AND contact_key NOT IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                     home, task, newborn)
+                 SELECT (j.value->>'p')::bigint, j.value->>'key', (j.value->>'seq')::bigint, j.value->>'zh', j.value->>'en',
+                        (j.value->>'ws')::date, (j.value->>'due')::date, (j.value->>'we')::date,
+                        (j.value->>'home')::boolean, (j.value->>'task')::boolean, (j.value->>'newborn')::boolean
+                 FROM jsonb_array_elements(CAST($1 AS jsonb)) AS j(value) WHERE true
+                 ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
+                    window_start = excluded.window_start, due_on = excluded.due_on,
+                    window_end = excluded.window_end, seq = excluded.seq, version = visits.version + 1
+                 WHERE visits.status = 'pending'",
+            )
+        } else {
+            (
+                "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'
+                 AND contact_key NOT IN (SELECT value FROM json_each($2))",
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                     home, task, newborn)
+                 SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
+                        j.value->>'ws', j.value->>'due', j.value->>'we',
+                        j.value->>'home', j.value->>'task', j.value->>'newborn'
+                 FROM json_each($1) j WHERE true
+                 ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
+                    window_start = excluded.window_start, due_on = excluded.due_on,
+                    window_end = excluded.window_end, seq = excluded.seq, version = visits.version + 1
+                 WHERE visits.status = 'pending'",
+            )
+        };
         let keys: Vec<&str> = visits.iter().map(|v| v.key.as_str()).collect();
-        sqlx::query(
-            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'
-             AND contact_key NOT IN (SELECT value FROM json_each(?))",
-        )
-        .bind(pregnancy_id)
-        .bind(serde_json::to_string(&keys).expect("json"))
-        .execute(&mut *tx)
-        .await?;
+        let keys = serde_json::to_string(&keys).expect("json");
         let rows: Vec<_> = visits.iter().map(|v| visit_json(pregnancy_id, v)).collect();
-        sqlx::query(
-            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
-                                 home, task, newborn)
-             SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
-                    j.value->>'ws', j.value->>'due', j.value->>'we',
-                    j.value->>'home', j.value->>'task', j.value->>'newborn'
-             FROM json_each(?1) j WHERE true
-             ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
-                window_start = excluded.window_start, due_on = excluded.due_on,
-                window_end = excluded.window_end, seq = excluded.seq, version = visits.version + 1
-             WHERE visits.status = 'pending'",
-        )
-        .bind(serde_json::Value::from(rows).to_string())
-        .execute(&mut *tx)
-        .await?;
-        cancel_pending(
-            &mut tx,
-            "pregnancy_id = ?",
-            pregnancy_id,
-            "dates corrected",
-            now_s,
-        )
-        .await?;
-        tx.commit().await?;
+        let rows = serde_json::Value::from(rows).to_string();
+        on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query(
+                "UPDATE pregnancies SET lmp = $1, edd = $2, version = version + 1, plan_from = $3, updated_at = $3
+                 WHERE id = $4 AND status = 'active'",
+            )
+            .bind(dates.lmp)
+            .bind(dates.edd)
+            .bind(now_s)
+            .bind(pregnancy_id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "active pregnancy {pregnancy_id}"
+                )));
+            }
+            // Pending visits that the new dates no longer have are cancelled;
+            // those it has are re-dated; new ones are added.
+            sqlx::query(drop_sql)
+                .bind(pregnancy_id)
+                .bind(&keys)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(upsert_sql)
+                .bind(&rows)
+                .execute(&mut *tx)
+                .await?;
+            cancel_pending!(tx, "pregnancy_id = $3", pregnancy_id, "dates corrected", now_s);
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -312,21 +315,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now_s = ts(now);
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE pregnancies SET status = 'ended', ended_on = ?, updated_at = ? WHERE id = ? AND status = 'active'")
-            .bind(date_str(on))
-            .bind(now_s)
-            .bind(pregnancy_id)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "active pregnancy {pregnancy_id}"
-            )));
-        }
-        let n = close_schedule(&mut tx, pregnancy_id, "pregnancy ended", now_s).await?;
-        tx.commit().await?;
-        Ok(n)
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query("UPDATE pregnancies SET status = 'ended', ended_on = $1, updated_at = $2 WHERE id = $3 AND status = 'active'")
+                .bind(on)
+                .bind(now_s)
+                .bind(pregnancy_id)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "active pregnancy {pregnancy_id}"
+                )));
+            }
+            let n = close_schedule!(tx, pregnancy_id, "pregnancy ended", now_s);
+            tx.commit().await?;
+            n
+        }))
     }
 
     /// Records an opt-out and cancels every message not yet handed to a
@@ -339,36 +344,36 @@ impl Store {
         channel: &str,
     ) -> Result<Option<u64>> {
         let now_s = ts(now);
-        let mut tx = self.begin().await?;
-        let exists: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT opted_out_at FROM women WHERE id = ?")
-                .bind(woman_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match exists {
-            None => return Err(StoreError::NotFound(format!("woman {woman_id}"))),
-            Some(Some(_)) => return Ok(None),
-            Some(None) => {}
-        }
-        sqlx::query(
-            "UPDATE women SET opted_out_at = ?, opted_out_via = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(now_s)
-        .bind(channel)
-        .bind(now_s)
-        .bind(woman_id)
-        .execute(&mut *tx)
-        .await?;
-        let n = cancel_pending(
-            &mut tx,
-            "woman_id = ? AND kind = 'reminder'",
-            woman_id,
-            &format!("opted out via {channel}"),
-            now_s,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(n))
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let exists: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT opted_out_at FROM women WHERE id = $1")
+                    .bind(woman_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match exists {
+                None => return Err(StoreError::NotFound(format!("woman {woman_id}"))),
+                Some(Some(_)) => return Ok(None),
+                Some(None) => {}
+            }
+            sqlx::query(
+                "UPDATE women SET opted_out_at = $1, opted_out_via = $2, updated_at = $1 WHERE id = $3",
+            )
+            .bind(now_s)
+            .bind(channel)
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
+            let n = cancel_pending!(
+                tx,
+                "woman_id = $3 AND kind = 'reminder'",
+                woman_id,
+                format!("opted out via {channel}"),
+                now_s
+            );
+            tx.commit().await?;
+            Some(n)
+        }))
     }
 
     /// Records that a visit took place: it silences the visit's pending
@@ -384,37 +389,40 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<u64>> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query(
-            "UPDATE visits SET status = 'done', done_on = ?, done_by = ?, done_place = ?, note = ?
-             WHERE id = ? AND status = 'pending'",
-        )
-        .bind(date_str(on))
-        .bind(by)
-        .bind(place)
-        .bind(note)
-        .bind(visit_id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let n =
-            cancel_pending(&mut tx, "visit_id = ?", visit_id, "visit recorded", ts(now)).await?;
-        tx.commit().await?;
-        Ok(Some(n))
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query(
+                "UPDATE visits SET status = 'done', done_on = $1, done_by = $2, done_place = $3, note = $4
+                 WHERE id = $5 AND status = 'pending'",
+            )
+            .bind(on)
+            .bind(by)
+            .bind(place)
+            .bind(note)
+            .bind(visit_id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let n = cancel_pending!(tx, "visit_id = $3", visit_id, "visit recorded", ts(now));
+            tx.commit().await?;
+            Some(n)
+        }))
     }
 
     /// Her pending visit for one contact of her current pregnancy.
     pub async fn pending_visit_by_key(&self, woman_id: i64, key: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
-             WHERE p.woman_id = ? AND p.status IN ('active', 'delivered') AND v.status = 'pending' AND v.contact_key = ?",
-        )
-        .bind(woman_id)
-        .bind(key)
-        .fetch_optional(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_scalar(
+                "SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                 WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending' AND v.contact_key = $2",
+            )
+            .bind(woman_id)
+            .bind(key)
+            .fetch_optional(db)
+            .await?
+        }))
     }
 
     /// The visit a report for this woman is about: the earliest pending
@@ -426,67 +434,76 @@ impl Store {
         today: NaiveDate,
         task: bool,
     ) -> Result<Option<(i64, String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
-             WHERE p.woman_id = ? AND p.status IN ('active', 'delivered') AND v.status = 'pending'
-               AND v.task = ?
-             ORDER BY (v.window_start <= ?) DESC, v.due_on LIMIT 1",
-        )
-        .bind(woman_id)
-        .bind(task)
-        .bind(date_str(today))
-        .fetch_optional(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_as(
+                "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                 WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+                   AND v.task = $2
+                 ORDER BY (v.window_start <= $3) DESC, v.due_on LIMIT 1",
+            )
+            .bind(woman_id)
+            .bind(task)
+            .bind(today)
+            .fetch_optional(db)
+            .await?
+        }))
     }
 
     /// Records consent given now (for a woman registered without it) and
     /// re-plans from now. Returns the pregnancies to plan.
     pub async fn give_consent(&self, woman_id: i64, consent: &Consent) -> Result<Vec<i64>> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE women SET consent_at = ?, consent_source = ?, consent_by = ?, updated_at = ? WHERE id = ?")
-            .bind(ts(consent.at))
-            .bind(&consent.source)
-            .bind(&consent.by)
-            .bind(ts(consent.at))
-            .bind(woman_id)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("woman {woman_id}")));
-        }
-        let ids = replan_from(&mut tx, woman_id, consent.at).await?;
-        tx.commit().await?;
-        Ok(ids)
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query("UPDATE women SET consent_at = $1, consent_source = $2, consent_by = $3, updated_at = $1 WHERE id = $4")
+                .bind(ts(consent.at))
+                .bind(&consent.source)
+                .bind(&consent.by)
+                .bind(woman_id)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("woman {woman_id}")));
+            }
+            let ids = replan_from!(tx, woman_id, consent.at);
+            tx.commit().await?;
+            ids
+        }))
     }
 
     pub async fn pregnancy(&self, id: i64) -> Result<PregnancyRow> {
-        let r = sqlx::query(
-            "SELECT id, woman_id, care_plan, lmp, edd, registered_on, status, version FROM pregnancies WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.write()?)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("pregnancy {id}")))?;
-        Ok(PregnancyRow {
-            id: r.get("id"),
-            woman_id: r.get("woman_id"),
-            care_plan: r.get("care_plan"),
-            lmp: parse_stored_date(r.get("lmp"))?,
-            edd: parse_stored_date(r.get("edd"))?,
-            registered_on: parse_stored_date(r.get("registered_on"))?,
-            status: r.get("status"),
-            version: r.get("version"),
-        })
+        let r = on_db!(self, db => {
+            sqlx::query(
+                "SELECT id, woman_id, care_plan, lmp, edd, registered_on, status, version FROM pregnancies WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+            .map(|r| -> Result<PregnancyRow> {
+                Ok(PregnancyRow {
+                    id: r.try_get("id")?,
+                    woman_id: r.try_get("woman_id")?,
+                    care_plan: r.try_get("care_plan")?,
+                    lmp: r.try_get("lmp")?,
+                    edd: r.try_get("edd")?,
+                    registered_on: r.try_get("registered_on")?,
+                    status: r.try_get("status")?,
+                    version: r.try_get("version")?,
+                })
+            })
+        });
+        r.ok_or_else(|| StoreError::NotFound(format!("pregnancy {id}")))?
     }
 
     pub async fn woman(&self, id: i64) -> Result<WomanRow> {
-        sqlx::query_as::<_, WomanRow>(
-            "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at,
-                    wechat_openid, wechat_unfollowed_at FROM women WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.write()?)
-        .await?
+        on_db!(self, db => {
+            sqlx::query_as::<_, WomanRow>(
+                "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at,
+                        wechat_openid, wechat_unfollowed_at FROM women WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+        })
         .ok_or_else(|| StoreError::NotFound(format!("woman {id}")))
     }
 
@@ -495,56 +512,120 @@ impl Store {
         &self,
         pregnancy_id: i64,
     ) -> Result<Vec<(String, NaiveDate, NaiveDate, String)>> {
-        let rows: Vec<(String, String, String, String)> =
-            sqlx::query_as("SELECT contact_key, due_on, window_end, status FROM visits WHERE pregnancy_id = ? ORDER BY seq")
-                .bind(pregnancy_id)
-                .fetch_all(self.write()?)
-                .await?;
-        rows.into_iter()
-            .map(|(k, d, e, s)| Ok((k, parse_stored_date(&d)?, parse_stored_date(&e)?, s)))
-            .collect()
+        Ok(on_db!(self, db => {
+            sqlx::query_as(
+                "SELECT contact_key, due_on, window_end, status FROM visits WHERE pregnancy_id = $1 ORDER BY seq",
+            )
+            .bind(pregnancy_id)
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// A pregnancy's visits as her page shows them: plain names, window,
     /// result, and when, where and by whom a visit was recorded.
     pub async fn visit_records(&self, pregnancy_id: i64) -> Result<Vec<VisitRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, contact_key, label_zh, label_en, window_start, due_on, window_end, status,
-                    done_on, done_by, done_place, home, task, note
-             FROM visits WHERE pregnancy_id = ? ORDER BY seq",
-        )
-        .bind(pregnancy_id)
-        .fetch_all(self.read()?)
-        .await?;
-        rows.into_iter()
+        on_read!(self, db => {
+            sqlx::query(
+                "SELECT id, contact_key, label_zh, label_en, window_start, due_on, window_end, status,
+                        done_on, done_by, done_place, home, task, note
+                 FROM visits WHERE pregnancy_id = $1 ORDER BY seq",
+            )
+            .bind(pregnancy_id)
+            .fetch_all(db)
+            .await?
+            .into_iter()
             .map(|r| {
-                let date = |c: &str| parse_stored_date(&r.get::<String, _>(c));
                 Ok(VisitRecord {
-                    id: r.get("id"),
-                    key: r.get("contact_key"),
-                    label_zh: r.get("label_zh"),
-                    label_en: r.get("label_en"),
-                    window_start: date("window_start")?,
-                    due: date("due_on")?,
-                    window_end: date("window_end")?,
-                    status: r.get("status"),
-                    done_on: r.get("done_on"),
-                    done_by: r.get("done_by"),
-                    done_place: r.get("done_place"),
-                    home: r.get("home"),
-                    task: r.get("task"),
-                    note: r.get("note"),
+                    id: r.try_get("id")?,
+                    key: r.try_get("contact_key")?,
+                    label_zh: r.try_get("label_zh")?,
+                    label_en: r.try_get("label_en")?,
+                    window_start: r.try_get("window_start")?,
+                    due: r.try_get("due_on")?,
+                    window_end: r.try_get("window_end")?,
+                    status: r.try_get("status")?,
+                    done_on: r
+                        .try_get::<Option<NaiveDate>, _>("done_on")?
+                        .map(|d| d.to_string()),
+                    done_by: r.try_get("done_by")?,
+                    done_place: r.try_get("done_place")?,
+                    home: r.try_get("home")?,
+                    task: r.try_get("task")?,
+                    note: r.try_get("note")?,
                 })
             })
             .collect()
+        })
     }
 
     pub async fn count_women(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM women")
-            .fetch_one(self.read()?)
-            .await?)
+        Ok(on_read!(self, db => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM women")
+                .fetch_one(db)
+                .await?
+        }))
     }
 }
+
+/// `enroll_batch`'s statements: each reads one JSON array of row arrays
+/// bound as `$1`.
+struct EnrollSql {
+    women: &'static str,
+    /// Each row's woman and her active pregnancy: `idx` is the row's
+    /// 0-based place in the batch.
+    existing: &'static str,
+    pregnancies: &'static str,
+    visits: &'static str,
+}
+
+const ENROLL_SQL_SQLITE: EnrollSql = EnrollSql {
+    women: "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
+                               consent_at, consent_source, consent_by, created_at, updated_at)
+            SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,
+                   value->>6, value->>7, value->>8, $2, $2
+            FROM json_each($1) WHERE true
+            ON CONFLICT (phone, name) DO NOTHING",
+    existing: "SELECT j.key AS idx, w.id AS woman_id, p.id AS pregnancy_id, p.lmp
+               FROM json_each($1) j
+               JOIN women w ON w.phone = j.value->>1 AND w.name = j.value->>0
+               LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'",
+    pregnancies: "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at)
+                  SELECT value->>0, value->>1, value->>2, value->>3, value->>4, $2, $2, $2
+                  FROM json_each($1)
+                  RETURNING woman_id, id",
+    visits: "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                 home, task, newborn)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
+                    value->>8, value->>9, value->>10
+             FROM json_each($1)",
+};
+
+/// PostgreSQL's twins: `->>` yields text there, so each column is cast,
+/// and `WITH ORDINALITY` numbers the rows from 1.
+const ENROLL_SQL_PG: EnrollSql = EnrollSql {
+    women: "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
+                               consent_at, consent_source, consent_by, created_at, updated_at)
+            SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,
+                   (value->>6)::bigint, value->>7, value->>8, $2, $2
+            FROM jsonb_array_elements(CAST($1 AS jsonb)) AS j(value) WHERE true
+            ON CONFLICT (phone, name) DO NOTHING",
+    existing: "SELECT j.key - 1 AS idx, w.id AS woman_id, p.id AS pregnancy_id, p.lmp
+               FROM jsonb_array_elements(CAST($1 AS jsonb)) WITH ORDINALITY AS j(value, key)
+               JOIN women w ON w.phone = j.value->>1 AND w.name = j.value->>0
+               LEFT JOIN pregnancies p ON p.woman_id = w.id AND p.status = 'active'",
+    pregnancies: "INSERT INTO pregnancies (woman_id, care_plan, lmp, edd, registered_on, plan_from, created_at, updated_at)
+                  SELECT (value->>0)::bigint, value->>1, (value->>2)::date, (value->>3)::date, (value->>4)::date,
+                         $2, $2, $2
+                  FROM jsonb_array_elements(CAST($1 AS jsonb)) AS j(value)
+                  RETURNING woman_id, id",
+    visits: "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                 home, task, newborn)
+             SELECT (value->>0)::bigint, value->>1, (value->>2)::bigint, value->>3, value->>4,
+                    (value->>5)::date, (value->>6)::date, (value->>7)::date,
+                    (value->>8)::boolean, (value->>9)::boolean, (value->>10)::boolean
+             FROM jsonb_array_elements(CAST($1 AS jsonb)) AS j(value)",
+};
 
 fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
     json!({"p": pregnancy_id, "key": v.key, "seq": v.seq, "zh": v.label_zh, "en": v.label_en,
@@ -553,68 +634,71 @@ fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
 }
 
 /// Ends a pregnancy's current schedule: its pending visits are cancelled,
-/// and so is every message of it not yet handed to a gateway. Returns the
-/// number of messages cancelled.
-pub(super) async fn close_schedule(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    pregnancy_id: i64,
-    cause: &str,
-    now_s: i64,
-) -> Result<u64> {
-    sqlx::query(
-        "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = ? AND status = 'pending'",
-    )
-    .bind(pregnancy_id)
-    .execute(&mut **tx)
-    .await?;
-    cancel_pending(tx, "pregnancy_id = ?", pregnancy_id, cause, now_s).await
+/// and so is every message of it not yet handed to a gateway. Evaluates to
+/// the number of messages cancelled. A macro, so that one body serves a
+/// transaction on either backend.
+macro_rules! close_schedule {
+    ($tx:expr, $pregnancy_id:expr, $cause:expr, $now_s:expr) => {{
+        sqlx::query(
+            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'",
+        )
+        .bind($pregnancy_id)
+        .execute(&mut *$tx)
+        .await?;
+        $crate::store::enroll::cancel_pending!(
+            $tx,
+            "pregnancy_id = $3",
+            $pregnancy_id,
+            $cause,
+            $now_s
+        )
+    }};
 }
+pub(crate) use close_schedule;
 
 /// Makes her pregnancies plan afresh from `now`: versions move (new
-/// outbox keys), and nothing that fired before `now` is planned.
-pub(super) async fn replan_from(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    woman_id: i64,
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "UPDATE pregnancies SET version = version + 1, plan_from = ?1, updated_at = ?1
-         WHERE woman_id = ?2 AND status IN ('active', 'delivered') RETURNING id",
-    )
-    .bind(ts(now))
-    .bind(woman_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    sqlx::query(
-        "UPDATE visits SET version = version + 1 WHERE status = 'pending'
-         AND pregnancy_id IN (SELECT id FROM pregnancies WHERE woman_id = ? AND status IN ('active', 'delivered'))",
-    )
-    .bind(woman_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(ids)
-}
-
-/// Cancels the scheduled messages matching `filter` (one `?` bound to `id`).
-pub(super) async fn cancel_pending(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    filter: &str,
-    id: i64,
-    cause: &str,
-    now_s: i64,
-) -> Result<u64> {
-    let sql = format!(
-        "UPDATE outbox SET status = 'cancelled', status_cause = ?, updated_at = ?
-         WHERE status = 'scheduled' AND {filter}"
-    );
-    let r = sqlx::query(&sql)
-        .bind(cause)
-        .bind(now_s)
-        .bind(id)
-        .execute(&mut **tx)
+/// outbox keys), and nothing that fired before `now` is planned. Evaluates
+/// to the pregnancies to plan.
+macro_rules! replan_from {
+    ($tx:expr, $woman_id:expr, $now:expr) => {{
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE pregnancies SET version = version + 1, plan_from = $1, updated_at = $1
+             WHERE woman_id = $2 AND status IN ('active', 'delivered') RETURNING id",
+        )
+        .bind($crate::store::ts($now))
+        .bind($woman_id)
+        .fetch_all(&mut *$tx)
         .await?;
-    Ok(r.rows_affected())
+        sqlx::query(
+            "UPDATE visits SET version = version + 1 WHERE status = 'pending'
+             AND pregnancy_id IN (SELECT id FROM pregnancies WHERE woman_id = $1 AND status IN ('active', 'delivered'))",
+        )
+        .bind($woman_id)
+        .execute(&mut *$tx)
+        .await?;
+        ids
+    }};
 }
+pub(crate) use replan_from;
+
+/// Cancels the scheduled messages matching `filter` (a literal whose one
+/// parameter, `$3`, is bound to `id`). Evaluates to how many.
+macro_rules! cancel_pending {
+    ($tx:expr, $filter:literal, $id:expr, $cause:expr, $now_s:expr) => {
+        sqlx::query(concat!(
+            "UPDATE outbox SET status = 'cancelled', status_cause = $1, updated_at = $2
+             WHERE status = 'scheduled' AND ",
+            $filter
+        ))
+        .bind($cause)
+        .bind($now_s)
+        .bind($id)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    };
+}
+pub(crate) use cancel_pending;
 
 /// One visit of a pregnancy, as recorded.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,10 +1,9 @@
 //! Received messages, the officers' inbox, direct messages (replies and
 //! alerts) and the conversation with one woman.
 
-use super::{from_ts, ts, Result, Store, StoreError};
+use super::{from_ts, on_db, on_read, ts, BeginWrite, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 pub use crate::domain::NewInbound;
 
@@ -82,50 +81,56 @@ impl Store {
         // hands back its row before the implicit commit, and a commit that
         // then fails (a full disk) would go unseen; the message would be
         // acknowledged and lost. The explicit COMMIT reports it.
-        let mut tx = self.begin().await?;
-        let id = sqlx::query_scalar(
-            "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
-        )
-        .bind(&m.gateway)
-        .bind(&m.provider_id)
-        .bind(&m.sender)
-        .bind(&m.text)
-        .bind(ts(m.received_at))
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let id = sqlx::query_scalar(
+                "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
+            )
+            .bind(&m.gateway)
+            .bind(&m.provider_id)
+            .bind(&m.sender)
+            .bind(&m.text)
+            .bind(ts(m.received_at))
+            .bind(ts(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            id
+        }))
     }
 
     pub async fn inbound(&self, id: i64) -> Result<InboundRow> {
-        sqlx::query_as(&format!(
-            "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(self.write()?)
-        .await?
+        on_db!(self, db => {
+            sqlx::query_as(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+        })
         .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
     }
 
     /// Messages received, all told.
     pub async fn inbound_count(&self) -> Result<i64> {
-        Ok(
+        Ok(on_db!(self, db => {
             sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE processed_at IS NOT NULL")
-                .fetch_one(self.write()?)
-                .await?,
-        )
+                .fetch_one(db)
+                .await?
+        }))
     }
 
     /// Received messages not yet acted on (after a crash), oldest first.
     pub async fn unprocessed_inbound(&self, limit: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_scalar(
+                "SELECT id FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     pub async fn finish_inbound(
@@ -134,20 +139,22 @@ impl Store {
         r: &InboundResult,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE inbound SET woman_id = ?, staff_id = ?, intent = ?, outcome = ?, needs_answer = ?,
-                    assigned_to = ?, processed_at = ? WHERE id = ?",
-        )
-        .bind(r.woman_id)
-        .bind(r.staff_id)
-        .bind(&r.intent)
-        .bind(&r.outcome)
-        .bind(r.needs_answer)
-        .bind(&r.assigned_to)
-        .bind(ts(now))
-        .bind(id)
-        .execute(self.write()?)
-        .await?;
+        on_db!(self, db => {
+            sqlx::query(
+                "UPDATE inbound SET woman_id = $1, staff_id = $2, intent = $3, outcome = $4, needs_answer = $5,
+                        assigned_to = $6, processed_at = $7 WHERE id = $8",
+            )
+            .bind(r.woman_id)
+            .bind(r.staff_id)
+            .bind(&r.intent)
+            .bind(&r.outcome)
+            .bind(r.needs_answer)
+            .bind(&r.assigned_to)
+            .bind(ts(now))
+            .bind(id)
+            .execute(db)
+            .await?;
+        });
         Ok(())
     }
 
@@ -155,97 +162,114 @@ impl Store {
     /// shared: among the women on one number, the one last messaged, else
     /// the one last registered.
     pub async fn woman_by_phone(&self, phone: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT w.id FROM women w
-             WHERE (w.phone = ?1 OR w.wechat_openid = ?1)
-             ORDER BY (SELECT MAX(o.id) FROM outbox o WHERE o.woman_id = w.id AND o.status NOT IN ('scheduled', 'cancelled', 'expired')) DESC NULLS LAST,
-                      w.id DESC
-             LIMIT 1",
-        )
-        .bind(phone)
-        .fetch_optional(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_scalar(
+                "SELECT w.id FROM women w
+                 WHERE (w.phone = $1 OR w.wechat_openid = $1)
+                 ORDER BY (SELECT MAX(o.id) FROM outbox o WHERE o.woman_id = w.id AND o.status NOT IN ('scheduled', 'cancelled', 'expired')) DESC NULLS LAST,
+                          w.id DESC
+                 LIMIT 1",
+            )
+            .bind(phone)
+            .fetch_optional(db)
+            .await?
+        }))
     }
 
     /// Writes a reply or an alert; `false` when its key exists already.
     pub async fn enqueue_direct(&self, m: &DirectMessage, now: DateTime<Utc>) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO outbox (dedupe_key, kind, woman_id, staff_id, to_addr, body, in_reply_to, status, status_cause,
-                                 send_at, expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', 'written', ?, ?, ?, ?)
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(&m.dedupe_key)
-        .bind(m.kind)
-        .bind(m.woman_id)
-        .bind(m.staff_id)
-        .bind(&m.to_addr)
-        .bind(&m.body)
-        .bind(m.in_reply_to)
-        .bind(ts(m.send_at))
-        .bind(ts(m.expires_at))
-        .bind(ts(now))
-        .bind(ts(now))
-        .execute(self.write()?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let n = on_db!(self, db => {
+            sqlx::query(
+                "INSERT INTO outbox (dedupe_key, kind, woman_id, staff_id, to_addr, body, in_reply_to, status, status_cause,
+                                     send_at, expires_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', 'written', $8, $9, $10, $11)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(&m.dedupe_key)
+            .bind(m.kind)
+            .bind(m.woman_id)
+            .bind(m.staff_id)
+            .bind(&m.to_addr)
+            .bind(&m.body)
+            .bind(m.in_reply_to)
+            .bind(ts(m.send_at))
+            .bind(ts(m.expires_at))
+            .bind(ts(now))
+            .bind(ts(now))
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// Questions waiting for an answer (of one officer, or all), or messages
     /// from unknown numbers.
     pub async fn inbox(&self, officer: Option<&str>, unknown: bool) -> Result<Vec<InboundRow>> {
-        let sql = if unknown {
-            format!(
-                "SELECT {INBOUND_COLUMNS} FROM inbound WHERE intent = 'unknown_sender' ORDER BY id"
-            )
-        } else {
-            format!(
-                "SELECT {INBOUND_COLUMNS} FROM inbound WHERE needs_answer = 1 AND answered_at IS NULL
-                 AND (?1 IS NULL OR assigned_to = ?1) ORDER BY id"
-            )
-        };
-        Ok(sqlx::query_as(&sql)
-            .bind(officer)
-            .fetch_all(self.read()?)
-            .await?)
+        Ok(on_read!(self, db => {
+            if unknown {
+                sqlx::query_as(&format!(
+                    "SELECT {INBOUND_COLUMNS} FROM inbound WHERE intent = 'unknown_sender' ORDER BY id"
+                ))
+                .fetch_all(db)
+                .await?
+            } else {
+                sqlx::query_as(&format!(
+                    "SELECT {INBOUND_COLUMNS} FROM inbound WHERE needs_answer AND answered_at IS NULL
+                     AND (CAST($1 AS TEXT) IS NULL OR assigned_to = $1) ORDER BY id"
+                ))
+                .bind(officer)
+                .fetch_all(db)
+                .await?
+            }
+        }))
     }
 
     pub async fn mark_answered(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE inbound SET answered_at = ?, answered_by = ? WHERE id = ?")
-            .bind(ts(now))
-            .bind(by)
-            .bind(id)
-            .execute(self.write()?)
-            .await?;
+        on_db!(self, db => {
+            sqlx::query("UPDATE inbound SET answered_at = $1, answered_by = $2 WHERE id = $3")
+                .bind(ts(now))
+                .bind(by)
+                .bind(id)
+                .execute(db)
+                .await?;
+        });
         Ok(())
     }
 
     /// Everything to and from one woman, in order, with statuses.
     pub async fn conversation(&self, woman_id: i64) -> Result<Vec<ConversationItem>> {
-        let rows = sqlx::query(
-            "SELECT 'out' AS dir, o.id, o.send_at AS at, o.body AS text, o.status AS status,
-                    COALESCE(c.key || '/' || s.key, o.kind) AS detail
-             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
-             WHERE o.woman_id = ?1
-             UNION ALL
-             SELECT 'in', i.id, i.received_at, i.text, i.intent, i.outcome FROM inbound i WHERE i.woman_id = ?1
-             ORDER BY at, dir, id",
-        )
-        .bind(woman_id)
-        .fetch_all(self.read()?)
-        .await?;
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            String,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT 'out' AS dir, o.id, o.send_at AS at, o.body AS text, o.status AS status,
+                            COALESCE(c.key || '/' || s.key, o.kind) AS detail
+                     FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+                     WHERE o.woman_id = $1
+                     UNION ALL
+                     SELECT 'in', i.id, i.received_at, i.text, i.intent, i.outcome FROM inbound i WHERE i.woman_id = $1
+                     ORDER BY at, dir, id",
+            )
+            .bind(woman_id)
+            .fetch_all(db)
+            .await?
+        });
         Ok(rows
             .into_iter()
-            .map(|r| {
-                let dir: String = r.get("dir");
-                ConversationItem {
-                    at: from_ts(r.get("at")),
-                    direction: if dir == "in" { "in" } else { "out" },
-                    id: r.get("id"),
-                    text: r.get("text"),
-                    status: r.get("status"),
-                    detail: r.get("detail"),
-                }
+            .map(|(dir, id, at, text, status, detail)| ConversationItem {
+                at: from_ts(at),
+                direction: if dir == "in" { "in" } else { "out" },
+                id,
+                text,
+                status,
+                detail,
             })
             .collect())
     }
@@ -254,18 +278,20 @@ impl Store {
     /// reminders resume under new keys; those missed meanwhile are not sent).
     /// Returns the pregnancies to plan, or `None` if she had not opted out.
     pub async fn opt_in(&self, woman_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<i64>>> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE women SET opted_out_at = NULL, opted_out_via = NULL, updated_at = ? WHERE id = ? AND opted_out_at IS NOT NULL")
-            .bind(ts(now))
-            .bind(woman_id)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let ids = super::enroll::replan_from(&mut tx, woman_id, now).await?;
-        tx.commit().await?;
-        Ok(Some(ids))
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query("UPDATE women SET opted_out_at = NULL, opted_out_via = NULL, updated_at = $1 WHERE id = $2 AND opted_out_at IS NOT NULL")
+                .bind(ts(now))
+                .bind(woman_id)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let ids = super::enroll::replan_from!(tx, woman_id, now);
+            tx.commit().await?;
+            Some(ids)
+        }))
     }
 
     /// Marks her next check-up as confirmed by her. Returns the visit's
@@ -277,19 +303,21 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, String, String)>> {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let row: Vec<(i64, String, String)> = sqlx::query_as(
-            "UPDATE visits SET confirmed_at = ?1 WHERE id = (
-                 SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
-                 WHERE p.woman_id = ?2 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
-                   AND v.window_end >= ?3
-                 ORDER BY v.due_on LIMIT 1)
-             RETURNING id, label_zh, label_en",
-        )
-        .bind(ts(now))
-        .bind(woman_id)
-        .bind(super::date_str(today))
-        .fetch_all(self.write()?)
-        .await?;
+        let row: Vec<(i64, String, String)> = on_db!(self, db => {
+            sqlx::query_as(
+                "UPDATE visits SET confirmed_at = $1 WHERE id = (
+                     SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                     WHERE p.woman_id = $2 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+                       AND v.window_end >= $3
+                     ORDER BY v.due_on LIMIT 1)
+                 RETURNING id, label_zh, label_en",
+            )
+            .bind(ts(now))
+            .bind(woman_id)
+            .bind(today)
+            .fetch_all(db)
+            .await?
+        });
         Ok(row.into_iter().next())
     }
 }

@@ -178,6 +178,28 @@ macro_rules! on_read {
 }
 pub(crate) use on_read;
 
+/// A write transaction on either backend: SQLite's starts with `BEGIN
+/// IMMEDIATE` (it takes the write lock at once, so two writers never
+/// deadlock upgrading); PostgreSQL's is a plain `BEGIN`.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Postgres>> {
+        Ok(self.begin().await?)
+    }
+}
+
 /// What a statement not yet written for PostgreSQL says there.
 const SQLITE_ONLY: &str = "this part of careminder runs on SQLite only in this version";
 
@@ -242,9 +264,11 @@ impl Store {
         }))
     }
 
-    /// A write transaction, begun with `BEGIN IMMEDIATE`.
+    /// A write transaction, begun with `BEGIN IMMEDIATE` (SQLite only;
+    /// code for both backends calls [`BeginWrite::begin_write`] on the
+    /// pool `on_db!` gives it).
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write()?.begin_with("BEGIN IMMEDIATE").await?)
+        self.write()?.begin_write().await
     }
 
     /// Cheap liveness check: the database answers and is writable.

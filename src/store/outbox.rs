@@ -1,8 +1,8 @@
 //! The outbox: one row per message, from planning to its last status.
 
 use super::{
-    from_ts, full_chunk, on_db, on_read, parse_stored_date, rows_per_statement, ts, Result, Store,
-    StoreError,
+    from_ts, full_chunk, on_db, on_read, parse_stored_date, rows_per_statement, ts, BeginWrite,
+    Result, Store, StoreError,
 };
 use crate::domain::schedule::TriggerAnchor;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -189,6 +189,19 @@ pub(super) fn rank(expr: &str) -> String {
     RANK.replace("{}", expr)
 }
 
+/// The ids of the JSON array bound at `param` (`$n`), as a subquery for
+/// `IN`: SQLite's `json_each`, or PostgreSQL's `jsonb_array_elements_text`.
+/// The same JSON is bound on both.
+fn json_ids(postgres: bool, param: &str) -> String {
+    if postgres {
+        format!(
+            "(SELECT CAST(j.value AS BIGINT) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS j (value))"
+        )
+    } else {
+        format!("(SELECT value FROM json_each({param}))")
+    }
+}
+
 impl Store {
     /// Visits (or pregnancies) whose anchor date lies in `[from, to]`, still
     /// pending, of active pregnancies of women with consent who have not
@@ -216,66 +229,78 @@ impl Store {
                          JOIN women w ON w.id = p.woman_id
                          WHERE v.status = 'pending' AND p.status IN ('active', 'delivered')
                            -- The officer's own home visits are tasks, not her reminders.
-                           AND v.task = 0
+                           AND v.task = FALSE
                            -- A newborn visit on the day of her own goes in her message.
-                           AND NOT (v.newborn = 1 AND EXISTS (
+                           AND NOT (v.newborn = TRUE AND EXISTS (
                                SELECT 1 FROM visits m WHERE m.pregnancy_id = v.pregnancy_id
-                                  AND m.due_on = v.due_on AND m.newborn = 0 AND m.task = 0
+                                  AND m.due_on = v.due_on AND m.newborn = FALSE AND m.task = FALSE
                                   AND m.status = 'pending'))"
                     ),
                     col,
                 )
             }
             TriggerAnchor::Lmp => (
-                "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, NULL AS visit_id, 0 AS vver,
-                        p.lmp AS anchor_date, p.plan_from, w.village
+                "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, CAST(NULL AS BIGINT) AS visit_id,
+                        CAST(0 AS BIGINT) AS vver, p.lmp AS anchor_date, p.plan_from, w.village
                  FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'active'"
                     .to_string(),
                 "p.lmp",
             ),
             TriggerAnchor::Delivery => (
-                "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, NULL AS visit_id, 0 AS vver,
-                        p.delivered_on AS anchor_date, p.plan_from, w.village
+                "SELECT p.woman_id, p.id AS pregnancy_id, p.version AS pver, CAST(NULL AS BIGINT) AS visit_id,
+                        CAST(0 AS BIGINT) AS vver, p.delivered_on AS anchor_date, p.plan_from, w.village
                  FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'delivered'"
                     .to_string(),
                 "p.delivered_on",
             ),
         };
         let mut sql = format!(
-            "{select} AND {date_col} BETWEEN ?1 AND ?2 AND w.consent_at IS NOT NULL AND w.opted_out_at IS NULL"
+            "{select} AND {date_col} BETWEEN $1 AND $2 AND w.consent_at IS NOT NULL AND w.opted_out_at IS NULL"
         );
         if only.is_some() {
-            sql.push_str(" AND p.id IN (SELECT value FROM json_each(?3))");
+            sql.push_str(" AND p.id IN ");
+            sql.push_str(&json_ids(self.is_postgres(), "$3"));
         }
-        let mut q = sqlx::query(&sql)
-            .bind(super::date_str(from))
-            .bind(super::date_str(to));
-        if let Some(ids) = only {
-            q = q.bind(serde_json::to_string(ids).expect("json"));
-        }
-        let rows = q.fetch_all(self.read()?).await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(PlanningCandidate {
-                    woman_id: r.get("woman_id"),
-                    pregnancy_id: r.get("pregnancy_id"),
-                    pregnancy_version: r.get("pver"),
-                    visit_id: r.get("visit_id"),
-                    visit_version: r.get("vver"),
-                    anchor_date: parse_stored_date(r.get("anchor_date"))?,
-                    plan_from: from_ts(r.get("plan_from")),
-                    village: r.get("village"),
+        let only = only.map(|ids| serde_json::to_string(ids).expect("json"));
+        on_read!(self, db => {
+            let mut q = sqlx::query(&sql).bind(from).bind(to);
+            if let Some(ids) = &only {
+                q = q.bind(ids);
+            }
+            q.fetch_all(db)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(PlanningCandidate {
+                        woman_id: r.try_get("woman_id")?,
+                        pregnancy_id: r.try_get("pregnancy_id")?,
+                        pregnancy_version: r.try_get("pver")?,
+                        visit_id: r.try_get("visit_id")?,
+                        visit_version: r.try_get("vver")?,
+                        anchor_date: r.try_get("anchor_date")?,
+                        plan_from: from_ts(r.try_get("plan_from")?),
+                        village: r.try_get("village")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Writes planned messages; rows whose key exists already are skipped.
-    /// Returns how many are new.
+    /// Returns how many are new. On SQLite a few hundred rows go in each
+    /// statement, in one transaction; on PostgreSQL the whole batch goes in
+    /// one statement.
     pub async fn insert_planned(&self, rows: &[NewOutboxRow], now: DateTime<Utc>) -> Result<u64> {
-        let mut inserted = 0;
         let now_s = ts(now);
-        let mut tx = self.begin().await?;
+        let write = match &self.db {
+            // One statement for the whole batch, its columns as arrays.
+            super::Db::Postgres(pool) => {
+                return super::postgres::outbox::insert_planned(pool, rows, now_s).await;
+            }
+            super::Db::Sqlite { write, .. } => write,
+        };
+        let mut inserted = 0;
+        let mut tx = write.begin_write().await?;
         for chunk in rows.chunks(rows_per_statement(10)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, send_at, expires_at,
@@ -320,18 +345,21 @@ impl Store {
         window_open: bool,
     ) -> Result<(Vec<ClaimedMessage>, u64)> {
         let now_s = ts(now);
-        if let super::Db::Postgres(pool) = &self.db {
-            let (rows, expired) = super::postgres::outbox::claim_due(
-                pool,
-                now_s,
-                ts(lease_until),
-                limit,
-                window_open,
-            )
-            .await?;
-            return Ok((claimed_messages(rows, now_s)?, expired));
-        }
-        let mut tx = self.begin().await?;
+        let write = match &self.db {
+            super::Db::Postgres(pool) => {
+                let (rows, expired) = super::postgres::outbox::claim_due(
+                    pool,
+                    now_s,
+                    ts(lease_until),
+                    limit,
+                    window_open,
+                )
+                .await?;
+                return Ok((claimed_messages(rows, now_s)?, expired));
+            }
+            super::Db::Sqlite { write, .. } => write,
+        };
+        let mut tx = write.begin_write().await?;
         sqlx::query(
             "UPDATE outbox SET status = 'scheduled', status_cause = 'lease expired: taken back', lease_until = NULL, updated_at = ?1
              WHERE status = 'claimed' AND lease_until <= ?1",
@@ -440,9 +468,12 @@ impl Store {
     /// names (id, attempt): a batch in flight. A message another process
     /// took back after the lease lapsed is not renewed.
     pub async fn renew_leases(&self, held: &[(i64, i64)], until: DateTime<Utc>) -> Result<u64> {
-        if let super::Db::Postgres(pool) = &self.db {
-            return super::postgres::outbox::renew_leases(pool, held, ts(until)).await;
-        }
+        let write = match &self.db {
+            super::Db::Postgres(pool) => {
+                return super::postgres::outbox::renew_leases(pool, held, ts(until)).await;
+            }
+            super::Db::Sqlite { write, .. } => write,
+        };
         Ok(sqlx::query(
             "UPDATE outbox SET lease_until = ?1 FROM json_each(?2) j
              WHERE outbox.status = 'claimed' AND outbox.id = j.value->>0
@@ -450,7 +481,7 @@ impl Store {
         )
         .bind(ts(until))
         .bind(serde_json::to_string(held).expect("json"))
-        .execute(self.write()?)
+        .execute(write)
         .await?
         .rows_affected())
     }
@@ -463,10 +494,13 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
-        if let super::Db::Postgres(pool) = &self.db {
-            return super::postgres::outbox::record_results(pool, results, ts(now)).await;
-        }
-        let mut tx = self.begin().await?;
+        let write = match &self.db {
+            super::Db::Postgres(pool) => {
+                return super::postgres::outbox::record_results(pool, results, ts(now)).await;
+            }
+            super::Db::Sqlite { write, .. } => write,
+        };
+        let mut tx = write.begin_write().await?;
         for chunk in results.chunks(rows_per_statement(12)) {
             // A receipt may have come first (the phone reported delivery
             // before this batch was written): the status it set stands, and
@@ -536,17 +570,23 @@ impl Store {
         women: &[i64],
         pregnancies: &[i64],
     ) -> Result<std::collections::HashSet<i64>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let pg = self.is_postgres();
+        let sql = format!(
             "SELECT DISTINCT pregnancy_id FROM outbox
-             WHERE woman_id IN (SELECT value FROM json_each(?3)) AND step_id = ?1
-               AND pregnancy_id IN (SELECT value FROM json_each(?2))
+             WHERE woman_id IN {} AND step_id = $1
+               AND pregnancy_id IN {}
                AND status IN ('claimed', 'accepted', 'sent', 'delivered')",
-        )
-        .bind(step_id)
-        .bind(serde_json::to_string(pregnancies).expect("json"))
-        .bind(serde_json::to_string(women).expect("json"))
-        .fetch_all(self.read()?)
-        .await?;
+            json_ids(pg, "$3"),
+            json_ids(pg, "$2"),
+        );
+        let ids: Vec<i64> = on_read!(self, db => {
+            sqlx::query_scalar(&sql)
+                .bind(step_id)
+                .bind(serde_json::to_string(pregnancies).expect("json"))
+                .bind(serde_json::to_string(women).expect("json"))
+                .fetch_all(db)
+                .await?
+        });
         Ok(ids.into_iter().collect())
     }
 
@@ -561,18 +601,22 @@ impl Store {
         if women.is_empty() {
             return Ok(Default::default());
         }
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT woman_id, COUNT(*), SUM(outreach = 1 AND send_at >= ?3)
+        let sql = format!(
+            "SELECT woman_id, COUNT(*), COUNT(*) FILTER (WHERE outreach = TRUE AND send_at >= $3)
              FROM outbox
-             WHERE woman_id IN (SELECT value FROM json_each(?1))
-               AND status IN ('accepted', 'sent', 'delivered') AND send_at >= ?2
+             WHERE woman_id IN {}
+               AND status IN ('accepted', 'sent', 'delivered') AND send_at >= $2
              GROUP BY woman_id",
-        )
-        .bind(serde_json::to_string(women).expect("json"))
-        .bind(ts(week_ago))
-        .bind(ts(day_start))
-        .fetch_all(self.write()?)
-        .await?;
+            json_ids(self.is_postgres(), "$1"),
+        );
+        let rows: Vec<(i64, i64, i64)> = on_db!(self, db => {
+            sqlx::query_as(&sql)
+                .bind(serde_json::to_string(women).expect("json"))
+                .bind(ts(week_ago))
+                .bind(ts(day_start))
+                .fetch_all(db)
+                .await?
+        });
         Ok(rows.into_iter().map(|(w, n, d)| (w, (n, d))).collect())
     }
 
@@ -588,13 +632,16 @@ impl Store {
         if reports.is_empty() {
             return Ok(0);
         }
-        if let super::Db::Postgres(pool) = &self.db {
-            let mut tx = pool.begin().await?;
-            let changed = super::postgres::outbox::apply_reports(&mut tx, reports).await?;
-            tx.commit().await?;
-            return Ok(changed);
-        }
-        let mut tx = self.begin().await?;
+        let write = match &self.db {
+            super::Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let changed = super::postgres::outbox::apply_reports(&mut tx, reports).await?;
+                tx.commit().await?;
+                return Ok(changed);
+            }
+            super::Db::Sqlite { write, .. } => write,
+        };
+        let mut tx = write.begin_write().await?;
         let changed = apply_reports(&mut tx, reports).await?;
         tx.commit().await?;
         Ok(changed)
@@ -608,10 +655,13 @@ impl Store {
         items: &[(Option<(String, String)>, crate::domain::StatusReport)],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        if let super::Db::Postgres(pool) = &self.db {
-            return super::postgres::outbox::apply_receipts(pool, items, ts(now)).await;
-        }
-        let mut tx = self.begin().await?;
+        let write = match &self.db {
+            super::Db::Postgres(pool) => {
+                return super::postgres::outbox::apply_receipts(pool, items, ts(now)).await;
+            }
+            super::Db::Sqlite { write, .. } => write,
+        };
+        let mut tx = write.begin_write().await?;
         let mut new = Vec::with_capacity(items.len());
         let mut apply = Vec::with_capacity(items.len());
         for (event, report) in items {
@@ -694,10 +744,17 @@ impl Store {
     /// SMS stand-ins for messages that failed on WeChat (a
     /// `TEMPLATESENDJOBFINISH` failure). Returns how many were written.
     pub async fn fall_back_to_sms(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        let n = write_fallbacks(&mut tx, ids, now).await?;
-        tx.commit().await?;
-        Ok(n)
+        match &self.db {
+            super::Db::Postgres(pool) => {
+                super::postgres::outbox::write_fallbacks(pool, ids, ts(now)).await
+            }
+            super::Db::Sqlite { write, .. } => {
+                let mut tx = write.begin_write().await?;
+                let n = write_fallbacks(&mut tx, ids, now).await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+        }
     }
 
     /// Our message id for a gateway's own id (and the woman it went to).
@@ -706,13 +763,13 @@ impl Store {
         gateway: &str,
         provider_id: &str,
     ) -> Result<Option<(i64, Option<i64>)>> {
-        Ok(
-            sqlx::query_as("SELECT id, woman_id FROM outbox WHERE gateway = ? AND provider_id = ?")
+        Ok(on_db!(self, db => {
+            sqlx::query_as("SELECT id, woman_id FROM outbox WHERE gateway = $1 AND provider_id = $2")
                 .bind(gateway)
                 .bind(provider_id)
-                .fetch_optional(self.write()?)
-                .await?,
-        )
+                .fetch_optional(db)
+                .await?
+        }))
     }
 
     /// Messages waiting for a pull gateway's phone: handed to that gateway
@@ -722,15 +779,17 @@ impl Store {
         gateway: &str,
         limit: i64,
     ) -> Result<Vec<(i64, String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, to_addr, body FROM outbox
-             WHERE gateway = ? AND status = 'accepted' AND acked_at IS NULL AND to_addr IS NOT NULL AND body IS NOT NULL
-             ORDER BY id LIMIT ?",
-        )
-        .bind(gateway)
-        .bind(limit)
-        .fetch_all(self.write()?)
-        .await?)
+        Ok(on_db!(self, db => {
+            sqlx::query_as(
+                "SELECT id, to_addr, body FROM outbox
+                 WHERE gateway = $1 AND status = 'accepted' AND acked_at IS NULL AND to_addr IS NOT NULL AND body IS NOT NULL
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(gateway)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// The phone reported on these messages: stop offering them.
@@ -738,63 +797,72 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE outbox SET acked_at = ? WHERE gateway = ? AND acked_at IS NULL
-             AND id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(ts(now))
-        .bind(gateway)
-        .bind(serde_json::to_string(ids).expect("json"))
-        .execute(self.write()?)
-        .await?;
+        let sql = format!(
+            "UPDATE outbox SET acked_at = $1 WHERE gateway = $2 AND acked_at IS NULL AND id IN {}",
+            json_ids(self.is_postgres(), "$3"),
+        );
+        on_db!(self, db => {
+            sqlx::query(&sql)
+                .bind(ts(now))
+                .bind(gateway)
+                .bind(serde_json::to_string(ids).expect("json"))
+                .execute(db)
+                .await?;
+        });
         Ok(())
     }
 
     /// The earliest send time among scheduled messages: when the dispatcher next has work.
     pub async fn next_send_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<i64> =
+        // Each lane's minimum is the first entry of its part of the index.
+        let t: Option<i64> = on_read!(self, db => {
             sqlx::query_scalar(
                 "SELECT MIN(m) FROM (
-                     SELECT MIN(send_at) AS m FROM outbox WHERE status = 'scheduled' AND outreach = 0
+                     SELECT MIN(send_at) AS m FROM outbox WHERE status = 'scheduled' AND outreach = FALSE
                      UNION ALL
-                     SELECT MIN(send_at) FROM outbox WHERE status = 'scheduled' AND outreach = 1)",
+                     SELECT MIN(send_at) FROM outbox WHERE status = 'scheduled' AND outreach = TRUE) AS lanes",
             )
-                .fetch_one(self.read()?)
-                .await?;
+            .fetch_one(db)
+            .await?
+        });
         Ok(t.map(from_ts))
     }
 
     pub async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxListRow>> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause, o.send_at,
-                    o.attempts, o.parts, o.body, o.channel, o.gateway, o.fallback_of
-             FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
-             WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.woman_id = ?2) AND (?3 IS NULL OR o.send_at >= ?3)
-             ORDER BY o.send_at, o.id LIMIT ?4",
-        )
-        .bind(&f.status)
-        .bind(f.woman_id)
-        .bind(f.from.map(ts))
-        .bind(if f.limit > 0 { f.limit } else { i64::MAX })
-        .fetch_all(self.read()?)
-        .await?;
-        Ok(rows
+        on_read!(self, db => {
+            sqlx::query(
+                "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause,
+                        o.send_at, o.attempts, o.parts, o.body, o.channel, o.gateway, o.fallback_of
+                 FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+                 WHERE (CAST($1 AS TEXT) IS NULL OR o.status = $1) AND (CAST($2 AS BIGINT) IS NULL OR o.woman_id = $2)
+                   AND (CAST($3 AS BIGINT) IS NULL OR o.send_at >= $3)
+                 ORDER BY o.send_at, o.id LIMIT $4",
+            )
+            .bind(&f.status)
+            .bind(f.woman_id)
+            .bind(f.from.map(ts))
+            .bind(if f.limit > 0 { f.limit } else { i64::MAX })
+            .fetch_all(db)
+            .await?
             .into_iter()
-            .map(|r| OutboxListRow {
-                id: r.get("id"),
-                woman_id: r.get("woman_id"),
-                step: r.get("step"),
-                status: r.get("status"),
-                status_cause: r.get("status_cause"),
-                send_at: from_ts(r.get("send_at")),
-                attempts: r.get("attempts"),
-                parts: r.get("parts"),
-                body: r.get("body"),
-                channel: r.get("channel"),
-                gateway: r.get("gateway"),
-                fallback_of: r.get("fallback_of"),
+            .map(|r| {
+                Ok(OutboxListRow {
+                    id: r.try_get("id")?,
+                    woman_id: r.try_get("woman_id")?,
+                    step: r.try_get("step")?,
+                    status: r.try_get("status")?,
+                    status_cause: r.try_get("status_cause")?,
+                    send_at: from_ts(r.try_get("send_at")?),
+                    attempts: r.try_get("attempts")?,
+                    parts: r.try_get("parts")?,
+                    body: r.try_get("body")?,
+                    channel: r.try_get("channel")?,
+                    gateway: r.try_get("gateway")?,
+                    fallback_of: r.try_get("fallback_of")?,
+                })
             })
-            .collect())
+            .collect()
+        })
     }
 
     /// Messages per status: all of them, or one broadcast's.
@@ -824,12 +892,14 @@ impl Store {
         &self,
         outbox_id: i64,
     ) -> Result<Vec<(String, DateTime<Utc>, Option<String>)>> {
-        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT status, at, cause FROM outbox_events WHERE outbox_id = ? ORDER BY id",
-        )
-        .bind(outbox_id)
-        .fetch_all(self.read()?)
-        .await?;
+        let rows: Vec<(String, i64, Option<String>)> = on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT status, at, cause FROM outbox_events WHERE outbox_id = $1 ORDER BY id",
+            )
+            .bind(outbox_id)
+            .fetch_all(db)
+            .await?
+        });
         Ok(rows
             .into_iter()
             .map(|(s, at, c)| (s, from_ts(at), c))
@@ -895,6 +965,7 @@ fn claimed_messages(rows: Vec<ClaimRow>, now_s: i64) -> Result<Vec<ClaimedMessag
 /// Applies reports forward only, in one transaction: a message's reports in
 /// rank order, in waves of one statement each (the n-th report of every
 /// message in wave n), so a batch costs a statement or two whatever its size.
+/// SQLite's; PostgreSQL's twin is in `postgres/outbox.rs`.
 async fn apply_reports(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     reports: &[crate::domain::StatusReport],
@@ -980,7 +1051,8 @@ pub(super) fn waves(
 /// Writes one SMS stand-in for each of `ids` that failed on WeChat or
 /// WeCom: same woman or staff member, step, visit and grace, sent now,
 /// linked by `fallback_of`. At most one per message, ever (a unique index),
-/// and none for a message that reached her after all.
+/// and none for a message that reached her after all. SQLite's;
+/// PostgreSQL's twin is in `postgres/outbox.rs`.
 async fn write_fallbacks(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     ids: &[i64],

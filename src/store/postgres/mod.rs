@@ -5,6 +5,7 @@
 
 pub mod migrate;
 pub(crate) mod outbox;
+pub mod wake;
 
 use super::{Result, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -136,4 +137,49 @@ pub async fn floor_benchmark(pool: &PgPool, rows: usize, batch: usize) -> Result
     sqlx::query("DROP TABLE bench_events").execute(pool).await?;
     sqlx::query("DROP TABLE bench_outbox").execute(pool).await?;
     Ok((send_s, callback_s))
+}
+
+/// The import floor for `careminder bench` on PostgreSQL: the rows an
+/// import wrote (women, their pregnancies and visits) written again as
+/// plain `INSERT ... SELECT` of `batch` women per transaction into scratch
+/// copies of the three tables (`LIKE … INCLUDING ALL`: columns, defaults,
+/// checks and indexes). Returns the seconds it took.
+pub async fn import_floor_benchmark(pool: &PgPool, batch: i64) -> Result<f64> {
+    const TABLES: [&str; 3] = ["women", "pregnancies", "visits"];
+    for t in TABLES {
+        sqlx::query(&format!("DROP TABLE IF EXISTS bench_{t}"))
+            .execute(pool)
+            .await?;
+        sqlx::query(&format!("CREATE TABLE bench_{t} (LIKE {t} INCLUDING ALL)"))
+            .execute(pool)
+            .await?;
+    }
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM women")
+        .fetch_one(pool)
+        .await?;
+    let t = std::time::Instant::now();
+    for from in (1..=last).step_by(batch.max(1) as usize) {
+        let to = from + batch - 1;
+        let mut tx = pool.begin().await?;
+        for sql in [
+            "INSERT INTO bench_women SELECT * FROM women WHERE id BETWEEN $1 AND $2",
+            "INSERT INTO bench_pregnancies SELECT * FROM pregnancies WHERE woman_id BETWEEN $1 AND $2",
+            "INSERT INTO bench_visits SELECT v.* FROM pregnancies p JOIN visits v ON v.pregnancy_id = p.id
+             WHERE p.woman_id BETWEEN $1 AND $2",
+        ] {
+            sqlx::query(sql)
+                .bind(from)
+                .bind(to)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    for t in TABLES {
+        sqlx::query(&format!("DROP TABLE bench_{t}"))
+            .execute(pool)
+            .await?;
+    }
+    Ok(secs)
 }

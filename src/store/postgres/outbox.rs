@@ -1,10 +1,10 @@
 //! The outbox's sending path on PostgreSQL: claims several instances take
 //! at once without ever taking the same message (`FOR UPDATE SKIP
-//! LOCKED`), lease renewals, results and receipts. Batches travel as
-//! arrays (`unnest`), one statement per batch. The SQLite twins are in
-//! `store/outbox.rs`.
+//! LOCKED`), lease renewals, results, receipts and SMS stand-ins; and the
+//! planner's inserts. Batches travel as arrays (`unnest`), one statement
+//! per batch. The SQLite twins are in `store/outbox.rs`.
 
-use super::super::outbox::{rank, waves, ClaimRow, SendResult};
+use super::super::outbox::{rank, waves, ClaimRow, NewOutboxRow, SendResult};
 use super::super::{ts, Result, StoreError};
 use crate::domain::StatusReport;
 use sqlx::postgres::PgPool;
@@ -176,26 +176,72 @@ pub(crate) async fn record_results(pool: &PgPool, results: &[SendResult], now: i
         .collect();
     if !fallbacks.is_empty() {
         // One SMS stand-in for each message that failed on WeChat or WeCom.
-        sqlx::query(
-            "INSERT INTO outbox (dedupe_key, woman_id, staff_id, pregnancy_id, visit_id, step_id, kind, in_reply_to,
-                                 channel, status, status_cause, send_at, expires_at, outreach, broadcast_id, fallback_of,
-                                 body, created_at, updated_at)
-             SELECT o.dedupe_key || ':sms', o.woman_id, o.staff_id, o.pregnancy_id, o.visit_id, o.step_id, o.kind,
-                    o.in_reply_to, 'sms', 'scheduled', 'SMS instead of message ' || o.id || ', which failed on ' || o.channel,
-                    $2, o.expires_at, o.outreach, o.broadcast_id, o.id,
-                    CASE WHEN o.step_id IS NULL THEN o.body END, $2, $2
-             FROM outbox o
-             WHERE o.id = ANY($1) AND o.status IN ('failed', 'expired')
-               AND o.channel IN ('wechat', 'wecom') AND (o.woman_id IS NOT NULL OR o.staff_id IS NOT NULL)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(fallbacks)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        write_fallbacks(&mut *tx, &fallbacks, now).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Writes one SMS stand-in for each of `ids` that failed on WeChat or
+/// WeCom, as on SQLite (`write_fallbacks` in `store/outbox.rs`): at most one
+/// per message, ever, and none for a message that reached her after all.
+pub(crate) async fn write_fallbacks(
+    db: impl sqlx::PgExecutor<'_>,
+    ids: &[i64],
+    now: i64,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO outbox (dedupe_key, woman_id, staff_id, pregnancy_id, visit_id, step_id, kind, in_reply_to,
+                             channel, status, status_cause, send_at, expires_at, outreach, broadcast_id, fallback_of,
+                             body, created_at, updated_at)
+         SELECT o.dedupe_key || ':sms', o.woman_id, o.staff_id, o.pregnancy_id, o.visit_id, o.step_id, o.kind,
+                o.in_reply_to, 'sms', 'scheduled', 'SMS instead of message ' || o.id || ', which failed on ' || o.channel,
+                $2, o.expires_at, o.outreach, o.broadcast_id, o.id,
+                CASE WHEN o.step_id IS NULL THEN o.body END, $2, $2
+         FROM outbox o
+         WHERE o.id = ANY($1) AND o.status IN ('failed', 'expired')
+           AND o.channel IN ('wechat', 'wecom') AND (o.woman_id IS NOT NULL OR o.staff_id IS NOT NULL)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ids)
+    .bind(now)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Writes planned messages, skipping those whose key exists already, in one
+/// statement whatever the batch's size: its columns travel as arrays, rows
+/// inserted in the batch's order. Returns how many are new.
+pub(crate) async fn insert_planned(pool: &PgPool, rows: &[NewOutboxRow], now: i64) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let num = |f: fn(&NewOutboxRow) -> i64| rows.iter().map(f).collect::<Vec<_>>();
+    Ok(sqlx::query(
+        "INSERT INTO outbox (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, send_at, expires_at,
+                             outreach, created_at, updated_at, status, status_cause)
+         SELECT r.dedupe_key, r.woman_id, r.pregnancy_id, r.visit_id, r.step_id, r.send_at, r.expires_at,
+                r.outreach, $9, $9, 'scheduled', 'planned'
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::bigint[], $8::boolean[])
+                WITH ORDINALITY AS r (dedupe_key, woman_id, pregnancy_id, visit_id, step_id, send_at, expires_at,
+                                      outreach, n)
+          ORDER BY r.n
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>())
+    .bind(num(|r| r.woman_id))
+    .bind(num(|r| r.pregnancy_id))
+    .bind(rows.iter().map(|r| r.visit_id).collect::<Vec<_>>())
+    .bind(num(|r| r.step_id))
+    .bind(num(|r| ts(r.send_at)))
+    .bind(num(|r| ts(r.expires_at)))
+    .bind(rows.iter().map(|r| r.outreach).collect::<Vec<_>>())
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// Applies reports forward only, as on SQLite: one statement per wave.

@@ -94,7 +94,11 @@ impl Store {
     /// Copies what the write-ahead log holds into the database file where
     /// no reader needs it, without waiting: run after each busy scheduler
     /// pass, so the log stays small between SQLite's own checkpoints.
+    /// On PostgreSQL, which has no such log, it does nothing.
     pub async fn checkpoint_passive(&self) -> Result<()> {
+        if self.is_postgres() {
+            return Ok(());
+        }
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(self.write()?)
             .await?;
@@ -114,20 +118,43 @@ impl Store {
     /// what `from` did (the mock stands in for a phone's API, and the
     /// phone's webhooks bring the receipts).
     pub async fn bench_reassign_gateway(&self, from: &str, to: &str) -> Result<u64> {
-        Ok(
-            sqlx::query("UPDATE outbox SET gateway = ?2 WHERE gateway = ?1")
+        Ok(super::on_db!(self, db => {
+            sqlx::query("UPDATE outbox SET gateway = $2 WHERE gateway = $1")
                 .bind(from)
                 .bind(to)
-                .execute(self.write()?)
+                .execute(db)
                 .await?
-                .rows_affected(),
-        )
+                .rows_affected()
+        }))
+    }
+
+    /// For `careminder bench`: forgets every message, its events and the
+    /// replies, so that a day can be planned and sent again.
+    pub async fn bench_clear_outbox(&self) -> Result<()> {
+        super::on_db!(self, db => {
+            let mut tx = super::BeginWrite::begin_write(db).await?;
+            for sql in [
+                "DELETE FROM inbound",
+                "DELETE FROM outbox_events",
+                "UPDATE outbox SET fallback_of = NULL WHERE fallback_of IS NOT NULL",
+                "DELETE FROM outbox",
+                "DELETE FROM webhook_events",
+            ] {
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Copies the write-ahead log into the database file and empties it, so
     /// that a timed phase of `careminder bench` does not pay for the
     /// checkpoint the phase before it left due.
+    /// On PostgreSQL, which has no such log to empty, it does nothing.
     pub async fn checkpoint(&self) -> Result<()> {
+        if self.is_postgres() {
+            return Ok(());
+        }
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(self.write()?)
             .await?;
