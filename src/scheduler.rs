@@ -173,6 +173,11 @@ impl Scheduler {
     /// interval, or a wake-up, whichever comes first. A pass with a failed
     /// stage tries again shortly.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let relay = tokio::spawn(relay_wakeups(
+            self.store.clone(),
+            self.wake.clone(),
+            shutdown.clone(),
+        ));
         let interval = Duration::seconds(self.config.planner.interval_seconds.max(1));
         loop {
             if *shutdown.borrow() {
@@ -191,6 +196,7 @@ impl Scheduler {
                 _ = shutdown.changed() => {}
             }
         }
+        relay.abort();
         tracing::info!("scheduler stopped");
     }
 
@@ -213,5 +219,46 @@ impl Scheduler {
         self.clock
             .real_wait(next - now)
             .max(std::time::Duration::from_millis(200))
+    }
+}
+
+/// On PostgreSQL, passes this instance's wake-ups to the others and theirs
+/// to this one (`LISTEN`/`NOTIFY`): a reply or a registration taken by one
+/// instance is acted on at once by whichever is free. On SQLite there is
+/// one process per file and nothing to relay. When the channel fails, it
+/// is opened again after a pause, and this instance takes a pass in case
+/// it missed one.
+pub async fn relay_wakeups(store: Store, wake: Waker, mut shutdown: watch::Receiver<bool>) {
+    let pause = std::time::Duration::from_secs(2);
+    loop {
+        let mut channel = match store.wake_channel().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other instances' wake-ups");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        loop {
+            let failed = tokio::select! {
+                _ = wake.to_pass_on() => channel.announce().await.err(),
+                heard = channel.heard() => {
+                    wake.wake_here();
+                    heard.err()
+                }
+                _ = shutdown.changed() => return,
+            };
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, "wake-up channel failed; listening again");
+                break;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }

@@ -52,18 +52,35 @@ pub enum AppError {
 }
 
 /// Wakes the scheduler early: a registration, an edit, a reply. Cloned
-/// into every service that changes what is due.
+/// into every service that changes what is due. On PostgreSQL the
+/// scheduler also passes each wake-up on to the other instances
+/// (`LISTEN`/`NOTIFY`), and theirs to this one.
 #[derive(Clone, Default)]
-pub struct Waker(Arc<Notify>);
+pub struct Waker {
+    here: Arc<Notify>,
+    /// Wake-ups to pass on to the other instances.
+    outward: Arc<Notify>,
+}
 
 impl Waker {
-    /// Asks the scheduler for a pass now.
+    /// Asks the scheduler for a pass now, here and on every other instance.
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.here.notify_one();
+        self.outward.notify_one();
+    }
+
+    /// Another instance asked: a pass here, not passed on again.
+    pub fn wake_here(&self) {
+        self.here.notify_one();
     }
 
     /// Resolves at the next wake-up.
     pub async fn woken(&self) {
-        self.0.notified().await
+        self.here.notified().await
+    }
+
+    /// Resolves at the next wake-up to pass on to the other instances.
+    pub async fn to_pass_on(&self) {
+        self.outward.notified().await
     }
 }

@@ -238,3 +238,58 @@ async fn three_processes_keep_together_to_one_gateways_rate_limit() {
         "the processes shared the sending"
     );
 }
+
+/// Whether `app`'s scheduler is woken within `within` (a real wait for an
+/// event, not for time to pass).
+async fn woken_within(app: &App, within: std::time::Duration) -> bool {
+    tokio::time::timeout(within, app.wake.woken()).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_registration_on_one_instance_wakes_the_others_at_once() {
+    let url = crate::postgres::fresh_pg_database("wake").await;
+    let a = spawn_app_with(
+        |c| c.database = careminder::config::DatabaseUrl::Postgres(url),
+        "2026-12-01 10:00",
+    )
+    .await;
+    let b = beside(&a.app).await;
+    let c = beside(&a.app).await;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    for app in [&a.app, &b, &c] {
+        tokio::spawn(careminder::scheduler::relay_wakeups(
+            app.store.clone(),
+            app.wake.clone(),
+            stopped.clone(),
+        ));
+    }
+    // Until the others listen, an announcement reaches no one: wake the
+    // first until both have heard one, then let stray ones drain.
+    for app in [&b, &c] {
+        let mut heard = false;
+        for _ in 0..100 {
+            a.app.wake.wake();
+            if woken_within(app, std::time::Duration::from_millis(100)).await {
+                heard = true;
+                break;
+            }
+        }
+        assert!(heard, "an instance never heard the first's wake-ups");
+    }
+    for app in [&b, &c] {
+        while woken_within(app, std::time::Duration::from_millis(300)).await {}
+    }
+
+    // A registration taken by the first wakes the other two.
+    a.enroll("甲", "13800000011", "2026-07-18").await;
+    for app in [&b, &c] {
+        assert!(
+            woken_within(app, std::time::Duration::from_secs(10)).await,
+            "a registration on one instance did not wake another"
+        );
+    }
+    // And a wake-up on another reaches the first.
+    while woken_within(&a.app, std::time::Duration::from_millis(300)).await {}
+    c.wake.wake();
+    assert!(woken_within(&a.app, std::time::Duration::from_secs(10)).await);
+}
