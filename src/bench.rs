@@ -61,22 +61,40 @@ struct Row {
     /// outbox (its indexes and trigger): the floor the phases are held to.
     floor_send_per_s: f64,
     floor_callback_per_s: f64,
-    /// The bare floor: a table with only its key, for comparison.
-    bare_send_per_s: f64,
-    bare_callback_per_s: f64,
+    /// The bare floor: a table with only its key, for comparison (SQLite;
+    /// PostgreSQL's floor is of that kind already).
+    bare: Option<(f64, f64)>,
+    /// PostgreSQL: seconds for 1, 2 and 4 instances to send the day at once.
+    instances_s: Option<[f64; 3]>,
     /// Peak RSS after each phase: import, plan, dispatch, webhooks.
     rss_mb: [f64; 4],
 }
 
 pub async fn run(args: BenchArgs, db: Option<crate::config::DatabaseUrl>) -> Result<()> {
-    if let Some(crate::config::DatabaseUrl::Postgres(url)) = db {
-        return run_postgres(args, &url).await;
-    }
+    let pg = match db {
+        Some(crate::config::DatabaseUrl::Postgres(url)) => {
+            let pool = crate::store::postgres::open(&url, 2).await?;
+            ensure!(
+                !crate::store::postgres::holds_data(&pool).await?,
+                "the benchmark empties the PostgreSQL database it runs on: give it an empty one \
+                 (this one holds careminder data)"
+            );
+            Some((pool, url))
+        }
+        _ => None,
+    };
     let dir = scratch_dir(&args)?;
     let mut rows = vec![];
     for &n in &args.sizes {
-        eprintln!("bench: N = {n} ...");
-        rows.push(one(n, args.due.min(n), dir.path()).await?);
+        eprintln!(
+            "bench{}: N = {n} ...",
+            if pg.is_some() { " (PostgreSQL)" } else { "" }
+        );
+        let r = one(n, args.due.min(n), dir.path(), pg.as_ref()).await;
+        if let Some((pool, _)) = &pg {
+            crate::store::postgres::reset_for_bench(pool).await?;
+        }
+        rows.push(r?);
     }
     print!("{}", table(&rows));
     Ok(())
@@ -93,6 +111,7 @@ fn scratch_dir(args: &BenchArgs) -> Result<tempfile::TempDir> {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
+    let on_pg = rows.iter().any(|r| r.instances_s.is_some());
     let _ = writeln!(
         out,
         "\n{:>9} | {:>9} {:>5} | {:>8} {:>6} | {:>10} {:>5} {:>5} | {:>11} {:>5} {:>5} | {:>9} | {:>16} | {:>17} | {:>17} | peak RSS MB: import/plan/dispatch/webhooks",
@@ -112,13 +131,21 @@ fn table(rows: &[Row]) -> String {
         "floor send/cb /s",
         "bare send/cb /s",
     );
+    let pct = |x: f64, of: f64| format!("{:.0}%", 100.0 * x / of);
     for r in rows {
         let m = r.planned as f64;
         let (dispatch, callbacks, replies) = (m / r.dispatch_s, m / r.callbacks_s, m / r.replies_s);
-        let pct = |x: f64, of: f64| format!("{:.0}%", 100.0 * x / of);
+        let (bare_send, bare_cb) = r.bare.unwrap_or((f64::NAN, f64::NAN));
+        let or_dash = |x: String| {
+            if x.contains("NaN") {
+                "-".to_string()
+            } else {
+                x
+            }
+        };
         let _ = writeln!(
             out,
-            "{:>9} | {:>9.0} {:>5} | {:>6.0}ms {:>6} | {:>10.0} {:>5} {:>5} | {:>11.0} {:>5} {:>5} | {:>9.0} | {:>7} in {:>5.2}s | {:>8.0} {:>8.0} | {:>8.0} {:>8.0} | {:.0}/{:.0}/{:.0}/{:.0}",
+            "{:>9} | {:>9.0} {:>5} | {:>6.0}ms {:>6} | {:>10.0} {:>5} {:>5} | {:>11.0} {:>5} {:>5} | {:>9.0} | {:>7} in {:>5.2}s | {:>8.0} {:>8.0} | {:>8} {:>8} | {:.0}/{:.0}/{:.0}/{:.0}",
             r.n,
             r.n as f64 / r.import_s,
             pct(r.import_floor_s, r.import_s),
@@ -126,271 +153,71 @@ fn table(rows: &[Row]) -> String {
             r.planned,
             dispatch,
             pct(dispatch, r.floor_send_per_s),
-            pct(dispatch, r.bare_send_per_s),
+            or_dash(pct(dispatch, bare_send)),
             callbacks,
             pct(callbacks, r.floor_callback_per_s),
-            pct(callbacks, r.bare_callback_per_s),
+            or_dash(pct(callbacks, bare_cb)),
             replies,
             r.broadcast,
             r.broadcast_s,
             r.floor_send_per_s,
             r.floor_callback_per_s,
-            r.bare_send_per_s,
-            r.bare_callback_per_s,
+            or_dash(format!("{bare_send:.0}")),
+            or_dash(format!("{bare_cb:.0}")),
             r.rss_mb[0],
             r.rss_mb[1],
             r.rss_mb[2],
             r.rss_mb[3],
         );
     }
+    if on_pg {
+        let _ = writeln!(
+            out,
+            "\n{:>9} | {:>6} | {:>19} {:>19} {:>19}",
+            "N", "msgs", "1 instance /s", "2 instances /s", "4 instances /s"
+        );
+        for r in rows {
+            let Some(s) = r.instances_s else { continue };
+            let m = r.planned as f64;
+            let rate = |s: f64| format!("{:>8.0} {:>4}", m / s, pct(m / s, r.floor_send_per_s));
+            let _ = writeln!(
+                out,
+                "{:>9} | {:>6} | {:>19} {:>19} {:>19}",
+                r.n,
+                r.planned,
+                rate(s[0]),
+                rate(s[1]),
+                rate(s[2])
+            );
+        }
+    }
+    let floors = if on_pg {
+        "floor: on PostgreSQL, the import's rows written again as plain INSERT ... SELECT, 2000 women per\n\
+         transaction, into copies of their tables (LIKE ... INCLUDING ALL); a send and a callback as plain\n\
+         keyed UPDATEs and event INSERTs on a scratch table on the same server, 1000 messages per\n\
+         transaction. N instances: the day planned again and sent by N apps on the database at once\n\
+         (claims FOR UPDATE SKIP LOCKED, each its own pool and mock gateway; every message handed over\n\
+         once across them), against the send floor."
+    } else {
+        "floor: the same rows written again as plain INSERT ... SELECT, 2000 women per transaction, into\n\
+         copies of their tables; the same transitions as plain keyed UPDATEs, 1000 messages per\n\
+         transaction, measured in this run on this file with these pragmas, on a scratch copy of the\n\
+         outbox (its columns, indexes and status-event trigger): a send is claimed then accepted\n\
+         (gateway id, text, address), a callback is delivered. bare: the same UPDATEs plus explicit event\n\
+         INSERTs on a table with only its key. The percentages are each phase against them."
+    };
     let _ = writeln!(
         out,
-        "\nimport: roster CSV rows registered (woman, pregnancy, visits), batched. floor: the same rows\n\
-         written again as plain INSERT ... SELECT, 2000 women per transaction, into copies of their tables.\n\
+        "\nimport: roster CSV rows registered (woman, pregnancy, visits), batched.\n\
          plan day: planning one day's reminders; a fixed cohort has reminders that day at every N.\n\
          dispatch: claim + render + mock gateway + batched result writes + status events, per message.\n\
          callbacks: signed sms:delivered webhooks over loopback HTTP, {CONCURRENCY} clients, one per message.\n\
          replies: signed sms:received webhooks (\"1\": confirm attendance), stored and acted on, one per message.\n\
          broadcast plan: publishing a broadcast to every registered woman: its outbox rows, in one statement.\n\
-         floor: the same transitions as plain keyed UPDATEs, 1000 messages per transaction, measured in\n\
-         this run on this file with these pragmas, on a scratch copy of the outbox (its columns, indexes\n\
-         and status-event trigger): a send is claimed then accepted (gateway id, text, address), a\n\
-         callback is delivered. bare: the same UPDATEs plus explicit event INSERTs on a table with only\n\
-         its key. The percentages are each phase against them.\n\
-         RSS: peak resident memory of this process (the service) after each phase."
+         {floors}\n\
+         RSS: peak resident memory (VmHWM) of this process (the service) after each phase."
     );
     out
-}
-
-/// `careminder --db postgres://… bench`: the sending path on PostgreSQL.
-/// For each N, a county of N pregnancies is imported and its day planned on
-/// a scratch SQLite file, moved into the (empty) PostgreSQL database with
-/// `migrate-to`, and its due messages claimed and recorded by 1, 2 and 4
-/// instances at once (each with its own pool, as processes would be), the
-/// database moved afresh before each; then the delivery receipts, in
-/// groups as the receipt writer commits them; then the floor, on the same
-/// server. The database is left empty.
-async fn run_postgres(args: BenchArgs, url: &str) -> Result<()> {
-    let pool = crate::store::postgres::open(url, 2).await?;
-    ensure!(
-        !crate::store::postgres::holds_data(&pool).await?,
-        "the benchmark empties the PostgreSQL database it runs on: give it an empty one \
-         (this one holds careminder data)"
-    );
-    let dir = scratch_dir(&args)?;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{:>9} | {:>7} | {:>19} {:>19} {:>19} | {:>11} | {:>17} | peak RSS MB",
-        "N",
-        "msgs",
-        "1 instance /s",
-        "2 instances /s",
-        "4 instances /s",
-        "callbacks/s",
-        "floor send/cb /s"
-    );
-    for &n in &args.sizes {
-        eprintln!("bench (PostgreSQL): N = {n} ...");
-        let r = one_postgres(n, args.due.min(n), dir.path(), url, &pool).await;
-        crate::store::postgres::reset_for_bench(&pool).await?;
-        let r = r?;
-        let m = r.planned as f64;
-        let pct = |x: f64, of: f64| format!("{:.0}%", 100.0 * x / of);
-        let rate = |s: f64| format!("{:>8.0} {:>4}", m / s, pct(m / s, r.floor_send_per_s));
-        let _ = writeln!(
-            out,
-            "{:>9} | {:>7} | {:>19} {:>19} {:>19} | {:>6.0} {:>4} | {:>8.0} {:>8.0} | {:.0}",
-            n,
-            r.planned,
-            rate(r.claim_s[0]),
-            rate(r.claim_s[1]),
-            rate(r.claim_s[2]),
-            m / r.callbacks_s,
-            pct(m / r.callbacks_s, r.floor_callback_per_s),
-            r.floor_send_per_s,
-            r.floor_callback_per_s,
-            r.rss_mb,
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\nmsgs: one day's reminders, planned on SQLite and moved with migrate-to (not timed here).\n\
-         N instances: the database's share of dispatch - claim (FOR UPDATE SKIP LOCKED) and batched\n\
-         result writes with their status events - by N stores at once, each its own pool, batches of\n\
-         the dispatcher's size; rendering and the gateway are not included (see the SQLite table).\n\
-         callbacks: delivery receipts applied in groups of 256 with their envelope ids, one instance.\n\
-         floor: the same transitions as plain keyed UPDATEs and event INSERTs on a scratch table on\n\
-         the same server, 1000 messages per transaction: a send is claimed then sent, a callback\n\
-         delivered. The percentages are each phase against it. RSS: this process's peak (VmHWM)."
-    );
-    print!("{out}");
-    Ok(())
-}
-
-struct PgRow {
-    planned: u64,
-    /// Seconds to claim and record the day with 1, 2 and 4 instances.
-    claim_s: [f64; 3],
-    callbacks_s: f64,
-    floor_send_per_s: f64,
-    floor_callback_per_s: f64,
-    rss_mb: f64,
-}
-
-async fn one_postgres(
-    n: usize,
-    due: usize,
-    dir: &Path,
-    url: &str,
-    pool: &sqlx::PgPool,
-) -> Result<PgRow> {
-    let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("date");
-    let config = Config {
-        database: dir.join(format!("bench-pg-{n}.db")).into(),
-        ..Config::default()
-    };
-    let batch = config.dispatcher.batch_size;
-    let tz = config.timezone;
-    let at = |d: NaiveDate, h: u32| {
-        local_to_utc(
-            tz,
-            d.and_time(NaiveTime::from_hms_opt(h, 0, 0).expect("time")),
-        )
-    };
-    let clock = Clock::manual(at(today, 7));
-    let app = App::open(config, clock.clone()).await?;
-    let day = today + Duration::days(1);
-    let (from, to) = (at(day, 0), at(day + Duration::days(1), 0));
-    let (hot, cold) = lmp_offsets(&app, today, from, to).await?;
-    let mut csv = Vec::new();
-    write_synthetic_roster(&mut csv, n, due, today, &hot, &cold, 7)?;
-    let report = crate::services::importer::import(
-        &app.care,
-        std::io::Cursor::new(csv),
-        "bench",
-        "bench",
-        |_| {},
-    )
-    .await?;
-    ensure!(
-        report.created as usize == n,
-        "imported {} of {n}",
-        report.created
-    );
-    let planned = app
-        .planner
-        .plan_range(from, to, None, clock.now())
-        .await?
-        .planned;
-    let now = at(day, 12);
-    let lease = now + Duration::minutes(5);
-    let target = crate::config::DatabaseUrl::Postgres(url.to_string());
-    let mut claim_s = [0.0; 3];
-    let mut last: Vec<crate::store::Store> = vec![];
-    let mut ids: Vec<i64> = vec![];
-    for (slot, instances) in [1usize, 2, 4].into_iter().enumerate() {
-        crate::store::postgres::reset_for_bench(pool).await?;
-        crate::store::postgres::migrate::migrate_to(&app.store, url, |_, _| {}).await?;
-        let mut stores = vec![];
-        for _ in 0..instances {
-            stores.push(crate::store::Store::open(&target).await?);
-        }
-        let t = Instant::now();
-        let runs = stores.iter().map(|s| {
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut took = vec![];
-                loop {
-                    let (claimed, _) = s.claim_due(now, lease, batch, true).await?;
-                    if claimed.is_empty() {
-                        return Ok::<_, crate::store::StoreError>(took);
-                    }
-                    let results: Vec<_> = claimed.iter().map(bench_result).collect();
-                    s.record_results(&results, now).await?;
-                    took.extend(claimed.iter().map(|m| m.id));
-                }
-            })
-        });
-        ids.clear();
-        for r in futures::future::join_all(runs).await {
-            ids.extend(r??);
-        }
-        claim_s[slot] = t.elapsed().as_secs_f64();
-        let took = ids.len() as u64;
-        ensure!(
-            took == planned,
-            "{instances} instances took {took} of {planned}"
-        );
-        for s in &stores[1..] {
-            s.close().await;
-        }
-        stores.truncate(1);
-        last = stores;
-    }
-    let store = &last[0];
-    let t = Instant::now();
-    for group in ids.chunks(crate::store::ROWS_PER_STATEMENT) {
-        let items: Vec<_> = group
-            .iter()
-            .map(|id| {
-                (
-                    Some(("phone".to_string(), format!("ev-{id}"))),
-                    crate::domain::StatusReport {
-                        message_id: *id,
-                        status: crate::domain::ReportedStatus::Delivered,
-                        reason: None,
-                        at: now,
-                        gateway: None,
-                    },
-                )
-            })
-            .collect();
-        store.apply_receipts(&items, now).await?;
-    }
-    let callbacks_s = t.elapsed().as_secs_f64();
-    let delivered = store
-        .status_counts(None)
-        .await?
-        .into_iter()
-        .find(|c| c.status == crate::domain::MessageStatus::Delivered)
-        .map_or(0, |c| c.count);
-    ensure!(
-        delivered as u64 == planned,
-        "{delivered} delivered of {planned}"
-    );
-    store.close().await;
-    app.store.close().await;
-    let rows = planned.max(10_000) as usize;
-    let (send_s, cb_s) = crate::store::postgres::floor_benchmark(pool, rows, 1000).await?;
-    let (floor_send_per_s, floor_callback_per_s) = per_second(rows, (send_s, cb_s));
-    Ok(PgRow {
-        planned,
-        claim_s,
-        callbacks_s,
-        floor_send_per_s,
-        floor_callback_per_s,
-        rss_mb: peak_rss_mb(),
-    })
-}
-
-/// What the mock gateway's hand-over records: accepted under our id.
-fn bench_result(m: &crate::store::ClaimedMessage) -> crate::store::SendResult {
-    crate::store::SendResult {
-        id: m.id,
-        attempt: m.attempts,
-        status: crate::domain::MessageStatus::Accepted,
-        cause: None,
-        retry_at: None,
-        gateway: Some("default".into()),
-        provider_id: Some(crate::domain::delivery::wire_id(m.id)),
-        to_addr: m.phone.clone(),
-        body: Some("bench".into()),
-        parts: Some(1),
-        undo_attempt: false,
-        channel: Some(crate::domain::Channel::Sms),
-        fallback: false,
-    }
 }
 
 /// HTTP clients in flight at once in the webhook phases.
@@ -435,10 +262,15 @@ async fn post_webhooks(
     Ok(secs)
 }
 
-async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
+/// One scale N, on a SQLite file in `dir`, or on the (empty) PostgreSQL
+/// database `pg` names.
+async fn one(n: usize, due: usize, dir: &Path, pg: Option<&(sqlx::PgPool, String)>) -> Result<Row> {
     let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("date");
     let mut config = Config {
-        database: dir.join(format!("bench-{n}.db")).into(),
+        database: match pg {
+            Some((_, url)) => crate::config::DatabaseUrl::Postgres(url.clone()),
+            None => dir.join(format!("bench-{n}.db")).into(),
+        },
         ..Config::default()
     };
     // A phone whose signed webhooks carry the receipts and replies.
@@ -593,15 +425,41 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         preview.recipients
     );
 
+    let floor_rows = plan.planned.max(10_000) as usize;
+    if let Some((pool, _)) = pg {
+        let instances_s = instances(&app, plan.planned, (from, to), at(day, 12)).await?;
+        app.store.close().await;
+        let import_floor_s = crate::store::postgres::import_floor_benchmark(pool, 2000).await?;
+        let (floor_send_per_s, floor_callback_per_s) = per_second(
+            floor_rows,
+            crate::store::postgres::floor_benchmark(pool, floor_rows, 1000).await?,
+        );
+        return Ok(Row {
+            n,
+            import_s,
+            import_floor_s,
+            plan_s,
+            planned: plan.planned,
+            dispatch_s,
+            callbacks_s,
+            replies_s,
+            broadcast,
+            broadcast_s,
+            floor_send_per_s,
+            floor_callback_per_s,
+            bare: None,
+            instances_s: Some(instances_s),
+            rss_mb,
+        });
+    }
     // The floors last, so that the pages their scratch tables free do not
     // change how the phases above write.
     let import_floor_s = app.store.import_floor_benchmark(2000).await?;
-    let floor_rows = plan.planned.max(10_000) as usize;
     let (floor_send_per_s, floor_callback_per_s) = per_second(
         floor_rows,
         app.store.outbox_floor_benchmark(floor_rows, 1000).await?,
     );
-    let (bare_send_per_s, bare_callback_per_s) = per_second(
+    let bare = per_second(
         floor_rows,
         app.store.floor_benchmark(floor_rows, 1000).await?,
     );
@@ -618,10 +476,63 @@ async fn one(n: usize, due: usize, dir: &Path) -> Result<Row> {
         broadcast_s,
         floor_send_per_s,
         floor_callback_per_s,
-        bare_send_per_s,
-        bare_callback_per_s,
+        bare: Some(bare),
+        instances_s: None,
         rss_mb,
     })
+}
+
+/// PostgreSQL: the day planned afresh, then sent by 1, 2 and 4 apps on the
+/// database at once, as that many instances would (each its own pool and
+/// mock gateway). Every message must reach exactly one gateway once.
+/// Returns the seconds each took.
+async fn instances(
+    app: &App,
+    planned: u64,
+    (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    send_at: chrono::DateTime<chrono::Utc>,
+) -> Result<[f64; 3]> {
+    let mut secs = [0.0; 3];
+    for (slot, k) in [1usize, 2, 4].into_iter().enumerate() {
+        app.store.bench_clear_outbox().await?;
+        let again = app.planner.plan_range(from, to, None, from).await?.planned;
+        ensure!(again == planned, "planned {again} again of {planned}");
+        let clock = Clock::manual(send_at);
+        let mut apps = vec![];
+        for _ in 0..k {
+            apps.push(App::open((*app.config).clone(), clock.clone()).await?);
+        }
+        let t = Instant::now();
+        let runs = apps.iter().map(|a| {
+            let a = a.clone();
+            tokio::spawn(async move { a.dispatcher.drain(send_at).await })
+        });
+        let mut handed_over = 0;
+        for r in futures::future::join_all(runs).await {
+            handed_over += r??.handed_over;
+        }
+        secs[slot] = t.elapsed().as_secs_f64();
+        let mut seen = std::collections::HashSet::new();
+        for a in &apps {
+            let mock = a.mock.as_ref().expect("mock");
+            ensure!(mock.duplicates() == 0, "a gateway got a message twice");
+            for m in mock.sent() {
+                ensure!(
+                    seen.insert(m.message.id),
+                    "{k} instances: message {} handed over by two",
+                    m.message.id
+                );
+            }
+        }
+        ensure!(
+            handed_over == planned && seen.len() as u64 == planned,
+            "{k} instances handed over {handed_over} of {planned}"
+        );
+        for a in apps {
+            a.store.close().await;
+        }
+    }
+    Ok(secs)
 }
 
 /// Rates from the seconds a floor's send and callback phases took.
@@ -681,9 +592,22 @@ pub async fn roster_due_between(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<u8>> {
+    roster_with_due(app, n, n, today, (from, to)).await
+}
+
+/// A roster CSV of `n` invented women, `due` of whom have a reminder
+/// firing in `(from, to]` and the rest nothing then: a county's size with
+/// a day's work.
+pub async fn roster_with_due(
+    app: &App,
+    n: usize,
+    due: usize,
+    today: NaiveDate,
+    (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+) -> Result<Vec<u8>> {
     let (hot, cold) = lmp_offsets(app, today, from, to).await?;
     let mut out = Vec::with_capacity(n * 80);
-    write_synthetic_roster(&mut out, n, n, today, &hot, &cold, 11)?;
+    write_synthetic_roster(&mut out, n, due, today, &hot, &cold, 11)?;
     Ok(out)
 }
 

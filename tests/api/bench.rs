@@ -52,7 +52,8 @@ fn the_benchmark_checks_itself_and_prints_its_floors() {
 }
 
 #[tokio::test]
-async fn on_postgres_it_measures_one_two_and_four_instances_and_leaves_the_database_empty() {
+async fn on_postgres_it_runs_every_phase_with_one_two_and_four_instances_and_leaves_the_database_empty(
+) {
     let url = crate::postgres::fresh_pg_database("bench").await;
     let dir = tempfile::tempdir().unwrap();
     let bench = || {
@@ -72,18 +73,42 @@ async fn on_postgres_it_measures_one_two_and_four_instances_and_leaves_the_datab
         "bench failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let row = stdout
+    let rows: Vec<Vec<&str>> = stdout
         .lines()
-        .find(|l| l.trim_start().starts_with("800 |"))
-        .unwrap_or_else(|| panic!("no row for N = 800:\n{stdout}"));
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    // N | msgs | 1, 2, 4 instances (rate, % of floor) | callbacks | floor | RSS
-    assert_eq!(cells.len(), 6, "{row}");
-    assert_eq!(cells[1], "200", "{row}");
+        .filter(|l| l.trim_start().starts_with("800 |"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
     assert_eq!(
-        cells[2].matches('%').count(),
+        rows.len(),
+        2,
+        "the phases' row and the instances' row:\n{stdout}"
+    );
+    // The same phases as on SQLite: N | import/s floor | plan day msgs |
+    // dispatch/s floor bare | callbacks/s floor bare | replies/s |
+    // broadcast | floor | bare | RSS (no bare floor on PostgreSQL).
+    let phases = &rows[0];
+    assert_eq!(phases.len(), 10, "{phases:?}");
+    assert!(
+        phases[1].ends_with('%'),
+        "import against its floor: {phases:?}"
+    );
+    assert!(
+        phases[2].ends_with("200"),
+        "200 planned for the day: {phases:?}"
+    );
+    assert!(
+        phases[6].starts_with("800 in"),
+        "broadcast to all 800: {phases:?}"
+    );
+    assert!(phases[3].ends_with('-'), "{phases:?}");
+    // N | msgs | 1, 2, 4 instances (rate, % of the send floor).
+    let instances = &rows[1];
+    assert_eq!(instances.len(), 3, "{instances:?}");
+    assert_eq!(instances[1], "200", "{instances:?}");
+    assert_eq!(
+        instances[2].matches('%').count(),
         3,
-        "three instance counts: {row}"
+        "three instance counts: {instances:?}"
     );
     assert!(stdout.contains("FOR UPDATE SKIP LOCKED"), "{stdout}");
     // It left nothing behind, so it runs again; on a database holding a
