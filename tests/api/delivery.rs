@@ -367,10 +367,6 @@ async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_th
         )
         .await
         .unwrap();
-    let db = t.app.config.database.sqlite_path().unwrap().to_path_buf();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
     type Row = (
         String,
         Option<String>,
@@ -380,14 +376,27 @@ async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_th
         Option<String>,
         Option<i64>,
     );
-    let row: Row =
-        sqlx::query_as(
-            "SELECT status, gateway, provider_id, to_addr, parts, body, lease_until FROM outbox WHERE id = ?",
-        )
-        .bind(m.id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let sql = "SELECT status, gateway, provider_id, to_addr, parts, body, lease_until FROM outbox WHERE id = $1";
+    let row: Row = match &t.app.config.database {
+        careminder::config::DatabaseUrl::Sqlite(db) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            sqlx::query_as(sql)
+                .bind(m.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+        careminder::config::DatabaseUrl::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind(m.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
     assert_eq!(
         row,
         (

@@ -1,4 +1,5 @@
-//! Starts the real app (HTTP on port 0, a fresh SQLite file, a manual clock,
+//! Starts the real app (HTTP on port 0, a fresh SQLite file or, in the
+//! suite's PostgreSQL pass, a fresh PostgreSQL database, a manual clock,
 //! the mock gateway) and offers the steps tests are written in.
 
 use careminder::domain::schedule::local_to_utc;
@@ -46,7 +47,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> Tes
         api_token: Some(TOKEN.into()),
         ..Config::default()
     };
+    let sqlite_file = config.database.clone();
     tweak(&mut config);
+    if config.database == sqlite_file && on_postgres() {
+        config.database = careminder::config::DatabaseUrl::Postgres(fresh_app_database().await);
+    }
     if config.gateway.kind() != careminder::domain::GatewayKind::Mock
         && !config.gateways.contains_key("mock")
     {
@@ -71,6 +76,33 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), start: &str) -> Tes
         client: reqwest::Client::new(),
         _dir: dir,
         shutdown: tx,
+    }
+}
+
+/// Whether this run of the suite serves its apps from PostgreSQL
+/// (`CAREMINDER_TEST_BACKEND=postgres`, as scripts/test.sh's second pass
+/// sets) rather than from a SQLite file.
+pub fn on_postgres() -> bool {
+    match std::env::var("CAREMINDER_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("CAREMINDER_TEST_BACKEND is sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A fresh PostgreSQL database for one app of the suite's PostgreSQL pass.
+async fn fresh_app_database() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::postgres::fresh_pg_database(&format!("app{}_{n}", std::process::id())).await
+}
+
+/// The test app's database as `--db` takes it: the SQLite file's path or
+/// the PostgreSQL URL (with its password, unlike `Display`).
+pub fn db_arg(t: &TestApp) -> String {
+    match &t.app.config.database {
+        careminder::config::DatabaseUrl::Sqlite(path) => path.display().to_string(),
+        careminder::config::DatabaseUrl::Postgres(url) => url.clone(),
     }
 }
 

@@ -7,12 +7,11 @@ use std::process::Command;
 
 /// Runs the real binary on the test's database file.
 fn cli(t: &TestApp, args: &[&str]) -> String {
-    let db = t.app.config.database.sqlite_path().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_careminder"))
         .env_remove("CAREMINDER_CONFIG")
         .env("USER", "county-admin")
         .arg("--db")
-        .arg(db)
+        .arg(db_arg(t))
         .args(args)
         .output()
         .unwrap();
@@ -114,11 +113,10 @@ async fn pausing_a_campaign_from_the_command_line_is_audited_like_the_console() 
         ]
     );
     // An unknown campaign is refused by name, and nothing is written.
-    let db = t.app.config.database.sqlite_path().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_careminder"))
         .env_remove("CAREMINDER_CONFIG")
         .arg("--db")
-        .arg(db)
+        .arg(db_arg(&t))
         .args(["campaign", "pause", "nosuch"])
         .output()
         .unwrap();

@@ -154,27 +154,94 @@ async fn failed_sign_ins_and_state_are_shared_on_either_database() {
     }
 }
 
-#[tokio::test]
-async fn serving_from_postgres_is_refused_with_what_to_do() {
-    let url = fresh_pg_database("serve_refused").await;
-    let store = Store::open(&DatabaseUrl::Postgres(url.clone()))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_of_100000_moved_with_migrate_to_is_then_served_from_postgres() {
+    // A county on SQLite: 100,000 women, 400 of them with a check-up
+    // reminder tomorrow, planned this morning.
+    let t = crate::helpers::spawn_app_with(|_| {}, "2026-12-01 07:00").await;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let day = (t.local("2026-12-02 00:00"), t.local("2026-12-03 00:00"));
+    let csv = careminder::bench::roster_with_due(&t.app, 100_000, 400, today, day)
         .await
         .unwrap();
-    assert!(store.is_postgres());
-    // A statement not yet written for PostgreSQL says so.
-    match store.inbound_count().await {
-        Err(StoreError::Unsupported(why)) => assert!(why.contains("SQLite only"), "{why}"),
-        other => panic!("replies on PostgreSQL: {other:?}"),
-    }
-    store.close().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_careminder"))
-        .args(["--db", &url, "serve"])
-        .output()
+    let report = t.import_csv(csv, "roster.csv").await.unwrap();
+    assert_eq!(report.created, 100_000);
+    t.tick().await;
+    let path = t.app.config.database.sqlite_path().unwrap().to_path_buf();
+    let lite = Store::open(&DatabaseUrl::Sqlite(path.clone()))
+        .await
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("serves from SQLite only"), "{err}");
-    assert!(err.contains("migrate-to"), "{err}");
+    let planned = lite
+        .list_outbox(&careminder::store::OutboxFilter {
+            status: Some("scheduled".into()),
+            woman_id: None,
+            from: None,
+            limit: 1_000_000,
+        })
+        .await
+        .unwrap();
+    lite.close().await;
+    let noon = t.local("2026-12-02 12:00");
+    let ids_until = |until: DateTime<Utc>| -> std::collections::BTreeSet<i64> {
+        planned
+            .iter()
+            .filter(|m| m.send_at <= until)
+            .map(|m| m.id)
+            .collect()
+    };
+    // Tomorrow morning's reminders must go; nothing else may but what was
+    // planned to go by noon (today's, if any, within their grace).
+    let morning: std::collections::BTreeSet<i64> = planned
+        .iter()
+        .filter(|m| m.send_at > day.0 && m.send_at <= noon)
+        .map(|m| m.id)
+        .collect();
+    let may_go = ids_until(noon);
+    assert!(morning.len() >= 400, "{}", morning.len());
+    let config = (*t.app.config).clone();
+    // The service stops (its file stays until the test ends).
+    t.app.store.close().await;
+
+    let url = fresh_pg_database("county").await;
+    let out = crate::postgres::migrate_to(&path, &url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("every table's count is equal"), "{stdout}");
+    assert!(stdout.contains("women"), "{stdout}");
+
+    // The service, now on PostgreSQL, sends tomorrow what was planned on
+    // SQLite, each message once under the id it was planned with.
+    let clock = careminder::Clock::manual(day.0);
+    let app = careminder::App::open(
+        careminder::Config {
+            database: DatabaseUrl::Postgres(url),
+            ..config
+        },
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.store.count_women().await.unwrap(), 100_000);
+    clock.set(noon);
+    let r = app.tick().await;
+    assert_eq!(r.failed_stages, 0);
+    let mock = app.mock.clone().unwrap();
+    let sent: std::collections::BTreeSet<i64> = mock.sent().iter().map(|m| m.message.id).collect();
+    assert_eq!(mock.sent().len(), sent.len(), "each sent once");
+    assert!(
+        sent.is_superset(&morning),
+        "every reminder due this morning sent"
+    );
+    assert!(
+        sent.is_subset(&may_go),
+        "nothing sent that was not planned to go"
+    );
+    assert_eq!(mock.duplicates(), 0);
+    app.store.close().await;
 }
 
 /// Claims and records batches until nothing is due: the ids it took, and
