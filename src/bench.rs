@@ -426,43 +426,35 @@ async fn one(n: usize, due: usize, dir: &Path, pg: Option<&(sqlx::PgPool, String
     );
 
     let floor_rows = plan.planned.max(10_000) as usize;
-    if let Some((pool, _)) = pg {
-        let instances_s = instances(&app, plan.planned, (from, to), at(day, 12)).await?;
-        app.store.close().await;
-        let import_floor_s = crate::store::postgres::import_floor_benchmark(pool, 2000).await?;
-        let (floor_send_per_s, floor_callback_per_s) = per_second(
-            floor_rows,
-            crate::store::postgres::floor_benchmark(pool, floor_rows, 1000).await?,
-        );
-        return Ok(Row {
-            n,
-            import_s,
-            import_floor_s,
-            plan_s,
-            planned: plan.planned,
-            dispatch_s,
-            callbacks_s,
-            replies_s,
-            broadcast,
-            broadcast_s,
-            floor_send_per_s,
-            floor_callback_per_s,
-            bare: None,
-            instances_s: Some(instances_s),
-            rss_mb,
-        });
-    }
-    // The floors last, so that the pages their scratch tables free do not
-    // change how the phases above write.
-    let import_floor_s = app.store.import_floor_benchmark(2000).await?;
-    let (floor_send_per_s, floor_callback_per_s) = per_second(
-        floor_rows,
-        app.store.outbox_floor_benchmark(floor_rows, 1000).await?,
-    );
-    let bare = per_second(
-        floor_rows,
-        app.store.floor_benchmark(floor_rows, 1000).await?,
-    );
+    let (import_floor_s, (floor_send_per_s, floor_callback_per_s), bare, instances_s) =
+        if let Some((pool, _)) = pg {
+            let instances_s = instances(&app, plan.planned, (from, to), at(day, 12)).await?;
+            app.store.close().await;
+            (
+                crate::store::postgres::import_floor_benchmark(pool, 2000).await?,
+                per_second(
+                    floor_rows,
+                    crate::store::postgres::floor_benchmark(pool, floor_rows, 1000).await?,
+                ),
+                None,
+                Some(instances_s),
+            )
+        } else {
+            // The floors last, so that the pages their scratch tables free
+            // do not change how the phases above write.
+            (
+                app.store.import_floor_benchmark(2000).await?,
+                per_second(
+                    floor_rows,
+                    app.store.outbox_floor_benchmark(floor_rows, 1000).await?,
+                ),
+                Some(per_second(
+                    floor_rows,
+                    app.store.floor_benchmark(floor_rows, 1000).await?,
+                )),
+                None,
+            )
+        };
     Ok(Row {
         n,
         import_s,
@@ -476,8 +468,8 @@ async fn one(n: usize, due: usize, dir: &Path, pg: Option<&(sqlx::PgPool, String
         broadcast_s,
         floor_send_per_s,
         floor_callback_per_s,
-        bare: Some(bare),
-        instances_s: None,
+        bare,
+        instances_s,
         rss_mb,
     })
 }

@@ -153,30 +153,29 @@ pub(crate) struct Acked {
 /// Every reply and receipt in `acked` is in the database: none
 /// acknowledged was lost. Returns how many of each there were.
 pub(crate) async fn nothing_acked_lost(
-    pool: &sqlx::SqlitePool,
+    db: &crate::helpers::RawDb,
     acked: &Mutex<Acked>,
 ) -> (usize, usize) {
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let stored: HashSet<String> =
-        sqlx::query_scalar("SELECT provider_id FROM inbound WHERE gateway = 'mock'")
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let stored: HashSet<String> = db
+        .texts(
+            "SELECT provider_id FROM inbound WHERE gateway = 'mock'",
+            &[],
+        )
+        .await
+        .into_iter()
+        .collect();
     let lost = acked
         .replies
         .iter()
         .filter(|r| !stored.contains(*r))
         .count();
     assert_eq!(lost, 0, "acknowledged replies lost");
-    let delivered: HashSet<i64> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'delivered'")
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let delivered: HashSet<i64> = db
+        .ints("SELECT id FROM outbox WHERE status = 'delivered'", &[])
+        .await
+        .into_iter()
+        .collect();
     let lost = acked
         .receipts
         .iter()
@@ -371,7 +370,8 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let duplicates = handed.len() - times.len();
     let worst = times.values().copied().max().unwrap_or(0);
     assert!(worst <= 1 + KILLS, "a message went {worst} times");
-    let (replies, receipts) = nothing_acked_lost(&pool, &acked).await;
+    let (replies, receipts) =
+        nothing_acked_lost(&crate::helpers::RawDb::Sqlite(pool.clone()), &acked).await;
     // Thirty-one runs of logs: ids, never a number, a name or a secret.
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.contains("careminder serving"), "the service logged");

@@ -13,6 +13,7 @@
 use crate::crash::{
     free_port, load, nothing_acked_lost, plan_a_day, recorded, wait_ready, Acked, TOKEN,
 };
+use crate::helpers::RawDb;
 use careminder::domain::schedule::local_to_utc;
 use careminder::Config;
 use chrono::{NaiveTime, Timelike, Utc};
@@ -37,7 +38,7 @@ fn afternoon_zone() -> String {
 
 /// One instance's configuration: the shared database, its own port and
 /// its own record of hand-overs (the fake phone's log of message ids).
-fn instance_config(dir: &Path, name: &str, db: &Path, port: u16, zone: &str) -> PathBuf {
+fn instance_config(dir: &Path, name: &str, db: &str, port: u16, zone: &str) -> PathBuf {
     let cfg = dir.join(format!("{name}.toml"));
     let record = dir.join(format!("{name}.jsonl"));
     std::fs::write(
@@ -101,9 +102,23 @@ async fn stop(mut child: Child) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_nothing() {
+async fn on_sqlite_three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_nothing()
+{
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("fleet.db");
+    let db = dir.path().join("fleet.db").display().to_string();
+    fleet(dir, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_nothing(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::postgres::fresh_pg_database("fleet").await;
+    fleet(dir, &db).await;
+}
+
+/// The run, on the database `db` names (a SQLite file or a PostgreSQL URL).
+async fn fleet(dir: tempfile::TempDir, db: &str) {
     let log = dir.path().join("serve.log");
     let zone = afternoon_zone();
     let ports = [free_port(), free_port(), free_port()];
@@ -113,7 +128,7 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
     let cfgs: Vec<PathBuf> = lives
         .iter()
         .zip([ports[0], ports[1], ports[2], ports[2]])
-        .map(|(name, port)| instance_config(dir.path(), name, &db, port, &zone))
+        .map(|(name, port)| instance_config(dir.path(), name, db, port, &zone))
         .collect();
     let records: Vec<PathBuf> = lives
         .iter()
@@ -127,17 +142,11 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
     let now = Utc::now();
     let today = now.with_timezone(&tz).date_naive();
     let from = local_to_utc(tz, today.and_time(NaiveTime::MIN));
+    let database = config.database.clone();
     let planned = plan_a_day(config, from - chrono::Duration::hours(1), WOMEN, from, now).await;
+    let pool = RawDb::connect(&database).await;
     // Those reminders: a retry may move one's send time, not its id.
-    let last_planned: i64 = {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
-            .await
-            .unwrap();
-        sqlx::query_scalar("SELECT MAX(id) FROM outbox")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-    };
+    let last_planned = pool.ints("SELECT MAX(id) FROM outbox", &[]).await[0];
     let phones: Arc<Vec<String>> = Arc::new((0..500).map(|i| format!("+86139{i:08}")).collect());
 
     let client = reqwest::Client::new();
@@ -187,33 +196,29 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
 
     // Until everything due is handed over: the killed instance's claims
     // come back after their lease.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
-        .await
-        .unwrap();
     let mut left = i64::MAX;
     while std::time::Instant::now() < deadline {
-        left = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= ?",
-        )
-        .bind(now.timestamp())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        left = pool
+            .ints(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= $1",
+                &[now.timestamp()],
+            )
+            .await[0];
         if left == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     if left != 0 {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT id || ' ' || status || ' ' || COALESCE(status_cause, '-') || ' at ' || send_at
-                    || ', attempt ' || attempts || ', lease ' || COALESCE(lease_until, '-')
-             FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= ? LIMIT 10",
-        )
-        .bind(now.timestamp())
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let rows = pool
+            .texts(
+                "SELECT CAST(id AS TEXT) || ' ' || status || ' ' || COALESCE(status_cause, '-') || ' at '
+                        || CAST(send_at AS TEXT) || ', attempt ' || CAST(attempts AS TEXT)
+                        || ', lease ' || COALESCE(CAST(lease_until AS TEXT), '-')
+                 FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= $1 LIMIT 10",
+                &[now.timestamp()],
+            )
+            .await;
         let logs = std::fs::read_to_string(&log).unwrap();
         let tail: Vec<&str> = logs.lines().rev().take(30).collect();
         panic!(
@@ -242,12 +247,12 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
             ids.into_iter().collect()
         })
         .collect();
-    let reminders: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, status FROM outbox WHERE kind = 'reminder' AND id <= ?")
-            .bind(last_planned)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let reminders = pool
+        .pairs(
+            "SELECT id, status FROM outbox WHERE kind = 'reminder' AND id <= $1",
+            &[last_planned],
+        )
+        .await;
     assert_eq!(reminders.len() as u64, planned, "no message lost or added");
     for (id, status) in &reminders {
         assert!(
@@ -268,13 +273,12 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
                 .filter(|l| by_life[*l].contains(id))
                 .map(|l| lives[l])
                 .collect();
-            let history: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT status, at FROM outbox_events WHERE outbox_id = ? ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(&pool)
-            .await
-            .unwrap_or_default();
+            let history = pool
+                .pairs(
+                    "SELECT at, status FROM outbox_events WHERE outbox_id = $1 ORDER BY id",
+                    &[*id],
+                )
+                .await;
             assert!(
                 by_life[2].contains(id),
                 "message {id} handed over twice, not by the killed instance: by {in_lives:?}; \
@@ -285,17 +289,17 @@ async fn three_instances_share_20000_reminders_and_one_killed_loses_and_repeats_
     for (i, life) in by_life.iter().enumerate().take(3) {
         assert!(!life.is_empty(), "instance {} did its share", lives[i]);
     }
-    let claimed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'claimed'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let claimed = pool
+        .ints("SELECT COUNT(*) FROM outbox WHERE status = 'claimed'", &[])
+        .await[0];
     assert_eq!(claimed, 0, "messages left claimed");
 
     let (replies, receipts) = nothing_acked_lost(&pool, &acked).await;
     println!(
-        "fleet: {planned} reminders by three instances ({} / {} / {} + {} after the restart); \
+        "fleet on {}: {planned} reminders by three instances ({} / {} / {} + {} after the restart); \
          {handed_before_kill} handed over when the third was killed, {repeated} handed over again \
          under the same id; {} replies and {} receipts acknowledged, none lost",
+        if db.starts_with("postgres") { "PostgreSQL" } else { "SQLite" },
         by_life[0].len(),
         by_life[1].len(),
         by_life[2].len(),

@@ -281,3 +281,69 @@ pub async fn women_named(t: &TestApp, name: &str) -> Vec<careminder::store::Woma
         .expect("search")
         .0
 }
+
+/// A test's own connection to an app's database, to check what it stored
+/// behind its back, on either backend. Statements use `$1` parameters.
+pub enum RawDb {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl RawDb {
+    /// Connects read-only to a SQLite file, or to a PostgreSQL database.
+    pub async fn connect(db: &careminder::config::DatabaseUrl) -> RawDb {
+        match db {
+            careminder::config::DatabaseUrl::Sqlite(path) => RawDb::Sqlite(
+                sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+                    .await
+                    .unwrap(),
+            ),
+            careminder::config::DatabaseUrl::Postgres(url) => {
+                RawDb::Postgres(sqlx::PgPool::connect(url).await.unwrap())
+            }
+        }
+    }
+
+    /// Rows of `T` (a tuple), with BIGINT parameters.
+    pub async fn rows<T>(&self, sql: &str, binds: &[i64]) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        match self {
+            RawDb::Sqlite(p) => {
+                let mut q = sqlx::query_as(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_all(p).await.unwrap()
+            }
+            RawDb::Postgres(p) => {
+                let mut q = sqlx::query_as(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_all(p).await.unwrap()
+            }
+        }
+    }
+
+    /// A column of BIGINTs.
+    pub async fn ints(&self, sql: &str, binds: &[i64]) -> Vec<i64> {
+        let rows: Vec<(i64,)> = self.rows(sql, binds).await;
+        rows.into_iter().map(|r| r.0).collect()
+    }
+
+    /// A column of text.
+    pub async fn texts(&self, sql: &str, binds: &[i64]) -> Vec<String> {
+        let rows: Vec<(String,)> = self.rows(sql, binds).await;
+        rows.into_iter().map(|r| r.0).collect()
+    }
+
+    /// Rows of (BIGINT, text).
+    pub async fn pairs(&self, sql: &str, binds: &[i64]) -> Vec<(i64, String)> {
+        self.rows(sql, binds).await
+    }
+}
