@@ -305,11 +305,16 @@ impl Store {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
         let row: Vec<(i64, String, String)> = on_db!(self, db => {
             sqlx::query_as(
-                "UPDATE visits SET confirmed_at = $1 WHERE id = (
-                     SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                // Her visits are found first, by her pregnancies, then the
+                // earliest taken: left to itself, PostgreSQL may walk every
+                // pending visit in due order looking for hers (seconds at a
+                // million pregnancies).
+                "WITH hers AS MATERIALIZED (
+                     SELECT v.id, v.due_on FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                      WHERE p.woman_id = $2 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
-                       AND v.window_end >= $3
-                     ORDER BY v.due_on LIMIT 1)
+                       AND v.window_end >= $3)
+                 UPDATE visits SET confirmed_at = $1
+                 WHERE id = (SELECT id FROM hers ORDER BY due_on, id LIMIT 1)
                  RETURNING id, label_zh, label_en",
             )
             .bind(ts(now))
