@@ -106,17 +106,6 @@ fn broadcast_row(r: BroadcastRecord) -> Result<BroadcastRow> {
     })
 }
 
-/// How a bound JSON array of strings is read as a set of values: SQLite's
-/// `json_each`, PostgreSQL's `jsonb_array_elements_text` (the same JSON
-/// text on both). The bound parameter goes between the two halves.
-fn json_set(pg: bool) -> (&'static str, &'static str) {
-    if pg {
-        ("SELECT jsonb_array_elements_text(CAST(", " AS jsonb))")
-    } else {
-        ("SELECT value FROM json_each(", ")")
-    }
-}
-
 /// Appends `FROM women w WHERE <the audience on day on>` to the query
 /// builder `$qb` (of either backend); `$pg`: whether it is PostgreSQL's.
 macro_rules! push_audience {
@@ -124,25 +113,25 @@ macro_rules! push_audience {
         let qb = &mut $qb;
         let a: &Audience = $a;
         let on: NaiveDate = $on;
-        let (set_open, set_close) = json_set($pg);
+        let (set_open, set_close) = super::json_set($pg, "TEXT");
         let json = |v: &Vec<String>| serde_json::to_string(v).expect("json");
         qb.push(
             " FROM women w WHERE w.consent_at IS NOT NULL AND w.opted_out_at IS NULL AND w.erased_at IS NULL",
         );
         if !a.villages.is_empty() || !a.townships.is_empty() {
             qb.push(" AND (w.village IN (")
-                .push(set_open)
+                .push(&set_open)
                 .push_bind(json(&a.villages))
                 .push(set_close)
                 .push(") OR w.village IN (SELECT s.village FROM staff s WHERE s.village IS NOT NULL AND s.township IN (")
-                .push(set_open)
+                .push(&set_open)
                 .push_bind(json(&a.townships))
                 .push(set_close)
                 .push(")))");
         }
         if !a.languages.is_empty() {
             qb.push(" AND w.language IN (")
-                .push(set_open)
+                .push(&set_open)
                 .push_bind(json(&a.languages))
                 .push(set_close)
                 .push(")");

@@ -238,11 +238,13 @@ impl Store {
         // The visits' keys as a JSON array of strings, and the visits as
         // JSON objects: read by `json_each` on SQLite,
         // `jsonb_array_elements` on PostgreSQL.
-        let (drop_sql, upsert_sql) = if self.is_postgres() {
-            (
-                "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'
-                 AND contact_key NOT IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
-                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+        let drop_sql = format!(
+            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'
+             AND contact_key NOT IN {}",
+            super::json_set_of(self.is_postgres(), "$2", "TEXT")
+        );
+        let upsert_sql = if self.is_postgres() {
+            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
                                      home, task, newborn)
                  SELECT (j.value->>'p')::bigint, j.value->>'key', (j.value->>'seq')::bigint, j.value->>'zh', j.value->>'en',
                         (j.value->>'ws')::date, (j.value->>'due')::date, (j.value->>'we')::date,
@@ -251,13 +253,9 @@ impl Store {
                  ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
                     window_start = excluded.window_start, due_on = excluded.due_on,
                     window_end = excluded.window_end, seq = excluded.seq, version = visits.version + 1
-                 WHERE visits.status = 'pending'",
-            )
+                 WHERE visits.status = 'pending'"
         } else {
-            (
-                "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'
-                 AND contact_key NOT IN (SELECT value FROM json_each($2))",
-                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+            "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
                                      home, task, newborn)
                  SELECT j.value->>'p', j.value->>'key', j.value->>'seq', j.value->>'zh', j.value->>'en',
                         j.value->>'ws', j.value->>'due', j.value->>'we',
@@ -266,8 +264,7 @@ impl Store {
                  ON CONFLICT (pregnancy_id, contact_key) DO UPDATE SET
                     window_start = excluded.window_start, due_on = excluded.due_on,
                     window_end = excluded.window_end, seq = excluded.seq, version = visits.version + 1
-                 WHERE visits.status = 'pending'",
-            )
+                 WHERE visits.status = 'pending'"
         };
         let keys: Vec<&str> = visits.iter().map(|v| v.key.as_str()).collect();
         let keys = serde_json::to_string(&keys).expect("json");
@@ -292,7 +289,7 @@ impl Store {
             }
             // Pending visits that the new dates no longer have are cancelled;
             // those it has are re-dated; new ones are added.
-            sqlx::query(drop_sql)
+            sqlx::query(&drop_sql)
                 .bind(pregnancy_id)
                 .bind(&keys)
                 .execute(&mut *tx)

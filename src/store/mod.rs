@@ -510,6 +510,27 @@ pub(crate) fn json_rows(rows: impl IntoIterator<Item = serde_json::Value>) -> St
     serde_json::Value::Array(rows.into_iter().collect()).to_string()
 }
 
+/// How one bound JSON array (the same JSON text on both backends) is read
+/// as a set of values of SQL type `ty` (`TEXT`, `BIGINT`): SQLite's
+/// `json_each`, PostgreSQL's `jsonb_array_elements_text`. The parameter
+/// goes between the two halves (a query builder's bind, or `$N`).
+pub(crate) fn json_set(postgres: bool, ty: &str) -> (String, &'static str) {
+    if postgres {
+        (
+            format!("SELECT CAST(j.value AS {ty}) FROM jsonb_array_elements_text(CAST("),
+            " AS jsonb)) AS j (value)",
+        )
+    } else {
+        ("SELECT value FROM json_each(".to_string(), ")")
+    }
+}
+
+/// [`json_set`] around the parameter `param` (`$3`), as a subquery.
+pub(crate) fn json_set_of(postgres: bool, param: &str, ty: &str) -> String {
+    let (open, close) = json_set(postgres, ty);
+    format!("({open}{param}{close})")
+}
+
 pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))

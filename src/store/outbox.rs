@@ -189,19 +189,6 @@ pub(super) fn rank(expr: &str) -> String {
     RANK.replace("{}", expr)
 }
 
-/// The ids of the JSON array bound at `param` (`$n`), as a subquery for
-/// `IN`: SQLite's `json_each`, or PostgreSQL's `jsonb_array_elements_text`.
-/// The same JSON is bound on both.
-fn json_ids(postgres: bool, param: &str) -> String {
-    if postgres {
-        format!(
-            "(SELECT CAST(j.value AS BIGINT) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS j (value))"
-        )
-    } else {
-        format!("(SELECT value FROM json_each({param}))")
-    }
-}
-
 impl Store {
     /// Visits (or pregnancies) whose anchor date lies in `[from, to]`, still
     /// pending, of active pregnancies of women with consent who have not
@@ -259,7 +246,7 @@ impl Store {
         );
         if only.is_some() {
             sql.push_str(" AND p.id IN ");
-            sql.push_str(&json_ids(self.is_postgres(), "$3"));
+            sql.push_str(&super::json_set_of(self.is_postgres(), "$3", "BIGINT"));
         }
         let only = only.map(|ids| serde_json::to_string(ids).expect("json"));
         on_read!(self, db => {
@@ -576,8 +563,8 @@ impl Store {
              WHERE woman_id IN {} AND step_id = $1
                AND pregnancy_id IN {}
                AND status IN ('claimed', 'accepted', 'sent', 'delivered')",
-            json_ids(pg, "$3"),
-            json_ids(pg, "$2"),
+            super::json_set_of(pg, "$3", "BIGINT"),
+            super::json_set_of(pg, "$2", "BIGINT"),
         );
         let ids: Vec<i64> = on_read!(self, db => {
             sqlx::query_scalar(&sql)
@@ -607,7 +594,7 @@ impl Store {
              WHERE woman_id IN {}
                AND status IN ('accepted', 'sent', 'delivered') AND send_at >= $2
              GROUP BY woman_id",
-            json_ids(self.is_postgres(), "$1"),
+            super::json_set_of(self.is_postgres(), "$1", "BIGINT"),
         );
         let rows: Vec<(i64, i64, i64)> = on_db!(self, db => {
             sqlx::query_as(&sql)
@@ -799,7 +786,7 @@ impl Store {
         }
         let sql = format!(
             "UPDATE outbox SET acked_at = $1 WHERE gateway = $2 AND acked_at IS NULL AND id IN {}",
-            json_ids(self.is_postgres(), "$3"),
+            super::json_set_of(self.is_postgres(), "$3", "BIGINT"),
         );
         on_db!(self, db => {
             sqlx::query(&sql)
