@@ -67,6 +67,9 @@ pub enum ImportError {
 }
 
 const BATCH: usize = 2000;
+/// Rows written by one import past which PostgreSQL's statistics are
+/// refreshed at its end.
+const ANALYZE_AFTER: u64 = 5000;
 
 /// What the reading stage hands the writer: a batch of validated rows,
 /// the refusals met while reading it, and how far into the file it got.
@@ -134,6 +137,16 @@ pub async fn import<R: Read + Send + 'static>(
         )));
     }
     outcome?;
+    if report.created + report.corrected >= ANALYZE_AFTER {
+        // On PostgreSQL a province's roster changes the tables' sizes many
+        // times over; the planner's statistics are refreshed now, not when
+        // autovacuum next looks, so the plan that follows runs on a sound
+        // query plan. (Nothing on SQLite.)
+        app.store
+            .analyze()
+            .await
+            .map_err(crate::services::AppError::from)?;
+    }
     report.refused.sort_by_key(|r| r.line);
     app.store
         .audit(

@@ -169,7 +169,8 @@ async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Nex
 }
 
 /// Ready to serve: the database answers and is writable, its schema is the
-/// one this binary writes, and when each gateway last accepted a message.
+/// one this binary writes, which backend it is, and when each gateway last
+/// accepted a message.
 async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
     let db = app.store.writable(app.clock.now()).await;
     let schema = app.store.applied_schema_version().await.ok().flatten();
@@ -182,9 +183,11 @@ async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Re
             (n.to_string(), serde_json::json!({ "last_success": last }))
         })
         .collect();
+    // SQLite's write-ahead log is a file beside the database; PostgreSQL
+    // keeps its own, watched with its own tools.
     let wal_bytes = match app.config.database.sqlite_path() {
-        Some(p) => app.store.wal_bytes(p).await,
-        None => 0,
+        Some(p) => Some(app.store.wal_bytes(p).await),
+        None => None,
     };
     let ready = db.is_ok() && schema == Some(current);
     let body = serde_json::json!({
@@ -196,6 +199,7 @@ async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Re
         },
         "schema": schema,
         "schema_expected": current,
+        "backend": if app.store.is_postgres() { "postgres" } else { "sqlite" },
         "gateways": gateways,
         "wal_bytes": wal_bytes,
     });

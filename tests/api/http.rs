@@ -101,6 +101,16 @@ async fn readyz_reports_the_database_schema_and_each_gateways_last_success() {
         (json!(true), json!("writable"))
     );
     assert_eq!(v["schema"], v["schema_expected"]);
+    // Which database serves it; SQLite's write-ahead log size, only there.
+    if crate::helpers::on_postgres() {
+        assert_eq!(
+            (&v["backend"], &v["wal_bytes"]),
+            (&json!("postgres"), &Value::Null)
+        );
+    } else {
+        assert_eq!(v["backend"], "sqlite");
+        assert!(v["wal_bytes"].is_u64(), "{v}");
+    }
     assert_eq!(v["gateways"]["default"]["last_success"], Value::Null);
     t.enroll("王秀英", "13812345678", "2026-09-22").await;
     t.at("2026-12-12 09:00");

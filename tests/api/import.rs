@@ -321,3 +321,31 @@ async fn an_xlsx_workbook_is_read_with_its_excel_dates_and_numbers() {
         "its Excel date read as 2026-09-22"
     );
 }
+
+/// On PostgreSQL a county's roster changes the tables' sizes many times
+/// over: the planner's statistics are refreshed as a large import ends, so
+/// the sending that follows is planned on today's tables, not on
+/// yesterday's (autovacuum would look only a minute or more later).
+#[tokio::test]
+async fn a_large_import_on_postgres_refreshes_the_planners_statistics() {
+    let url = crate::postgres::fresh_pg_database("import").await;
+    let t = spawn_app_with(
+        |c| c.database = careminder::config::DatabaseUrl::Postgres(url),
+        "2026-12-01 10:00",
+    )
+    .await;
+    let r = t
+        .import_csv(roster(6000, 0, false, "2026-12-01"), "roster:big.csv")
+        .await
+        .unwrap();
+    assert_eq!(r.created, 6000);
+    let db = RawDb::connect(&t.app.config.database).await;
+    let analyzed = db
+        .ints(
+            "SELECT COUNT(*) FROM pg_stat_user_tables
+              WHERE relname IN ('women', 'pregnancies', 'visits', 'outbox') AND last_analyze IS NOT NULL",
+            &[],
+        )
+        .await[0];
+    assert_eq!(analyzed, 4, "tables analyzed after the import");
+}

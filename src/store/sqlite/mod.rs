@@ -129,9 +129,9 @@ impl Store {
     }
 
     /// Refreshes PostgreSQL's planner statistics (`ANALYZE`), as
-    /// autovacuum would within a minute or so of a bulk change: for
-    /// `careminder bench`, so each timed phase runs on a database in its
-    /// steady state. On SQLite it does nothing.
+    /// autovacuum would within a minute or so of a bulk change: after a
+    /// large import, and in `careminder bench` so each timed phase runs on
+    /// a database in its steady state. On SQLite it does nothing.
     pub async fn analyze(&self) -> Result<()> {
         if let super::Db::Postgres(pool) = &self.db {
             sqlx::query("ANALYZE").execute(pool).await?;
