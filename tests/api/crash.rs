@@ -79,7 +79,8 @@ pub(crate) fn start(cfg: &Path, now: DateTime<Utc>, log: &Path) -> Child {
 }
 
 pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) {
-    for _ in 0..500 {
+    // Up to a minute: a hang guard on a busy machine, not a start-up target.
+    for _ in 0..3000 {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
             if r.status().is_success() {
                 return;
