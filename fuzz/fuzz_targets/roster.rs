@@ -16,7 +16,20 @@ fuzz_target!(|data: &[u8]| {
         .unwrap()
         .with_timezone(&chrono::Utc);
     let mut lines = std::collections::HashSet::new();
-    let _ = careminder::services::importer::read_batches(data, &config, &plans, now, "fuzz", "fuzz", |b| {
+    // One known officer: rows naming another are flagged, never refused.
+    let officers = ["V001-O1".to_string()].into_iter().collect();
+    let checks = careminder::services::importer::Checks {
+        config: &config,
+        plans: &plans,
+        officers: &officers,
+        now,
+        source: "fuzz",
+        actor: "fuzz",
+    };
+    let _ = careminder::services::importer::read_batches(data, &checks, |b| {
+        for u in &b.unknown_officer {
+            assert!(u.officer != "V001-O1", "a known officer flagged");
+        }
         for r in &b.refused {
             assert!(!r.reason.is_empty());
             assert!(

@@ -104,6 +104,12 @@ pub async fn import(ctx: Ctx, a: ImportArgs) -> Result<()> {
     for r in &report.refused {
         println!("line {}: refused: {}", r.line, r.reason);
     }
+    for u in &report.unknown_officer {
+        println!(
+            "line {}: imported, but officer {} is not on the staff list: her overdue visits reach no one until {} is added",
+            u.line, u.officer, u.officer
+        );
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "{} accepted ({} new, {} unchanged, {} dates corrected; {} without consent: nothing will be sent to them), {} refused, in {:.1}s",

@@ -7,7 +7,7 @@ use super::care::Care;
 use crate::services::enrollment::{validate, EnrollmentInput};
 use crate::store::EnrollOutcome;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 /// Column names in each header form, by field.
@@ -44,6 +44,17 @@ pub struct ImportReport {
     /// Accepted rows without consent: kept for the care team, sent nothing.
     pub without_consent: u64,
     pub refused: Vec<RefusedRow>,
+    /// Accepted rows whose officer code names no member of staff: kept,
+    /// but her overdue visits reach no officer until that code is added.
+    pub unknown_officer: Vec<UnknownOfficer>,
+}
+
+/// An accepted row naming an officer the staff list does not hold.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnknownOfficer {
+    /// The row, counted as in [`RefusedRow::line`].
+    pub line: u64,
+    pub officer: String,
 }
 
 impl ImportReport {
@@ -71,11 +82,26 @@ const BATCH: usize = 2000;
 /// refreshed at its end.
 const ANALYZE_AFTER: u64 = 5000;
 
+/// What each row of a roster is checked against, and whom its records
+/// name as their source.
+#[derive(Clone, Copy)]
+pub struct Checks<'a> {
+    pub config: &'a crate::config::Config,
+    pub plans: &'a HashMap<String, crate::domain::CarePlan>,
+    /// Staff codes a row's officer may name; with none entered yet, no row
+    /// is flagged.
+    pub officers: &'a HashSet<String>,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub source: &'a str,
+    pub actor: &'a str,
+}
+
 /// What the reading stage hands the writer: a batch of validated rows,
 /// the refusals met while reading it, and how far into the file it got.
 pub struct Parsed {
     pub rows: Vec<crate::store::NewEnrollment>,
     pub refused: Vec<RefusedRow>,
+    pub unknown_officer: Vec<UnknownOfficer>,
     pub without_consent: u64,
     pub bytes: u64,
 }
@@ -93,20 +119,30 @@ pub async fn import<R: Read + Send + 'static>(
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
     let plans = app.plans().await?;
+    // Officer codes a row may name. With no staff entered yet there is
+    // nothing to check a code against, and no row is flagged.
+    let officers: HashSet<String> = app
+        .store
+        .staff_list()
+        .await
+        .map_err(crate::services::AppError::from)?
+        .into_iter()
+        .map(|s| s.code)
+        .collect();
     let now = app.clock.now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Parsed, ImportError>>(1);
     let config = app.config.clone();
     let (source_owned, actor_owned) = (source.to_string(), actor.to_string());
     let reading = std::thread::spawn(move || {
-        if let Err(e) = read_batches(
-            reader,
-            &config,
-            &plans,
+        let checks = Checks {
+            config: &config,
+            plans: &plans,
+            officers: &officers,
             now,
-            &source_owned,
-            &actor_owned,
-            |batch| tx.blocking_send(Ok(batch)).is_ok(),
-        ) {
+            source: &source_owned,
+            actor: &actor_owned,
+        };
+        if let Err(e) = read_batches(reader, &checks, |batch| tx.blocking_send(Ok(batch)).is_ok()) {
             let _ = tx.blocking_send(Err(e));
         }
     });
@@ -116,6 +152,7 @@ pub async fn import<R: Read + Send + 'static>(
         let step = match parsed {
             Ok(mut p) => {
                 report.refused.append(&mut p.refused);
+                report.unknown_officer.append(&mut p.unknown_officer);
                 report.without_consent += p.without_consent;
                 let r = flush(app, &mut p.rows, &mut report).await;
                 progress(p.bytes);
@@ -148,6 +185,7 @@ pub async fn import<R: Read + Send + 'static>(
             .map_err(crate::services::AppError::from)?;
     }
     report.refused.sort_by_key(|r| r.line);
+    report.unknown_officer.sort_by_key(|r| r.line);
     app.store
         .audit(
             now,
@@ -172,13 +210,17 @@ pub async fn import<R: Read + Send + 'static>(
 /// writer has gone). Touches no database: the fuzz target drives it too.
 pub fn read_batches<R: Read>(
     reader: R,
-    config: &crate::config::Config,
-    plans: &HashMap<String, crate::domain::CarePlan>,
-    now: chrono::DateTime<chrono::Utc>,
-    source: &str,
-    actor: &str,
+    checks: &Checks<'_>,
     mut sink: impl FnMut(Parsed) -> bool,
 ) -> Result<(), ImportError> {
+    let Checks {
+        config,
+        plans,
+        officers,
+        now,
+        source,
+        actor,
+    } = *checks;
     let (reader, delimiter) = sniff(reader)?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -207,6 +249,7 @@ pub fn read_batches<R: Read>(
     let fresh = || Parsed {
         rows: Vec::with_capacity(BATCH),
         refused: vec![],
+        unknown_officer: vec![],
         without_consent: 0,
         bytes: 0,
     };
@@ -266,6 +309,14 @@ pub fn read_batches<R: Read>(
                     continue;
                 }
                 seen.insert(key, line);
+                if let Some(code) = &e.officer_code {
+                    if !officers.is_empty() && !officers.contains(code) {
+                        batch.unknown_officer.push(UnknownOfficer {
+                            line,
+                            officer: code.clone(),
+                        });
+                    }
+                }
                 if e.consent.is_none() {
                     batch.without_consent += 1;
                 }

@@ -1066,13 +1066,19 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
     sup.sign_in("ADM", PASSWORD).await;
     // (the roster's dates are judged on this later day)
     let csrf_s = sup.csrf().await;
-    let csv = "name,phone,lmp,village,officer,consent\n孙丽,13812340101,2027-03-01,V001,OFA,yes\n周红,not-a-phone,2027-03-01,V001,OFA,yes\n吴芳,13812340103,2030-01-01,V001,OFA,yes\n";
+    let csv = "name,phone,lmp,village,officer,consent\n孙丽,13812340101,2027-03-01,V001,OFA,yes\n周红,not-a-phone,2027-03-01,V001,OFA,yes\n吴芳,13812340103,2030-01-01,V001,OFA,yes\n郑敏,13812340104,2027-03-01,V001,OFX,yes\n";
     let (status, html) = sup.upload("/import", &csrf_s, "v001.csv", csv).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("created 1"), "{html}");
+    assert!(html.contains("created 2"), "{html}");
     assert!(
         html.contains("<td>3</td>") && html.contains("<td>4</td>"),
         "rows 3 and 4 refused, by row number"
+    );
+    // Row 5 is registered, but names an officer no one is: the page says
+    // her overdue visits would reach no one.
+    assert!(
+        html.contains("not on the staff list") && html.contains("<td>5</td><td>OFX</td>"),
+        "{html}"
     );
     // The page lists every column name the importer reads, and a file it
     // cannot read at all (no name column) brings the page back with the

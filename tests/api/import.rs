@@ -349,3 +349,39 @@ async fn a_large_import_on_postgres_refreshes_the_planners_statistics() {
         .await[0];
     assert_eq!(analyzed, 4, "tables analyzed after the import");
 }
+
+/// A row naming an officer the staff list does not hold is imported (she
+/// still gets her reminders), but named by line: otherwise her overdue
+/// visits would reach no officer, and no one would know. With no staff
+/// entered yet, nothing is flagged.
+#[tokio::test]
+async fn a_row_naming_an_officer_not_on_the_staff_list_is_imported_and_named_by_line() {
+    let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    let csv = roster(40, 0, false, "2026-12-01");
+    let before_staff = t.import_csv(csv.clone(), "roster:a.csv").await.unwrap();
+    assert_eq!(before_staff.created, 40);
+    assert!(before_staff.unknown_officer.is_empty());
+
+    staff(&t, "V001-O1", "13900000001", "officer", Some("V001"), "T1").await;
+    let r = t.import_csv(csv.clone(), "roster:a.csv").await.unwrap();
+    assert_eq!(r.unchanged, 40, "every row still imported");
+    // Header is line 1: row i of the file is line i + 2.
+    let text = String::from_utf8(csv).unwrap();
+    let expected: Vec<u64> = text
+        .lines()
+        .skip(1)
+        .enumerate()
+        .filter(|(_, l)| l.split(',').nth(5) == Some("V001-O2"))
+        .map(|(i, _)| i as u64 + 2)
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < 40);
+    let flagged: Vec<(u64, &str)> = r
+        .unknown_officer
+        .iter()
+        .map(|u| (u.line, u.officer.as_str()))
+        .collect();
+    assert_eq!(
+        flagged,
+        expected.iter().map(|l| (*l, "V001-O2")).collect::<Vec<_>>()
+    );
+}

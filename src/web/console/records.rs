@@ -295,6 +295,7 @@ async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> 
                 "file": name, "created": r.created, "unchanged": r.unchanged, "corrected": r.corrected,
                 "without_consent": r.without_consent,
                 "refused": r.refused.iter().map(|x| serde_json::json!({"line": x.line, "reason": x.reason})).collect::<Vec<_>>(),
+                "unknown_officer": r.unknown_officer,
             })),
             None,
         )),
