@@ -36,7 +36,8 @@ struct Cli {
     /// Configuration file (TOML).
     #[arg(long, global = true, env = "CAREMINDER_CONFIG")]
     config: Option<PathBuf>,
-    /// Database: a file path or sqlite:// URL (overrides the configuration).
+    /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL
+    /// for PostgreSQL (overrides the configuration).
     #[arg(long, global = true, env = "CAREMINDER_DB")]
     db: Option<String>,
     /// Act as of this moment instead of now: "2026-12-01 09:00" (local time
