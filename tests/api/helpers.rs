@@ -90,6 +90,18 @@ pub fn on_postgres() -> bool {
     }
 }
 
+/// Starts the app on a fresh PostgreSQL database of its own (`label`
+/// names it), whichever pass of the suite is running: for tests about
+/// PostgreSQL itself.
+pub async fn spawn_app_on_postgres(label: &str) -> TestApp {
+    let url = crate::postgres::fresh_pg_database(label).await;
+    spawn_app_with(
+        |c| c.database = careminder::config::DatabaseUrl::Postgres(url),
+        "2026-12-01 10:00",
+    )
+    .await
+}
+
 /// A fresh PostgreSQL database for one app of the suite's PostgreSQL pass.
 async fn fresh_app_database() -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -328,12 +328,7 @@ async fn an_xlsx_workbook_is_read_with_its_excel_dates_and_numbers() {
 /// yesterday's (autovacuum would look only a minute or more later).
 #[tokio::test]
 async fn a_large_import_on_postgres_refreshes_the_planners_statistics() {
-    let url = crate::postgres::fresh_pg_database("import").await;
-    let t = spawn_app_with(
-        |c| c.database = careminder::config::DatabaseUrl::Postgres(url),
-        "2026-12-01 10:00",
-    )
-    .await;
+    let t = spawn_app_on_postgres("import").await;
     let r = t
         .import_csv(roster(6000, 0, false, "2026-12-01"), "roster:big.csv")
         .await

@@ -3,7 +3,7 @@
 //! runs once, and an occurrence whose process died is taken over after its lease; sign-in
 //! limits and a gateway's rate limit hold for all of them together.
 
-use crate::helpers::{spawn_app_with, staff, woman};
+use crate::helpers::{spawn_app_on_postgres, spawn_app_with, staff, woman};
 use careminder::domain::MessageKind;
 use careminder::services::broadcasts::NewBroadcast;
 use careminder::store::Audience;
@@ -247,12 +247,7 @@ async fn woken_within(app: &App, within: std::time::Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_a_registration_on_one_instance_wakes_the_others_at_once() {
-    let url = crate::postgres::fresh_pg_database("wake").await;
-    let a = spawn_app_with(
-        |c| c.database = careminder::config::DatabaseUrl::Postgres(url),
-        "2026-12-01 10:00",
-    )
-    .await;
+    let a = spawn_app_on_postgres("wake").await;
     let b = beside(&a.app).await;
     let c = beside(&a.app).await;
     let (_stop, stopped) = tokio::sync::watch::channel(false);
