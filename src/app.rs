@@ -174,6 +174,7 @@ impl App {
         let reports = Reports {
             store: store.clone(),
             config: config.clone(),
+            clock: clock.clone(),
         };
         let wechat = WechatBinding {
             store: store.clone(),

@@ -118,6 +118,9 @@ pub struct HomeVisitsConfig {
     pub every_days: i64,
     /// Days after the birth the home visits go on.
     pub postpartum_days: i64,
+    /// Days before its date a home visit shows on the worklist as due.
+    /// (It is missed only once its period, up to the next one's date, ends.)
+    pub lead_days: i64,
 }
 
 impl Default for HomeVisitsConfig {
@@ -125,6 +128,7 @@ impl Default for HomeVisitsConfig {
         Self {
             every_days: 30,
             postpartum_days: 42,
+            lead_days: 5,
         }
     }
 }

@@ -29,6 +29,13 @@ pub struct BirthArgs {
     /// The baby was not born alive: no newborn visits are planned.
     #[arg(long)]
     not_live: bool,
+    /// Babies born alive (twins: 2); default 1 (0 with --not-live).
+    #[arg(long)]
+    live_born: Option<i64>,
+    /// The day she left hospital (YYYY-MM-DD); the home visit is due
+    /// within a week of it. Default: the day of the birth.
+    #[arg(long)]
+    discharged: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -88,9 +95,13 @@ pub async fn birth(ctx: Ctx, a: BirthArgs) -> Result<()> {
         .care
         .record_birth(
             a.woman_id,
-            &a.on,
-            a.place.as_deref(),
-            !a.not_live,
+            &crate::services::care::BirthInput {
+                on: a.on.clone(),
+                place: a.place.clone(),
+                live_birth: !a.not_live,
+                live_born: a.live_born,
+                discharged_on: a.discharged.clone(),
+            },
             &whoami(),
         )
         .await?;

@@ -17,6 +17,9 @@ pub enum ContactAnchor {
     Lmp,
     /// Delivery date: postpartum and newborn contacts.
     Delivery,
+    /// The day she left hospital (the delivery date when none is
+    /// recorded): the home visits "within a week of discharge".
+    Discharge,
 }
 
 /// One contact of a plan: due `due` days after its anchor, acceptable from
@@ -84,8 +87,11 @@ pub struct PlannedVisit {
 }
 
 /// The officer's monthly home visit: one task every `every_days` from
-/// `from` (exclusive) while the due day stays on or before `until`, each
-/// to be done within its period. Keys `<prefix>1`, `<prefix>2`...
+/// `from` (exclusive) while the due day stays on or before `until`. Each
+/// visit's period runs from its date until the day before the next one's,
+/// so periods follow one another and never overlap: a visit done on a day
+/// belongs to exactly one of them, and a period that ended without a
+/// visit is missed for good. Keys `<prefix>1`, `<prefix>2`...
 pub fn officer_home_visits(
     prefix: &str,
     from: NaiveDate,
@@ -104,9 +110,9 @@ pub fn officer_home_visits(
             seq: 0,
             label_zh: format!("第{n}次入户随访"),
             label_en: format!("home visit {n}"),
-            window_start: due - Duration::days(every_days - 1),
+            window_start: due,
             due,
-            window_end: due + Duration::days(every_days.min(14) - 1),
+            window_end: due + Duration::days(every_days - 1),
             newborn: false,
             home: true,
             task: true,
@@ -164,18 +170,42 @@ impl CarePlan {
 
     /// Prenatal contacts for a pregnancy registered on `registered_on`.
     /// Contacts whose window closed before registration are left out: nobody
-    /// is reminded of a visit she could no longer make.
+    /// is reminded of a visit she could no longer make. The first contact
+    /// (the one that opens her handbook) is the exception: a woman first
+    /// seen late still has a first check-up, open from registration for
+    /// [`LATE_FIRST_CONTACT_DAYS`] and due half-way (a woman registered at
+    /// her first check-up has it recorded the same day; one registered
+    /// from a roster is reminded before it), so she can still reach every
+    /// check-up the plan counts.
     pub fn prenatal_visits(
         &self,
         dates: &PregnancyDates,
         registered_on: NaiveDate,
     ) -> Vec<PlannedVisit> {
-        let mut out: Vec<PlannedVisit> = self
+        let prenatal: Vec<PlannedVisit> = self
             .contacts
             .iter()
             .filter(|c| c.anchor == ContactAnchor::Lmp)
             .map(|c| dated(c, dates.lmp))
-            .filter(|v| v.window_end >= registered_on)
+            .collect();
+        let first = prenatal
+            .iter()
+            .min_by_key(|v| (v.window_start, v.due))
+            .map(|v| v.key.clone());
+        let mut out: Vec<PlannedVisit> = prenatal
+            .into_iter()
+            .filter_map(|mut v| {
+                if v.window_end >= registered_on {
+                    Some(v)
+                } else if Some(&v.key) == first.as_ref() {
+                    v.window_start = registered_on;
+                    v.due = registered_on + Duration::days(LATE_FIRST_CONTACT_DAYS / 2);
+                    v.window_end = registered_on + Duration::days(LATE_FIRST_CONTACT_DAYS - 1);
+                    Some(v)
+                } else {
+                    None
+                }
+            })
             .collect();
         if let Some(r) = &self.repeat {
             let last = dates.lmp + Duration::days(r.until_ga_days);
@@ -201,18 +231,25 @@ impl CarePlan {
         number(out)
     }
 
-    /// Postpartum contacts after a delivery on `delivered_on`, and the
+    /// Postpartum contacts after a delivery on `delivered_on` (discharged
+    /// from hospital on `discharged_on`, or the same day), and the
     /// newborn's after a live birth.
     pub fn postpartum_visits(
         &self,
         delivered_on: NaiveDate,
+        discharged_on: Option<NaiveDate>,
         live_birth: bool,
     ) -> Vec<PlannedVisit> {
         number(
             self.contacts
                 .iter()
-                .filter(|c| c.anchor == ContactAnchor::Delivery && (live_birth || !c.newborn))
-                .map(|c| dated(c, delivered_on))
+                .filter(|c| c.anchor != ContactAnchor::Lmp && (live_birth || !c.newborn))
+                .map(|c| match c.anchor {
+                    ContactAnchor::Discharge => {
+                        dated(c, discharged_on.unwrap_or(delivered_on).max(delivered_on))
+                    }
+                    _ => dated(c, delivered_on),
+                })
                 .collect(),
         )
     }
@@ -264,7 +301,7 @@ fn c(
 }
 
 const W: i64 = 7;
-use ContactAnchor::{Delivery, Lmp};
+use ContactAnchor::{Delivery, Discharge, Lmp};
 
 /// National Basic Public Health Service Standard (2017): 5 prenatal visits,
 /// the postpartum home visit, the 42-day check and the newborn visits.
@@ -320,11 +357,12 @@ pub fn china_bphs_2017() -> CarePlan {
                 37 * W,
                 41 * W - 1,
             ),
+            // "Within 1 week after discharge", for mother and baby together.
             c(
                 "pnc-home",
                 "产后访视",
                 "home visit after the birth",
-                Delivery,
+                Discharge,
                 1,
                 3,
                 7,
@@ -333,7 +371,7 @@ pub fn china_bphs_2017() -> CarePlan {
                 "newborn-home",
                 "新生儿家庭访视",
                 "newborn home visit",
-                Delivery,
+                Discharge,
                 1,
                 3,
                 7,
@@ -440,7 +478,7 @@ pub fn monthly_checkup() -> CarePlan {
         contacts: china_bphs_2017()
             .contacts
             .into_iter()
-            .filter(|c| c.anchor == Delivery)
+            .filter(|c| c.anchor != Lmp)
             .collect(),
         repeat: Some(RepeatDef {
             key_prefix: "m".into(),
@@ -452,6 +490,9 @@ pub fn monthly_checkup() -> CarePlan {
         }),
     }
 }
+
+/// Days a late registrant's first check-up stays open from registration.
+pub const LATE_FIRST_CONTACT_DAYS: i64 = 14;
 
 pub const DEFAULT_PLAN: &str = "china-bphs-2017";
 
@@ -499,13 +540,64 @@ mod tests {
     }
 
     #[test]
-    fn closed_windows_are_left_out_at_late_registration() {
+    fn closed_windows_are_left_out_at_late_registration_but_the_first_check_up_is_kept() {
         let dates = PregnancyDates::from_lmp(d("2026-01-01"));
         let v = china_bphs_2017().prenatal_visits(&dates, d("2026-06-30"));
         assert_eq!(
             v.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(),
-            vec!["anc4", "anc5"]
+            vec!["anc1", "anc4", "anc5"]
         );
+        // Her first check-up (the handbook) is open from the day she registers.
+        let first = &v[0];
+        assert_eq!(
+            (first.window_start, first.due, first.window_end),
+            (d("2026-06-30"), d("2026-07-07"), d("2026-07-13"))
+        );
+    }
+
+    #[test]
+    fn a_woman_first_seen_at_16_weeks_can_still_have_five_check_ups() {
+        let dates = PregnancyDates::from_lmp(d("2026-01-01"));
+        let v = china_bphs_2017().prenatal_visits(&dates, dates.lmp + Duration::days(16 * 7));
+        assert_eq!(v.len(), 5, "{v:?}");
+    }
+
+    #[test]
+    fn monthly_home_visit_periods_follow_one_another_without_overlap() {
+        let v = officer_home_visits("home-", d("2026-01-01"), d("2026-05-01"), 30);
+        assert_eq!(v.len(), 4);
+        assert_eq!(
+            (v[0].window_start, v[0].due, v[0].window_end),
+            (d("2026-01-31"), d("2026-01-31"), d("2026-03-01"))
+        );
+        for pair in v.windows(2) {
+            assert_eq!(
+                pair[0].window_end + Duration::days(1),
+                pair[1].window_start,
+                "each period ends the day before the next begins"
+            );
+        }
+    }
+
+    #[test]
+    fn the_postpartum_home_visit_counts_from_discharge() {
+        let plan = china_bphs_2017();
+        let v = plan.postpartum_visits(d("2026-10-08"), Some(d("2026-10-12")), true);
+        let home = v.iter().find(|v| v.key == "pnc-home").unwrap();
+        assert_eq!(
+            (home.window_start, home.window_end),
+            (d("2026-10-13"), d("2026-10-19"))
+        );
+        let check = v.iter().find(|v| v.key == "pnc-42d").unwrap();
+        assert_eq!(
+            check.due,
+            d("2026-11-19"),
+            "the 42-day check counts from the birth"
+        );
+        // A discharge before the birth is a typing error: the birth counts.
+        let v = plan.postpartum_visits(d("2026-10-08"), Some(d("2026-10-01")), true);
+        let home = v.iter().find(|v| v.key == "pnc-home").unwrap();
+        assert_eq!(home.window_start, d("2026-10-09"));
     }
 
     #[test]
@@ -529,7 +621,7 @@ mod tests {
         );
         assert_eq!(
             who_anc_2016()
-                .postpartum_visits(d("2026-10-08"), true)
+                .postpartum_visits(d("2026-10-08"), None, true)
                 .len(),
             4
         );
@@ -538,7 +630,7 @@ mod tests {
     #[test]
     fn postpartum_contacts_and_newborn_ones_only_after_a_live_birth() {
         let plan = china_bphs_2017();
-        let v = plan.postpartum_visits(d("2026-10-08"), true);
+        let v = plan.postpartum_visits(d("2026-10-08"), None, true);
         let got: Vec<_> = v
             .iter()
             .map(|v| format!("{} {} {}", v.key, v.due, v.window_end))
@@ -553,7 +645,7 @@ mod tests {
             ]
         );
         let keys: Vec<_> = plan
-            .postpartum_visits(d("2026-10-08"), false)
+            .postpartum_visits(d("2026-10-08"), None, false)
             .into_iter()
             .map(|v| v.key)
             .collect();

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod indicators;
 pub mod keywords;
 pub mod kinds;
+pub mod period;
 pub mod phone;
 pub mod schedule;
 pub mod secret;
@@ -23,5 +24,6 @@ pub use delivery::{NewInbound, Received, ReportedStatus, StatusReport, TemplateM
 pub use kinds::{
     Channel, GatewayKind, Language, MessageKind, MessageStatus, PregnancyStatus, Role, UnknownValue,
 };
+pub use period::{Period, PeriodError};
 pub use phone::Phone;
 pub use schedule::{SendWindow, Trigger, TriggerAnchor};

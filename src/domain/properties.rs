@@ -115,7 +115,7 @@ proptest! {
         let keys: std::collections::HashSet<_> = visits.iter().map(|v| &v.key).collect();
         prop_assert_eq!(keys.len(), visits.len(), "contact keys repeat");
         let delivered = lmp + Duration::days(ga.max(28 * 7));
-        for v in plan.postpartum_visits(delivered, true) {
+        for v in plan.postpartum_visits(delivered, None, true) {
             prop_assert!(v.window_start <= v.due && v.due <= v.window_end && v.due >= delivered, "{:?}", v);
         }
     }

@@ -18,6 +18,49 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The contact that records a check-up beyond her plan.
+pub const EXTRA_CHECKUP: &str = "extra";
+
+/// The longest hospital stay after a birth taken as a discharge date.
+const MAX_STAY_DAYS: i64 = 60;
+
+/// The most babies of one birth.
+const MAX_BABIES: i64 = 6;
+
+/// A birth as given (the console's form, the API's body, the command
+/// line), before any check.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct BirthInput {
+    /// The day of the birth.
+    pub on: String,
+    #[serde(default)]
+    pub place: Option<String>,
+    /// A baby born alive; false: a stillbirth.
+    #[serde(default = "yes")]
+    pub live_birth: bool,
+    /// Babies born alive (twins: 2); default 1 after a live birth.
+    #[serde(default)]
+    pub live_born: Option<i64>,
+    /// The day she left hospital; default: the day of the birth.
+    #[serde(default)]
+    pub discharged_on: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl BirthInput {
+    /// A live birth of one baby on `on`.
+    pub fn live(on: &str) -> Self {
+        Self {
+            on: on.into(),
+            live_birth: true,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Care {
     pub(crate) store: Store,
@@ -42,7 +85,7 @@ impl Care {
             Some(key) => self.store.pending_visit_by_key(woman_id, key).await?,
             None => self
                 .store
-                .current_visit(woman_id, today, false)
+                .current_visit(woman_id, today)
                 .await?
                 .map(|v| v.0),
         })
@@ -298,7 +341,9 @@ impl Care {
     }
 
     /// Records a visit done (from the command line or the API): it silences
-    /// the visit's pending reminders. `by` must look after her.
+    /// the visit's pending reminders. `by` must look after her. The contact
+    /// [`EXTRA_CHECKUP`] records a check-up beyond her plan (she went more
+    /// often than it asks): it counts among her check-ups like any other.
     pub async fn record_visit(
         &self,
         woman_id: i64,
@@ -325,10 +370,20 @@ impl Care {
         if on > today {
             return Err(AppError::Refused(format!("{on} is in the future")));
         }
+        if contact == Some(EXTRA_CHECKUP) {
+            return self
+                .record_extra_checkup(&w, on, by, place, note, now)
+                .await;
+        }
         let visit_id = self
             .pending_visit(woman_id, contact, today)
             .await?
-            .ok_or_else(|| AppError::Refused("no pending check-up to record".into()))?;
+            .ok_or_else(|| {
+                AppError::Refused(
+                    "no pending check-up to record (a check-up beyond her plan: record it as an extra check-up)"
+                        .into(),
+                )
+            })?;
         self.check_visit_date(woman_id, visit_id, on).await?;
         let n = self
             .store
@@ -345,6 +400,49 @@ impl Care {
             )
             .await?;
         Ok(n)
+    }
+
+    async fn record_extra_checkup(
+        &self,
+        w: &crate::store::WomanRow,
+        on: NaiveDate,
+        by: &str,
+        place: Option<&str>,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, AppError> {
+        let Some(pid) = self.store.current_pregnancy(w.id).await? else {
+            return Err(AppError::Refused(format!(
+                "woman {} has no current pregnancy",
+                w.id
+            )));
+        };
+        let p = self.store.pregnancy(pid).await?;
+        if on < p.lmp {
+            return Err(AppError::Refused(format!(
+                "on: {on} is before this pregnancy began ({}, her last period)",
+                p.lmp
+            )));
+        }
+        let id = self
+            .store
+            .record_extra_checkup(w.id, on, by, place, note)
+            .await?
+            .ok_or_else(|| {
+                AppError::Refused(format!(
+                    "an extra check-up is for a pregnancy before its birth, once a day: one is recorded on {on} already, or the birth is"
+                ))
+            })?;
+        self.store
+            .audit(
+                now,
+                by,
+                "visit_done",
+                &format!("visit:{id}"),
+                &format!("extra check-up on {on}"),
+            )
+            .await?;
+        Ok(0)
     }
 
     /// A visit is done within its pregnancy: not before her last period,
@@ -368,9 +466,15 @@ impl Care {
                 }
             }
             if let Some(birth) = p.delivered_on.as_deref().and_then(parse_date) {
-                if v.window_start >= birth && on < birth {
+                let after_birth = v.seq >= 100;
+                if after_birth && on < birth {
                     return Err(AppError::Refused(format!(
                         "on: {on} is before the birth ({birth}), and this visit comes after it"
+                    )));
+                }
+                if !after_birth && on > birth {
+                    return Err(AppError::Refused(format!(
+                        "on: {on} is after the birth ({birth}), and this check-up comes before it"
                     )));
                 }
             }
@@ -380,24 +484,62 @@ impl Care {
 
     /// Records a birth: the prenatal schedule ends, its pending messages are
     /// cancelled, and the postpartum (and, after a live birth, newborn)
-    /// contacts are planned with their reminders.
+    /// contacts are planned with their reminders, the home visits counted
+    /// from the day she left hospital when it is known.
     pub async fn record_birth(
         &self,
         woman_id: i64,
-        on: &str,
-        place: Option<&str>,
-        live_birth: bool,
+        birth: &BirthInput,
         actor: &str,
     ) -> Result<u64, AppError> {
         let now = self.clock.now();
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
-        let on = parse_date(on).ok_or(InputError::BadDate {
-            field: "on",
-            value: on.to_string(),
-        })?;
+        let day = |field: &'static str, v: &str| {
+            parse_date(v).ok_or(InputError::BadDate {
+                field,
+                value: v.to_string(),
+            })
+        };
+        let on = day("on", birth.on.trim())?;
         if on > today {
             return Err(AppError::Refused(format!("{on} is in the future")));
         }
+        let discharged_on = match birth.discharged_on.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) => Some(day("discharged_on", d)?),
+        };
+        if let Some(d) = discharged_on {
+            if d < on {
+                return Err(AppError::Refused(format!(
+                    "discharged_on: {d} is before the birth ({on})"
+                )));
+            }
+            if d > today {
+                return Err(AppError::Refused(format!(
+                    "discharged_on: {d} is in the future"
+                )));
+            }
+            if (d - on).num_days() > MAX_STAY_DAYS {
+                return Err(AppError::Refused(format!(
+                    "discharged_on: {d} is more than {MAX_STAY_DAYS} days after the birth"
+                )));
+            }
+        }
+        let live_born = match (birth.live_birth, birth.live_born) {
+            (false, None | Some(0)) => 0,
+            (false, Some(_)) => {
+                return Err(AppError::Refused(
+                    "live_born: a stillbirth has no baby born alive".into(),
+                ))
+            }
+            (true, None) => 1,
+            (true, Some(n)) if (1..=MAX_BABIES).contains(&n) => n,
+            (true, Some(n)) => {
+                return Err(AppError::Refused(format!(
+                    "live_born: {n} babies born alive? give 1 to {MAX_BABIES}"
+                )))
+            }
+        };
         let pid = self
             .store
             .current_pregnancy(woman_id)
@@ -416,15 +558,29 @@ impl Care {
                 "{on} is before 20 weeks: end the pregnancy instead"
             )));
         }
+        if on < p.registered_on {
+            return Err(AppError::Refused(format!(
+                "on: {on} is before she was registered ({})",
+                p.registered_on
+            )));
+        }
         let plan = self.store.plan(&p.care_plan).await?;
         let visits = crate::domain::careplan::merged(
-            plan.postpartum_visits(on, live_birth),
+            plan.postpartum_visits(on, discharged_on, live_born > 0),
             self.config.home_visits.postpartum(on),
         );
-        let n = self
-            .store
-            .record_birth(pid, on, place, live_birth, &visits, now)
-            .await?;
+        let record = crate::store::BirthRecord {
+            on,
+            place: birth
+                .place
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+            live_born,
+            discharged_on,
+        };
+        let n = self.store.record_birth(pid, &record, &visits, now).await?;
         self.planner.plan_pregnancies(&[pid], now).await?;
         self.store
             .audit(
@@ -432,7 +588,12 @@ impl Care {
                 actor,
                 "birth",
                 &format!("pregnancy:{pid}"),
-                &format!("on {on}, live {live_birth}"),
+                &format!(
+                    "on {on}, live born {live_born}{}",
+                    discharged_on
+                        .map(|d| format!(", discharged {d}"))
+                        .unwrap_or_default()
+                ),
             )
             .await?;
         self.wake.wake();

@@ -283,8 +283,9 @@ impl Inbound {
             Some(w) => self.access.may_act_for(s, w).await?,
             None => false,
         };
-        let visit = match (&woman, allowed) {
-            (Some(w), true) => self.store.current_visit(w.id, today, home).await?,
+        let visit = match (&woman, allowed, home) {
+            (Some(w), true, true) => self.store.current_home_visit(w.id, today).await?,
+            (Some(w), true, false) => self.store.current_visit(w.id, today).await?,
             _ => None,
         };
         let (Some(w), Some((visit_id, zh, en))) = (woman, visit) else {
@@ -296,25 +297,35 @@ impl Inbound {
                 "visit report for {code} refused: not hers or nothing pending"
             ));
         };
-        let cancelled = self
-            .store
-            .record_visit(visit_id, today, &s.code, None, note, now)
-            .await?
-            .unwrap_or(0);
-        self.store
-            .audit(
-                now,
-                &s.code,
-                "visit_done",
-                &format!("visit:{visit_id}"),
-                "by SMS",
-            )
-            .await?;
-        let contact = if s.language == crate::domain::Language::En {
-            en
+        // Her home visit after the birth and the baby's of the same day are
+        // one visit to the house: one text records both.
+        let companions = if home {
+            vec![]
         } else {
-            zh
+            self.store.companion_home_visits(visit_id).await?
         };
+        let mut cancelled = 0;
+        let mut labels = vec![];
+        for (id, zh, en) in std::iter::once((visit_id, zh, en)).chain(companions) {
+            cancelled += self
+                .store
+                .record_visit(id, today, &s.code, None, note, now)
+                .await?
+                .unwrap_or(0);
+            self.store
+                .audit(now, &s.code, "visit_done", &format!("visit:{id}"), "by SMS")
+                .await?;
+            labels.push(if s.language == crate::domain::Language::En {
+                en
+            } else {
+                zh
+            });
+        }
+        let contact = labels.join(if s.language == crate::domain::Language::En {
+            " and "
+        } else {
+            "和"
+        });
         let body = self.texts.render(
             "visit-recorded",
             s.language,

@@ -29,6 +29,11 @@ pub struct Digest {
     pub messages: Vec<String>,
 }
 
+/// A worklist item's state: its window or period is over, unrecorded.
+pub const MISSED: &str = "missed, not recorded";
+/// A worklist item's state: the officer's home visit, due now.
+pub const HOME_VISIT_DUE: &str = "home visit due";
+
 /// One overdue visit on an officer's worklist.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkItem {
@@ -212,8 +217,8 @@ impl Jobs {
         // Officer -> items; supervisor code -> items.
         let mut officer_items: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut supervisor_items: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        // The officer's own home visits are tasks on her worklist, never texts.
-        for v in overdue.iter().filter(|v| !v.task) {
+        // (The officer's own home visits are tasks on her worklist, never texts.)
+        for v in &overdue {
             let Some(officer) = v.officer_code.as_deref().and_then(|c| staff.get(c)) else {
                 tracing::warn!(
                     woman_id = v.woman_id,
@@ -321,10 +326,11 @@ impl Jobs {
         text(k)
     }
 
-    /// The officers' worklist: every overdue visit in `officer`'s care (or
-    /// everyone's), each marked missed when the next one's window has
-    /// opened, listed until someone records it; then the home visits due
-    /// now.
+    /// The officers' worklist: every overdue check-up in `officer`'s care
+    /// (or everyone's), each marked missed when the next one's window has
+    /// opened, listed until someone records it; the officer's home visits
+    /// whose period ended unrecorded (missed); then the home visits due now
+    /// (from `home_visits.lead_days` before their date to their period's end).
     pub async fn worklist(
         &self,
         now: DateTime<Utc>,
@@ -341,25 +347,36 @@ impl Jobs {
             .filter(mine)
             .map(|v| WorkItem {
                 state: if v.superseded(today) {
-                    "missed, not recorded"
+                    MISSED
                 } else {
                     "overdue"
                 },
                 days_overdue: (today - v.window_end).num_days(),
                 visit: v,
             });
-        let due = self
+        let missed = self
             .store
-            .due_home_visits(today, cutoff)
+            .missed_home_visits(today)
             .await?
             .into_iter()
             .filter(mine)
             .map(|v| WorkItem {
-                state: "home visit due",
+                state: MISSED,
+                days_overdue: (today - v.window_end).num_days(),
+                visit: v,
+            });
+        let due = self
+            .store
+            .due_home_visits(today, self.config.home_visits.lead_days)
+            .await?
+            .into_iter()
+            .filter(mine)
+            .map(|v| WorkItem {
+                state: HOME_VISIT_DUE,
                 days_overdue: 0,
                 visit: v,
             });
-        Ok(overdue.chain(due).collect())
+        Ok(overdue.chain(missed).chain(due).collect())
     }
 
     /// Sends today's digests (kind alert: they wait for the send window).

@@ -37,6 +37,9 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Input(#[from] enrollment::InputError),
+    /// A report's period is not one.
+    #[error(transparent)]
+    Period(#[from] crate::domain::PeriodError),
     #[error("{0}")]
     Config(String),
     /// The request was understood and refused, with the reason.

@@ -7,6 +7,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// A birth as recorded: the day, where, how many babies were born alive
+/// (a stillbirth: 0; twins: 2) and, when known, the day she left hospital.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirthRecord {
+    pub on: NaiveDate,
+    pub place: Option<String>,
+    pub live_born: i64,
+    pub discharged_on: Option<NaiveDate>,
+}
+
 /// A visit whose window closed without a record.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OverdueVisit {
@@ -18,6 +28,8 @@ pub struct OverdueVisit {
     pub officer_code: Option<String>,
     pub label_zh: String,
     pub label_en: String,
+    /// When its window (a home visit: its period) opened.
+    pub window_start: NaiveDate,
     pub window_end: NaiveDate,
     /// When the pregnancy's next contact window opens, if one does.
     pub next_window_start: Option<NaiveDate>,
@@ -69,19 +81,22 @@ pub struct Coverage {
 }
 
 impl Store {
-    /// Pending visits of current pregnancies whose window closed before `cutoff`.
+    /// Pending check-ups of current pregnancies whose window closed before
+    /// `cutoff` (the officer's own home visits are [`Store::missed_home_visits`]).
     /// (Women without an officer or village sort first, as SQLite orders
     /// NULLs; PostgreSQL is told so. Ties go by id, the same on both.)
     pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
         Ok(on_read!(self, db => {
             sqlx::query_as::<_, OverdueVisit>(
-                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
+                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en,
+                        v.window_start, v.window_end,
                         (SELECT MIN(n.window_start) FROM visits n
                           WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
-                            AND n.task = v.task AND n.status <> 'cancelled') AS next_window_start,
+                            AND n.task = FALSE AND n.status <> 'cancelled') AS next_window_start,
                         v.task, v.contact_key
                  FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-                 WHERE v.status = 'pending' AND v.window_end < $1 AND p.status IN ('active', 'delivered', 'stale')
+                 WHERE v.status = 'pending' AND v.task = FALSE AND v.window_end < $1
+                   AND p.status IN ('active', 'delivered', 'stale')
                  ORDER BY w.officer_code NULLS FIRST, v.window_end, w.id, v.id",
             )
             .bind(cutoff)
@@ -90,25 +105,44 @@ impl Store {
         }))
     }
 
-    /// The officer's home visits whose period has begun and that are not
-    /// yet overdue: due now, in her worklist.
+    /// The officer's home visits whose period ended before `today` with
+    /// nothing recorded: missed (a later visit is the next period's).
+    pub async fn missed_home_visits(&self, today: NaiveDate) -> Result<Vec<OverdueVisit>> {
+        Ok(on_read!(self, db => {
+            sqlx::query_as::<_, OverdueVisit>(
+                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en,
+                        v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key
+                 FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
+                 WHERE v.status = 'pending' AND v.task = TRUE AND v.window_end < $1
+                   AND p.status IN ('active', 'delivered', 'stale') AND w.erased_at IS NULL
+                 ORDER BY w.officer_code NULLS FIRST, v.window_end, w.id, v.id",
+            )
+            .bind(today)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
+    /// The officer's home visits due now: from `lead_days` before the
+    /// visit's date until its period ends.
     pub async fn due_home_visits(
         &self,
         today: NaiveDate,
-        overdue_cutoff: NaiveDate,
+        lead_days: i64,
     ) -> Result<Vec<OverdueVisit>> {
         self.open_visits(
             "AND v.task",
+            "v.window_start",
+            today + chrono::Duration::days(lead_days.max(0)),
             today,
-            overdue_cutoff,
             "w.officer_code NULLS FIRST, v.window_end, w.id, v.id",
         )
         .await
     }
 
-    /// Pending visits of current pregnancies whose window is open or opens
-    /// by `until` and is not yet overdue (it ends on or after
-    /// `overdue_cutoff`): what an officer reminds women of on her round.
+    /// Pending visits of current pregnancies due by `until` and not yet
+    /// overdue (the window ends on or after `overdue_cutoff`): what an
+    /// officer reminds women of on her round.
     pub async fn coming_visits(
         &self,
         until: NaiveDate,
@@ -116,6 +150,7 @@ impl Store {
     ) -> Result<Vec<OverdueVisit>> {
         self.open_visits(
             "",
+            "v.due_on",
             until,
             overdue_cutoff,
             "w.village NULLS FIRST, v.window_start, w.id, v.id",
@@ -123,26 +158,29 @@ impl Store {
         .await
     }
 
-    /// Pending visits of current pregnancies whose window opens by
-    /// `starts_by` and ends on or after `ends_from`.
+    /// Pending visits of current pregnancies whose `by_col` (a date column
+    /// of `visits v`) is on or before `by` and whose window ends on or after
+    /// `ends_from`.
     async fn open_visits(
         &self,
         narrower: &'static str,
-        starts_by: NaiveDate,
+        by_col: &'static str,
+        by: NaiveDate,
         ends_from: NaiveDate,
         order: &'static str,
     ) -> Result<Vec<OverdueVisit>> {
         let sql = format!(
-            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en, v.window_end,
-                    CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key
+            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en,
+                    v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
-             WHERE v.status = 'pending' {narrower} AND v.window_start <= $1 AND v.window_end >= $2
-               AND p.status IN ('active', 'delivered') AND w.erased_at IS NULL
+             WHERE v.status = 'pending' {narrower} AND {by_col} <= $1 AND v.window_end >= $2
+               AND p.status IN ('active', 'delivered') AND (p.status = 'active' OR v.seq >= 100)
+               AND w.erased_at IS NULL
              ORDER BY {order}"
         );
         Ok(on_read!(self, db => {
             sqlx::query_as::<_, OverdueVisit>(&sql)
-                .bind(starts_by)
+                .bind(by)
                 .bind(ends_from)
                 .fetch_all(db)
                 .await?
@@ -188,14 +226,13 @@ impl Store {
     }
 
     /// Records a birth: the prenatal schedule ends (pending prenatal visits
-    /// and messages cancelled) and the postpartum contacts are added.
+    /// whose window was still open, and their messages, cancelled; those
+    /// already missed stay missed) and the postpartum contacts are added.
     /// Returns the number of messages cancelled.
     pub async fn record_birth(
         &self,
         pregnancy_id: i64,
-        on: NaiveDate,
-        place: Option<&str>,
-        live_birth: bool,
+        birth: &BirthRecord,
         visits: &[PlannedVisit],
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -204,13 +241,14 @@ impl Store {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE pregnancies SET status = 'delivered', delivered_on = $1, birth_place = $2, live_birth = $3,
-                        version = version + 1, plan_from = $4, updated_at = $5
-                 WHERE id = $6 AND status IN ('active', 'stale')",
+                        live_born = $4, discharged_on = $5, version = version + 1, plan_from = $6, updated_at = $6
+                 WHERE id = $7 AND status IN ('active', 'stale')",
             )
-            .bind(on)
-            .bind(place)
-            .bind(live_birth)
-            .bind(now_s)
+            .bind(birth.on)
+            .bind(birth.place.as_deref())
+            .bind(birth.live_born > 0)
+            .bind(birth.live_born)
+            .bind(birth.discharged_on)
             .bind(now_s)
             .bind(pregnancy_id)
             .execute(&mut *tx)
@@ -220,7 +258,7 @@ impl Store {
                     "current pregnancy {pregnancy_id}"
                 )));
             }
-            let n = super::enroll::close_schedule!(tx, pregnancy_id, "birth recorded", now_s);
+            let n = super::enroll::close_schedule!(tx, pregnancy_id, birth.on, "birth recorded", now_s);
             if !visits.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,

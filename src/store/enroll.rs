@@ -325,7 +325,7 @@ impl Store {
                     "active pregnancy {pregnancy_id}"
                 )));
             }
-            let n = close_schedule!(tx, pregnancy_id, "pregnancy ended", now_s);
+            let n = close_schedule!(tx, pregnancy_id, on, "pregnancy ended", now_s);
             tx.commit().await?;
             n
         }))
@@ -422,27 +422,126 @@ impl Store {
         }))
     }
 
-    /// The visit a report for this woman is about: the earliest pending
-    /// visit whose window has opened, else the next one. With its labels.
-    /// `task`: the officer's own home visits, or her check-ups.
+    /// The check-up a report for this woman is about: the earliest pending
+    /// one whose window has opened (a late visit is still recorded), else
+    /// the next one. With its labels. After the birth, only the visits that
+    /// come after it, hers before the baby's: a prenatal check-up missed
+    /// before the birth is recorded by naming it.
     pub async fn current_visit(
         &self,
         woman_id: i64,
         today: NaiveDate,
-        task: bool,
     ) -> Result<Option<(i64, String, String)>> {
         Ok(on_db!(self, db => {
             sqlx::query_as(
                 "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
-                   AND v.task = $2
-                 ORDER BY (v.window_start <= $3) DESC, v.due_on LIMIT 1",
+                   AND v.task = FALSE AND (p.status = 'active' OR v.seq >= 100)
+                 ORDER BY (v.window_start <= $2) DESC, v.newborn, v.due_on, v.id LIMIT 1",
             )
             .bind(woman_id)
-            .bind(task)
             .bind(today)
             .fetch_optional(db)
             .await?
+        }))
+    }
+
+    /// The newborn's home visits due the same day as her own home visit
+    /// `visit_id` (the officer sees mother and baby at one visit): recorded
+    /// with it.
+    pub async fn companion_home_visits(&self, visit_id: i64) -> Result<Vec<(i64, String, String)>> {
+        Ok(on_db!(self, db => {
+            sqlx::query_as(
+                "SELECT n.id, n.label_zh, n.label_en FROM visits m
+                 JOIN visits n ON n.pregnancy_id = m.pregnancy_id AND n.due_on = m.due_on
+                 WHERE m.id = $1 AND m.home = TRUE AND m.newborn = FALSE AND m.task = FALSE
+                   AND n.home = TRUE AND n.newborn = TRUE AND n.task = FALSE AND n.status = 'pending'
+                 ORDER BY n.id",
+            )
+            .bind(visit_id)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
+    /// The officer's home visit that a visit on `today` belongs to: the
+    /// pending one whose period holds the day, else the one due soonest.
+    /// Never one whose period is over: that visit was missed, and a visit
+    /// today is not it.
+    pub async fn current_home_visit(
+        &self,
+        woman_id: i64,
+        today: NaiveDate,
+    ) -> Result<Option<(i64, String, String)>> {
+        Ok(on_db!(self, db => {
+            sqlx::query_as(
+                "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
+                 WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+                   AND v.task = TRUE AND v.window_end >= $2
+                 ORDER BY v.window_start, v.id LIMIT 1",
+            )
+            .bind(woman_id)
+            .bind(today)
+            .fetch_optional(db)
+            .await?
+        }))
+    }
+
+    /// Records a check-up beyond her plan (she went more often than the
+    /// plan asks), done on `on`, for her current pregnancy before its
+    /// birth. `None` when she has no pregnancy before a birth, or one of
+    /// her check-ups is recorded on that day already.
+    pub async fn record_extra_checkup(
+        &self,
+        woman_id: i64,
+        on: NaiveDate,
+        by: &str,
+        place: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Option<i64>> {
+        Ok(on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let p: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT p.id, (SELECT COUNT(*) FROM visits x WHERE x.pregnancy_id = p.id AND x.contact_key LIKE 'extra-%')
+                 FROM pregnancies p WHERE p.woman_id = $1 AND p.status IN ('active', 'stale')
+                 ORDER BY p.id DESC LIMIT 1",
+            )
+            .bind(woman_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((pid, extras)) = p else {
+                return Ok(None);
+            };
+            let same_day: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM visits WHERE pregnancy_id = $1 AND status = 'done' AND done_on = $2
+                   AND task = FALSE AND seq < 100",
+            )
+            .bind(pid)
+            .bind(on)
+            .fetch_one(&mut *tx)
+            .await?;
+            if same_day > 0 {
+                return Ok(None);
+            }
+            let n = extras + 1;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                     status, done_on, done_by, done_place, note)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $6, 'done', $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(pid)
+            .bind(format!("extra-{n}"))
+            .bind(EXTRA_CHECKUP_SEQ)
+            .bind("计划外产前检查")
+            .bind("extra prenatal check-up")
+            .bind(on)
+            .bind(by)
+            .bind(place)
+            .bind(note)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Some(id)
         }))
     }
 
@@ -524,9 +623,9 @@ impl Store {
     pub async fn visit_records(&self, pregnancy_id: i64) -> Result<Vec<VisitRecord>> {
         on_read!(self, db => {
             sqlx::query(
-                "SELECT id, contact_key, label_zh, label_en, window_start, due_on, window_end, status,
-                        done_on, done_by, done_place, home, task, note
-                 FROM visits WHERE pregnancy_id = $1 ORDER BY seq",
+                "SELECT id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end, status,
+                        done_on, done_by, done_place, home, task, newborn, note
+                 FROM visits WHERE pregnancy_id = $1 ORDER BY seq >= 100, due_on, seq, id",
             )
             .bind(pregnancy_id)
             .fetch_all(db)
@@ -536,6 +635,7 @@ impl Store {
                 Ok(VisitRecord {
                     id: r.try_get("id")?,
                     key: r.try_get("contact_key")?,
+                    seq: r.try_get("seq")?,
                     label_zh: r.try_get("label_zh")?,
                     label_en: r.try_get("label_en")?,
                     window_start: r.try_get("window_start")?,
@@ -549,6 +649,7 @@ impl Store {
                     done_place: r.try_get("done_place")?,
                     home: r.try_get("home")?,
                     task: r.try_get("task")?,
+                    newborn: r.try_get("newborn")?,
                     note: r.try_get("note")?,
                 })
             })
@@ -564,6 +665,10 @@ impl Store {
         }))
     }
 }
+
+/// The `seq` of a check-up beyond the plan: prenatal (under 100, where
+/// postpartum contacts start), after every planned one.
+pub const EXTRA_CHECKUP_SEQ: i64 = 99;
 
 /// `enroll_batch`'s statements: each reads one JSON array of row arrays
 /// bound as `$1`.
@@ -630,16 +735,21 @@ fn visit_json(pregnancy_id: i64, v: &PlannedVisit) -> serde_json::Value {
            "home": v.home as i64, "task": v.task as i64, "newborn": v.newborn as i64})
 }
 
-/// Ends a pregnancy's current schedule: its pending visits are cancelled,
-/// and so is every message of it not yet handed to a gateway. Evaluates to
-/// the number of messages cancelled. A macro, so that one body serves a
+/// Ends a pregnancy's current schedule on the day `$on` (a birth, a
+/// loss): its pending visits whose window is still open then, or not yet
+/// open, are cancelled, and so is every message of it not yet handed to a
+/// gateway. A visit whose window had already closed unrecorded stays as it
+/// is: it was missed, and stays so in the figures and the worklist. Evaluates
+/// to the number of messages cancelled. A macro, so that one body serves a
 /// transaction on either backend.
 macro_rules! close_schedule {
-    ($tx:expr, $pregnancy_id:expr, $cause:expr, $now_s:expr) => {{
+    ($tx:expr, $pregnancy_id:expr, $on:expr, $cause:expr, $now_s:expr) => {{
         sqlx::query(
-            "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'",
+            "UPDATE visits SET status = 'cancelled'
+             WHERE pregnancy_id = $1 AND status = 'pending' AND window_end >= $2",
         )
         .bind($pregnancy_id)
+        .bind($on)
         .execute(&mut *$tx)
         .await?;
         $crate::store::enroll::cancel_pending!(
@@ -702,6 +812,8 @@ pub(crate) use cancel_pending;
 pub struct VisitRecord {
     pub id: i64,
     pub key: String,
+    /// Its place in the plan: under 100 before the birth, from 100 after.
+    pub seq: i64,
     pub label_zh: String,
     pub label_en: String,
     pub window_start: NaiveDate,
@@ -716,5 +828,7 @@ pub struct VisitRecord {
     pub home: bool,
     /// The officer's own task (no reminder to her).
     pub task: bool,
+    /// For the baby.
+    pub newborn: bool,
     pub note: Option<String>,
 }

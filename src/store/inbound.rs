@@ -280,7 +280,7 @@ impl Store {
     pub async fn opt_in(&self, woman_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<i64>>> {
         Ok(on_db!(self, db => {
             let mut tx = db.begin_write().await?;
-            let r = sqlx::query("UPDATE women SET opted_out_at = NULL, opted_out_via = NULL, updated_at = $1 WHERE id = $2 AND opted_out_at IS NOT NULL")
+            let r = sqlx::query("UPDATE women SET opted_out_at = NULL, opted_out_via = NULL, updated_at = $1 WHERE id = $2 AND opted_out_at IS NOT NULL AND erased_at IS NULL")
                 .bind(ts(now))
                 .bind(woman_id)
                 .execute(&mut *tx)

@@ -1,150 +1,211 @@
-//! The township assessment's indicators, per village: each a numerator
-//! and a denominator counted straight from the records for a period of
-//! local days `[from, to)`. Grouping into townships and the county, shares
-//! and targets are the service's.
+//! What the reports count, straight from the records: for the national
+//! maternal-care figures, one row of facts per birth in a period (the
+//! service judges each against its definition as of a day); for
+//! careminder's own figures, counts per township, village and officer.
+//! Grouping, shares and targets are `services::reports`'.
 
-use super::{on_read, ts, Result, Store};
+use super::{days_between, on_read, ts, Result, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 
-/// One indicator's counts in one village.
+/// One birth in the period, with what the national figures ask of it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BirthFacts {
+    pub pregnancy_id: i64,
+    /// Her officer's township ("-" when none is known).
+    pub township: String,
+    /// Her village ("-" when none is known).
+    pub village: String,
+    /// Her officer's code ("-" when none).
+    pub officer: String,
+    pub lmp: NaiveDate,
+    pub registered_on: NaiveDate,
+    pub delivered_on: NaiveDate,
+    /// The day she left hospital, when recorded.
+    pub discharged_on: Option<NaiveDate>,
+    /// Babies born alive (a stillbirth: 0; twins: 2).
+    pub live_born: i64,
+    /// Prenatal check-ups done (planned or extra).
+    pub checkups: i64,
+    /// The day of her first prenatal check-up done.
+    pub first_checkup_on: Option<NaiveDate>,
+    /// The first postpartum home visit to her (not the baby's) done.
+    pub postpartum_visit_on: Option<NaiveDate>,
+    /// Her 42-day check done (a postpartum check of hers, not at home,
+    /// due five weeks or more after the birth).
+    pub check_42d_on: Option<NaiveDate>,
+    /// The last day of that check's window in her plan, if she has one.
+    pub check_42d_window_end: Option<NaiveDate>,
+}
+
+/// One of careminder's own figures in one village for one officer's women.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndicatorCount {
+pub struct OwnCount {
     pub indicator: &'static str,
     pub township: String,
     pub village: String,
+    pub officer: String,
     pub numerator: i64,
     pub denominator: i64,
+    /// Counted in the denominator, but whose time has not come yet.
+    pub not_yet_due: i64,
 }
 
-/// Which bounds an indicator's SQL takes as `$1`/`$2`: the period's first
-/// and next-after-last local day, or the same as instants.
+/// Which bounds a query of careminder's own figures takes as `$1`/`$2`:
+/// the period's first and next-after-last local day, or the same as
+/// instants. Counting by days, `$3` is today.
 #[derive(Clone, Copy)]
 enum Bounds {
     Days,
     Instants,
 }
 
-/// Each indicator: its key, the SQL that counts it per township and
-/// village, and the bounds it takes. `{julianday}(d)` stands for a date's
-/// day number: SQLite's `julianday(d)`; on PostgreSQL, whose dates
-/// subtract to whole days, the date itself.
-const QUERIES: &[(&str, Bounds, &str)] = &[
-    // Pregnancies registered in the period; those registered before 13+0 weeks.
-    (
-        "early_registration",
-        Bounds::Days,
-        "SELECT {area}, COUNT(*) FILTER (WHERE {julianday}(p.registered_on) - {julianday}(p.lmp) < 91) AS num,
-                COUNT(*) AS den
-         FROM pregnancies p JOIN women w ON w.id = p.woman_id {staff}
-         WHERE p.registered_on >= $1 AND p.registered_on < $2 GROUP BY t, v",
-    ),
-    // Births in the period; those with 5 or more prenatal check-ups done.
-    (
-        "five_checkups",
-        Bounds::Days,
-        "SELECT {area},
-                COUNT(*) FILTER (WHERE (SELECT COUNT(*) FROM visits x WHERE x.pregnancy_id = p.id AND x.seq < 100
-                       AND x.task = FALSE AND x.status = 'done') >= 5) AS num,
-                COUNT(*) AS den
-         FROM pregnancies p JOIN women w ON w.id = p.woman_id {staff}
-         WHERE p.status = 'delivered' AND p.delivered_on >= $1 AND p.delivered_on < $2 GROUP BY t, v",
-    ),
-    // Births in the period; those visited at home within 7 days of the birth.
-    (
-        "postpartum_visit_7d",
-        Bounds::Days,
-        "SELECT {area},
-                COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM visits x WHERE x.pregnancy_id = p.id AND x.seq >= 100
-                       AND x.home = TRUE AND x.task = FALSE AND x.newborn = FALSE AND x.status = 'done'
-                       AND {julianday}(x.done_on) - {julianday}(p.delivered_on) <= 7)) AS num,
-                COUNT(*) AS den
-         FROM pregnancies p JOIN women w ON w.id = p.woman_id {staff}
-         WHERE p.status = 'delivered' AND p.delivered_on >= $1 AND p.delivered_on < $2 GROUP BY t, v",
-    ),
-    // Births in the period; those whose 42-day check is recorded.
-    (
-        "check_42d",
-        Bounds::Days,
-        "SELECT {area},
-                COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM visits x WHERE x.pregnancy_id = p.id AND x.seq >= 100
-                       AND x.home = FALSE AND x.task = FALSE AND x.newborn = FALSE AND x.status = 'done'
-                       AND {julianday}(x.due_on) - {julianday}(p.delivered_on) >= 35)) AS num,
-                COUNT(*) AS den
-         FROM pregnancies p JOIN women w ON w.id = p.woman_id {staff}
-         WHERE p.status = 'delivered' AND p.delivered_on >= $1 AND p.delivered_on < $2 GROUP BY t, v",
-    ),
-    // The officers' home visits whose period ended in the period; those done in it.
+/// Each of careminder's own figures: its key, the SQL that counts it per
+/// township, village and officer, and the bounds it takes.
+const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
+    // The officers' home visits whose period ended in the period; those
+    // done within it; those whose period has not ended yet today.
     (
         "home_visits_on_time",
         Bounds::Days,
         "SELECT {area}, COUNT(*) FILTER (WHERE x.status = 'done' AND x.done_on <= x.window_end) AS num,
-                COUNT(*) AS den
+                COUNT(*) AS den,
+                COUNT(*) FILTER (WHERE x.status = 'pending' AND x.window_end >= $3) AS nyd
          FROM visits x JOIN pregnancies p ON p.id = x.pregnancy_id JOIN women w ON w.id = p.woman_id {staff}
          WHERE x.task = TRUE AND x.status <> 'cancelled' AND x.window_end >= $1 AND x.window_end < $2
-         GROUP BY t, v",
+         GROUP BY t, v, o",
     ),
     // Reminders that were due in the period and went to a gateway; those delivered.
     (
         "reminders_delivered",
         Bounds::Instants,
-        "SELECT {area}, COUNT(*) FILTER (WHERE o.status = 'delivered') AS num, COUNT(*) AS den
+        "SELECT {area}, COUNT(*) FILTER (WHERE o.status = 'delivered') AS num, COUNT(*) AS den,
+                CAST(0 AS BIGINT) AS nyd
          FROM outbox o JOIN women w ON w.id = o.woman_id {staff}
          WHERE o.kind = 'reminder' AND o.send_at >= $1 AND o.send_at < $2
-           AND o.status IN ('accepted', 'sent', 'delivered', 'failed') GROUP BY t, v",
+           AND o.status IN ('accepted', 'sent', 'delivered', 'failed') GROUP BY t, v, o",
     ),
-    // Women with consent by the period's end; those who opted out in it.
+    // Women with consent by the period's end who had not opted out (nor
+    // had their data erased) before it began; those who opted out in it.
+    // An erasure stops her messages but is not an opt-out, and erasing her
+    // later changes no figure of a period before it.
     (
         "opt_outs",
         Bounds::Instants,
-        "SELECT {area}, COUNT(*) FILTER (WHERE w.opted_out_at >= $1 AND w.opted_out_at < $2) AS num,
-                COUNT(*) AS den
+        "SELECT {area},
+                COUNT(*) FILTER (WHERE w.opted_out_at >= $1 AND w.opted_out_at < $2
+                                   AND COALESCE(w.opted_out_via, '') <> 'erased') AS num,
+                COUNT(*) AS den,
+                CAST(0 AS BIGINT) AS nyd
          FROM women w {staff}
-         WHERE w.consent_at IS NOT NULL AND w.consent_at < $2 AND w.erased_at IS NULL
-           AND (w.opted_out_at IS NULL OR w.opted_out_at >= $1) GROUP BY t, v",
+         WHERE w.consent_at IS NOT NULL AND w.consent_at < $2
+           AND (w.erased_at IS NULL OR w.erased_at >= $1)
+           AND (w.opted_out_at IS NULL OR w.opted_out_at >= $1 OR COALESCE(w.opted_out_via, '') = 'erased')
+         GROUP BY t, v, o",
     ),
 ];
 
+/// A woman's area in a report: her officer's township, her village, her officer.
+const AREA: &str =
+    "COALESCE(st.township, '-') AS t, COALESCE(w.village, '-') AS v, COALESCE(w.officer_code, '-') AS o";
+const STAFF: &str = "LEFT JOIN staff st ON st.code = w.officer_code";
+
 impl Store {
-    /// Every indicator's counts per village for the local days `[from, to)`
-    /// (`start`, `end`: the same bounds as instants).
-    pub async fn indicator_counts(
+    /// Every birth recorded with its day in `[from, to)`, with the facts
+    /// the national figures judge.
+    pub async fn birth_facts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<BirthFacts>> {
+        let check_42d = format!(
+            "x.pregnancy_id = p.id AND x.seq >= 100 AND x.home = FALSE AND x.task = FALSE AND x.newborn = FALSE
+             AND {} >= 35",
+            days_between(self.is_postgres(), "x.due_on", "p.delivered_on")
+        );
+        let prenatal =
+            "x.pregnancy_id = p.id AND x.seq < 100 AND x.task = FALSE AND x.status = 'done'";
+        let sql = format!(
+            "SELECT p.id AS pregnancy_id, {area_t} AS township, {area_v} AS village, {area_o} AS officer,
+                    p.lmp, p.registered_on, p.delivered_on, p.discharged_on,
+                    COALESCE(p.live_born, CASE WHEN p.live_birth THEN 1 ELSE 0 END) AS live_born,
+                    (SELECT COUNT(*) FROM visits x WHERE {prenatal}) AS checkups,
+                    (SELECT MIN(x.done_on) FROM visits x WHERE {prenatal}) AS first_checkup_on,
+                    (SELECT MIN(x.done_on) FROM visits x
+                      WHERE x.pregnancy_id = p.id AND x.seq >= 100 AND x.home = TRUE AND x.task = FALSE
+                        AND x.newborn = FALSE AND x.status = 'done') AS postpartum_visit_on,
+                    (SELECT MIN(x.done_on) FROM visits x WHERE {check_42d} AND x.status = 'done') AS check_42d_on,
+                    (SELECT MAX(x.window_end) FROM visits x WHERE {check_42d} AND x.status <> 'cancelled')
+                        AS check_42d_window_end
+             FROM pregnancies p JOIN women w ON w.id = p.woman_id {STAFF}
+             WHERE p.status = 'delivered' AND p.delivered_on >= $1 AND p.delivered_on < $2
+             ORDER BY p.id",
+            area_t = "COALESCE(st.township, '-')",
+            area_v = "COALESCE(w.village, '-')",
+            area_o = "COALESCE(w.officer_code, '-')",
+        );
+        Ok(on_read!(self, db => {
+            sqlx::query_as::<_, BirthFacts>(&sql)
+                .bind(from)
+                .bind(to)
+                .fetch_all(db)
+                .await?
+        }))
+    }
+
+    /// careminder's own figures per township, village and officer for the
+    /// local days `[from, to)` (`start`, `end`: the same bounds as
+    /// instants), as of `today`.
+    pub async fn own_figure_counts(
         &self,
         from: NaiveDate,
         to: NaiveDate,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<IndicatorCount>> {
-        let julianday = if self.is_postgres() { "" } else { "julianday" };
+        today: NaiveDate,
+    ) -> Result<Vec<OwnCount>> {
         let mut out = vec![];
-        for (indicator, bounds, sql) in QUERIES {
-            let sql = sql
-                .replace(
-                    "{area}",
-                    "COALESCE(st.township, '-') AS t, COALESCE(w.village, '-') AS v",
-                )
-                .replace("{staff}", "LEFT JOIN staff st ON st.code = w.officer_code")
-                .replace("{julianday}", julianday);
-            let rows: Vec<(String, String, i64, i64)> = on_read!(self, db => {
+        for (indicator, bounds, sql) in OWN_QUERIES {
+            let sql = sql.replace("{area}", AREA).replace("{staff}", STAFF);
+            let rows: Vec<(String, String, String, i64, i64, i64)> = on_read!(self, db => {
                 let q = sqlx::query_as(&sql);
                 let q = match bounds {
-                    Bounds::Days => q.bind(from).bind(to),
+                    Bounds::Days => q.bind(from).bind(to).bind(today),
                     Bounds::Instants => q.bind(ts(start)).bind(ts(end)),
                 };
                 q.fetch_all(db).await?
             });
-            out.extend(
-                rows.into_iter()
-                    .map(
-                        |(township, village, numerator, denominator)| IndicatorCount {
-                            indicator,
-                            township,
-                            village,
-                            numerator,
-                            denominator,
-                        },
-                    ),
-            );
+            out.extend(rows.into_iter().map(
+                |(township, village, officer, numerator, denominator, not_yet_due)| OwnCount {
+                    indicator,
+                    township,
+                    village,
+                    officer,
+                    numerator,
+                    denominator,
+                    not_yet_due,
+                },
+            ));
         }
         Ok(out)
     }
+
+    /// Whether a township, village or officer code names anyone: a report
+    /// for an area nobody is in is refused, not shown as zeros.
+    pub async fn area_exists(&self, kind: AreaKind, code: &str) -> Result<bool> {
+        let sql = match kind {
+            AreaKind::Township => "SELECT COUNT(*) FROM staff WHERE township = $1",
+            AreaKind::Village => {
+                "SELECT (SELECT COUNT(*) FROM staff WHERE village = $1) + (SELECT COUNT(*) FROM women WHERE village = $1)"
+            }
+            AreaKind::Officer => "SELECT COUNT(*) FROM staff WHERE code = $1 AND role = 'officer'",
+        };
+        let n: i64 = on_read!(self, db => {
+            sqlx::query_scalar(sql).bind(code).fetch_one(db).await?
+        });
+        Ok(n > 0)
+    }
+}
+
+/// What an area code in a report's filter names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AreaKind {
+    Township,
+    Village,
+    Officer,
 }

@@ -30,14 +30,14 @@ mod wechat;
 
 pub use broadcasts::{Audience, AudienceMember, BroadcastRow, Stage};
 pub use campaigns::{SmsVariant, StepRow, StepSeed, StepText, WechatVariant};
-pub use care::{Coverage, OverdueVisit, StalePregnancy};
+pub use care::{BirthRecord, Coverage, OverdueVisit, StalePregnancy};
 pub use console::{
     Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,
     TextVersion, VillageVisits, WomanListRow, WomenFilter,
 };
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecord, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
-pub use indicators::IndicatorCount;
+pub use indicators::{AreaKind, BirthFacts, OwnCount};
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount, SPENT_URL,
@@ -522,6 +522,16 @@ pub(crate) fn json_set(postgres: bool, ty: &str) -> (String, &'static str) {
         )
     } else {
         ("SELECT value FROM json_each(".to_string(), ")")
+    }
+}
+
+/// Whole days from the date `earlier` to the date `later` (SQL
+/// expressions): SQLite counts in Julian days, PostgreSQL subtracts dates.
+pub(crate) fn days_between(postgres: bool, later: &str, earlier: &str) -> String {
+    if postgres {
+        format!("({later} - {earlier})")
+    } else {
+        format!("CAST(julianday({later}) - julianday({earlier}) AS INTEGER)")
     }
 }
 

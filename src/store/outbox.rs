@@ -217,6 +217,9 @@ impl Store {
                          WHERE v.status = 'pending' AND p.status IN ('active', 'delivered')
                            -- The officer's own home visits are tasks, not her reminders.
                            AND v.task = FALSE
+                           -- After the birth, a prenatal check-up missed before it is
+                           -- the officer's record to make, not her reminder.
+                           AND (p.status = 'active' OR v.seq >= 100)
                            -- A newborn visit on the day of her own goes in her message.
                            AND NOT (v.newborn = TRUE AND EXISTS (
                                SELECT 1 FROM visits m WHERE m.pregnancy_id = v.pregnancy_id
@@ -242,7 +245,8 @@ impl Store {
             ),
         };
         let mut sql = format!(
-            "{select} AND {date_col} BETWEEN $1 AND $2 AND w.consent_at IS NOT NULL AND w.opted_out_at IS NULL"
+            "{select} AND {date_col} BETWEEN $1 AND $2 AND w.consent_at IS NOT NULL AND w.opted_out_at IS NULL
+               AND w.erased_at IS NULL"
         );
         if only.is_some() {
             sql.push_str(" AND p.id IN ");
@@ -389,7 +393,8 @@ impl Store {
                                   WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END,
                     'language', COALESCE(w.language, st.language, ?4),
                     'village', COALESCE(w.village, st.village),
-                    'can_receive', CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
+                    'can_receive', CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL
+                                                                               AND w.erased_at IS NULL)
                                         ELSE w.erased_at IS NULL END,
                     -- A stopped broadcast sends nothing more, even what was claimed.
                     'stopped', (o.broadcast_id IS NOT NULL

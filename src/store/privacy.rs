@@ -150,10 +150,12 @@ impl Store {
     }
 
     /// Erases a woman's personal data in one transaction: her name, number,
-    /// WeChat id and consent details go; messages not yet sent are
-    /// cancelled; the text and address of every message to or from her are
-    /// scrubbed. What reports count stays: her village, officer, dates,
-    /// visits and each message's status. `None` when there is no such woman.
+    /// WeChat id and how and by whom she consented go; messages not yet sent
+    /// are cancelled; the text and address of every message to or from her
+    /// are scrubbed. What reports count stays: her village, officer, dates,
+    /// visits, when she consented (and opted out), each message's status. An
+    /// erasure stops her messages (marked opted out "erased") but is not
+    /// counted as an opt-out. `None` when there is no such woman.
     pub async fn erase_woman(
         &self,
         woman_id: i64,
@@ -165,7 +167,7 @@ impl Store {
             let mut tx = db.begin_write().await?;
             let found = sqlx::query(
                 "UPDATE women SET name = '(erased)', phone = 'erased:' || CAST(id AS TEXT), wechat_openid = NULL,
-                        consent_at = NULL, consent_source = NULL, consent_by = NULL,
+                        consent_source = NULL, consent_by = NULL,
                         opted_out_at = COALESCE(opted_out_at, $2), opted_out_via = COALESCE(opted_out_via, 'erased'),
                         erased_at = COALESCE(erased_at, $2), updated_at = $2
                  WHERE id = $1",

@@ -4,7 +4,7 @@ use super::{ApiError, AppState};
 use crate::services::enrollment::EnrollmentInput;
 use crate::store::{OutboxFilter, OutboxListRow, StatusCount};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +36,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/digests", get(digests))
         .route("/worklist", get(worklist))
         .route("/reports/indicators", get(indicators))
+        .route("/reports/quarterly", get(quarterly))
         .route("/reports/coverage", get(coverage))
         .route("/women", get(list_women))
         .route("/women/{id}", get(get_woman))
@@ -310,27 +311,12 @@ async fn consent(
     Ok(Json(serde_json::json!({ "consent": true })).into_response())
 }
 
-#[derive(Deserialize)]
-struct BirthBody {
-    on: String,
-    place: Option<String>,
-    #[serde(default = "yes")]
-    live_birth: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 async fn birth(
     State(app): State<AppState>,
     Path(id): Path<i64>,
-    Json(b): Json<BirthBody>,
+    Json(b): Json<crate::services::care::BirthInput>,
 ) -> Result<Response, ApiError> {
-    let n = app
-        .care
-        .record_birth(id, &b.on, b.place.as_deref(), b.live_birth, "api")
-        .await?;
+    let n = app.care.record_birth(id, &b, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
@@ -352,29 +338,130 @@ async fn visit_missed(
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
 }
 
+/// A report's period and part of the county: a quarter, a reporting year
+/// or days; a township, village or officer. Empty values are not given.
 #[derive(Deserialize)]
-struct PeriodQuery {
-    from: String,
-    to: String,
+struct ReportQuery {
+    quarter: Option<String>,
+    year: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    township: Option<String>,
+    village: Option<String>,
+    officer: Option<String>,
+    /// "area" (default) or "officer".
+    by: Option<String>,
+    /// quarterly: "json" (default), "csv" or "xlsx".
+    format: Option<String>,
+    /// Headings of a CSV or workbook: "zh-CN" (default) or "en".
+    lang: Option<String>,
+}
+
+impl ReportQuery {
+    fn period(&self, app: &AppState) -> Result<crate::domain::Period, ApiError> {
+        Ok(crate::domain::Period::parse(
+            self.quarter.as_deref(),
+            self.year.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+            app.reports.today(),
+            crate::domain::Period::quarter_of,
+        )
+        .map_err(crate::services::AppError::from)?)
+    }
+
+    fn scope(&self) -> crate::services::reports::Scope {
+        crate::services::reports::Scope::new(
+            self.township.as_deref(),
+            self.village.as_deref(),
+            self.officer.as_deref(),
+        )
+    }
+
+    fn by_officer(&self) -> Result<bool, ApiError> {
+        match self.by.as_deref().map(str::trim) {
+            None | Some("") | Some("area") => Ok(false),
+            Some("officer") => Ok(true),
+            Some(other) => Err(bad_request(format!(
+                "by: {other:?} is neither area nor officer"
+            ))),
+        }
+    }
+
+    fn lang(&self) -> Result<&'static str, ApiError> {
+        match self.lang.as_deref().map(str::trim) {
+            None | Some("") | Some("zh-CN") => Ok("zh-CN"),
+            Some("en") => Ok("en"),
+            Some(other) => Err(bad_request(format!(
+                "lang: {other:?} is neither zh-CN nor en"
+            ))),
+        }
+    }
+}
+
+fn bad_request(msg: String) -> ApiError {
+    crate::services::AppError::Period(crate::domain::PeriodError::Other(msg)).into()
 }
 
 async fn indicators(
     State(app): State<AppState>,
-    Query(q): Query<PeriodQuery>,
+    Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let day = |field: &'static str, v: &str| {
-        crate::domain::dates::parse_date(v).ok_or_else(|| {
-            crate::services::enrollment::InputError::BadDate {
-                field,
-                value: v.to_string(),
-            }
-        })
+    let period = q.period(&app)?;
+    let report = if q.by_officer()? {
+        app.reports
+            .indicators_by_officer(period, &q.scope())
+            .await?
+    } else {
+        app.reports.indicators(period, &q.scope()).await?
     };
-    let rows = app
+    Ok(Json(report.rows).into_response())
+}
+
+async fn quarterly(
+    State(app): State<AppState>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let period = q.period(&app)?;
+    let lang = q.lang()?;
+    let table = app
         .reports
-        .indicators(day("from", &q.from)?, day("to", &q.to)?)
+        .quarterly(period, &q.scope(), q.by_officer()?)
         .await?;
-    Ok(Json(rows).into_response())
+    let name = format!("maternal-care-{}", table.period.code());
+    Ok(match q.format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => Json(table).into_response(),
+        Some("csv") => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.csv\""),
+                ),
+            ],
+            table.to_csv(lang),
+        )
+            .into_response(),
+        Some("xlsx") => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.xlsx\""),
+                ),
+            ],
+            table.to_xlsx(lang)?,
+        )
+            .into_response(),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "format: {other:?} is not json, csv or xlsx"
+            )))
+        }
+    })
 }
 
 #[derive(Deserialize)]

@@ -243,8 +243,18 @@ impl<E: Into<AppError>> From<E> for ApiError {
 impl ApiError {
     /// The status and the words the caller gets; internals are logged, not told.
     pub fn parts(&self) -> (StatusCode, String) {
+        use crate::domain::PeriodError;
         match &self.0 {
             AppError::Input(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            // What cannot be read is 400; a period read but refused (it ends
+            // before it starts, lies ahead, two at once) is 422.
+            AppError::Period(
+                e @ (PeriodError::BadQuarter(_)
+                | PeriodError::BadYear(_)
+                | PeriodError::BadDate { .. }
+                | PeriodError::Other(_)),
+            ) => (StatusCode::BAD_REQUEST, e.to_string()),
+            AppError::Period(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             AppError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             AppError::Store(StoreError::NotFound(what)) => {

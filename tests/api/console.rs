@@ -6,13 +6,13 @@ use careminder::store::NewStaff;
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
-const PASSWORD: &str = "correct-horse-battery";
+pub(crate) const PASSWORD: &str = "correct-horse-battery";
 
 /// A browser-like client that keeps our cookies by hand (no redirects
 /// followed, so Set-Cookie and Location can be checked).
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     t: &'a TestApp,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     session: Option<String>,
 }
 
@@ -43,7 +43,7 @@ fn csrf_of(html: &str) -> String {
 }
 
 impl<'a> Browser<'a> {
-    fn new(t: &'a TestApp) -> Self {
+    pub(crate) fn new(t: &'a TestApp) -> Self {
         Self {
             t,
             client: reqwest::Client::builder()
@@ -54,7 +54,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn sign_in(&mut self, code: &str, password: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(&mut self, code: &str, password: &str) -> reqwest::Response {
         let form = self.client.get(self.t.url("/login")).send().await.unwrap();
         let login_cookie = cookie_value(&set_cookie(&form, "cm_login").unwrap());
         let token = csrf_of(&form.text().await.unwrap());
@@ -98,14 +98,14 @@ impl<'a> Browser<'a> {
         (r.status(), r.text().await.unwrap())
     }
 
-    fn with_session(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn with_session(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.session {
             Some(s) => rb.header("cookie", format!("cm_session={s}")),
             None => rb,
         }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
         let r = self
             .with_session(self.client.get(self.t.url(path)))
             .send()
@@ -155,7 +155,7 @@ async fn add_staff(
 }
 
 /// A member of staff who reads `language`, with the test password.
-async fn add_staff_in(
+pub(crate) async fn add_staff_in(
     t: &TestApp,
     code: &str,
     role: &str,
@@ -741,6 +741,10 @@ async fn every_route_as_every_role_sees_only_its_area() {
             [200, 200, 200, 200],
         ),
         ("/charts/indicators/no_such.svg", [404, 404, 404, 404]),
+        ("/indicators/officers", [200, 200, 403, 403]),
+        ("/reports/quarterly", [200, 200, 200, 200]),
+        ("/reports/quarterly.csv", [200, 200, 200, 200]),
+        ("/reports/quarterly.xlsx", [200, 200, 200, 200]),
     ];
     for (i, code) in roles.iter().enumerate() {
         let mut b = Browser::new(&t);
@@ -1533,6 +1537,8 @@ async fn pages_read_in(lang: &str) -> Vec<(String, String)> {
         "/broadcasts".into(),
         format!("/broadcasts/{broadcast}"),
         "/indicators".into(),
+        "/indicators/officers".into(),
+        "/reports/quarterly".into(),
         "/audit".into(),
     ];
     let mut pages = vec![];

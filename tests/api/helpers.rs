@@ -359,3 +359,15 @@ impl RawDb {
         self.rows(sql, binds).await
     }
 }
+
+/// A birth on `on` (YYYY-MM-DD) at `place`, of one baby born alive or a
+/// stillbirth, discharged the same day.
+pub fn birth(on: &str, place: Option<&str>, live: bool) -> careminder::services::care::BirthInput {
+    careminder::services::care::BirthInput {
+        on: on.into(),
+        place: place.map(str::to_string),
+        live_birth: live,
+        live_born: None,
+        discharged_on: None,
+    }
+}

@@ -188,7 +188,7 @@ async fn every_api_refusal_is_json_with_the_reason() {
             415,
         ),
         // A query without its parameters.
-        (t.client.get(t.url("/api/v1/reports/indicators")), 400),
+        (t.client.get(t.url("/api/v1/reports/coverage")), 400),
         // A path that is not a number.
         (t.client.get(t.url("/api/v1/women/abc")), 400),
     ];

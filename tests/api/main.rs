@@ -13,6 +13,7 @@ mod crash;
 mod delivery;
 mod demo;
 mod disk;
+mod figures;
 mod fleet;
 mod gateways;
 mod hostile;

@@ -156,7 +156,7 @@ async fn a_birth_cancels_prenatal_messages_and_plans_postpartum_contacts() {
     let n = t
         .app
         .care
-        .record_birth(d, "2026-12-12", Some("县医院"), true, "test")
+        .record_birth(d, &birth("2026-12-12", Some("县医院"), true), "test")
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -212,7 +212,7 @@ async fn without_a_live_birth_no_newborn_visits_are_planned() {
     let d = woman_in(&t, "刘丽", "13812345604", "2026-03-01", "V001").await;
     t.app
         .care
-        .record_birth(d, "2026-12-01", None, false, "test")
+        .record_birth(d, &birth("2026-12-01", None, false), "test")
         .await
         .unwrap();
     let pid = t.app.store.current_pregnancy(d).await.unwrap().unwrap();
@@ -270,7 +270,7 @@ async fn a_pregnancy_44_weeks_past_lmp_without_a_birth_goes_stale_and_the_office
     // Recording the birth late still works.
     t.app
         .care
-        .record_birth(w, "2026-11-20", None, true, "test")
+        .record_birth(w, &birth("2026-12-05", None, true), "test")
         .await
         .unwrap();
     assert_eq!(
@@ -445,23 +445,28 @@ async fn the_officers_monthly_home_visit_is_a_task_until_birth_and_after_recorde
             .map(|i| format!("{} {}", i.visit.contact_key, i.state))
             .collect()
     }
-    assert_eq!(
-        due(&t).await,
-        ["home-1 home visit due", "home-2 home visit due"]
-    );
+    // One at a time: the next is not listed until a few days before its date.
+    assert_eq!(due(&t).await, ["home-1 home visit due"]);
     // She records it by SMS, with a note.
     text_from(&t, "+8613700000001", &format!("家访 {w} 精神很好"), "hv-1").await;
     t.tick().await;
     let officer = days(&t, "+8613700000001");
     assert!(officer.last().unwrap().1.contains("已记录"), "{officer:?}");
-    assert_eq!(due(&t).await, ["home-2 home visit due"]);
+    assert_eq!(due(&t).await, Vec::<String>::new());
     let visits = t.app.store.visits_of(pid).await.unwrap();
     assert!(homes(visits).contains(&"home-1 2026-12-31 done".to_string()));
-    // Not recorded: overdue on the worklist, and never in her officer's texts.
+    // The next shows five days before its date (home_visits.lead_days).
+    t.run_until("2027-01-25 10:00", Duration::hours(12)).await;
+    assert_eq!(due(&t).await, ["home-2 home visit due"]);
+    // Its period runs to the day before the next one's date: still due on
+    // 02-20, missed only once it ended (02-28), while the next is due.
     t.run_until("2027-02-20 10:00", Duration::hours(12)).await;
+    assert_eq!(due(&t).await, ["home-2 home visit due"]);
+    t.run_until("2027-03-02 10:00", Duration::hours(12)).await;
     let work = due(&t).await;
-    assert!(
-        work.contains(&"home-2 missed, not recorded".to_string()),
+    assert_eq!(
+        work,
+        ["home-2 missed, not recorded", "home-3 home visit due"],
         "{work:?}"
     );
     let digests: Vec<String> = days(&t, "+8613700000001")
@@ -474,17 +479,21 @@ async fn the_officers_monthly_home_visit_is_a_task_until_birth_and_after_recorde
         digests.iter().all(|b| !b.contains("入户随访")),
         "{digests:?}"
     );
-    // After the birth: the prenatal ones end, the postpartum ones begin.
+    // After the birth: the prenatal ones end (the one missed before it
+    // stays missed), the postpartum ones begin.
     t.app
         .care
-        .record_birth(w, "2027-02-18", None, true, "V001-O1")
+        .record_birth(w, &birth("2027-03-02", None, true), "V001-O1")
         .await
         .unwrap();
     let after: Vec<String> = homes(t.app.store.visits_of(pid).await.unwrap())
         .into_iter()
         .filter(|v| v.ends_with("pending"))
         .collect();
-    assert_eq!(after, ["home-pp-1 2027-03-20 pending"]);
+    assert_eq!(
+        after,
+        ["home-2 2027-01-30 pending", "home-pp-1 2027-04-01 pending"]
+    );
 }
 
 #[tokio::test]
@@ -505,7 +514,7 @@ async fn the_home_visits_after_a_birth_say_the_officer_will_come_in_english_too(
     t.at("2026-12-13 12:00");
     t.app
         .care
-        .record_birth(id, "2026-12-12", None, true, "test")
+        .record_birth(id, &birth("2026-12-12", None, true), "test")
         .await
         .unwrap();
     t.run_until("2026-12-16 00:00", Duration::hours(1)).await;
@@ -545,14 +554,14 @@ async fn a_visit_dated_outside_its_pregnancy_or_before_its_birth_is_refused() {
     assert!(e.contains("in the future"), "{e}");
     t.app
         .care
-        .record_birth(w, "2026-11-30", None, true, "V001-O1")
+        .record_birth(w, &birth("2026-12-01", None, true), "V001-O1")
         .await
         .unwrap();
     // The first postpartum visit, dated before the birth.
     let e = t
         .app
         .care
-        .record_visit(w, None, Some("2026-11-20"), "V001-O1", None, None)
+        .record_visit(w, None, Some("2026-11-30"), "V001-O1", None, None)
         .await
         .unwrap_err()
         .to_string();

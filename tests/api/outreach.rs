@@ -235,7 +235,11 @@ async fn the_series_starts_at_her_week_never_repeats_switches_at_birth_and_stops
     t.at("2026-12-10 15:00");
     t.app
         .care
-        .record_birth(b.woman_id(), "2026-12-10", Some("县医院"), true, "test")
+        .record_birth(
+            b.woman_id(),
+            &birth("2026-12-10", Some("县医院"), true),
+            "test",
+        )
         .await
         .unwrap();
     t.run_until("2027-01-20 12:00", Duration::hours(4)).await;

@@ -66,7 +66,8 @@ pub(crate) async fn claim_due(
                               WHEN o.staff_id IS NOT NULL THEN st.phone ELSE o.to_addr END,
                 'language', COALESCE(w.language, st.language, $4),
                 'village', COALESCE(w.village, st.village),
-                'can_receive', (CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL)
+                'can_receive', (CASE WHEN o.kind = 'reminder' THEN (w.consent_at IS NOT NULL AND w.opted_out_at IS NULL
+                                                                     AND w.erased_at IS NULL)
                                      ELSE w.erased_at IS NULL END)::int,
                 -- A stopped broadcast sends nothing more, even what was claimed.
                 'stopped', (o.broadcast_id IS NOT NULL

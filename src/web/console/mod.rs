@@ -17,6 +17,7 @@ mod broadcasts;
 mod campaigns;
 mod pages;
 mod records;
+mod reports;
 
 use crate::store::{Area, StaffRow};
 use crate::web::AppState;
@@ -60,6 +61,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "indicators.html",
         include_str!("../../../console/templates/indicators.html"),
+    ),
+    (
+        "period_form.html",
+        include_str!("../../../console/templates/period_form.html"),
+    ),
+    (
+        "officers.html",
+        include_str!("../../../console/templates/officers.html"),
+    ),
+    (
+        "quarterly.html",
+        include_str!("../../../console/templates/quarterly.html"),
     ),
     (
         "messages.html",
@@ -135,6 +148,7 @@ pub fn router() -> Router<AppState> {
     pages::router()
         .merge(auth::router())
         .merge(records::router())
+        .merge(reports::router())
         .merge(campaigns::router())
         .merge(broadcasts::router())
         .layer(axum::middleware::map_response(private_page))

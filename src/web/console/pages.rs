@@ -39,12 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/charts/visits.csv", get(visits_csv))
         .route("/charts/opt-outs.svg", get(opt_outs_svg))
         .route("/charts/opt-outs.csv", get(opt_outs_csv))
-        .route("/indicators", get(indicators))
-        .route("/charts/indicators.csv", get(indicators_csv))
-        .route("/charts/indicators/{key}", get(indicator_svg))
 }
 
-type Page = Result<Response, Response>;
+pub(super) type Page = Result<Response, Response>;
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "console page failed");
@@ -59,7 +56,7 @@ pub(super) fn admin_only(s: &Signed) -> Result<(), Response> {
     }
 }
 
-fn not_found(s: &Signed) -> Response {
+pub(super) fn not_found(s: &Signed) -> Response {
     error_page(s, StatusCode::NOT_FOUND, "not found")
 }
 
@@ -133,8 +130,14 @@ fn csv_download(name: &str, w: csv::Writer<Vec<u8>>) -> Page {
     Ok(csv_response(name, body))
 }
 
-fn csv_response(name: &str, body: String) -> Response {
-    let body = format!("\u{feff}{body}");
+/// A CSV download, with one byte-order mark (so Excel on Chinese Windows
+/// reads it as UTF-8) whether or not the body brought its own.
+pub(super) fn csv_response(name: &str, body: String) -> Response {
+    let body = if body.starts_with('\u{feff}') {
+        body
+    } else {
+        format!("\u{feff}{body}")
+    };
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -193,10 +196,15 @@ fn legible(x_axis: &mut f32, legend: &mut f32, y_axis: &mut f32) {
 }
 
 /// A chart series: its name and how to read it from a row.
-type SeriesOf<T> = (&'static str, fn(&T) -> i64);
+pub(super) type SeriesOf<T> = (&'static str, fn(&T) -> i64);
 
 /// A bar chart (SVG) of `rows`, one bar per series and row.
-fn bar_chart<T>(lang: &str, rows: &[T], labels: Vec<String>, series: &[SeriesOf<T>]) -> Page {
+pub(super) fn bar_chart<T>(
+    lang: &str,
+    rows: &[T],
+    labels: Vec<String>,
+    series: &[SeriesOf<T>],
+) -> Page {
     let nothing = series.iter().all(|(_, f)| rows.iter().all(|r| f(r) == 0));
     if nothing {
         return Ok(svg_response(empty_chart(lang)));
@@ -1307,148 +1315,4 @@ async fn audit_csv(State(app): State<AppState>, s: Signed, Query(q): Query<Audit
         ]);
     }
     csv_download("audit.csv", w)
-}
-
-#[derive(Deserialize, Default)]
-struct PeriodQuery {
-    from: Option<String>,
-    to: Option<String>,
-}
-
-/// The period asked for, or the twelve months up to today (included).
-fn period(app: &AppState, q: &PeriodQuery) -> (NaiveDate, NaiveDate) {
-    let today = crate::domain::schedule::local_date(app.config.timezone, app.clock.now());
-    let day = |v: &Option<String>| v.as_deref().and_then(crate::domain::dates::parse_date);
-    let to = day(&q.to).unwrap_or(today + Duration::days(1));
-    let from = day(&q.from).unwrap_or(to - Duration::days(365));
-    (from, to)
-}
-
-/// The indicator rows of her area: everything for an administrator, her
-/// township's for a supervisor, her village's for an officer.
-async fn indicator_rows(
-    app: &AppState,
-    s: &Signed,
-    q: &PeriodQuery,
-) -> Result<
-    (
-        NaiveDate,
-        NaiveDate,
-        Vec<crate::services::reports::IndicatorRow>,
-    ),
-    Response,
-> {
-    use crate::store::Area;
-    let (from, to) = period(app, q);
-    let rows = app
-        .reports
-        .indicators(from, to)
-        .await
-        .map_err(|e| super::refused(s, e))?;
-    let rows = rows
-        .into_iter()
-        .filter(|r| match &s.area {
-            Area::All => true,
-            Area::Township(t) => r.level != "county" && &r.township == t,
-            Area::Officer(_) => {
-                r.level == "village" && s.staff.village.as_deref() == Some(r.village.as_str())
-            }
-            Area::Nobody => false,
-        })
-        .collect();
-    Ok((from, to, rows))
-}
-
-async fn indicators(State(app): State<AppState>, s: Signed, Query(q): Query<PeriodQuery>) -> Page {
-    let (from, to, rows) = indicator_rows(&app, &s, &q).await?;
-    let pct = |x: f64| format!("{:.1}", x * 100.0);
-    let sections: Vec<serde_json::Value> = crate::domain::indicators::INDICATORS
-        .iter()
-        .map(|ind| {
-            let target = rows
-                .iter()
-                .find(|r| r.indicator == ind.key)
-                .map(|r| r.target)
-                .unwrap_or(ind.default_target);
-            let mine: Vec<serde_json::Value> = rows
-                .iter()
-                .filter(|r| r.indicator == ind.key)
-                .map(|r| {
-                    let mut v = serde_json::to_value(r).unwrap_or_default();
-                    v["share_pct"] = serde_json::json!(r.share.map(pct));
-                    v
-                })
-                .collect();
-            let has_data = rows
-                .iter()
-                .any(|r| r.indicator == ind.key && r.share.is_some());
-            serde_json::json!({
-                "key": ind.key, "zh": ind.zh, "en": ind.en,
-                "higher_is_better": ind.higher_is_better,
-                "target_pct": pct(target), "rows": mine, "has_data": has_data,
-            })
-        })
-        .collect();
-    let mut ctx = Context::new();
-    ctx.insert("from", &from.to_string());
-    ctx.insert("to", &to.to_string());
-    ctx.insert("indicators", &sections);
-    Ok(page(&s, "indicators.html", ctx))
-}
-
-async fn indicators_csv(
-    State(app): State<AppState>,
-    s: Signed,
-    Query(q): Query<PeriodQuery>,
-) -> Page {
-    let (from, to, rows) = indicator_rows(&app, &s, &q).await?;
-    Ok(csv_response(
-        &format!("indicators-{from}-{to}.csv"),
-        crate::services::reports::to_csv(&rows),
-    ))
-}
-
-/// One indicator's share per area (and its target), as bars.
-async fn indicator_svg(
-    State(app): State<AppState>,
-    s: Signed,
-    Path(file): Path<String>,
-    Query(q): Query<PeriodQuery>,
-) -> Page {
-    let Some(key) = file.strip_suffix(".svg") else {
-        return Err(not_found(&s));
-    };
-    let Some(ind) = crate::domain::indicators::INDICATORS
-        .iter()
-        .find(|i| i.key == key)
-    else {
-        return Err(not_found(&s));
-    };
-    let (_, _, rows) = indicator_rows(&app, &s, &q).await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| r.indicator == ind.key && r.share.is_some())
-        .collect();
-    let labels = rows
-        .iter()
-        .map(|r| match r.level {
-            "county" => super::word(s.lang(), "county").to_string(),
-            "township" => r.township.clone(),
-            _ => r.village.clone(),
-        })
-        .collect();
-    // The legend is the page's, in the same words.
-    let (share, target) = (
-        super::word(s.lang(), "share"),
-        super::word(s.lang(), "target"),
-    );
-    bar_chart(
-        s.lang(),
-        &rows,
-        labels,
-        &[
-            (share, |r| (r.share.unwrap_or(0.0) * 100.0).round() as i64),
-            (target, |r| (r.target * 100.0).round() as i64),
-        ],
-    )
 }

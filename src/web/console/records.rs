@@ -164,6 +164,10 @@ struct BirthForm {
     place: String,
     #[serde(default)]
     live_birth: Option<String>,
+    #[serde(default)]
+    live_born: String,
+    #[serde(default)]
+    discharged_on: String,
 }
 
 async fn birth(
@@ -175,16 +179,35 @@ async fn birth(
     s.check_csrf(&f.csrf)?;
     in_area(&app, &s, id).await?;
     let live = f.live_birth.as_deref() != Some("no");
-    if let Err(e) = app
-        .care
-        .record_birth(id, &f.on, opt(&f.place), live, &s.staff.code)
-        .await
-    {
+    // An empty number field means "not given"; anything else must be a number.
+    let live_born = match f.live_born.trim() {
+        "" => Ok(None),
+        n => n.parse::<i64>().map(Some).map_err(|_| {
+            crate::services::AppError::Refused(format!("live_born: {n:?} is not a number"))
+        }),
+    };
+    let r = match live_born {
+        Ok(live_born) => {
+            let birth = crate::services::care::BirthInput {
+                on: f.on.clone(),
+                place: opt(&f.place).map(str::to_string),
+                live_birth: live,
+                // A stillbirth's form may still carry the default 1.
+                live_born: if live { live_born } else { None },
+                discharged_on: opt(&f.discharged_on).map(str::to_string),
+            };
+            app.care.record_birth(id, &birth, &s.staff.code).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = r {
         let outcome = f.live_birth.as_deref().unwrap_or("yes");
         let typed = [
             ("on", f.on.as_str()),
             ("place", &f.place),
             ("live_birth", outcome),
+            ("live_born", &f.live_born),
+            ("discharged_on", &f.discharged_on),
         ];
         return Err(form_again(&app, &s, id, "birth", &typed, e).await);
     }
