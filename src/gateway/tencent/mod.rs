@@ -682,6 +682,30 @@ mod tests {
     }
 
     #[test]
+    fn values_go_by_their_number_and_doubts_are_looked_at_less_often() {
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            template_param_set(&[p("2", "b"), p("3", "c"), p("1", "a"), p("10", "j")]),
+            vec!["a", "b", "c", "j"]
+        );
+        let since = DateTime::parse_from_rfc3339("2026-12-12T01:00:00Z")
+            .unwrap()
+            .to_utc();
+        let window = Duration::hours(72);
+        let at = |m: i64| since + Duration::minutes(m);
+        assert_eq!(next_check(since, since, window), Duration::minutes(10));
+        assert_eq!(next_check(since, at(10), window), Duration::minutes(50));
+        assert_eq!(next_check(since, at(60), window), Duration::hours(5));
+        assert_eq!(next_check(since, at(25 * 60), window), Duration::hours(47));
+        assert_eq!(next_check(since, at(72 * 60), window), Duration::minutes(1));
+        // A window shorter than a step ends the steps there.
+        assert_eq!(
+            next_check(since, at(70), Duration::hours(2)),
+            Duration::minutes(50)
+        );
+    }
+
+    #[test]
     fn codes_are_classified() {
         use SendOutcome::*;
         let now = DateTime::parse_from_rfc3339("2026-12-12T01:00:00Z")
