@@ -1810,3 +1810,66 @@ async fn the_fakes_refuse_what_the_providers_refuse() {
         ""
     );
 }
+
+#[tokio::test]
+async fn aliyun_a_batch_receipt_before_its_send_is_recorded_is_applied_when_it_is() {
+    // A SendBatchSms receipt names the batch's BizId and her number, no
+    // OutId (help.aliyun.com/document_detail/101867.html, SmsReport): one
+    // pushed before the batch's results are written is acknowledged and
+    // applied when they are.
+    let (peer, base) = peer(GatewayKind::Aliyun).await;
+    let t = cloud_app(ChannelSettings::Aliyun(aliyun_settings(base)), |_| {}).await;
+    peer.set_clock(&t);
+    for (c, ..) in t.app.store.campaigns().await.unwrap() {
+        t.app
+            .store
+            .set_campaign_status(&c, "paused", t.clock.now())
+            .await
+            .unwrap();
+    }
+    let a = t
+        .enroll("女001", "13800000001", "2026-09-22")
+        .await
+        .woman_id();
+    t.enroll("女002", "13800000002", "2026-09-22").await;
+    let b = careminder::services::broadcasts::NewBroadcast {
+        name: "周二免费产检".into(),
+        audience: Default::default(),
+        texts: BTreeMap::from([("zh-CN".to_string(), "本周二免费产检".to_string())]),
+        send_at: t.local("2026-12-01 10:30"),
+        cron: None,
+        grace_hours: None,
+        sms_templates: vec![SmsVariant {
+            step_id: 0,
+            provider: GatewayKind::Aliyun,
+            code: "SMS_200".into(),
+            content: "${name}您好，本周二免费产检，欢迎前来。拒收请回复R".into(),
+            params: vec![("name".to_string(), "{{ name }}".to_string())],
+            promotional: true,
+        }],
+    };
+    let (id, _) = t.app.broadcasts.create(&b, "test").await.unwrap();
+    t.app.broadcasts.publish(id, "test").await.unwrap();
+    t.at("2026-12-01 10:31");
+    // The fake's first batch is B1^0.
+    let early = json!([{"phone_number": "13800000001", "send_time": "2026-12-01 10:31:00",
+        "report_time": "2026-12-01 10:31:05", "success": true, "err_code": "DELIVERED",
+        "err_msg": "用户接收成功", "sms_size": "1", "biz_id": "B1^0"}]);
+    let (code, answer) = push(&t, "/webhooks/aliyun/report", Some(SECRET), early).await;
+    assert_eq!(
+        (code, answer.contains("\"code\":0")),
+        (200, true),
+        "{answer}"
+    );
+    t.tick().await;
+    assert_eq!(peer.calls("SendBatchSms").len(), 1);
+    let hers = t.outbox_of(a).await;
+    assert!(hers.iter().any(|m| m.status == "delivered"), "{hers:?}");
+    assert!(t
+        .app
+        .store
+        .early_reports("default")
+        .await
+        .unwrap()
+        .is_empty());
+}
