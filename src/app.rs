@@ -6,7 +6,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::gateway::token::TokenShelf;
-use crate::gateway::{Gateways, MockGateway, SharedBudget};
+use crate::gateway::{Gateways, MockGateway, SendLedger, SharedBudget};
 use crate::metrics::Metrics;
 use crate::render::SystemTexts;
 use crate::scheduler::{Scheduler, TickReport};
@@ -99,6 +99,7 @@ impl App {
             w.share_tokens(shelf);
         }
         gateways.share_budgets(Arc::new(StoreBudget(store.clone())));
+        gateways.share_ledger(Arc::new(StoreLedger(store.clone())));
         let mock = gateways.mock.clone();
         let config = Arc::new(config);
         let planner = Planner::new(
@@ -299,5 +300,64 @@ impl SharedBudget for StoreBudget {
         .map_err(|e| e.to_string())?
         .map(|wait_us| (wait_us > 0).then(|| std::time::Duration::from_micros(wait_us as u64)))
         .map_err(|e| e.to_string())
+    }
+}
+
+/// Sends whose answer was lost, kept in the database (`sends_in_doubt`)
+/// so every process on it knows not to send them again unasked.
+pub struct StoreLedger(pub Store);
+
+impl StoreLedger {
+    /// Runs `f` on a task of its own, as `StoreBudget` does: a send that
+    /// is not polled must never hold the database's writer.
+    async fn spawned<T, F>(&self, f: impl FnOnce(Store) -> F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = crate::store::Result<T>> + Send + 'static,
+    {
+        tokio::spawn(f(self.0.clone()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl SendLedger for StoreLedger {
+    async fn doubt(
+        &self,
+        gateway: &str,
+        id: i64,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        let gateway = gateway.to_string();
+        self.spawned(move |s| async move { s.doubt_send(&gateway, id, since).await })
+            .await
+    }
+
+    async fn doubted_since(
+        &self,
+        gateway: &str,
+        id: i64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+        let gateway = gateway.to_string();
+        self.spawned(move |s| async move { s.send_doubted_since(&gateway, id).await })
+            .await
+    }
+
+    async fn settle(&self, gateway: &str, id: i64) -> Result<(), String> {
+        let gateway = gateway.to_string();
+        self.spawned(move |s| async move { s.settle_send(&gateway, id).await })
+            .await
+    }
+
+    async fn recorded(
+        &self,
+        gateway: &str,
+        provider_ids: &[String],
+    ) -> Result<Vec<String>, String> {
+        let (gateway, ids) = (gateway.to_string(), provider_ids.to_vec());
+        self.spawned(move |s| async move { s.recorded_provider_ids(&gateway, &ids).await })
+            .await
     }
 }

@@ -6,7 +6,7 @@
 
 use super::wechat::callback::CallbackXml;
 use super::Gateways;
-use crate::domain::{NewInbound, Received, StatusReport};
+use crate::domain::{NewInbound, Received, ReportedStatus, StatusReport};
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -71,6 +71,18 @@ pub trait Backend: Send + Sync + 'static {
         event: Option<(String, String)>,
         report: StatusReport,
     ) -> Result<bool, BackendError>;
+    /// A report for a provider id no message of `gateway` carries yet (a
+    /// send whose result is still being written): kept, and applied as
+    /// soon as a send's result names that id. A report pushed again is
+    /// kept once.
+    async fn early_report(
+        &self,
+        gateway: &str,
+        provider_id: &str,
+        status: ReportedStatus,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), BackendError>;
     /// Our message (and its woman) by the gateway's own id for it.
     async fn message_by_provider_id(
         &self,

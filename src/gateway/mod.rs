@@ -129,6 +129,59 @@ pub trait Gateway: Send + Sync {
         }
         out
     }
+
+    /// Where the gateway notes sends whose answer was lost (set once, at
+    /// start); a gateway that needs no such notes ignores it.
+    fn use_ledger(&self, _ledger: Arc<dyn SendLedger>) {}
+}
+
+/// What a provider without idempotency (Tencent Cloud SMS) needs to keep
+/// in the database, so that every process on it knows: which sends may
+/// have been taken although their answer was lost, and which provider ids
+/// are already recorded for a message.
+#[async_trait]
+pub trait SendLedger: Send + Sync {
+    /// Message `id` may have been taken by `gateway` in an attempt that
+    /// began at `since` (an earlier note stands).
+    async fn doubt(&self, gateway: &str, id: i64, since: DateTime<Utc>) -> Result<(), String>;
+    /// Since when message `id` may have been taken, if it may have.
+    async fn doubted_since(&self, gateway: &str, id: i64) -> Result<Option<DateTime<Utc>>, String>;
+    /// The provider's records settled message `id`: forget the doubt.
+    async fn settle(&self, gateway: &str, id: i64) -> Result<(), String>;
+    /// Which of `provider_ids` are recorded for a message of `gateway`.
+    async fn recorded(&self, gateway: &str, provider_ids: &[String])
+        -> Result<Vec<String>, String>;
+}
+
+/// A ledger in this process's memory, for a gateway used without the
+/// database (a unit test): what it notes dies with the process.
+#[derive(Default)]
+pub struct MemoryLedger {
+    doubts: std::sync::Mutex<BTreeMap<(String, i64), DateTime<Utc>>>,
+}
+
+#[async_trait]
+impl SendLedger for MemoryLedger {
+    async fn doubt(&self, gateway: &str, id: i64, since: DateTime<Utc>) -> Result<(), String> {
+        let mut d = self.doubts.lock().unwrap_or_else(|e| e.into_inner());
+        d.entry((gateway.to_string(), id)).or_insert(since);
+        Ok(())
+    }
+
+    async fn doubted_since(&self, gateway: &str, id: i64) -> Result<Option<DateTime<Utc>>, String> {
+        let d = self.doubts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(d.get(&(gateway.to_string(), id)).copied())
+    }
+
+    async fn settle(&self, gateway: &str, id: i64) -> Result<(), String> {
+        let mut d = self.doubts.lock().unwrap_or_else(|e| e.into_inner());
+        d.remove(&(gateway.to_string(), id));
+        Ok(())
+    }
+
+    async fn recorded(&self, _: &str, _: &[String]) -> Result<Vec<String>, String> {
+        Ok(vec![])
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -425,6 +478,14 @@ impl Gateways {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
+    }
+
+    /// Gateways that note lost answers note them in `ledger` (set once, at
+    /// start), where every process on the database reads them.
+    pub fn share_ledger(&self, ledger: Arc<dyn SendLedger>) {
+        for e in self.entries.values() {
+            e.gateway.use_ledger(ledger.clone());
+        }
     }
 
     /// Rate-limited gateways take their budget from `budget` (set once, at

@@ -54,7 +54,7 @@ pub(crate) fn secret_push<T: serde::de::DeserializeOwned>(
 
 /// The gateway of `kind` whose callback secret the query's `secret`
 /// carries (compared in constant time), for pushes signed by nothing else.
-fn secret_gateway(
+pub(crate) fn secret_gateway(
     b: &SharedBackend,
     kind: crate::domain::GatewayKind,
     query: Option<&str>,

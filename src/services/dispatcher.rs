@@ -265,6 +265,13 @@ impl Dispatcher {
                     }
                 }
                 self.store.record_results(&results, now).await?;
+                if results.iter().any(|r| r.provider_id.is_some()) {
+                    // A provider may have reported on a send before its id
+                    // was written here (its webhook kept the report).
+                    if let Err(e) = self.store.apply_early_reports(now).await {
+                        tracing::warn!(error = %e, "reports that came before their sends were not applied yet");
+                    }
+                }
                 results.clear();
             }
         }

@@ -15,6 +15,7 @@
 mod broadcasts;
 pub(crate) mod campaigns;
 mod care;
+mod cloud;
 mod console;
 mod enroll;
 mod inbound;

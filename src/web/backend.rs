@@ -2,7 +2,7 @@
 //! `gateway/<channel>/webhook.rs` reaches services only through this.
 
 use super::ApiError;
-use crate::domain::{NewInbound, Received, StatusReport};
+use crate::domain::{NewInbound, Received, ReportedStatus, StatusReport};
 use crate::gateway::backend::{Backend, BackendError, Pulled};
 use crate::gateway::wechat::callback::CallbackXml;
 use crate::gateway::Gateways;
@@ -61,6 +61,28 @@ impl Backend for App {
         report: StatusReport,
     ) -> Result<bool, BackendError> {
         self.receipts.submit(event, report).await.map_err(answer)
+    }
+
+    async fn early_report(
+        &self,
+        gateway: &str,
+        provider_id: &str,
+        status: ReportedStatus,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        self.store
+            .keep_early_report(
+                gateway,
+                provider_id,
+                status,
+                reason.as_deref(),
+                at,
+                self.clock.now(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(store_err)
     }
 
     async fn message_by_provider_id(

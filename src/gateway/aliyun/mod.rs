@@ -138,6 +138,9 @@ struct Answer {
     biz_id: Option<String>,
     #[serde(default)]
     sms_send_detail_d_t_os: Option<Details>,
+    /// QuerySendDetails: how many records the day holds, over all pages.
+    #[serde(default)]
+    total_count: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +161,11 @@ struct Detail {
     #[serde(default)]
     content: Option<String>,
 }
+
+/// Most records one `QuerySendDetails` page holds ("取值范围为 1~50").
+const PAGE_SIZE: i64 = 50;
+/// Pages read of one day's records for one number: far more than she is sent.
+const MAX_PAGES: i64 = 20;
 
 /// Why a lost answer holds a message back.
 const HELD: &str = "not sent again until QuerySendDetails shows Aliyun never took it";
@@ -307,42 +315,56 @@ impl Aliyun {
     }
 
     /// What Aliyun's records say of a message sent before: `Ok(Some)` it
-    /// took it, `Ok(None)` it has no record of it.
+    /// took it, `Ok(None)` it has no record of it. `QuerySendDetails` lists
+    /// one number's sends of one day (`SendDate` yyyyMMdd, the last 30 days),
+    /// `PageSize` at most 50 a page, `CurrentPage` from 1, `TotalCount`
+    /// over all pages (help.aliyun.com/document_detail/419277.html): every
+    /// page of today and yesterday (Beijing time) is read, since a record
+    /// exists from the moment Aliyun takes a message (SendStatus 1, 等待回执).
     async fn sent_before(&self, msg: &OutgoingMessage) -> Result<Option<SendOutcome>, String> {
         let today = self.clock.now() + Duration::hours(8);
+        let ours = wire_id(msg.id);
         for day in [today, today - Duration::days(1)] {
-            let params = vec![
-                ("PhoneNumber".to_string(), national(&msg.to)),
-                ("SendDate".to_string(), day.format("%Y%m%d").to_string()),
-                ("PageSize".to_string(), "50".to_string()),
-                ("CurrentPage".to_string(), "1".to_string()),
-            ];
-            let answer = self
-                .call("QuerySendDetails", params)
-                .await
-                .map_err(|(o, _)| format!("{o:?}"))?;
-            let ours = wire_id(msg.id);
-            let found = answer
-                .sms_send_detail_d_t_os
-                .unwrap_or_default()
-                .list
-                .into_iter()
-                .find(|d| match d.out_id.as_deref().filter(|o| !o.is_empty()) {
-                    Some(o) => o == ours,
-                    None => d.content.as_deref() == Some(msg.body.as_str()),
+            for page in 1..=MAX_PAGES {
+                let params = vec![
+                    ("PhoneNumber".to_string(), national(&msg.to)),
+                    ("SendDate".to_string(), day.format("%Y%m%d").to_string()),
+                    ("PageSize".to_string(), PAGE_SIZE.to_string()),
+                    ("CurrentPage".to_string(), page.to_string()),
+                ];
+                let answer = self
+                    .call("QuerySendDetails", params)
+                    .await
+                    .map_err(|(o, _)| format!("{o:?}"))?;
+                let total = answer
+                    .total_count
+                    .as_ref()
+                    .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+                    .unwrap_or(0);
+                let list = answer.sms_send_detail_d_t_os.unwrap_or_default().list;
+                let read = list.len();
+                let found = list.into_iter().find(|d| {
+                    match d.out_id.as_deref().filter(|o| !o.is_empty()) {
+                        Some(o) => o == ours,
+                        None => d.content.as_deref() == Some(msg.body.as_str()),
+                    }
                 });
-            if let Some(d) = found {
-                return Ok(Some(match d.send_status {
-                    2 => SendOutcome::Permanent {
-                        reason: format!(
-                            "{}: taken by an earlier attempt, which failed: {}",
-                            self.name,
-                            d.err_code.unwrap_or_default()
-                        ),
-                    },
-                    3 => SendOutcome::Sent { provider_id: None },
-                    _ => SendOutcome::Accepted { provider_id: None },
-                }));
+                if let Some(d) = found {
+                    return Ok(Some(match d.send_status {
+                        2 => SendOutcome::Permanent {
+                            reason: format!(
+                                "{}: taken by an earlier attempt, which failed: {}",
+                                self.name,
+                                d.err_code.unwrap_or_default()
+                            ),
+                        },
+                        3 => SendOutcome::Sent { provider_id: None },
+                        _ => SendOutcome::Accepted { provider_id: None },
+                    }));
+                }
+                if read == 0 || page * PAGE_SIZE >= total {
+                    break;
+                }
             }
         }
         Ok(None)

@@ -5,13 +5,24 @@
 //! push a receipt twice, so each is recorded once. The pushes carry no
 //! signature: the URL set in the console carries `?secret=`, refused
 //! without it.
+//!
+//! Before saving a push URL, the console tests it and wants
+//! `{"code": 0, "msg": "成功"}` back within 700 ms (help.aliyun.com/en/pnvs/
+//! developer-reference/dypnssmsverifyreport-http: "Click Test … If the
+//! response is {"code": 0, "msg": "Success"}"; help.aliyun.com/zh/pnvs/
+//! developer-reference/message-receipts: "响应超时时间为700毫秒"): a GET on
+//! either URL (with its secret) is answered so at once, reading nothing.
+//!
+//! A receipt of a batch (no `out_id`) whose send is not recorded yet is
+//! kept and applied once the batch's results are written: the push is
+//! acknowledged, never refused for it.
 
 use super::batch_provider_id;
 use crate::domain::delivery::parse_wire_id;
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::cloud::{beijing_time, from_push};
-use crate::gateway::webhooks::secret_push;
+use crate::gateway::webhooks::{refuse, secret_gateway, secret_push};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -22,8 +33,22 @@ use serde::Deserialize;
 
 pub fn routes() -> Router<SharedBackend> {
     Router::new()
-        .route("/webhooks/aliyun/report", post(report))
-        .route("/webhooks/aliyun/reply", post(reply))
+        .route("/webhooks/aliyun/report", post(report).get(check))
+        .route("/webhooks/aliyun/reply", post(reply).get(check))
+}
+
+/// The console's test of a push URL: `{"code":0,"msg":"成功"}` when the URL
+/// carries a configured secret.
+async fn check(State(b): State<SharedBackend>, RawQuery(q): RawQuery) -> Response {
+    match secret_gateway(&b, GatewayKind::Aliyun, q.as_deref()) {
+        Some(_) => axum::Json(serde_json::json!({"code": 0, "msg": "成功"})).into_response(),
+        None => refuse(
+            &b,
+            StatusCode::FORBIDDEN,
+            GatewayKind::Aliyun.as_str(),
+            "missing or wrong callback secret",
+        ),
+    }
 }
 
 /// What Aliyun wants back: `code` 0, any other answer is pushed again.
@@ -105,40 +130,43 @@ async fn report(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Byt
                         .map(|(id, _)| id),
                 },
             };
+            let status = if r.success {
+                ReportedStatus::Delivered
+            } else {
+                ReportedStatus::Failed
+            };
+            let reason = (!r.success).then(|| {
+                format!(
+                    "{gateway}: {} {}",
+                    r.err_code.clone().unwrap_or_default(),
+                    r.err_msg.clone().unwrap_or_default()
+                )
+                .trim()
+                .to_string()
+            });
+            let at = r
+                .report_time
+                .as_deref()
+                .and_then(beijing_time)
+                .unwrap_or(now)
+                .min(now);
             let Some(id) = id else {
                 if r.out_id.is_none() && !biz.is_empty() {
-                    // A batch whose hand-over is still being recorded:
-                    // Aliyun pushes again in a minute.
-                    return Err(BackendError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "a receipt for a message not recorded yet",
-                    ));
+                    // A batch whose results are still being written: kept
+                    // under the id its messages will carry.
+                    let provider_id = batch_provider_id(&biz, &number);
+                    b.early_report(&gateway, &provider_id, status, reason, at)
+                        .await?;
+                    continue;
                 }
                 tracing::info!(gateway = %gateway, "receipt for a message that is not ours");
                 continue;
             };
             let report = StatusReport {
                 message_id: id,
-                status: if r.success {
-                    ReportedStatus::Delivered
-                } else {
-                    ReportedStatus::Failed
-                },
-                reason: (!r.success).then(|| {
-                    format!(
-                        "{gateway}: {} {}",
-                        r.err_code.unwrap_or_default(),
-                        r.err_msg.unwrap_or_default()
-                    )
-                    .trim()
-                    .to_string()
-                }),
-                at: r
-                    .report_time
-                    .as_deref()
-                    .and_then(beijing_time)
-                    .unwrap_or(now)
-                    .min(now),
+                status,
+                reason,
+                at,
                 gateway: Some(gateway.clone()),
             };
             // Pushed again after a lost answer: recorded once.

@@ -4,16 +4,23 @@
 //! template and one set of values (`TemplateParamSet` is per call), so a
 //! batch groups the women whose values are the same; `SessionContext`
 //! carries our wire id, each number's `SerialNo` is kept as its provider
-//! id. Not idempotent: a send whose answer was lost is not sent again
-//! until `PullSmsSendStatusByPhoneNumber` has no record of it (Tencent
-//! echoes `SessionContext` there once support enables it). Receipts and
-//! replies arrive as pushes (see `webhook`).
+//! id. Not idempotent, and by default Tencent echoes `SessionContext`
+//! only in the send's own answer: a send whose answer was lost is noted
+//! (`SendLedger`) and not sent again until her number's records
+//! (`PullSmsSendStatusByPhoneNumber`) settle it: a record whose `SerialNo`
+//! no message of ours carries is it; no record is "not taken" only once
+//! the operators' report window (`report_wait_hours`) has passed, and a
+//! message is never sent past its grace. Receipts and replies arrive as
+//! pushes (see `webhook`).
 
 pub mod webhook;
 
 use super::cloud::{hex, Account, SystemTemplate};
 use super::http::client;
-use super::{required, Gateway, GatewayConfig, GatewayConfigError, OutgoingMessage, SendOutcome};
+use super::{
+    required, Gateway, GatewayConfig, GatewayConfigError, MemoryLedger, OutgoingMessage,
+    SendLedger, SendOutcome,
+};
 use crate::clock::Clock;
 use crate::domain::delivery::wire_id;
 use crate::domain::GatewayKind;
@@ -23,6 +30,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 /// A Tencent Cloud SMS application.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,6 +53,12 @@ pub struct Settings {
     pub opt_out_notice: String,
     /// Templates for the texts careminder writes itself: `reply`, `alert`.
     pub templates: BTreeMap<String, SystemTemplate>,
+    /// How long an operator may take to report a message (Tencent keeps a
+    /// status record only once it has): a send whose answer was lost and
+    /// that has no record after this long was never taken. Tencent
+    /// documents no bound; operators give up on an undelivered message
+    /// within 72 hours.
+    pub report_wait_hours: i64,
 }
 
 impl Default for Settings {
@@ -60,6 +74,7 @@ impl Default for Settings {
             max_variable_chars: 12,
             opt_out_notice: "拒收请回复R".into(),
             templates: BTreeMap::new(),
+            report_wait_hours: 72,
         }
     }
 }
@@ -79,6 +94,11 @@ impl Settings {
 
 /// Most numbers in one `SendSms`.
 pub const BATCH_LIMIT: usize = 200;
+/// How far back `PullSmsSendStatusByPhoneNumber` reaches ("最大可拉取当前时期前7天的数据").
+const PULL_DAYS: i64 = 7;
+/// Most records one `PullSmsSendStatusByPhoneNumber` returns ("最多 100";
+/// `Offset` "目前固定设置为0": there is no next page).
+const PULL_LIMIT: usize = 100;
 const VERSION: &str = "2021-01-11";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -88,6 +108,9 @@ pub struct Tencent {
     host: String,
     client: reqwest::Client,
     clock: Clock,
+    /// Where lost answers are noted: the database, once the app shares it.
+    ledger: OnceLock<Arc<dyn SendLedger>>,
+    fallback: Arc<MemoryLedger>,
 }
 
 fn hmac256(key: &[u8], msg: &str) -> Vec<u8> {
@@ -171,6 +194,8 @@ struct SendStatus {
 #[serde(rename_all = "PascalCase")]
 struct Pulled {
     #[serde(default)]
+    user_receive_time: Option<i64>,
+    #[serde(default)]
     serial_no: String,
     #[serde(default)]
     report_status: String,
@@ -180,8 +205,7 @@ struct Pulled {
     session_context: String,
 }
 
-const HELD: &str =
-    "not sent again until PullSmsSendStatusByPhoneNumber shows Tencent has no record of it";
+const HELD: &str = "not sent again until Tencent's records (PullSmsSendStatusByPhoneNumber) show whether it took it";
 
 /// What Tencent's code means for a send.
 pub fn classify(name: &str, code: &str, message: &str, now: DateTime<Utc>) -> SendOutcome {
@@ -207,6 +231,7 @@ pub fn classify(name: &str, code: &str, message: &str, now: DateTime<Utc>) -> Se
         "FailedOperation.InsufficientBalanceInSmsPackage"
         | "FailedOperation.SignatureIncorrectOrUnapproved"
         | "FailedOperation.TemplateIncorrectOrUnapproved"
+        | "FailedOperation.TemplateParamSetNotMatchApprovedTemplate"
         | "InvalidParameterValue.SdkAppIdNotExist"
         | "InvalidParameterValue.TemplateParameterFormatError"
         | "InvalidParameterValue.TemplateParameterLengthLimit" => {
@@ -233,6 +258,12 @@ impl Tencent {
         required(key, "secret_key", &s.secret_key)?;
         required(key, "sdk_app_id", &s.sdk_app_id)?;
         s.account().check(key)?;
+        if s.report_wait_hours < 1 {
+            return Err(GatewayConfigError::Invalid {
+                key: format!("{key}.report_wait_hours"),
+                reason: "must be at least 1".into(),
+            });
+        }
         let url = reqwest::Url::parse(&s.base_url).map_err(|e| GatewayConfigError::Invalid {
             key: format!("{key}.base_url"),
             reason: e.to_string(),
@@ -253,6 +284,8 @@ impl Tencent {
             host,
             client: client(g.timeout_seconds),
             clock,
+            ledger: OnceLock::new(),
+            fallback: Arc::new(MemoryLedger::default()),
         })
     }
 
@@ -321,53 +354,158 @@ impl Tencent {
         Ok(env.response)
     }
 
-    fn lost(&self, o: SendOutcome) -> SendOutcome {
-        match o {
-            SendOutcome::Transient { reason, .. } => SendOutcome::Transient {
-                reason: format!("{reason}: {HELD}"),
-                retry_after: Some(Duration::minutes(10)),
-            },
-            o => o,
+    fn ledger(&self) -> Arc<dyn SendLedger> {
+        self.ledger
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.fallback.clone())
+    }
+
+    /// What Tencent's records say of a message whose answer was lost in an
+    /// attempt that began at `since`.
+    ///
+    /// `PullSmsSendStatusByPhoneNumber` lists her number's records from
+    /// `BeginTime` (at most 7 days back), each with the `SerialNo` its send
+    /// returned; `SessionContext` is empty there unless Tencent support
+    /// turns the echo on, and a record exists only once the operator has
+    /// reported (tencentcloud-sdk-python `sms/v20210111/models.py`,
+    /// `PullSmsSendStatus`, `PullSmsSendStatusByPhoneNumberRequest`). So a
+    /// record whose SerialNo no message of ours carries is the send whose
+    /// answer was lost; no record means "not taken" only once the report
+    /// window has passed.
+    async fn settle_doubt(
+        &self,
+        msg: &OutgoingMessage,
+        since: DateTime<Utc>,
+    ) -> Result<Doubt, String> {
+        let now = self.clock.now();
+        let oldest = now - Duration::days(PULL_DAYS) + Duration::minutes(1);
+        if since < oldest {
+            return Ok(Doubt::Taken(SendOutcome::Permanent {
+                reason: format!(
+                    "{}: an attempt whose answer was lost is older than the {PULL_DAYS} days Tencent's records cover: it cannot be told whether it was taken, so it is not sent again",
+                    self.name
+                ),
+            }));
+        }
+        let body = serde_json::json!({
+            "BeginTime": (since - Duration::minutes(5)).max(oldest).timestamp(),
+            "EndTime": now.timestamp(),
+            "Offset": 0,
+            "Limit": PULL_LIMIT,
+            "PhoneNumber": msg.to,
+            "SmsSdkAppId": self.cfg.sdk_app_id,
+        });
+        let records = self
+            .call("PullSmsSendStatusByPhoneNumber", &body)
+            .await
+            .map_err(|(o, _)| format!("{o:?}"))?
+            .pull_sms_send_status_set;
+        let taken = |p: &Pulled| {
+            Doubt::Taken(if p.report_status.eq_ignore_ascii_case("FAIL") {
+                SendOutcome::Permanent {
+                    reason: format!(
+                        "{}: taken by an earlier attempt, which failed: {}",
+                        self.name, p.description
+                    ),
+                }
+            } else {
+                SendOutcome::Sent {
+                    provider_id: Some(p.serial_no.clone()),
+                }
+            })
+        };
+        // Where Tencent support turned the echo on: our own id.
+        let ours = wire_id(msg.id);
+        if let Some(p) = records.iter().find(|p| p.session_context == ours) {
+            return Ok(taken(p));
+        }
+        // By default: a SerialNo no message of ours is recorded with.
+        let mut anonymous: Vec<&Pulled> = records
+            .iter()
+            .filter(|p| p.session_context.is_empty() && !p.serial_no.is_empty())
+            .collect();
+        let serials: Vec<String> = anonymous.iter().map(|p| p.serial_no.clone()).collect();
+        let known = self.ledger().recorded(&self.name, &serials).await?;
+        anonymous.retain(|p| !known.contains(&p.serial_no));
+        anonymous.sort_by_key(|p| p.user_receive_time);
+        if let Some(p) = anonymous.first() {
+            return Ok(taken(p));
+        }
+        let window = Duration::hours(self.cfg.report_wait_hours);
+        if now >= since + window && records.len() < PULL_LIMIT {
+            return Ok(Doubt::NotTaken);
+        }
+        Ok(Doubt::Wait(next_check(since, now, window)))
+    }
+
+    /// An attempt whose answer was lost: noted, so that no process sends
+    /// it again before Tencent's records settle it.
+    async fn doubt(
+        &self,
+        msgs: &[&OutgoingMessage],
+        since: DateTime<Utc>,
+        why: String,
+    ) -> SendOutcome {
+        for m in msgs {
+            if let Err(e) = self.ledger().doubt(&self.name, m.id, since).await {
+                tracing::error!(message_id = m.id, gateway = %self.name, error = %e, "a lost answer could not be noted");
+                return SendOutcome::Permanent {
+                    reason: format!(
+                        "{why}: the answer was lost and could not be noted ({e}): not sent again, so never twice"
+                    ),
+                };
+            }
+        }
+        SendOutcome::Transient {
+            reason: format!("{why}: {HELD}"),
+            retry_after: Some(next_check(
+                since,
+                self.clock.now(),
+                Duration::hours(self.cfg.report_wait_hours),
+            )),
         }
     }
 
-    /// A message tried before: did Tencent take its earlier attempt?
+    /// A message tried before whose answer was lost: what Tencent's records
+    /// say decides whether it goes again. `None`: send it.
     async fn check_before_resending(&self, msg: &OutgoingMessage) -> Option<SendOutcome> {
         if msg.attempt <= 1 {
             return None;
         }
-        let body = serde_json::json!({
-            "BeginTime": (self.clock.now() - Duration::days(7) + Duration::minutes(1)).timestamp(),
-            "Offset": 0,
-            "Limit": 100,
-            "PhoneNumber": msg.to,
-            "SmsSdkAppId": self.cfg.sdk_app_id,
-        });
-        match self.call("PullSmsSendStatusByPhoneNumber", &body).await {
-            Ok(inner) => {
-                let ours = wire_id(msg.id);
-                let found = inner
-                    .pull_sms_send_status_set
-                    .into_iter()
-                    .find(|p| p.session_context == ours)?;
-                tracing::info!(message_id = msg.id, gateway = %self.name, "an earlier attempt was taken; not sent again");
-                Some(if found.report_status == "FAIL" {
-                    SendOutcome::Permanent {
-                        reason: format!(
-                            "{}: taken by an earlier attempt, which failed: {}",
-                            self.name, found.description
-                        ),
-                    }
-                } else {
-                    SendOutcome::Sent {
-                        provider_id: Some(found.serial_no),
-                    }
-                })
-            }
-            Err((o, _)) => Some(SendOutcome::Transient {
-                reason: format!("{}: {HELD}; the query failed: {o:?}", self.name),
+        let hold = |why: String| {
+            Some(SendOutcome::Transient {
+                reason: format!("{}: {HELD}; {why}", self.name),
                 retry_after: Some(Duration::minutes(10)),
+            })
+        };
+        let ledger = self.ledger();
+        let since = match ledger.doubted_since(&self.name, msg.id).await {
+            Ok(Some(since)) => since,
+            // No earlier attempt may have been taken.
+            Ok(None) => return None,
+            Err(e) => return hold(format!("its notes could not be read: {e}")),
+        };
+        match self.settle_doubt(msg, since).await {
+            Ok(Doubt::Taken(o)) => {
+                tracing::info!(message_id = msg.id, gateway = %self.name, "an earlier attempt whose answer was lost was taken: not sent again");
+                if let Err(e) = ledger.settle(&self.name, msg.id).await {
+                    tracing::warn!(message_id = msg.id, error = %e, "a settled doubt could not be forgotten");
+                }
+                Some(o)
+            }
+            Ok(Doubt::Wait(d)) => Some(SendOutcome::Transient {
+                reason: format!("{}: no record yet: {HELD}", self.name),
+                retry_after: Some(d),
             }),
+            Ok(Doubt::NotTaken) => match ledger.settle(&self.name, msg.id).await {
+                Ok(()) => {
+                    tracing::info!(message_id = msg.id, gateway = %self.name, "no record past the report window: not taken, sent again");
+                    None
+                }
+                Err(e) => hold(format!("its notes could not be updated: {e}")),
+            },
+            Err(e) => hold(format!("the query failed: {e}")),
         }
     }
 
@@ -386,35 +524,92 @@ impl Tencent {
             "SmsSdkAppId": self.cfg.sdk_app_id,
             "SignName": self.cfg.sign_name,
             "TemplateId": t.code,
-            "TemplateParamSet": t.params.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+            "TemplateParamSet": template_param_set(&t.params),
             "SessionContext": if msgs.len() == 1 { wire_id(msgs[0].id) } else { String::new() },
         });
+        let started = self.clock.now();
         match self.call("SendSms", &body).await {
-            Ok(inner) => msgs
-                .iter()
-                .map(|m| {
-                    match inner
+            Ok(inner) => {
+                // One status per number, in order: a number twice in the
+                // call (a shared phone) takes its statuses in turn.
+                let mut used = vec![false; inner.send_status_set.len()];
+                let mut out = Vec::with_capacity(msgs.len());
+                for m in msgs {
+                    let found = inner
                         .send_status_set
                         .iter()
-                        .find(|s| s.phone_number == m.to)
-                    {
-                        Some(s) if s.code == "Ok" => SendOutcome::Accepted {
-                            provider_id: Some(s.serial_no.clone()),
-                        },
-                        Some(s) => classify(&self.name, &s.code, &s.message, self.clock.now()),
-                        None => SendOutcome::Transient {
-                            reason: format!("{}: no status for this number: {HELD}", self.name),
-                            retry_after: Some(Duration::minutes(10)),
-                        },
-                    }
-                })
-                .collect(),
-            Err((o, lost)) => {
-                let o = if lost { self.lost(o) } else { o };
+                        .enumerate()
+                        .find(|(i, s)| !used[*i] && s.phone_number == m.to);
+                    out.push(match found {
+                        Some((i, s)) => {
+                            used[i] = true;
+                            if s.code == "Ok" {
+                                SendOutcome::Accepted {
+                                    provider_id: Some(s.serial_no.clone()),
+                                }
+                            } else {
+                                classify(&self.name, &s.code, &s.message, self.clock.now())
+                            }
+                        }
+                        None => {
+                            self.doubt(
+                                &[m],
+                                started,
+                                format!("{}: no status for this number", self.name),
+                            )
+                            .await
+                        }
+                    });
+                }
+                out
+            }
+            Err((SendOutcome::Transient { reason, .. }, true)) => {
+                let o = self.doubt(msgs, started, reason).await;
                 vec![o; msgs.len()]
             }
+            Err((o, _)) => vec![o; msgs.len()],
         }
     }
+}
+
+/// Whether a send whose answer was lost was taken, as far as Tencent's
+/// records tell now.
+enum Doubt {
+    Taken(SendOutcome),
+    /// No record yet, and the report window is not over: look again then.
+    Wait(Duration),
+    /// No record past the report window: it was never taken.
+    NotTaken,
+}
+
+/// When to look again at a send in doubt since `since`: soon (a message
+/// delivered is reported within seconds), then less often, and last when
+/// the report window ends.
+fn next_check(since: DateTime<Utc>, now: DateTime<Utc>, window: Duration) -> Duration {
+    let at = [
+        Duration::minutes(10),
+        Duration::hours(1),
+        Duration::hours(6),
+        Duration::hours(24),
+        window,
+    ]
+    .into_iter()
+    .filter(|d| *d <= window)
+    .map(|d| since + d)
+    .find(|t| *t > now)
+    .unwrap_or(since + window);
+    (at - now).max(Duration::minutes(1))
+}
+
+/// `TemplateParamSet` fills `{1}`, `{2}`, `{3}`… by position
+/// (tencentcloud-sdk-python `sms/v20210111/models.py`, `SendSmsRequest`:
+/// "模板参数的个数需要与 TemplateId 对应模板的变量个数保持一致"): the values in
+/// the order of their numbers, whatever order they were mapped in, so the
+/// text she gets is the one careminder filled and recorded.
+pub fn template_param_set(params: &[(String, String)]) -> Vec<String> {
+    let mut p: Vec<&(String, String)> = params.iter().collect();
+    p.sort_by_key(|(k, _)| k.trim().parse::<u32>().unwrap_or(u32::MAX));
+    p.into_iter().map(|(_, v)| v.clone()).collect()
 }
 
 #[async_trait]
@@ -437,10 +632,8 @@ impl Gateway for Tencent {
     /// One call per template and set of values; a retry goes alone.
     fn batch_key(&self, msg: &OutgoingMessage) -> Option<String> {
         let t = msg.sms_template.as_ref()?;
-        (msg.attempt <= 1).then(|| {
-            serde_json::json!([t.code, t.params.iter().map(|(_, v)| v).collect::<Vec<_>>()])
-                .to_string()
-        })
+        (msg.attempt <= 1)
+            .then(|| serde_json::json!([t.code, template_param_set(&t.params)]).to_string())
     }
 
     async fn send_batch(&self, msgs: &[OutgoingMessage]) -> Vec<SendOutcome> {
@@ -448,6 +641,10 @@ impl Gateway for Tencent {
             return vec![self.send(&msgs[0]).await];
         }
         self.send_group(&msgs.iter().collect::<Vec<_>>()).await
+    }
+
+    fn use_ledger(&self, ledger: Arc<dyn SendLedger>) {
+        let _ = self.ledger.set(ledger);
     }
 }
 
@@ -482,6 +679,30 @@ mod tests {
             1796000000
         )
         .ends_with("Signature=5c005b2d9e75ab8a1dfd2c1e15e128fa0bed4835378d1dd68daf28361455e53a"));
+    }
+
+    #[test]
+    fn values_go_by_their_number_and_doubts_are_looked_at_less_often() {
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            template_param_set(&[p("2", "b"), p("3", "c"), p("1", "a"), p("10", "j")]),
+            vec!["a", "b", "c", "j"]
+        );
+        let since = DateTime::parse_from_rfc3339("2026-12-12T01:00:00Z")
+            .unwrap()
+            .to_utc();
+        let window = Duration::hours(72);
+        let at = |m: i64| since + Duration::minutes(m);
+        assert_eq!(next_check(since, since, window), Duration::minutes(10));
+        assert_eq!(next_check(since, at(10), window), Duration::minutes(50));
+        assert_eq!(next_check(since, at(60), window), Duration::hours(5));
+        assert_eq!(next_check(since, at(25 * 60), window), Duration::hours(47));
+        assert_eq!(next_check(since, at(72 * 60), window), Duration::minutes(1));
+        // A window shorter than a step ends the steps there.
+        assert_eq!(
+            next_check(since, at(70), Duration::hours(2)),
+            Duration::minutes(50)
+        );
     }
 
     #[test]

@@ -3,14 +3,21 @@
 //! returned) and `/webhooks/tencent/reply` (上行回调: one reply), both
 //! answered `{"result":0,"errmsg":"OK"}`. They carry no signature: the
 //! URL set in the console carries `?secret=`, refused without it.
+//!
+//! One status push holds up to 100 reports and a failed push is retried
+//! only twice (cloud.tencent.com/document/api/382/59178, 常见问题 1 and
+//! 2), so a push is never refused for one report: each report whose send
+//! is recorded is applied, and one whose `sid` no message carries yet (a
+//! send whose result is still being written, or another application's)
+//! is kept and applied once a send's result names it.
 
+use crate::domain::delivery::parse_wire_id;
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::cloud::{beijing_time, from_push};
 use crate::gateway::webhooks::secret_push;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -38,6 +45,10 @@ struct Report {
     description: String,
     #[serde(default)]
     user_receive_time: Option<String>,
+    /// The send's `SessionContext`, where Tencent support turned the echo
+    /// on ("如需开通请联系腾讯云短信小助手"); absent by default.
+    #[serde(default)]
+    ext: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -65,29 +76,36 @@ async fn status(State(b): State<SharedBackend>, RawQuery(q): RawQuery, body: Byt
     let now = b.now();
     let result: Result<(), BackendError> = async {
         for r in reports {
-            let Some((id, _)) = b.message_by_provider_id(&gateway, &r.sid).await? else {
-                // A send whose hand-over is still being recorded, or
-                // another application's: Tencent pushes again.
-                return Err(BackendError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "a report for a message not recorded yet",
-                ));
-            };
             let ok = r.report_status.eq_ignore_ascii_case("SUCCESS");
+            let status = if ok {
+                ReportedStatus::Delivered
+            } else {
+                ReportedStatus::Failed
+            };
+            let reason = (!ok).then(|| format!("{gateway}: {} {}", r.errmsg, r.description));
+            let at = r
+                .user_receive_time
+                .as_deref()
+                .and_then(beijing_time)
+                .unwrap_or(now)
+                .min(now);
+            let id = match r.ext.as_deref().and_then(parse_wire_id) {
+                Some(id) => Some(id),
+                None if r.sid.is_empty() => continue,
+                None => b
+                    .message_by_provider_id(&gateway, &r.sid)
+                    .await?
+                    .map(|(id, _)| id),
+            };
+            let Some(id) = id else {
+                b.early_report(&gateway, &r.sid, status, reason, at).await?;
+                continue;
+            };
             let report = StatusReport {
                 message_id: id,
-                status: if ok {
-                    ReportedStatus::Delivered
-                } else {
-                    ReportedStatus::Failed
-                },
-                reason: (!ok).then(|| format!("{gateway}: {} {}", r.errmsg, r.description)),
-                at: r
-                    .user_receive_time
-                    .as_deref()
-                    .and_then(beijing_time)
-                    .unwrap_or(now)
-                    .min(now),
+                status,
+                reason,
+                at,
                 gateway: Some(gateway.clone()),
             };
             let event = format!("status:{}", r.sid);
