@@ -198,8 +198,12 @@ impl CarePlan {
                 if v.window_end >= registered_on {
                     Some(v)
                 } else if Some(&v.key) == first.as_ref() {
+                    // Half-way, but never past the last week a pregnancy is followed.
+                    let last = dates.lmp + Duration::days(super::dates::MAX_GA_DAYS);
                     v.window_start = registered_on;
-                    v.due = registered_on + Duration::days(LATE_FIRST_CONTACT_DAYS / 2);
+                    v.due = (registered_on + Duration::days(LATE_FIRST_CONTACT_DAYS / 2))
+                        .min(last)
+                        .max(registered_on);
                     v.window_end = registered_on + Duration::days(LATE_FIRST_CONTACT_DAYS - 1);
                     Some(v)
                 } else {
