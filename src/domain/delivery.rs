@@ -104,3 +104,40 @@ mod tests {
         assert_eq!(parse_wire_id("cm-x"), None);
     }
 }
+
+/// What a WeChat Official Account callback says, read from its XML by the
+/// channel (plain or decrypted): a follower's message, or an event
+/// (following, scanning a binding QR code, a template message's final
+/// status). The services act on it; they never read the XML.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WechatEvent {
+    /// The account (its original id).
+    pub to_user_name: String,
+    /// The follower's openid.
+    pub from_user_name: String,
+    /// Unix seconds.
+    pub create_time: Option<i64>,
+    /// `text`, `image`, ... or `event`.
+    pub msg_type: String,
+    pub content: Option<String>,
+    /// The message's id (`MsgId`), or a template message's (`MsgID`).
+    pub msg_id: Option<String>,
+    /// `subscribe`, `unsubscribe`, `SCAN`, `TEMPLATESENDJOBFINISH`.
+    pub event: Option<String>,
+    /// A QR scene (`qrscene_<key>`, or the key on `SCAN`).
+    pub event_key: Option<String>,
+    /// A template message's final status (`success`, `failed:user block`...).
+    pub status: Option<String>,
+}
+
+impl WechatEvent {
+    /// What a `TEMPLATESENDJOBFINISH` status means: delivered on
+    /// `success`, else failed.
+    pub fn template_status(&self) -> ReportedStatus {
+        if self.status.as_deref().unwrap_or_default().trim() == "success" {
+            ReportedStatus::Delivered
+        } else {
+            ReportedStatus::Failed
+        }
+    }
+}

@@ -20,7 +20,9 @@ mod properties;
 
 pub use careplan::{CarePlan, PlannedVisit};
 pub use dates::{GestationalAge, PregnancyDates};
-pub use delivery::{NewInbound, Received, ReportedStatus, StatusReport, TemplateMessage};
+pub use delivery::{
+    NewInbound, Received, ReportedStatus, StatusReport, TemplateMessage, WechatEvent,
+};
 pub use kinds::{
     Channel, GatewayKind, Language, MessageKind, MessageStatus, PregnancyStatus, Role, UnknownValue,
 };

@@ -4,7 +4,6 @@
 //! application implements it; channels never reach up to services, so a
 //! new channel is one folder that needs nothing but this trait.
 
-use super::wechat::callback::CallbackXml;
 use super::Gateways;
 use crate::domain::{NewInbound, Received, ReportedStatus, StatusReport};
 use async_trait::async_trait;
@@ -112,6 +111,6 @@ pub trait Backend: Send + Sync + 'static {
     async fn wechat_event(
         &self,
         gateway: &str,
-        x: CallbackXml,
+        x: crate::domain::WechatEvent,
     ) -> Result<&'static str, BackendError>;
 }

@@ -10,15 +10,16 @@
 pub mod aliyun;
 pub mod android;
 pub mod backend;
+pub mod channels;
 pub mod cht;
 pub mod cloud;
+pub mod hooks;
 pub mod http;
 pub mod mock;
 pub mod settings;
 pub mod tencent;
 pub mod token;
 pub mod twilio;
-pub mod webhooks;
 pub mod wechat;
 pub mod wecom;
 
@@ -299,64 +300,32 @@ impl Gateways {
                 .map(|(n, g)| (n.clone(), format!("gateways.{n}"), g)),
         );
         for (name, key, g) in all {
-            let gateway: Arc<dyn Gateway> = match &g.channel {
-                ChannelSettings::Mock(m) => {
-                    let m = Arc::new(
-                        MockGateway::new(name.clone(), m.clone(), clock.clone())
-                            .map_err(GatewayConfigError::RecordFile)?,
-                    );
+            let gateway = match channels::construct(&name, &key, g, public_url, &clock)? {
+                channels::Built::Mock(m) => {
                     mock.get_or_insert(m.clone());
-                    m
+                    m as Arc<dyn Gateway>
                 }
-                ChannelSettings::Android(s) => {
-                    Arc::new(android::Android::new(name.clone(), &key, g, s)?)
-                }
-                ChannelSettings::Twilio(s) => {
-                    Arc::new(twilio::Twilio::new(name.clone(), &key, g, s, public_url)?)
-                }
-                ChannelSettings::Cht(s) => Arc::new(cht::Cht::new(name.clone(), &key, g, s)?),
-                ChannelSettings::Aliyun(s) => Arc::new(aliyun::Aliyun::new(
-                    name.clone(),
-                    &key,
-                    g,
-                    s,
-                    clock.clone(),
-                )?),
-                ChannelSettings::Tencent(s) => Arc::new(tencent::Tencent::new(
-                    name.clone(),
-                    &key,
-                    g,
-                    s,
-                    clock.clone(),
-                )?),
-                ChannelSettings::Wechat(s) => {
+                channels::Built::Wechat(w) => {
                     if wechat.is_some() {
                         return Err(GatewayConfigError::Invalid {
                             key: format!("{key}.kind"),
                             reason: "only one WeChat Official Account can be configured".into(),
                         });
                     }
-                    let w = Arc::new(wechat::Wechat::new(
-                        name.clone(),
-                        &key,
-                        g,
-                        s,
-                        clock.clone(),
-                    )?);
                     wechat = Some((name.clone(), w.clone()));
-                    w
+                    w as Arc<dyn Gateway>
                 }
-                ChannelSettings::Wecom(s) => {
+                channels::Built::Wecom(w) => {
                     if wecom.is_some() {
                         return Err(GatewayConfigError::Invalid {
                             key: format!("{key}.kind"),
                             reason: "only one WeCom application can be configured".into(),
                         });
                     }
-                    let w = Arc::new(wecom::Wecom::new(name.clone(), &key, g, s, clock.clone())?);
                     wecom = Some((name.clone(), w.clone()));
-                    w
+                    w as Arc<dyn Gateway>
                 }
+                channels::Built::Sms(g) => g,
             };
             let limiter = (g.rate_per_second > 0.0).then(|| {
                 let period = std::time::Duration::from_secs_f64(1.0 / g.rate_per_second);

@@ -4,7 +4,7 @@
 //! variants, and the binding QR code printed for each woman.
 
 use super::{AppError, Waker};
-use crate::gateway::wechat::callback::{template_status, CallbackXml};
+use crate::domain::WechatEvent;
 use crate::gateway::{ReportedStatus, StatusReport};
 use crate::store::{NewInbound, WechatVariant};
 use chrono::{TimeZone, Utc};
@@ -23,7 +23,7 @@ pub struct WechatBinding {
 impl WechatBinding {
     /// Acts on one callback from the Official Account `gateway`.
     /// Returns what was done, for the log.
-    pub async fn callback(&self, gateway: &str, x: CallbackXml) -> Result<&'static str, AppError> {
+    pub async fn callback(&self, gateway: &str, x: WechatEvent) -> Result<&'static str, AppError> {
         let now = self.clock.now();
         let at = x
             .create_time
@@ -64,10 +64,7 @@ impl WechatBinding {
             "{openid}:{}:{event}:{}:{}",
             x.create_time.unwrap_or(0),
             x.event_key.as_deref().unwrap_or(""),
-            x.msg_id_upper
-                .as_deref()
-                .or(x.msg_id.as_deref())
-                .unwrap_or("")
+            x.msg_id.as_deref().unwrap_or("")
         );
         if self.store.webhook_event_seen(gateway, &event_id).await? {
             return Ok("duplicate event");
@@ -106,18 +103,14 @@ impl WechatBinding {
                 "unfollowed"
             }
             "TEMPLATESENDJOBFINISH" => {
-                let msgid = x
-                    .msg_id_upper
-                    .clone()
-                    .or(x.msg_id.clone())
-                    .unwrap_or_default();
+                let msgid = x.msg_id.clone().unwrap_or_default();
                 let status = x.status.clone().unwrap_or_default();
                 match self.store.message_by_provider_id(gateway, &msgid).await? {
                     // Often WeChat's word arrives before the send's result is
                     // written: not recorded, so WeChat's retry is applied.
                     None => return Err(AppError::NotYet(format!("template message {msgid}"))),
                     Some((id, _)) => {
-                        let s = template_status(&status);
+                        let s = x.template_status();
                         let report = StatusReport {
                             message_id: id,
                             status: s,

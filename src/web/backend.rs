@@ -4,7 +4,6 @@
 use super::ApiError;
 use crate::domain::{NewInbound, Received, ReportedStatus, StatusReport};
 use crate::gateway::backend::{Backend, BackendError, Pulled};
-use crate::gateway::wechat::callback::CallbackXml;
 use crate::gateway::Gateways;
 use crate::services::consent::Via;
 use crate::services::AppError;
@@ -155,7 +154,7 @@ impl Backend for App {
     async fn wechat_event(
         &self,
         gateway: &str,
-        x: CallbackXml,
+        x: crate::domain::WechatEvent,
     ) -> Result<&'static str, BackendError> {
         self.wechat.callback(gateway, x).await.map_err(answer)
     }

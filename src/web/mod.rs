@@ -96,7 +96,7 @@ pub async fn serve(
 /// their backend.
 fn channel_routes(app: &AppState) -> Router<AppState> {
     let backend: crate::gateway::backend::SharedBackend = app.clone();
-    crate::gateway::webhooks::routes(backend.clone()).with_state(backend)
+    crate::gateway::channels::webhook_routes(backend.clone()).with_state(backend)
 }
 
 /// Prometheus metrics (OpenMetrics text). Counts and ids only: no names,
@@ -227,7 +227,7 @@ pub(crate) async fn require_token(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    crate::gateway::webhooks::bearer_gate(app.config.api_token.as_deref(), req, next).await
+    crate::gateway::hooks::bearer_gate(app.config.api_token.as_deref(), req, next).await
 }
 
 /// The one place errors become HTTP answers: the client gets a clear reason

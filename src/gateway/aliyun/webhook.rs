@@ -22,7 +22,7 @@ use crate::domain::delivery::parse_wire_id;
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::cloud::{beijing_time, from_push};
-use crate::gateway::webhooks::{refuse, secret_gateway, secret_push};
+use crate::gateway::hooks::{refuse, secret_gateway, secret_push};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

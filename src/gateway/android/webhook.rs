@@ -5,7 +5,7 @@
 use super::{verify, Envelope, SignatureError};
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::SharedBackend;
-use crate::gateway::webhooks::{header_str, millis, refuse};
+use crate::gateway::hooks::{header_str, millis, refuse};
 use crate::gateway::ChannelSettings;
 use axum::body::Bytes;
 use axum::extract::State;

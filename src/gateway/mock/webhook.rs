@@ -24,7 +24,7 @@ async fn require_token(
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
-    crate::gateway::webhooks::bearer_gate(b.api_token(), req, next).await
+    crate::gateway::hooks::bearer_gate(b.api_token(), req, next).await
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use crate::domain::delivery::parse_wire_id;
 use crate::domain::{GatewayKind, NewInbound, ReportedStatus, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
 use crate::gateway::cloud::{beijing_time, from_push};
-use crate::gateway::webhooks::secret_push;
+use crate::gateway::hooks::secret_push;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};

@@ -5,7 +5,7 @@
 use super::{map_status, verify, OPTED_OUT};
 use crate::domain::{GatewayKind, NewInbound, StatusReport};
 use crate::gateway::backend::{BackendError, SharedBackend};
-use crate::gateway::webhooks::{header_str, refuse};
+use crate::gateway::hooks::{header_str, refuse};
 use crate::gateway::ChannelSettings;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};

@@ -1,8 +1,7 @@
 //! What WeChat's server sends to the Official Account's URL: the callback
-//! XML (plain, or decrypted from safe mode), a template message's final
-//! status, and the freshness of a signed timestamp.
+//! XML (plain, or decrypted from safe mode), read into the domain's
+//! `WechatEvent`, and the freshness of a signed timestamp.
 
-use crate::domain::ReportedStatus;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -36,12 +35,20 @@ impl CallbackXml {
     }
 }
 
-/// What a `TEMPLATESENDJOBFINISH` status means.
-pub fn template_status(status: &str) -> ReportedStatus {
-    if status.trim() == "success" {
-        ReportedStatus::Delivered
-    } else {
-        ReportedStatus::Failed
+impl From<CallbackXml> for crate::domain::WechatEvent {
+    /// What the services act on (the encrypted envelope is the channel's).
+    fn from(x: CallbackXml) -> Self {
+        crate::domain::WechatEvent {
+            to_user_name: x.to_user_name,
+            from_user_name: x.from_user_name,
+            create_time: x.create_time,
+            msg_type: x.msg_type,
+            content: x.content,
+            msg_id: x.msg_id_upper.or(x.msg_id),
+            event: x.event,
+            event_key: x.event_key,
+            status: x.status,
+        }
     }
 }
 
@@ -56,6 +63,8 @@ pub fn stale(timestamp: &str, now: DateTime<Utc>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::domain::ReportedStatus;
 
     #[test]
     fn callbacks_parse_text_events_and_encrypted_envelopes() {
@@ -74,11 +83,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.msg_id_upper.as_deref(), Some("200163836"));
-        assert_eq!(
-            template_status(e.status.as_deref().unwrap()),
-            ReportedStatus::Failed
-        );
-        assert_eq!(template_status("success"), ReportedStatus::Delivered);
+        let e = crate::domain::WechatEvent::from(e);
+        assert_eq!(e.msg_id.as_deref(), Some("200163836"));
+        assert_eq!(e.template_status(), ReportedStatus::Failed);
+        let ok = crate::domain::WechatEvent {
+            status: Some("success".into()),
+            ..Default::default()
+        };
+        assert_eq!(ok.template_status(), ReportedStatus::Delivered);
         let enc =
             CallbackXml::parse("<xml><ToUserName>gh_1</ToUserName><Encrypt>abc=</Encrypt></xml>")
                 .unwrap();

@@ -36,7 +36,7 @@ struct Params {
 }
 
 fn refuse(b: &SharedBackend, status: StatusCode, reason: &str) -> Response {
-    crate::gateway::webhooks::refuse(b, status, "wechat", reason)
+    crate::gateway::hooks::refuse(b, status, "wechat", reason)
 }
 
 /// The signature over token, timestamp and nonce, and freshness.
@@ -164,7 +164,7 @@ async fn callback(
         }
         (None, _) => outer,
     };
-    match b.wechat_event(&gateway, x).await {
+    match b.wechat_event(&gateway, x.into()).await {
         Ok(done) => {
             tracing::debug!(gateway = %gateway, done, "wechat callback");
             if let Err(e) = b.spend_nonce(&gateway, &nonce_key(&p)).await {

@@ -1,25 +1,15 @@
-//! Every channel's webhook routes, merged; and what their handlers share.
-//! Each handler verifies its sender before anything is stored, refuses
-//! forged, unsigned and stale requests (401/403, logged with the reason,
-//! never the body), and is safe to receive twice.
+//! What every channel's webhook handler shares, below the channels: a
+//! refusal logged and counted with its reason, a push guarded by a secret
+//! in its URL, a bearer token, header and instant parsing. Each handler
+//! verifies its sender before anything is stored, refuses forged,
+//! unsigned and stale requests (401/403, logged with the reason, never the
+//! body), and is safe to receive twice. Channels import from here; nothing
+//! here names a channel (their routes are listed in `channels.rs`).
 
 use super::backend::SharedBackend;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
-
-/// The routes of every channel: `/webhooks/...` and `/gateways/cht`.
-pub fn routes(b: SharedBackend) -> Router<SharedBackend> {
-    Router::new()
-        .merge(super::mock::webhook::routes(b))
-        .merge(super::android::webhook::routes())
-        .merge(super::twilio::webhook::routes())
-        .merge(super::cht::webhook::routes())
-        .merge(super::wechat::webhook::routes())
-        .merge(super::aliyun::webhook::routes())
-        .merge(super::tencent::webhook::routes())
-}
 
 /// A provider's push guarded by a secret in its URL: the gateway whose
 /// `callback_secret` the query carries and the body read as `T`, or the
