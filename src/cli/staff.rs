@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::domain::{Language, Role};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -57,7 +57,7 @@ pub async fn run(ctx: Ctx, cmd: StaffCmd) -> Result<()> {
                 .map(|p| crate::domain::Phone::parse(&p, app.config.region()))
                 .transpose()?;
             let id = app
-                .store
+                .access
                 .add_staff(
                     &crate::store::NewStaff {
                         code: code.clone(),
@@ -69,35 +69,23 @@ pub async fn run(ctx: Ctx, cmd: StaffCmd) -> Result<()> {
                         township,
                         wecom_userid,
                     },
+                    &super::whoami(),
                     app.clock.now(),
                 )
                 .await?;
             println!("staff {code} added (id {id})");
         }
         StaffCmd::Password { code, stdin } => {
-            let s = app.access.staff(&code).await?;
-            let password = if stdin {
+            let given = if stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
-                let p = line.trim_end_matches(['\r', '\n']).to_string();
-                if p.chars().count() < 10 {
-                    bail!("the password must have at least 10 characters");
-                }
-                p
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
             } else {
-                crate::services::access::new_password()
+                None
             };
-            let hash =
-                crate::services::access::hash_password(&password).map_err(anyhow::Error::msg)?;
-            app.store.set_password(s.id, &hash, app.clock.now()).await?;
-            app.store
-                .audit(
-                    app.clock.now(),
-                    "cli",
-                    "password_set",
-                    &format!("staff:{}", s.id),
-                    "",
-                )
+            let password = app
+                .access
+                .set_password(&code, given, &super::whoami(), app.clock.now())
                 .await?;
             if stdin {
                 println!("password set for {code}; their open sessions are signed out");

@@ -68,7 +68,57 @@ impl Access {
             .await?
             .ok_or_else(|| AppError::Refused(format!("no staff member {code}")))
     }
+
+    /// Adds a member of staff, with an audit entry naming who did.
+    pub async fn add_staff(
+        &self,
+        s: &crate::store::NewStaff,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, AppError> {
+        let id = self.store.add_staff(s, now).await?;
+        self.store
+            .audit(now, actor, "staff_added", &format!("staff:{id}"), &s.code)
+            .await?;
+        Ok(id)
+    }
+
+    /// Sets a staff member's console password: `given` (at least
+    /// [`MIN_PASSWORD_CHARS`] characters) or a new random one, which is
+    /// returned. Her open sessions end; the audit log records who did it.
+    pub async fn set_password(
+        &self,
+        code: &str,
+        given: Option<String>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, AppError> {
+        let s = self.staff(code).await?;
+        let password = match given {
+            Some(p) if p.chars().count() < MIN_PASSWORD_CHARS => {
+                return Err(AppError::Refused(format!(
+                    "the password must have at least {MIN_PASSWORD_CHARS} characters"
+                )))
+            }
+            Some(p) => p,
+            None => new_password(),
+        };
+        // Argon2id takes a while on purpose: off the async threads.
+        let p = password.clone();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&p))
+            .await
+            .map_err(|e| AppError::Config(e.to_string()))?
+            .map_err(AppError::Config)?;
+        self.store.set_password(s.id, &hash, now).await?;
+        self.store
+            .audit(now, actor, "password_set", &format!("staff:{}", s.id), "")
+            .await?;
+        Ok(password)
+    }
 }
+
+/// The shortest password a person may choose.
+pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// An Argon2id hash (PHC string) of `password`.
 pub fn hash_password(password: &str) -> Result<String, String> {

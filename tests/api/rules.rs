@@ -124,3 +124,67 @@ async fn pausing_a_campaign_from_the_command_line_is_audited_like_the_console() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("campaign nosuch"));
     assert_eq!(audit_of(&t, "campaign_status").await.len(), 2);
 }
+
+#[tokio::test]
+async fn staff_and_passwords_from_the_command_line_go_through_the_service_and_are_audited() {
+    let t = spawn_app().await;
+    cli(
+        &t,
+        &[
+            "staff",
+            "add",
+            "--code",
+            "V009-O1",
+            "--name",
+            "刘医生",
+            "--phone",
+            "13700000009",
+            "--village",
+            "V009",
+            "--township",
+            "T1",
+        ],
+    );
+    let said = cli(&t, &["staff", "password", "V009-O1"]);
+    assert!(said.starts_with("password for V009-O1: "), "{said}");
+    let id = t
+        .app
+        .store
+        .staff_by_code("V009-O1")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        audit_of(&t, "staff_added").await,
+        [(
+            "cli:county-admin".to_string(),
+            format!("staff:{id}"),
+            "V009-O1".to_string()
+        )]
+    );
+    assert_eq!(
+        audit_of(&t, "password_set").await,
+        [(
+            "cli:county-admin".to_string(),
+            format!("staff:{id}"),
+            String::new()
+        )]
+    );
+    // A password too short, from standard input: refused, nothing written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_careminder"))
+        .env_remove("CAREMINDER_CONFIG")
+        .arg("--db")
+        .arg(db_arg(&t))
+        .args(["staff", "password", "V009-O1", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+    assert_eq!(audit_of(&t, "password_set").await.len(), 1);
+}
