@@ -19,6 +19,13 @@ pub struct ServeArgs {
     listen: Option<String>,
 }
 
+impl ServeArgs {
+    /// `serve --demo`: the demo, which needs no database named.
+    pub fn demo(&self) -> bool {
+        self.demo
+    }
+}
+
 #[derive(Args)]
 pub struct DemoArgs {
     #[arg(long)]
