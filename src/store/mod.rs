@@ -19,6 +19,7 @@ mod console;
 mod enroll;
 mod inbound;
 mod indicators;
+mod instances;
 mod outbox;
 mod plans;
 pub mod postgres;
@@ -38,6 +39,7 @@ pub use console::{
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecord, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use indicators::IndicatorCount;
+pub use instances::InstanceRow;
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount, SPENT_URL,
