@@ -80,7 +80,19 @@ impl App {
     /// Opens the database (applying migrations), seeds the defaults, builds
     /// the gateways and wires the services.
     pub async fn open(config: Config, clock: Clock) -> Result<Arc<App>, AppError> {
+        // A file this user may not write is named with its owner now,
+        // not met later as "attempt to write a readonly database".
+        let fresh_file = config.database.sqlite_path().filter(|p| !p.exists());
+        if let Some(path) = config.database.sqlite_path() {
+            crate::store::sqlite::files::check_writable(path).map_err(AppError::Config)?;
+        }
         let store = Store::open(&config.database).await?;
+        if let Some(path) = fresh_file {
+            // Made by root (`sudo careminder staff add` before the service
+            // first ran): the service's user, who owns the directory, must
+            // be able to write it.
+            crate::store::sqlite::files::adopt(path).map_err(crate::store::StoreError::from)?;
+        }
         crate::services::defaults::seed(&store, clock.now()).await?;
         let gateways = Arc::new(
             Gateways::build(

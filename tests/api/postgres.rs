@@ -275,8 +275,11 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     assert!(!stdout.contains(":careminder_test@"), "{stdout}");
 }
 
+/// On PostgreSQL `backup` runs pg_dump with the configured URL; its
+/// password goes through PGPASSWORD, never onto a command line or the
+/// terminal.
 #[test]
-fn backup_on_postgres_says_which_tool_to_use() {
+fn backup_on_postgres_runs_pg_dump_and_keeps_the_password_out_of_sight() {
     let out = Command::new(env!("CARGO_BIN_EXE_careminder"))
         .args([
             "--db",
