@@ -19,6 +19,7 @@ mod hostile;
 mod http;
 mod import;
 mod indicators;
+mod install;
 mod instances;
 mod metrics;
 mod officers;
