@@ -293,14 +293,8 @@ impl App {
         let now = chrono::Utc::now();
         let mine: BTreeMap<String, String> =
             serde_json::from_str(&me.settings).expect("our own settings");
-        for other in self
-            .store
-            .live_instances(now, INSTANCE_LEASE_SECONDS)
-            .await?
-        {
+        for other in serving_instances(&self.store).await? {
             if other.id == me.id
-                // Killed on this machine: it serves no more.
-                || (other.host == me.host && !process_alive(other.pid))
                 || (joined && (other.started_at, &other.id) > (me.started_at, &me.id))
             {
                 continue;
@@ -380,6 +374,20 @@ pub fn shared_settings(config: &Config) -> BTreeMap<String, String> {
         ("jobs.digest_cron".into(), config.jobs.digest_cron.clone()),
         ("jobs.summary_cron".into(), config.jobs.summary_cron.clone()),
     ])
+}
+
+/// The instances serving from `store` now: renewed within the lease, and
+/// not a process gone from this machine (killed, it left its row behind).
+pub async fn serving_instances(
+    store: &Store,
+) -> Result<Vec<InstanceRow>, crate::store::StoreError> {
+    let host = hostname();
+    Ok(store
+        .live_instances(chrono::Utc::now(), INSTANCE_LEASE_SECONDS)
+        .await?
+        .into_iter()
+        .filter(|i| i.host != host || process_alive(i.pid))
+        .collect())
 }
 
 /// This machine's name, as instances are told apart by.

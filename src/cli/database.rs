@@ -29,7 +29,20 @@ pub struct RestoreArgs {
 #[derive(Args)]
 pub struct MigrateToArgs {
     /// The empty PostgreSQL database to fill: postgres://USER@HOST/DB.
-    target: String,
+    /// Default: the one the configuration names (CAREMINDER_DATABASE in
+    /// the secrets' file, say), when it is a PostgreSQL one.
+    target: Option<String>,
+    /// The SQLite file to copy. Default: the database named (--db, the
+    /// configuration), when it is a SQLite file.
+    #[arg(long)]
+    from: Option<PathBuf>,
+}
+
+impl MigrateToArgs {
+    /// Whether the SQLite file to copy is named here (`--from`).
+    pub fn names_its_source(&self) -> bool {
+        self.from.is_some()
+    }
 }
 
 /// The SQLite file a command acts on, which must exist: a command that
@@ -159,9 +172,7 @@ pub async fn restore(ctx: Ctx, a: RestoreArgs) -> Result<()> {
 /// start far above the restored ones, as on SQLite.
 async fn restore_postgres(ctx: &Ctx, url: &str, src: &Path) -> Result<()> {
     let store = crate::store::Store::open(&ctx.config.database).await?;
-    let live = store
-        .live_instances(chrono::Utc::now(), crate::app::INSTANCE_LEASE_SECONDS)
-        .await?;
+    let live = crate::app::serving_instances(&store).await?;
     store.close().await;
     if let Some(i) = live.first() {
         bail!(
@@ -198,15 +209,24 @@ async fn restore_postgres(ctx: &Ctx, url: &str, src: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn migrate_to(ctx: Ctx, a: MigrateToArgs) -> Result<()> {
-    let target = match DatabaseUrl::parse(&a.target)? {
-        DatabaseUrl::Postgres(url) => url,
-        DatabaseUrl::Sqlite(_) => {
-            bail!("migrate-to fills a PostgreSQL database: give a postgres:// URL")
-        }
+pub async fn migrate_to(mut ctx: Ctx, a: MigrateToArgs) -> Result<()> {
+    let target = match (&a.target, &ctx.config.database) {
+        (Some(t), _) => DatabaseUrl::parse(t)?,
+        (None, configured) => configured.clone(),
     };
+    let DatabaseUrl::Postgres(target) = target else {
+        bail!(
+            "migrate-to fills a PostgreSQL database: give its postgres:// URL, or name it \
+             in the configuration (CAREMINDER_DATABASE in the secrets' file) and the SQLite \
+             file with --from"
+        );
+    };
+    if let Some(from) = &a.from {
+        ctx.config.database = DatabaseUrl::Sqlite(from.clone());
+        ctx.config.database_from = Some("--from".into());
+    }
     if ctx.config.database.sqlite_path().is_none() {
-        bail!("migrate-to copies from a SQLite database: give its file with --db");
+        bail!("migrate-to copies from a SQLite database: give its file with --from");
     }
     let source = existing_sqlite(&ctx, "copy")?.to_path_buf();
     // What another process writes after the copy would be lost with it.

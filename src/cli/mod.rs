@@ -291,10 +291,11 @@ pub async fn main() -> Result<()> {
         config.database = crate::config::DatabaseUrl::parse(db)?;
         config.database_from = Some("--db".into());
     }
-    // Only the demo (its own file) and the benchmark (a temporary one)
-    // may start without one.
+    // Only the demo (its own file), the benchmark (a temporary one) and
+    // `migrate-to --from FILE` may start without one.
     let own_database = matches!(&cli.cmd, Cmd::Demo(_) | Cmd::Bench(_))
-        || matches!(&cli.cmd, Cmd::Serve(a) if a.demo());
+        || matches!(&cli.cmd, Cmd::Serve(a) if a.demo())
+        || matches!(&cli.cmd, Cmd::MigrateTo(a) if a.names_its_source());
     if config.database_from.is_none() && !own_database {
         return Err(no_database(&sources, matches!(cli.cmd, Cmd::Serve(_))));
     }
