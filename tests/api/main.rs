@@ -12,6 +12,7 @@ mod console;
 mod crash;
 mod delivery;
 mod demo;
+mod deployment;
 mod disk;
 mod fleet;
 mod gateways;
