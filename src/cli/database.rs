@@ -107,7 +107,17 @@ pub async fn backup(ctx: Ctx, a: BackupArgs) -> Result<()> {
     if let DatabaseUrl::Postgres(url) = &ctx.config.database {
         // pg_dump's own archive, which pg_restore reads: a consistent copy
         // of the live database while the service runs.
-        pg_tool(
+        // Made first, readable by its owner only; pg_dump writes into it.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&a.dest)
+                .with_context(|| format!("creating {}", a.dest.display()))?;
+        }
+        let dumped = pg_tool(
             "pg_dump",
             url,
             &[
@@ -115,9 +125,12 @@ pub async fn backup(ctx: Ctx, a: BackupArgs) -> Result<()> {
                 "--file".as_ref(),
                 a.dest.as_os_str(),
             ],
-        )?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&a.dest, std::fs::Permissions::from_mode(0o600))?;
+        );
+        if let Err(e) = dumped {
+            // No half-written file is left for a backup.
+            let _ = std::fs::remove_file(&a.dest);
+            return Err(e);
+        }
         println!(
             "backup of {} written to {} (pg_dump --format=custom)",
             ctx.config.database,
