@@ -769,6 +769,15 @@ mod tests {
     }
 
     #[test]
+    fn a_gateways_address_without_its_scheme_is_named() {
+        let (_, problems) = check(
+            "[gateways.phone]\nkind = \"android\"\nbase_url = \"192.168.1.20:8080\"\n",
+            &[],
+        );
+        assert_eq!(keys(&problems), ["gateways.phone.base_url"], "{problems:?}");
+    }
+
+    #[test]
     fn a_gateway_of_no_kind_is_named_and_its_keys_not_blamed() {
         let (_, problems) = check(
             "[gateways.phone]\nkind = \"andriod\"\nbase_url = \"http://192.0.2.1\"\n",

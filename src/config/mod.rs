@@ -377,6 +377,24 @@ impl Config {
         if let Err(reason) = check_http_url(&self.public_url) {
             bad("public_url", reason);
         }
+        // Each gateway's API address, whatever its kind (an empty one is
+        // named by the gateway, which needs it).
+        let gateways = std::iter::once(("gateway".to_string(), &self.gateway)).chain(
+            self.gateways
+                .iter()
+                .map(|(n, g)| (format!("gateways.{n}"), g)),
+        );
+        for (key, g) in gateways {
+            let url = serde_json::to_value(&g.channel).ok().and_then(|v| {
+                v.get("base_url")
+                    .and_then(|u| u.as_str())
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+            });
+            if let Some(Err(reason)) = url.as_deref().map(check_http_url) {
+                bad(&format!("{key}.base_url"), reason);
+            }
+        }
         let d = &self.dispatcher;
         for (key, value, least) in [
             ("dispatcher.batch_size", d.batch_size, 1),
