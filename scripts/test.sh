@@ -20,6 +20,8 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # The power-cut test mounts a FUSE filesystem (tests/fakes/powercut_fs.py)
 # through libfuse3.
 ls /usr/lib/*/libfuse3.so.3 >/dev/null 2>&1 || need+=(libfuse3-3)
+# The server guide's commands (tests/api/deployment.rs) fetch with curl.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # The PostgreSQL tests need a server (and psql, to prepare it).
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
@@ -105,7 +107,8 @@ trap drop_run_databases EXIT
 # suite again with every app serving from its own PostgreSQL database. The
 # second pass skips the tests that are about a backend already: SQLite's
 # own files (crash, power cut, full disk, upgrades of old SQLite schemas,
-# restoring a backup file; PostgreSQL's are pg_dump's)
+# restoring a backup file; PostgreSQL's are pg_dump's; the command line on
+# SQLite files as an administrator runs it)
 # and those that run both backends themselves; and the one that damages
 # stored rows behind the app's back in ways PostgreSQL's types and keys
 # refuse outright (a word in a time column, a step deleted under its
@@ -114,7 +117,32 @@ cargo test --locked "$@"
 if [ "${CAREMINDER_TEST_BACKEND:-both}" = both ]; then
   CAREMINDER_TEST_BACKEND=postgres cargo test --locked --test api "$@" -- \
     --skip shared:: --skip postgres:: --skip fleet:: --skip bench:: --skip crash:: \
-    --skip powercut:: --skip disk:: --skip upgrades:: \
+    --skip powercut:: --skip disk:: --skip upgrades:: --skip install:: --skip deployment:: \
     --skip scheduler::a_poisoned_reply_and_a_broken_broadcast_do_not_stop_reminders \
     --skip privacy::a_restored_backup_sends_nothing_already_sent_before_it
+fi
+
+# The Debian package, as a county installs it: built by cargo-deb from
+# this run's binary (no second, release build), installed with dpkg on
+# this machine, and docs/deployment.md run against it command by command,
+# then purged (tests/api/deployment.rs). It installs a package
+# system-wide, so it needs root (as CI has), and runs when the whole suite
+# or `deployment::` was asked for.
+if [ $# -eq 0 ] || [[ "$*" == *deployment* ]]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "the package test needs root (it installs the Debian package): not run" >&2
+    [ -z "${CI:-}" ] || exit 1
+  else
+    cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --locked --quiet
+    cargo build --locked --quiet --bin careminder
+    deb_dir=$(mktemp -d)
+    mkdir -p "$deb_dir/release" "$deb_dir/out"
+    # cargo-deb packages target/release/careminder: here, this run's binary.
+    ln target/debug/careminder "$deb_dir/release/careminder" 2>/dev/null \
+      || cp target/debug/careminder "$deb_dir/release/careminder"
+    CARGO_TARGET_DIR="$deb_dir" cargo deb --no-build --strip --fast --quiet --output "$deb_dir/out/"
+    deb=$(ls "$deb_dir"/out/careminder_*.deb)
+    CAREMINDER_TEST_DEB="$deb" cargo test --locked --test api deployment:: -- --ignored --nocapture
+    rm -rf "$deb_dir"
+  fi
 fi

@@ -24,8 +24,9 @@ use crate::services::reports::Reports;
 use crate::services::sms_templates::SmsTemplates;
 use crate::services::wechat::WechatBinding;
 use crate::services::Waker;
-use crate::store::Store;
+use crate::store::{InstanceRow, Store};
 use chrono::Duration;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use crate::services::AppError;
@@ -79,7 +80,19 @@ impl App {
     /// Opens the database (applying migrations), seeds the defaults, builds
     /// the gateways and wires the services.
     pub async fn open(config: Config, clock: Clock) -> Result<Arc<App>, AppError> {
+        // A file this user may not write is named with its owner now,
+        // not met later as "attempt to write a readonly database".
+        let fresh_file = config.database.sqlite_path().filter(|p| !p.exists());
+        if let Some(path) = config.database.sqlite_path() {
+            crate::store::sqlite::files::check_writable(path).map_err(AppError::Config)?;
+        }
         let store = Store::open(&config.database).await?;
+        if let Some(path) = fresh_file {
+            // Made by root (`sudo careminder staff add` before the service
+            // first ran): the service's user, who owns the directory, must
+            // be able to write it.
+            crate::store::sqlite::files::adopt(path).map_err(crate::store::StoreError::from)?;
+        }
         crate::services::defaults::seed(&store, clock.now()).await?;
         let gateways = Arc::new(
             Gateways::build(
@@ -228,6 +241,201 @@ impl App {
     /// One scheduler pass as of the clock's now (tests and `careminder tick`).
     pub async fn tick(&self) -> TickReport {
         self.scheduler.tick().await
+    }
+
+    /// Joins the instances serving from this database (`serve`), or
+    /// refuses, naming each setting that differs, when a live one runs
+    /// with other [`shared_settings`]: two instances that disagree on the
+    /// zone or the send window would send at hours the other forbids.
+    pub async fn join_instances(&self) -> Result<Membership, AppError> {
+        let now = chrono::Utc::now();
+        let host = hostname();
+        let me = InstanceRow {
+            id: format!(
+                "{host}:{}:{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
+            host,
+            pid: i64::from(std::process::id()),
+            started_at: crate::store::ts(now),
+            seen_at: crate::store::ts(now),
+            settings: serde_json::to_string(&shared_settings(&self.config))
+                .expect("settings serialize"),
+        };
+        self.check_instances(&me, false).await?;
+        self.store.register_instance(&me).await?;
+        // Two started at once: the one that started later gives way.
+        if let Err(e) = self.check_instances(&me, true).await {
+            self.store.forget_instance(&me.id).await?;
+            return Err(e);
+        }
+        Ok(Membership {
+            me,
+            store: self.store.clone(),
+        })
+    }
+
+    /// Refuses, as [`App::join_instances`] would, while a live instance
+    /// runs with other shared settings (`careminder tick` beside `serve`).
+    pub async fn agrees_with_instances(&self) -> Result<(), AppError> {
+        let me = InstanceRow {
+            id: String::new(),
+            host: hostname(),
+            pid: i64::from(std::process::id()),
+            started_at: i64::MAX,
+            seen_at: 0,
+            settings: serde_json::to_string(&shared_settings(&self.config))
+                .expect("settings serialize"),
+        };
+        self.check_instances(&me, false).await
+    }
+
+    async fn check_instances(&self, me: &InstanceRow, joined: bool) -> Result<(), AppError> {
+        let now = chrono::Utc::now();
+        let mine: BTreeMap<String, String> =
+            serde_json::from_str(&me.settings).expect("our own settings");
+        for other in serving_instances(&self.store).await? {
+            if other.id == me.id
+                || (joined && (other.started_at, &other.id) > (me.started_at, &me.id))
+            {
+                continue;
+            }
+            let theirs: BTreeMap<String, String> =
+                serde_json::from_str(&other.settings).unwrap_or_default();
+            let differ: Vec<String> = mine
+                .iter()
+                .filter(|(k, v)| theirs.get(*k) != Some(*v))
+                .map(|(k, v)| {
+                    let there = theirs.get(k).map(String::as_str).unwrap_or("unset");
+                    format!("{k} is {there:?} there and {v:?} here")
+                })
+                .collect();
+            if !differ.is_empty() {
+                return Err(AppError::Config(format!(
+                    "another careminder serves from this database ({}) with other settings \
+                     (on {}, pid {}, seen {} s ago): {}. Every instance on one database must \
+                     share these, or one would send when the other's rules forbid: give this \
+                     one the same settings, or stop that one first",
+                    self.config.database,
+                    other.host,
+                    other.pid,
+                    (crate::store::ts(now) - other.seen_at).max(0),
+                    differ.join("; ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seconds after its last renewal an instance still counts as serving.
+pub const INSTANCE_LEASE_SECONDS: i64 = 60;
+
+/// How often a serving instance renews its row.
+pub const INSTANCE_RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The settings every instance on one database must share, by key: when
+/// and where messages may go out, through which gateways, and when the
+/// jobs run.
+pub fn shared_settings(config: &Config) -> BTreeMap<String, String> {
+    let list = |items: Vec<String>| items.join(", ");
+    let gateways = std::iter::once(("default", &config.gateway))
+        .chain(config.gateways.iter().map(|(n, g)| (n.as_str(), g)))
+        .map(|(n, g)| format!("{n}={}", g.kind()))
+        .collect();
+    BTreeMap::from([
+        ("timezone".into(), config.timezone.name().to_string()),
+        ("send_window".into(), config.send_window.to_string()),
+        (
+            "zones".into(),
+            list(
+                config
+                    .zones
+                    .iter()
+                    .map(|(v, z)| format!("{v}={}", z.name()))
+                    .collect(),
+            ),
+        ),
+        ("gateways".into(), list(gateways)),
+        (
+            "routing.staff".into(),
+            config.routing.staff.clone().unwrap_or_default(),
+        ),
+        (
+            "routing.villages".into(),
+            list(
+                config
+                    .routing
+                    .villages
+                    .iter()
+                    .map(|(v, g)| format!("{v}={g}"))
+                    .collect(),
+            ),
+        ),
+        ("jobs.digest_cron".into(), config.jobs.digest_cron.clone()),
+        ("jobs.summary_cron".into(), config.jobs.summary_cron.clone()),
+    ])
+}
+
+/// The instances serving from `store` now: renewed within the lease, and
+/// not a process gone from this machine (killed, it left its row behind).
+pub async fn serving_instances(
+    store: &Store,
+) -> Result<Vec<InstanceRow>, crate::store::StoreError> {
+    let host = hostname();
+    Ok(store
+        .live_instances(chrono::Utc::now(), INSTANCE_LEASE_SECONDS)
+        .await?
+        .into_iter()
+        .filter(|i| i.host != host || process_alive(i.pid))
+        .collect())
+}
+
+/// This machine's name, as instances are told apart by.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn process_alive(pid: i64) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// This process's place among the instances serving from its database.
+pub struct Membership {
+    me: InstanceRow,
+    store: Store,
+}
+
+impl Membership {
+    /// Says this instance still runs (every [`INSTANCE_RENEW_EVERY`]).
+    pub async fn renew(&self) {
+        let now = chrono::Utc::now();
+        let renewed = match self.store.renew_instance(&self.me.id, now).await {
+            Ok(true) => Ok(()),
+            // Forgotten after a long stall (a day): joined again.
+            Ok(false) => {
+                let me = InstanceRow {
+                    seen_at: crate::store::ts(now),
+                    ..self.me.clone()
+                };
+                self.store.register_instance(&me).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "this instance's renewal could not be written");
+        }
+    }
+
+    /// This instance stops.
+    pub async fn leave(self) {
+        if let Err(e) = self.store.forget_instance(&self.me.id).await {
+            tracing::warn!(error = %e, "this instance's row could not be removed");
+        }
     }
 }
 

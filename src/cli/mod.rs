@@ -18,12 +18,13 @@ mod setup;
 mod staff;
 mod wechat;
 
+use crate::config::Sources;
 use crate::domain::schedule::local_to_utc;
 use crate::{App, Clock, Config};
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -33,7 +34,8 @@ use std::sync::Arc;
     about = "Maternal-health reminders: prenatal check-ups, follow-ups, campaigns"
 )]
 struct Cli {
-    /// Configuration file (TOML).
+    /// Configuration file (TOML). Default: /etc/careminder/careminder.toml
+    /// when it exists. The secrets' file beside it (secrets.env) is read too.
     #[arg(long, global = true, env = "CAREMINDER_CONFIG")]
     config: Option<PathBuf>,
     /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL
@@ -44,8 +46,15 @@ struct Cli {
     /// in the configured zone) or RFC 3339.
     #[arg(long, global = true)]
     now: Option<String>,
-    /// Logs as JSON lines (for a log collector) instead of text.
-    #[arg(long, global = true, env = "CAREMINDER_LOG_JSON")]
+    /// Logs as JSON lines (for a log collector) instead of text. From the
+    /// environment: 1, true, yes or on (0, false, no or off: text).
+    #[arg(
+        long,
+        global = true,
+        env = "CAREMINDER_LOG_JSON",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     log_json: bool,
     #[command(subcommand)]
     cmd: Cmd,
@@ -190,20 +199,105 @@ fn init_logs(json: bool) {
     }
 }
 
+/// An error and its causes, each said once: a cause whose words the
+/// message before it already holds is not repeated (`main` prints this,
+/// rather than "Error: X / Caused by: X").
+pub fn describe_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// The configuration a command reads: the file named (`--config`,
+/// `CAREMINDER_CONFIG`), else /etc/careminder/careminder.toml when it
+/// exists; and the secrets' file beside it when this user may read it.
+pub(crate) fn sources(config: Option<&Path>) -> Sources {
+    let file = config.map(Path::to_path_buf).or_else(|| {
+        let default = Path::new(crate::config::DEFAULT_FILE);
+        default.exists().then(|| default.to_path_buf())
+    });
+    let secrets = file.as_deref().and_then(|f| {
+        let secrets = f
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(crate::config::SECRETS_FILE_NAME);
+        match std::fs::File::open(&secrets) {
+            Ok(_) => Some(secrets),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                // The service gets them from systemd, which reads the file
+                // as root; a person at a terminal is told.
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!(
+                        "note: {} is readable by root only, so its settings (the database's \
+                         password, the API token) are not used: run careminder commands \
+                         as root (sudo careminder ...)",
+                        secrets.display()
+                    );
+                }
+                None
+            }
+            Err(_) => None,
+        }
+    });
+    Sources::new(file, secrets)
+}
+
+/// Why a command that needs a database opens none: where it looked.
+fn no_database(sources: &Sources, serve: bool) -> anyhow::Error {
+    let file = match &sources.file {
+        Some(f) => format!("{} (it names no `database`)", f.display()),
+        None => format!(
+            "a configuration file (none: --config and CAREMINDER_CONFIG are not set and {} does not exist)",
+            crate::config::DEFAULT_FILE
+        ),
+    };
+    anyhow::anyhow!(
+        "no database is named, so none is opened (and none created). Looked at: --db and \
+         CAREMINDER_DB (not given), CAREMINDER_DATABASE (not set), {file}. Name it: \
+         --db /var/lib/careminder/careminder.db, or database = \"...\" in the configuration{}",
+        if serve {
+            "; to try careminder on invented data, run `careminder demo`"
+        } else {
+            ""
+        }
+    )
+}
+
 /// Parses the command line and runs the command.
 pub async fn main() -> Result<()> {
     let cli = Cli::parse();
     // Commands that must work without (or before) a valid configuration.
     match &cli.cmd {
         Cmd::PrintDefaultConfig => return setup::print_default_config(),
-        Cmd::CheckConfig(a) => return setup::check_config(a),
         Cmd::Version => return setup::version(),
         _ => {}
     }
+    let sources = sources(cli.config.as_deref());
+    if let Cmd::CheckConfig(a) = &cli.cmd {
+        return setup::check_config(a, sources, cli.db.as_deref());
+    }
     init_logs(cli.log_json);
-    let mut config = Config::load(cli.config.as_deref())?;
+    let mut config = sources.load()?;
     if let Some(db) = &cli.db {
         config.database = crate::config::DatabaseUrl::parse(db)?;
+        config.database_from = Some("--db".into());
+    }
+    // Only the demo (its own file), the benchmark (a temporary one) and
+    // `migrate-to --from FILE` may start without one.
+    let own_database = matches!(&cli.cmd, Cmd::Demo(_) | Cmd::Bench(_))
+        || matches!(&cli.cmd, Cmd::Serve(a) if a.demo())
+        || matches!(&cli.cmd, Cmd::MigrateTo(a) if a.names_its_source());
+    if config.database_from.is_none() && !own_database {
+        return Err(no_database(&sources, matches!(cli.cmd, Cmd::Serve(_))));
     }
     let clock = match &cli.now {
         Some(s) => Clock::manual(parse_now(s, config.timezone)?),

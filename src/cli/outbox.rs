@@ -26,6 +26,8 @@ pub struct OutboxArgs {
 
 pub async fn tick(ctx: Ctx) -> Result<()> {
     let app = ctx.open().await?;
+    // Beside a `serve`, a tick plans and sends by the same rules, or not at all.
+    app.agrees_with_instances().await?;
     let r = app.tick().await;
     println!(
         "as of {}: planned {}, handed over {}, retried {}, failed {}, cancelled {}, expired {}",

@@ -101,13 +101,22 @@ pub async fn import(ctx: Ctx, a: ImportArgs) -> Result<()> {
     )
     .await?;
     bar.finish_and_clear();
+    // Refused rows first: each must be fixed and imported again.
     for r in &report.refused {
         println!("line {}: refused: {}", r.line, r.reason);
     }
+    // Then one line per officer code the staff list lacks (a roster of
+    // 10,000 rows may name 66 such codes, not 10,000 lines' worth).
+    let mut unknown: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
     for u in &report.unknown_officer {
+        unknown.entry(&u.officer).or_default().push(u.line);
+    }
+    for (officer, lines) in &unknown {
         println!(
-            "line {}: imported, but officer {} is not on the staff list: her overdue visits reach no one until {} is added",
-            u.line, u.officer, u.officer
+            "officer {officer} is not on the staff list: {} imported ({}); their overdue visits \
+             reach no one until {officer} is added (careminder staff add --code {officer} ...)",
+            rows(lines.len()),
+            some_lines(lines)
         );
     }
     let secs = started.elapsed().as_secs_f64();
@@ -122,4 +131,36 @@ pub async fn import(ctx: Ctx, a: ImportArgs) -> Result<()> {
         secs
     );
     Ok(())
+}
+
+fn rows(n: usize) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
+}
+
+/// "line 4", "lines 4, 9 and 12", "lines 4, 9, 12, 15, 20 and 61 more".
+fn some_lines(lines: &[u64]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = lines.iter().take(SHOWN).map(u64::to_string).collect();
+    match lines.len() {
+        1 => format!("line {}", shown[0]),
+        n if n <= SHOWN => format!("lines {} and {}", shown[..n - 1].join(", "), shown[n - 1]),
+        n => format!("lines {} and {} more", shown.join(", "), n - SHOWN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_few_lines_are_listed_and_the_rest_counted() {
+        assert_eq!(super::some_lines(&[4]), "line 4");
+        assert_eq!(super::some_lines(&[4, 9, 12]), "lines 4, 9 and 12");
+        assert_eq!(
+            super::some_lines(&[1, 2, 3, 4, 5, 6, 7]),
+            "lines 1, 2, 3, 4, 5 and 2 more"
+        );
+    }
 }

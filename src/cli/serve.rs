@@ -19,6 +19,13 @@ pub struct ServeArgs {
     listen: Option<String>,
 }
 
+impl ServeArgs {
+    /// `serve --demo`: the demo, which needs no database named.
+    pub fn demo(&self) -> bool {
+        self.demo
+    }
+}
+
 #[derive(Args)]
 pub struct DemoArgs {
     #[arg(long)]
@@ -39,6 +46,9 @@ async fn run(app: Arc<App>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&app.config.listen)
         .await
         .with_context(|| format!("listening on {}", app.config.listen))?;
+    // Every instance on the database runs with the same zones, window,
+    // gateways and routes, or this one does not start.
+    let membership = app.join_instances().await?;
     tracing::info!(addr = %listener.local_addr()?, db = %app.config.database, "careminder serving");
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -46,7 +56,30 @@ async fn run(app: Arc<App>) -> Result<()> {
         tracing::info!("shutting down");
         let _ = tx.send(true);
     });
-    crate::web::serve(app, listener, rx, true).await?;
+    // Renewed while it serves; forgotten as soon as it stops (before the
+    // database closes).
+    let (done, mut ended) = tokio::sync::watch::channel(false);
+    let mut stopping = rx.clone();
+    let renewals = tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::app::INSTANCE_RENEW_EVERY);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = every.tick() => membership.renew().await,
+                changed = stopping.changed() => {
+                    if changed.is_err() || *stopping.borrow() {
+                        break;
+                    }
+                }
+                _ = ended.changed() => break,
+            }
+        }
+        membership.leave().await;
+    });
+    let served = crate::web::serve(app, listener, rx, true).await;
+    let _ = done.send(true);
+    let _ = renewals.await;
+    served?;
     Ok(())
 }
 

@@ -44,7 +44,7 @@ impl Intent {
 /// Keywords of one language. Every language's keywords are recognised in
 /// every message: a Chinese speaker may well type "TD" or "STOP".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct KeywordSet {
     pub opt_out: Vec<String>,
     pub opt_in: Vec<String>,

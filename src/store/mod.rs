@@ -20,6 +20,7 @@ mod console;
 mod enroll;
 mod inbound;
 mod indicators;
+mod instances;
 mod outbox;
 mod plans;
 pub mod postgres;
@@ -39,6 +40,7 @@ pub use console::{
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecord, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use indicators::{AreaKind, BirthFacts, OwnCount};
+pub use instances::InstanceRow;
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount, SPENT_URL,

@@ -17,7 +17,7 @@ const PREFIXES: [&str; 12] = [
 /// shape of `shared/fixtures/make_roster.py`, generated here so the suite
 /// needs nothing outside the repository), then the first `bad` of eight
 /// rows a careful importer must refuse, one reason each.
-fn roster(n: usize, bad: usize, zh: bool, today: &str) -> Vec<u8> {
+pub(crate) fn roster(n: usize, bad: usize, zh: bool, today: &str) -> Vec<u8> {
     let today = NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap();
     let mut rnd = StdRng::seed_from_u64(7);
     let pick = |rnd: &mut StdRng, s: &str| {

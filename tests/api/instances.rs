@@ -288,3 +288,38 @@ async fn on_postgresql_a_registration_on_one_instance_wakes_the_others_at_once()
     c.wake.wake();
     assert!(woken_within(&a.app, std::time::Duration::from_secs(10)).await);
 }
+
+/// A second instance joining a database whose live instance sends in
+/// another zone and window would send at hours the county forbade: it is
+/// refused, told each setting that differs with both values. The same
+/// settings join; once the first has left, the new settings may.
+#[tokio::test]
+async fn an_instance_with_another_zone_and_window_is_refused_naming_each_setting() {
+    let t = crate::helpers::spawn_app().await;
+    let first = t.app.join_instances().await.unwrap();
+    let mut other = (*t.app.config).clone();
+    other.timezone = chrono_tz::Asia::Urumqi;
+    other.send_window = "09:00-21:00".parse().unwrap();
+    let second = App::open(other, t.clock.clone()).await.unwrap();
+    let err = second
+        .join_instances()
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("timezone is \"Asia/Shanghai\" there and \"Asia/Urumqi\" here"),
+        "{err}"
+    );
+    assert!(
+        err.contains("send_window is \"08:00-20:00\" there and \"09:00-21:00\" here"),
+        "{err}"
+    );
+    // A `tick` with those settings is refused as well.
+    assert!(second.agrees_with_instances().await.is_err());
+
+    let same = beside(&t.app).await.join_instances().await.unwrap();
+    first.leave().await;
+    same.leave().await;
+    second.join_instances().await.unwrap().leave().await;
+}

@@ -184,6 +184,9 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
         .unwrap();
     let path = t.app.config.database.sqlite_path().unwrap().to_path_buf();
     let url = fresh_pg_database("migrate_to").await;
+    // The service stops first: migrate-to refuses a file another process
+    // still has open.
+    t.app.store.close().await;
 
     let out = migrate_to(&path, &url);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -265,6 +268,7 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     .await
     .unwrap();
     assert_eq!(next, last + 1);
+    lite.close().await;
 
     // A database that holds data is never filled again.
     let again = migrate_to(&path, &url);
@@ -275,19 +279,25 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     assert!(!stdout.contains(":careminder_test@"), "{stdout}");
 }
 
+/// On PostgreSQL `backup` runs pg_dump with the configured URL; its
+/// password goes through PGPASSWORD, never onto a command line or the
+/// terminal.
 #[test]
-fn backup_on_postgres_says_which_tool_to_use() {
+fn backup_on_postgres_runs_pg_dump_and_keeps_the_password_out_of_sight() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("never-written.backup");
     let out = Command::new(env!("CARGO_BIN_EXE_careminder"))
         .args([
             "--db",
             "postgres://care:s3cret@127.0.0.1:1/county",
             "backup",
-            "/tmp/never-written.db",
         ])
+        .arg(&dest)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("pg_dump"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(!dest.exists(), "a failed backup leaves no file");
 }

@@ -164,7 +164,8 @@ async fn a_restored_backup_sends_nothing_already_sent_before_it() {
     std::fs::write(&db, b"the broken database").unwrap();
     let kept = careminder::store::sqlite::backup::restore(&copy, &db)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a database was replaced");
     assert_eq!(std::fs::read(&kept).unwrap(), b"the broken database");
     let config = Config {
         database: db.into(),

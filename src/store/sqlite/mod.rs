@@ -3,6 +3,7 @@
 //! `VACUUM INTO`, and the benchmark's floors on scratch tables.
 
 pub mod backup;
+pub mod files;
 
 use super::{refuse_newer, Result, Store, MIGRATOR};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -1,19 +1,23 @@
-//! Settings: built-in defaults, then a TOML file, then `CAREMINDER_*`
-//! environment variables (nested keys with `__`, for example
-//! `CAREMINDER_DISPATCHER__BATCH_SIZE=200`). Nothing needs configuring for the demo.
+//! Settings: built-in defaults, then a TOML file, then the secrets' file
+//! beside it, then `CAREMINDER_*` environment variables (nested keys with
+//! `__`, for example `CAREMINDER_DISPATCHER__BATCH_SIZE=200`). Nothing
+//! needs configuring for the demo. A key that is no setting, a value that
+//! cannot be read and a rule broken are all refused, all at once, each
+//! named with its key (`load`).
+
+mod load;
 
 use chrono_tz::Tz;
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::domain::schedule::SendWindow;
 pub use crate::gateway::settings::{ChannelSettings, GatewayConfig, RoutingConfig};
+pub use load::{read_env_file, Problem, Sources, DEFAULT_FILE, SECRETS_FILE_NAME};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The database: a SQLite file path (or `sqlite://PATH`), created with
     /// its schema on first start, or a `postgres://` URL.
@@ -69,12 +73,16 @@ pub struct Config {
     pub indicators: IndicatorsConfig,
     /// Reply keywords per language; every language's are recognised in every message.
     pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
+    /// Who named `database` (the configuration file, a variable, `--db`);
+    /// `None`: nobody did, and it holds the built-in default.
+    #[serde(skip)]
+    pub database_from: Option<String>,
 }
 
 /// Recurring jobs. Cron expressions have six fields (seconds first) and are
 /// read in the configured time zone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
     /// When each officer gets her list of overdue visits.
     pub digest_cron: String,
@@ -164,7 +172,7 @@ pub struct IndicatorsConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct InboundConfig {
     /// Forward a question to her officer's phone as a short alert.
     pub forward_to_officer: bool,
@@ -182,7 +190,7 @@ impl Default for InboundConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlannerConfig {
     /// How far ahead messages are written to the outbox.
     pub horizon_hours: i64,
@@ -193,7 +201,7 @@ pub struct PlannerConfig {
 /// Outreach (broadcasts and series) is capped per woman.
 /// The web console.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConsoleConfig {
     /// Hours a sign-in lasts (by the service's clock).
     pub session_hours: i64,
@@ -206,7 +214,7 @@ impl Default for ConsoleConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutreachConfig {
     /// Messages a woman gets in seven days at most; her own visit reminders
     /// count towards it but are never held back.
@@ -225,7 +233,7 @@ impl Default for OutreachConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DispatcherConfig {
     /// Messages claimed and their results written per transaction.
     pub batch_size: i64,
@@ -277,6 +285,7 @@ impl Default for Config {
                 ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
                 ("en".to_string(), crate::domain::keywords::default_en()),
             ]),
+            database_from: None,
         }
     }
 }
@@ -307,108 +316,134 @@ impl Default for DispatcherConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
-    Figment(#[from] Box<figment::Error>),
+    Figment(#[source] Box<figment::Error>),
     #[error("configuration: {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// Every mistake found, each with its key.
+    #[error("{}", load::describe(.place, .problems))]
+    Problems {
+        /// What was read: the file, and the secrets' file if any.
+        place: String,
+        problems: Vec<Problem>,
+    },
+}
+
+impl From<Box<figment::Error>> for ConfigError {
+    fn from(e: Box<figment::Error>) -> Self {
+        Self::Figment(e)
+    }
 }
 
 /// Every setting with its default and a comment: `careminder print-default-config`.
-pub const EXAMPLE: &str = include_str!("../config.example.toml");
+pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 
 impl Config {
-    /// Defaults, then `file` (if given and present), then the environment.
+    /// Defaults, then `file` (if given), then `CAREMINDER_*` variables.
+    /// Every unknown key, unreadable value and broken rule is refused,
+    /// all of them together (see [`load`]).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut defaults = serde_json::to_value(Config::default()).expect("the defaults serialize");
-        // A gateway's settings are its own kind's alone: the default kind's
-        // must not be merged into a gateway of another kind.
-        if let Some(g) = defaults.get_mut("gateway").and_then(|g| g.as_object_mut()) {
-            g.retain(|k, _| {
-                k == "kind" || crate::gateway::settings::LIMIT_KEYS.contains(&k.as_str())
-            });
-        }
-        let mut fig = Figment::from(Serialized::defaults(defaults));
-        if let Some(f) = file {
-            fig = fig.merge(Toml::file_exact(f));
-        }
-        fig = fig.merge(
-            Env::prefixed("CAREMINDER_")
-                .split("__")
-                .ignore(&["db", "config", "log"]),
-        );
-        let cfg: Config = fig.extract().map_err(Box::new)?;
-        cfg.validate()?;
-        Ok(cfg)
+        Sources::new(file.map(Path::to_path_buf), None).load()
     }
 
+    /// The first broken rule, if any (see [`Config::problems`] for all).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems() {
+            p if p.is_empty() => Ok(()),
+            problems => Err(ConfigError::Problems {
+                place: "the settings".into(),
+                problems,
+            }),
+        }
+    }
+
+    /// Every rule a setting breaks, each with its key, as start-up reads them.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = vec![];
+        let mut bad = |key: &str, reason: String| out.push(Problem::new(key, reason));
         if !self.request_timeout_seconds.is_finite() || self.request_timeout_seconds <= 0.0 {
-            return Err(ConfigError::Invalid {
-                key: "request_timeout_seconds",
-                reason: "must be more than 0".into(),
-            });
+            bad("request_timeout_seconds", "must be more than 0".into());
         }
         if self.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid {
-                key: "max_body_bytes",
-                reason: "must be at least 1024".into(),
-            });
+            bad("max_body_bytes", "must be at least 1024".into());
         }
         if crate::domain::phone::region(&self.default_region).is_none() {
-            return Err(ConfigError::Invalid {
-                key: "default_region",
-                reason: format!("unknown region {:?}", self.default_region),
+            bad(
+                "default_region",
+                format!(
+                    "unknown region {:?} (a two-letter country code, e.g. \"CN\")",
+                    self.default_region
+                ),
+            );
+        }
+        if let Err(reason) = check_listen(&self.listen) {
+            bad("listen", reason);
+        }
+        if let Err(reason) = check_http_url(&self.public_url) {
+            bad("public_url", reason);
+        }
+        // Each gateway's API address, whatever its kind (an empty one is
+        // named by the gateway, which needs it).
+        let gateways = std::iter::once(("gateway".to_string(), &self.gateway)).chain(
+            self.gateways
+                .iter()
+                .map(|(n, g)| (format!("gateways.{n}"), g)),
+        );
+        for (key, g) in gateways {
+            let url = serde_json::to_value(&g.channel).ok().and_then(|v| {
+                v.get("base_url")
+                    .and_then(|u| u.as_str())
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
             });
+            if let Some(Err(reason)) = url.as_deref().map(check_http_url) {
+                bad(&format!("{key}.base_url"), reason);
+            }
         }
         let d = &self.dispatcher;
-        if d.batch_size < 1 || d.concurrency < 1 || d.max_attempts < 1 || d.lease_seconds < 10 {
-            return Err(ConfigError::Invalid {
-                key: "dispatcher",
-                reason: "batch_size, concurrency and max_attempts must be at least 1, lease_seconds at least 10".into(),
-            });
+        for (key, value, least) in [
+            ("dispatcher.batch_size", d.batch_size, 1),
+            ("dispatcher.concurrency", d.concurrency as i64, 1),
+            ("dispatcher.max_attempts", d.max_attempts, 1),
+            ("dispatcher.lease_seconds", d.lease_seconds, 10),
+            ("jobs.overdue_grace_days", self.jobs.overdue_grace_days, 0),
+            ("jobs.escalate_after_days", self.jobs.escalate_after_days, 1),
+            ("planner.horizon_hours", self.planner.horizon_hours, 1),
+        ] {
+            if value < least {
+                bad(key, format!("must be at least {least}"));
+            }
         }
         for (key, expr) in [
             ("jobs.digest_cron", &self.jobs.digest_cron),
             ("jobs.summary_cron", &self.jobs.summary_cron),
         ] {
             if let Err(e) = expr.parse::<cron::Schedule>() {
-                return Err(ConfigError::Invalid {
+                bad(
                     key,
-                    reason: format!(
+                    format!(
                         "{expr:?} is not a cron expression (sec min hour day month weekday): {e}"
                     ),
-                });
+                );
             }
-        }
-        if self.jobs.overdue_grace_days < 0 || self.jobs.escalate_after_days < 1 {
-            return Err(ConfigError::Invalid {
-                key: "jobs",
-                reason: "overdue_grace_days must be at least 0 and escalate_after_days at least 1"
-                    .into(),
-            });
-        }
-        if self.planner.horizon_hours < 1 {
-            return Err(ConfigError::Invalid {
-                key: "planner.horizon_hours",
-                reason: "must be at least 1".into(),
-            });
         }
         for (k, v) in &self.indicators.targets {
             if !crate::domain::indicators::indicator_keys().any(|i| i == k) {
-                return Err(ConfigError::Invalid {
-                    key: "indicators.targets",
-                    reason: format!(
-                        "{k:?} is not an indicator (one of {})",
-                        crate::domain::indicators::indicator_keys()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                let known: Vec<&str> = crate::domain::indicators::indicator_keys().collect();
+                bad(
+                    &format!("indicators.targets.{k}"),
+                    format!(
+                        "{k:?} is not an indicator{} (one of {})",
+                        load::did_you_mean(k, known.iter().copied())
+                            .map(|s| format!("; did you mean {s}?"))
+                            .unwrap_or_default(),
+                        known.join(", ")
                     ),
-                });
-            }
-            if !(0.0..=1.0).contains(v) {
-                return Err(ConfigError::Invalid {
-                    key: "indicators.targets",
-                    reason: format!("{k}: a share between 0 and 1"),
-                });
+                );
+            } else if !(0.0..=1.0).contains(v) {
+                bad(
+                    &format!("indicators.targets.{k}"),
+                    format!("{k}: a share between 0 and 1"),
+                );
             }
         }
         if let ChannelSettings::Mock(m) = &self.gateway.channel {
@@ -417,14 +452,11 @@ impl Config {
                 ("gateway.permanent_failure_rate", m.permanent_failure_rate),
             ] {
                 if !(0.0..=1.0).contains(&r) {
-                    return Err(ConfigError::Invalid {
-                        key: k,
-                        reason: "must be between 0 and 1".into(),
-                    });
+                    bad(k, "must be between 0 and 1".into());
                 }
             }
         }
-        Ok(())
+        out
     }
 
     pub fn region(&self) -> phonenumber::country::Id {
@@ -458,6 +490,41 @@ impl Config {
     }
 }
 
+/// An address `serve` can listen on, read as start-up reads it (a host
+/// and a port: `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`).
+fn check_listen(listen: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    match listen.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(format!("{listen:?} names no address")),
+        Err(e) => Err(format!(
+            "{listen:?} is not an address to listen on ({e}): give a host and a port, e.g. \"127.0.0.1:8080\""
+        )),
+    }
+}
+
+/// An `http://` or `https://` URL with a host.
+fn check_http_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "{url:?} is a {}: URL; give an http:// or https:// address with a host",
+            u.scheme()
+        )),
+        Err(e) => Err(format!(
+            "{url:?} is not a URL ({e}); e.g. \"https://reminders.example.gov.cn\""
+        )),
+    }
+}
+
+/// Why `name` is no zone, with the nearest one's name.
+fn unknown_zone(name: &str) -> String {
+    let hint = load::did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
+        .map(|z| format!("; did you mean {z}?"))
+        .unwrap_or_default();
+    format!("unknown IANA time zone {name:?} (e.g. \"Asia/Shanghai\"){hint}")
+}
+
 mod zones_serde {
     use chrono_tz::Tz;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -471,7 +538,7 @@ mod zones_serde {
             .into_iter()
             .map(|(k, v)| {
                 v.parse::<Tz>().map(|t| (k.clone(), t)).map_err(|_| {
-                    serde::de::Error::custom(format!("zones.{k}: unknown IANA time zone {v:?}"))
+                    serde::de::Error::custom(format!("zones.{k}: {}", super::unknown_zone(&v)))
                 })
             })
             .collect()
@@ -488,7 +555,7 @@ mod tz_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
         let s = String::deserialize(d)?;
         s.parse::<Tz>()
-            .map_err(|_| serde::de::Error::custom(format!("unknown IANA time zone {s:?}")))
+            .map_err(|_| serde::de::Error::custom(super::unknown_zone(&s)))
     }
 }
 
@@ -506,8 +573,42 @@ mod tests {
 
     #[test]
     fn the_commented_example_is_exactly_the_defaults() {
-        let from_example: Config = Figment::from(Toml::string(EXAMPLE)).extract().unwrap();
+        use figment::providers::{Format, Toml};
+        let from_example: Config = figment::Figment::from(Toml::string(EXAMPLE))
+            .extract()
+            .unwrap();
         assert_eq!(toml_of(&from_example), toml_of(&Config::default()));
+    }
+
+    #[test]
+    fn the_example_and_the_packaged_configuration_pass_every_check() {
+        // What the Debian package installs: the example, naming the database.
+        const PACKAGED: &str = include_str!("../../deploy/careminder.toml");
+        assert_eq!(
+            PACKAGED,
+            EXAMPLE.replace(
+                "# database = \"/var/lib/careminder/careminder.db\"",
+                "database = \"/var/lib/careminder/careminder.db\""
+            ),
+            "deploy/careminder.toml is config.example.toml with `database` set"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for text in [EXAMPLE, PACKAGED] {
+            let f = dir.path().join("c.toml");
+            std::fs::write(&f, text).unwrap();
+            let (config, problems) = Sources {
+                file: Some(f),
+                secrets: None,
+                env: vec![],
+            }
+            .check();
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(
+                config.database_from.is_some(),
+                text == PACKAGED,
+                "only the packaged one names the database"
+            );
+        }
     }
 
     fn toml_of(c: &Config) -> serde_json::Value {
