@@ -52,6 +52,8 @@ pub struct App {
     pub consents: Consents,
     /// Registration, dates, visits, births; export and erase.
     pub care: Care,
+    /// Risk grades, case managers, delivery hospitals, referrals.
+    pub risk: crate::services::risk::Risk,
     /// Campaign state and step timing.
     pub campaigns: Campaigns,
     /// Replies and the officers' inbox.
@@ -160,6 +162,12 @@ impl App {
             templates: sms_templates.clone(),
             wake: wake.clone(),
         };
+        let risk = crate::services::risk::Risk {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            access: access.clone(),
+        };
         let inbound = Inbound {
             store: store.clone(),
             clock: clock.clone(),
@@ -169,6 +177,7 @@ impl App {
             metrics: metrics.clone(),
             access: access.clone(),
             consents: consents.clone(),
+            risk: risk.clone(),
             wake: wake.clone(),
         };
         let broadcasts = Broadcasts {
@@ -224,6 +233,7 @@ impl App {
             access,
             consents,
             care,
+            risk,
             campaigns,
             sms_templates,
             inbound,

@@ -102,6 +102,35 @@ pub enum RenderError {
     Language(String),
     #[error("text is empty")]
     Empty,
+    /// A text to her may not carry her risk grade, by any name.
+    #[error(
+        "`{0}`: her risk grade is for her care team only and is never written into a text to her"
+    )]
+    Private(String),
+}
+
+/// The first variable of a template's tags (`{{ }}`, `{% %}`) that would
+/// carry her risk grade, if any (`domain::risk::FORBIDDEN_VARIABLES`).
+fn private_variable(body: &str) -> Option<String> {
+    let mut rest = body;
+    while let Some(i) = rest.find(['{']) {
+        rest = &rest[i + 1..];
+        let close = match rest.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => continue,
+        };
+        let Some(end) = rest.find(close) else { break };
+        let tag = &rest[1..end];
+        for word in tag.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            let w = word.to_lowercase();
+            if crate::domain::risk::FORBIDDEN_VARIABLES.contains(&w.as_str()) {
+                return Some(word.to_string());
+            }
+        }
+        rest = &rest[end..];
+    }
+    None
 }
 
 fn tera_error(e: tera::Error) -> RenderError {
@@ -542,6 +571,9 @@ pub fn validate(body: &str, language: &str) -> Result<String, RenderError> {
     if body.trim().is_empty() {
         return Err(RenderError::Empty);
     }
+    if let Some(v) = private_variable(body) {
+        return Err(RenderError::Private(v));
+    }
     let mut tera = engine();
     tera.add_raw_template("t", body).map_err(tera_error)?;
     // Both sides of a home-visit branch must render: a clinic check-up
@@ -558,6 +590,9 @@ pub fn validate(body: &str, language: &str) -> Result<String, RenderError> {
 
 /// Renders one text for one context (previews of texts not yet saved).
 pub fn render_one(body: &str, ctx: &MessageContext) -> Result<String, RenderError> {
+    if let Some(v) = private_variable(body) {
+        return Err(RenderError::Private(v));
+    }
     let mut tera = engine();
     tera.add_raw_template("t", body).map_err(tera_error)?;
     let ctx = Context::from_serialize(ctx).map_err(tera_error)?;
@@ -703,6 +738,26 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         include_str!("../message-templates/system/en/escalation-item.txt"),
     ),
     (
+        "grade-recorded",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/grade-recorded.txt"),
+    ),
+    (
+        "grade-recorded",
+        "en",
+        include_str!("../message-templates/system/en/grade-recorded.txt"),
+    ),
+    (
+        "grade-refused",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/grade-refused.txt"),
+    ),
+    (
+        "grade-refused",
+        "en",
+        include_str!("../message-templates/system/en/grade-refused.txt"),
+    ),
+    (
         "help",
         "zh-CN",
         include_str!("../message-templates/system/zh-CN/help.txt"),
@@ -711,6 +766,26 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         "help",
         "en",
         include_str!("../message-templates/system/en/help.txt"),
+    ),
+    (
+        "newborn-task-missed",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/newborn-task-missed.txt"),
+    ),
+    (
+        "newborn-task-missed",
+        "en",
+        include_str!("../message-templates/system/en/newborn-task-missed.txt"),
+    ),
+    (
+        "referral-overdue",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/referral-overdue.txt"),
+    ),
+    (
+        "referral-overdue",
+        "en",
+        include_str!("../message-templates/system/en/referral-overdue.txt"),
     ),
     (
         "officer-question",
@@ -847,6 +922,22 @@ impl SystemTexts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_that_would_carry_her_risk_grade_is_refused_by_name() {
+        for body in [
+            "{{ name }}，您的风险等级：{{ risk }}",
+            "{% if grade == \"red\" %}请尽快就诊{% endif %}",
+            "{{ Colour | upper }}",
+            "{{ infections }}",
+        ] {
+            let e = validate(body, "zh-CN").unwrap_err();
+            assert!(matches!(e, RenderError::Private(_)), "{body}: {e}");
+            assert!(e.to_string().contains("care team only"), "{e}");
+        }
+        // Words of the same letters outside a tag are text, not a variable.
+        assert!(validate("{{ name }}，请按时检查 (risk free)", "en").is_ok());
+    }
 
     #[test]
     fn unknown_variable_is_refused_when_saved() {

@@ -13,6 +13,7 @@ mod privacy;
 mod register;
 mod replies;
 mod reports;
+mod risk;
 mod serve;
 mod setup;
 mod staff;
@@ -131,6 +132,9 @@ enum Cmd {
     /// Record visits.
     #[command(subcommand)]
     Visit(care::VisitCmd),
+    /// Risk grades, case managers, delivery hospitals and referrals.
+    #[command(subcommand)]
+    Risk(risk::RiskCmd),
     /// List care plans, or add one from a TOML/JSON file.
     Plans(plans::PlansArgs),
     /// Measure import, planning and dispatch rates on a temporary database.
@@ -318,6 +322,7 @@ pub async fn main() -> Result<()> {
         Cmd::Pregnancy(c) => care::pregnancy(ctx, c).await,
         Cmd::Birth(a) => care::birth(ctx, a).await,
         Cmd::Visit(c) => care::visit(ctx, c).await,
+        Cmd::Risk(c) => risk::run(ctx, c).await,
         Cmd::Broadcast(c) => broadcast::run(ctx, c).await,
         Cmd::Campaign(c) => campaign::run(ctx, c).await,
         Cmd::Wechat(c) => wechat::run(ctx, c).await,

@@ -6,6 +6,7 @@
 //! named with its key (`load`).
 
 mod load;
+pub mod risk;
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,8 @@ pub struct Config {
     pub home_visits: HomeVisitsConfig,
     /// The township assessment's indicators.
     pub indicators: IndicatorsConfig,
+    /// Care that follows a woman's risk grade.
+    pub risk: risk::RiskConfig,
     /// Reply keywords per language; every language's are recognised in every message.
     pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
     /// Who named `database` (the configuration file, a variable, `--db`);
@@ -281,6 +284,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             home_visits: HomeVisitsConfig::default(),
             indicators: IndicatorsConfig::default(),
+            risk: risk::RiskConfig::default(),
             keywords: BTreeMap::from([
                 ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
                 ("en".to_string(), crate::domain::keywords::default_en()),
@@ -445,6 +449,9 @@ impl Config {
                     format!("{k}: a share between 0 and 1"),
                 );
             }
+        }
+        for (key, reason) in self.risk.problems() {
+            bad(&key, reason);
         }
         if let ChannelSettings::Mock(m) = &self.gateway.channel {
             for (k, r) in [

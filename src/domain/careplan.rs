@@ -84,6 +84,10 @@ pub struct PlannedVisit {
     /// The officer's own recurring home visit: a task on her worklist; no
     /// reminder goes to the woman for it.
     pub task: bool,
+    /// What her care team reads when it differs from the plain words sent
+    /// to her (a newborn's step against mother-to-child transmission, whose
+    /// name would tell her infection to whoever reads her phone).
+    pub staff_label: Option<(String, String)>,
 }
 
 /// The officer's monthly home visit: one task every `every_days` from
@@ -116,6 +120,7 @@ pub fn officer_home_visits(
             newborn: false,
             home: true,
             task: true,
+            staff_label: None,
         });
         n += 1;
         due += Duration::days(every_days);
@@ -227,6 +232,7 @@ impl CarePlan {
                     newborn: false,
                     home: false,
                     task: false,
+                    staff_label: None,
                 });
                 n += 1;
                 due += Duration::days(r.every_days);
@@ -271,6 +277,7 @@ fn dated(c: &ContactDef, anchor: NaiveDate) -> PlannedVisit {
         newborn: c.newborn,
         home: c.home,
         task: false,
+        staff_label: None,
     }
 }
 

@@ -22,6 +22,21 @@ pub struct Indicator {
     pub higher_is_better: bool,
     /// The target when the configuration names none.
     pub default_target: f64,
+    /// What a birth adds to the denominator (national figures).
+    pub per: Per,
+}
+
+/// A national figure's denominator, as its definition has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Per {
+    /// Live births in the period (活产数): twins two, a stillbirth none.
+    LiveBirths,
+    /// Women who gave birth in the period (产妇数).
+    Women,
+    /// Women who gave birth in the period graded high risk.
+    HighRiskWomen,
+    /// careminder's own figures count their own units.
+    Own,
 }
 
 /// Days after discharge (the birth, when no discharge is recorded) within
@@ -52,6 +67,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Women who gave birth in the period and were registered and had their first antenatal check-up before 13 weeks of pregnancy, over live births in the period",
         higher_is_better: true,
         default_target: 0.85,
+        per: Per::LiveBirths,
     },
     Indicator {
         key: "antenatal_care",
@@ -62,6 +78,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Women who gave birth in the period and had at least one antenatal check-up, over live births in the period",
         higher_is_better: true,
         default_target: 0.95,
+        per: Per::LiveBirths,
     },
     Indicator {
         key: "five_checkups",
@@ -72,6 +89,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Women who gave birth in the period and had five or more antenatal check-ups, over live births in the period",
         higher_is_better: true,
         default_target: 0.85,
+        per: Per::LiveBirths,
     },
     Indicator {
         key: "postpartum_visit_7d",
@@ -82,6 +100,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Women who gave birth in the period and had a postpartum home visit within 7 days of leaving hospital (of the birth, when no discharge is recorded), over live births in the period",
         higher_is_better: true,
         default_target: 0.85,
+        per: Per::LiveBirths,
     },
     Indicator {
         key: "check_42d",
@@ -92,6 +111,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Women who gave birth in the period and had the 42-day postpartum check, over live births in the period",
         higher_is_better: true,
         default_target: 0.85,
+        per: Per::LiveBirths,
     },
     Indicator {
         key: "systematic_management",
@@ -102,6 +122,51 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Women who gave birth in the period and were registered with a first check-up before 13 weeks, had five or more check-ups, the postpartum visit and the 42-day check, over live births in the period",
         higher_is_better: true,
         default_target: 0.85,
+        per: Per::LiveBirths,
+    },
+    Indicator {
+        key: "high_risk_share",
+        zh: "高危产妇比例",
+        en: "Share of women graded high risk",
+        national: true,
+        definition_zh: "统计期内分娩的产妇中，孕期评为高风险（橙色、红色或紫色）的人数 ÷ 同期产妇数",
+        definition_en: "Women who gave birth in the period and were graded high risk (orange, red or purple) during pregnancy, over women who gave birth in the period",
+        higher_is_better: false,
+        default_target: 1.0,
+        per: Per::Women,
+    },
+    Indicator {
+        key: "high_risk_managed",
+        zh: "高危孕产妇管理率",
+        en: "High-risk women under case management",
+        national: true,
+        definition_zh: "统计期内分娩的高危产妇中，纳入专案管理（有专案管理责任人）的人数 ÷ 同期分娩的高危产妇数",
+        definition_en: "High-risk women who gave birth in the period and were under case management (a named case manager), over high-risk women who gave birth in the period",
+        higher_is_better: true,
+        default_target: 1.0,
+        per: Per::HighRiskWomen,
+    },
+    Indicator {
+        key: "graded_at_first_checkup",
+        zh: "首次产检时完成风险评估率（本系统指标）",
+        en: "Risk graded by the first check-up (careminder's own)",
+        national: false,
+        definition_zh: "统计期内分娩的产妇中，首次产前检查之日或之前完成妊娠风险评估的人数 ÷ 同期产妇数",
+        definition_en: "Women who gave birth in the period whose risk was first graded on or before the day of their first check-up, over women who gave birth in the period",
+        higher_is_better: true,
+        default_target: 0.95,
+        per: Per::Women,
+    },
+    Indicator {
+        key: "high_risk_delivered_at_level",
+        zh: "高危产妇在要求级别医院分娩率（本系统指标）",
+        en: "High-risk women delivered at a hospital of the required level (careminder's own)",
+        national: false,
+        definition_zh: "统计期内分娩的高危产妇中，在其风险等级要求级别及以上医院分娩的人数 ÷ 同期分娩的高危产妇数",
+        definition_en: "High-risk women who gave birth in the period at a hospital of the level their grade asks or higher, over high-risk women who gave birth in the period",
+        higher_is_better: true,
+        default_target: 0.95,
+        per: Per::HighRiskWomen,
     },
     Indicator {
         key: "home_visits_on_time",
@@ -112,6 +177,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Of the officers' monthly home visits whose period ended in the period, those done within their period",
         higher_is_better: true,
         default_target: 0.9,
+        per: Per::Own,
     },
     Indicator {
         key: "reminders_delivered",
@@ -122,6 +188,7 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Of the reminders due in the period and handed to a gateway, those delivered",
         higher_is_better: true,
         default_target: 0.95,
+        per: Per::Own,
     },
     Indicator {
         key: "opt_outs",
@@ -132,6 +199,18 @@ pub const INDICATORS: &[Indicator] = &[
         definition_en: "Of the women who had consented by the period's end and had not opted out before it, those who opted out in it (an erasure of her data is not an opt-out)",
         higher_is_better: false,
         default_target: 0.05,
+        per: Per::Own,
+    },
+    Indicator {
+        key: "referrals_followed_up",
+        zh: "转诊结果两周内随访率（本系统指标）",
+        en: "Referrals followed up within two weeks (careminder's own)",
+        national: false,
+        definition_zh: "统计期内的转诊中，在规定天数（默认14天）内随访到转诊结果的次数 ÷ 转诊次数",
+        definition_en: "Of the referrals made in the period, those whose result was followed up within the set days (14 by default)",
+        higher_is_better: true,
+        default_target: 1.0,
+        per: Per::Own,
     },
 ];
 
@@ -173,6 +252,11 @@ pub struct BirthStanding {
     pub postpartum_visit: Standing,
     pub check_42d: Standing,
     pub systematic_management: Standing,
+    pub high_risk_share: Standing,
+    /// None: she was not graded high risk (not in the denominator).
+    pub high_risk_managed: Option<Standing>,
+    pub graded_at_first_checkup: Standing,
+    pub high_risk_delivered_at_level: Option<Standing>,
 }
 
 /// The facts of one birth the national figures judge.
@@ -187,6 +271,15 @@ pub struct BirthRecordFacts {
     pub postpartum_visit_on: Option<chrono::NaiveDate>,
     pub check_42d_on: Option<chrono::NaiveDate>,
     pub check_42d_window_end: Option<chrono::NaiveDate>,
+    /// Graded orange, red or purple during the pregnancy.
+    pub high_risk: bool,
+    /// A case manager was named for her.
+    pub case_managed: bool,
+    /// The day of her first risk assessment.
+    pub first_assessed_on: Option<chrono::NaiveDate>,
+    /// Her delivery hospital's level was the one her grade asks, or higher
+    /// (none: her grade asks for no level, or no hospital levels are known).
+    pub delivered_at_level: Option<bool>,
 }
 
 impl BirthRecordFacts {
@@ -237,6 +330,19 @@ impl BirthRecordFacts {
                 postpartum_visit,
                 check_42d,
             ]),
+            high_risk_share: judged(self.high_risk),
+            high_risk_managed: self.high_risk.then(|| judged(self.case_managed)),
+            graded_at_first_checkup: judged(
+                match (self.first_assessed_on, self.first_checkup_on) {
+                    (Some(a), Some(c)) => a <= c,
+                    _ => false,
+                },
+            ),
+            high_risk_delivered_at_level: if self.high_risk {
+                self.delivered_at_level.map(judged)
+            } else {
+                None
+            },
         }
     }
 }
@@ -251,6 +357,10 @@ impl BirthStanding {
             "postpartum_visit_7d" => self.postpartum_visit,
             "check_42d" => self.check_42d,
             "systematic_management" => self.systematic_management,
+            "high_risk_share" => self.high_risk_share,
+            "high_risk_managed" => self.high_risk_managed?,
+            "graded_at_first_checkup" => self.graded_at_first_checkup,
+            "high_risk_delivered_at_level" => self.high_risk_delivered_at_level?,
             _ => return None,
         })
     }
@@ -276,6 +386,10 @@ mod tests {
             postpartum_visit_on: Some(d("2026-10-11")),
             check_42d_on: Some(d("2026-11-12")),
             check_42d_window_end: Some(d("2026-11-19")),
+            high_risk: false,
+            case_managed: false,
+            first_assessed_on: None,
+            delivered_at_level: None,
         }
     }
 

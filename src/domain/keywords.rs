@@ -23,6 +23,12 @@ pub enum Intent {
         code: String,
         note: Option<String>,
     },
+    /// A member of her care team grades (or re-grades) the woman with this
+    /// code: "评估 123 红" / "GRADE 123 red purple".
+    GradeReport {
+        code: String,
+        grade: String,
+    },
     /// Anything else: a person must answer it.
     Question,
 }
@@ -36,6 +42,7 @@ impl Intent {
             Intent::Help => "help",
             Intent::VisitReport { .. } => "visit_report",
             Intent::HomeVisitReport { .. } => "home_visit_report",
+            Intent::GradeReport { .. } => "grade_report",
             Intent::Question => "question",
         }
     }
@@ -54,6 +61,8 @@ pub struct KeywordSet {
     pub visit_report: Vec<String>,
     /// Words that start an officer's home visit report: "<word> <code> [note]".
     pub home_visit_report: Vec<String>,
+    /// Words that start a risk grade from her care team: "<word> <code> <colour>".
+    pub grade_report: Vec<String>,
 }
 
 fn words(list: &[&str]) -> Vec<String> {
@@ -69,6 +78,7 @@ pub fn default_zh() -> KeywordSet {
         help: words(&["帮助", "求助", "?", "？"]),
         visit_report: words(&["访视", "随访"]),
         home_visit_report: words(&["家访", "入户"]),
+        grade_report: words(&["评估", "风险评估"]),
     }
 }
 
@@ -89,6 +99,7 @@ pub fn default_en() -> KeywordSet {
         help: words(&["HELP", "INFO", "?"]),
         visit_report: words(&["V", "VISIT"]),
         home_visit_report: words(&["HV", "HOME"]),
+        grade_report: words(&["GRADE", "RISK"]),
     }
 }
 
@@ -130,6 +141,7 @@ pub struct Matcher {
     help: Vec<String>,
     visit_report: Vec<String>,
     home_visit_report: Vec<String>,
+    grade_report: Vec<String>,
 }
 
 impl Matcher {
@@ -141,6 +153,7 @@ impl Matcher {
             help: vec![],
             visit_report: vec![],
             home_visit_report: vec![],
+            grade_report: vec![],
         };
         for s in sets {
             let n = |v: &Vec<String>| {
@@ -155,6 +168,7 @@ impl Matcher {
             m.help.extend(n(&s.help));
             m.visit_report.extend(n(&s.visit_report));
             m.home_visit_report.extend(n(&s.home_visit_report));
+            m.grade_report.extend(n(&s.grade_report));
         }
         m
     }
@@ -177,6 +191,32 @@ impl Matcher {
         }
         if is(&self.help) {
             return Intent::Help;
+        }
+        // Longer words first: "风险评估" before "评估".
+        let mut grade_words = self.grade_report.clone();
+        grade_words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+        for w in &grade_words {
+            if let Some(rest) = t.strip_prefix(w.as_str()) {
+                if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                    continue;
+                }
+                let rest = rest.trim_start_matches([' ', ':', '#', '-']);
+                let code: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                let grade = rest[code.len()..].trim();
+                if !code.is_empty()
+                    && code.len() <= 20
+                    && !grade.is_empty()
+                    && grade.chars().count() <= 40
+                {
+                    return Intent::GradeReport {
+                        code: code.to_uppercase(),
+                        grade: grade.to_string(),
+                    };
+                }
+            }
         }
         for w in &self.home_visit_report {
             if let Some(rest) = t.strip_prefix(w.as_str()) {
@@ -221,6 +261,27 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grade_from_her_care_team_carries_its_code_and_colour_words() {
+        let m = Matcher::defaults();
+        assert_eq!(
+            m.intent("评估 123 红 紫"),
+            Intent::GradeReport {
+                code: "123".into(),
+                grade: "红 紫".into()
+            }
+        );
+        assert_eq!(
+            m.intent("risk 42 orange"),
+            Intent::GradeReport {
+                code: "42".into(),
+                grade: "orange".into()
+            }
+        );
+        // No colour: not a grade (a person reads it).
+        assert_eq!(m.intent("评估 123"), Intent::Question);
+    }
 
     #[test]
     fn an_officers_home_visit_report_carries_its_code_and_note() {

@@ -10,6 +10,7 @@ pub mod keywords;
 pub mod kinds;
 pub mod period;
 pub mod phone;
+pub mod risk;
 pub mod schedule;
 pub mod secret;
 pub mod sms;

@@ -18,6 +18,10 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// What her texts call a newborn's step against mother-to-child
+/// transmission: nothing that tells the infection to whoever reads her phone.
+pub const PMTCT_LABEL: (&str, &str) = ("宝宝的随访检查", "your baby's follow-up visit");
+
 /// The contact that records a check-up beyond her plan.
 pub const EXTRA_CHECKUP: &str = "extra";
 
@@ -565,10 +569,14 @@ impl Care {
             )));
         }
         let plan = self.store.plan(&p.care_plan).await?;
-        let visits = crate::domain::careplan::merged(
+        let mut visits = crate::domain::careplan::merged(
             plan.postpartum_visits(on, discharged_on, live_born > 0),
             self.config.home_visits.postpartum(on),
         );
+        if live_born > 0 {
+            let grade = self.store.risk_state(pid).await?.grade;
+            visits = crate::domain::careplan::merged(visits, self.pmtct_visits(&grade, on));
+        }
         let record = crate::store::BirthRecord {
             on,
             place: birth
@@ -598,6 +606,41 @@ impl Care {
             .await?;
         self.wake.wake();
         Ok(n)
+    }
+
+    /// The newborn's steps against mother-to-child transmission, for a
+    /// mother graded purple: visits of the baby named for her care team,
+    /// sent to her (when `remind`) only as "your follow-up visit".
+    fn pmtct_visits(
+        &self,
+        grade: &crate::domain::risk::Grade,
+        born: NaiveDate,
+    ) -> Vec<crate::domain::PlannedVisit> {
+        if !grade.purple {
+            return vec![];
+        }
+        self.config
+            .risk
+            .pmtct
+            .iter()
+            .filter(|s| grade.infections.contains(&s.infection))
+            .map(|s| {
+                let (from, to) = s.days();
+                crate::domain::PlannedVisit {
+                    key: format!("pmtct-{}", s.key),
+                    seq: 0,
+                    label_zh: PMTCT_LABEL.0.into(),
+                    label_en: PMTCT_LABEL.1.into(),
+                    window_start: born + Duration::days(from),
+                    due: born + Duration::days(from),
+                    window_end: born + Duration::days(to),
+                    newborn: true,
+                    home: false,
+                    task: !s.remind,
+                    staff_label: Some((s.label_zh.clone(), s.label_en.clone())),
+                }
+            })
+            .collect()
     }
 
     /// Marks her current (or named) visit missed: it leaves the overdue lists.

@@ -34,6 +34,7 @@ pub struct Inbound {
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub(crate) access: super::access::Access,
     pub(crate) consents: super::consent::Consents,
+    pub(crate) risk: super::risk::Risk,
     pub(crate) wake: Waker,
 }
 
@@ -98,6 +99,9 @@ impl Inbound {
         match (&intent, &staff, &woman) {
             (Intent::VisitReport { code }, Some(s), _) => {
                 r.outcome = self.visit_report(id, s, code, false, None, now).await?;
+            }
+            (Intent::GradeReport { code, grade }, Some(s), _) => {
+                r.outcome = self.grade_report(id, s, code, grade, now).await?;
             }
             (Intent::HomeVisitReport { code, note }, Some(s), _) => {
                 r.outcome = self
@@ -209,9 +213,10 @@ impl Inbound {
                     }
                 }
             }
-            Intent::VisitReport { .. } | Intent::HomeVisitReport { .. } | Intent::Question => {
-                self.to_officer(id, w, r, now, "question").await?
-            }
+            Intent::VisitReport { .. }
+            | Intent::HomeVisitReport { .. }
+            | Intent::GradeReport { .. }
+            | Intent::Question => self.to_officer(id, w, r, now, "question").await?,
         })
     }
 
@@ -335,6 +340,59 @@ impl Inbound {
         Ok(format!(
             "visit {visit_id} recorded; {cancelled} reminders silenced"
         ))
+    }
+
+    /// A risk grade texted by a member of her care team ("评估 123 红").
+    /// The answer (with the grade in words) goes to the staff member only.
+    async fn grade_report(
+        &self,
+        id: i64,
+        s: &StaffRow,
+        code: &str,
+        grade: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, AppError> {
+        let input = super::risk::GradeInput {
+            grade: grade.to_string(),
+            ..Default::default()
+        };
+        let graded = match code.parse::<i64>() {
+            Ok(wid) => self
+                .risk
+                .grade(wid, &input, "sms", &s.code)
+                .await
+                .map(|st| (wid, st)),
+            Err(_) => Err(crate::store::StoreError::NotFound(format!("woman {code}")).into()),
+        };
+        match graded {
+            Ok((wid, state)) => {
+                let w = self.store.woman(wid).await?;
+                let body = self.texts.render(
+                    "grade-recorded",
+                    s.language,
+                    &json!({"name": w.name, "code": w.id.to_string(),
+                            "grade": state.grade.describe(s.language.as_str())}),
+                );
+                self.reply_to_staff(id, s, body, now).await?;
+                Ok(format!("risk grade recorded for woman {wid}"))
+            }
+            Err(
+                e @ (AppError::Refused(_) | AppError::Store(crate::store::StoreError::NotFound(_))),
+            ) => {
+                let reason = match &e {
+                    AppError::Refused(m) => m.clone(),
+                    _ => "not one of your women".to_string(),
+                };
+                let body = self.texts.render(
+                    "grade-refused",
+                    s.language,
+                    &json!({"code": code, "reason": reason}),
+                );
+                self.reply_to_staff(id, s, body, now).await?;
+                Ok(format!("risk grade for {code} refused"))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Answers message `id`, once: the key is derived from it.

@@ -33,6 +33,21 @@ pub struct Digest {
 pub const MISSED: &str = "missed, not recorded";
 /// A worklist item's state: the officer's home visit, due now.
 pub const HOME_VISIT_DUE: &str = "home visit due";
+/// A worklist item's state: a step for her baby against mother-to-child
+/// transmission, due now (her care team's; her texts never name it).
+pub const NEWBORN_TASK_DUE: &str = "newborn task due";
+
+/// One task about a woman's risk on a worklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskWorkItem {
+    #[serde(flatten)]
+    pub task: crate::store::RiskTask,
+    /// The day it is due by.
+    pub due: NaiveDate,
+    pub overdue: bool,
+    /// Her grade (her care team's only).
+    pub grade: crate::domain::risk::Grade,
+}
 
 /// One overdue visit on an officer's worklist.
 #[derive(Debug, Clone, Serialize)]
@@ -198,13 +213,9 @@ impl Jobs {
     ) -> Result<Vec<Digest>, AppError> {
         let today = local_date(tz, now);
         let jobs = &self.config.jobs;
-        let grace = jobs.overdue_grace_days;
-        let escalate = jobs.escalate_after_days;
         let news = |day: NaiveDate| since < day && day <= today;
-        let overdue = self
-            .store
-            .overdue_visits(today - Duration::days(grace))
-            .await?;
+        // Every check-up past its window: which are news depends on her grade.
+        let overdue = self.store.overdue_visits(today).await?;
         let stale = self.store.stale_pregnancies().await?;
         let staff: BTreeMap<String, StaffRow> = self
             .store
@@ -214,11 +225,21 @@ impl Jobs {
             .map(|s| (s.code.clone(), s))
             .collect();
         let village = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        // Officer -> items; supervisor code -> items.
+        // Officer (or case manager) -> items; supervisor code -> items.
         let mut officer_items: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut supervisor_items: BTreeMap<String, Vec<String>> = BTreeMap::new();
         // (The officer's own home visits are tasks on her worklist, never texts.)
         for v in &overdue {
+            let grade = v.grade();
+            // A woman graded high risk: her officer and case manager hear
+            // of a missed check-up sooner, her supervisor the day after.
+            let (grace, escalate) = self
+                .config
+                .risk
+                .alert_days(&grade, (jobs.overdue_grace_days, jobs.escalate_after_days));
+            if v.window_end >= today - Duration::days(grace) {
+                continue;
+            }
             let Some(officer) = v.officer_code.as_deref().and_then(|c| staff.get(c)) else {
                 tracing::warn!(
                     woman_id = v.woman_id,
@@ -233,13 +254,28 @@ impl Jobs {
                     .mention_again_after_days
                     .iter()
                     .any(|d| news(became_overdue + Duration::days(*d)));
+            let tag = |lang: &str| {
+                if grade.managed() {
+                    grade.short(lang)
+                } else {
+                    String::new()
+                }
+            };
             if news(became_overdue) || again {
-                let lang = officer.language.as_str();
-                officer_items.entry(officer.code.as_str()).or_default().push(self.texts.render(
-                    "digest-item",
-                    lang,
-                    &json!({"name": v.name, "village": village(&v.village), "contact": label(v, lang), "days": days}),
-                ));
+                let manager = v
+                    .case_manager
+                    .as_deref()
+                    .and_then(|c| staff.get(c))
+                    .filter(|m| m.code != officer.code);
+                for to in std::iter::once(officer).chain(manager) {
+                    let lang = to.language.as_str();
+                    officer_items.entry(to.code.as_str()).or_default().push(self.texts.render(
+                        "digest-item",
+                        lang,
+                        &json!({"name": v.name, "village": village(&v.village), "contact": label(v, lang),
+                                "days": days, "grade": tag(lang)}),
+                    ));
+                }
             }
             if news(became_overdue + Duration::days(escalate)) {
                 for sup in staff.values().filter(|s| {
@@ -251,9 +287,71 @@ impl Jobs {
                         "escalation-item",
                         sup.language,
                         &json!({"officer": officer.name, "name": v.name, "village": village(&v.village),
-                                "contact": label(v, sup.language.as_str()), "days": days}),
+                                "contact": label(v, sup.language.as_str()), "days": days,
+                                "grade": tag(sup.language.as_str())}),
                     ));
                 }
+            }
+        }
+        // A referral whose result is not known in time, and a newborn's step
+        // against mother-to-child transmission not recorded in its window:
+        // her officer and case manager hear once, the day after it was due.
+        let follow_up_days = self.config.risk.referral_follow_up_days;
+        for r in self
+            .store
+            .risk_tasks(today)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == "referral")
+        {
+            if !news(r.since + Duration::days(follow_up_days + 1)) {
+                continue;
+            }
+            let grade = crate::domain::risk::Grade::from_stored(
+                r.risk_colour.as_deref(),
+                r.risk_purple,
+                None,
+            );
+            let days = (today - r.since).num_days();
+            for to in [r.officer_code.as_deref(), r.case_manager.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|c| staff.get(c))
+            {
+                let lang = to.language.as_str();
+                officer_items.entry(to.code.as_str()).or_default().push(self.texts.render(
+                    "referral-overdue",
+                    lang,
+                    &json!({"name": r.name, "village": village(&r.village), "to": r.detail,
+                            "days": days, "grade": if grade.managed() { grade.short(lang) } else { String::new() }}),
+                ));
+            }
+        }
+        for v in self
+            .store
+            .missed_home_visits(today)
+            .await?
+            .into_iter()
+            .filter(|v| v.contact_key.starts_with("pmtct-"))
+        {
+            if !news(v.window_end + Duration::days(1)) {
+                continue;
+            }
+            for to in [v.officer_code.as_deref(), v.case_manager.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|c| staff.get(c))
+            {
+                let lang = to.language.as_str();
+                officer_items.entry(to.code.as_str()).or_default().push(self.texts.render(
+                    "newborn-task-missed",
+                    lang,
+                    &json!({"name": v.name, "village": village(&v.village), "task": label(&v, lang)}),
+                ));
             }
         }
         for p in &stale {
@@ -290,7 +388,7 @@ impl Jobs {
                 messages: vec![self.pack(
                     "escalation-header",
                     s.language.as_str(),
-                    json!({"days": escalate}),
+                    json!({}),
                     &items,
                 )],
             });
@@ -337,23 +435,35 @@ impl Jobs {
         officer: Option<&str>,
     ) -> Result<Vec<WorkItem>, AppError> {
         let today = local_date(self.config.timezone, now);
-        let cutoff = today - Duration::days(self.config.jobs.overdue_grace_days);
         let mine = |v: &OverdueVisit| officer.is_none_or(|o| v.officer_code.as_deref() == Some(o));
-        let overdue = self
+        let risk = &self.config.risk;
+        let jobs = &self.config.jobs;
+        let mut overdue_rows: Vec<OverdueVisit> = self
             .store
-            .overdue_visits(cutoff)
+            .overdue_visits(today)
             .await?
             .into_iter()
             .filter(mine)
-            .map(|v| WorkItem {
-                state: if v.superseded(today) {
-                    MISSED
-                } else {
-                    "overdue"
-                },
-                days_overdue: (today - v.window_end).num_days(),
-                visit: v,
-            });
+            // Overdue once past her grade's grace (high risk: at once).
+            .filter(|v| {
+                let (grace, _) = risk.alert_days(
+                    &v.grade(),
+                    (jobs.overdue_grace_days, jobs.escalate_after_days),
+                );
+                v.window_end < today - Duration::days(grace)
+            })
+            .collect();
+        // Highest risk first, then as before (by officer, oldest first).
+        overdue_rows.sort_by_key(|v| v.grade().rank());
+        let overdue = overdue_rows.into_iter().map(|v| WorkItem {
+            state: if v.superseded(today) {
+                MISSED
+            } else {
+                "overdue"
+            },
+            days_overdue: (today - v.window_end).num_days(),
+            visit: v,
+        });
         let missed = self
             .store
             .missed_home_visits(today)
@@ -372,11 +482,61 @@ impl Jobs {
             .into_iter()
             .filter(mine)
             .map(|v| WorkItem {
-                state: HOME_VISIT_DUE,
+                state: if v.contact_key.starts_with("pmtct-") {
+                    NEWBORN_TASK_DUE
+                } else {
+                    HOME_VISIT_DUE
+                },
                 days_overdue: 0,
                 visit: v,
             });
         Ok(overdue.chain(missed).chain(due).collect())
+    }
+
+    /// What care teams have to do about risk as of now, highest risk
+    /// first: high-risk women with no case manager (for supervisors and
+    /// administrators), women from 28 weeks with no delivery hospital
+    /// chosen, referrals whose result is not known yet (`overdue` once past
+    /// `[risk] referral_follow_up_days`; a delivery hospital once past 36
+    /// weeks). `officer`: only her women, without the case-manager tasks.
+    pub async fn risk_worklist(
+        &self,
+        now: DateTime<Utc>,
+        officer: Option<&str>,
+    ) -> Result<Vec<RiskWorkItem>, AppError> {
+        let today = local_date(self.config.timezone, now);
+        let days = self.config.risk.referral_follow_up_days;
+        let mut out: Vec<RiskWorkItem> = self
+            .store
+            .risk_tasks(today)
+            .await?
+            .into_iter()
+            .filter(|t| match officer {
+                None => true,
+                Some(o) => t.officer_code.as_deref() == Some(o) && t.kind != "assign_case_manager",
+            })
+            .map(|t| {
+                let grade = crate::domain::risk::Grade::from_stored(
+                    t.risk_colour.as_deref(),
+                    t.risk_purple,
+                    None,
+                );
+                let due = match t.kind.as_str() {
+                    "referral" => t.since + Duration::days(days),
+                    // 36 weeks: eight weeks after the task opened at 28.
+                    "delivery_hospital" => t.since + Duration::days(8 * 7),
+                    _ => t.since,
+                };
+                RiskWorkItem {
+                    overdue: due < today,
+                    due,
+                    grade,
+                    task: t,
+                }
+            })
+            .collect();
+        out.sort_by_key(|i| (i.grade.rank(), i.due));
+        Ok(out)
     }
 
     /// Sends today's digests (kind alert: they wait for the send window).

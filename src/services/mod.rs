@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod planner;
 pub mod receipts;
 pub mod reports;
+pub mod risk;
 pub mod sms_templates;
 pub mod wechat;
 

@@ -12,7 +12,7 @@
 use super::AppError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::indicators::{BirthRecordFacts, Standing, INDICATORS};
+use crate::domain::indicators::{BirthRecordFacts, Per, Standing, INDICATORS};
 use crate::domain::schedule::{local_date, start_of_day};
 use crate::domain::Period;
 use crate::store::{AreaKind, BirthFacts, OwnCount, Store};
@@ -93,6 +93,10 @@ pub struct TableRow {
     pub postpartum_not_yet_due: i64,
     /// Women whose 42-day check is not yet due.
     pub check_42d_not_yet_due: i64,
+    /// 高危产妇人数: graded orange, red or purple in the pregnancy.
+    pub high_risk: i64,
+    /// 高危产妇管理人数: of those, with a named case manager.
+    pub high_risk_managed: i64,
 }
 
 /// The quarterly (or yearly) table of a township or the county.
@@ -223,6 +227,7 @@ impl Reports {
                 start_of_day(tz, from),
                 start_of_day(tz, to),
                 today,
+                self.config.risk.referral_follow_up_days,
             )
             .await?;
         let mut tallies: BTreeMap<(&'static str, AreaKey), Tally> = BTreeMap::new();
@@ -245,17 +250,22 @@ impl Reports {
             .iter()
             .filter(|b| scope.holds(&b.township, &b.village, &b.officer))
         {
-            let standing = facts(b).standing(today);
-            for ind in INDICATORS.iter().filter(|i| i.national) {
+            let standing = self.facts(b).standing(today);
+            for ind in INDICATORS.iter().filter(|i| i.per != Per::Own) {
                 let Some(s) = standing.on(ind.key) else {
                     continue;
+                };
+                // What she adds below the line, as the definition counts.
+                let weight = match ind.per {
+                    Per::LiveBirths => b.live_born,
+                    _ => 1,
                 };
                 for key in keys(&b.township, &b.village, &b.officer) {
                     let t = tallies.entry((ind.key, key)).or_default();
                     t.num += (s == Standing::Met) as i64;
-                    t.den += b.live_born;
+                    t.den += weight;
                     if s == Standing::NotYetDue {
-                        t.nyd += b.live_born;
+                        t.nyd += weight;
                     }
                 }
             }
@@ -356,7 +366,7 @@ impl Reports {
             .iter()
             .filter(|b| scope.holds(&b.township, &b.village, &b.officer))
         {
-            let s = facts(b).standing(today);
+            let s = self.facts(b).standing(today);
             let mut keys: Vec<AreaKey> = vec![];
             if by_officer {
                 keys.push((
@@ -399,6 +409,8 @@ impl Reports {
                 r.systematically_managed += met(s.systematic_management);
                 r.postpartum_not_yet_due += nyd(s.postpartum_visit);
                 r.check_42d_not_yet_due += nyd(s.check_42d);
+                r.high_risk += met(s.high_risk_share);
+                r.high_risk_managed += s.high_risk_managed.map(met).unwrap_or(0);
             }
         }
         let county: AreaKey = ("county", String::new(), String::new(), String::new());
@@ -443,17 +455,35 @@ fn order(k: &AreaKey) -> (u8, String, u8, String, String) {
     }
 }
 
-fn facts(b: &BirthFacts) -> BirthRecordFacts {
-    BirthRecordFacts {
-        lmp: b.lmp,
-        registered_on: b.registered_on,
-        delivered_on: b.delivered_on,
-        discharged_on: b.discharged_on,
-        checkups: b.checkups,
-        first_checkup_on: b.first_checkup_on,
-        postpartum_visit_on: b.postpartum_visit_on,
-        check_42d_on: b.check_42d_on,
-        check_42d_window_end: b.check_42d_window_end,
+impl Reports {
+    /// One birth's facts as the definitions judge them; her delivery
+    /// hospital's level read from `[risk.hospitals]`.
+    fn facts(&self, b: &BirthFacts) -> BirthRecordFacts {
+        let risk = &self.config.risk;
+        let grade =
+            crate::domain::risk::Grade::from_stored(b.risk_colour.as_deref(), b.risk_purple, None);
+        let need = risk.delivery_level(&grade);
+        let delivered_at_level = (need > 0 && !risk.hospitals.is_empty()).then(|| {
+            b.birth_place
+                .as_deref()
+                .and_then(|p| risk.hospitals.get(p.trim()))
+                .is_some_and(|level| *level >= need)
+        });
+        BirthRecordFacts {
+            lmp: b.lmp,
+            registered_on: b.registered_on,
+            delivered_on: b.delivered_on,
+            discharged_on: b.discharged_on,
+            checkups: b.checkups,
+            first_checkup_on: b.first_checkup_on,
+            postpartum_visit_on: b.postpartum_visit_on,
+            check_42d_on: b.check_42d_on,
+            check_42d_window_end: b.check_42d_window_end,
+            high_risk: b.ever_high_risk,
+            case_managed: b.case_managed,
+            first_assessed_on: b.first_assessed_on,
+            delivered_at_level,
+        }
     }
 }
 
@@ -502,7 +532,7 @@ pub const TABLE_COLUMNS: &[(&str, &str, &str)] = &[
 
 impl TableRow {
     /// The counts in [`TABLE_COLUMNS`]' order.
-    pub fn counts(&self) -> [i64; 10] {
+    pub fn counts(&self) -> [i64; 12] {
         [
             self.women_delivered,
             self.live_births,
@@ -514,6 +544,8 @@ impl TableRow {
             self.systematically_managed,
             self.postpartum_not_yet_due,
             self.check_42d_not_yet_due,
+            self.high_risk,
+            self.high_risk_managed,
         ]
     }
 

@@ -37,6 +37,19 @@ pub struct OverdueVisit {
     pub task: bool,
     /// Its contact key (`anc2`, `home-3`), for recording it.
     pub contact_key: String,
+    /// Her current risk colour (none: not yet assessed) and whether purple:
+    /// for her care team's lists only.
+    pub risk_colour: Option<String>,
+    pub risk_purple: bool,
+    /// Her case manager (orange, red, purple), who hears of her too.
+    pub case_manager: Option<String>,
+}
+
+impl OverdueVisit {
+    /// Her grade, read back.
+    pub fn grade(&self) -> crate::domain::risk::Grade {
+        crate::domain::risk::Grade::from_stored(self.risk_colour.as_deref(), self.risk_purple, None)
+    }
 }
 
 impl OverdueVisit {
@@ -88,12 +101,14 @@ impl Store {
     pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
         Ok(on_read!(self, db => {
             sqlx::query_as::<_, OverdueVisit>(
-                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en,
+                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
+                        COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
+                        COALESCE(v.staff_label_en, v.label_en) AS label_en,
                         v.window_start, v.window_end,
                         (SELECT MIN(n.window_start) FROM visits n
                           WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
                             AND n.task = FALSE AND n.status <> 'cancelled') AS next_window_start,
-                        v.task, v.contact_key
+                        v.task, v.contact_key, p.risk_colour, p.risk_purple, p.case_manager
                  FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
                  WHERE v.status = 'pending' AND v.task = FALSE AND v.window_end < $1
                    AND p.status IN ('active', 'delivered', 'stale')
@@ -105,13 +120,18 @@ impl Store {
         }))
     }
 
-    /// The officer's home visits whose period ended before `today` with
-    /// nothing recorded: missed (a later visit is the next period's).
+    /// The officer's home visits (and her care team's other tasks, such as
+    /// a newborn's step against mother-to-child transmission, `pmtct-`)
+    /// whose period ended before `today` with nothing recorded: missed (a
+    /// later visit is the next period's).
     pub async fn missed_home_visits(&self, today: NaiveDate) -> Result<Vec<OverdueVisit>> {
         Ok(on_read!(self, db => {
             sqlx::query_as::<_, OverdueVisit>(
-                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en,
-                        v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key
+                "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
+                        COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
+                        COALESCE(v.staff_label_en, v.label_en) AS label_en,
+                        v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key,
+                        p.risk_colour, p.risk_purple, p.case_manager
                  FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
                  WHERE v.status = 'pending' AND v.task = TRUE AND v.window_end < $1
                    AND p.status IN ('active', 'delivered', 'stale') AND w.erased_at IS NULL
@@ -170,8 +190,11 @@ impl Store {
         order: &'static str,
     ) -> Result<Vec<OverdueVisit>> {
         let sql = format!(
-            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code, v.label_zh, v.label_en,
-                    v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key
+            "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
+                    COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
+                    COALESCE(v.staff_label_en, v.label_en) AS label_en,
+                    v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key,
+                    p.risk_colour, p.risk_purple, p.case_manager
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
              WHERE v.status = 'pending' {narrower} AND {by_col} <= $1 AND v.window_end >= $2
                AND p.status IN ('active', 'delivered') AND (p.status = 'active' OR v.seq >= 100)
@@ -262,7 +285,7 @@ impl Store {
             if !visits.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
-                                         home, task, newborn) ",
+                                         home, task, newborn, staff_label_zh, staff_label_en) ",
                 );
                 qb.push_values(visits, |mut b, v| {
                     b.push_bind(pregnancy_id)
@@ -275,7 +298,9 @@ impl Store {
                         .push_bind(v.window_end)
                         .push_bind(v.home)
                         .push_bind(v.task)
-                        .push_bind(v.newborn);
+                        .push_bind(v.newborn)
+                        .push_bind(v.staff_label.as_ref().map(|l| l.0.clone()))
+                        .push_bind(v.staff_label.as_ref().map(|l| l.1.clone()));
                 });
                 qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
                 qb.build().persistent(false).execute(&mut *tx).await?;

@@ -477,7 +477,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
-                   AND v.task = TRUE AND v.window_end >= $2
+                   AND v.task = TRUE AND v.contact_key LIKE 'home-%' AND v.window_end >= $2
                  ORDER BY v.window_start, v.id LIMIT 1",
             )
             .bind(woman_id)

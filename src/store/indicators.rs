@@ -35,6 +35,17 @@ pub struct BirthFacts {
     pub check_42d_on: Option<NaiveDate>,
     /// The last day of that check's window in her plan, if she has one.
     pub check_42d_window_end: Option<NaiveDate>,
+    /// Graded orange, red or purple at some time in this pregnancy.
+    pub ever_high_risk: bool,
+    /// A case manager was named for her.
+    pub case_managed: bool,
+    /// The day of her first risk assessment.
+    pub first_assessed_on: Option<NaiveDate>,
+    /// Her grade now (what her delivery hospital's level is judged by).
+    pub risk_colour: Option<String>,
+    pub risk_purple: bool,
+    /// Where she gave birth (erased with her personal data).
+    pub birth_place: Option<String>,
 }
 
 /// One of careminder's own figures in one village for one officer's women.
@@ -71,7 +82,8 @@ const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
                 COUNT(*) AS den,
                 COUNT(*) FILTER (WHERE x.status = 'pending' AND x.window_end >= $3) AS nyd
          FROM visits x JOIN pregnancies p ON p.id = x.pregnancy_id JOIN women w ON w.id = p.woman_id {staff}
-         WHERE x.task = TRUE AND x.status <> 'cancelled' AND x.window_end >= $1 AND x.window_end < $2
+         WHERE x.task = TRUE AND x.contact_key LIKE 'home-%' AND x.status <> 'cancelled'
+           AND x.window_end >= $1 AND x.window_end < $2
          GROUP BY t, v, o",
     ),
     // Reminders that were due in the period and went to a gateway; those delivered.
@@ -131,7 +143,9 @@ impl Store {
                         AND x.newborn = FALSE AND x.status = 'done') AS postpartum_visit_on,
                     (SELECT MIN(x.done_on) FROM visits x WHERE {check_42d} AND x.status = 'done') AS check_42d_on,
                     (SELECT MAX(x.window_end) FROM visits x WHERE {check_42d} AND x.status <> 'cancelled')
-                        AS check_42d_window_end
+                        AS check_42d_window_end,
+                    p.ever_high_risk, p.case_manager IS NOT NULL AS case_managed, p.first_assessed_on,
+                    p.risk_colour, p.risk_purple, p.birth_place
              FROM pregnancies p JOIN women w ON w.id = p.woman_id {STAFF}
              WHERE p.status = 'delivered' AND p.delivered_on >= $1 AND p.delivered_on < $2
              ORDER BY p.id",
@@ -150,7 +164,8 @@ impl Store {
 
     /// careminder's own figures per township, village and officer for the
     /// local days `[from, to)` (`start`, `end`: the same bounds as
-    /// instants), as of `today`.
+    /// instants), as of `today`; a referral's result counts when learnt
+    /// within `follow_up_days`.
     pub async fn own_figure_counts(
         &self,
         from: NaiveDate,
@@ -158,9 +173,23 @@ impl Store {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         today: NaiveDate,
+        follow_up_days: i64,
     ) -> Result<Vec<OwnCount>> {
+        let pg = self.is_postgres();
+        let by_day = super::date_plus_days(pg, "r.referred_on", follow_up_days);
+        let referrals = format!(
+            "SELECT {{area}}, COUNT(*) FILTER (WHERE r.followed_up_on IS NOT NULL AND r.followed_up_on <= {by_day}) AS num,
+                    COUNT(*) AS den,
+                    COUNT(*) FILTER (WHERE r.followed_up_on IS NULL AND {by_day} >= $3) AS nyd
+             FROM referrals r JOIN pregnancies p ON p.id = r.pregnancy_id JOIN women w ON w.id = p.woman_id {{staff}}
+             WHERE r.referred_on >= $1 AND r.referred_on < $2 GROUP BY t, v, o"
+        );
+        let queries = OWN_QUERIES
+            .iter()
+            .map(|(i, b, s)| (*i, *b, s.to_string()))
+            .chain([("referrals_followed_up", Bounds::Days, referrals)]);
         let mut out = vec![];
-        for (indicator, bounds, sql) in OWN_QUERIES {
+        for (indicator, bounds, sql) in queries {
             let sql = sql.replace("{area}", AREA).replace("{staff}", STAFF);
             let rows: Vec<(String, String, String, i64, i64, i64)> = on_read!(self, db => {
                 let q = sqlx::query_as(&sql);

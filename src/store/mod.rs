@@ -25,6 +25,7 @@ mod outbox;
 mod plans;
 pub mod postgres;
 mod privacy;
+pub(crate) mod risk;
 pub mod sqlite;
 mod staff;
 mod types;
@@ -46,6 +47,7 @@ pub use outbox::{
     StatusCount, SPENT_URL,
 };
 pub use privacy::Erasure;
+pub use risk::{AssessmentRow, NewAssessment, ReferralRow, RiskState, RiskTask};
 pub use staff::{NewStaff, StaffRow};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -161,22 +163,28 @@ pub(crate) enum Db {
 /// both. Statements number their parameters `$1`, `$2`…, which both
 /// databases read.
 macro_rules! on_db {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, $pool:ident, $body:expr) => {
         match &$store.db {
             $crate::store::Db::Sqlite { write: $pool, .. } => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
+    };
+    ($store:expr, $pool:ident => $body:expr) => {
+        $crate::store::on_db!($store, $pool, $body)
     };
 }
 pub(crate) use on_db;
 
 /// As [`on_db!`], with SQLite's read-only pool: for listings and reports.
 macro_rules! on_read {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, $pool:ident, $body:expr) => {
         match &$store.db {
             $crate::store::Db::Sqlite { read: $pool, .. } => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
+    };
+    ($store:expr, $pool:ident => $body:expr) => {
+        $crate::store::on_read!($store, $pool, $body)
     };
 }
 pub(crate) use on_read;
@@ -535,6 +543,15 @@ pub(crate) fn days_between(postgres: bool, later: &str, earlier: &str) -> String
         format!("({later} - {earlier})")
     } else {
         format!("CAST(julianday({later}) - julianday({earlier}) AS INTEGER)")
+    }
+}
+
+/// The date `days` after the date `d` (an SQL expression).
+pub(crate) fn date_plus_days(postgres: bool, d: &str, days: i64) -> String {
+    if postgres {
+        format!("({d} + {days})")
+    } else {
+        format!("date({d}, '{days:+} days')")
     }
 }
 

@@ -96,12 +96,22 @@ impl Store {
     /// every message to her with its status history, every reply from her
     /// and the audit entries about her. `None` when there is no such woman.
     pub async fn export_woman(&self, woman_id: i64) -> Result<Option<Value>> {
-        let queries: [(&str, &str); 6] = [
+        let queries: [(&str, &str); 8] = [
             ("pregnancies", "SELECT * FROM pregnancies WHERE woman_id = $1 ORDER BY id"),
             (
                 "visits",
                 "SELECT v.* FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 ORDER BY v.pregnancy_id, v.seq",
+            ),
+            (
+                "risk_assessments",
+                "SELECT a.* FROM risk_assessments a JOIN pregnancies p ON p.id = a.pregnancy_id
+                 WHERE p.woman_id = $1 ORDER BY a.pregnancy_id, a.assessed_on, a.id",
+            ),
+            (
+                "referrals",
+                "SELECT r.* FROM referrals r JOIN pregnancies p ON p.id = r.pregnancy_id
+                 WHERE p.woman_id = $1 ORDER BY r.pregnancy_id, r.referred_on, r.id",
             ),
             ("messages", "SELECT * FROM outbox WHERE woman_id = $1 ORDER BY id"),
             (
@@ -208,6 +218,22 @@ impl Store {
                 .bind(woman_id)
                 .execute(&mut *tx)
                 .await?;
+            // Free text about her health may name her: it goes; her grades
+            // and referrals (what the figures count) stay.
+            sqlx::query(
+                "UPDATE risk_assessments SET reasons = NULL
+                 WHERE pregnancy_id IN (SELECT id FROM pregnancies WHERE woman_id = $1)",
+            )
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE referrals SET reason = NULL, result = NULL
+                 WHERE pregnancy_id IN (SELECT id FROM pregnancies WHERE woman_id = $1)",
+            )
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, 'erase', $3, $4)",
             )

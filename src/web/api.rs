@@ -32,6 +32,11 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/visits", post(visit_done))
         .route("/women/{id}/consent", post(consent))
         .route("/women/{id}/birth", post(birth))
+        .route("/women/{id}/risk", post(grade).get(risk_of))
+        .route("/women/{id}/case-manager", post(case_manager))
+        .route("/women/{id}/delivery-hospital", post(delivery_hospital))
+        .route("/women/{id}/referrals", post(refer))
+        .route("/referrals/{id}/follow-up", post(follow_up))
         .route("/women/{id}/visits/missed", post(visit_missed))
         .route("/digests", get(digests))
         .route("/worklist", get(worklist))
@@ -611,4 +616,133 @@ async fn list_campaigns(State(app): State<AppState>) -> Result<Json<serde_json::
         })
         .collect();
     Ok(Json(serde_json::Value::Array(rows)))
+}
+
+/// Who acts, as the care-team rules read it: a staff code, or the
+/// county's administrator (the API's default).
+fn actor(by: &Option<String>) -> String {
+    by.as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .unwrap_or(crate::services::access::CLI_ADMIN)
+        .to_string()
+}
+
+#[derive(Deserialize)]
+struct GradeBody {
+    #[serde(flatten)]
+    grade: crate::services::risk::GradeInput,
+    by: Option<String>,
+}
+
+async fn grade(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<GradeBody>,
+) -> Result<Response, ApiError> {
+    let s = app.risk.grade(id, &b.grade, "api", &actor(&b.by)).await?;
+    Ok(Json(s).into_response())
+}
+
+#[derive(Deserialize)]
+struct ByQuery {
+    by: Option<String>,
+}
+
+async fn risk_of(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<ByQuery>,
+) -> Result<Response, ApiError> {
+    let by = actor(&q.by);
+    let state = app.risk.state(id, &by).await?;
+    let history = app.risk.history(id, &by).await?;
+    let referrals = app.risk.referrals(id, &by).await?;
+    Ok(Json(serde_json::json!({
+        "state": state, "history": history, "referrals": referrals,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct ManagerBody {
+    code: String,
+    by: Option<String>,
+}
+
+async fn case_manager(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<ManagerBody>,
+) -> Result<Response, ApiError> {
+    app.risk
+        .assign_case_manager(id, &b.code, &actor(&b.by))
+        .await?;
+    Ok(Json(serde_json::json!({ "case_manager": b.code.trim() })).into_response())
+}
+
+#[derive(Deserialize)]
+struct HospitalBody {
+    name: String,
+    by: Option<String>,
+}
+
+async fn delivery_hospital(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<HospitalBody>,
+) -> Result<Response, ApiError> {
+    app.risk
+        .choose_delivery_hospital(id, &b.name, &actor(&b.by))
+        .await?;
+    Ok(Json(serde_json::json!({ "delivery_hospital": b.name.trim() })).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReferBody {
+    to: String,
+    on: Option<String>,
+    reason: Option<String>,
+    by: Option<String>,
+}
+
+async fn refer(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<ReferBody>,
+) -> Result<Response, ApiError> {
+    let referral = app
+        .risk
+        .refer(
+            id,
+            &b.to,
+            b.on.as_deref(),
+            b.reason.as_deref(),
+            &actor(&b.by),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "referral_id": referral })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct FollowUpBody {
+    result: String,
+    on: Option<String>,
+    by: Option<String>,
+}
+
+async fn follow_up(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<FollowUpBody>,
+) -> Result<Response, ApiError> {
+    let r = app
+        .risk
+        .follow_up(id, &b.result, b.on.as_deref(), &actor(&b.by))
+        .await?;
+    Ok(Json(r).into_response())
 }

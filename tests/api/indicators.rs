@@ -450,6 +450,11 @@ fn by_hand(
             ] {
                 add(&mut e, ind, s, by_officer, (met, live, nyd * live));
             }
+            // Nobody in this county was graded: no woman was high risk, and
+            // none was graded by her first check-up (each woman counts once).
+            for ind in ["high_risk_share", "graded_at_first_checkup"] {
+                add(&mut e, ind, s, by_officer, (0, 1, 0));
+            }
         }
         // careminder's own: the officer's home visits whose period ended
         // in the period (not cancelled by the birth or loss), on time, not

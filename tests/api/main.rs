@@ -32,6 +32,7 @@ mod powercut;
 mod privacy;
 mod replanning;
 mod replies;
+mod risk;
 mod rules;
 mod schedule;
 mod scheduler;

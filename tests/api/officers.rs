@@ -73,7 +73,7 @@ async fn officers_get_exactly_the_expected_digests_and_escalation_reaches_the_ri
     );
     assert_eq!(
         s1[0].1,
-        "逾期超过7天的检查：V002-O1医生：张玉梅（V002）第1次产前检查（建母子健康手册）逾期11天"
+        "请督促的逾期检查：V002-O1医生：张玉梅（V002）第1次产前检查（建母子健康手册）逾期11天"
     );
     assert!(
         days(&t, "+8613700000012").is_empty(),
