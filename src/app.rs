@@ -449,6 +449,22 @@ impl Membership {
     }
 }
 
+/// Runs a store call that a gateway makes on a task of its own, and waits
+/// for it. A gateway's send is a future inside whatever drives it (a
+/// stream of sends, a `select!`); if that driver stopped polling it while
+/// the call held SQLite's single writer connection (or stood first in its
+/// queue), and then waited for the writer itself, neither would move
+/// again. A task is polled by the runtime, so the writer it takes is
+/// always handed back.
+async fn detached<T: Send + 'static>(
+    call: impl std::future::Future<Output = crate::store::Result<T>> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::spawn(call).await {
+        Ok(done) => done.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the store call failed: {e}")),
+    }
+}
+
 /// Gateways' access tokens kept in the database (`state`), so every process
 /// on it uses the same one and none refreshes it under another's feet.
 pub struct StoreTokens(pub Store);
@@ -456,7 +472,8 @@ pub struct StoreTokens(pub Store);
 #[async_trait::async_trait]
 impl TokenShelf for StoreTokens {
     async fn take(&self, key: &str) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
-        match self.0.get_state(&format!("token:{key}")).await {
+        let (store, key) = (self.0.clone(), format!("token:{key}"));
+        match detached(async move { store.get_state(&key).await }).await {
             Ok(v) => {
                 let v = v?;
                 let (until, token) = v.split_once(' ')?;
@@ -474,7 +491,8 @@ impl TokenShelf for StoreTokens {
 
     async fn put(&self, key: &str, token: &str, until: chrono::DateTime<chrono::Utc>) {
         let value = format!("{} {token}", crate::store::ts(until));
-        if let Err(e) = self.0.set_state(&format!("token:{key}"), &value).await {
+        let (store, key) = (self.0.clone(), format!("token:{key}"));
+        if let Err(e) = detached(async move { store.set_state(&key, &value).await }).await {
             tracing::warn!(error = %e, "the access token could not be shared");
         }
     }
@@ -500,10 +518,7 @@ impl SharedBudget for StoreBudget {
             .as_micros() as i64;
         let period_us = (period.as_micros() as i64).max(1);
         let (store, gateway) = (self.0.clone(), gateway.to_string());
-        // On a task of its own: the dispatcher polls its sends only between
-        // lease renewals, and a send paused while holding the database's
-        // writer would leave the renewal waiting for it.
-        tokio::spawn(async move {
+        detached(async move {
             store
                 .take_send_budget(
                     &gateway,
@@ -515,9 +530,7 @@ impl SharedBudget for StoreBudget {
                 .await
         })
         .await
-        .map_err(|e| e.to_string())?
         .map(|wait_us| (wait_us > 0).then(|| std::time::Duration::from_micros(wait_us as u64)))
-        .map_err(|e| e.to_string())
     }
 }
 

@@ -991,7 +991,7 @@ mod tests {
         let ctx = serde_json::json!({"name": "王秀英", "code": "12", "contact": "第2次产前检查", "text": "我想问一下",
             "message": 7, "village": "V001", "days": 4, "part": 1, "parts": 2, "officer": "李医生", "from": "12-01",
             "to": "12-07", "sent": 10, "delivered": 9, "failed": 1, "on_time": 3, "late": 1, "overdue": 2,
-            "registrations": 5, "stale": 2, "count": 12});
+            "registrations": 5, "stale": 2, "count": 12, "grade": "橙色", "reason": "颜色不认识", "task": "新生儿访视"});
         for name in SystemTexts::names() {
             for lang in LANGUAGES {
                 let out = t.render(name, lang, &ctx);

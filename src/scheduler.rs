@@ -18,7 +18,7 @@ use crate::services::jobs::Jobs;
 use crate::services::planner::{PlanReport, Planner};
 use crate::services::Waker;
 use crate::store::Store;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -65,6 +65,17 @@ pub struct TickReport {
     pub statuses: u64,
     /// Stages that failed in this pass (logged and counted; the rest ran).
     pub failed_stages: u32,
+}
+
+/// A message a tick would hand to its gateway, as `tick --dry-run` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMessage {
+    /// Its outbox id; `None` for a firing the tick's planning would write first.
+    pub id: Option<i64>,
+    pub woman_id: Option<i64>,
+    /// `campaign/step`, or the kind of a message without a step.
+    pub step: String,
+    pub send_at: DateTime<Utc>,
 }
 
 pub struct Scheduler {
@@ -169,6 +180,63 @@ impl Scheduler {
         }
     }
 
+    /// What a tick as of `now` would hand to the gateways, in the order it
+    /// would, without sending or writing anything: the messages due and
+    /// waiting, then the firings its planning would write first. Whether
+    /// the send window is open anywhere then (if not, only replies go).
+    /// Each is still checked when sent (consent, her area's window, the
+    /// frequency cap), so a tick may send fewer.
+    pub async fn preview(
+        &self,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<(Vec<DueMessage>, bool)> {
+        let open = self
+            .config
+            .all_zones()
+            .into_iter()
+            .any(|tz| self.config.send_window.is_open(tz, now));
+        let mut due: Vec<DueMessage> = self
+            .store
+            .due_unclaimed(now, open)
+            .await?
+            .into_iter()
+            .map(|m| DueMessage {
+                id: Some(m.id),
+                woman_id: m.woman_id,
+                step: m.step.unwrap_or_default(),
+                send_at: m.send_at,
+            })
+            .collect();
+        if open {
+            let steps: std::collections::HashMap<i64, String> = self
+                .store
+                .active_steps()
+                .await?
+                .into_iter()
+                .map(|s| (s.id, format!("{}/{}", s.campaign_key, s.key)))
+                .collect();
+            let mut new: Vec<_> = self
+                .planner
+                .unplanned_until(now)
+                .await?
+                .into_iter()
+                .filter(|r| r.expires_at > now)
+                .map(|r| {
+                    let m = DueMessage {
+                        id: None,
+                        woman_id: Some(r.woman_id),
+                        step: steps.get(&r.step_id).cloned().unwrap_or_default(),
+                        send_at: r.send_at,
+                    };
+                    (r.outreach, m)
+                })
+                .collect();
+            new.sort_by_key(|(outreach, m)| (*outreach, m.send_at, m.woman_id));
+            due.extend(new.into_iter().map(|(_, m)| m));
+        }
+        Ok((due, open))
+    }
+
     /// Ticks, then sleeps until the next message is due, the next planning
     /// interval, or a wake-up, whichever comes first. A pass with a failed
     /// stage tries again shortly.
@@ -197,6 +265,11 @@ impl Scheduler {
             }
         }
         relay.abort();
+        // Results the database refused in the last passes: one more try.
+        if let Err(e) = self.dispatcher.write_unrecorded(self.clock.now()).await {
+            let (unwritten, handed_over) = self.dispatcher.unrecorded();
+            tracing::error!(unwritten, handed_over, error = %e, "results not written at shutdown: their messages return when their lease ends");
+        }
         tracing::info!("scheduler stopped");
     }
 

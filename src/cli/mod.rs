@@ -72,8 +72,10 @@ enum Cmd {
     Enroll(register::EnrollArgs),
     /// Import a roster CSV (English or Chinese header).
     Import(register::ImportArgs),
-    /// Plan and send once, as of now (or --now): what would go out then.
-    Tick,
+    /// One scheduler pass as of now (or --now), as `serve` runs them: acts
+    /// on stored replies, plans, runs due jobs, and sends every message due
+    /// then through its gateway. `--dry-run` lists them and sends nothing.
+    Tick(outbox::TickArgs),
     /// List messages with their statuses.
     Outbox(outbox::OutboxArgs),
     /// Correct a pregnancy's dates or end it.
@@ -317,7 +319,7 @@ pub async fn main() -> Result<()> {
         Cmd::Demo(a) => serve::demo(ctx, a.listen).await,
         Cmd::Enroll(a) => register::enroll(ctx, a).await,
         Cmd::Import(a) => register::import(ctx, a).await,
-        Cmd::Tick => outbox::tick(ctx).await,
+        Cmd::Tick(a) => outbox::tick(ctx, a).await,
         Cmd::Outbox(a) => outbox::list(ctx, a).await,
         Cmd::Pregnancy(c) => care::pregnancy(ctx, c).await,
         Cmd::Birth(a) => care::birth(ctx, a).await,

@@ -24,11 +24,34 @@ pub struct OutboxArgs {
     events: bool,
 }
 
-pub async fn tick(ctx: Ctx) -> Result<()> {
+#[derive(Args)]
+pub struct TickArgs {
+    /// Send nothing: list the messages the pass would hand to the gateways
+    /// (those due, and those its planning would write first), and change
+    /// no message.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn tick(ctx: Ctx, a: TickArgs) -> Result<()> {
     let app = ctx.open().await?;
+    if a.dry_run {
+        return preview(&app).await;
+    }
     // Beside a `serve`, a tick plans and sends by the same rules, or not at all.
     app.agrees_with_instances().await?;
     let r = app.tick().await;
+    // Results the database refused (a full disk, a lock held too long by
+    // another process) are tried again for a while: what this command
+    // claimed must not stay claimed behind it.
+    let give_up = std::time::Instant::now()
+        + std::time::Duration::from_secs(app.config.dispatcher.lease_seconds.clamp(10, 60) as u64);
+    while app.dispatcher.unrecorded().0 > 0 && std::time::Instant::now() < give_up {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Err(e) = app.dispatcher.write_unrecorded(app.clock.now()).await {
+            tracing::warn!(error = %e, "results still not written");
+        }
+    }
     println!(
         "as of {}: planned {}, handed over {}, retried {}, failed {}, cancelled {}, expired {}",
         app.clock
@@ -42,6 +65,16 @@ pub async fn tick(ctx: Ctx) -> Result<()> {
         r.dispatch.cancelled,
         r.dispatch.expired
     );
+    let (unwritten, handed_over) = app.dispatcher.unrecorded();
+    if unwritten > 0 {
+        let lease =
+            app.clock.now() + chrono::Duration::seconds(app.config.dispatcher.lease_seconds);
+        anyhow::bail!(
+            "the results of {unwritten} messages could not be written ({handed_over} of them were handed over): \
+             they stay claimed until {} (as of --now), then go again under the same ids, which gateways drop as repeats",
+            lease.with_timezone(&app.config.timezone).format("%Y-%m-%d %H:%M %Z")
+        );
+    }
     if r.failed_stages > 0 {
         anyhow::bail!(
             "{} scheduler stage(s) failed: see the log above",
@@ -94,5 +127,37 @@ pub async fn list(ctx: Ctx, a: OutboxArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `tick --dry-run`: what a pass as of now would hand over, nothing sent.
+async fn preview(app: &crate::App) -> Result<()> {
+    let now = app.clock.now();
+    let tz = app.config.timezone;
+    let (due, open) = app.scheduler.preview(now).await?;
+    println!(
+        "as of {}: {} message(s) due; nothing sent (--dry-run){}",
+        now.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z"),
+        due.len(),
+        if open {
+            ""
+        } else {
+            "; the send window is closed everywhere, so only replies would go"
+        }
+    );
+    if due.is_empty() {
+        return Ok(());
+    }
+    println!("{:>7} {:>6}  {:<16} step", "id", "woman", "send at");
+    for m in due {
+        println!(
+            "{:>7} {:>6}  {:<16} {}",
+            m.id.map(|i| i.to_string()).unwrap_or_else(|| "new".into()),
+            m.woman_id.map(|w| w.to_string()).unwrap_or_default(),
+            m.send_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            m.step
+        );
+    }
+    println!("(\"new\": planned by the pass before it sends; each is still checked for consent, her area's window and the frequency cap when sent)");
     Ok(())
 }

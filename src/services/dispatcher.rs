@@ -14,7 +14,7 @@ use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
 use crate::render::{format_date, weekday_name, MessageContext, Renderer};
 use crate::store::{ClaimedMessage, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,9 @@ pub struct Dispatcher {
     consents: super::consent::Consents,
     /// Renews the leases of a batch in flight.
     clock: crate::clock::Clock,
+    /// Results a pass could not write (a full disk): written before the
+    /// next batch is claimed. Their claims stand until then.
+    unrecorded: Mutex<Vec<SendResult>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,6 +49,18 @@ pub struct DispatchReport {
 }
 
 impl DispatchReport {
+    /// Counts one result.
+    fn count(&mut self, status: S) {
+        match status {
+            S::Accepted | S::Sent => self.handed_over += 1,
+            S::Scheduled => self.retried += 1,
+            S::Failed => self.failed += 1,
+            S::Cancelled => self.cancelled += 1,
+            S::Expired => self.expired += 1,
+            S::Claimed | S::Delivered => {}
+        }
+    }
+
     fn add(&mut self, o: &DispatchReport) {
         self.claimed += o.claimed;
         self.handed_over += o.handed_over;
@@ -72,6 +87,7 @@ impl Dispatcher {
             gateways,
             config,
             renderer: Mutex::new(None),
+            unrecorded: Mutex::new(vec![]),
             stopping: AtomicBool::new(false),
             metrics,
         }
@@ -127,7 +143,23 @@ impl Dispatcher {
     }
 
     /// One pass: claim a batch, send it, record the results.
+    ///
+    /// Every message claimed ends the pass recorded: handed over, retried,
+    /// failed, or handed back (due again at once) when the pass fails
+    /// before sending it. Results that cannot be written (a full disk) are
+    /// kept and written first by the next pass, before anything new is
+    /// claimed; their claims stand meanwhile, so nothing handed over is
+    /// taken back and sent again.
+    ///
+    /// Each send runs as a task of its own. The pass awaits its own writes
+    /// (results, lease renewals) while sends are in flight, and a send may
+    /// itself reach the database (a shared access token, a shared rate
+    /// budget): polled as part of this future, a send that took the
+    /// database's single writer would not be polled while the pass waited
+    /// for that writer, and neither would ever move again. A task is
+    /// polled by the runtime whatever this pass awaits.
     pub async fn run_once(&self, now: DateTime<Utc>) -> crate::store::Result<DispatchReport> {
+        self.write_unrecorded(now).await?;
         let cfg = self.cfg();
         // Open somewhere: each message is then held to its own area's window.
         let open = self
@@ -149,22 +181,20 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(report);
         }
-        let renderer = self.renderer().await?;
         let mut results = Vec::with_capacity(claimed.len());
-        let mut to_send = Vec::with_capacity(claimed.len());
-        for (i, m) in claimed.iter().enumerate() {
-            match self.prepare(m, &renderer, now) {
-                Ok(out) => to_send.push((i, out)),
-                Err(r) => results.push(*r),
+        let to_send = match self.ready_to_send(&claimed, &mut results, now).await {
+            Ok(to_send) => to_send,
+            Err(e) => {
+                // Nothing went out: the whole batch is due again at once.
+                tracing::error!(claimed = claimed.len(), error = %e, "dispatch failed before sending: the batch is handed back");
+                let back: Vec<SendResult> = claimed
+                    .iter()
+                    .map(|m| not_sent(m, S::Scheduled, format!("handed back: {e}"), None))
+                    .collect();
+                self.write_or_keep(back, now).await?;
+                return Err(e);
             }
-        }
-        self.ask_before_cancelling(&claimed, &mut results, now)
-            .await;
-        if claimed.iter().any(|m| m.outreach) {
-            to_send = self
-                .cap_outreach(&claimed, to_send, &mut results, now)
-                .await?;
-        }
+        };
         let gateways = self.gateways.clone();
         let metrics = self.metrics.clone();
         // Outreach and staff alerts may share a provider's batch call; a
@@ -172,23 +202,20 @@ impl Dispatcher {
         let jobs = jobs(&gateways, to_send, |i| {
             claimed[i].outreach || claimed[i].kind == MessageKind::Alert
         });
-        let outcomes = futures::stream::iter(jobs)
+        let sends = futures::stream::iter(jobs)
             .map(|job| {
-                let gateways = gateways.clone();
-                let metrics = metrics.clone();
-                let lease = lease.clone();
-                async move { send_job(&gateways, &metrics, &lease, job, now).await }
+                let (gateways, metrics, lease) = (gateways.clone(), metrics.clone(), lease.clone());
+                let which: Vec<usize> = job.iter().map(|(i, _, _)| *i).collect();
+                let task =
+                    tokio::spawn(
+                        async move { send_job(&gateways, &metrics, &lease, job, now).await },
+                    );
+                async move { (which, task.await) }
             })
-            .buffer_unordered(cfg.concurrency)
-            .flat_map(futures::stream::iter)
-            // Results are written as sends finish, not once per batch: a
-            // crash then re-sends only what was in flight. An instant
-            // gateway finishes the batch in one chunk, one transaction; a
-            // slow or rate-limited one commits as it goes.
-            .ready_chunks(cfg.batch_size.max(1) as usize);
+            .buffer_unordered(cfg.concurrency);
+        let mut sends = std::pin::pin!(sends);
         let mut opted_out = vec![];
         let mut misconfigured = vec![];
-        let mut outcomes = std::pin::pin!(outcomes);
         // While the batch is in flight (a slow or rate-limited gateway can
         // take longer than a lease), its leases are renewed every second,
         // so no other process on this database takes it back and sends it
@@ -197,83 +224,128 @@ impl Dispatcher {
         let mut renew = tokio::time::interval(std::time::Duration::from_secs(1));
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await;
-        let mut finished = false;
-        while !finished {
+        let mut failure = None;
+        // Results at the front of `results` already counted in the report.
+        let mut counted = 0;
+        loop {
             // The last pass (no sends left) writes what was refused before sending.
-            let chunk = tokio::select! {
-                chunk = outcomes.next() => chunk.unwrap_or_default(),
+            let first = tokio::select! {
+                done = sends.next() => done,
                 _ = renew.tick() => {
                     let until = self.clock.now() + Duration::seconds(cfg.lease_seconds);
-                    self.store.renew_leases(&in_flight, until).await?;
-                    lease.renewed(until);
+                    match self.store.renew_leases(&in_flight, until).await {
+                        Ok(_) => lease.renewed(until),
+                        // The claim then lapses in time; nothing is handed
+                        // over once it has (`Lease::holds`).
+                        Err(e) => tracing::warn!(error = %e, "the batch's leases could not be renewed"),
+                    }
                     continue;
                 }
             };
-            finished = chunk.is_empty();
-            for sent in chunk {
-                let Sent {
-                    i,
-                    gateway,
-                    channel,
-                    failover,
-                    out,
-                    outcome,
-                    refused_by,
-                    lapsed,
-                } = sent;
-                if lapsed {
-                    // Not an attempt: due again at once, here or elsewhere.
-                    results.push(not_sent(
-                        &claimed[i],
-                        S::Scheduled,
-                        "the claim lapsed before the hand-over: given back".into(),
-                        Some(crate::store::ts(now)),
-                    ));
-                    continue;
-                }
-                if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id) {
-                    opted_out.push(w);
-                }
-                if let SendOutcome::Misconfigured { reason } = &outcome {
-                    misconfigured.push((gateway.clone(), reason.clone()));
-                }
-                if let Some(refused) = refused_by {
-                    misconfigured.push(refused);
-                }
-                let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
-                let counted = match r.status {
-                    S::Accepted | S::Sent => "handed_over",
-                    S::Scheduled => "retry",
-                    other => other.as_str(),
+            let finished = first.is_none();
+            // Results are written as sends finish, not once per batch: a
+            // crash then re-sends only what was in flight. What else has
+            // finished by now goes in the same transaction: an instant
+            // gateway's batch in one, a slow or rate-limited one's as it goes.
+            let mut done: Vec<_> = first.into_iter().collect();
+            while let Some(Some(more)) = sends.next().now_or_never() {
+                done.push(more);
+            }
+            for (which, outcome) in done {
+                let sent = match outcome {
+                    Ok(sent) => sent,
+                    Err(e) => {
+                        // A send that panicked may have reached its gateway:
+                        // an attempt, retried under the same id.
+                        tracing::error!(error = %e, "a send task failed");
+                        for i in which {
+                            let m = &claimed[i];
+                            let retry = now + backoff(cfg, m.attempts);
+                            let cause = format!("the send failed inside careminder: {e}");
+                            results.push(SendResult {
+                                undo_attempt: false,
+                                ..not_sent(m, S::Scheduled, cause, Some(crate::store::ts(retry)))
+                            });
+                        }
+                        continue;
+                    }
                 };
-                self.metrics.send(&gateway, channel.as_str(), counted);
-                if let (Some(why), None) = (failover, &r.cause) {
-                    // Why it went another way, in the message's history.
-                    r.cause = Some(why);
+                for sent in sent {
+                    let Sent {
+                        i,
+                        gateway,
+                        channel,
+                        failover,
+                        out,
+                        outcome,
+                        refused_by,
+                        lapsed,
+                    } = sent;
+                    if lapsed {
+                        // Not an attempt: due again at once, here or elsewhere.
+                        results.push(not_sent(
+                            &claimed[i],
+                            S::Scheduled,
+                            "not handed over (the claim lapsed, or its pass could not write): given back".into(),
+                            Some(crate::store::ts(now)),
+                        ));
+                        continue;
+                    }
+                    if let (SendOutcome::OptedOut { .. }, Some(w)) = (&outcome, claimed[i].woman_id)
+                    {
+                        opted_out.push(w);
+                    }
+                    if let SendOutcome::Misconfigured { reason } = &outcome {
+                        misconfigured.push((gateway.clone(), reason.clone()));
+                    }
+                    if let Some(refused) = refused_by {
+                        misconfigured.push(refused);
+                    }
+                    let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
+                    let label = match r.status {
+                        S::Accepted | S::Sent => "handed_over",
+                        S::Scheduled => "retry",
+                        other => other.as_str(),
+                    };
+                    self.metrics.send(&gateway, channel.as_str(), label);
+                    if let (Some(why), None) = (failover, &r.cause) {
+                        // Why it went another way, in the message's history.
+                        r.cause = Some(why);
+                    }
+                    results.push(r);
                 }
-                results.push(r);
             }
+            for r in &results[counted..] {
+                report.count(r.status);
+            }
+            counted = results.len();
             if !results.is_empty() {
-                for r in &results {
-                    match r.status {
-                        S::Accepted | S::Sent => report.handed_over += 1,
-                        S::Scheduled => report.retried += 1,
-                        S::Failed => report.failed += 1,
-                        S::Cancelled => report.cancelled += 1,
-                        S::Expired => report.expired += 1,
-                        S::Claimed | S::Delivered => {}
+                // A write that fails is tried again with the next results,
+                // and once more when every send has finished.
+                match self.store.record_results(&results, now).await {
+                    Ok(()) => {
+                        self.apply_early_reports(&results, now).await;
+                        results.clear();
+                        counted = 0;
+                    }
+                    Err(e) => {
+                        // Hand nothing more over: its result could not be
+                        // written either, and a hand-over nobody recorded is
+                        // sent again once its claim is taken back.
+                        lease.give_up();
+                        tracing::warn!(unwritten = results.len(), error = %e, "results not written yet: the rest of the batch is not sent");
+                        failure = Some(e);
                     }
                 }
-                self.store.record_results(&results, now).await?;
-                if results.iter().any(|r| r.provider_id.is_some()) {
-                    // A provider may have reported on a send before its id
-                    // was written here (its webhook kept the report).
-                    if let Err(e) = self.store.apply_early_reports(now).await {
-                        tracing::warn!(error = %e, "reports that came before their sends were not applied yet");
-                    }
-                }
-                results.clear();
             }
+            if finished {
+                break;
+            }
+        }
+        if !results.is_empty() {
+            self.write_or_keep(results, now).await?;
+        } else if let Some(e) = failure {
+            tracing::info!(error = %e, "results written after a failed try");
         }
         misconfigured.sort();
         misconfigured.dedup_by(|a, b| a.0 == b.0);
@@ -291,6 +363,109 @@ impl Dispatcher {
             }
         }
         Ok(report)
+    }
+
+    /// Renders a claimed batch and decides what goes out: what will not
+    /// (no consent, outside its window, over the cap) goes into `results`.
+    async fn ready_to_send(
+        &self,
+        claimed: &[ClaimedMessage],
+        results: &mut Vec<SendResult>,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<Vec<(usize, (OutgoingMessage, Via))>> {
+        let renderer = self.renderer().await?;
+        let mut to_send = Vec::with_capacity(claimed.len());
+        for (i, m) in claimed.iter().enumerate() {
+            match self.prepare(m, &renderer, now) {
+                Ok(out) => to_send.push((i, out)),
+                Err(r) => results.push(*r),
+            }
+        }
+        self.ask_before_cancelling(claimed, results, now).await;
+        if claimed.iter().any(|m| m.outreach) {
+            to_send = self.cap_outreach(claimed, to_send, results, now).await?;
+        }
+        Ok(to_send)
+    }
+
+    /// Writes `results`, or keeps them for the next pass (which writes
+    /// them before it claims anything) when the database refuses.
+    /// A provider may have reported on a send before its id was written
+    /// here (its webhook kept the report): applied now that it is.
+    async fn apply_early_reports(&self, results: &[SendResult], now: DateTime<Utc>) {
+        if results.iter().any(|r| r.provider_id.is_some()) {
+            if let Err(e) = self.store.apply_early_reports(now).await {
+                tracing::warn!(error = %e, "reports that came before their sends were not applied yet");
+            }
+        }
+    }
+
+    async fn write_or_keep(
+        &self,
+        results: Vec<SendResult>,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<()> {
+        if let Err(e) = self.store.record_results(&results, now).await {
+            let handed_over = results
+                .iter()
+                .filter(|r| matches!(r.status, S::Accepted | S::Sent))
+                .count();
+            tracing::error!(
+                unwritten = results.len(),
+                handed_over,
+                error = %e,
+                "results not written: kept, and written before anything new is claimed"
+            );
+            self.unrecorded
+                .lock()
+                .expect("unrecorded lock")
+                .extend(results);
+            return Err(e);
+        }
+        self.apply_early_reports(&results, now).await;
+        Ok(())
+    }
+
+    /// Writes the results an earlier pass could not, renewing their claims
+    /// first (they stay this process's until written).
+    pub async fn write_unrecorded(&self, now: DateTime<Utc>) -> crate::store::Result<()> {
+        let results = std::mem::take(&mut *self.unrecorded.lock().expect("unrecorded lock"));
+        if results.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<(i64, i64)> = results.iter().map(|r| (r.id, r.attempt)).collect();
+        let until = self.clock.now() + Duration::seconds(self.cfg().lease_seconds);
+        let written = match self.store.renew_leases(&held, until).await {
+            Ok(_) => self.store.record_results(&results, now).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                tracing::info!(
+                    written = results.len(),
+                    "results kept from an earlier pass written"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.unrecorded
+                    .lock()
+                    .expect("unrecorded lock")
+                    .extend(results);
+                Err(e)
+            }
+        }
+    }
+
+    /// Messages sent or tried whose results are not written yet: (how
+    /// many, of which handed over).
+    pub fn unrecorded(&self) -> (usize, usize) {
+        let kept = self.unrecorded.lock().expect("unrecorded lock");
+        let handed_over = kept
+            .iter()
+            .filter(|r| matches!(r.status, S::Accepted | S::Sent))
+            .count();
+        (kept.len(), handed_over)
     }
 
     /// The frequency cap: a woman gets at most `outreach.max_per_week`
@@ -833,6 +1008,13 @@ impl Lease {
 
     fn holds(&self) -> bool {
         (self.clock.now() + self.margin).timestamp_millis() < self.until_ms.load(Ordering::SeqCst)
+    }
+
+    /// The pass cannot write (a full disk): nothing more is handed over
+    /// whose result could not be recorded. What is left of the batch is
+    /// given back unsent.
+    fn give_up(&self) {
+        self.until_ms.store(i64::MIN, Ordering::SeqCst);
     }
 
     /// A renewal to `until` committed: the claim holds until then, if it

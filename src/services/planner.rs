@@ -116,6 +116,26 @@ impl Planner {
         })
     }
 
+    /// The firings up to `until` that no sweep has planned yet (those after
+    /// the watermark, not already in the outbox), as the planner would
+    /// plan them: a preview, nothing is written.
+    pub async fn unplanned_until(&self, until: DateTime<Utc>) -> Result<Vec<NewOutboxRow>> {
+        let from = match self.store.planned_until().await? {
+            Some(t) => t,
+            None => until - self.horizon,
+        };
+        if until <= from {
+            return Ok(vec![]);
+        }
+        let (rows, _) = self.rows_in(from, until, None).await?;
+        let keys: Vec<&str> = rows.iter().map(|r| r.dedupe_key.as_str()).collect();
+        let planned = self.store.existing_keys(&keys).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| !planned.contains(&r.dedupe_key))
+            .collect())
+    }
+
     /// The messages of pregnancy `pregnancy_id` that fire in `(from, to]`,
     /// as the planner will plan them, computed whatever its horizon:
     /// (step, its campaign's key and step key, the visit, when).

@@ -857,6 +857,67 @@ impl Store {
         })
     }
 
+    /// Messages a dispatch pass as of `now` would claim, in the order it
+    /// would (reminders, replies and alerts before outreach): waiting and
+    /// due, or claimed by a lease that has lapsed. Only replies when the
+    /// send window is closed everywhere. Nothing is claimed.
+    pub async fn due_unclaimed(
+        &self,
+        now: DateTime<Utc>,
+        window_open: bool,
+    ) -> Result<Vec<OutboxListRow>> {
+        on_read!(self, db => {
+            sqlx::query(
+                "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause,
+                        o.send_at, o.attempts, o.parts, o.body, o.channel, o.gateway, o.fallback_of
+                 FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
+                 WHERE (o.status = 'scheduled' OR (o.status = 'claimed' AND o.lease_until <= $1))
+                   AND o.send_at <= $1 AND o.expires_at > $1 AND ($2 OR o.kind = 'reply')
+                 ORDER BY o.outreach, o.send_at, o.id",
+            )
+            .bind(ts(now))
+            .bind(window_open)
+            .fetch_all(db)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(OutboxListRow {
+                    id: r.try_get("id")?,
+                    woman_id: r.try_get("woman_id")?,
+                    step: r.try_get("step")?,
+                    status: r.try_get("status")?,
+                    status_cause: r.try_get("status_cause")?,
+                    send_at: from_ts(r.try_get("send_at")?),
+                    attempts: r.try_get("attempts")?,
+                    parts: r.try_get("parts")?,
+                    body: r.try_get("body")?,
+                    channel: r.try_get("channel")?,
+                    gateway: r.try_get("gateway")?,
+                    fallback_of: r.try_get("fallback_of")?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Which of `keys` name a message in the outbox already.
+    pub async fn existing_keys(&self, keys: &[&str]) -> Result<std::collections::HashSet<String>> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = format!(
+            "SELECT dedupe_key FROM outbox WHERE dedupe_key IN {}",
+            super::json_set_of(self.is_postgres(), "$1", "TEXT"),
+        );
+        let found: Vec<String> = on_read!(self, db => {
+            sqlx::query_scalar(&sql)
+                .bind(serde_json::to_string(keys).expect("json"))
+                .fetch_all(db)
+                .await?
+        });
+        Ok(found.into_iter().collect())
+    }
+
     /// Messages per status: all of them, or one broadcast's.
     pub async fn status_counts(&self, broadcast: Option<i64>) -> Result<Vec<StatusCount>> {
         let filter = if broadcast.is_some() {

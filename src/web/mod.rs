@@ -70,6 +70,10 @@ pub async fn serve(
     })
     .await?;
     stopper.abort();
+    // The stopper may not have run yet (it races the server for the same
+    // signal): without this, a busy day's drain would go on claiming until
+    // the grace ran out and leave its last batch claimed.
+    app.dispatcher.stop();
     if let Some(s) = sched {
         let grace = std::time::Duration::from_secs(app.config.dispatcher.shutdown_grace_seconds);
         let abort = s.abort_handle();

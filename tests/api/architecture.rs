@@ -198,3 +198,86 @@ fn the_reader_finds_a_reach_upwards() {
     );
     assert_eq!(used, ["app", "gateway", "store", "web"]);
 }
+
+/// Ways of running futures side by side in one task. A future polled this
+/// way is not polled while its task awaits something else; if it held
+/// SQLite's single writer connection (or stood first in its queue) and
+/// the task then waited for the writer, neither would move again (the
+/// `tick` stall of issue 34). Each use is reviewed and counted below.
+const SIDE_BY_SIDE: &[&str] = &[
+    "select!",
+    "join!",
+    "join_all",
+    "buffer_unordered",
+    ".buffered(",
+    "FuturesUnordered",
+    "FuturesOrdered",
+    "ready_chunks",
+    "future::select",
+    "select_all",
+    "stream::select",
+];
+
+/// Where futures run side by side, how often, and why none of them can
+/// hold the database's writer while another waits for it.
+const REVIEWED: &[(&str, usize, &str)] = &[
+    (
+        "services/dispatcher.rs",
+        2,
+        "sends are tasks of their own (the stream holds their handles); the select! waits on them or on a timer",
+    ),
+    (
+        "scheduler.rs",
+        4,
+        "selects over a sleep, a wake-up, shutdown and PostgreSQL's LISTEN connection, never the writer",
+    ),
+    ("cli/serve.rs", 1, "selects over signals"),
+    (
+        "bench.rs",
+        2,
+        "HTTP requests and spawned drains, collected by an await that polls them all",
+    ),
+];
+
+#[test]
+fn futures_run_side_by_side_only_where_none_can_hold_the_writer() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let n: usize = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .map(|l| SIDE_BY_SIDE.iter().filter(|p| l.contains(*p)).count())
+                .sum();
+            if n > 0 {
+                found.insert(rel, n);
+            }
+        }
+    }
+    let reviewed: BTreeMap<String, usize> = REVIEWED
+        .iter()
+        .map(|(f, n, _)| (f.to_string(), *n))
+        .collect();
+    assert_eq!(
+        found, reviewed,
+        "futures run side by side in one task where nobody checked that none of them can hold the \
+         database's writer while the task awaits something else: run each as a task of its own \
+         (tokio::spawn), or review it and count it in REVIEWED"
+    );
+}

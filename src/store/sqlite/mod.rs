@@ -59,11 +59,15 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
                 Ok(true)
             })
         })
-        // Checkpoints every 10,000 pages (40 MB of log) rather than SQLite's
-        // 1,000: a bulk import or a big send day rewrites the same index
-        // pages many times, and a checkpoint copies each page once
-        // however often it changed (15% faster imports, measured by
-        // `careminder bench`).
+        // Checkpoints every 1,000 pages (SQLite's default: 4 MB of log),
+        // and the log is cut back to 4 MB when it starts over. Until a
+        // checkpoint copies them into the database file, the pages a
+        // transaction wrote take space twice; on a disk that filled up,
+        // freeing that much lets the checkpoint finish and the log give
+        // its space back. At 10,000 pages (40 MB), which made imports
+        // 15% faster, an import that filled the disk left a log that
+        // freed space could never fold back: the service stayed
+        // unwritable and would not restart (tests/api/disk.rs).
         //
         // synchronous=FULL on the writer: a commit returns only once the
         // write-ahead log is on disk, so what a webhook acknowledged (a
@@ -74,7 +78,7 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
             base.clone()
                 .create_if_missing(true)
                 .synchronous(SqliteSynchronous::Full)
-                .pragma("wal_autocheckpoint", "10000")
+                .pragma("wal_autocheckpoint", "1000")
                 // After a checkpoint, the log file is cut back to 4 MB.
                 .pragma("journal_size_limit", "4194304"),
         )
