@@ -801,7 +801,14 @@ impl Dispatcher {
         let today = local_date(self.config.zone_for(m.village.as_deref()), now);
         MessageContext {
             name: m.name.clone(),
-            clinic: self.config.clinic_for(m.village.as_deref()).to_string(),
+            // Her grade's place (a level-II+ hospital for higher risk), else
+            // her village's clinic: the place is named, never the reason.
+            clinic: self
+                .config
+                .risk
+                .place(&m.grade)
+                .unwrap_or_else(|| self.config.clinic_for(m.village.as_deref()))
+                .to_string(),
             contact: if lang == "en" {
                 m.contact_label_en.clone()
             } else {

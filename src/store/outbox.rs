@@ -70,6 +70,9 @@ pub struct ClaimedMessage {
     pub due_on: Option<NaiveDate>,
     pub window_end: Option<NaiveDate>,
     pub lmp: Option<NaiveDate>,
+    /// Her risk grade, for her care team's choices only (where her
+    /// check-ups are); never a template variable.
+    pub grade: crate::domain::risk::Grade,
     /// When a dispatcher first took it: how long its gateway has been failing it.
     pub first_tried_at: DateTime<Utc>,
     /// A series or broadcast message: capped per woman.
@@ -116,6 +119,9 @@ pub(crate) struct ClaimRow {
     due_on: Option<String>,
     window_end: Option<String>,
     lmp: Option<String>,
+    risk_colour: Option<String>,
+    #[serde(default)]
+    risk_purple: i64,
     fallback_of: Option<i64>,
     wechat_to: Option<String>,
     wecom_to: Option<String>,
@@ -417,6 +423,7 @@ impl Store {
                     'home_visit', COALESCE(v.home, 0) = 1,
                     'due_on', v.due_on,
                     'window_end', v.window_end, 'lmp', p.lmp, 'fallback_of', o.fallback_of,
+                    'risk_colour', p.risk_colour, 'risk_purple', COALESCE(p.risk_purple, 0),
                     'wechat_to', CASE WHEN o.fallback_of IS NULL AND o.woman_id IS NOT NULL AND w.erased_at IS NULL
                                            AND w.wechat_unfollowed_at IS NULL THEN w.wechat_openid END,
                     'wecom_to', CASE WHEN o.fallback_of IS NULL THEN st.wecom_userid END,
@@ -1006,6 +1013,11 @@ fn claimed_messages(rows: Vec<ClaimRow>, now_s: i64) -> Result<Vec<ClaimedMessag
                 due_on: opt_date(r.due_on)?,
                 window_end: opt_date(r.window_end)?,
                 lmp: opt_date(r.lmp)?,
+                grade: crate::domain::risk::Grade::from_stored(
+                    r.risk_colour.as_deref(),
+                    r.risk_purple != 0,
+                    None,
+                ),
                 wechat_to: r.wechat_to,
                 wecom_to: r.wecom_to,
                 reply_via: r.reply_gateway.zip(r.reply_sender),

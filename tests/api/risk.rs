@@ -296,6 +296,35 @@ async fn high_risk_women_get_a_case_manager_sooner_alerts_and_the_right_place_an
         }
     }
     assert!(n > 100, "{n} texts to the women");
+    // Her reminders name her grade's place (config: red and orange check
+    // up at 市妇幼保健院, the 2017 work standard's level-II+ care), the
+    // place only: before her re-grade at 30 weeks, her village's clinic.
+    let places = |number: &str| -> Vec<(String, bool)> {
+        phone(&t, number)
+            .into_iter()
+            .filter(|(_, b)| b.contains("地点"))
+            .map(|(at, b)| (at[..10].to_string(), b.contains("市妇幼保健院")))
+            .collect()
+    };
+    let w15_places = places("+8613800000015");
+    assert!(
+        w15_places
+            .iter()
+            .any(|(at, city)| *at > thirty.to_string() && *city),
+        "{w15_places:?}"
+    );
+    assert!(
+        w15_places
+            .iter()
+            .all(|(at, city)| (*at > thirty.to_string()) == *city),
+        "{w15_places:?}"
+    );
+    // A green woman's reminders keep her village's clinic.
+    let w9_places = places("+8613800000009");
+    assert!(
+        !w9_places.is_empty() && w9_places.iter().all(|(_, city)| !city),
+        "{w9_places:?}"
+    );
     let _ = (w0, w12);
 }
 

@@ -86,6 +86,7 @@ pub(crate) async fn claim_due(
                 'home_visit', COALESCE(v.home, FALSE)::int,
                 'due_on', v.due_on,
                 'window_end', v.window_end, 'lmp', p.lmp, 'fallback_of', o.fallback_of,
+                'risk_colour', p.risk_colour, 'risk_purple', COALESCE(p.risk_purple, FALSE)::int,
                 'wechat_to', CASE WHEN o.fallback_of IS NULL AND o.woman_id IS NOT NULL AND w.erased_at IS NULL
                                        AND w.wechat_unfollowed_at IS NULL THEN w.wechat_openid END,
                 'wecom_to', CASE WHEN o.fallback_of IS NULL THEN st.wecom_userid END,
