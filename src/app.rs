@@ -139,6 +139,7 @@ impl App {
             metrics.clone(),
             consents.clone(),
             clock.clone(),
+            texts.clone(),
         ));
         let receipts = ReceiptWriter::start(store.clone(), clock.clone());
         let care = Care {

@@ -738,6 +738,16 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         include_str!("../message-templates/system/en/escalation-item.txt"),
     ),
     (
+        "gateway-misconfigured",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/gateway-misconfigured.txt"),
+    ),
+    (
+        "gateway-misconfigured",
+        "en",
+        include_str!("../message-templates/system/en/gateway-misconfigured.txt"),
+    ),
+    (
         "grade-recorded",
         "zh-CN",
         include_str!("../message-templates/system/zh-CN/grade-recorded.txt"),
@@ -991,7 +1001,7 @@ mod tests {
         let ctx = serde_json::json!({"name": "王秀英", "code": "12", "contact": "第2次产前检查", "text": "我想问一下",
             "message": 7, "village": "V001", "days": 4, "part": 1, "parts": 2, "officer": "李医生", "from": "12-01",
             "to": "12-07", "sent": 10, "delivered": 9, "failed": 1, "on_time": 3, "late": 1, "overdue": 2,
-            "registrations": 5, "stale": 2, "count": 12, "grade": "橙色", "reason": "颜色不认识", "task": "新生儿访视"});
+            "registrations": 5, "stale": 2, "count": 12, "grade": "橙色", "reason": "颜色不认识", "task": "新生儿访视", "gateway": "wechat"});
         for name in SystemTexts::names() {
             for lang in LANGUAGES {
                 let out = t.render(name, lang, &ctx);

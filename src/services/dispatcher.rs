@@ -23,6 +23,8 @@ pub struct Dispatcher {
     store: Store,
     gateways: Arc<Gateways>,
     config: Arc<Config>,
+    /// Staff alerts' texts (message-templates/system/).
+    texts: Arc<crate::render::SystemTexts>,
     /// Compiled templates and the texts version they were built from.
     renderer: Mutex<Option<(i64, Arc<Renderer>)>>,
     /// Set on shutdown: no new batch is claimed.
@@ -79,8 +81,10 @@ impl Dispatcher {
         metrics: Arc<crate::metrics::Metrics>,
         consents: super::consent::Consents,
         clock: crate::clock::Clock,
+        texts: Arc<crate::render::SystemTexts>,
     ) -> Self {
         Self {
+            texts,
             consents,
             clock,
             store,
@@ -540,11 +544,11 @@ impl Dispatcher {
             if admin.role != crate::domain::Role::Admin {
                 continue;
             }
-            let body = if admin.language == crate::domain::Language::En {
-                format!("careminder: gateway {gateway} refuses our configuration ({reason}). Messages fall back to SMS until it is fixed.")
-            } else {
-                format!("careminder：通道 {gateway} 配置有误（{reason}），修正前消息改用短信发送。")
-            };
+            let body = self.texts.render(
+                "gateway-misconfigured",
+                admin.language.as_str(),
+                &serde_json::json!({"gateway": gateway, "reason": reason}),
+            );
             self.store
                 .enqueue_direct(
                     &crate::store::DirectMessage {

@@ -107,13 +107,13 @@ fn broadcast_row(r: BroadcastRecord) -> Result<BroadcastRow> {
 }
 
 /// Appends `FROM women w WHERE <the audience on day on>` to the query
-/// builder `$qb` (of either backend); `$pg`: whether it is PostgreSQL's.
+/// builder `$qb` (of either backend); `$pg`: the store's [`super::Dialect`].
 macro_rules! push_audience {
     ($qb:expr, $a:expr, $on:expr, $pg:expr) => {{
         let qb = &mut $qb;
         let a: &Audience = $a;
         let on: NaiveDate = $on;
-        let (set_open, set_close) = super::json_set($pg, "TEXT");
+        let (set_open, set_close) = $pg.json_set("TEXT");
         let json = |v: &Vec<String>| serde_json::to_string(v).expect("json");
         qb.push(
             " FROM women w WHERE w.consent_at IS NOT NULL AND w.opted_out_at IS NULL AND w.erased_at IS NULL",
@@ -221,7 +221,7 @@ fn stage_ranges(
 /// One outbox row per woman of the audience on day `on`, sent at
 /// `send_at`; `occurrence` (recurring broadcasts) is part of the keys, so
 /// an occurrence is planned once however often this runs. Runs in the
-/// transaction `$tx` (of either backend; `$pg`: whether PostgreSQL's) and
+/// transaction `$tx` (of either backend; `$pg`: the store's dialect) and
 /// evaluates to how many rows it wrote.
 macro_rules! insert_occurrence {
     ($tx:expr, $b:expr, $occurrence:expr, $send_at:expr, $on:expr, $now:expr, $pg:expr) => {{
@@ -260,7 +260,7 @@ macro_rules! insert_occurrence {
 impl Store {
     /// How many women the audience holds on day `on`, by language.
     pub async fn audience_counts(&self, a: &Audience, on: NaiveDate) -> Result<Vec<(String, i64)>> {
-        let pg = self.is_postgres();
+        let pg = self.dialect();
         Ok(on_read!(self, db => {
             let mut qb = sqlx::QueryBuilder::new("SELECT w.language, COUNT(*)");
             push_audience!(qb, a, on, pg);
@@ -276,7 +276,7 @@ impl Store {
         on: NaiveDate,
         n: i64,
     ) -> Result<Vec<AudienceMember>> {
-        let pg = self.is_postgres();
+        let pg = self.dialect();
         Ok(on_read!(self, db => {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT w.id, w.name, w.language, w.village,
@@ -417,7 +417,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now_s = ts(now);
-        let pg = self.is_postgres();
+        let pg = self.dialect();
         Ok(on_db!(self, db => {
             let mut tx = db.begin_write().await?;
             let drafted = sqlx::query(
@@ -454,7 +454,7 @@ impl Store {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let pg = self.is_postgres();
+        let pg = self.dialect();
         Ok(on_db!(self, db => {
             let mut tx = db.begin_write().await?;
             let mut n = 0;

@@ -171,7 +171,7 @@ impl Store {
         if provider_ids.is_empty() {
             return Ok(vec![]);
         }
-        let set = super::json_set_of(self.is_postgres(), "$2", "TEXT");
+        let set = self.dialect().json_set_of("$2", "TEXT");
         let sql =
             format!("SELECT provider_id FROM outbox WHERE gateway = $1 AND provider_id IN {set}");
         Ok(on_db!(self, db => {

@@ -258,21 +258,13 @@ impl Store {
         let q = f.q.trim();
         // The dialects differ on finding a substring, matching digits and
         // taking a string's last characters.
-        let (contains, digits, last_q, last_4) = if self.is_postgres() {
-            (
-                "strpos(w.name, $1) > 0",
-                "$1 !~ '[^0-9]'",
-                "right(w.phone, length($1))",
-                "right(w.phone, 4)",
-            )
-        } else {
-            (
-                "instr(w.name, $1) > 0",
-                "$1 NOT GLOB '*[^0-9]*'",
-                "substr(w.phone, -length($1))",
-                "substr(w.phone, -4)",
-            )
-        };
+        let d = self.dialect();
+        let (contains, digits, last_q, last_4) = (
+            d.contains("w.name", "$1"),
+            d.all_digits("$1"),
+            d.last_chars("w.phone", "length($1)"),
+            d.last_chars("w.phone", "4"),
+        );
         let filter = format!(
             "FROM women w
              LEFT JOIN pregnancies p ON p.id = (SELECT MAX(id) FROM pregnancies WHERE woman_id = w.id)
@@ -463,11 +455,7 @@ impl Store {
                 area.clause()
             )
         };
-        let day = if self.is_postgres() {
-            "CAST(to_timestamp(o.send_at + $2) AT TIME ZONE 'UTC' AS DATE)"
-        } else {
-            "date(o.send_at + $2, 'unixepoch')"
-        };
+        let day = self.dialect().utc_day("o.send_at + $2");
         let sql = format!(
             "SELECT {day} AS day,
                     COUNT(*) FILTER (WHERE o.status IN ('accepted', 'sent', 'delivered')),
@@ -558,11 +546,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<AuditRow>, i64)> {
-        let holds = if self.is_postgres() {
-            "strpos(action, $2) > 0"
-        } else {
-            "instr(action, $2) > 0"
-        };
+        let holds = self.dialect().contains("action", "$2");
         let matching =
             format!("FROM audit_log WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR {holds})");
         let count_sql = format!("SELECT COUNT(*) {matching}");
@@ -779,27 +763,13 @@ impl Store {
         from: DateTime<Utc>,
         offset_seconds: i64,
     ) -> Result<Vec<(String, i64)>> {
-        let sql = if self.is_postgres() {
-            // %W: the days before the year's first Monday are week 00.
-            format!(
-                "SELECT to_char(l.t, 'YYYY') || '-W'
-                        || to_char((CAST(extract(doy FROM l.t) AS INTEGER) + 7
-                                    - CAST(extract(isodow FROM l.t) AS INTEGER)) / 7, 'FM00') AS week,
-                        COUNT(*)
-                 FROM women w CROSS JOIN LATERAL
-                      (SELECT to_timestamp(w.opted_out_at + $2) AT TIME ZONE 'UTC' AS t) l
-                 WHERE w.opted_out_at >= $1 AND {}
-                 GROUP BY 1 ORDER BY 1",
-                area.clause()
-            )
-        } else {
-            format!(
-                "SELECT strftime('%Y-W%W', w.opted_out_at + $2, 'unixepoch') AS week, COUNT(*)
-                 FROM women w WHERE w.opted_out_at >= $1 AND {}
-                 GROUP BY week ORDER BY week",
-                area.clause()
-            )
-        };
+        let sql = format!(
+            "SELECT {} AS week, COUNT(*)
+             FROM women w WHERE w.opted_out_at >= $1 AND {}
+             GROUP BY 1 ORDER BY 1",
+            self.dialect().utc_week("w.opted_out_at + $2"),
+            area.clause()
+        );
         Ok(on_read!(self, db => {
             pad!(sqlx::query_as(&sql).bind(ts(from)).bind(offset_seconds), 2)
                 .bind(area.bind())

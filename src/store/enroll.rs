@@ -241,7 +241,7 @@ impl Store {
         let drop_sql = format!(
             "UPDATE visits SET status = 'cancelled' WHERE pregnancy_id = $1 AND status = 'pending'
              AND contact_key NOT IN {}",
-            super::json_set_of(self.is_postgres(), "$2", "TEXT")
+            self.dialect().json_set_of("$2", "TEXT")
         );
         let upsert_sql = if self.is_postgres() {
             "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,

@@ -4,7 +4,7 @@
 //! careminder's own figures, counts per township, village and officer.
 //! Grouping, shares and targets are `services::reports`'.
 
-use super::{days_between, on_read, ts, Result, Store};
+use super::{on_read, ts, Result, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// One birth in the period, with what the national figures ask of it.
@@ -128,7 +128,7 @@ impl Store {
         let check_42d = format!(
             "x.pregnancy_id = p.id AND x.seq >= 100 AND x.home = FALSE AND x.task = FALSE AND x.newborn = FALSE
              AND {} >= 35",
-            days_between(self.is_postgres(), "x.due_on", "p.delivered_on")
+            self.dialect().days_between("x.due_on", "p.delivered_on")
         );
         let prenatal =
             "x.pregnancy_id = p.id AND x.seq < 100 AND x.task = FALSE AND x.status = 'done'";
@@ -175,8 +175,9 @@ impl Store {
         today: NaiveDate,
         follow_up_days: i64,
     ) -> Result<Vec<OwnCount>> {
-        let pg = self.is_postgres();
-        let by_day = super::date_plus_days(pg, "r.referred_on", follow_up_days);
+        let by_day = self
+            .dialect()
+            .date_plus_days("r.referred_on", follow_up_days);
         let referrals = format!(
             "SELECT {{area}}, COUNT(*) FILTER (WHERE r.followed_up_on IS NOT NULL AND r.followed_up_on <= {by_day}) AS num,
                     COUNT(*) AS den,

@@ -17,6 +17,7 @@ pub(crate) mod campaigns;
 mod care;
 mod cloud;
 mod console;
+mod dialect;
 mod enroll;
 mod inbound;
 mod indicators;
@@ -38,6 +39,7 @@ pub use console::{
     Area, AuditRow, DayCounts, MessageLogFilter, MessageLogRow, PregnancyListRow, StepEditRow,
     TextVersion, VillageVisits, WomanListRow, WomenFilter,
 };
+pub use dialect::Dialect;
 pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecord, WomanRow};
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use indicators::{AreaKind, BirthFacts, OwnCount};
@@ -236,6 +238,14 @@ impl Store {
     /// Whether this is a PostgreSQL database.
     pub fn is_postgres(&self) -> bool {
         matches!(self.db, Db::Postgres(_))
+    }
+
+    /// Its SQL dialect: the fragments that differ between the backends.
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.db {
+            Db::Sqlite { .. } => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// SQLite's writer, for statements written for SQLite only.
@@ -519,46 +529,6 @@ pub(crate) fn date_str(d: NaiveDate) -> String {
 /// bound parameter carry a whole batch.
 pub(crate) fn json_rows(rows: impl IntoIterator<Item = serde_json::Value>) -> String {
     serde_json::Value::Array(rows.into_iter().collect()).to_string()
-}
-
-/// How one bound JSON array (the same JSON text on both backends) is read
-/// as a set of values of SQL type `ty` (`TEXT`, `BIGINT`): SQLite's
-/// `json_each`, PostgreSQL's `jsonb_array_elements_text`. The parameter
-/// goes between the two halves (a query builder's bind, or `$N`).
-pub(crate) fn json_set(postgres: bool, ty: &str) -> (String, &'static str) {
-    if postgres {
-        (
-            format!("SELECT CAST(j.value AS {ty}) FROM jsonb_array_elements_text(CAST("),
-            " AS jsonb)) AS j (value)",
-        )
-    } else {
-        ("SELECT value FROM json_each(".to_string(), ")")
-    }
-}
-
-/// Whole days from the date `earlier` to the date `later` (SQL
-/// expressions): SQLite counts in Julian days, PostgreSQL subtracts dates.
-pub(crate) fn days_between(postgres: bool, later: &str, earlier: &str) -> String {
-    if postgres {
-        format!("({later} - {earlier})")
-    } else {
-        format!("CAST(julianday({later}) - julianday({earlier}) AS INTEGER)")
-    }
-}
-
-/// The date `days` after the date `d` (an SQL expression).
-pub(crate) fn date_plus_days(postgres: bool, d: &str, days: i64) -> String {
-    if postgres {
-        format!("({d} + {days})")
-    } else {
-        format!("date({d}, '{days:+} days')")
-    }
-}
-
-/// [`json_set`] around the parameter `param` (`$3`), as a subquery.
-pub(crate) fn json_set_of(postgres: bool, param: &str, ty: &str) -> String {
-    let (open, close) = json_set(postgres, ty);
-    format!("({open}{param}{close})")
 }
 
 pub(crate) fn parse_stored_date(s: &str) -> Result<NaiveDate> {

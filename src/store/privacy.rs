@@ -132,13 +132,9 @@ impl Store {
         ];
         // One read transaction, so the parts agree; on PostgreSQL one
         // snapshot for all its statements.
-        let pg = self.is_postgres();
+        let snapshot = self.dialect().begin_snapshot();
         Ok(on_read!(self, db => {
-            let mut tx = if pg {
-                db.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?
-            } else {
-                db.begin().await?
-            };
+            let mut tx = db.begin_with(snapshot).await?;
             let woman = sqlx::query("SELECT * FROM women WHERE id = $1")
                 .bind(woman_id)
                 .fetch_optional(&mut *tx)

@@ -381,10 +381,10 @@ impl Store {
     /// (`since` is the day it was made). Current pregnancies only (a
     /// delivered one up to 42 days after the birth).
     pub async fn risk_tasks(&self, today: NaiveDate) -> Result<Vec<RiskTask>> {
-        let pg = self.is_postgres();
-        let since_birth = super::days_between(pg, "$1", "p.delivered_on");
-        let ga = super::days_between(pg, "$1", "p.lmp");
-        let from_28w = super::date_plus_days(pg, "p.lmp", 28 * 7);
+        let d = self.dialect();
+        let since_birth = d.days_between("$1", "p.delivered_on");
+        let ga = d.days_between("$1", "p.lmp");
+        let from_28w = d.date_plus_days("p.lmp", 28 * 7);
         let base = "w.id AS woman_id, p.id AS pregnancy_id, w.name, w.village, w.officer_code, st.township,
                     p.risk_colour, p.risk_purple, p.case_manager";
         let from = "FROM pregnancies p JOIN women w ON w.id = p.woman_id

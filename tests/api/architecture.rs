@@ -60,7 +60,13 @@ fn idents_after(text: &str, prefix: &str) -> Vec<String> {
                     '{' => depth += 1,
                     '}' if depth == 0 => break,
                     '}' => depth -= 1,
-                    ',' if depth == 0 => at_item = true,
+                    ',' if depth == 0 => {
+                        // A bare name ends at the comma (`{postgres, Result}`).
+                        if at_item && !name.is_empty() {
+                            out.push(std::mem::take(&mut name));
+                        }
+                        at_item = true;
+                    }
                     c if at_item && (c.is_alphanumeric() || c == '_') => name.push(c),
                     _ if at_item && !name.is_empty() => {
                         out.push(std::mem::take(&mut name));
@@ -189,6 +195,132 @@ fn every_dependency_points_down_the_layers() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// The modules a file inside `src/<top>/` uses beside its own, by name
+/// (the second component of their paths): `crate::<top>::x`, and
+/// `super::x` from a module of `<top>` itself (`super::super::x` one
+/// folder down). `rel` is the file's path under `src/`.
+fn sibling_uses(rel: &Path, text: &str) -> Option<(String, String, Vec<String>)> {
+    let parts: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+    if parts.len() < 2 || parts[1] == "mod.rs" {
+        return None;
+    }
+    let top = parts[0].to_string();
+    let me = parts[1].trim_end_matches(".rs").to_string();
+    let mut used = idents_after(text, &format!("crate::{top}::"));
+    let is_mod = parts.last() == Some(&"mod.rs");
+    match (parts.len(), is_mod) {
+        (2, _) | (3, true) => used.extend(idents_after(text, "super::")),
+        (3, false) | (4, true) => used.extend(idents_after(text, "super::super::")),
+        _ => {}
+    }
+    used.retain(|u| *u != me && u != "super" && u != "self");
+    Some((top, me, used))
+}
+
+/// For each top-level module with a folder: its child modules and which
+/// of their siblings each uses.
+fn second_level_graphs() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut graphs: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(&src).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if let Some((top, me, used)) = sibling_uses(rel, &text) {
+                graphs
+                    .entry(top)
+                    .or_default()
+                    .entry(me)
+                    .or_default()
+                    .extend(used);
+            }
+        }
+    }
+    for graph in graphs.values_mut() {
+        let known: BTreeSet<String> = graph.keys().cloned().collect();
+        for deps in graph.values_mut() {
+            deps.retain(|d| known.contains(d));
+        }
+    }
+    graphs
+}
+
+#[test]
+fn modules_inside_each_layer_form_no_dependency_cycle() {
+    // Issue 31: the top-level check could not see `gateway/webhooks.rs`
+    // and each channel's `webhook.rs` importing each other, nor
+    // `store/outbox.rs` and `store/postgres/outbox.rs`.
+    let graphs = second_level_graphs();
+    for top in [
+        "store", "services", "web", "gateway", "cli", "domain", "config",
+    ] {
+        assert!(graphs.get(top).is_some_and(|g| g.len() >= 2), "read {top}/");
+    }
+    let mut cycles = vec![];
+    for (top, graph) in &graphs {
+        let mut done = BTreeSet::new();
+        for m in graph.keys() {
+            if let Some(c) = cycle_from(graph, m, &mut vec![], &mut done) {
+                cycles.push(format!("{top}: {}", c.join(" -> ")));
+                break;
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "dependency cycles: {}",
+        cycles.join("\n")
+    );
+}
+
+#[test]
+fn the_second_level_reader_sees_siblings_through_super_and_crate_paths() {
+    let uses = |rel: &str, text: &str| sibling_uses(Path::new(rel), text);
+    assert_eq!(
+        uses("store/outbox.rs", "use super::{postgres, Result};"),
+        Some((
+            "store".into(),
+            "outbox".into(),
+            vec!["postgres".into(), "Result".into()]
+        ))
+    );
+    assert_eq!(
+        uses(
+            "store/postgres/outbox.rs",
+            "use super::super::outbox::ClaimRow; use super::wake;"
+        ),
+        Some(("store".into(), "postgres".into(), vec!["outbox".into()]))
+    );
+    assert_eq!(
+        uses(
+            "gateway/wechat/mod.rs",
+            "use crate::gateway::webhooks::verify; use super::hooks;"
+        ),
+        Some((
+            "gateway".into(),
+            "wechat".into(),
+            vec!["webhooks".into(), "hooks".into()]
+        ))
+    );
+    assert_eq!(uses("store/mod.rs", "use self::outbox;"), None);
+    // A cycle in such a graph is found.
+    let graph: BTreeMap<String, BTreeSet<String>> =
+        [("outbox", &["postgres"][..]), ("postgres", &["outbox"][..])]
+            .into_iter()
+            .map(|(m, d)| (m.to_string(), d.iter().map(|x| x.to_string()).collect()))
+            .collect();
+    assert!(cycle_from(&graph, "outbox", &mut vec![], &mut BTreeSet::new()).is_some());
+}
+
 #[test]
 fn the_reader_finds_a_reach_upwards() {
     // The checker itself: a group import and a plain path are both seen.
@@ -197,6 +329,11 @@ fn the_reader_finds_a_reach_upwards() {
         "crate::",
     );
     assert_eq!(used, ["app", "gateway", "store", "web"]);
+    // A bare name before a comma, then another.
+    assert_eq!(
+        idents_after("use crate::{store, web};", "crate::"),
+        ["store", "web"]
+    );
 }
 
 /// Ways of running futures side by side in one task. A future polled this
@@ -231,7 +368,11 @@ const REVIEWED: &[(&str, usize, &str)] = &[
         4,
         "selects over a sleep, a wake-up, shutdown and PostgreSQL's LISTEN connection, never the writer",
     ),
-    ("cli/serve.rs", 1, "selects over signals"),
+    (
+        "cli/serve.rs",
+        2,
+        "selects over signals, and over the renewal's timer and the shutdown watches (the renewal's write runs after the select, beside nothing)",
+    ),
     (
         "bench.rs",
         2,

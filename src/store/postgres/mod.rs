@@ -4,7 +4,6 @@
 //! ([`migrate`]).
 
 pub mod migrate;
-pub(crate) mod outbox;
 pub mod wake;
 
 use super::{Result, StoreError};

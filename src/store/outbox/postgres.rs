@@ -2,18 +2,18 @@
 //! at once without ever taking the same message (`FOR UPDATE SKIP
 //! LOCKED`), lease renewals, results, receipts and SMS stand-ins; and the
 //! planner's inserts. Batches travel as arrays (`unnest`), one statement
-//! per batch. The SQLite twins are in `store/outbox.rs`.
+//! per batch. The SQLite twins are in `sqlite.rs`.
 
-use super::super::outbox::{rank, waves, ClaimRow, NewOutboxRow, SendResult};
-use super::super::{ts, Result, StoreError};
+use super::{rank, waves, ClaimRow, NewOutboxRow, SendResult};
 use crate::domain::StatusReport;
+use crate::store::{ts, Result, StoreError};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 /// Takes back claims whose lease passed, expires what is past its grace,
 /// and claims up to `limit` due messages until `lease_until`: rows another
 /// instance is claiming at the same moment are skipped, not waited for.
-pub(crate) async fn claim_due(
+pub(super) async fn claim_due(
     pool: &PgPool,
     now: i64,
     lease_until: i64,
@@ -113,7 +113,7 @@ pub(crate) async fn claim_due(
 }
 
 /// Extends the leases of the claims `held` names (id, attempt) that still stand.
-pub(crate) async fn renew_leases(pool: &PgPool, held: &[(i64, i64)], until: i64) -> Result<u64> {
+pub(super) async fn renew_leases(pool: &PgPool, held: &[(i64, i64)], until: i64) -> Result<u64> {
     let (ids, attempts): (Vec<i64>, Vec<i64>) = held.iter().copied().unzip();
     Ok(sqlx::query(
         "UPDATE outbox SET lease_until = $1
@@ -129,7 +129,7 @@ pub(crate) async fn renew_leases(pool: &PgPool, held: &[(i64, i64)], until: i64)
 }
 
 /// Records a batch's results, each only while its claim stands, as on SQLite.
-pub(crate) async fn record_results(pool: &PgPool, results: &[SendResult], now: i64) -> Result<()> {
+pub(super) async fn record_results(pool: &PgPool, results: &[SendResult], now: i64) -> Result<()> {
     let col = |f: fn(&SendResult) -> Option<String>| results.iter().map(f).collect::<Vec<_>>();
     let num = |f: fn(&SendResult) -> Option<i64>| results.iter().map(f).collect::<Vec<_>>();
     let mut tx = pool.begin().await?;
@@ -185,9 +185,9 @@ pub(crate) async fn record_results(pool: &PgPool, results: &[SendResult], now: i
 }
 
 /// Writes one SMS stand-in for each of `ids` that failed on WeChat or
-/// WeCom, as on SQLite (`write_fallbacks` in `store/outbox.rs`): at most one
+/// WeCom, as on SQLite (`write_fallbacks` in `sqlite.rs`): at most one
 /// per message, ever, and none for a message that reached her after all.
-pub(crate) async fn write_fallbacks(
+pub(super) async fn write_fallbacks(
     db: impl sqlx::PgExecutor<'_>,
     ids: &[i64],
     now: i64,
@@ -215,7 +215,7 @@ pub(crate) async fn write_fallbacks(
 /// Writes planned messages, skipping those whose key exists already, in one
 /// statement whatever the batch's size: its columns travel as arrays, rows
 /// inserted in the batch's order. Returns how many are new.
-pub(crate) async fn insert_planned(pool: &PgPool, rows: &[NewOutboxRow], now: i64) -> Result<u64> {
+pub(super) async fn insert_planned(pool: &PgPool, rows: &[NewOutboxRow], now: i64) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -247,7 +247,7 @@ pub(crate) async fn insert_planned(pool: &PgPool, rows: &[NewOutboxRow], now: i6
 }
 
 /// Applies reports forward only, as on SQLite: one statement per wave.
-pub(crate) async fn apply_reports(
+pub(super) async fn apply_reports(
     tx: &mut Transaction<'static, Postgres>,
     reports: &[StatusReport],
 ) -> Result<u64> {
@@ -303,7 +303,7 @@ pub(crate) async fn apply_reports(
 
 /// Receipts from many webhook requests in one transaction; those carrying
 /// an envelope id seen before are acknowledged and not applied again.
-pub(crate) async fn apply_receipts(
+pub(super) async fn apply_receipts(
     pool: &PgPool,
     items: &[(Option<(String, String)>, StatusReport)],
     now: i64,
