@@ -359,7 +359,7 @@ const SIDE_BY_SIDE: &[&str] = &[
 /// hold the database's writer while another waits for it.
 const REVIEWED: &[(&str, usize, &str)] = &[
     (
-        "services/dispatcher.rs",
+        "services/dispatcher/mod.rs",
         2,
         "sends are tasks of their own (the stream holds their handles); the select! waits on them or on a timer",
     ),

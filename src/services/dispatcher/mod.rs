@@ -7,15 +7,18 @@
 //! and jitter; permanent ones fail at once. Nothing goes out while the send
 //! window is closed, and nothing goes out past its grace.
 
+mod context;
+mod outcome;
+
 use crate::config::{Config, DispatcherConfig};
 use crate::domain::schedule::local_date;
 use crate::domain::{Channel, MessageKind, MessageStatus as S};
 use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
-use crate::render::{format_date, weekday_name, MessageContext, Renderer};
+use crate::render::{MessageContext, Renderer};
 use crate::store::{ClaimedMessage, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
 use futures::{FutureExt, StreamExt};
-use rand::Rng;
+use outcome::{backoff, not_sent};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -305,7 +308,15 @@ impl Dispatcher {
                     if let Some(refused) = refused_by {
                         misconfigured.push(refused);
                     }
-                    let mut r = self.result_of(&claimed[i], &gateway, channel, out, outcome, now);
+                    let mut r = outcome::result_of(
+                        self.cfg(),
+                        &claimed[i],
+                        &gateway,
+                        channel,
+                        out,
+                        outcome,
+                        now,
+                    );
                     let label = match r.status {
                         S::Accepted | S::Sent => "handed_over",
                         S::Scheduled => "retry",
@@ -797,153 +808,12 @@ impl Dispatcher {
     }
 
     fn context(&self, m: &ClaimedMessage, now: DateTime<Utc>) -> MessageContext {
-        self.context_in(m, &m.language, now)
+        context::of(&self.config, m, &m.language, now)
     }
 
     /// The context written for `lang` (WeChat templates are Chinese).
     fn context_in(&self, m: &ClaimedMessage, lang: &str, now: DateTime<Utc>) -> MessageContext {
-        let today = local_date(self.config.zone_for(m.village.as_deref()), now);
-        MessageContext {
-            name: m.name.clone(),
-            // Her grade's place (a level-II+ hospital for higher risk), else
-            // her village's clinic: the place is named, never the reason.
-            clinic: self
-                .config
-                .risk
-                .place(&m.grade)
-                .unwrap_or_else(|| self.config.clinic_for(m.village.as_deref()))
-                .to_string(),
-            contact: if lang == "en" {
-                m.contact_label_en.clone()
-            } else {
-                m.contact_label_zh.clone()
-            }
-            .unwrap_or_default(),
-            date: m.due_on.map(|d| format_date(d, lang)).unwrap_or_default(),
-            weekday: m
-                .due_on
-                .map(|d| weekday_name(d, lang).to_string())
-                .unwrap_or_default(),
-            date_by: m
-                .window_end
-                .map(|d| format_date(d, lang))
-                .unwrap_or_default(),
-            days_until: m.due_on.map(|d| (d - today).num_days()).unwrap_or_default(),
-            weeks: m
-                .lmp
-                .map(|l| (today - l).num_days().div_euclid(7))
-                .unwrap_or_default(),
-            home_visit: m.home_visit,
-        }
-    }
-
-    fn result_of(
-        &self,
-        m: &ClaimedMessage,
-        gateway: &str,
-        channel: Channel,
-        out: OutgoingMessage,
-        outcome: SendOutcome,
-        now: DateTime<Utc>,
-    ) -> SendResult {
-        let cfg = self.cfg();
-        let parts = match channel {
-            Channel::Sms => crate::domain::sms::measure(&out.body).parts as i64,
-            _ => 1,
-        };
-        let mut r = SendResult {
-            id: m.id,
-            attempt: m.attempts,
-            status: S::Failed,
-            cause: None,
-            retry_at: None,
-            gateway: Some(gateway.to_string()),
-            provider_id: None,
-            to_addr: Some(out.to.clone()),
-            parts: Some(parts),
-            body: Some(out.body),
-            undo_attempt: false,
-            channel: Some(channel),
-            fallback: false,
-        };
-        match outcome {
-            SendOutcome::Accepted { provider_id } => {
-                r.status = S::Accepted;
-                r.provider_id = provider_id;
-            }
-            SendOutcome::Sent { provider_id } => {
-                r.status = S::Sent;
-                r.provider_id = provider_id;
-            }
-            SendOutcome::Queued => {
-                r.status = S::Accepted;
-                r.cause = Some("queued for the phone to collect".into());
-            }
-            SendOutcome::Permanent { reason }
-            | SendOutcome::OptedOut { reason }
-            | SendOutcome::Misconfigured { reason } => {
-                tracing::warn!(message_id = m.id, %reason, "permanent failure");
-                // On WeChat or WeCom: one SMS stands in for it.
-                r.fallback = channel != Channel::Sms && (m.woman_id.is_some() || m.to_staff);
-                r.cause = Some(if r.fallback {
-                    format!("{reason}; sending by SMS instead")
-                } else {
-                    reason
-                });
-            }
-            SendOutcome::Transient {
-                reason,
-                retry_after,
-            } => {
-                let delay =
-                    backoff(cfg, m.attempts).max(retry_after.unwrap_or_else(Duration::zero));
-                let retry_at = now + delay;
-                // Out of time or tries on WeChat or WeCom: SMS may still make it.
-                let fallback = channel != Channel::Sms && (m.woman_id.is_some() || m.to_staff);
-                if m.attempts >= cfg.max_attempts {
-                    tracing::warn!(message_id = m.id, attempts = m.attempts, %reason, "giving up");
-                    r.cause = Some(format!("gave up after {} attempts: {reason}", m.attempts));
-                    r.fallback = fallback;
-                } else if retry_at >= m.expires_at {
-                    r.status = S::Expired;
-                    r.cause = Some(format!(
-                        "gateway unavailable until past its grace: {reason}"
-                    ));
-                    r.fallback = fallback;
-                } else {
-                    tracing::info!(message_id = m.id, attempt = m.attempts, delay_s = delay.num_seconds(), %reason, "will retry");
-                    r.status = S::Scheduled;
-                    r.cause = Some(format!(
-                        "retry in {}s after attempt {}: {reason}",
-                        delay.num_seconds(),
-                        m.attempts
-                    ));
-                    r.retry_at = Some(crate::store::ts(retry_at));
-                }
-            }
-        }
-        r
-    }
-}
-
-/// A claimed message that is not handed over. As it stands, one that waits
-/// without having been tried (its claim lapsed, or a frequency cap holds
-/// it): its attempt is given back.
-fn not_sent(m: &ClaimedMessage, status: S, cause: String, retry_at: Option<i64>) -> SendResult {
-    SendResult {
-        id: m.id,
-        attempt: m.attempts,
-        status,
-        cause: Some(cause),
-        retry_at,
-        gateway: None,
-        provider_id: None,
-        to_addr: None,
-        body: None,
-        parts: None,
-        undo_attempt: true,
-        channel: None,
-        fallback: false,
+        context::of(&self.config, m, lang, now)
     }
 }
 
@@ -1199,32 +1069,44 @@ async fn send_job(
     done
 }
 
-/// Delay before the retry that follows attempt `attempt` (1-based): base *
-/// 2^(attempt-1), capped, scaled by a random 75-100% so that retries of a
-/// burst spread out while each delay still exceeds the one before.
-pub fn backoff(cfg: &DispatcherConfig, attempt: i64) -> Duration {
-    let exp = (attempt - 1).clamp(0, 30) as u32;
-    let raw = cfg
-        .backoff_base_seconds
-        .saturating_mul(1i64 << exp)
-        .min(cfg.backoff_max_seconds);
-    let jitter: f64 = rand::thread_rng().gen_range(0.75..=1.0);
-    Duration::milliseconds((raw as f64 * 1000.0 * jitter) as i64)
-}
-
+/// A claimed message for the pure parts' tests: a Chinese check-up
+/// reminder to a woman in V001, first attempt, due 2027-04-23.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let cfg = DispatcherConfig::default();
-        let mut prev = Duration::zero();
-        for attempt in 1..=5 {
-            let d = backoff(&cfg, attempt);
-            assert!(d > prev, "attempt {attempt}: {d} <= {prev}");
-            prev = d;
-        }
-        assert!(backoff(&cfg, 40) <= Duration::seconds(cfg.backoff_max_seconds));
+pub(super) fn claimed_reminder() -> ClaimedMessage {
+    let at = |s: &str| {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+            .unwrap()
+            .and_utc()
+    };
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    ClaimedMessage {
+        id: 7,
+        attempts: 1,
+        step_id: Some(1),
+        expires_at: at("2027-04-21 12:00"),
+        kind: MessageKind::Reminder,
+        preset_body: None,
+        woman_id: Some(3),
+        to_staff: false,
+        name: "王秀英".into(),
+        phone: Some("+8613800000001".into()),
+        language: "zh-CN".into(),
+        village: Some("V001".into()),
+        can_receive: true,
+        stopped: false,
+        contact_label_zh: Some("第3次产前检查".into()),
+        contact_label_en: Some("3rd prenatal check-up".into()),
+        home_visit: false,
+        due_on: Some(day("2027-04-23")),
+        window_end: Some(day("2027-05-06")),
+        lmp: Some(day("2026-10-01")),
+        grade: Default::default(),
+        first_tried_at: at("2027-04-20 01:00"),
+        outreach: false,
+        broadcast_id: None,
+        wechat_to: None,
+        wecom_to: None,
+        reply_via: None,
+        fallback_of: None,
     }
 }
