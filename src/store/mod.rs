@@ -21,6 +21,7 @@ mod enroll;
 mod inbound;
 mod indicators;
 mod instances;
+mod moves;
 mod outbox;
 mod plans;
 pub mod postgres;
@@ -42,6 +43,7 @@ pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecor
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use indicators::{AreaKind, BirthFacts, OwnCount};
 pub use instances::InstanceRow;
+pub use moves::{DoneVisit, MoveRow, MoveWithin, SharedBirth, SharedRegistration, TransferFacts};
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount, SPENT_URL,
