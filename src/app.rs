@@ -64,6 +64,8 @@ pub struct App {
     pub jobs: Jobs,
     /// The township assessment's indicators.
     pub reports: Reports,
+    /// Women who move: within the county, away, and referral summaries.
+    pub moves: crate::services::moves::Moves,
     /// WeChat binding, callbacks and template variants.
     pub wechat: WechatBinding,
     /// Approved templates for the cloud SMS providers.
@@ -150,6 +152,15 @@ impl App {
             access: access.clone(),
             texts: texts.clone(),
             wake: wake.clone(),
+        };
+        let moves = crate::services::moves::Moves {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            access: access.clone(),
+            texts: texts.clone(),
+            wake: wake.clone(),
+            care: care.clone(),
         };
         let sms_templates = SmsTemplates {
             store: store.clone(),
@@ -241,6 +252,7 @@ impl App {
             broadcasts,
             jobs,
             reports,
+            moves,
             wechat,
             planner,
             dispatcher,
@@ -386,6 +398,10 @@ pub fn shared_settings(config: &Config) -> BTreeMap<String, String> {
         ),
         ("jobs.digest_cron".into(), config.jobs.digest_cron.clone()),
         ("jobs.summary_cron".into(), config.jobs.summary_cron.clone()),
+        (
+            "sharing.export_cron".into(),
+            config.sharing.export_cron.clone(),
+        ),
     ])
 }
 

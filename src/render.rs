@@ -828,6 +828,26 @@ const SYSTEM_TEXTS: &[(&str, &str, &str)] = &[
         include_str!("../message-templates/system/en/opt-out.txt"),
     ),
     (
+        "moved-in",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/moved-in.txt"),
+    ),
+    (
+        "moved-in",
+        "en",
+        include_str!("../message-templates/system/en/moved-in.txt"),
+    ),
+    (
+        "moved-out",
+        "zh-CN",
+        include_str!("../message-templates/system/zh-CN/moved-out.txt"),
+    ),
+    (
+        "moved-out",
+        "en",
+        include_str!("../message-templates/system/en/moved-out.txt"),
+    ),
+    (
         "pregnancy-ended",
         "zh-CN",
         include_str!("../message-templates/system/zh-CN/pregnancy-ended.txt"),

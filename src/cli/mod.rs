@@ -7,6 +7,7 @@ mod campaign;
 mod care;
 mod database;
 mod gateway;
+mod moves;
 mod outbox;
 mod plans;
 mod privacy;
@@ -134,6 +135,13 @@ enum Cmd {
     /// Record visits.
     #[command(subcommand)]
     Visit(care::VisitCmd),
+    /// Record that a woman moved: within the county (--officer) or to
+    /// another county (--destination: her care here ends, her referral
+    /// summary is printed).
+    Move(moves::MoveArgs),
+    /// Referral summaries: print one, or import another county's.
+    #[command(subcommand)]
+    Transfer(moves::TransferCmd),
     /// Risk grades, case managers, delivery hospitals and referrals.
     #[command(subcommand)]
     Risk(risk::RiskCmd),
@@ -324,6 +332,8 @@ pub async fn main() -> Result<()> {
         Cmd::Pregnancy(c) => care::pregnancy(ctx, c).await,
         Cmd::Birth(a) => care::birth(ctx, a).await,
         Cmd::Visit(c) => care::visit(ctx, c).await,
+        Cmd::Move(a) => moves::record(ctx, a).await,
+        Cmd::Transfer(c) => moves::transfer(ctx, c).await,
         Cmd::Risk(c) => risk::run(ctx, c).await,
         Cmd::Broadcast(c) => broadcast::run(ctx, c).await,
         Cmd::Campaign(c) => campaign::run(ctx, c).await,

@@ -74,6 +74,9 @@ pub struct Config {
     pub indicators: IndicatorsConfig,
     /// Care that follows a woman's risk grade.
     pub risk: risk::RiskConfig,
+    /// What leaves for other offices: referral summaries of women who
+    /// move away, and the scheduled export of births, registrations and moves.
+    pub sharing: SharingConfig,
     /// Reply keywords per language; every language's are recognised in every message.
     pub keywords: BTreeMap<String, crate::domain::keywords::KeywordSet>,
     /// Who named `database` (the configuration file, a variable, `--db`);
@@ -118,6 +121,42 @@ impl Default for JobsConfig {
         }
     }
 }
+
+/// What is shared with other offices (issue 33).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SharingConfig {
+    /// This county's name, written into referral summaries and export files.
+    pub county: String,
+    /// When the export runs (cron, in `timezone`); empty: never on its own
+    /// (the API and `share export` still export on request).
+    pub export_cron: String,
+    /// Folder the export's files are written into.
+    pub export_dir: String,
+    /// Days before the run each export covers (the period ends the day before).
+    pub export_days: i64,
+    /// What leaves: any of "births", "registrations", "moves".
+    pub export: Vec<String>,
+    /// Risk grades leave (in summaries and the births file) only when the
+    /// county office permits it and this says so.
+    pub include_risk_grade: bool,
+}
+
+impl Default for SharingConfig {
+    fn default() -> Self {
+        Self {
+            county: String::new(),
+            export_cron: String::new(),
+            export_dir: "/var/lib/careminder/exports".into(),
+            export_days: 7,
+            export: vec!["births".into(), "registrations".into(), "moves".into()],
+            include_risk_grade: false,
+        }
+    }
+}
+
+/// What the sharing export may hold.
+pub const EXPORT_KINDS: [&str; 3] = ["births", "registrations", "moves"];
 
 /// The officer's home visits: a recurring task per woman on her worklist
 /// (no reminder goes to the woman), from registration to the birth and
@@ -285,6 +324,7 @@ impl Default for Config {
             home_visits: HomeVisitsConfig::default(),
             indicators: IndicatorsConfig::default(),
             risk: risk::RiskConfig::default(),
+            sharing: SharingConfig::default(),
             keywords: BTreeMap::from([
                 ("zh-CN".to_string(), crate::domain::keywords::default_zh()),
                 ("en".to_string(), crate::domain::keywords::default_en()),
@@ -427,6 +467,28 @@ impl Config {
                     format!(
                         "{expr:?} is not a cron expression (sec min hour day month weekday): {e}"
                     ),
+                );
+            }
+        }
+        if !self.sharing.export_cron.is_empty() {
+            if let Err(e) = self.sharing.export_cron.parse::<cron::Schedule>() {
+                bad(
+                    "sharing.export_cron",
+                    format!(
+                        "{:?} is not a cron expression (sec min hour day month weekday): {e}",
+                        self.sharing.export_cron
+                    ),
+                );
+            }
+        }
+        if self.sharing.export_days < 1 {
+            bad("sharing.export_days", "must be at least 1".into());
+        }
+        for k in &self.sharing.export {
+            if !EXPORT_KINDS.contains(&k.as_str()) {
+                bad(
+                    "sharing.export",
+                    format!("{k:?} is not one of {}", EXPORT_KINDS.join(", ")),
                 );
             }
         }

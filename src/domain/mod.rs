@@ -15,6 +15,7 @@ pub mod schedule;
 pub mod secret;
 pub mod sms;
 pub mod sms_template;
+pub mod transfer;
 
 #[cfg(test)]
 mod properties;

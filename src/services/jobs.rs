@@ -90,6 +90,14 @@ impl Jobs {
             self.config.timezone,
             "job:summary:last_run".to_string(),
         ));
+        if !self.config.sharing.export_cron.is_empty() {
+            slots.push((
+                "share",
+                self.config.sharing.export_cron.as_str(),
+                self.config.timezone,
+                "job:share:last_run".to_string(),
+            ));
+        }
         slots
     }
 
@@ -157,6 +165,22 @@ impl Jobs {
                 self.send_digests_in(now, tz, since).await?;
                 self.store.purge_rejected_webhooks(now).await?;
                 self.store.purge_webhook_events(now).await?;
+            }
+            "share" => {
+                // The days before today: the period just ended.
+                let to = local_date(tz, now);
+                let from = to - Duration::days(self.config.sharing.export_days);
+                let files = super::sharing::export(
+                    &self.store,
+                    &self.config,
+                    from,
+                    to,
+                    None,
+                    "job:share",
+                    now,
+                )
+                .await?;
+                super::sharing::write_files(&self.config, &files)?;
             }
             _ => {
                 self.send_weekly_summary(now).await?;

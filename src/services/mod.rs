@@ -20,10 +20,12 @@ pub mod enrollment;
 pub mod importer;
 pub mod inbound;
 pub mod jobs;
+pub mod moves;
 pub mod planner;
 pub mod receipts;
 pub mod reports;
 pub mod risk;
+pub mod sharing;
 pub mod sms_templates;
 pub mod wechat;
 

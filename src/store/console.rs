@@ -699,7 +699,8 @@ impl Store {
     pub async fn pregnancies_of(&self, woman_id: i64) -> Result<Vec<PregnancyListRow>> {
         let rows: Vec<(i64, NaiveDate, NaiveDate, String, Option<NaiveDate>)> = on_read!(self, db => {
             sqlx::query_as(
-                "SELECT id, lmp, edd, status, delivered_on FROM pregnancies WHERE woman_id = $1 ORDER BY id DESC",
+                "SELECT id, lmp, edd, CASE WHEN moved_away_on IS NOT NULL THEN 'moved_away' ELSE status END AS status, delivered_on
+                 FROM pregnancies WHERE woman_id = $1 ORDER BY id DESC",
             )
             .bind(woman_id)
             .fetch_all(db)

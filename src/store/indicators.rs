@@ -120,6 +120,13 @@ const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
 const AREA: &str =
     "COALESCE(st.township, '-') AS t, COALESCE(w.village, '-') AS v, COALESCE(w.officer_code, '-') AS o";
 const STAFF: &str = "LEFT JOIN staff st ON st.code = w.officer_code";
+/// Her area on the day of her birth: where she was before the first move
+/// after it (`woman_moves`), else where she is now. A birth counts where
+/// she was cared for at the time, whoever looks after her since.
+const AS_OF_BIRTH: &str = "LEFT JOIN woman_moves mv ON mv.id = (
+        SELECT m.id FROM woman_moves m WHERE m.woman_id = w.id AND m.moved_on > p.delivered_on
+        ORDER BY m.moved_on, m.id LIMIT 1)
+    LEFT JOIN staff st ON st.code = CASE WHEN mv.id IS NULL THEN w.officer_code ELSE mv.from_officer END";
 
 impl Store {
     /// Every birth recorded with its day in `[from, to)`, with the facts
@@ -146,12 +153,13 @@ impl Store {
                         AS check_42d_window_end,
                     p.ever_high_risk, p.case_manager IS NOT NULL AS case_managed, p.first_assessed_on,
                     p.risk_colour, p.risk_purple, p.birth_place
-             FROM pregnancies p JOIN women w ON w.id = p.woman_id {STAFF}
-             WHERE p.status = 'delivered' AND p.delivered_on >= $1 AND p.delivered_on < $2
+             FROM pregnancies p JOIN women w ON w.id = p.woman_id {AS_OF_BIRTH}
+             WHERE (p.status = 'delivered' OR (p.status = 'ended' AND p.moved_away_on IS NOT NULL))
+               AND p.delivered_on >= $1 AND p.delivered_on < $2
              ORDER BY p.id",
             area_t = "COALESCE(st.township, '-')",
-            area_v = "COALESCE(w.village, '-')",
-            area_o = "COALESCE(w.officer_code, '-')",
+            area_v = "CASE WHEN mv.id IS NULL THEN COALESCE(w.village, '-') ELSE COALESCE(mv.from_village, '-') END",
+            area_o = "CASE WHEN mv.id IS NULL THEN COALESCE(w.officer_code, '-') ELSE COALESCE(mv.from_officer, '-') END",
         );
         Ok(on_read!(self, db => {
             sqlx::query_as::<_, BirthFacts>(&sql)

@@ -22,6 +22,7 @@ mod enroll;
 mod inbound;
 mod indicators;
 mod instances;
+mod moves;
 mod outbox;
 mod plans;
 pub mod postgres;
@@ -44,6 +45,9 @@ pub use enroll::{Consent, EnrollOutcome, NewEnrollment, PregnancyRow, VisitRecor
 pub use inbound::{ConversationItem, DirectMessage, InboundResult, InboundRow, NewInbound};
 pub use indicators::{AreaKind, BirthFacts, OwnCount};
 pub use instances::InstanceRow;
+pub use moves::{
+    DoneVisit, MoveRow, MoveWithin, SharedBirth, SharedRegistration, TransferFacts, TransferIn,
+};
 pub use outbox::{
     ClaimedMessage, NewOutboxRow, OutboxFilter, OutboxListRow, PlanningCandidate, SendResult,
     StatusCount, SPENT_URL,

@@ -96,7 +96,7 @@ impl Store {
     /// every message to her with its status history, every reply from her
     /// and the audit entries about her. `None` when there is no such woman.
     pub async fn export_woman(&self, woman_id: i64) -> Result<Option<Value>> {
-        let queries: [(&str, &str); 8] = [
+        let queries: [(&str, &str); 9] = [
             ("pregnancies", "SELECT * FROM pregnancies WHERE woman_id = $1 ORDER BY id"),
             (
                 "visits",
@@ -113,6 +113,7 @@ impl Store {
                 "SELECT r.* FROM referrals r JOIN pregnancies p ON p.id = r.pregnancy_id
                  WHERE p.woman_id = $1 ORDER BY r.pregnancy_id, r.referred_on, r.id",
             ),
+            ("moves", "SELECT * FROM woman_moves WHERE woman_id = $1 ORDER BY moved_on, id"),
             ("messages", "SELECT * FROM outbox WHERE woman_id = $1 ORDER BY id"),
             (
                 "message_events",
@@ -210,7 +211,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            sqlx::query("UPDATE pregnancies SET birth_place = NULL WHERE woman_id = $1")
+            sqlx::query("UPDATE pregnancies SET birth_place = NULL, moved_to = NULL WHERE woman_id = $1")
+                .bind(woman_id)
+                .execute(&mut *tx)
+                .await?;
+            // Where she went may name her new home: it goes; that she moved stays.
+            sqlx::query("UPDATE woman_moves SET destination = NULL WHERE woman_id = $1")
                 .bind(woman_id)
                 .execute(&mut *tx)
                 .await?;

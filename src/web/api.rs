@@ -38,6 +38,10 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/referrals", post(refer))
         .route("/referrals/{id}/follow-up", post(follow_up))
         .route("/women/{id}/visits/missed", post(visit_missed))
+        .route("/women/{id}/move", post(move_woman))
+        .route("/women/{id}/transfer-summary", get(transfer_summary))
+        .route("/transfers", post(import_transfer))
+        .route("/exports", get(share_export))
         .route("/digests", get(digests))
         .route("/worklist", get(worklist))
         .route("/reports/indicators", get(indicators))
@@ -126,6 +130,116 @@ async fn correct(
 async fn end(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let n = app.care.end_pregnancy(id, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+async fn move_woman(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<crate::services::moves::MoveInput>,
+) -> Result<Response, ApiError> {
+    let by =
+        b.by.clone()
+            .unwrap_or_else(|| crate::services::moves::API.into());
+    Ok(Json(app.moves.record(id, &b, &by).await?).into_response())
+}
+
+async fn transfer_summary(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.moves.summary(id, "api").await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct TransferQuery {
+    village: Option<String>,
+    officer: Option<String>,
+}
+
+/// The body is read as bytes, so that a truncated or damaged summary is
+/// refused with our reason, not the framework's.
+async fn import_transfer(
+    State(app): State<AppState>,
+    Query(q): Query<TransferQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let out = app
+        .moves
+        .import(&body, q.village.as_deref(), q.officer.as_deref(), "api")
+        .await?;
+    let status = if out.unchanged {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    from: String,
+    to: String,
+    kind: String,
+    format: Option<String>,
+}
+
+/// One file of the sharing export for `[from, to]` (days inclusive):
+/// births, registrations or moves, as CSV (default) or xlsx; audited.
+async fn share_export(
+    State(app): State<AppState>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let day = |field: &'static str, v: &str| {
+        crate::domain::dates::parse_date(v).ok_or(
+            crate::services::enrollment::InputError::BadDate {
+                field,
+                value: v.to_string(),
+            },
+        )
+    };
+    let from = day("from", &q.from).map_err(crate::services::AppError::from)?;
+    let to = day("to", &q.to).map_err(crate::services::AppError::from)?;
+    let xlsx = match q.format.as_deref() {
+        None | Some("csv") => false,
+        Some("xlsx") => true,
+        Some(f) => {
+            return Err(crate::services::AppError::Refused(format!(
+                "format: {f:?} is neither csv nor xlsx"
+            ))
+            .into())
+        }
+    };
+    let files = crate::services::sharing::export(
+        &app.store,
+        &app.config,
+        from,
+        to.succ_opt().unwrap_or(to),
+        Some(&q.kind),
+        "api",
+        app.clock.now(),
+    )
+    .await?;
+    let ext = if xlsx { ".xlsx" } else { ".csv" };
+    let f = files
+        .into_iter()
+        .find(|f| f.name.ends_with(ext))
+        .ok_or_else(|| crate::services::AppError::Refused("nothing to export".into()))?;
+    let ctype = if xlsx {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", f.name),
+            ),
+        ],
+        f.bytes,
+    )
+        .into_response())
 }
 
 async fn opt_out(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {

@@ -114,7 +114,7 @@ impl<'a> Browser<'a> {
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let r = self
             .with_session(self.client.post(self.t.url(path)))
             .form(form)
@@ -131,7 +131,7 @@ impl<'a> Browser<'a> {
     }
 
     /// This session's CSRF token, as its pages carry it.
-    async fn csrf(&self) -> String {
+    pub(crate) async fn csrf(&self) -> String {
         csrf_of(&self.get("/").await.1)
     }
 }

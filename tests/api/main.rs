@@ -24,6 +24,7 @@ mod indicators;
 mod install;
 mod instances;
 mod metrics;
+mod moves;
 mod officers;
 mod openapi;
 mod outreach;

@@ -119,6 +119,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../console/templates/broadcast.html"),
     ),
     (
+        "transfer.html",
+        include_str!("../../../console/templates/transfer.html"),
+    ),
+    (
         "worklist_print.html",
         include_str!("../../../console/templates/worklist_print.html"),
     ),

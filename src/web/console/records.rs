@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/women/{id}/visit", post(visit))
         .route("/women/{id}/birth", post(birth))
         .route("/women/{id}/dates", post(dates))
+        .route("/women/{id}/move", post(move_woman))
+        .route("/women/{id}/transfer", get(transfer_page))
         .route("/import", get(import_form).post(import))
 }
 
@@ -252,6 +254,72 @@ async fn dates(
         return Err(form_again(&app, &s, id, "dates", &typed, e).await);
     }
     Ok(Redirect::to(&format!("/women/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    on: String,
+    #[serde(default)]
+    officer: String,
+    #[serde(default)]
+    village: String,
+    #[serde(default)]
+    destination: String,
+}
+
+/// She moved: within the county (her page again, now the new officer's)
+/// or to another county (her printable referral summary).
+async fn move_woman(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<MoveForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let input = crate::services::moves::MoveInput {
+        by: None,
+        on: opt(&f.on).map(str::to_string),
+        officer: opt(&f.officer).map(str::to_string),
+        village: opt(&f.village).map(str::to_string),
+        destination: opt(&f.destination).map(str::to_string),
+    };
+    if let Err(e) = app.moves.record(id, &input, &s.staff.code).await {
+        let typed = [
+            ("on", f.on.as_str()),
+            ("officer", &f.officer),
+            ("village", &f.village),
+            ("destination", &f.destination),
+        ];
+        return Err(form_again(&app, &s, id, "move", &typed, e).await);
+    }
+    if input.destination.is_some() {
+        return Ok(Redirect::to(&format!("/women/{id}/transfer")).into_response());
+    }
+    // She may now be outside this officer's area: the women's list then.
+    match app.store.woman_in_area(&s.area, id).await {
+        Ok(true) => Ok(Redirect::to(&format!("/women/{id}")).into_response()),
+        _ => Ok(Redirect::to("/women").into_response()),
+    }
+}
+
+/// The referral summary of a woman who moved away, to print (zh-CN/en).
+async fn transfer_page(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
+    in_area(&app, &s, id).await?;
+    let summary = app
+        .moves
+        .summary(id, &s.staff.code)
+        .await
+        .map_err(|e| refused(&s, e))?;
+    let today = crate::domain::schedule::local_date(app.config.timezone, app.clock.now());
+    let mut ctx = Context::new();
+    ctx.insert("s", &summary);
+    ctx.insert("woman_id", &id);
+    ctx.insert("today", &today.to_string());
+    Ok(page(&s, "transfer.html", ctx))
 }
 
 /// Rosters cover the county: an administrator imports them.
