@@ -22,6 +22,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod planner;
 pub mod receipts;
+pub mod registers;
 pub mod reports;
 pub mod risk;
 pub mod sms_templates;
