@@ -239,57 +239,11 @@ pub async fn import<R: Read>(
     source: &str,
     actor: &str,
 ) -> Result<RegisterReport, ImportError> {
-    let mut rdr = open_table(reader)?;
-    let headers = rdr.headers()?.clone();
-    let col = columns_of(&headers, kind.columns());
-    if !col.contains_key(kind.day_field()) {
-        return Err(ImportError::MissingColumn(kind.day_field()));
-    }
-    if !["id_card", "phone", "name"]
-        .iter()
-        .any(|f| col.contains_key(f))
-    {
-        return Err(ImportError::MissingColumn("id_card, phone or name"));
-    }
-    let mut report = RegisterReport::default();
-    let mut record = csv::StringRecord::new();
-    let mut rows = 0u64;
-    loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.record() + 1).unwrap_or(0);
-                report.refused.push(RefusedRow {
-                    line,
-                    reason: format!("unreadable row: {e}"),
-                });
-                continue;
-            }
-        }
-        let line = record.position().map(|p| p.record() + 1).unwrap_or(0);
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        rows += 1;
-        if let Some(reason) = runaway(&record) {
-            report.refused.push(RefusedRow { line, reason });
-            continue;
-        }
-        let fields: BTreeMap<String, String> = col
-            .iter()
-            .filter_map(|(f, i)| {
-                let v = record.get(*i)?.trim();
-                (!v.is_empty()).then(|| {
-                    let v = if f.ends_with("_on") || *f == "edd" {
-                        excel_serial_date(v.to_string())
-                    } else {
-                        v.to_string()
-                    };
-                    (f.to_string(), v)
-                })
-            })
-            .collect();
+    // Read whole before anything is written (a register is an office's
+    // file, not a province's roster): the reader is not held across awaits.
+    let (read, mut report) = read_rows(kind, reader)?;
+    let rows = read.len();
+    for (line, fields) in read {
         let outcome = import_row(care, kind, &fields, source, line, actor).await;
         match outcome {
             Ok(RowOutcome::Recorded) => report.recorded += 1,
@@ -302,6 +256,7 @@ pub async fn import<R: Read>(
             Err(RowError::App(e)) => return Err(ImportError::App(e)),
         }
     }
+    report.refused.sort_by_key(|r| r.line);
     if rows == 0 && report.refused.is_empty() {
         return Err(ImportError::Empty);
     }
@@ -323,6 +278,69 @@ pub async fn import<R: Read>(
         .await
         .map_err(AppError::from)?;
     Ok(report)
+}
+
+type Fields = BTreeMap<String, String>;
+
+/// A register's rows as read: each with its line and its recognised,
+/// non-empty fields; unreadable rows already refused in the report.
+fn read_rows<R: Read>(
+    kind: Kind,
+    reader: R,
+) -> Result<(Vec<(u64, Fields)>, RegisterReport), ImportError> {
+    let mut rdr = open_table(reader)?;
+    let headers = rdr.headers()?.clone();
+    let col = columns_of(&headers, kind.columns());
+    if !col.contains_key(kind.day_field()) {
+        return Err(ImportError::MissingColumn(kind.day_field()));
+    }
+    if !["id_card", "phone", "name"]
+        .iter()
+        .any(|f| col.contains_key(f))
+    {
+        return Err(ImportError::MissingColumn("id_card, phone or name"));
+    }
+    let mut report = RegisterReport::default();
+    let mut out = vec![];
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.record() + 1).unwrap_or(0);
+                report.refused.push(RefusedRow {
+                    line,
+                    reason: format!("unreadable row: {e}"),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map(|p| p.record() + 1).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if let Some(reason) = runaway(&record) {
+            report.refused.push(RefusedRow { line, reason });
+            continue;
+        }
+        let fields: Fields = col
+            .iter()
+            .filter_map(|(f, i)| {
+                let v = record.get(*i)?.trim();
+                (!v.is_empty()).then(|| {
+                    let v = if f.ends_with("_on") || *f == "edd" {
+                        excel_serial_date(v.to_string())
+                    } else {
+                        v.to_string()
+                    };
+                    (f.to_string(), v)
+                })
+            })
+            .collect();
+        out.push((line, fields));
+    }
+    Ok((out, report))
 }
 
 enum RowOutcome {
