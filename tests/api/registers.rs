@@ -297,8 +297,8 @@ async fn a_clinic_register_records_check_ups_silencing_their_reminders_and_workl
     // Past her window: on the worklist.
     t.clock
         .set(t.local(&format!("{} 10:00", end + chrono::Duration::days(2))));
-    let listed = |t: &TestApp| {
-        let t = t;
+    let listed = || {
+        let t = &t;
         async move {
             t.app
                 .jobs
@@ -309,11 +309,11 @@ async fn a_clinic_register_records_check_ups_silencing_their_reminders_and_workl
                 .any(|i| i.visit.visit_id == visit_id)
         }
     };
-    assert!(listed(&t).await, "{key} overdue");
+    assert!(listed().await, "{key} overdue");
     let csv = format!("name,phone,checkup_date,clinic\n李秀英,13812340001,{due},乡镇卫生院\n");
     let r = import(&t, Kind::Checkups, csv.clone().into_bytes(), "产检登记.csv").await;
     assert_eq!(r.recorded, 1, "{:?}", r.refused);
-    assert!(!listed(&t).await, "recorded: off the worklist");
+    assert!(!listed().await, "recorded: off the worklist");
     let again = import(&t, Kind::Checkups, csv.into_bytes(), "产检登记.csv").await;
     assert_eq!((again.recorded, again.already_recorded), (0, 1));
 
