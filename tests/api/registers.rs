@@ -276,6 +276,7 @@ async fn a_delivery_register_records_matched_births_once_and_lists_the_rest() {
 #[tokio::test]
 async fn a_clinic_register_records_check_ups_silencing_their_reminders_and_worklist() {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    staff(&t, "V001-O1", "13900009999", "officer", Some("V001"), "T01").await;
     let w = t.enroll("李秀英", "13812340001", "2026-08-01").await;
     let pid = w.pregnancy_id();
     let (key, due, end, _) = t
