@@ -88,6 +88,7 @@ pub async fn seed(app: &App) -> Result<usize, AppError> {
             dates,
             care_plan: plan.key.clone(),
             registered_on,
+            id_card: None,
         });
     }
     let count = rows.len();

@@ -12,6 +12,7 @@ mod outbox;
 mod plans;
 mod privacy;
 mod register;
+mod registers;
 mod replies;
 mod reports;
 mod risk;
@@ -73,6 +74,10 @@ enum Cmd {
     Enroll(register::EnrollArgs),
     /// Import a roster CSV (English or Chinese header).
     Import(register::ImportArgs),
+    /// Registers kept elsewhere: a hospital's deliveries, a clinic's
+    /// check-ups, imported; the rows waiting to be matched.
+    #[command(subcommand)]
+    Registers(registers::RegistersCmd),
     /// One scheduler pass as of now (or --now), as `serve` runs them: acts
     /// on stored replies, plans, runs due jobs, and sends every message due
     /// then through its gateway. `--dry-run` lists them and sends nothing.
@@ -327,6 +332,7 @@ pub async fn main() -> Result<()> {
         Cmd::Demo(a) => serve::demo(ctx, a.listen).await,
         Cmd::Enroll(a) => register::enroll(ctx, a).await,
         Cmd::Import(a) => register::import(ctx, a).await,
+        Cmd::Registers(c) => registers::run(ctx, c).await,
         Cmd::Tick(a) => outbox::tick(ctx, a).await,
         Cmd::Outbox(a) => outbox::list(ctx, a).await,
         Cmd::Pregnancy(c) => care::pregnancy(ctx, c).await,

@@ -35,6 +35,9 @@ pub struct EnrollArgs {
     /// it she is registered but sent nothing.
     #[arg(long)]
     consent: Option<String>,
+    /// Her resident ID card number (18 characters), checked by its check digit.
+    #[arg(long)]
+    id_card: Option<String>,
 }
 
 #[derive(Args)]
@@ -58,6 +61,7 @@ pub async fn enroll(ctx: Ctx, a: EnrollArgs) -> Result<()> {
         wechat_openid: a.wechat_openid,
         consent: Some(if a.consent.is_some() { "yes" } else { "no" }.into()),
         care_plan: a.plan,
+        id_card: a.id_card,
     };
     let source = a
         .consent

@@ -5,6 +5,7 @@
 pub mod careplan;
 pub mod dates;
 pub mod delivery;
+pub mod id_card;
 pub mod indicators;
 pub mod keywords;
 pub mod kinds;
@@ -25,6 +26,7 @@ pub use dates::{GestationalAge, PregnancyDates};
 pub use delivery::{
     NewInbound, Received, ReportedStatus, StatusReport, TemplateMessage, WechatEvent,
 };
+pub use id_card::IdCard;
 pub use kinds::{
     Channel, GatewayKind, Language, MessageKind, MessageStatus, PregnancyStatus, Role, UnknownValue,
 };

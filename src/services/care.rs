@@ -218,8 +218,16 @@ impl Care {
         &self,
         rows: &[NewEnrollment],
     ) -> Result<Vec<EnrollOutcome>, AppError> {
+        if let Some((_, reason)) = self.id_card_conflicts(rows).await?.into_iter().next() {
+            return Err(AppError::Refused(reason));
+        }
         let now = self.clock.now();
         let outcomes = self.store.enroll_batch(rows, now).await?;
+        for (row, o) in rows.iter().zip(&outcomes) {
+            if let Some(card) = &row.id_card {
+                self.store.set_id_card(o.woman_id(), card, now).await?;
+            }
+        }
         let mut replan = vec![];
         for (row, o) in rows.iter().zip(&outcomes) {
             match o {
@@ -234,6 +242,53 @@ impl Care {
         self.planner.plan_pregnancies(&replan, now).await?;
         self.wake.wake();
         Ok(outcomes)
+    }
+
+    /// The rows (by their place in `rows`) whose ID card number cannot be
+    /// hers: another woman holds it, the woman she is (same phone and name)
+    /// holds another, or an earlier row of the batch gives it to someone
+    /// else. Each with its reason; the number itself is never in it.
+    pub async fn id_card_conflicts(
+        &self,
+        rows: &[NewEnrollment],
+    ) -> Result<Vec<(usize, String)>, AppError> {
+        let mut out = vec![];
+        let mut seen: HashMap<&str, (&str, &str)> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            let Some(card) = row.id_card.as_deref() else {
+                continue;
+            };
+            let me = (row.phone.as_str(), row.name.as_str());
+            if seen.insert(card, me).is_some_and(|other| other != me) {
+                out.push((
+                    i,
+                    "id_card: the same ID card number is given for another woman in this batch"
+                        .to_string(),
+                ));
+                continue;
+            }
+            let existing = self.store.woman_by_phone_and_name(me.0, me.1).await?;
+            if let Some(owner) = self.store.woman_by_id_card(card).await? {
+                if Some(owner) != existing {
+                    out.push((
+                        i,
+                        format!(
+                            "id_card: this ID card number is registered already for woman {owner}"
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            if let Some(w) = existing {
+                if self.store.id_card_of(w).await?.is_some_and(|c| c != card) {
+                    out.push((
+                        i,
+                        format!("id_card: woman {w} is registered with another ID card number"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn apply_correction(

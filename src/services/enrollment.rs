@@ -32,6 +32,10 @@ pub struct EnrollmentInput {
     pub consent: Option<String>,
     #[serde(default)]
     pub care_plan: Option<String>,
+    /// Her resident ID card number (居民身份证号), optional; checked by its
+    /// check digit (GB 11643-1999).
+    #[serde(default)]
+    pub id_card: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +58,8 @@ pub enum InputError {
     Consent(String),
     #[error("wechat_openid: {0:?} does not look like an openid")]
     OpenId(String),
+    #[error("id_card: {0}")]
+    IdCard(#[from] crate::domain::id_card::IdCardError),
 }
 
 /// Reads a consent cell: `Some(true)` yes, `Some(false)` no.
@@ -140,7 +146,12 @@ pub fn validate(
             return Err(InputError::OpenId(o.clone()));
         }
     }
+    let id_card = non_empty(&input.id_card)
+        .map(crate::domain::IdCard::parse)
+        .transpose()?
+        .map(|c| c.as_str().to_string());
     Ok(NewEnrollment {
+        id_card,
         name: name.to_string(),
         phone,
         wechat_openid: openid,

@@ -22,6 +22,7 @@ pub const COLUMNS: &[(&str, &[&str])] = &[
     ("wechat_openid", &["wechat_openid", "微信openid", "openid"]),
     ("consent", &["consent", "知情同意", "同意"]),
     ("care_plan", &["care_plan", "管理方案"]),
+    ("id_card", &["id_card", "身份证号", "身份证号码", "身份证"]),
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -100,6 +101,8 @@ pub struct Checks<'a> {
 /// the refusals met while reading it, and how far into the file it got.
 pub struct Parsed {
     pub rows: Vec<crate::store::NewEnrollment>,
+    /// Each row's line, in the order of `rows`.
+    pub lines: Vec<u64>,
     pub refused: Vec<RefusedRow>,
     pub unknown_officer: Vec<UnknownOfficer>,
     pub without_consent: u64,
@@ -154,7 +157,7 @@ pub async fn import<R: Read + Send + 'static>(
                 report.refused.append(&mut p.refused);
                 report.unknown_officer.append(&mut p.unknown_officer);
                 report.without_consent += p.without_consent;
-                let r = flush(app, &mut p.rows, &mut report).await;
+                let r = flush(app, &mut p, &mut report).await;
                 progress(p.bytes);
                 r
             }
@@ -221,26 +224,9 @@ pub fn read_batches<R: Read>(
         source,
         actor,
     } = *checks;
-    let (reader, delimiter) = sniff(reader)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .delimiter(delimiter)
-        .from_reader(reader);
+    let mut rdr = open_table(reader)?;
     let headers = rdr.headers()?.clone();
-    let col: HashMap<&str, usize> = COLUMNS
-        .iter()
-        .filter_map(|(field, names)| {
-            headers
-                .iter()
-                .position(|h| {
-                    names
-                        .iter()
-                        .any(|n| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(n))
-                })
-                .map(|i| (*field, i))
-        })
-        .collect();
+    let col = columns_of(&headers, COLUMNS);
     for required in ["name", "phone"] {
         if !col.contains_key(required) {
             return Err(ImportError::MissingColumn(required));
@@ -248,6 +234,7 @@ pub fn read_batches<R: Read>(
     }
     let fresh = || Parsed {
         rows: Vec::with_capacity(BATCH),
+        lines: Vec::with_capacity(BATCH),
         refused: vec![],
         unknown_officer: vec![],
         without_consent: 0,
@@ -288,6 +275,7 @@ pub fn read_batches<R: Read>(
             wechat_openid: get("wechat_openid"),
             consent: get("consent"),
             care_plan: get("care_plan"),
+            id_card: get("id_card"),
         };
         match validate(&input, config, plans, now, source, actor) {
             Err(e) => batch.refused.push(RefusedRow {
@@ -321,6 +309,7 @@ pub fn read_batches<R: Read>(
                     batch.without_consent += 1;
                 }
                 batch.rows.push(e);
+                batch.lines.push(line);
                 if batch.rows.len() >= BATCH {
                     batch.bytes = record.position().map(|p| p.byte()).unwrap_or(0);
                     if !sink(std::mem::replace(&mut batch, fresh())) {
@@ -337,9 +326,17 @@ pub fn read_batches<R: Read>(
 
 async fn flush(
     app: &Care,
-    batch: &mut Vec<crate::store::NewEnrollment>,
+    parsed: &mut Parsed,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
+    // A row whose ID card number is another woman's is refused alone.
+    let conflicts = app.id_card_conflicts(&parsed.rows).await?;
+    for (i, reason) in conflicts.into_iter().rev() {
+        parsed.rows.remove(i);
+        let line = parsed.lines.remove(i);
+        report.refused.push(RefusedRow { line, reason });
+    }
+    let batch = &mut parsed.rows;
     if batch.is_empty() {
         return Ok(());
     }
@@ -355,6 +352,40 @@ async fn flush(
     Ok(())
 }
 
+/// A roster's or a register's file opened as CSV rows, whatever it was
+/// (see [`sniff`]): trimmed cells, rows of any length.
+pub fn open_table<'a, R: Read + 'a>(
+    reader: R,
+) -> Result<csv::Reader<Box<dyn Read + 'a>>, ImportError> {
+    let (reader, delimiter) = sniff(reader)?;
+    Ok(csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .delimiter(delimiter)
+        .from_reader(reader))
+}
+
+/// Each field's column in `headers`, by the names in `columns` (any case,
+/// a byte-order mark ignored).
+pub fn columns_of(
+    headers: &csv::StringRecord,
+    columns: &[(&'static str, &[&str])],
+) -> HashMap<&'static str, usize> {
+    columns
+        .iter()
+        .filter_map(|(field, names)| {
+            headers
+                .iter()
+                .position(|h| {
+                    names
+                        .iter()
+                        .any(|n| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(n))
+                })
+                .map(|i| (*field, i))
+        })
+        .collect()
+}
+
 /// The longest cell a roster row may hold: more is not a roster.
 const MAX_FIELD_BYTES: usize = 500;
 
@@ -362,7 +393,7 @@ const MAX_FIELD_BYTES: usize = 500;
 /// that runs over several lines (a stray `"` at the start of a cell quotes
 /// everything up to the next `"`, swallowing the rows between: they are
 /// named, so nobody is lost without a word).
-fn runaway(record: &csv::StringRecord) -> Option<String> {
+pub(crate) fn runaway(record: &csv::StringRecord) -> Option<String> {
     let start = record.position().map(|p| p.line()).unwrap_or(0);
     for field in record.iter() {
         let breaks = field.matches('\n').count() as u64;
@@ -489,7 +520,7 @@ fn sniff<'a, R: Read + 'a>(mut reader: R) -> Result<(Box<dyn Read + 'a>, u8), Im
 /// whole numbers from 36526 (2000-01-01) to 73050 (2099-12-31) are taken
 /// as dates; anything else is left as it was, to be read or refused as a
 /// date.
-fn excel_serial_date(cell: String) -> String {
+pub(crate) fn excel_serial_date(cell: String) -> String {
     let serial = cell.trim().strip_suffix(".0").unwrap_or(cell.trim());
     match serial.parse::<i64>() {
         Ok(n) if (36_526..=73_050).contains(&n) => {

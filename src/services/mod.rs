@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod moves;
 pub mod planner;
 pub mod receipts;
+pub mod registers;
 pub mod reports;
 pub mod risk;
 pub mod sharing;

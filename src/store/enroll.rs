@@ -31,6 +31,9 @@ pub struct NewEnrollment {
     pub care_plan: String,
     pub registered_on: NaiveDate,
     pub visits: Vec<PlannedVisit>,
+    /// Her checked ID card number (18 characters), when given: stored by
+    /// [`Store::set_id_card`] once she is registered.
+    pub id_card: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

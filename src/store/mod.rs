@@ -27,6 +27,7 @@ mod outbox;
 mod plans;
 pub mod postgres;
 mod privacy;
+mod registers;
 pub(crate) mod risk;
 pub mod sqlite;
 mod staff;
@@ -53,6 +54,7 @@ pub use outbox::{
     StatusCount, SPENT_URL,
 };
 pub use privacy::Erasure;
+pub use registers::{Candidate, RegisterRow};
 pub use risk::{AssessmentRow, NewAssessment, ReferralRow, RiskState, RiskTask};
 pub use staff::{NewStaff, StaffRow};
 

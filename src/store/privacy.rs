@@ -173,7 +173,7 @@ impl Store {
         Ok(on_db!(self, db => {
             let mut tx = db.begin_write().await?;
             let found = sqlx::query(
-                "UPDATE women SET name = '(erased)', phone = 'erased:' || CAST(id AS TEXT), wechat_openid = NULL,
+                "UPDATE women SET name = '(erased)', phone = 'erased:' || CAST(id AS TEXT), wechat_openid = NULL, id_card = NULL,
                         consent_source = NULL, consent_by = NULL,
                         opted_out_at = COALESCE(opted_out_at, $2), opted_out_via = COALESCE(opted_out_via, 'erased'),
                         erased_at = COALESCE(erased_at, $2), updated_at = $2

@@ -42,6 +42,9 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/transfer-summary", get(transfer_summary))
         .route("/transfers", post(import_transfer))
         .route("/exports", get(share_export))
+        .route("/registers/{kind}", post(import_register))
+        .route("/registers/waiting", get(waiting_rows))
+        .route("/registers/waiting/{id}", post(decide_row))
         .route("/digests", get(digests))
         .route("/worklist", get(worklist))
         .route("/reports/indicators", get(indicators))
@@ -437,6 +440,66 @@ async fn birth(
 ) -> Result<Response, ApiError> {
     let n = app.care.record_birth(id, &b, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct RegisterQuery {
+    /// The file's name, for the list and the audit log.
+    source: Option<String>,
+    by: Option<String>,
+}
+
+/// A register file as the body (xlsx, xls or CSV bytes): `kind` is
+/// `deliveries` or `checkups`.
+async fn import_register(
+    State(app): State<AppState>,
+    Path(kind): Path<String>,
+    Query(q): Query<RegisterQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    use crate::services::registers;
+    let kind = registers::Kind::parse(&kind).ok_or_else(|| {
+        crate::services::AppError::Refused(format!("{kind:?}: deliveries or checkups"))
+    })?;
+    let source = q.source.unwrap_or_else(|| "api".into());
+    let report = registers::import(
+        &app.care,
+        kind,
+        std::io::Cursor::new(body.to_vec()),
+        &source,
+        &actor(&q.by),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::services::importer::ImportError::App(e) => ApiError::from(e),
+        other => ApiError::from(crate::services::AppError::Refused(other.to_string())),
+    })?;
+    Ok(Json(report).into_response())
+}
+
+async fn waiting_rows(
+    State(app): State<AppState>,
+) -> Result<Json<Vec<crate::store::RegisterRow>>, ApiError> {
+    Ok(Json(crate::services::registers::waiting(&app.care).await?))
+}
+
+#[derive(Deserialize)]
+struct DecideBody {
+    #[serde(flatten)]
+    decision: crate::services::registers::Decision,
+    reason: String,
+    by: Option<String>,
+}
+
+async fn decide_row(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(b): Json<DecideBody>,
+) -> Result<Response, ApiError> {
+    let d =
+        crate::services::registers::decide(&app.care, id, &b.decision, &b.reason, &actor(&b.by))
+            .await?;
+    Ok(Json(d).into_response())
 }
 
 #[derive(Deserialize)]

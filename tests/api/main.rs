@@ -31,6 +31,7 @@ mod outreach;
 mod postgres;
 mod powercut;
 mod privacy;
+mod registers;
 mod replanning;
 mod replies;
 mod risk;
