@@ -425,7 +425,10 @@ impl Store {
         }))
     }
 
-    /// The check-up a report for this woman is about: the earliest pending
+    /// The check-up a report for this woman is about: the pending one whose
+    /// window holds `today` (of two, the one opened last: a late
+    /// registrant's first check-up, opened at registration, comes before a
+    /// later one whose window was already open), else the earliest pending
     /// one whose window has opened (a late visit is still recorded), else
     /// the next one. With its labels. After the birth, only the visits that
     /// come after it, hers before the baby's: a prenatal check-up missed
@@ -440,7 +443,10 @@ impl Store {
                 "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
                    AND v.task = FALSE AND (p.status = 'active' OR v.seq >= 100)
-                 ORDER BY (v.window_start <= $2) DESC, v.newborn, v.due_on, v.id LIMIT 1",
+                 ORDER BY (v.window_start <= $2) DESC, v.newborn,
+                          (v.window_start <= $2 AND v.window_end >= $2) DESC,
+                          CASE WHEN v.window_start <= $2 AND v.window_end >= $2 THEN v.window_start END DESC,
+                          v.due_on, v.id LIMIT 1",
             )
             .bind(woman_id)
             .bind(today)

@@ -167,7 +167,8 @@ impl Store {
     }
 
     /// The pending prenatal check-up of hers that `on` falls in (its window
-    /// holds the day), else the earliest pending one: the one a register's
+    /// holds the day; of two, the one opened last, as in
+    /// [`Store::current_visit`]), else the earliest pending one: the one a register's
     /// check-up on `on` records when it names none.
     pub async fn pending_checkup_for(
         &self,
@@ -179,7 +180,9 @@ impl Store {
                 "SELECT v.contact_key FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status = 'active' AND v.status = 'pending'
                    AND v.seq < 99 AND v.home = FALSE AND v.task = FALSE AND v.newborn = FALSE
-                 ORDER BY (v.window_start <= $2 AND v.window_end >= $2) DESC, v.due_on, v.id LIMIT 1",
+                 ORDER BY (v.window_start <= $2 AND v.window_end >= $2) DESC,
+                          CASE WHEN v.window_start <= $2 AND v.window_end >= $2 THEN v.window_start END DESC,
+                          v.due_on, v.id LIMIT 1",
             )
             .bind(woman_id)
             .bind(on)
