@@ -1,9 +1,10 @@
 //! `/api/v1`: registrations, corrections, opt-outs and the outbox, as JSON.
 
+use super::form::Query;
 use super::{ApiError, AppState};
 use crate::services::enrollment::EnrollmentInput;
 use crate::store::{OutboxFilter, OutboxListRow, StatusCount};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};

@@ -4,6 +4,7 @@
 mod api;
 mod backend;
 pub mod console;
+mod form;
 mod status;
 
 use crate::app::{App, AppError};

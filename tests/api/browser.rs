@@ -392,3 +392,182 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
     }
     c.close().await.unwrap();
 }
+
+/// Every form of every console page, submitted as Chromium submits it:
+/// `new FormData(form, submitter)` is the browser's own entry list
+/// (HTML "constructing the entry list": every field, an empty text, date
+/// or number input as `name=`, an empty file input as an empty file).
+/// Issue 34: the message log's filter with its dates left empty answered a
+/// bare 400 ("Failed to deserialize query string: from: premature end of
+/// input"), and so did its next-page and CSV links.
+const SUBMIT_EVERY_FORM: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const out = [];
+  const forms = [...document.querySelectorAll('form')]
+    .filter(f => !/^\/(logout|language)$/.test(f.getAttribute('action') || ''));
+  for (const f of forms) {
+    const action = f.getAttribute('action') || location.pathname;
+    const method = (f.getAttribute('method') || 'get').toLowerCase();
+    const submitter = [...f.querySelectorAll('button, input[type=submit]')]
+      .find(b => (b.getAttribute('type') || 'submit') === 'submit');
+    let data;
+    try { data = new FormData(f, submitter); } catch (e) { data = new FormData(f); }
+    const init = { credentials: 'same-origin', redirect: 'manual' };
+    let url = action;
+    if (method === 'get') {
+      url = action + '?' + new URLSearchParams(data);
+    } else {
+      init.method = 'POST';
+      init.body = f.enctype === 'multipart/form-data' ? data : new URLSearchParams(data);
+    }
+    const r = await fetch(url, init);
+    const redirected = r.type === 'opaqueredirect';
+    out.push([method, url, redirected ? 303 : r.status, redirected ? '' : await r.text()]);
+  }
+  return out;
+})().then(done, e => done([['error', String(e), 0, '']]));
+"#;
+
+#[tokio::test]
+async fn every_console_form_and_filter_submitted_empty_in_chromium_answers_a_chinese_page() {
+    let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    let id = t
+        .app
+        .store
+        .add_staff(
+            &NewStaff {
+                code: "admin".into(),
+                name: "县管理员".into(),
+                phone: None,
+                role: careminder::domain::Role::Admin,
+                language: careminder::domain::Language::ZhCn,
+                village: None,
+                township: None,
+                wecom_userid: None,
+            },
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+    let hash = careminder::web::console::hash_password(PASSWORD).unwrap();
+    t.app
+        .store
+        .set_password(id, &hash, t.clock.now())
+        .await
+        .unwrap();
+    let woman = t
+        .enroll("王秀英", "13812345678", "2026-09-22")
+        .await
+        .woman_id();
+    t.tick().await;
+
+    let d = start_driver().await;
+    let c = browser(&d).await;
+    c.goto(&t.url("/login")).await.unwrap();
+    type_into(&c, "#code", "admin").await;
+    type_into(&c, "#password", PASSWORD).await;
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the dashboard", || async {
+        c.current_url().await.unwrap().path() == "/"
+    })
+    .await;
+
+    let english: Vec<String> = crate::console::catalogue("en")
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| v.chars().any(|c| c.is_ascii_alphabetic()) && v.len() > 3)
+        .collect();
+    let pages = [
+        "/".to_string(),
+        "/women".into(),
+        format!("/women/{woman}"),
+        "/women/new".into(),
+        "/worklist".into(),
+        "/worklist/print".into(),
+        "/messages".into(),
+        "/audit".into(),
+        "/indicators".into(),
+        "/indicators/officers".into(),
+        "/reports/quarterly".into(),
+        "/campaigns".into(),
+        "/campaigns/checkup-reminders".into(),
+        "/broadcasts".into(),
+        "/import".into(),
+    ];
+    let mut submitted = 0;
+    let mut wrong = Vec::new();
+    for page in &pages {
+        c.goto(&t.url(page)).await.unwrap();
+        let answers = c.execute_async(SUBMIT_EVERY_FORM, vec![]).await.unwrap();
+        for a in answers.as_array().unwrap() {
+            let (method, url) = (a[0].as_str().unwrap(), a[1].as_str().unwrap());
+            let status = a[2].as_u64().unwrap();
+            let body = a[3].as_str().unwrap();
+            submitted += 1;
+            let is_page = body.contains("<html") && body.contains("lang=\"zh");
+            if method == "get" {
+                // A filter left empty is the whole list: a page, in Chinese.
+                if status != 200 || !is_page {
+                    wrong.push(format!("{page}: GET {url} answered {status}: {body:.200}"));
+                    continue;
+                }
+                let text = crate::console::visible_text(body);
+                for w in &english {
+                    if crate::console::holds_word(&text, w) {
+                        wrong.push(format!("{page}: GET {url} shows English {w:?}"));
+                    }
+                }
+            } else if !(status == 303
+                || (200..300).contains(&status)
+                // A refusal of what was left out, on the form's own page.
+                || (status == 422 && is_page))
+            {
+                wrong.push(format!("{page}: POST {url} answered {status}: {body:.200}"));
+            }
+        }
+    }
+    // The next-page and CSV links of a list filtered with its fields left
+    // empty carry those empty fields along: each answers too.
+    for page in ["/messages", "/audit", "/women"] {
+        c.goto(&t.url(page)).await.unwrap();
+        c.find(Locator::Css("form[method=get] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until("the filtered list", || async {
+            c.current_url().await.unwrap().query().is_some()
+        })
+        .await;
+        let links = c
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                (async () => {
+                  const out = [];
+                  for (const a of document.querySelectorAll('main a[href*="?"], a[href$=".csv"], a[href*=".csv?"]')) {
+                    const r = await fetch(a.getAttribute('href'), { credentials: 'same-origin' });
+                    out.push([a.getAttribute('href'), r.status]);
+                  }
+                  return out;
+                })().then(done, e => done([[String(e), 0]]));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        for l in links.as_array().unwrap() {
+            submitted += 1;
+            if l[1].as_u64() != Some(200) {
+                wrong.push(format!("{page}: link {} answered {}", l[0], l[1]));
+            }
+        }
+    }
+    assert!(submitted >= 20, "only {submitted} forms were found");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -1402,7 +1402,7 @@ async fn every_console_page_is_private_uncached_unframed_and_scripted_only_by_it
 }
 
 /// The catalogue of one language, read from its file beside the templates.
-fn catalogue(lang: &str) -> Vec<(String, String)> {
+pub(crate) fn catalogue(lang: &str) -> Vec<(String, String)> {
     let path = format!("{}/console/i18n/{lang}.toml", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path)
         .unwrap()
@@ -1415,7 +1415,7 @@ fn catalogue(lang: &str) -> Vec<(String, String)> {
 
 /// What a reader sees of a page: its text and the words of its fields'
 /// hints and labels, without markup, scripts or styles.
-fn visible_text(html: &str) -> String {
+pub(crate) fn visible_text(html: &str) -> String {
     let mut rest = html.to_string();
     // Scripts, styles, and texts being edited (a campaign's texts in every
     // language are data, not the interface's words).
@@ -1465,7 +1465,7 @@ fn visible_text(html: &str) -> String {
 
 /// Whether `word` stands in `text` as a word of its own (not inside another
 /// word, nor part of a key such as `missed-visit` or `checkup/before-3d`).
-fn holds_word(text: &str, word: &str) -> bool {
+pub(crate) fn holds_word(text: &str, word: &str) -> bool {
     let ascii = word.is_ascii();
     text.match_indices(word).any(|(at, _)| {
         if !ascii {

@@ -2,12 +2,13 @@
 
 use super::{cookie, render, word, words, Signed, COOKIE};
 use crate::services::access::{hash_password, new_password, verify_password as verify};
+use crate::web::form::{Form, Query};
 use crate::web::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 

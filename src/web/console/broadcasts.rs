@@ -6,12 +6,13 @@
 use super::{error_page, page, Signed};
 use crate::services::broadcasts::NewBroadcast;
 use crate::store::{Audience, Stage};
+use crate::web::form::Form;
 use crate::web::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tera::Context;

@@ -6,12 +6,13 @@ use super::pages::{campaign_page, campaigns_page, Refusal};
 use super::{error_page, said_no, Signed};
 use crate::domain::schedule::{parse_hhmm, TriggerAnchor};
 use crate::store::{StepSeed, WechatVariant};
+use crate::web::form::Form;
 use crate::web::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {

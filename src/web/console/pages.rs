@@ -3,12 +3,13 @@
 
 use super::{error_page, page, Signed};
 use crate::store::{MessageLogFilter, WechatVariant};
+use crate::web::form::{Form, Query};
 use crate::web::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use tera::Context;

@@ -8,12 +8,13 @@ use super::pages::{woman_page, Refusal};
 use super::{error_page, page, refused, said_no, Signed};
 use crate::services::enrollment::EnrollmentInput;
 use crate::services::AppError;
+use crate::web::form::Form;
 use crate::web::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use tera::Context;
 
