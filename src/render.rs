@@ -1034,6 +1034,21 @@ mod tests {
         }
     }
 
+    /// Issue 34: her question ended the officer's text in doubled
+    /// punctuation ("…可以周三去吗？。"). Her words are quoted as written.
+    #[test]
+    fn the_officer_reads_her_question_quoted_as_she_wrote_it() {
+        let t = SystemTexts::default();
+        let ctx = |text: &str| serde_json::json!({"name": "王秀英", "code": "12", "text": text});
+        let zh = t.render("officer-question", "zh-CN", &ctx("可以周三去吗？"));
+        assert_eq!(zh, "王秀英（编号12）留言：“可以周三去吗？”请尽快联系她。");
+        let en = t.render("officer-question", "en", &ctx("Can I come on Wednesday?"));
+        assert_eq!(
+            en,
+            "王秀英 (no. 12) wrote: \"Can I come on Wednesday?\" Please get in touch with her."
+        );
+    }
+
     #[test]
     fn every_system_text_file_is_compiled_in() {
         for lang in LANGUAGES {

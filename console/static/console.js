@@ -44,3 +44,17 @@
     update();
   });
 })();
+
+// The sign-in page's language link keeps the code being typed.
+(function () {
+  "use strict";
+  var code = document.getElementById("code");
+  var link = document.querySelector(".sign-in .switch a");
+  if (!code || !link) return;
+  var base = link.getAttribute("href").split("&code=")[0];
+  function keep() {
+    var v = code.value.trim();
+    link.setAttribute("href", v ? base + "&code=" + encodeURIComponent(v) : base);
+  }
+  code.addEventListener("input", keep);
+})();

@@ -54,7 +54,7 @@ pub async fn run(ctx: Ctx, cmd: StaffCmd) -> Result<()> {
             wecom_userid,
         } => {
             let phone = phone
-                .map(|p| crate::domain::Phone::parse(&p, app.config.region()))
+                .map(|p| crate::domain::Phone::parse_mobile(&p, app.config.region()))
                 .transpose()?;
             let id = app
                 .access

@@ -210,11 +210,48 @@ impl Language {
 
     /// Every spelling, for messages and forms.
     pub const CODES: &'static [&'static str] = &["zh-CN", "en"];
+
+    /// A language as a roster or a form writes it: its code (any case),
+    /// `zh`, or its name as a county office types it (中文, 汉语, 普通话,
+    /// 英文, 英语, Chinese, English).
+    pub fn from_written(s: &str) -> Option<Language> {
+        let s = s.trim();
+        let named = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(s));
+        if named(&[
+            "zh-CN",
+            "zh",
+            "zh_CN",
+            "zh-Hans",
+            "中文",
+            "汉语",
+            "普通话",
+            "简体中文",
+            "Chinese",
+        ]) {
+            Some(Language::ZhCn)
+        } else if named(&["en", "英文", "英语", "English"]) {
+            Some(Language::En)
+        } else {
+            None
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 34: a roster's 语言 column reading 中文 was refused.
+    #[test]
+    fn a_language_is_read_as_a_county_office_writes_it() {
+        for zh in ["zh-CN", "ZH-cn", "zh", "中文", " 汉语 ", "普通话"] {
+            assert_eq!(Language::from_written(zh), Some(Language::ZhCn), "{zh}");
+        }
+        for en in ["en", "EN", "英文", "英语", "English"] {
+            assert_eq!(Language::from_written(en), Some(Language::En), "{en}");
+        }
+        assert_eq!(Language::from_written("藏语"), None);
+    }
 
     #[test]
     fn every_value_round_trips_through_its_spelling() {

@@ -11,6 +11,8 @@ pub enum PhoneError {
     Unparseable,
     #[error("not a valid number for its region")]
     Invalid,
+    #[error("not a mobile number (a landline or service number cannot receive texts)")]
+    NotMobile,
 }
 
 /// A phone number in E.164 form (`+8613812345678`).
@@ -45,6 +47,22 @@ impl Phone {
             return Err(PhoneError::Invalid);
         }
         Ok(Phone(n.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    /// Parses the number texts are sent to: as [`Phone::parse`], and a
+    /// mobile number by its region's numbering plan (libphonenumber's
+    /// metadata: a Chinese `010 1234 5678` is a fixed line and refused;
+    /// where the plan cannot tell the two apart, as in the US, it is taken).
+    pub fn parse_mobile(
+        raw: &str,
+        default_region: phonenumber::country::Id,
+    ) -> Result<Self, PhoneError> {
+        let phone = Self::parse(raw, default_region)?;
+        let n = phonenumber::parse(None, &phone.0).map_err(|_| PhoneError::Unparseable)?;
+        match n.number_type(&phonenumber::metadata::DATABASE) {
+            phonenumber::Type::Mobile | phonenumber::Type::FixedLineOrMobile => Ok(phone),
+            _ => Err(PhoneError::NotMobile),
+        }
     }
 
     /// Trusts a value already stored in E.164 form.
@@ -89,6 +107,30 @@ pub fn region(code: &str) -> Option<phonenumber::country::Id> {
 mod tests {
     use super::*;
     use phonenumber::country::Id::CN;
+
+    /// Issue 34: a Beijing landline was taken as her mobile. China's
+    /// numbering plan (libphonenumber's metadata for CN): mobiles are
+    /// eleven digits starting 13-19, fixed lines an area code and a local
+    /// number.
+    #[test]
+    fn texts_go_only_to_a_mobile_number() {
+        assert_eq!(
+            Phone::parse_mobile("13812345678", CN).unwrap().as_str(),
+            "+8613812345678"
+        );
+        assert_eq!(
+            Phone::parse_mobile("01012345678", CN),
+            Err(PhoneError::NotMobile)
+        );
+        assert_eq!(
+            Phone::parse_mobile("020 8765 4321", CN),
+            Err(PhoneError::NotMobile)
+        );
+        // A landline is still a phone number where any number will do.
+        assert!(Phone::parse("01012345678", CN).is_ok());
+        // Where the plan cannot tell (the US), the number is taken.
+        assert!(Phone::parse_mobile("+1 415 555 2671", CN).is_ok());
+    }
 
     #[test]
     fn national_and_international_forms_normalise_to_e164() {

@@ -110,7 +110,7 @@ pub fn validate(
             "holds a line break or another control character",
         ));
     }
-    let phone = Phone::parse(&input.phone, config.region())?;
+    let phone = Phone::parse_mobile(&input.phone, config.region())?;
     let dates = PregnancyDates::parse(
         date_field("lmp", &input.lmp)?,
         date_field("edd", &input.edd)?,
@@ -119,13 +119,7 @@ pub fn validate(
     dates.check_registration(today)?;
     let language = match non_empty(&input.language) {
         None => config.default_language,
-        Some(l) => crate::domain::Language::ALL
-            .iter()
-            .copied()
-            .find(|k| {
-                k.as_str().eq_ignore_ascii_case(l)
-                    || (l.eq_ignore_ascii_case("zh") && *k == crate::domain::Language::ZhCn)
-            })
+        Some(l) => crate::domain::Language::from_written(l)
             .ok_or_else(|| InputError::Language(l.to_string()))?,
     };
     let plan_key = non_empty(&input.care_plan).unwrap_or(&config.care_plan);

@@ -238,7 +238,10 @@ impl Inbound {
         };
         if let (true, Some(o)) = (self.config.inbound.forward_to_officer, &officer) {
             let m = self.store.inbound(id).await?;
-            let excerpt: String = m.text.chars().take(40).collect();
+            let mut excerpt: String = m.text.trim().chars().take(40).collect();
+            if m.text.trim().chars().count() > 40 {
+                excerpt.push('…');
+            }
             let body = self.texts.render(
                 "officer-question",
                 o.language,

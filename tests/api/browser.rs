@@ -431,7 +431,7 @@ const done = arguments[arguments.length - 1];
 
 #[tokio::test]
 async fn every_console_form_and_filter_submitted_empty_in_chromium_answers_a_chinese_page() {
-    let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    let t = spawn_app_with(|_| {}, "2026-12-12 08:30").await;
     let id = t
         .app
         .store
@@ -561,6 +561,25 @@ async fn every_console_form_and_filter_submitted_empty_in_chromium_answers_a_chi
             )
             .await
             .unwrap();
+        if page == "/messages" {
+            // Issue 34: the status column broke one character per line.
+            // Each status is one line box (a Range's client rects), even
+            // at a phone's width.
+            c.set_window_size(390, 844).await.unwrap();
+            let lines = c
+                .execute(
+                    r#"return [...document.querySelectorAll('td[class^="status-"]')].map(td => {
+                         const r = document.createRange(); r.selectNodeContents(td);
+                         return r.getClientRects().length; });"#,
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let lines: Vec<u64> = serde_json::from_value(lines).unwrap();
+            assert!(!lines.is_empty(), "the log lists messages");
+            assert!(lines.iter().all(|&n| n == 1), "status lines: {lines:?}");
+            c.set_window_size(1100, 900).await.unwrap();
+        }
         for l in links.as_array().unwrap() {
             submitted += 1;
             if l[1].as_u64() != Some(200) {

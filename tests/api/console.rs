@@ -512,6 +512,18 @@ async fn an_administrator_previews_saves_publishes_and_stops_a_broadcast() {
         html.contains("女0您好") || html.contains("女1您好"),
         "{html}"
     );
+    // Issue 34: 孕期 with its weeks left empty (as the browser sends them)
+    // means any week of pregnancy, and was refused.
+    let mut pregnant = form("preview", "{{ name }}您好，本周二免费产检。");
+    pregnant.retain(|(k, _)| *k != "stage");
+    pregnant.extend([
+        ("stage", "pregnant".to_string()),
+        ("weeks_from", String::new()),
+        ("weeks_to", String::new()),
+    ]);
+    let (status, html) = b.post_owned("/broadcasts", &pregnant).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("接收人数: 3"), "{html}");
     assert!(
         t.app.store.broadcasts().await.unwrap().is_empty(),
         "a preview saves nothing"
@@ -1966,6 +1978,16 @@ async fn the_sign_in_page_speaks_either_language_and_keeps_the_code_typed() {
         html.contains("Wrong staff code or password") && html.contains("value=\"OFA\""),
         "{html}"
     );
+    // Issue 34: switching language on that page kept nothing she typed.
+    // Its link carries the code, and the page it opens holds it.
+    assert!(
+        html.contains("href=\"/login?lang=zh-CN&amp;code=OFA\""),
+        "{html}"
+    );
+    let zh = t.get_text("/login?lang=zh-CN&code=OFA").await;
+    assert!(zh.contains("登录") && zh.contains("value=\"OFA\""), "{zh}");
+    // The page's script keeps the link up to date as she types.
+    assert!(zh.contains("<script src=\"/static/console.js\""), "{zh}");
 }
 
 #[tokio::test]

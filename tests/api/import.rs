@@ -380,3 +380,31 @@ async fn a_row_naming_an_officer_not_on_the_staff_list_is_imported_and_named_by_
         expected.iter().map(|l| (*l, "V001-O2")).collect::<Vec<_>>()
     );
 }
+
+/// Issue 34, as a county office writes its roster: 语言 reads 中文 or 英文
+/// (refused before), and a landline (a Beijing 010 number, which cannot
+/// receive texts; China's numbering plan in libphonenumber's metadata) is
+/// refused by its line instead of being taken as her mobile.
+#[tokio::test]
+async fn a_roster_may_name_languages_in_chinese_and_a_landline_is_refused_by_line() {
+    let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    let csv = "姓名,手机号,末次月经,村,语言\n\
+               王秀英,13812340001,2026-09-01,V001,中文\n\
+               李桂兰,13812340002,2026-09-02,V001,英文\n\
+               张丽,01012345678,2026-09-03,V001,中文\n";
+    let r = t
+        .import_csv(csv.as_bytes().to_vec(), "roster:office.csv")
+        .await
+        .unwrap();
+    assert_eq!(r.created, 2, "{:?}", r.refused);
+    assert_eq!(r.refused.len(), 1, "{:?}", r.refused);
+    let line = format!("{:?}", r.refused[0]);
+    assert!(line.contains('4') && line.contains("mobile"), "{line}");
+    let mut langs = vec![];
+    for p in ["+8613812340001", "+8613812340002"] {
+        let id = t.app.store.woman_by_phone(p).await.unwrap().unwrap();
+        langs.push(t.app.store.woman(id).await.unwrap().language);
+    }
+    use careminder::domain::Language;
+    assert_eq!(langs, [Language::ZhCn, Language::En]);
+}

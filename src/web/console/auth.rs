@@ -73,6 +73,15 @@ fn login_page(
     ctx.insert("t", &words(lang));
     ctx.insert("lang", lang);
     ctx.insert("code", code);
+    // The language link keeps the code typed ("&code=…", escaped in the page).
+    let keep = match code {
+        "" => String::new(),
+        c => format!(
+            "&{}",
+            serde_urlencoded::to_string([("code", c)]).unwrap_or_default()
+        ),
+    };
+    ctx.insert("keep", &keep);
     ctx.insert("login_csrf", token);
     ctx.insert("error", &error);
     let mut r = render("login.html", &ctx);
@@ -92,6 +101,10 @@ fn login_page(
 struct LoginQuery {
     #[serde(default)]
     lang: String,
+    /// The code typed before switching language (the page's language link
+    /// carries it).
+    #[serde(default)]
+    code: String,
 }
 
 /// The language asked for on the sign-in page ("en" or "zh-CN"), or the
@@ -105,7 +118,8 @@ fn login_language<'a>(app: &'a AppState, asked: &'a str) -> &'a str {
 
 async fn login_form(State(app): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
     let lang = login_language(&app, &q.lang);
-    login_page(&app, &random_token(), lang, "", None, StatusCode::OK)
+    let code = q.code.trim().chars().take(64).collect::<String>();
+    login_page(&app, &random_token(), lang, &code, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]

@@ -71,20 +71,23 @@ fn request(app: &AppState, f: &BroadcastForm) -> Result<NewBroadcast, String> {
     let at = chrono::NaiveDateTime::parse_from_str(f.send_at.trim(), "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(f.send_at.trim(), "%Y-%m-%d %H:%M"))
         .map_err(|_| "send_at: a date and time, such as 2026-12-08 10:00".to_string())?;
-    let weeks = |v: &str, what: &str| {
-        v.trim()
+    // Weeks left empty: from the first week, to the last (issue 34: 孕期
+    // with no weeks meant "any week", and was refused).
+    let weeks = |v: &str, what: &str, empty: i64| match v.trim() {
+        "" => Ok(empty),
+        v => v
             .parse::<i64>()
-            .map_err(|_| format!("{what}: a number of weeks"))
+            .map_err(|_| format!("{what}: a number of weeks")),
     };
     let stage = match f.stage.as_str() {
         "" | "any" => Stage::Any,
         "pregnant" => Stage::Pregnant {
-            weeks_from: weeks(&f.weeks_from, "weeks_from")?,
-            weeks_to: weeks(&f.weeks_to, "weeks_to")?,
+            weeks_from: weeks(&f.weeks_from, "weeks_from", 0)?,
+            weeks_to: weeks(&f.weeks_to, "weeks_to", 52)?,
         },
         "postpartum" => Stage::Postpartum {
-            weeks_from: weeks(&f.weeks_from, "weeks_from")?,
-            weeks_to: weeks(&f.weeks_to, "weeks_to")?,
+            weeks_from: weeks(&f.weeks_from, "weeks_from", 0)?,
+            weeks_to: weeks(&f.weeks_to, "weeks_to", 52)?,
         },
         other => {
             return Err(format!(
