@@ -71,6 +71,9 @@ pub struct Metrics {
     pub job_runs: Family<JobLabel, Counter>,
     /// Scheduler stages that failed (each fails alone; the others go on).
     pub stage_failures: Family<StageLabel, Counter>,
+    /// Console sign-ins answered after a pause (their address had failed
+    /// too often).
+    pub sign_ins_slowed: Counter,
     messages: Family<MessageLabels, Gauge>,
     queue_due: Gauge,
     oldest_due_seconds: Gauge,
@@ -124,6 +127,12 @@ impl Default for Metrics {
             "Scheduler stages that failed, by stage; the other stages of the pass still ran",
             stage_failures.clone(),
         );
+        let sign_ins_slowed = Counter::default();
+        r.register(
+            "careminder_sign_ins_slowed",
+            "Console sign-ins answered after a pause because their address had failed too often",
+            sign_ins_slowed.clone(),
+        );
         let messages = Family::<MessageLabels, Gauge>::default();
         r.register(
             "careminder_messages",
@@ -157,6 +166,7 @@ impl Default for Metrics {
             webhook_rejections,
             job_runs,
             stage_failures,
+            sign_ins_slowed,
             messages,
             queue_due,
             oldest_due_seconds,

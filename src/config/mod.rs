@@ -247,11 +247,17 @@ pub struct PlannerConfig {
 pub struct ConsoleConfig {
     /// Hours a sign-in lasts (by the service's clock).
     pub session_hours: i64,
+    /// How long a sign-in from an address past its free failures waits
+    /// before it is judged (milliseconds; see `services::access`).
+    pub sign_in_slowdown_ms: u64,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        Self { session_hours: 12 }
+        Self {
+            session_hours: 12,
+            sign_in_slowdown_ms: 3000,
+        }
     }
 }
 

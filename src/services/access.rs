@@ -151,14 +151,23 @@ pub fn new_password() -> String {
         .collect()
 }
 
-/// Failed sign-ins, counted per staff code and per client address. The
-/// first few are free (5 per code, 20 per address); after them each try
-/// waits for a delay that doubles with every further failure, from 30
-/// seconds up to 15 minutes; an hour without failures forgets them, and
-/// signing in clears the code's. There is no budget shared by everyone:
-/// one address guessing at made-up codes slows only itself, and one
-/// code's guesser slows only that code. The counts live in the database:
-/// every process on it sees the same ones, and a restart forgets none.
+/// Failed sign-ins, counted per staff code and per client address.
+///
+/// - **Per account** (5 free): after them each try for that code waits for
+///   a delay that doubles with every further failure, from 30 seconds up
+///   to 15 minutes, whatever the address. This is what stops a guesser.
+/// - **Per address** (20 free): an address past them is *slowed*, never
+///   locked: each of its tries is answered after a pause
+///   (`console.sign_in_slowdown_ms`) and then judged as any other. A
+///   county office shares one address, so a flood of made-up codes from it
+///   must not keep out the administrator who types the right password
+///   there (issue 34); the pause costs her seconds and a sprayer most of
+///   his rate, and it is the same for real and made-up codes, so its
+///   timing names no account.
+///
+/// An hour without failures forgets them, and signing in clears the
+/// code's. The counts live in the database: every process on it sees the
+/// same ones, and a restart forgets none.
 #[derive(Clone)]
 pub struct SignInLimits {
     store: Store,
@@ -181,33 +190,35 @@ impl SignInLimits {
         Self { store }
     }
 
-    fn keys(code: &str, address: &str) -> [(String, u32); 2] {
-        [
-            (format!("code:{code}"), FREE_PER_CODE),
-            (format!("addr:{address}"), FREE_PER_ADDRESS),
-        ]
+    fn keys(code: &str, address: &str) -> [String; 2] {
+        [format!("code:{code}"), format!("addr:{address}")]
     }
 
-    /// How long this try must still wait (`None`: it may go ahead).
+    /// How long a try for this code must still wait (`None`: it may go
+    /// ahead).
     pub async fn wait(
         &self,
         code: &str,
-        address: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<chrono::Duration>, AppError> {
-        let mut longest = None;
-        for (key, free) in Self::keys(code, address) {
-            // The longest delay (15 minutes) ends before failures are
-            // forgotten: an old count never makes a try wait.
-            let Some((n, last)) = self.store.sign_in_failures(&key).await? else {
-                continue;
-            };
-            let until = last + delay(u32::try_from(n).unwrap_or(u32::MAX), free);
-            if until > now {
-                longest = longest.max(Some(until - now));
-            }
-        }
-        Ok(longest)
+        // The longest delay (15 minutes) ends before failures are
+        // forgotten: an old count never makes a try wait.
+        let Some((n, last)) = self.store.sign_in_failures(&format!("code:{code}")).await? else {
+            return Ok(None);
+        };
+        let until = last + delay(u32::try_from(n).unwrap_or(u32::MAX), FREE_PER_CODE);
+        Ok((until > now).then(|| until - now))
+    }
+
+    /// Whether tries from this address are answered after a pause: it has
+    /// failed more than its free tries within the last hour.
+    pub async fn slowed(&self, address: &str, now: DateTime<Utc>) -> Result<bool, AppError> {
+        let forget = now - chrono::Duration::minutes(FORGET_AFTER_MINUTES);
+        Ok(self
+            .store
+            .sign_in_failures(&format!("addr:{address}"))
+            .await?
+            .is_some_and(|(n, last)| n >= i64::from(FREE_PER_ADDRESS) && last > forget))
     }
 
     /// A wrong code or password from `address`.
@@ -218,7 +229,7 @@ impl SignInLimits {
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
         let forget = now - chrono::Duration::minutes(FORGET_AFTER_MINUTES);
-        for (key, _) in Self::keys(code, address) {
+        for key in Self::keys(code, address) {
             self.store.sign_in_failed(&key, now, forget).await?;
         }
         Ok(())

@@ -161,18 +161,18 @@ async fn sign_in_failures_counted_by_one_process_slow_the_next_try_on_another() 
     };
     fail("V001-O1", 5, now).await;
     // The sixth try on that code waits, whichever process it reaches.
-    let wait = b.sign_in_limits.wait("V001-O1", "10.0.0.9", now).await;
+    let wait = b.sign_in_limits.wait("V001-O1", now).await;
     assert_eq!(wait.unwrap(), Some(Duration::seconds(30)));
     // Signing in on one process clears the code's failures for all.
     b.sign_in_limits.succeeded("V001-O1").await.unwrap();
-    let wait = a.app.sign_in_limits.wait("V001-O1", "10.0.0.9", now).await;
+    let wait = a.app.sign_in_limits.wait("V001-O1", now).await;
     assert_eq!(wait.unwrap(), None);
     // An hour without failures forgets them: the next failure counts as
     // the first (remembered, it would be the seventh and wait 2 minutes).
     fail("V002-O1", 6, now).await;
     let later = now + Duration::minutes(61);
     fail("V002-O1", 1, later).await;
-    let wait = b.sign_in_limits.wait("V002-O1", "10.0.0.9", later).await;
+    let wait = b.sign_in_limits.wait("V002-O1", later).await;
     assert_eq!(wait.unwrap(), None);
 }
 

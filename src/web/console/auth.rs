@@ -185,7 +185,7 @@ async fn login(
     }
     let address = client_address(&headers, &ext);
     let now = app.clock.now();
-    let wait = match app.sign_in_limits.wait(&code, &address, now).await {
+    let wait = match app.sign_in_limits.wait(&code, now).await {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "sign-in limits unreadable");
@@ -208,6 +208,23 @@ async fn login(
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return r;
+    }
+    // An address that failed too often is slowed, not refused: the same
+    // pause for every code, then judged as any other try.
+    match app.sign_in_limits.slowed(&address, now).await {
+        Ok(true) => {
+            app.metrics.sign_ins_slowed.inc();
+            tracing::warn!("sign-in from an address that failed too often: slowed");
+            tokio::time::sleep(std::time::Duration::from_millis(
+                app.config.console.sign_in_slowdown_ms,
+            ))
+            .await;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in limits unreadable");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
     }
     let found = match app.store.staff_credentials(&code).await {
         Ok(f) => f,
