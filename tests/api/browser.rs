@@ -529,6 +529,20 @@ async fn every_console_form_and_filter_submitted_empty_in_chromium_answers_a_chi
                 || (status == 422 && is_page))
             {
                 wrong.push(format!("{page}: POST {url} answered {status}: {body:.200}"));
+            } else if is_page {
+                // Its reason in Chinese too (refusals were English).
+                let text = crate::console::visible_text(body);
+                for w in &english {
+                    if crate::console::holds_word(&text, w) {
+                        wrong.push(format!("{page}: POST {url} shows English {w:?}"));
+                    }
+                }
+                if let Some(alert) = body.split("role=\"alert\">").nth(1) {
+                    let alert = &alert[..alert.find('<').unwrap_or(alert.len())];
+                    if alert.contains("未能完成") {
+                        wrong.push(format!("{page}: POST {url} refused in English: {alert}"));
+                    }
+                }
             }
         }
     }

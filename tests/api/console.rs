@@ -1806,7 +1806,8 @@ async fn a_refused_visit_birth_or_date_keeps_what_was_typed_with_the_reason_besi
         assert!(form.contains(typed), "{typed} kept: {form}");
     }
     assert!(
-        form.contains("role=\"alert\">2027-03-01 is in the future"),
+        form.contains("role=\"alert\">日期：2027-03-01 晚于今天")
+            || form.contains("role=\"alert\">2027-03-01 晚于今天"),
         "the reason beside the form: {form}"
     );
     assert!(html.contains("王秀英"), "on her page");
@@ -1827,7 +1828,7 @@ async fn a_refused_visit_birth_or_date_keeps_what_was_typed_with_the_reason_besi
         "{html}"
     );
     assert!(
-        html.contains("value=\"县医院\"") && html.contains("20 weeks"),
+        html.contains("value=\"县医院\"") && html.contains("不满 20 孕周"),
         "{html}"
     );
     assert!(!html.contains("<details class=\"card\" open><summary>记录访视"));
@@ -1919,7 +1920,7 @@ async fn a_refused_campaign_step_or_template_form_comes_back_filled_in_with_its_
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        html.contains("role=\"alert\">days: a whole number") && html.contains("value=\"extra\""),
+        html.contains("role=\"alert\">天数：请填写整数") && html.contains("value=\"extra\""),
         "{html}"
     );
     // A WeChat field without '=': the three fields as typed, the reason beside them.

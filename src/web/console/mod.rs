@@ -17,6 +17,7 @@ mod broadcasts;
 mod campaigns;
 mod pages;
 mod records;
+mod refusal;
 mod reports;
 
 use crate::store::{Area, StaffRow};
@@ -142,6 +143,7 @@ fn tera() -> &'static Tera {
     static T: OnceLock<Tera> = OnceLock::new();
     T.get_or_init(|| {
         let mut t = Tera::default();
+        t.register_filter("refusal", refusal::filter);
         t.add_raw_templates(TEMPLATES.iter().copied())
             .expect("console templates compile (checked by tests)");
         t
