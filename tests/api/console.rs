@@ -966,7 +966,10 @@ async fn the_editor_refuses_a_broken_text_beside_its_field_and_a_saved_text_is_u
         "who, and what changed"
     );
     let (_, audit) = b.get("/audit").await;
-    assert!(audit.contains("text_saved"));
+    assert!(
+        audit.contains("保存文本") || audit.contains("Text saved"),
+        "the action in words, not its code"
+    );
 }
 
 #[tokio::test]
