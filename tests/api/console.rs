@@ -2041,3 +2041,92 @@ async fn a_refused_answer_comes_back_under_her_question_as_typed() {
         "{card}"
     );
 }
+
+/// Issue 32 in the console: her officer grades her on her page (a colour,
+/// purple with its infection, the reasons), sees the grade and its
+/// history there, and a refused grade comes back beside its form in
+/// Chinese. The grade is her care team's: never in a text to her.
+#[tokio::test]
+async fn her_officer_grades_her_risk_on_her_page_and_sees_its_history() {
+    let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    county(&t).await;
+    // Her officer, reading Chinese.
+    add_staff_in(
+        &t,
+        "OFZ",
+        "officer",
+        Some("V001"),
+        Some("T1"),
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut w = woman("赵敏", "13812345670", "2026-08-01");
+    w.officer = Some("OFZ".into());
+    let wa = t
+        .app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    let mut b = Browser::new(&t);
+    b.sign_in("OFZ", PASSWORD).await;
+    let page = format!("/women/{wa}");
+    let (_, html) = b.get(&page).await;
+    assert!(
+        html.contains("妊娠风险") && html.contains("未评估"),
+        "{html}"
+    );
+    let csrf = b.csrf().await;
+    // Nothing chosen: refused beside the form, in Chinese.
+    let (status, html) = b
+        .post(
+            &format!("{page}/risk"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("colour", ""),
+                ("on", ""),
+                ("reasons", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("role=\"alert\">风险等级：请选择颜色"),
+        "{html}"
+    );
+    // Red, and purple for hepatitis B, as the form posts its boxes.
+    let (status, _) = b
+        .post(
+            &format!("{page}/risk"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("colour", "red"),
+                ("purple", "on"),
+                ("infections", "hepatitis_b"),
+                ("on", "2026-11-30"),
+                ("reasons", "重度子痫前期"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = b.get(&page).await;
+    assert!(
+        html.contains("红色（高风险） + 紫色（传染病：乙肝）")
+            && html.contains("2026-11-30")
+            && html.contains("重度子痫前期"),
+        "{html}"
+    );
+    // Reading a high-risk woman's grade history is audited.
+    let audit = t.app.store.audit_log(50).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "risk_graded" && a.actor == "OFZ"));
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "risk_viewed" && a.actor == "OFZ"));
+    // Another township's officer cannot open her page at all.
+    let mut other = Browser::new(&t);
+    other.sign_in("OFB", PASSWORD).await;
+    assert_eq!(other.get(&page).await.0, StatusCode::NOT_FOUND);
+}

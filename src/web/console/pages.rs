@@ -567,7 +567,26 @@ pub(super) async fn woman_page(
             })
         })
         .collect();
+    // Her risk grade, for her care team only (the service checks; anyone
+    // else sees no card). Reading a high-risk woman's history is audited.
+    let (risk, risk_history) = risk_of(app, s, id).await?;
     let mut ctx = Context::new();
+    ctx.insert("risk", &risk);
+    ctx.insert("risk_history", &risk_history);
+    ctx.insert(
+        "colours",
+        &crate::domain::risk::Colour::ALL
+            .iter()
+            .map(|c| serde_json::json!({"value": c.as_str(), "name": c.name(s.lang())}))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert(
+        "infections",
+        &crate::domain::risk::Infection::ALL
+            .iter()
+            .map(|i| serde_json::json!({"value": i.as_str(), "name": i.name(s.lang())}))
+            .collect::<Vec<_>>(),
+    );
     ctx.insert("woman", &w);
     ctx.insert(
         "phone_tail",
@@ -603,6 +622,46 @@ pub(super) async fn woman_page(
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(r)
+}
+
+/// Her grade as it stands and its history, in the reader's words; `None`
+/// when the reader is not her care team or she has no pregnancy in care.
+async fn risk_of(
+    app: &AppState,
+    s: &Signed,
+    id: i64,
+) -> Result<(Option<serde_json::Value>, Vec<serde_json::Value>), Response> {
+    use crate::services::AppError;
+    let by = s.staff.code.as_str();
+    let lang = s.lang();
+    let state = match app.risk.state(id, by).await {
+        Ok(state) => state,
+        Err(AppError::Refused(_) | AppError::Forbidden(_))
+        | Err(AppError::Store(crate::store::StoreError::NotFound(_))) => return Ok((None, vec![])),
+        Err(e) => return Err(internal(e)),
+    };
+    let history = app
+        .risk
+        .history(id, by)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|h| {
+            serde_json::json!({
+                "on": h.assessed_on, "grade": h.grade.describe(lang), "reasons": h.reasons,
+                "by": h.recorded_by, "postpartum": h.postpartum,
+            })
+        })
+        .collect();
+    let risk = serde_json::json!({
+        "describe": state.grade.describe(lang),
+        "colour": state.grade.colour.map(|c| c.as_str()),
+        "purple": state.grade.purple,
+        "assessed_on": state.assessed_on,
+        "case_manager": state.case_manager,
+        "delivery_hospital": state.delivery_hospital,
+    });
+    Ok((Some(risk), history))
 }
 
 /// Notes in the audit log that a member of staff saw a woman's whole number.

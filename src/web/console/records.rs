@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/women/{id}/birth", post(birth))
         .route("/women/{id}/dates", post(dates))
         .route("/women/{id}/move", post(move_woman))
+        .route("/women/{id}/risk", post(grade))
         .route("/women/{id}/transfer", get(transfer_page))
         .route("/import", get(import_form).post(import))
 }
@@ -116,6 +117,61 @@ async fn form_again(
         }
         Err(e) => refused(s, e),
     }
+}
+
+#[derive(Deserialize)]
+struct RiskForm {
+    #[serde(default)]
+    csrf: String,
+    /// green, yellow, orange, red, or empty (purple alone).
+    #[serde(default)]
+    colour: String,
+    /// The purple checkbox ("on" when ticked).
+    #[serde(default)]
+    purple: Option<String>,
+    /// The infections ticked (one field per box).
+    #[serde(default)]
+    infections: Vec<String>,
+    #[serde(default)]
+    on: String,
+    #[serde(default)]
+    reasons: String,
+}
+
+/// Her care team grades (or re-grades) her pregnancy.
+async fn grade(
+    State(app): State<AppState>,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<RiskForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    in_area(&app, &s, id).await?;
+    let mut words = f.colour.trim().to_string();
+    if f.purple.is_some() || !f.infections.is_empty() {
+        words.push_str(" purple");
+    }
+    let input = crate::services::risk::GradeInput {
+        grade: words,
+        infections: f.infections.clone(),
+        on: opt(&f.on).map(str::to_string),
+        reasons: opt(&f.reasons).map(str::to_string),
+    };
+    if let Err(e) = app
+        .risk
+        .grade(id, &input, "console", s.staff.code.as_str())
+        .await
+    {
+        let purple = if f.purple.is_some() { "on" } else { "" };
+        let typed = [
+            ("colour", f.colour.as_str()),
+            ("purple", purple),
+            ("on", &f.on),
+            ("reasons", &f.reasons),
+        ];
+        return Err(form_again(&app, &s, id, "risk", &typed, e).await);
+    }
+    Ok(Redirect::to(&format!("/women/{id}")).into_response())
 }
 
 fn opt(s: &str) -> Option<&str> {

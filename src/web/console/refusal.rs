@@ -210,6 +210,26 @@ const ZH: &[(&str, &str)] = &[
     ),
     (r"^cron: (?P<e>.*)$", "重复规则（cron）：$e"),
     (
+        r"^grade: give a colour or purple",
+        "风险等级：请选择颜色，或勾选紫色",
+    ),
+    (
+        r"^grade: \x22(?P<v>.*)\x22 is not a colour of the risk scale",
+        "风险等级：“$v”不是风险颜色（绿、黄、橙、红、紫）",
+    ),
+    (
+        r"^grade: only one colour",
+        "风险等级：只能选一种颜色（紫色可以同时标注）",
+    ),
+    (
+        r"^infection: \x22(?P<v>.*)\x22 is not one of",
+        "传染病：“$v”不是艾滋病、梅毒、乙肝或其他",
+    ),
+    (
+        r"^on: (?P<d>\S+) is more than (?P<n>\d+) days after the birth \((?P<b>[^)]+)\)",
+        "日期：$d 距分娩（$b）超过 $n 天：风险评估到产后 42 天为止",
+    ),
+    (
         r"^days: a whole number, negative for before$",
         "天数：请填写整数，提前发送填负数",
     ),
@@ -237,6 +257,8 @@ const FIELDS: &[(&str, &str)] = &[
     ("lmp", "末次月经"),
     ("edd", "预产期"),
     ("dates", "日期"),
+    ("grade", "风险等级"),
+    ("infection", "传染病"),
     ("discharged_on", "出院日期"),
     ("live_born", "活产数"),
     ("officer", "负责人"),
@@ -424,6 +446,7 @@ mod tests {
             ("zh-CN text: template error: x", "中文文本：模板错误"),
             ("to: 2026-01-01 is not after from (2026-02-01)", "截止日期 2026-01-01"),
             ("grace_hours: at least 1", "至少 1 小时"),
+            ("grade: give a colour or purple (紫)", "请选择颜色"),
             ("days: a whole number, negative for before", "天数：请填写整数"),
             ("campaign key: lowercase letters, digits and -", "活动编号"),
             ("请选择要导入的文件", "请选择要导入的文件"),
