@@ -2130,3 +2130,108 @@ async fn her_officer_grades_her_risk_on_her_page_and_sees_its_history() {
     other.sign_in("OFB", PASSWORD).await;
     assert_eq!(other.get(&page).await.0, StatusCode::NOT_FOUND);
 }
+
+/// Issue 33 in the console: an administrator uploads a hospital's delivery
+/// register (Chinese headers, as the hospital's system exports it), sees
+/// what it recorded, what it refused by line, and decides the rows it
+/// could not match, each with a reason kept in the audit log.
+#[tokio::test]
+async fn an_administrator_uploads_a_delivery_register_and_decides_the_rows_to_match() {
+    let t = spawn_app_with(|_| {}, "2026-11-01 10:00").await;
+    add_staff_in(
+        &t,
+        "ADM",
+        "admin",
+        None,
+        None,
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let known = t
+        .enroll("王秀英", "13812340001", "2026-03-01")
+        .await
+        .woman_id();
+    t.at("2026-12-09 10:00");
+    let mut b = Browser::new(&t);
+    b.sign_in("ADM", PASSWORD).await;
+    let (status, html) = b.get("/registers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("登记册") && html.contains("待匹配 (0)"),
+        "{html}"
+    );
+    let csrf = b.csrf().await;
+    let register = "姓名,手机号,分娩日期,分娩地点\n\
+                    王秀英,13812340001,2026-12-05,县人民医院\n\
+                    张不在,13812349999,2026-12-06,县人民医院\n\
+                    ,,2026-12-06,县人民医院\n";
+    let boundary = "----careminder-test";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\ndeliveries\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"分娩登记.csv\"\r\nContent-Type: text/csv\r\n\r\n{register}\r\n--{boundary}--\r\n"
+    );
+    let r = b
+        .with_session(b.client.post(t.url("/registers")))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    // One recorded, one to match, one refused by its line, in Chinese.
+    assert!(
+        html.contains("已记录 1") && html.contains("待匹配 1") && html.contains("<td>4</td>"),
+        "{html}"
+    );
+    assert!(html.contains("没有身份证号、手机号或姓名"), "{html}");
+    assert!(
+        html.contains("没有对得上的在册孕产妇") && html.contains("张不在"),
+        "{html}"
+    );
+    let births = t.app.store.birth_recorded_on(known).await.unwrap();
+    assert_eq!(births.map(|d| d.to_string()).as_deref(), Some("2026-12-05"));
+    // Deciding a row needs a reason.
+    let row = careminder::services::registers::waiting(&t.app.care)
+        .await
+        .unwrap()[0]
+        .id;
+    let (status, html) = b
+        .post(
+            &format!("/registers/{row}/decide"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "dismiss"),
+                ("reason", ""),
+                ("woman_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("role=\"alert\">原因：请说明原因"), "{html}");
+    let (status, _) = b
+        .post(
+            &format!("/registers/{row}/decide"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "dismiss"),
+                ("reason", "外县户籍，在本院分娩"),
+                ("woman_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = b.get("/registers").await;
+    assert!(html.contains("待匹配 (0)"), "{html}");
+    let (_, audit) = b.get("/audit").await;
+    assert!(audit.contains("登记册行：不属于本县"), "{audit}");
+    // Officers do not see registers.
+    add_staff(&t, "OFA", "officer", Some("V001"), Some("T1")).await;
+    let mut o = Browser::new(&t);
+    o.sign_in("OFA", PASSWORD).await;
+    assert_eq!(o.get("/registers").await.0, StatusCode::FORBIDDEN);
+}

@@ -18,6 +18,7 @@ mod campaigns;
 mod pages;
 mod records;
 mod refusal;
+mod registers;
 mod reports;
 
 use crate::store::{Area, StaffRow};
@@ -108,6 +109,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../console/templates/register.html"),
     ),
     (
+        "registers.html",
+        include_str!("../../../console/templates/registers.html"),
+    ),
+    (
         "import.html",
         include_str!("../../../console/templates/import.html"),
     ),
@@ -157,6 +162,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(campaigns::router())
         .merge(broadcasts::router())
+        .merge(registers::router())
         .layer(axum::middleware::map_response(private_page))
         .route("/static/console.js", axum::routing::get(script))
         .route("/static/console.css", axum::routing::get(styles))

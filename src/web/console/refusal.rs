@@ -246,6 +246,34 @@ const ZH: &[(&str, &str)] = &[
         "步骤编号：只能使用小写字母、数字和 -",
     ),
     (r"^grace: 1 to 336 hours$", "有效时长：1 到 336 小时"),
+    (
+        r"^no registered pregnancy matches it$",
+        "没有对得上的在册孕产妇",
+    ),
+    (
+        r"^(?P<n>\d+) registered women match it \(women (?P<w>[^)]+)\)$",
+        "有 $n 位在册孕产妇对得上（编号 $w）",
+    ),
+    (
+        r"^no ID card number, phone or name: the row names no one$",
+        "没有身份证号、手机号或姓名：这一行指不出是谁",
+    ),
+    (
+        r"^row (?P<r>\d+) was decided already",
+        "第 $r 行已经处理过了",
+    ),
+    (
+        r"^woman (?P<w>\d+)'s birth is recorded already on (?P<d>\S+), not (?P<e>\S+)$",
+        "编号 $w 的分娩已登记为 $d，不是 $e",
+    ),
+    (
+        r"^check-up (?P<n>\d+) of woman (?P<w>\d+) is recorded already on another day$",
+        "编号 $w 的第 $n 次产检已在另一天登记",
+    ),
+    (
+        r"^outcome: \x22(?P<v>.*)\x22 is neither live",
+        "妊娠结局：“$v”应为活产或死产",
+    ),
 ];
 
 /// Field names as the forms label them.
@@ -447,6 +475,8 @@ mod tests {
             ("to: 2026-01-01 is not after from (2026-02-01)", "截止日期 2026-01-01"),
             ("grace_hours: at least 1", "至少 1 小时"),
             ("grade: give a colour or purple (紫)", "请选择颜色"),
+            ("no registered pregnancy matches it", "没有对得上的在册孕产妇"),
+            ("2 registered women match it (women 4, 9)", "有 2 位在册孕产妇对得上（编号 4, 9）"),
             ("days: a whole number, negative for before", "天数：请填写整数"),
             ("campaign key: lowercase letters, digits and -", "活动编号"),
             ("请选择要导入的文件", "请选择要导入的文件"),
