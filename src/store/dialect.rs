@@ -42,12 +42,15 @@ impl Dialect {
         }
     }
 
-    /// The UTC date (`YYYY-MM-DD`, as text) of the Unix time `seconds`.
+    /// The UTC date of the Unix time `seconds`: `YYYY-MM-DD` text on
+    /// SQLite, a DATE on PostgreSQL; both decode as `NaiveDate` (a DATE
+    /// cast to text on PostgreSQL would not, which broke the dashboard's
+    /// chart there).
     pub fn utc_day(self, seconds: &str) -> String {
         match self {
             Dialect::Sqlite => format!("date({seconds}, 'unixepoch')"),
             Dialect::Postgres => {
-                format!("CAST(CAST(to_timestamp({seconds}) AT TIME ZONE 'UTC' AS DATE) AS TEXT)")
+                format!("CAST(to_timestamp({seconds}) AT TIME ZONE 'UTC' AS DATE)")
             }
         }
     }
