@@ -66,6 +66,10 @@ pub struct WomenFilter {
     /// as YYYY-MM-DD; anything else is no narrowing.
     pub edd_from: String,
     pub edd_to: String,
+    /// Her risk grade: a colour (green, yellow, orange, red), `purple`,
+    /// `high` (orange, red or purple), `none` (not yet assessed), or
+    /// empty for any.
+    pub risk: String,
 }
 
 impl WomenFilter {
@@ -86,6 +90,10 @@ pub struct WomanListRow {
     pub pregnancy_status: Option<String>,
     pub edd: Option<String>,
     pub opted_out: bool,
+    /// Her latest pregnancy's risk colour (none: not yet assessed), and
+    /// purple beside it: for her care team's list only, never a text.
+    pub risk_colour: Option<String>,
+    pub risk_purple: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,7 +257,7 @@ impl Store {
         // register refuses control characters, and PostgreSQL's text cannot
         // hold one), so a filter with one matches no one; PostgreSQL would
         // refuse to take it as a parameter at all.
-        if [&f.q, &f.village, &f.officer, &f.status]
+        if [&f.q, &f.village, &f.officer, &f.status, &f.risk]
             .iter()
             .any(|s| s.contains('\0'))
         {
@@ -276,7 +284,11 @@ impl Store {
                AND ($3 = '' OR w.officer_code = $3)
                AND ($4 = '' OR ($4 = 'opted_out' AND w.opted_out_at IS NOT NULL)
                     OR ($4 <> 'opted_out' AND p.status = $4))
-               AND ($7 IS NULL OR p.edd >= $7) AND ($8 IS NULL OR p.edd <= $8)",
+               AND ($7 IS NULL OR p.edd >= $7) AND ($8 IS NULL OR p.edd <= $8)
+               AND ($10 = '' OR p.risk_colour = $10
+                    OR ($10 = 'purple' AND p.risk_purple)
+                    OR ($10 = 'high' AND (p.risk_colour IN ('orange', 'red') OR p.risk_purple))
+                    OR ($10 = 'none' AND p.id IS NOT NULL AND p.risk_colour IS NULL AND NOT p.risk_purple))",
             area.clause()
         );
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
@@ -294,11 +306,12 @@ impl Store {
                     .bind(edd_from)
                     .bind(edd_to)
                     .bind(area.bind())
+                    .bind(f.risk.trim())
             };
         }
         let sql = format!(
             "SELECT w.id, w.name, {last_4} AS tail, w.village, w.officer_code, w.opted_out_at,
-                    p.status AS pstatus, p.edd
+                    p.status AS pstatus, p.edd, p.risk_colour, p.risk_purple
              {filter}
              ORDER BY w.id DESC LIMIT $5 OFFSET $6"
         );
@@ -323,6 +336,10 @@ impl Store {
                             .try_get::<Option<NaiveDate>, _>("edd")?
                             .map(|d| d.to_string()),
                         opted_out: r.try_get::<Option<i64>, _>("opted_out_at")?.is_some(),
+                        risk_colour: r.try_get("risk_colour")?,
+                        risk_purple: r
+                            .try_get::<Option<bool>, _>("risk_purple")?
+                            .unwrap_or(false),
                     })
                 })
                 .collect::<std::result::Result<_, sqlx::Error>>()?;

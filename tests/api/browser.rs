@@ -118,9 +118,26 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
-#[tokio::test]
-async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser() {
-    let t = spawn_app_with(|_| {}, "2026-12-12 08:30").await;
+/// Signs the administrator in through the sign-in page, as she would.
+async fn sign_in_as_admin(c: &Client, t: &TestApp) {
+    c.goto(&t.url("/login")).await.unwrap();
+    shot(c, "login").await;
+    type_into(c, "#code", "admin").await;
+    type_into(c, "#password", PASSWORD).await;
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the dashboard", || async {
+        c.current_url().await.unwrap().path() == "/"
+    })
+    .await;
+}
+
+/// The county's administrator, reading Chinese, with the test password.
+async fn add_admin(t: &TestApp) {
     let id = t
         .app
         .store
@@ -145,6 +162,12 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
         .set_password(id, &hash, t.clock.now())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser() {
+    let t = spawn_app_with(|_| {}, "2026-12-12 08:30").await;
+    add_admin(&t).await;
     t.enroll("王秀英", "13812345678", "2026-09-22").await;
     t.enroll("李桂兰", "13812345679", "2026-10-01").await;
     // More women whose reminders go out this morning, for the charts.
@@ -162,20 +185,7 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
 
     let d = start_driver().await;
     let c = browser(&d).await;
-    c.goto(&t.url("/login")).await.unwrap();
-    shot(&c, "login").await;
-    type_into(&c, "#code", "admin").await;
-    type_into(&c, "#password", PASSWORD).await;
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until("the dashboard", || async {
-        c.current_url().await.unwrap().path() == "/"
-    })
-    .await;
+    sign_in_as_admin(&c, &t).await;
 
     c.goto(&t.url("/campaigns/checkup-reminders"))
         .await
@@ -432,30 +442,7 @@ const done = arguments[arguments.length - 1];
 #[tokio::test]
 async fn every_console_form_and_filter_submitted_empty_in_chromium_answers_a_chinese_page() {
     let t = spawn_app_with(|_| {}, "2026-12-12 08:30").await;
-    let id = t
-        .app
-        .store
-        .add_staff(
-            &NewStaff {
-                code: "admin".into(),
-                name: "县管理员".into(),
-                phone: None,
-                role: careminder::domain::Role::Admin,
-                language: careminder::domain::Language::ZhCn,
-                village: None,
-                township: None,
-                wecom_userid: None,
-            },
-            t.clock.now(),
-        )
-        .await
-        .unwrap();
-    let hash = careminder::web::console::hash_password(PASSWORD).unwrap();
-    t.app
-        .store
-        .set_password(id, &hash, t.clock.now())
-        .await
-        .unwrap();
+    add_admin(&t).await;
     let woman = t
         .enroll("王秀英", "13812345678", "2026-09-22")
         .await
@@ -464,19 +451,7 @@ async fn every_console_form_and_filter_submitted_empty_in_chromium_answers_a_chi
 
     let d = start_driver().await;
     let c = browser(&d).await;
-    c.goto(&t.url("/login")).await.unwrap();
-    type_into(&c, "#code", "admin").await;
-    type_into(&c, "#password", PASSWORD).await;
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until("the dashboard", || async {
-        c.current_url().await.unwrap().path() == "/"
-    })
-    .await;
+    sign_in_as_admin(&c, &t).await;
 
     let english: Vec<String> = crate::console::catalogue("en")
         .into_iter()

@@ -2117,6 +2117,19 @@ async fn her_officer_grades_her_risk_on_her_page_and_sees_its_history() {
             && html.contains("重度子痫前期"),
         "{html}"
     );
+    // Her list shows the grade in words and filters by it (the browser
+    // sends every filter, the empty ones too).
+    let (_, list) = b
+        .get("/women?q=&village=&officer=&status=&risk=high&edd_from=&edd_to=")
+        .await;
+    assert!(
+        list.contains("赵敏") && list.contains("红色+紫色"),
+        "{list}"
+    );
+    let (_, list) = b.get("/women?risk=green").await;
+    assert!(!list.contains("赵敏"), "{list}");
+    let (_, list) = b.get("/women?risk=none").await;
+    assert!(!list.contains("赵敏"), "{list}");
     // Reading a high-risk woman's grade history is audited.
     let audit = t.app.store.audit_log(50).await.unwrap();
     assert!(audit

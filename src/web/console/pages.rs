@@ -383,6 +383,7 @@ fn women_query(f: &crate::store::WomenFilter) -> String {
         ("status", f.status.as_str()),
         ("edd_from", f.edd_from.as_str()),
         ("edd_to", f.edd_to.as_str()),
+        ("risk", f.risk.as_str()),
     ])
     .unwrap_or_default()
 }
