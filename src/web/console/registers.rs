@@ -4,7 +4,8 @@
 //! to one woman: she is this woman, register her from the row, or the row
 //! is for no one followed here, each with a reason that is kept.
 
-use super::{error_page, page, refused, word, Signed};
+use super::pages::admin_only;
+use super::{page, refused, word, Signed};
 use crate::services::registers::{self, Decision, Kind};
 use crate::web::form::Form;
 use crate::web::AppState;
@@ -22,14 +23,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/registers", get(registers_page).post(upload))
         .route("/registers/{id}/decide", post(decide))
-}
-
-fn admins_only(s: &Signed) -> Result<(), Response> {
-    if s.is_admin() {
-        Ok(())
-    } else {
-        Err(error_page(s, StatusCode::FORBIDDEN, "administrators only"))
-    }
 }
 
 /// A refused decision, shown beside its row.
@@ -75,13 +68,13 @@ async fn render(
 }
 
 async fn registers_page(State(app): State<AppState>, s: Signed) -> Page {
-    admins_only(&s)?;
+    admin_only(&s)?;
     render(&app, &s, None, None, None).await
 }
 
 /// A register upload (multipart: `csrf`, `kind`, then `file`).
 async fn upload(State(app): State<AppState>, s: Signed, mut form: Multipart) -> Page {
-    admins_only(&s)?;
+    admin_only(&s)?;
     let (mut csrf, mut kind, mut bytes) = (String::new(), String::new(), None);
     let mut name = String::from("register.csv");
     while let Ok(Some(field)) = form.next_field().await {
@@ -146,7 +139,7 @@ async fn decide(
     Path(id): Path<i64>,
     Form(f): Form<DecideForm>,
 ) -> Page {
-    admins_only(&s)?;
+    admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     let decision = match (f.action.as_str(), f.woman_id) {
         ("match", Some(woman_id)) => Decision::Match { woman_id },
