@@ -8,18 +8,24 @@
 //! window is closed, and nothing goes out past its grace.
 
 mod context;
+mod lease;
 mod outcome;
+mod prepare;
+mod send;
 
 use crate::config::{Config, DispatcherConfig};
 use crate::domain::schedule::local_date;
-use crate::domain::{Channel, MessageKind, MessageStatus as S};
+use crate::domain::{MessageKind, MessageStatus as S};
 use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
-use crate::render::{MessageContext, Renderer};
+use crate::render::Renderer;
 use crate::store::{ClaimedMessage, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
 use futures::{FutureExt, StreamExt};
+use lease::Lease;
 use outcome::{backoff, not_sent};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use prepare::Preparer;
+use send::{jobs, send_job, Sent, Via};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Dispatcher {
@@ -389,9 +395,13 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> crate::store::Result<Vec<(usize, (OutgoingMessage, Via))>> {
         let renderer = self.renderer().await?;
+        let preparer = Preparer {
+            config: &self.config,
+            gateways: &self.gateways,
+        };
         let mut to_send = Vec::with_capacity(claimed.len());
         for (i, m) in claimed.iter().enumerate() {
-            match self.prepare(m, &renderer, now) {
+            match preparer.prepare(m, &renderer, now) {
                 Ok(out) => to_send.push((i, out)),
                 Err(r) => results.push(*r),
             }
@@ -580,69 +590,6 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// The channel for a claimed message, when not SMS: WeChat for a
-    /// reminder to a woman who follows the account (if the step has a
-    /// template message), WeChat for an answer to a message she sent there,
-    /// WeCom for staff who have a user id. An SMS stand-in is always SMS.
-    fn choose_channel(
-        &self,
-        m: &ClaimedMessage,
-        renderer: &Renderer,
-        text: impl FnOnce() -> Result<String, Box<SendResult>>,
-        now: DateTime<Utc>,
-    ) -> Option<Result<(OutgoingMessage, Via), Box<SendResult>>> {
-        if m.fallback_of.is_some() {
-            return None;
-        }
-        let out = |to: &str, body: String, template| OutgoingMessage {
-            id: m.id,
-            to: to.to_string(),
-            body,
-            attempt: m.attempts,
-            template,
-            sms_template: None,
-        };
-        if let Some((name, _)) = &self.gateways.wechat {
-            let via = || Via::Gateway {
-                name: name.clone(),
-                channel: Channel::Wechat,
-            };
-            if let (Some(openid), Some(step_id), None) = (&m.wechat_to, m.step_id, &m.preset_body) {
-                let ctx = self.context_in(m, crate::render::FALLBACK_LANGUAGE, now);
-                let t = renderer.render_wechat(step_id, &ctx)?;
-                return Some(match t {
-                    Ok(t) => {
-                        let body = t
-                            .data
-                            .iter()
-                            .map(|(k, v)| format!("{k}: {v}"))
-                            .collect::<Vec<_>>()
-                            .join("\n");
-                        Ok((out(openid, body, Some(t)), via()))
-                    }
-                    Err(e) => {
-                        tracing::error!(message_id = m.id, step_id, error = %e, "WeChat render failed: SMS instead");
-                        return None;
-                    }
-                });
-            }
-            if let Some((g, sender)) = &m.reply_via {
-                if g == name && m.kind == MessageKind::Reply {
-                    return Some(text().map(|body| (out(sender, body, None), via())));
-                }
-            }
-        }
-        if let (Some((name, _)), Some(user), true) = (&self.gateways.wecom, &m.wecom_to, m.to_staff)
-        {
-            let via = Via::Gateway {
-                name: name.clone(),
-                channel: Channel::Wecom,
-            };
-            return Some(text().map(|body| (out(user, body, None), via)));
-        }
-        None
-    }
-
     /// A message claimed before (its worker stopped, its lease ran out)
     /// may have reached the gateway though nothing recorded it: before it
     /// is recorded "cancelled" (she opted out meanwhile), the gateway is
@@ -679,394 +626,6 @@ impl Dispatcher {
             }
         }
     }
-
-    /// Renders a claimed message and picks its channel, or says why it
-    /// will not be sent.
-    fn prepare(
-        &self,
-        m: &ClaimedMessage,
-        renderer: &Renderer,
-        now: DateTime<Utc>,
-    ) -> Result<(OutgoingMessage, Via), Box<SendResult>> {
-        let end = |status: S, cause: String| {
-            Box::new(SendResult {
-                undo_attempt: false,
-                ..not_sent(m, status, cause, None)
-            })
-        };
-        if !m.can_receive {
-            return Err(end(S::Cancelled, "no consent or opted out".into()));
-        }
-        if m.stopped {
-            return Err(end(S::Cancelled, "broadcast stopped".into()));
-        }
-        if m.expires_at <= now {
-            return Err(end(S::Expired, "past its grace: not sent late".into()));
-        }
-        let tz = self.config.zone_for(m.village.as_deref());
-        if m.kind != MessageKind::Reply && !self.config.send_window.is_open(tz, now) {
-            // Claimed while the window was open elsewhere: it waits for its own.
-            let at = self.config.send_window.next_open(tz, now);
-            let mut r = end(
-                if at >= m.expires_at {
-                    S::Expired
-                } else {
-                    S::Scheduled
-                },
-                format!("outside the send window in {}", tz.name()),
-            );
-            if r.status == S::Scheduled {
-                r.retry_at = Some(crate::store::ts(at));
-            }
-            r.undo_attempt = true;
-            return Err(r);
-        }
-        let text = || match (&m.preset_body, m.step_id) {
-            (Some(body), _) => Ok(body.clone()),
-            (None, Some(step_id)) => renderer
-                .render(step_id, &m.language, &self.context(m, now))
-                .map_err(|e| {
-                    tracing::error!(message_id = m.id, step_id, error = %e, "render failed");
-                    end(S::Failed, e.to_string())
-                }),
-            (None, None) => Err(end(S::Failed, "message has neither text nor step".into())),
-        };
-        if let Some(chosen) = self.choose_channel(m, renderer, text, now) {
-            return chosen;
-        }
-        let Some(to) = m.phone.clone() else {
-            return Err(end(S::Failed, "recipient has no phone number".into()));
-        };
-        let (entry, failed_over) =
-            self.gateways
-                .route_at(m.to_staff, m.village.as_deref(), m.first_tried_at, now);
-        let mut gateway = entry.gateway.name().to_string();
-        let mut failover = failed_over.map(|_| {
-            format!(
-                "failover: its own gateway kept failing it since {}",
-                m.first_tried_at.format("%Y-%m-%d %H:%M UTC")
-            )
-        });
-        let mut out = OutgoingMessage {
-            id: m.id,
-            to,
-            body: format!("{}{}", self.config.sms_signature, text()?),
-            attempt: m.attempts,
-            template: None,
-            sms_template: None,
-        };
-        if let Some(account) = entry.config.channel.account() {
-            // A provider that sends only its approved templates.
-            let filled = match (&m.preset_body, m.step_id) {
-                (None, Some(step_id)) => renderer.render_sms(
-                    step_id,
-                    account.kind,
-                    account.sign_name,
-                    account.max_variable_chars,
-                    &self.context_in(m, crate::render::FALLBACK_LANGUAGE, now),
-                ),
-                (Some(body), _) => account.system_template(m.kind).map(|t| {
-                    account
-                        .fill_system(t, body)
-                        .map_err(crate::render::RenderError::Template)
-                }),
-                (None, None) => None,
-            };
-            match filled {
-                Some(Ok(f)) => {
-                    out.body = f.text.clone();
-                    out.sms_template = Some(f);
-                }
-                Some(Err(e)) => return Err(end(S::Failed, format!("{gateway}: {e}"))),
-                None => {
-                    let reason = match m.step_id {
-                        Some(step) if m.preset_body.is_none() => format!(
-                            "{gateway} sends only approved templates and step {step} has none for it"
-                        ),
-                        _ => format!(
-                            "{gateway} sends only approved templates and has none for a {} (templates.{})",
-                            m.kind.as_str(),
-                            if m.kind == MessageKind::Alert { "alert" } else { "reply" }
-                        ),
-                    };
-                    // Its failover, when that one sends free text.
-                    match entry.config.failover.as_deref().filter(|f| {
-                        self.gateways
-                            .get(f)
-                            .is_some_and(|e| !e.config.kind().needs_template())
-                    }) {
-                        Some(f) => {
-                            gateway = f.to_string();
-                            failover = Some(format!("failover: {reason}"));
-                        }
-                        None => return Err(end(S::Failed, reason)),
-                    }
-                }
-            }
-        }
-        Ok((out, Via::Sms { gateway, failover }))
-    }
-
-    fn context(&self, m: &ClaimedMessage, now: DateTime<Utc>) -> MessageContext {
-        context::of(&self.config, m, &m.language, now)
-    }
-
-    /// The context written for `lang` (WeChat templates are Chinese).
-    fn context_in(&self, m: &ClaimedMessage, lang: &str, now: DateTime<Utc>) -> MessageContext {
-        context::of(&self.config, m, lang, now)
-    }
-}
-
-/// How a message goes: by SMS through its route, or through a named
-/// WeChat or WeCom gateway.
-#[derive(Debug, Clone)]
-enum Via {
-    /// By SMS through this gateway; `failover`: why not its own route's.
-    Sms {
-        gateway: String,
-        failover: Option<String>,
-    },
-    Gateway {
-        name: String,
-        channel: Channel,
-    },
-}
-
-impl Via {
-    fn channel(&self) -> Channel {
-        match self {
-            Via::Sms { .. } => Channel::Sms,
-            Via::Gateway { channel, .. } => *channel,
-        }
-    }
-
-    fn gateway(&self) -> &str {
-        match self {
-            Via::Sms { gateway, .. } => gateway,
-            Via::Gateway { name, .. } => name,
-        }
-    }
-}
-
-/// One message as a gateway took it (or refused it).
-struct Sent {
-    i: usize,
-    gateway: String,
-    channel: Channel,
-    /// Why it went through another gateway than its route's.
-    failover: Option<String>,
-    out: OutgoingMessage,
-    outcome: SendOutcome,
-    /// The route's gateway refused our configuration before the failover
-    /// took it: (gateway, reason), for the administrators.
-    refused_by: Option<(String, String)>,
-    /// Not handed over: the batch's claim lapsed first.
-    lapsed: bool,
-}
-
-/// How long this process's claim on a batch holds, by its own clock. A
-/// message is handed over only while the claim holds with a margin to
-/// spare: once it lapses, another process on the database may take the
-/// message back and send it. A renewal that commits after the claim lapsed
-/// does not revive it, since another process may already hold its messages.
-#[derive(Clone)]
-struct Lease {
-    until_ms: Arc<AtomicI64>,
-    clock: crate::clock::Clock,
-    margin: Duration,
-}
-
-impl Lease {
-    fn new(until: DateTime<Utc>, clock: crate::clock::Clock, lease_seconds: i64) -> Self {
-        Self {
-            until_ms: Arc::new(AtomicI64::new(until.timestamp_millis())),
-            clock,
-            // For the hand-over's own time and the clocks of processes on
-            // other machines.
-            margin: Duration::seconds((lease_seconds / 3).clamp(1, 30)),
-        }
-    }
-
-    fn holds(&self) -> bool {
-        (self.clock.now() + self.margin).timestamp_millis() < self.until_ms.load(Ordering::SeqCst)
-    }
-
-    /// The pass cannot write (a full disk): nothing more is handed over
-    /// whose result could not be recorded. What is left of the batch is
-    /// given back unsent.
-    fn give_up(&self) {
-        self.until_ms.store(i64::MIN, Ordering::SeqCst);
-    }
-
-    /// A renewal to `until` committed: the claim holds until then, if it
-    /// still held when the renewal was written.
-    fn renewed(&self, until: DateTime<Utc>) {
-        if self.holds() {
-            self.until_ms
-                .fetch_max(until.timestamp_millis(), Ordering::SeqCst);
-        }
-    }
-}
-
-/// The sends of a batch as calls: `batchable` messages a gateway can take
-/// together (a cloud provider's batch of one template) in one job of at
-/// most its batch limit, every other message alone.
-fn jobs(
-    gateways: &Gateways,
-    to_send: Vec<(usize, (OutgoingMessage, Via))>,
-    batchable: impl Fn(usize) -> bool,
-) -> Vec<Vec<(usize, OutgoingMessage, Via)>> {
-    let mut jobs = vec![];
-    let mut batches: std::collections::BTreeMap<(String, String), Vec<_>> = Default::default();
-    for (i, (out, via)) in to_send {
-        let key = gateways.get(via.gateway()).and_then(|e| {
-            (batchable(i) && e.gateway.batch_limit() > 1)
-                .then(|| e.gateway.batch_key(&out))
-                .flatten()
-        });
-        match key {
-            Some(k) => batches
-                .entry((via.gateway().to_string(), k))
-                .or_default()
-                .push((i, out, via)),
-            None => jobs.push(vec![(i, out, via)]),
-        }
-    }
-    for ((name, _), list) in batches {
-        let limit = gateways
-            .get(&name)
-            .map(|e| e.gateway.batch_limit())
-            .unwrap_or(1)
-            .max(1);
-        let mut list = list.into_iter().peekable();
-        while list.peek().is_some() {
-            jobs.push(list.by_ref().take(limit).collect());
-        }
-    }
-    jobs
-}
-
-/// Sends one job through its gateway, within the gateway's rate; a
-/// message the gateway refuses for our configuration (no approved
-/// template, no balance) goes at once through its failover, when that one
-/// sends free text.
-async fn send_job(
-    gateways: &Gateways,
-    metrics: &crate::metrics::Metrics,
-    lease: &Lease,
-    job: Vec<(usize, OutgoingMessage, Via)>,
-    now: DateTime<Utc>,
-) -> Vec<Sent> {
-    let mut done = Vec::with_capacity(job.len());
-    let Some(name) = job.first().map(|(_, _, v)| v.gateway().to_string()) else {
-        return done;
-    };
-    let entry = gateways.get(&name).expect("a configured gateway");
-    let sent = |i, out, via: &Via, outcome| Sent {
-        i,
-        gateway: name.clone(),
-        channel: via.channel(),
-        failover: match via {
-            Via::Sms { failover, .. } => failover.clone(),
-            Via::Gateway { .. } => None,
-        },
-        out,
-        outcome,
-        refused_by: None,
-        lapsed: false,
-    };
-    let mut ready = Vec::with_capacity(job.len());
-    for (i, out, via) in job {
-        let parts = match via {
-            Via::Sms { .. } => crate::domain::sms::measure(&out.body).parts,
-            Via::Gateway { .. } => 1,
-        };
-        if parts > entry.config.max_parts {
-            let reason = format!(
-                "{parts} SMS parts: longer than the {} this gateway takes",
-                entry.config.max_parts
-            );
-            done.push(sent(i, out, &via, SendOutcome::Permanent { reason }));
-            continue;
-        }
-        entry.wait_for_capacity(parts).await;
-        if !lease.holds() {
-            let mut given_back = sent(
-                i,
-                out,
-                &via,
-                SendOutcome::Transient {
-                    reason: "the claim lapsed before the hand-over".into(),
-                    retry_after: None,
-                },
-            );
-            given_back.lapsed = true;
-            done.push(given_back);
-            continue;
-        }
-        ready.push((i, out, via, parts));
-    }
-    if ready.is_empty() {
-        return done;
-    }
-    let outs: Vec<OutgoingMessage> = ready.iter().map(|(_, o, _, _)| o.clone()).collect();
-    let started = std::time::Instant::now();
-    let outcomes = if outs.len() == 1 {
-        vec![entry.gateway.send(&outs[0]).await]
-    } else {
-        entry.gateway.send_batch(&outs).await
-    };
-    metrics
-        .send_seconds
-        .get_or_create(&crate::metrics::GatewayLabel {
-            gateway: name.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    for ((i, out, via, parts), outcome) in ready.into_iter().zip(outcomes) {
-        if outcome.handed_over() {
-            entry.record_success(now);
-        }
-        if let (SendOutcome::Misconfigured { reason }, Via::Sms { .. }, Some(f)) =
-            (&outcome, &via, entry.config.failover.as_deref())
-        {
-            if let Some(fe) = gateways
-                .get(f)
-                .filter(|e| !e.config.kind().needs_template())
-            {
-                tracing::info!(
-                    message_id = out.id,
-                    gateway = f,
-                    "refused by its gateway's configuration: failed over"
-                );
-                let mut again = out.clone();
-                again.sms_template = None;
-                fe.wait_for_capacity(parts).await;
-                let outcome = fe.gateway.send(&again).await;
-                if outcome.handed_over() {
-                    fe.record_success(now);
-                }
-                done.push(Sent {
-                    i,
-                    gateway: f.to_string(),
-                    channel: Channel::Sms,
-                    failover: Some(format!("failover: {reason}")),
-                    out: again,
-                    outcome,
-                    refused_by: Some((name.clone(), reason.clone())),
-                    lapsed: false,
-                });
-                continue;
-            }
-        }
-        if let Via::Sms {
-            failover: Some(_), ..
-        } = &via
-        {
-            tracing::info!(message_id = out.id, gateway = %name, "failed over");
-        }
-        done.push(sent(i, out, &via, outcome));
-    }
-    done
 }
 
 /// A claimed message for the pure parts' tests: a Chinese check-up
