@@ -248,6 +248,20 @@ impl Grade {
         self.colour.is_some() || self.purple
     }
 
+    /// Whether the grade is one a list's risk filter asks for: a colour
+    /// (`green`, `yellow`, `orange`, `red`), `purple`, `high` (orange, red
+    /// or purple), `none` (not yet assessed), or empty for any grade. The
+    /// women list's SQL (`Store::search_women`) reads the filter the same way.
+    pub fn matches_filter(&self, filter: &str) -> bool {
+        match filter.trim() {
+            "" => true,
+            "purple" => self.purple,
+            "high" => self.managed(),
+            "none" => !self.assessed(),
+            colour => self.colour.is_some_and(|c| c.as_str() == colour),
+        }
+    }
+
     /// For ordering the worklist: highest risk first (red, purple, orange,
     /// yellow, not yet assessed, green).
     pub fn rank(&self) -> u8 {
@@ -402,6 +416,19 @@ pub const FORBIDDEN_VARIABLES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_filter_picks_a_colour_purple_high_risk_or_not_yet_assessed() {
+        let g = |s: &str| Grade::parse(s).unwrap();
+        let none = Grade::default();
+        assert!(g("红").matches_filter("red") && g("红").matches_filter("high"));
+        assert!(!g("红").matches_filter("orange") && !g("红").matches_filter("purple"));
+        assert!(g("黄 紫").matches_filter("purple") && g("黄 紫").matches_filter("high"));
+        assert!(g("黄 紫").matches_filter("yellow"));
+        assert!(!g("黄").matches_filter("high") && !g("绿").matches_filter("none"));
+        assert!(none.matches_filter("none") && !none.matches_filter("green"));
+        assert!(none.matches_filter("") && g("绿").matches_filter(" "));
+    }
 
     #[test]
     fn colour_words_in_both_languages_and_however_typed() {

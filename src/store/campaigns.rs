@@ -208,13 +208,48 @@ impl Store {
     ) -> Result<()> {
         on_db!(self, db => {
             let mut tx = db.begin_write().await?;
+            upsert_step_text!(tx, step_id, language, body, now);
+            bump_texts_version!(tx);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Saves a step text and keeps the version, in one transaction. A text
+    /// with no version yet (a built-in one as seeded, or one saved before
+    /// versions were kept) first gets its current words as its first
+    /// version, by `careminder` when it was last changed, so the history's
+    /// first diff shows what changed rather than the whole text as new.
+    pub async fn save_step_text(
+        &self,
+        step_id: i64,
+        language: &str,
+        body: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        on_db!(self, db => {
+            let mut tx = db.begin_write().await?;
             sqlx::query(
-                "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (step_id, language) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                "INSERT INTO step_text_versions (step_id, language, body, changed_by, changed_at)
+                 SELECT step_id, language, body, 'careminder', updated_at FROM step_texts
+                 WHERE step_id = $1 AND language = $2 AND body <> $3
+                   AND NOT EXISTS (SELECT 1 FROM step_text_versions WHERE step_id = $1 AND language = $2)",
             )
             .bind(step_id)
             .bind(language)
             .bind(body)
+            .execute(&mut *tx)
+            .await?;
+            upsert_step_text!(tx, step_id, language, body, now);
+            sqlx::query(
+                "INSERT INTO step_text_versions (step_id, language, body, changed_by, changed_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(step_id)
+            .bind(language)
+            .bind(body)
+            .bind(by)
             .bind(ts(now))
             .execute(&mut *tx)
             .await?;
@@ -222,6 +257,19 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Every step of every campaign, for naming steps in words: (campaign
+    /// key, campaign name, step key, anchor, offset in days).
+    pub async fn step_list(&self) -> Result<Vec<(String, String, String, String, i64)>> {
+        Ok(on_read!(self, db => {
+            sqlx::query_as(
+                "SELECT c.key, c.name, s.key, s.anchor, s.offset_days
+                 FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id ORDER BY s.id",
+            )
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// Every step's WeChat variant, for the renderer.
@@ -457,6 +505,23 @@ impl Store {
 
 /// Moves the texts' version (the dispatcher reloads its templates when it
 /// moves), in the transaction `tx`.
+/// Writes one step text (new or changed) in transaction `$tx`.
+macro_rules! upsert_step_text {
+    ($tx:expr, $step_id:expr, $language:expr, $body:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO step_texts (step_id, language, body, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (step_id, language) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind($step_id)
+        .bind($language)
+        .bind($body)
+        .bind(ts($now))
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+use upsert_step_text;
+
 macro_rules! bump_texts_version {
     ($tx:expr) => {
         sqlx::query(

@@ -30,6 +30,8 @@ pub struct OverdueVisit {
     pub label_en: String,
     /// When its window (a home visit: its period) opened.
     pub window_start: NaiveDate,
+    /// The day it is due (the printed round lists what is due soon by it).
+    pub due_on: NaiveDate,
     pub window_end: NaiveDate,
     /// When the pregnancy's next contact window opens, if one does.
     pub next_window_start: Option<NaiveDate>,
@@ -104,7 +106,7 @@ impl Store {
                 "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
                         COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
                         COALESCE(v.staff_label_en, v.label_en) AS label_en,
-                        v.window_start, v.window_end,
+                        v.window_start, v.due_on, v.window_end,
                         (SELECT MIN(n.window_start) FROM visits n
                           WHERE n.pregnancy_id = v.pregnancy_id AND n.window_start > v.window_start
                             AND n.task = FALSE AND n.status <> 'cancelled') AS next_window_start,
@@ -130,7 +132,7 @@ impl Store {
                 "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
                         COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
                         COALESCE(v.staff_label_en, v.label_en) AS label_en,
-                        v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key,
+                        v.window_start, v.due_on, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key,
                         p.risk_colour, p.risk_purple, p.case_manager
                  FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
                  WHERE v.status = 'pending' AND v.task = TRUE AND v.window_end < $1
@@ -193,7 +195,7 @@ impl Store {
             "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
                     COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
                     COALESCE(v.staff_label_en, v.label_en) AS label_en,
-                    v.window_start, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key,
+                    v.window_start, v.due_on, v.window_end, CAST(NULL AS DATE) AS next_window_start, v.task, v.contact_key,
                     p.risk_colour, p.risk_purple, p.case_manager
              FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id JOIN women w ON w.id = p.woman_id
              WHERE v.status = 'pending' {narrower} AND {by_col} <= $1 AND v.window_end >= $2

@@ -70,6 +70,8 @@ pub struct WomenFilter {
     /// `high` (orange, red or purple), `none` (not yet assessed), or
     /// empty for any.
     pub risk: String,
+    /// Her case manager's staff code (a manager's own cases), or empty.
+    pub case_manager: String,
 }
 
 impl WomenFilter {
@@ -257,9 +259,16 @@ impl Store {
         // register refuses control characters, and PostgreSQL's text cannot
         // hold one), so a filter with one matches no one; PostgreSQL would
         // refuse to take it as a parameter at all.
-        if [&f.q, &f.village, &f.officer, &f.status, &f.risk]
-            .iter()
-            .any(|s| s.contains('\0'))
+        if [
+            &f.q,
+            &f.village,
+            &f.officer,
+            &f.status,
+            &f.risk,
+            &f.case_manager,
+        ]
+        .iter()
+        .any(|s| s.contains('\0'))
         {
             return Ok((vec![], 0));
         }
@@ -288,7 +297,8 @@ impl Store {
                AND ($10 = '' OR p.risk_colour = $10
                     OR ($10 = 'purple' AND p.risk_purple)
                     OR ($10 = 'high' AND (p.risk_colour IN ('orange', 'red') OR p.risk_purple))
-                    OR ($10 = 'none' AND p.id IS NOT NULL AND p.risk_colour IS NULL AND NOT p.risk_purple))",
+                    OR ($10 = 'none' AND p.id IS NOT NULL AND p.risk_colour IS NULL AND NOT p.risk_purple))
+               AND ($11 = '' OR p.case_manager = $11)",
             area.clause()
         );
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
@@ -307,6 +317,7 @@ impl Store {
                     .bind(edd_to)
                     .bind(area.bind())
                     .bind(f.risk.trim())
+                    .bind(f.case_manager.trim())
             };
         }
         let sql = format!(
@@ -497,33 +508,6 @@ impl Store {
                 failed,
             })
             .collect())
-    }
-
-    /// Saves a step text and keeps the version, in one transaction.
-    pub async fn save_step_text(
-        &self,
-        step_id: i64,
-        language: &str,
-        body: &str,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.set_step_text(step_id, language, body, now).await?;
-        on_db!(self, db => {
-            sqlx::query(
-                "INSERT INTO step_text_versions (step_id, language, body, changed_by, changed_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(step_id)
-            .bind(language)
-            .bind(body)
-            .bind(by)
-            .bind(ts(now))
-            .execute(db)
-            .await?
-            .rows_affected()
-        });
-        Ok(())
     }
 
     /// Saved versions of a step text, newest first.
