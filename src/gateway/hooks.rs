@@ -113,7 +113,9 @@ pub async fn bearer_gate(
             tracing::warn!(path = %req.uri().path(), "refused: missing or wrong token");
             (
                 StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({"error": "missing or wrong API token"})),
+                axum::Json(
+                    serde_json::json!({"error": "missing or wrong API token", "code": "unauthorized"}),
+                ),
             )
                 .into_response()
         }

@@ -5,6 +5,7 @@ mod api;
 mod backend;
 pub mod console;
 mod form;
+mod refusal;
 mod status;
 
 use crate::app::{App, AppError};
@@ -278,9 +279,39 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// What kind of refusal it is, for a program to act on: `input` (a
+    /// field could not be read), `refused` (a rule said no), `bad_period`,
+    /// `unauthorized` (the API token; answered before this), `forbidden`, `not_found`, `conflict`, `not_yet`, `internal`.
+    pub fn code(&self) -> &'static str {
+        match &self.0 {
+            AppError::Input(_) => "input",
+            AppError::Period(_) => "bad_period",
+            AppError::Refused(_) => "refused",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::Store(StoreError::NotFound(_)) => "not_found",
+            AppError::Store(StoreError::Conflict(_)) => "conflict",
+            AppError::NotYet(_) => "not_yet",
+            _ => "internal",
+        }
+    }
+}
+
+/// A refusal as JSON: `error` in English (as the log and the command line
+/// have it), `code` ([`ApiError::code`]), `field` when the refusal names
+/// one (`phone: not a phone number`), and `error_zh`, the same refusal in
+/// Chinese as the console shows it, for a client that shows it to staff.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, msg) = self.parts();
-        (status, Json(serde_json::json!({ "error": msg }))).into_response()
+        let mut body = serde_json::json!({
+            "error": msg,
+            "code": self.code(),
+            "error_zh": refusal::in_language("zh-CN", &msg),
+        });
+        if let Some(field) = refusal::field_of(&msg) {
+            body["field"] = field.into();
+        }
+        (status, Json(body)).into_response()
     }
 }

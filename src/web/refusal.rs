@@ -1,4 +1,5 @@
-//! Refusals in the reader's language.
+//! Refusals in the reader's language (the console's pages, and the API's
+//! `error_zh` beside its English `error`).
 //!
 //! Services refuse in English: that text is the API's `error`, the
 //! command line's message and the log's, and the console shows it to
@@ -334,6 +335,16 @@ fn table() -> &'static [(Regex, &'static str)] {
 
 fn field_zh(field: &str) -> Option<&'static str> {
     FIELDS.iter().find(|(f, _)| *f == field).map(|(_, zh)| *zh)
+}
+
+/// The field a refusal names (`phone: not a phone number` names `phone`),
+/// when it is one a form or a request has.
+pub fn field_of(english: &str) -> Option<&'static str> {
+    let (f, _) = english.trim().split_once(": ")?;
+    FIELDS
+        .iter()
+        .find(|(name, _)| *name == f)
+        .map(|(name, _)| *name)
 }
 
 /// `english` as a reader of `lang` reads it.

@@ -1,5 +1,8 @@
 //! `/api/v1`: registrations, corrections, opt-outs and the outbox, as JSON.
 
+mod elsewhere;
+mod risk;
+
 use super::form::Query;
 use super::{ApiError, AppState};
 use crate::services::enrollment::EnrollmentInput;
@@ -33,19 +36,25 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/women/{id}/visits", post(visit_done))
         .route("/women/{id}/consent", post(consent))
         .route("/women/{id}/birth", post(birth))
-        .route("/women/{id}/risk", post(grade).get(risk_of))
-        .route("/women/{id}/case-manager", post(case_manager))
-        .route("/women/{id}/delivery-hospital", post(delivery_hospital))
-        .route("/women/{id}/referrals", post(refer))
-        .route("/referrals/{id}/follow-up", post(follow_up))
+        .route("/women/{id}/risk", post(risk::grade).get(risk::risk_of))
+        .route("/women/{id}/case-manager", post(risk::case_manager))
+        .route(
+            "/women/{id}/delivery-hospital",
+            post(risk::delivery_hospital),
+        )
+        .route("/women/{id}/referrals", post(risk::refer))
+        .route("/referrals/{id}/follow-up", post(risk::follow_up))
         .route("/women/{id}/visits/missed", post(visit_missed))
-        .route("/women/{id}/move", post(move_woman))
-        .route("/women/{id}/transfer-summary", get(transfer_summary))
-        .route("/transfers", post(import_transfer))
-        .route("/exports", get(share_export))
-        .route("/registers/{kind}", post(import_register))
-        .route("/registers/waiting", get(waiting_rows))
-        .route("/registers/waiting/{id}", post(decide_row))
+        .route("/women/{id}/move", post(elsewhere::move_woman))
+        .route(
+            "/women/{id}/transfer-summary",
+            get(elsewhere::transfer_summary),
+        )
+        .route("/transfers", post(elsewhere::import_transfer))
+        .route("/exports", get(elsewhere::share_export))
+        .route("/registers/{kind}", post(elsewhere::import_register))
+        .route("/registers/waiting", get(elsewhere::waiting_rows))
+        .route("/registers/waiting/{id}", post(elsewhere::decide_row))
         .route("/digests", get(digests))
         .route("/worklist", get(worklist))
         .route("/reports/indicators", get(indicators))
@@ -68,7 +77,8 @@ pub fn router(app: AppState) -> Router<AppState> {
 
 /// One error shape for every refusal: axum's own rejections (a body that
 /// is not JSON, a missing field, a bad query, the wrong content type, too
-/// large) come as plain text; they leave as `{"error": "..."}` like ours.
+/// large) come as plain text; they leave as `{"error": "...", "code": "..."}`
+/// like ours.
 async fn json_errors(res: Response) -> Response {
     let is_json = res
         .headers()
@@ -92,7 +102,20 @@ async fn json_errors(res: Response) -> Response {
     } else {
         text
     };
-    let mut out = (parts.status, Json(serde_json::json!({ "error": message }))).into_response();
+    let code = match parts.status.as_u16() {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        503 => "not_yet",
+        500..=599 => "internal",
+        _ => "input",
+    };
+    let mut out = (
+        parts.status,
+        Json(serde_json::json!({ "error": message, "code": code })),
+    )
+        .into_response();
     for (k, v) in parts.headers.iter() {
         if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
             out.headers_mut().insert(k.clone(), v.clone());
@@ -134,116 +157,6 @@ async fn correct(
 async fn end(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let n = app.care.end_pregnancy(id, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
-}
-
-async fn move_woman(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<crate::services::moves::MoveInput>,
-) -> Result<Response, ApiError> {
-    let by =
-        b.by.clone()
-            .unwrap_or_else(|| crate::services::moves::API.into());
-    Ok(Json(app.moves.record(id, &b, &by).await?).into_response())
-}
-
-async fn transfer_summary(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
-    Ok(Json(app.moves.summary(id, "api").await?).into_response())
-}
-
-#[derive(Deserialize)]
-struct TransferQuery {
-    village: Option<String>,
-    officer: Option<String>,
-}
-
-/// The body is read as bytes, so that a truncated or damaged summary is
-/// refused with our reason, not the framework's.
-async fn import_transfer(
-    State(app): State<AppState>,
-    Query(q): Query<TransferQuery>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let out = app
-        .moves
-        .import(&body, q.village.as_deref(), q.officer.as_deref(), "api")
-        .await?;
-    let status = if out.unchanged {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(out)).into_response())
-}
-
-#[derive(Deserialize)]
-struct ExportQuery {
-    from: String,
-    to: String,
-    kind: String,
-    format: Option<String>,
-}
-
-/// One file of the sharing export for `[from, to]` (days inclusive):
-/// births, registrations or moves, as CSV (default) or xlsx; audited.
-async fn share_export(
-    State(app): State<AppState>,
-    Query(q): Query<ExportQuery>,
-) -> Result<Response, ApiError> {
-    let day = |field: &'static str, v: &str| {
-        crate::domain::dates::parse_date(v).ok_or(
-            crate::services::enrollment::InputError::BadDate {
-                field,
-                value: v.to_string(),
-            },
-        )
-    };
-    let from = day("from", &q.from).map_err(crate::services::AppError::from)?;
-    let to = day("to", &q.to).map_err(crate::services::AppError::from)?;
-    let xlsx = match q.format.as_deref() {
-        None | Some("csv") => false,
-        Some("xlsx") => true,
-        Some(f) => {
-            return Err(crate::services::AppError::Refused(format!(
-                "format: {f:?} is neither csv nor xlsx"
-            ))
-            .into())
-        }
-    };
-    let files = crate::services::sharing::export(
-        &app.store,
-        &app.config,
-        from,
-        to.succ_opt().unwrap_or(to),
-        Some(&q.kind),
-        "api",
-        app.clock.now(),
-    )
-    .await?;
-    let ext = if xlsx { ".xlsx" } else { ".csv" };
-    let f = files
-        .into_iter()
-        .find(|f| f.name.ends_with(ext))
-        .ok_or_else(|| crate::services::AppError::Refused("nothing to export".into()))?;
-    let ctype = if xlsx {
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    } else {
-        "text/csv; charset=utf-8"
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, ctype.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", f.name),
-            ),
-        ],
-        f.bytes,
-    )
-        .into_response())
 }
 
 async fn opt_out(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
@@ -441,66 +354,6 @@ async fn birth(
 ) -> Result<Response, ApiError> {
     let n = app.care.record_birth(id, &b, "api").await?;
     Ok(Json(serde_json::json!({ "cancelled": n })).into_response())
-}
-
-#[derive(Deserialize)]
-struct RegisterQuery {
-    /// The file's name, for the list and the audit log.
-    source: Option<String>,
-    by: Option<String>,
-}
-
-/// A register file as the body (xlsx, xls or CSV bytes): `kind` is
-/// `deliveries` or `checkups`.
-async fn import_register(
-    State(app): State<AppState>,
-    Path(kind): Path<String>,
-    Query(q): Query<RegisterQuery>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    use crate::services::registers;
-    let kind = registers::Kind::parse(&kind).ok_or_else(|| {
-        crate::services::AppError::Refused(format!("{kind:?}: deliveries or checkups"))
-    })?;
-    let source = q.source.unwrap_or_else(|| "api".into());
-    let report = registers::import(
-        &app.care,
-        kind,
-        std::io::Cursor::new(body.to_vec()),
-        &source,
-        &actor(&q.by),
-    )
-    .await
-    .map_err(|e| match e {
-        crate::services::importer::ImportError::App(e) => ApiError::from(e),
-        other => ApiError::from(crate::services::AppError::Refused(other.to_string())),
-    })?;
-    Ok(Json(report).into_response())
-}
-
-async fn waiting_rows(
-    State(app): State<AppState>,
-) -> Result<Json<Vec<crate::store::RegisterRow>>, ApiError> {
-    Ok(Json(crate::services::registers::waiting(&app.care).await?))
-}
-
-#[derive(Deserialize)]
-struct DecideBody {
-    #[serde(flatten)]
-    decision: crate::services::registers::Decision,
-    reason: String,
-    by: Option<String>,
-}
-
-async fn decide_row(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<DecideBody>,
-) -> Result<Response, ApiError> {
-    let d =
-        crate::services::registers::decide(&app.care, id, &b.decision, &b.reason, &actor(&b.by))
-            .await?;
-    Ok(Json(d).into_response())
 }
 
 #[derive(Deserialize)]
@@ -798,129 +651,10 @@ async fn list_campaigns(State(app): State<AppState>) -> Result<Json<serde_json::
 
 /// Who acts, as the care-team rules read it: a staff code, or the
 /// county's administrator (the API's default).
-fn actor(by: &Option<String>) -> String {
+pub(super) fn actor(by: &Option<String>) -> String {
     by.as_deref()
         .map(str::trim)
         .filter(|b| !b.is_empty())
         .unwrap_or(crate::services::access::CLI_ADMIN)
         .to_string()
-}
-
-#[derive(Deserialize)]
-struct GradeBody {
-    #[serde(flatten)]
-    grade: crate::services::risk::GradeInput,
-    by: Option<String>,
-}
-
-async fn grade(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<GradeBody>,
-) -> Result<Response, ApiError> {
-    let s = app.risk.grade(id, &b.grade, "api", &actor(&b.by)).await?;
-    Ok(Json(s).into_response())
-}
-
-#[derive(Deserialize)]
-struct ByQuery {
-    by: Option<String>,
-}
-
-async fn risk_of(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Query(q): Query<ByQuery>,
-) -> Result<Response, ApiError> {
-    let by = actor(&q.by);
-    let state = app.risk.state(id, &by).await?;
-    let history = app.risk.history(id, &by).await?;
-    let referrals = app.risk.referrals(id, &by).await?;
-    Ok(Json(serde_json::json!({
-        "state": state, "history": history, "referrals": referrals,
-    }))
-    .into_response())
-}
-
-#[derive(Deserialize)]
-struct ManagerBody {
-    code: String,
-    by: Option<String>,
-}
-
-async fn case_manager(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<ManagerBody>,
-) -> Result<Response, ApiError> {
-    app.risk
-        .assign_case_manager(id, &b.code, &actor(&b.by))
-        .await?;
-    Ok(Json(serde_json::json!({ "case_manager": b.code.trim() })).into_response())
-}
-
-#[derive(Deserialize)]
-struct HospitalBody {
-    name: String,
-    by: Option<String>,
-}
-
-async fn delivery_hospital(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<HospitalBody>,
-) -> Result<Response, ApiError> {
-    app.risk
-        .choose_delivery_hospital(id, &b.name, &actor(&b.by))
-        .await?;
-    Ok(Json(serde_json::json!({ "delivery_hospital": b.name.trim() })).into_response())
-}
-
-#[derive(Deserialize)]
-struct ReferBody {
-    to: String,
-    on: Option<String>,
-    reason: Option<String>,
-    by: Option<String>,
-}
-
-async fn refer(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<ReferBody>,
-) -> Result<Response, ApiError> {
-    let referral = app
-        .risk
-        .refer(
-            id,
-            &b.to,
-            b.on.as_deref(),
-            b.reason.as_deref(),
-            &actor(&b.by),
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "referral_id": referral })),
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-struct FollowUpBody {
-    result: String,
-    on: Option<String>,
-    by: Option<String>,
-}
-
-async fn follow_up(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Json(b): Json<FollowUpBody>,
-) -> Result<Response, ApiError> {
-    let r = app
-        .risk
-        .follow_up(id, &b.result, b.on.as_deref(), &actor(&b.by))
-        .await?;
-    Ok(Json(r).into_response())
 }
