@@ -125,12 +125,13 @@ pub async fn import(ctx: Ctx, a: ImportArgs) -> Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{} accepted ({} new, {} unchanged, {} dates corrected; {} without consent: nothing will be sent to them), {} refused, in {:.1}s",
+        "{} accepted ({} new, {} unchanged, {} dates corrected; {} without consent: nothing will be sent to them; {} risk grades recorded), {} refused, in {:.1}s",
         report.accepted(),
         report.created,
         report.unchanged,
         report.corrected,
         report.without_consent,
+        report.graded,
         report.refused.len(),
         secs
     );

@@ -4,8 +4,10 @@
 //! changes nothing, and a row whose dates changed corrects them.
 
 use super::care::Care;
+use crate::domain::risk::Grade;
 use crate::services::enrollment::{validate, EnrollmentInput};
 use crate::store::EnrollOutcome;
+use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -23,6 +25,18 @@ pub const COLUMNS: &[(&str, &[&str])] = &[
     ("consent", &["consent", "知情同意", "同意"]),
     ("care_plan", &["care_plan", "管理方案"]),
     ("id_card", &["id_card", "身份证号", "身份证号码", "身份证"]),
+    (
+        "risk",
+        &[
+            "risk",
+            "risk_grade",
+            "妊娠风险",
+            "风险等级",
+            "风险分级",
+            "风险评估",
+        ],
+    ),
+    ("risk_date", &["risk_date", "评估日期", "风险评估日期"]),
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -44,6 +58,10 @@ pub struct ImportReport {
     pub corrected: u64,
     /// Accepted rows without consent: kept for the care team, sent nothing.
     pub without_consent: u64,
+    /// Rows whose risk grade (the `risk` column) was recorded: a first
+    /// grade, or one other than her current one (the same grade again is
+    /// not a new assessment).
+    pub graded: u64,
     pub refused: Vec<RefusedRow>,
     /// Accepted rows whose officer code names no member of staff: kept,
     /// but her overdue visits reach no officer until that code is added.
@@ -103,6 +121,9 @@ pub struct Parsed {
     pub rows: Vec<crate::store::NewEnrollment>,
     /// Each row's line, in the order of `rows`.
     pub lines: Vec<u64>,
+    /// Each row's risk grade and the day it was assessed, when the roster
+    /// has a `risk` column and the row a grade in it.
+    pub grades: Vec<Option<(Grade, NaiveDate)>>,
     pub refused: Vec<RefusedRow>,
     pub unknown_officer: Vec<UnknownOfficer>,
     pub without_consent: u64,
@@ -157,7 +178,7 @@ pub async fn import<R: Read + Send + 'static>(
                 report.refused.append(&mut p.refused);
                 report.unknown_officer.append(&mut p.unknown_officer);
                 report.without_consent += p.without_consent;
-                let r = flush(app, &mut p, &mut report).await;
+                let r = flush(app, &mut p, &mut report, source, actor).await;
                 progress(p.bytes);
                 r
             }
@@ -235,6 +256,7 @@ pub fn read_batches<R: Read>(
     let fresh = || Parsed {
         rows: Vec::with_capacity(BATCH),
         lines: Vec::with_capacity(BATCH),
+        grades: Vec::with_capacity(BATCH),
         refused: vec![],
         unknown_officer: vec![],
         without_consent: 0,
@@ -277,12 +299,15 @@ pub fn read_batches<R: Read>(
             care_plan: get("care_plan"),
             id_card: get("id_card"),
         };
-        match validate(&input, config, plans, now, source, actor) {
-            Err(e) => batch.refused.push(RefusedRow {
-                line,
-                reason: e.to_string(),
-            }),
-            Ok(e) => {
+        let checked = validate(&input, config, plans, now, source, actor)
+            .map_err(|e| e.to_string())
+            .and_then(|e| {
+                let grade = risk_of_row(get("risk"), get("risk_date"), &e, config, now)?;
+                Ok((e, grade))
+            });
+        match checked {
+            Err(reason) => batch.refused.push(RefusedRow { line, reason }),
+            Ok((e, grade)) => {
                 let key = {
                     use std::hash::{Hash, Hasher};
                     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -310,6 +335,7 @@ pub fn read_batches<R: Read>(
                 }
                 batch.rows.push(e);
                 batch.lines.push(line);
+                batch.grades.push(grade);
                 if batch.rows.len() >= BATCH {
                     batch.bytes = record.position().map(|p| p.byte()).unwrap_or(0);
                     if !sink(std::mem::replace(&mut batch, fresh())) {
@@ -328,11 +354,14 @@ async fn flush(
     app: &Care,
     parsed: &mut Parsed,
     report: &mut ImportReport,
+    source: &str,
+    actor: &str,
 ) -> Result<(), ImportError> {
     // A row whose ID card number is another woman's is refused alone.
     let conflicts = app.id_card_conflicts(&parsed.rows).await?;
     for (i, reason) in conflicts.into_iter().rev() {
         parsed.rows.remove(i);
+        parsed.grades.remove(i);
         let line = parsed.lines.remove(i);
         report.refused.push(RefusedRow { line, reason });
     }
@@ -341,15 +370,102 @@ async fn flush(
         return Ok(());
     }
     let outcomes = app.enroll_many(batch).await?;
-    for o in outcomes {
+    for (o, grade) in outcomes.iter().zip(parsed.grades.drain(..)) {
         match o {
             EnrollOutcome::Created { .. } => report.created += 1,
             EnrollOutcome::Unchanged { .. } => report.unchanged += 1,
             EnrollOutcome::DatesDiffer { .. } => report.corrected += 1,
         }
+        if let Some((grade, on)) = grade {
+            if record_grade(app, o.pregnancy_id(), grade, on, source, actor).await? {
+                report.graded += 1;
+            }
+        }
     }
     batch.clear();
     Ok(())
+}
+
+/// A row's risk grade (its colour in Chinese or English, purple beside
+/// it) and the day it was assessed (the `risk_date` column, else today):
+/// none when the cell is empty; refused when the word is no grade or the
+/// day is in the future or before her last period.
+fn risk_of_row(
+    risk: Option<String>,
+    on: Option<String>,
+    e: &crate::store::NewEnrollment,
+    config: &crate::config::Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(Grade, NaiveDate)>, String> {
+    let Some(risk) = risk.filter(|r| !r.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let grade = Grade::parse(&risk).map_err(|e| format!("risk: {e}"))?;
+    let today = crate::domain::schedule::local_date(config.timezone, now);
+    let on = match on.map(excel_serial_date).filter(|d| !d.trim().is_empty()) {
+        None => today,
+        Some(d) => crate::domain::dates::parse_date(&d)
+            .ok_or_else(|| format!("risk_date: {d:?} is not a date"))?,
+    };
+    if on > today {
+        return Err(format!("risk_date: {on} is in the future"));
+    }
+    if on < e.dates.lmp {
+        return Err(format!(
+            "risk_date: {on} is before this pregnancy began ({}, her last period)",
+            e.dates.lmp
+        ));
+    }
+    Ok(Some((grade, on)))
+}
+
+/// Records a roster row's grade as an assessment from the import, unless
+/// it is already her current grade (so that importing the same roster
+/// again records nothing). Answers whether it recorded one.
+async fn record_grade(
+    app: &Care,
+    pregnancy_id: i64,
+    grade: Grade,
+    on: NaiveDate,
+    source: &str,
+    actor: &str,
+) -> Result<bool, ImportError> {
+    let store = |e: crate::store::StoreError| ImportError::App(e.into());
+    let current = app.store.risk_state(pregnancy_id).await.map_err(store)?;
+    if current.assessed_on.is_some() && current.grade == grade {
+        return Ok(false);
+    }
+    let now = app.clock.now();
+    let source = format!("import:{source}");
+    app.store
+        .record_assessment(
+            pregnancy_id,
+            &crate::store::NewAssessment {
+                assessed_on: on,
+                grade: grade.clone(),
+                reasons: None,
+                postpartum: false,
+                source: source.clone(),
+                recorded_by: actor.to_string(),
+            },
+            now,
+        )
+        .await
+        .map_err(store)?;
+    app.store
+        .audit(
+            now,
+            actor,
+            "risk_graded",
+            &format!("pregnancy:{pregnancy_id}"),
+            &format!(
+                "{} on {on} via {source}",
+                super::risk::describe_codes(&grade)
+            ),
+        )
+        .await
+        .map_err(store)?;
+    Ok(true)
 }
 
 /// A roster's or a register's file opened as CSV rows, whatever it was

@@ -399,7 +399,7 @@ impl Risk {
 }
 
 /// A grade in codes, for the audit log (`red+purple(hepatitis_b)`).
-fn describe_codes(g: &Grade) -> String {
+pub(crate) fn describe_codes(g: &Grade) -> String {
     let mut parts: Vec<String> = g
         .colour
         .map(|c| c.as_str().to_string())

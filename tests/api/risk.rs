@@ -621,6 +621,12 @@ async fn a_grade_that_is_not_one_is_refused_with_its_reason_and_nothing_written(
     assert_eq!(r.status(), 422);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("blue"));
+    // With a code and its field for a program, and the same refusal in
+    // Chinese for a client that shows it to staff.
+    assert_eq!(body["code"], "refused");
+    assert_eq!(body["field"], "grade");
+    let zh = body["error_zh"].as_str().unwrap();
+    assert!(zh.starts_with("风险等级") && zh.contains("blue"), "{zh}");
     // A case manager: one whose grade asks for none, an unknown code (from
     // another county), an officer, a supervisor of another township.
     let e = risk.assign_case_manager(w, "ADM", "ADM").await.unwrap_err();
@@ -663,4 +669,93 @@ async fn a_grade_that_is_not_one_is_refused_with_its_reason_and_nothing_written(
         .await
         .unwrap_err();
     assert!(e.to_string().contains("42"), "{e}");
+}
+
+/// A clinic's roster often carries the grade it gave at the first visit
+/// (妊娠风险筛查 at registration, as the 2017 work standard has it): the
+/// importer records it as an assessment from the import, once, and
+/// refuses the row whose grade or date is no grade or no possible day,
+/// naming its line, without registering her half.
+#[tokio::test]
+async fn a_roster_s_risk_column_grades_each_woman_once_and_refuses_what_is_no_grade() {
+    let t = county().await;
+    let roster = "姓名,手机号,末次月经,村,责任人,知情同意,妊娠风险,评估日期\n\
+        甲,13800000001,2026-09-22,V11,V11-O1,是,红,2026-11-20\n\
+        乙,13800000002,2026-09-22,V11,V11-O1,是,绿色,\n\
+        丙,13800000003,2026-09-22,V12,V12-O1,是,,\n\
+        丁,13800000004,2026-09-22,V12,V12-O1,是,蓝色,\n\
+        戊,13800000005,2026-09-22,V12,V12-O1,是,红,2026-12-05\n\
+        己,13800000006,2026-09-22,V21,V21-O1,是,紫（乙肝）,2026-08-01\n\
+        庚,13800000007,2026-09-22,V21,V21-O1,是,red+purple(hbv),2026-11-30\n";
+    let report = t.import_csv(roster, "clinic.csv").await.unwrap();
+    assert_eq!(report.created, 4, "{report:?}");
+    assert_eq!(report.graded, 3, "{report:?}");
+    let refused: Vec<(u64, &str)> = report
+        .refused
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert_eq!(refused[0].0, 5);
+    assert!(refused[0].1.contains("蓝色"), "{refused:?}");
+    assert_eq!(refused[1].0, 6);
+    assert!(refused[1].1.contains("in the future"), "{refused:?}");
+    assert_eq!(refused[2].0, 7);
+    assert!(
+        refused[2].1.contains("before this pregnancy began"),
+        "{refused:?}"
+    );
+    // The refused rows registered no one.
+    for name in ["丁", "戊", "己"] {
+        assert!(women_named(&t, name).await.is_empty(), "{name}");
+    }
+    let state = |name: &'static str| {
+        let t = &t;
+        async move {
+            let w = women_named(t, name).await[0].id;
+            let pid = t.app.store.current_pregnancy(w).await.unwrap().unwrap();
+            (
+                t.app.store.risk_state(pid).await.unwrap(),
+                t.app.store.risk_history(pid).await.unwrap(),
+            )
+        }
+    };
+    let (jia, history) = state("甲").await;
+    assert_eq!(jia.grade.colour.map(|c| c.as_str()), Some("red"));
+    assert_eq!(jia.assessed_on, Some(d("2026-11-20")));
+    assert_eq!(history[0].source, "import:clinic.csv");
+    assert_eq!(history[0].recorded_by, "test");
+    let (yi, _) = state("乙").await;
+    assert_eq!(
+        yi.assessed_on,
+        Some(d("2026-12-01")),
+        "an empty date is today"
+    );
+    let (bing, _) = state("丙").await;
+    assert!(
+        !bing.grade.assessed(),
+        "no grade is not yet assessed, never green"
+    );
+    let (geng, _) = state("庚").await;
+    assert!(geng.grade.purple && geng.grade.colour.is_some());
+    // Red without a case manager: the supervisor's task the same day.
+    let tasks = t.app.store.risk_tasks(d("2026-12-01")).await.unwrap();
+    assert!(
+        tasks
+            .iter()
+            .any(|k| k.name == "甲" && k.kind == "assign_case_manager"),
+        "{tasks:?}"
+    );
+    // The same roster again records nothing new.
+    let again = t.import_csv(roster, "clinic.csv").await.unwrap();
+    assert_eq!((again.unchanged, again.graded), (4, 0), "{again:?}");
+    assert_eq!(state("甲").await.1.len(), 1);
+    // A later roster with her grade changed re-grades her.
+    let later = "姓名,手机号,末次月经,村,责任人,知情同意,妊娠风险\n\
+        甲,13800000001,2026-09-22,V11,V11-O1,是,橙色\n";
+    let report = t.import_csv(later, "clinic-2.csv").await.unwrap();
+    assert_eq!(report.graded, 1);
+    let (jia, history) = state("甲").await;
+    assert_eq!(jia.grade.colour.map(|c| c.as_str()), Some("orange"));
+    assert_eq!(history.len(), 2);
 }
