@@ -187,6 +187,7 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     // The service stops first: migrate-to refuses a file another process
     // still has open.
     t.app.store.close().await;
+    until_closed(&path).await;
 
     let out = migrate_to(&path, &url);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -269,6 +270,9 @@ async fn migrate_to_moves_a_county_with_its_ids_and_refuses_a_database_with_data
     .unwrap();
     assert_eq!(next, last + 1);
     lite.close().await;
+    // SQLite's connection threads close their files just after the pool
+    // says it closed: migrate-to refuses a file a process holds open.
+    until_closed(&path).await;
 
     // A database that holds data is never filled again.
     let again = migrate_to(&path, &url);
@@ -300,4 +304,25 @@ fn backup_on_postgres_runs_pg_dump_and_keeps_the_password_out_of_sight() {
     assert!(stderr.contains("pg_dump"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
     assert!(!dest.exists(), "a failed backup leaves no file");
+}
+
+/// Waits until this process holds `path` open no longer (checked in
+/// /proc/self/fd, as `migrate-to` checks every process), at most 5 s.
+async fn until_closed(path: &std::path::Path) {
+    let held = || {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|fds| {
+                fds.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .any(|target| target == path)
+            })
+            .unwrap_or(false)
+    };
+    for _ in 0..500 {
+        if !held() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{} is still open in this process", path.display());
 }
