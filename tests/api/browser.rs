@@ -176,12 +176,7 @@ async fn an_administrator_edits_previews_and_publishes_a_text_in_a_real_browser(
             .await;
     }
     t.tick().await;
-    let step = t
-        .app
-        .store
-        .step_id("checkup-reminders", "before-3d")
-        .await
-        .unwrap();
+    let step = t.step_id("checkup-reminders", "before-3d").await;
 
     let d = start_driver().await;
     let c = browser(&d).await;

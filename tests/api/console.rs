@@ -591,7 +591,10 @@ async fn her_page_shows_her_weeks_next_visit_coming_reminders_and_her_number_to_
     // The reminders she will get, weeks beyond the planner's 36 hours.
     let coming = &html[html.find("Reminders she will get").unwrap()..];
     let coming = &coming[..coming.find("</table>").unwrap()];
-    assert!(coming.contains("before-3d"), "{coming}");
+    assert!(
+        coming.contains("3 days before the check-up"),
+        "the step in words: {coming}"
+    );
     assert!(coming.contains("2027-01-"), "eight weeks ahead: {coming}");
     assert!(coming.contains("2026-12-"), "{coming}");
     assert!(
@@ -965,6 +968,18 @@ async fn the_editor_refuses_a_broken_text_beside_its_field_and_a_saved_text_is_u
         versions.contains("ADM") && versions.contains("<ins>"),
         "who, and what changed"
     );
+    // The built-in text is the history's first version (by careminder),
+    // so the administrator's change is a diff against it, not a whole
+    // text marked new: the built-in's words she kept stay unmarked.
+    let step = t.step_id("checkup-reminders", "before-3d").await;
+    let kept = t.app.store.text_versions(step, "zh-CN").await.unwrap();
+    assert_eq!(kept.len(), 2, "the built-in text, then hers");
+    assert_eq!(kept[1].changed_by, "careminder");
+    assert_eq!(kept[0].changed_by, "ADM");
+    assert!(
+        versions.contains("<del>"),
+        "what she took out of the built-in text"
+    );
     let (_, audit) = b.get("/audit").await;
     assert!(
         audit.contains("保存文本") || audit.contains("Text saved"),
@@ -987,6 +1002,7 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
                 ("csrf", &csrf),
                 ("name", "赵敏"),
                 ("phone", "13812340099"),
+                ("id_card", ""),
                 ("lmp", "2026-09-30"),
                 ("consent", "yes"),
             ],
@@ -1024,6 +1040,46 @@ async fn records_kept_from_the_console_register_import_visit_and_birth_within_th
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("phone") && html.contains("钱芳"));
+    // Her ID card number on the form: a mistyped one is refused by its
+    // check digit (GB 11643-1999) and kept as typed; the right one is hers.
+    let (status, html) = a
+        .post(
+            "/women/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "孙丽"),
+                ("phone", "13812340098"),
+                ("id_card", "110105199012310021"),
+                ("lmp", "2026-09-30"),
+                ("consent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("check digit") && html.contains("110105199012310021"),
+        "{html}"
+    );
+    let right = id_card("11010519901231002");
+    let (status, _) = a
+        .post(
+            "/women/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "孙丽"),
+                ("phone", "13812340098"),
+                ("id_card", &right),
+                ("lmp", "2026-09-30"),
+                ("consent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sun = women_named(&t, "孙丽").await[0].id;
+    assert_eq!(
+        t.app.store.id_card_of(sun).await.unwrap().as_deref(),
+        Some(right.as_str())
+    );
     // A visit recorded for her own woman; officer B cannot touch her.
     let (status, _) = a
         .post(
@@ -1760,6 +1816,26 @@ async fn an_officer_prints_her_villages_round_with_who_is_overdue_and_who_is_due
     let coming = &html[html.find("两周内到期").unwrap()..];
     assert!(overdue.contains("逾期者"), "{html}");
     assert!(coming.contains("将到者"), "{coming}");
+    // Each listed by the day it is due, which falls within the two weeks.
+    assert!(coming.contains("应检日期"), "{coming}");
+    let until = chrono::NaiveDate::from_ymd_opt(2027, 1, 3).unwrap();
+    let listed: Vec<_> = t
+        .app
+        .store
+        .coming_visits(
+            until,
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 13).unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.name == "将到者")
+        .collect();
+    assert!(!listed.is_empty());
+    for v in listed {
+        assert!(v.due_on <= until, "{v:?}");
+        assert!(coming.contains(&v.due_on.to_string()), "{coming}");
+    }
     assert!(
         !html.contains("别村人"),
         "another village's women stay off the page"
@@ -2130,6 +2206,40 @@ async fn her_officer_grades_her_risk_on_her_page_and_sees_its_history() {
     assert!(!list.contains("赵敏"), "{list}");
     let (_, list) = b.get("/women?risk=none").await;
     assert!(!list.contains("赵敏"), "{list}");
+    // Red without a case manager: her township's supervisor has the task
+    // on the worklist the same day, her grade beside it, and the
+    // worklist's grade filter (empty fields as the browser sends them)
+    // narrows it.
+    let mut sup = Browser::new(&t);
+    sup.sign_in("SUP1", PASSWORD).await;
+    let (_, work) = sup.get("/worklist?village=&risk=").await;
+    assert!(
+        work.contains("Assign a case manager") && work.contains("赵敏"),
+        "{work}"
+    );
+    assert!(work.contains("risk-red risk-purple\">red+purple"), "{work}");
+    let (_, work) = sup.get("/worklist?village=&risk=green").await;
+    assert!(!work.contains("赵敏"), "{work}");
+    let (_, work) = sup.get("/worklist?village=&risk=high").await;
+    assert!(work.contains("赵敏"), "{work}");
+    // The county's case manager takes her: the task is done, and she is
+    // on the manager's own list.
+    t.app
+        .risk
+        .assign_case_manager(wa, "ADM", "ADM")
+        .await
+        .unwrap();
+    let (_, work) = sup.get("/worklist").await;
+    assert!(!work.contains("Assign a case manager"), "{work}");
+    let mut adm = Browser::new(&t);
+    adm.sign_in("ADM", PASSWORD).await;
+    let (_, work) = adm.get("/worklist").await;
+    assert!(
+        work.contains("My case-managed women") && work.contains("赵敏"),
+        "{work}"
+    );
+    let (_, list) = adm.get("/women?case_manager=ADM&risk=").await;
+    assert!(list.contains("赵敏"), "{list}");
     // Reading a high-risk woman's grade history is audited.
     let audit = t.app.store.audit_log(50).await.unwrap();
     assert!(audit

@@ -166,6 +166,11 @@ impl TestApp {
         self.clock.set(end);
     }
 
+    /// A campaign step's id.
+    pub async fn step_id(&self, campaign: &str, step: &str) -> i64 {
+        self.app.store.step_id(campaign, step).await.unwrap()
+    }
+
     /// Imports a roster CSV as the `import` command would.
     pub async fn import_csv(
         &self,
@@ -370,4 +375,18 @@ pub fn birth(on: &str, place: Option<&str>, live: bool) -> careminder::services:
         live_born: None,
         discharged_on: None,
     }
+}
+
+/// An ID card number with its check character by GB 11643-1999 §8.1
+/// (weights 7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2; remainders to
+/// "10X98765432"), computed here, apart from the code under test.
+pub fn id_card(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17
+        .chars()
+        .zip(W)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    let check = "10X98765432".chars().nth((sum % 11) as usize).unwrap();
+    format!("{first17}{check}")
 }

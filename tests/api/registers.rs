@@ -6,20 +6,6 @@
 use crate::helpers::*;
 use careminder::services::registers::{self, Kind};
 
-/// An ID card number with its check character by GB 11643-1999 §8.1
-/// (weights 7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2; remainders to
-/// "10X98765432"), computed here, apart from the code under test.
-fn id_card(first17: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17
-        .chars()
-        .zip(W)
-        .map(|(c, w)| c.to_digit(10).unwrap() * w)
-        .sum();
-    let check = "10X98765432".chars().nth((sum % 11) as usize).unwrap();
-    format!("{first17}{check}")
-}
-
 #[test]
 fn id_card_check_digits_agree_with_gb_11643_1999() {
     // The standard's own example, and numbers computed independently above.

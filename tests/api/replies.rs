@@ -158,12 +158,7 @@ async fn near_misses_go_to_her_officers_inbox_and_the_officer_is_alerted() {
 #[tokio::test]
 async fn opt_out_at_10_00_stops_the_10_05_reminder_and_opt_in_resumes_without_resending() {
     let (t, w) = woman_and_officer().await;
-    let step = t
-        .app
-        .store
-        .step_id("checkup-reminders", "before-3d")
-        .await
-        .unwrap();
+    let step = t.step_id("checkup-reminders", "before-3d").await;
     t.app
         .campaigns
         .retime_step(step, -3, "10:05", 24, "test")

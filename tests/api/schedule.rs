@@ -64,12 +64,7 @@ async fn woman_registered_at_10_weeks_gets_every_reminder_at_its_hand_computed_l
 #[tokio::test]
 async fn a_step_at_22_00_goes_out_at_08_00_the_next_morning() {
     let t = spawn_app().await;
-    let step = t
-        .app
-        .store
-        .step_id("checkup-reminders", "before-3d")
-        .await
-        .unwrap();
+    let step = t.step_id("checkup-reminders", "before-3d").await;
     t.app
         .campaigns
         .retime_step(step, -3, "22:00", 24, "test")

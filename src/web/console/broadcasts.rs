@@ -3,6 +3,7 @@
 //! sample texts before anything is saved, then a draft, publish, its
 //! progress, and stop. The same service as the CLI and the API.
 
+use super::kit::*;
 use super::{error_page, page, Signed};
 use crate::services::broadcasts::NewBroadcast;
 use crate::store::{Audience, Stage};
@@ -10,7 +11,7 @@ use crate::web::form::Form;
 use crate::web::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -24,8 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/broadcasts/{id}/publish", post(publish))
         .route("/broadcasts/{id}/stop", post(stop))
 }
-
-type Page = Result<Response, Response>;
 
 /// The form, as typed: shown again as it was when refused or previewed.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -188,8 +187,7 @@ async fn list_page(
     Ok(r)
 }
 
-async fn list(State(app): State<AppState>, s: Signed) -> Page {
-    super::pages::admin_only(&s)?;
+async fn list(State(app): State<AppState>, Admin(s): Admin) -> Page {
     let now = app.clock.now().with_timezone(&app.config.timezone) + chrono::Duration::days(1);
     let form = BroadcastForm {
         send_at: now.format("%Y-%m-%dT10:00").to_string(),
@@ -200,8 +198,11 @@ async fn list(State(app): State<AppState>, s: Signed) -> Page {
 }
 
 /// Previews the form (nothing saved) or saves it as a draft.
-async fn submit(State(app): State<AppState>, s: Signed, Form(f): Form<BroadcastForm>) -> Page {
-    super::pages::admin_only(&s)?;
+async fn submit(
+    State(app): State<AppState>,
+    Admin(s): Admin,
+    Form(f): Form<BroadcastForm>,
+) -> Page {
     s.check_csrf(&f.csrf)?;
     let req = match request(&app, &f) {
         Ok(r) => r,
@@ -225,8 +226,7 @@ async fn submit(State(app): State<AppState>, s: Signed, Form(f): Form<BroadcastF
     }
 }
 
-async fn show(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) -> Page {
-    super::pages::admin_only(&s)?;
+async fn show(State(app): State<AppState>, Admin(s): Admin, Path(id): Path<i64>) -> Page {
     let v = app
         .broadcasts
         .view(id)
@@ -256,11 +256,10 @@ struct CsrfOnly {
 
 async fn publish(
     State(app): State<AppState>,
-    s: Signed,
+    Admin(s): Admin,
     Path(id): Path<i64>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
-    super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     match app.broadcasts.publish(id, &s.staff.code).await {
         Ok(_) => Ok(Redirect::to(&format!("/broadcasts/{id}")).into_response()),
@@ -273,11 +272,10 @@ async fn publish(
 
 async fn stop(
     State(app): State<AppState>,
-    s: Signed,
+    Admin(s): Admin,
     Path(id): Path<i64>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
-    super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     app.broadcasts
         .stop(id, &s.staff.code)

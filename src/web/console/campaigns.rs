@@ -1,29 +1,317 @@
-//! Creating campaigns and steps, a step's WeChat template message and its
-//! cloud SMS providers' templates, from the console (administrators). New campaigns start paused: the
+//! Campaigns from the console (administrators): the list, each step's
+//! texts per language with their versions and live preview, publish and
+//! pause; new campaigns and steps, a step's WeChat template message and
+//! its cloud SMS providers' templates. New campaigns start paused: the
 //! administrator previews their texts, then resumes (publishes) them.
 
-use super::pages::{campaign_page, campaigns_page, Refusal};
-use super::{error_page, said_no, Signed};
+use super::kit::*;
+use super::{error_page, page, said_no, Signed};
 use crate::domain::schedule::{parse_hhmm, TriggerAnchor};
 use crate::store::{StepSeed, WechatVariant};
-use crate::web::form::Form;
+use crate::web::form::{Form, Query};
 use crate::web::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::post;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
+use tera::Context;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/campaigns", get(campaigns))
+        .route("/campaigns/{key}", get(campaign))
+        .route("/campaigns/{key}/status", post(campaign_status))
+        .route("/campaigns/{key}/steps/{step}/text", post(save_text))
+        .route("/campaigns/{key}/steps/{step}/versions", get(versions))
+        .route("/preview", post(preview))
         .route("/campaigns/new", post(create))
         .route("/campaigns/{key}/steps", post(add_step))
         .route("/campaigns/{key}/steps/{step}/wechat", post(wechat))
         .route("/campaigns/{key}/steps/{step}/sms/{provider}", post(sms))
 }
 
-type Page = Result<Response, Response>;
+async fn campaigns(State(app): State<AppState>, Admin(s): Admin) -> Page {
+    campaigns_page(&app, &s, None).await
+}
+
+/// The campaigns; after a refused new campaign, with its form again (422).
+async fn campaigns_page(app: &AppState, s: &Signed, refusal: Option<Refusal>) -> Page {
+    let rows: Vec<serde_json::Value> = app
+        .store
+        .campaigns()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|(key, ..)| !key.starts_with("broadcast:"))
+        .map(|(key, name, status, outreach, steps)| {
+            let name = campaign_title(s, &key, &name);
+            serde_json::json!({"key": key, "name": name, "status": status, "outreach": outreach, "steps": steps})
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("campaigns", &rows);
+    let refused = refusal.is_some();
+    let refusal = refusal.unwrap_or_default();
+    ctx.insert("step_values", &refusal.values);
+    ctx.insert("step_error", &refusal.error);
+    let mut r = page(s, "campaigns.html", ctx);
+    if refused {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+/// The editor: each step's texts per language, with live preview.
+pub(super) async fn campaign_page(
+    app: &AppState,
+    s: &Signed,
+    key: &str,
+    error: Option<(i64, String, String, String)>,
+    saved: bool,
+    refusal: Option<Refusal>,
+) -> Page {
+    let all = app.store.campaigns().await.map_err(internal)?;
+    let Some((_, name, status, ..)) = all.into_iter().find(|(k, ..)| k == key) else {
+        return Err(not_found(s));
+    };
+    let variants = app.store.wechat_variants().await.map_err(internal)?;
+    let sms_variants = app.store.sms_variants().await.map_err(internal)?;
+    // The cloud SMS providers configured: each step needs their templates.
+    let mut providers: Vec<&'static str> = app
+        .sms_templates
+        .needing_templates()
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    providers.dedup();
+    let steps: Vec<serde_json::Value> = app
+        .store
+        .campaign_steps_for_edit(key)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|st| {
+            let texts: Vec<serde_json::Value> = crate::render::LANGUAGES
+                .iter()
+                .map(|lang| {
+                    let saved_body = st.texts.iter().find(|(l, _)| l == lang).map(|(_, b)| b.clone());
+                    // A refused text stays in the field, with its error beside it.
+                    let (body, err) = match &error {
+                        Some((step_id, l, body, e)) if *step_id == st.id && l == lang => {
+                            (Some(body.clone()), Some(e.clone()))
+                        }
+                        _ => (saved_body, None),
+                    };
+                    serde_json::json!({"language": lang, "body": body.unwrap_or_default(), "error": err})
+                })
+                .collect();
+            let wechat: Option<WechatVariant> = variants.iter().find(|v| v.step_id == st.id).cloned();
+            let sms: Vec<serde_json::Value> = providers
+                .iter()
+                .map(|p| {
+                    let v = sms_variants.iter().find(|v| v.step_id == st.id && v.provider.as_str() == *p);
+                    serde_json::json!({"provider": p, "template": v})
+                })
+                .collect();
+            serde_json::json!({
+                "id": st.id, "key": st.key, "anchor": st.anchor, "offset_days": st.offset_days,
+                "send_time": st.send_time, "grace_hours": st.grace_hours, "texts": texts, "wechat": wechat,
+                "sms": sms,
+            })
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("key", key);
+    ctx.insert("name", &campaign_title(s, key, &name));
+    ctx.insert("status", &status);
+    ctx.insert("steps", &steps);
+    ctx.insert("saved", &saved);
+    ctx.insert("signature", &app.config.sms_signature);
+    let refused = error.is_some() || refusal.is_some();
+    let refusal = refusal.unwrap_or_default();
+    // The add-a-step form, filled in again after a refusal.
+    let (step_values, step_error) = if refusal.form == "step" {
+        (refusal.values.clone(), refusal.error.clone())
+    } else {
+        (Default::default(), String::new())
+    };
+    ctx.insert("step_values", &step_values);
+    ctx.insert("step_error", &step_error);
+    ctx.insert("refusal", &refusal);
+    let mut r = page(s, "campaign.html", ctx);
+    if refused {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    #[serde(default)]
+    saved: bool,
+}
+
+async fn campaign(
+    State(app): State<AppState>,
+    Admin(s): Admin,
+    Path(key): Path<String>,
+    Query(q): Query<SavedQuery>,
+) -> Page {
+    campaign_page(&app, &s, &key, None, q.saved, None).await
+}
+
+#[derive(Deserialize)]
+struct TextForm {
+    #[serde(default)]
+    csrf: String,
+    language: String,
+    body: String,
+}
+
+async fn save_text(
+    State(app): State<AppState>,
+    Admin(s): Admin,
+    Path((key, step)): Path<(String, String)>,
+    Form(f): Form<TextForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    let step_id = match app.store.step_id(&key, &step).await {
+        Ok(id) => id,
+        Err(_) => return Err(not_found(&s)),
+    };
+    match app
+        .campaigns
+        .save_text(&key, &step, &f.language, &f.body, &s.staff.code)
+        .await
+    {
+        Ok(_) => {}
+        // Refused: the page again, with what was typed and why.
+        Err(crate::services::AppError::Refused(e)) => {
+            let body = f.body.replace("\r\n", "\n");
+            return campaign_page(
+                &app,
+                &s,
+                &key,
+                Some((step_id, f.language, body, e)),
+                false,
+                None,
+            )
+            .await;
+        }
+        Err(e) => return Err(super::refused(&s, e)),
+    }
+    Ok(Redirect::to(&format!("/campaigns/{key}?saved=true#step-{step_id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    status: String,
+}
+
+async fn campaign_status(
+    State(app): State<AppState>,
+    Admin(s): Admin,
+    Path(key): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Page {
+    s.check_csrf(&f.csrf)?;
+    let state: crate::services::campaigns::CampaignState =
+        f.status.parse().map_err(|e| super::refused(&s, e))?;
+    app.campaigns
+        .set_state(&key, state, &s.staff.code)
+        .await
+        .map_err(|e| super::refused(&s, e))?;
+    Ok(Redirect::to(&format!("/campaigns/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct VersionsQuery {
+    language: String,
+}
+
+async fn versions(
+    State(app): State<AppState>,
+    Admin(s): Admin,
+    Path((key, step)): Path<(String, String)>,
+    Query(q): Query<VersionsQuery>,
+) -> Page {
+    let Ok(step_id) = app.store.step_id(&key, &step).await else {
+        return Err(not_found(&s));
+    };
+    let tz = app.config.timezone;
+    let vs = app
+        .store
+        .text_versions(step_id, &q.language)
+        .await
+        .map_err(internal)?;
+    let mut rows = vec![];
+    for (i, v) in vs.iter().enumerate() {
+        // The change from the version before (the oldest: from nothing).
+        let before = vs.get(i + 1).map(|p| p.body.as_str()).unwrap_or("");
+        let diff = similar::TextDiff::from_chars(before, &v.body);
+        let parts: Vec<serde_json::Value> = diff
+            .iter_all_changes()
+            .map(|c| {
+                let tag = match c.tag() {
+                    similar::ChangeTag::Delete => "del",
+                    similar::ChangeTag::Insert => "ins",
+                    similar::ChangeTag::Equal => "eq",
+                };
+                serde_json::json!({"tag": tag, "text": c.value()})
+            })
+            .collect();
+        rows.push(serde_json::json!({
+            "id": v.id, "by": v.changed_by, "body": v.body, "diff": parts,
+            "at": v.changed_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        }));
+    }
+    let mut ctx = Context::new();
+    ctx.insert("key", &key);
+    ctx.insert("step", &step);
+    ctx.insert("language", &q.language);
+    ctx.insert("versions", &rows);
+    Ok(page(&s, "versions.html", ctx))
+}
+
+#[derive(Deserialize)]
+struct PreviewBody {
+    body: String,
+    language: String,
+}
+
+/// The live preview: the text rendered for the sample woman, its length
+/// and SMS parts (with the signature), or the error as it would be shown.
+async fn preview(
+    State(app): State<AppState>,
+    Admin(s): Admin,
+    headers: HeaderMap,
+    Json(p): Json<PreviewBody>,
+) -> Page {
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    s.check_csrf(token)?;
+    let out = match crate::render::validate(&p.body.replace("\r\n", "\n"), &p.language) {
+        Ok(text) => {
+            let full = format!("{}{}", app.config.sms_signature, text);
+            let m = crate::domain::sms::measure(&full);
+            serde_json::json!({
+                "ok": true, "text": full, "chars": full.chars().count(), "parts": m.parts,
+                "encoding": super::word(s.lang(), match m.encoding {
+                    crate::domain::sms::Encoding::Gsm7 => "encoding_gsm7",
+                    crate::domain::sms::Encoding::Ucs2 => "encoding_ucs2",
+                }),
+            })
+        }
+        Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
+    };
+    Ok(Json(out).into_response())
+}
 
 #[derive(Deserialize)]
 struct StepForm {
@@ -197,8 +485,7 @@ async fn save_step(app: &AppState, s: &Signed, campaign: &str, f: &StepForm, cre
     Ok(Redirect::to(&format!("/campaigns/{campaign}")).into_response())
 }
 
-async fn create(State(app): State<AppState>, s: Signed, Form(f): Form<StepForm>) -> Page {
-    super::pages::admin_only(&s)?;
+async fn create(State(app): State<AppState>, Admin(s): Admin, Form(f): Form<StepForm>) -> Page {
     s.check_csrf(&f.csrf)?;
     let key = f.campaign_key.trim().to_string();
     if !plain_key(&key) {
@@ -210,11 +497,10 @@ async fn create(State(app): State<AppState>, s: Signed, Form(f): Form<StepForm>)
 
 async fn add_step(
     State(app): State<AppState>,
-    s: Signed,
+    Admin(s): Admin,
     Path(key): Path<String>,
     Form(f): Form<StepForm>,
 ) -> Page {
-    super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     save_step(&app, &s, &key, &f, false).await
 }
@@ -263,11 +549,10 @@ struct SmsForm {
 /// every gateway of that provider); a refusal names the variable.
 async fn sms(
     State(app): State<AppState>,
-    s: Signed,
+    Admin(s): Admin,
     Path((key, step, provider)): Path<(String, String, String)>,
     Form(f): Form<SmsForm>,
 ) -> Page {
-    super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     let provider: crate::domain::GatewayKind =
         provider.parse().map_err(|e: crate::domain::UnknownValue| {
@@ -312,11 +597,10 @@ async fn sms(
 /// template message; a refusal names the field.
 async fn wechat(
     State(app): State<AppState>,
-    s: Signed,
+    Admin(s): Admin,
     Path((key, step)): Path<(String, String)>,
     Form(f): Form<WechatForm>,
 ) -> Page {
-    super::pages::admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     let typed: std::collections::BTreeMap<&'static str, String> = [
         ("template_id", f.template_id.clone()),

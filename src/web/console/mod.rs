@@ -12,14 +12,19 @@
 // Handlers answer with a page either way: a Response in both arms is the point.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 mod auth;
 mod broadcasts;
 mod campaigns;
-mod pages;
+mod dashboard;
+mod import;
+mod kit;
+mod messages;
 mod records;
-mod refusal;
 mod registers;
 mod reports;
+mod women;
+mod worklist;
 
 use crate::store::{Area, StaffRow};
 use crate::web::AppState;
@@ -39,6 +44,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "base.html",
         include_str!("../../../console/templates/base.html"),
+    ),
+    (
+        "macros.html",
+        include_str!("../../../console/templates/macros.html"),
     ),
     (
         "login.html",
@@ -148,7 +157,7 @@ fn tera() -> &'static Tera {
     static T: OnceLock<Tera> = OnceLock::new();
     T.get_or_init(|| {
         let mut t = Tera::default();
-        t.register_filter("refusal", refusal::filter);
+        t.register_filter("refusal", crate::web::refusal::filter);
         t.add_raw_templates(TEMPLATES.iter().copied())
             .expect("console templates compile (checked by tests)");
         t
@@ -156,7 +165,12 @@ fn tera() -> &'static Tera {
 }
 
 pub fn router() -> Router<AppState> {
-    pages::router()
+    dashboard::router()
+        .merge(women::router())
+        .merge(worklist::router())
+        .merge(messages::router())
+        .merge(audit::router())
+        .merge(import::router())
         .merge(auth::router())
         .merge(records::router())
         .merge(reports::router())
@@ -450,7 +464,13 @@ mod tests {
             scan(html, "t.");
         }
         for code in [
-            include_str!("pages.rs"),
+            include_str!("dashboard.rs"),
+            include_str!("women.rs"),
+            include_str!("worklist.rs"),
+            include_str!("messages.rs"),
+            include_str!("audit.rs"),
+            include_str!("import.rs"),
+            include_str!("kit.rs"),
             include_str!("records.rs"),
             include_str!("campaigns.rs"),
             include_str!("broadcasts.rs"),

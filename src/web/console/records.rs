@@ -1,16 +1,17 @@
 //! Keeping records from the console: register a woman, correct her dates,
-//! record visits and births, import a roster with a report per row. Every
+//! record visits, births, moves and risk grades. Every
 //! change goes through the same `App` calls as the API and the command
 //! line (validation, re-planning, audit), acting as the signed-in person,
 //! and only for women in her area.
 
-use super::pages::{woman_page, Refusal};
+use super::kit::*;
+use super::women::woman_page;
 use super::{error_page, page, refused, said_no, Signed};
 use crate::services::enrollment::EnrollmentInput;
 use crate::services::AppError;
 use crate::web::form::Form;
 use crate::web::AppState;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -27,10 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/women/{id}/move", post(move_woman))
         .route("/women/{id}/risk", post(grade))
         .route("/women/{id}/transfer", get(transfer_page))
-        .route("/import", get(import_form).post(import))
 }
-
-type Page = Result<Response, Response>;
 
 async fn in_area(app: &AppState, s: &Signed, woman: i64) -> Result<(), Response> {
     match app.store.woman_in_area(&s.area, woman).await {
@@ -377,76 +375,4 @@ async fn transfer_page(State(app): State<AppState>, s: Signed, Path(id): Path<i6
     ctx.insert("woman_id", &id);
     ctx.insert("today", &today.to_string());
     Ok(page(&s, "transfer.html", ctx))
-}
-
-/// Rosters cover the county: an administrator imports them.
-fn may_import(s: &Signed) -> Result<(), Response> {
-    if s.is_admin() {
-        Ok(())
-    } else {
-        Err(error_page(s, StatusCode::FORBIDDEN, "administrators only"))
-    }
-}
-
-async fn import_form(s: Signed) -> Page {
-    may_import(&s)?;
-    Ok(import_page(&s, None, None))
-}
-
-/// The import page: the columns the importer reads (every name of each),
-/// the last file's report, or why a file was refused as a whole (422).
-fn import_page(s: &Signed, report: Option<serde_json::Value>, error: Option<String>) -> Response {
-    let mut ctx = Context::new();
-    ctx.insert("columns", &crate::services::importer::COLUMNS);
-    ctx.insert("report", &report);
-    let refused = error.is_some();
-    ctx.insert("error", &error);
-    let mut r = page(s, "import.html", ctx);
-    if refused {
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    r
-}
-
-/// A roster CSV upload (multipart: `csrf`, then `file`).
-async fn import(State(app): State<AppState>, s: Signed, mut form: Multipart) -> Page {
-    may_import(&s)?;
-    let (mut csrf, mut bytes, mut name) = (String::new(), None, String::from("roster.csv"));
-    while let Ok(Some(field)) = form.next_field().await {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
-            Some("file") => {
-                name = field.file_name().unwrap_or("roster.csv").to_string();
-                bytes = field.bytes().await.ok();
-            }
-            _ => {}
-        }
-    }
-    s.check_csrf(&csrf)?;
-    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
-        let why = super::word(s.lang(), "import_choose_file").to_string();
-        return Err(import_page(&s, None, Some(why)));
-    };
-    let source = format!("console:{name}");
-    let report = crate::services::importer::import(
-        &app.care,
-        std::io::Cursor::new(bytes.to_vec()),
-        &source,
-        &s.staff.code,
-        |_| {},
-    )
-    .await;
-    match report {
-        Ok(r) => Ok(import_page(
-            &s,
-            Some(serde_json::json!({
-                "file": name, "created": r.created, "unchanged": r.unchanged, "corrected": r.corrected,
-                "without_consent": r.without_consent,
-                "refused": r.refused.iter().map(|x| serde_json::json!({"line": x.line, "reason": x.reason})).collect::<Vec<_>>(),
-                "unknown_officer": r.unknown_officer,
-            })),
-            None,
-        )),
-        Err(e) => Err(import_page(&s, None, Some(format!("{name}: {e}")))),
-    }
 }

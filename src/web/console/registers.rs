@@ -4,20 +4,18 @@
 //! to one woman: she is this woman, register her from the row, or the row
 //! is for no one followed here, each with a reason that is kept.
 
-use super::pages::admin_only;
+use super::kit::*;
 use super::{page, refused, word, Signed};
 use crate::services::registers::{self, Decision, Kind};
 use crate::web::form::Form;
 use crate::web::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use tera::Context;
-
-type Page = Result<Response, Response>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,14 +65,12 @@ async fn render(
     Ok(r)
 }
 
-async fn registers_page(State(app): State<AppState>, s: Signed) -> Page {
-    admin_only(&s)?;
+async fn registers_page(State(app): State<AppState>, Admin(s): Admin) -> Page {
     render(&app, &s, None, None, None).await
 }
 
 /// A register upload (multipart: `csrf`, `kind`, then `file`).
-async fn upload(State(app): State<AppState>, s: Signed, mut form: Multipart) -> Page {
-    admin_only(&s)?;
+async fn upload(State(app): State<AppState>, Admin(s): Admin, mut form: Multipart) -> Page {
     let (mut csrf, mut kind, mut bytes) = (String::new(), String::new(), None);
     let mut name = String::from("register.csv");
     while let Ok(Some(field)) = form.next_field().await {
@@ -135,11 +131,10 @@ struct DecideForm {
 
 async fn decide(
     State(app): State<AppState>,
-    s: Signed,
+    Admin(s): Admin,
     Path(id): Path<i64>,
     Form(f): Form<DecideForm>,
 ) -> Page {
-    admin_only(&s)?;
     s.check_csrf(&f.csrf)?;
     let decision = match (f.action.as_str(), f.woman_id) {
         ("match", Some(woman_id)) => Decision::Match { woman_id },

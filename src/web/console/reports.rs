@@ -7,7 +7,7 @@
 //! her own women. A period or area that is not one is refused on the page,
 //! in the reader's language, with what was typed kept.
 
-use super::pages::{bar_chart, csv_response, not_found, Page};
+use super::kit::*;
 use super::{error_page, page, Signed};
 use crate::domain::{Period, PeriodError, Role};
 use crate::services::reports::{IndicatorReport, Scope, TABLE_COLUMNS};
