@@ -261,7 +261,7 @@ impl Store {
     /// How many women the audience holds on day `on`, by language.
     pub async fn audience_counts(&self, a: &Audience, on: NaiveDate) -> Result<Vec<(String, i64)>> {
         let pg = self.dialect();
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             let mut qb = sqlx::QueryBuilder::new("SELECT w.language, COUNT(*)");
             push_audience!(qb, a, on, pg);
             qb.push(" GROUP BY w.language ORDER BY w.language");
@@ -277,7 +277,7 @@ impl Store {
         n: i64,
     ) -> Result<Vec<AudienceMember>> {
         let pg = self.dialect();
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT w.id, w.name, w.language, w.village,
                         (SELECT p.lmp FROM pregnancies p WHERE p.woman_id = w.id AND p.status = 'active') AS lmp",
@@ -315,7 +315,7 @@ impl Store {
     ) -> Result<i64> {
         let now_s = ts(now);
         let audience = serde_json::to_string(audience).expect("json");
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, audience, send_at, cron, grace_hours, created_by, created_at, updated_at)
@@ -372,7 +372,7 @@ impl Store {
     }
 
     pub async fn broadcast(&self, id: i64) -> Result<BroadcastRow> {
-        let r: BroadcastRecord = on_read!(self, db => {
+        let r: BroadcastRecord = on_read!(self, db, {
             sqlx::query_as(&format!(
                 "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
             ))
@@ -395,7 +395,7 @@ impl Store {
     }
 
     async fn broadcasts_where(&self, filter: &str) -> Result<Vec<BroadcastRow>> {
-        let rows: Vec<BroadcastRecord> = on_read!(self, db => {
+        let rows: Vec<BroadcastRecord> = on_read!(self, db, {
             sqlx::query_as(&format!(
                 "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE {filter} ORDER BY id"
             ))
@@ -418,7 +418,7 @@ impl Store {
     ) -> Result<u64> {
         let now_s = ts(now);
         let pg = self.dialect();
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let drafted = sqlx::query(
                 "UPDATE broadcasts SET status = 'published', published_at = $1, updated_at = $1
@@ -455,7 +455,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let pg = self.dialect();
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let mut n = 0;
             for (at, on) in occurrences {
@@ -477,7 +477,7 @@ impl Store {
     /// message already claimed is not sent. Returns how many were cancelled.
     pub async fn stop_broadcast(&self, id: i64, now: DateTime<Utc>) -> Result<u64> {
         let now_s = ts(now);
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let found = sqlx::query(
                 "UPDATE broadcasts SET status = 'stopped', stopped_at = $1, updated_at = $1 WHERE id = $2 AND status <> 'stopped'",

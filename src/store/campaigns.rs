@@ -42,7 +42,7 @@ impl Store {
         steps: &[StepSeed<'_>],
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = $1")
                 .bind(key)
@@ -87,7 +87,7 @@ impl Store {
             }
             e => e,
         };
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let cid: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE key = $1")
                 .bind(campaign)
@@ -114,7 +114,7 @@ impl Store {
         status: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let n = on_db!(self, db => {
+        let n = on_db!(self, db, {
             sqlx::query("UPDATE campaigns SET status = $1, updated_at = $2 WHERE key = $3")
                 .bind(status)
                 .bind(ts(now))
@@ -131,7 +131,7 @@ impl Store {
 
     /// Every campaign: key, name, status, whether it is outreach, its steps.
     pub async fn campaigns(&self) -> Result<Vec<(String, String, String, bool, i64)>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as(
                 "SELECT c.key, c.name, c.status, c.outreach, (SELECT COUNT(*) FROM campaign_steps s WHERE s.campaign_id = c.id)
                  FROM campaigns c ORDER BY c.id",
@@ -143,7 +143,7 @@ impl Store {
 
     /// Steps of every active campaign.
     pub async fn active_steps(&self) -> Result<Vec<StepRow>> {
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query(
                 "SELECT s.id, c.key AS campaign_key, c.outreach, s.key, s.version, s.anchor, s.offset_days, s.send_time,
                         s.grace_hours, s.weekday
@@ -183,7 +183,7 @@ impl Store {
 
     /// Every step text, for the renderer.
     pub async fn step_texts(&self) -> Result<Vec<StepText>> {
-        let rows: Vec<(i64, String, String)> = on_read!(self, db => {
+        let rows: Vec<(i64, String, String)> = on_read!(self, db, {
             sqlx::query_as("SELECT step_id, language, body FROM step_texts")
                 .fetch_all(db)
                 .await?
@@ -206,7 +206,7 @@ impl Store {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             upsert_step_text!(tx, step_id, language, body, now);
             bump_texts_version!(tx);
@@ -228,7 +228,7 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             sqlx::query(
                 "INSERT INTO step_text_versions (step_id, language, body, changed_by, changed_at)
@@ -262,7 +262,7 @@ impl Store {
     /// Every step of every campaign, for naming steps in words: (campaign
     /// key, campaign name, step key, anchor, offset in days).
     pub async fn step_list(&self) -> Result<Vec<(String, String, String, String, i64)>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as(
                 "SELECT c.key, c.name, s.key, s.anchor, s.offset_days
                  FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id ORDER BY s.id",
@@ -274,7 +274,7 @@ impl Store {
 
     /// Every step's WeChat variant, for the renderer.
     pub async fn wechat_variants(&self) -> Result<Vec<WechatVariant>> {
-        let rows: Vec<(i64, String, Option<String>, String)> = on_read!(self, db => {
+        let rows: Vec<(i64, String, Option<String>, String)> = on_read!(self, db, {
             sqlx::query_as("SELECT step_id, template_id, url, fields FROM step_wechat")
                 .fetch_all(db)
                 .await?
@@ -302,11 +302,11 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db => {
-        let mut tx = db.begin_write().await?;
-        match v {
-            Some(v) => {
-                sqlx::query(
+        on_db!(self, db, {
+            let mut tx = db.begin_write().await?;
+            match v {
+                Some(v) => {
+                    sqlx::query(
                     "INSERT INTO step_wechat (step_id, template_id, url, fields, updated_by, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (step_id) DO UPDATE SET template_id = excluded.template_id, url = excluded.url,
@@ -320,16 +320,16 @@ impl Store {
                 .bind(ts(now))
                 .execute(&mut *tx)
                 .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM step_wechat WHERE step_id = $1")
+                        .bind(step_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
-            None => {
-                sqlx::query("DELETE FROM step_wechat WHERE step_id = $1")
-                    .bind(step_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        bump_texts_version!(tx);
-        tx.commit().await?;
+            bump_texts_version!(tx);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -343,7 +343,7 @@ impl Store {
             String,
             String,
             bool,
-        )> = on_read!(self, db => {
+        )> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT step_id, provider, code, content, params, promotional
                      FROM step_sms_templates ORDER BY step_id, provider",
@@ -377,11 +377,11 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db => {
-        let mut tx = db.begin_write().await?;
-        match v {
-            Some(v) => {
-                sqlx::query(
+        on_db!(self, db, {
+            let mut tx = db.begin_write().await?;
+            match v {
+                Some(v) => {
+                    sqlx::query(
                     "INSERT INTO step_sms_templates
                          (step_id, provider, code, content, params, promotional, updated_by, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -400,17 +400,19 @@ impl Store {
                 .bind(ts(now))
                 .execute(&mut *tx)
                 .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM step_sms_templates WHERE step_id = $1 AND provider = $2")
+                }
+                None => {
+                    sqlx::query(
+                        "DELETE FROM step_sms_templates WHERE step_id = $1 AND provider = $2",
+                    )
                     .bind(step_id)
                     .bind(provider)
                     .execute(&mut *tx)
                     .await?;
+                }
             }
-        }
-        bump_texts_version!(tx);
-        tx.commit().await?;
+            bump_texts_version!(tx);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -422,7 +424,7 @@ impl Store {
         campaign: Option<&str>,
         provider: crate::domain::GatewayKind,
     ) -> Result<Vec<(String, String, bool)>> {
-        let rows: Vec<(String, String, bool)> = on_read!(self, db => {
+        let rows: Vec<(String, String, bool)> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT c.key, s.key, c.outreach FROM campaign_steps s
                  JOIN campaigns c ON c.id = s.campaign_id
@@ -441,7 +443,7 @@ impl Store {
 
     /// Bumped on every text change; the dispatcher reloads its templates when it moves.
     pub async fn texts_version(&self) -> Result<i64> {
-        let v: Option<String> = on_read!(self, db => {
+        let v: Option<String> = on_read!(self, db, {
             sqlx::query_scalar("SELECT value FROM state WHERE key = 'texts_version'")
                 .fetch_optional(db)
                 .await?
@@ -464,9 +466,9 @@ impl Store {
                 "send_time {send_time:?} is not HH:MM"
             )));
         }
-        on_db!(self, db => {
-        let mut tx = db.begin_write().await?;
-        let r = sqlx::query(
+        on_db!(self, db, {
+            let mut tx = db.begin_write().await?;
+            let r = sqlx::query(
             "UPDATE campaign_steps SET offset_days = $1, send_time = $2, grace_hours = $3, version = version + 1 WHERE id = $4",
         )
         .bind(offset_days)
@@ -475,24 +477,24 @@ impl Store {
         .bind(step_id)
         .execute(&mut *tx)
         .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("step {step_id}")));
-        }
-        let n = super::enroll::cancel_pending!(
-            tx,
-            "step_id = $3",
-            step_id,
-            "step timing changed",
-            ts(now)
-        );
-        tx.commit().await?;
-        Ok(n)
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("step {step_id}")));
+            }
+            let n = super::enroll::cancel_pending!(
+                tx,
+                "step_id = $3",
+                step_id,
+                "step timing changed",
+                ts(now)
+            );
+            tx.commit().await?;
+            Ok(n)
         })
     }
 
     /// Looks a step up by campaign and step key.
     pub async fn step_id(&self, campaign: &str, step: &str) -> Result<i64> {
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query_scalar("SELECT s.id FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = $1 AND s.key = $2")
                 .bind(campaign)
                 .bind(step)

@@ -101,7 +101,7 @@ impl Store {
     /// (Women without an officer or village sort first, as SQLite orders
     /// NULLs; PostgreSQL is told so. Ties go by id, the same on both.)
     pub async fn overdue_visits(&self, cutoff: NaiveDate) -> Result<Vec<OverdueVisit>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, OverdueVisit>(
                 "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
                         COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
@@ -127,7 +127,7 @@ impl Store {
     /// whose period ended before `today` with nothing recorded: missed (a
     /// later visit is the next period's).
     pub async fn missed_home_visits(&self, today: NaiveDate) -> Result<Vec<OverdueVisit>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, OverdueVisit>(
                 "SELECT v.id, w.id AS woman_id, w.name, w.village, w.officer_code,
                         COALESCE(v.staff_label_zh, v.label_zh) AS label_zh,
@@ -203,7 +203,7 @@ impl Store {
                AND w.erased_at IS NULL
              ORDER BY {order}"
         );
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, OverdueVisit>(&sql)
                 .bind(by)
                 .bind(ends_from)
@@ -215,7 +215,7 @@ impl Store {
     /// Marks active pregnancies with LMP before `lmp_before` stale and stops
     /// their reminders. Returns how many.
     pub async fn mark_stale(&self, lmp_before: NaiveDate, now: DateTime<Utc>) -> Result<u64> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let ids: Vec<i64> = sqlx::query_scalar(
                 "UPDATE pregnancies SET status = 'stale', updated_at = $1 WHERE status = 'active' AND lmp < $2 RETURNING id",
@@ -239,7 +239,7 @@ impl Store {
     }
 
     pub async fn stale_pregnancies(&self) -> Result<Vec<StalePregnancy>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, StalePregnancy>(
                 "SELECT p.id, w.id AS woman_id, w.name, w.village, w.officer_code, p.lmp
                  FROM pregnancies p JOIN women w ON w.id = p.woman_id WHERE p.status = 'stale'
@@ -262,7 +262,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now_s = ts(now);
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE pregnancies SET status = 'delivered', delivered_on = $1, birth_place = $2, live_birth = $3,
@@ -283,7 +283,8 @@ impl Store {
                     "current pregnancy {pregnancy_id}"
                 )));
             }
-            let n = super::enroll::close_schedule!(tx, pregnancy_id, birth.on, "birth recorded", now_s);
+            let n =
+                super::enroll::close_schedule!(tx, pregnancy_id, birth.on, "birth recorded", now_s);
             if !visits.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
@@ -319,7 +320,7 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<u64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE visits SET status = 'missed', done_by = $1 WHERE id = $2 AND status = 'pending'",
@@ -345,7 +346,7 @@ impl Store {
 
     /// The current (active, delivered or stale) pregnancy of a woman.
     pub async fn current_pregnancy(&self, woman_id: i64) -> Result<Option<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT id FROM pregnancies WHERE woman_id = $1 AND status IN ('active', 'stale', 'delivered')
                  ORDER BY (status <> 'delivered') DESC, id DESC LIMIT 1",
@@ -376,7 +377,7 @@ impl Store {
              FROM outbox o JOIN women w ON w.id = o.woman_id LEFT JOIN staff st ON st.code = w.officer_code
              WHERE o.kind = 'reminder' AND o.send_at >= $1 AND o.send_at < $2 GROUP BY t, v"
         );
-        let rows: Vec<(String, String, i64, i64, i64)> = on_read!(self, db => {
+        let rows: Vec<(String, String, i64, i64, i64)> = on_read!(self, db, {
             sqlx::query_as(&sql)
                 .bind(ts(from))
                 .bind(ts(to))
@@ -404,7 +405,7 @@ impl Store {
              WHERE v.window_end >= $1 AND v.window_end < $2 AND v.status <> 'cancelled' AND NOT v.task
              GROUP BY t, v"
         );
-        let rows: Vec<(String, String, i64, i64, i64, i64)> = on_read!(self, db => {
+        let rows: Vec<(String, String, i64, i64, i64, i64)> = on_read!(self, db, {
             sqlx::query_as(&sql)
                 .bind(d_from)
                 .bind(d_to)
@@ -424,7 +425,7 @@ impl Store {
              LEFT JOIN staff st ON st.code = w.officer_code
              WHERE p.created_at >= $1 AND p.created_at < $2 GROUP BY t, v"
         );
-        let rows: Vec<(String, String, i64)> = on_read!(self, db => {
+        let rows: Vec<(String, String, i64)> = on_read!(self, db, {
             sqlx::query_as(&sql)
                 .bind(ts(from))
                 .bind(ts(to))

@@ -35,7 +35,7 @@ impl Store {
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(
                 "INSERT INTO early_reports (gateway, provider_id, status, reason, at, received_at)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -58,7 +58,7 @@ impl Store {
     /// report, and forgets them, and those a week old. Called when a
     /// batch's results are written and when a report is kept.
     pub async fn apply_early_reports(&self, now: DateTime<Utc>) -> Result<u64> {
-        let rows: Vec<(i64, String, String, String, Option<String>, i64)> = on_db!(self, db => {
+        let rows: Vec<(i64, String, String, String, Option<String>, i64)> = on_db!(self, db, {
             sqlx::query_as(
                 "SELECT o.id, e.gateway, e.provider_id, e.status, e.reason, e.at
                  FROM early_reports e
@@ -81,7 +81,7 @@ impl Store {
             .collect();
         let changed = self.apply_status_reports(&reports).await?;
         for (_, gateway, provider_id, ..) in &rows {
-            on_db!(self, db => {
+            on_db!(self, db, {
                 sqlx::query("DELETE FROM early_reports WHERE gateway = $1 AND provider_id = $2")
                     .bind(gateway)
                     .bind(provider_id)
@@ -90,7 +90,7 @@ impl Store {
                     .rows_affected()
             });
         }
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM early_reports WHERE received_at < $1")
                 .bind(ts(now - Duration::days(KEEP_EARLY_REPORTS)))
                 .execute(db)
@@ -103,7 +103,7 @@ impl Store {
     /// Reports kept for a gateway, not yet claimed by any send: (provider
     /// id, status).
     pub async fn early_reports(&self, gateway: &str) -> Result<Vec<(String, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT provider_id, status FROM early_reports WHERE gateway = $1 ORDER BY provider_id",
             )
@@ -116,7 +116,7 @@ impl Store {
     /// Notes that `gateway` may have taken message `id` in an attempt that
     /// began at `since`; an earlier note stands.
     pub async fn doubt_send(&self, gateway: &str, id: i64, since: DateTime<Utc>) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(
                 "INSERT INTO sends_in_doubt (gateway, message_id, since) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
@@ -137,7 +137,7 @@ impl Store {
         gateway: &str,
         id: i64,
     ) -> Result<Option<DateTime<Utc>>> {
-        let since: Option<i64> = on_db!(self, db => {
+        let since: Option<i64> = on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT since FROM sends_in_doubt WHERE gateway = $1 AND message_id = $2",
             )
@@ -151,7 +151,7 @@ impl Store {
 
     /// The provider's records settled it: forgets the doubt.
     pub async fn settle_send(&self, gateway: &str, id: i64) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM sends_in_doubt WHERE gateway = $1 AND message_id = $2")
                 .bind(gateway)
                 .bind(id)
@@ -174,7 +174,7 @@ impl Store {
         let set = self.dialect().json_set_of("$2", "TEXT");
         let sql =
             format!("SELECT provider_id FROM outbox WHERE gateway = $1 AND provider_id IN {set}");
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(&sql)
                 .bind(gateway)
                 .bind(serde_json::to_string(provider_ids).expect("json"))

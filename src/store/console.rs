@@ -146,7 +146,7 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn set_password(&self, staff_id: i64, hash: &str, now: DateTime<Utc>) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("UPDATE staff SET password_hash = $1, password_set_at = $2 WHERE id = $3")
                 .bind(hash)
                 .bind(ts(now))
@@ -171,7 +171,7 @@ impl Store {
         let Some(s) = self.staff_by_code(code).await? else {
             return Ok(None);
         };
-        let hash: Option<String> = on_read!(self, db => {
+        let hash: Option<String> = on_read!(self, db, {
             sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = $1")
                 .bind(s.id)
                 .fetch_one(db)
@@ -188,7 +188,7 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
                 .bind(ts(now))
                 .execute(db)
@@ -214,7 +214,7 @@ impl Store {
         id_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(StaffRow, String)>> {
-        let row: Option<(i64, String)> = on_read!(self, db => {
+        let row: Option<(i64, String)> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT staff_id, csrf FROM sessions WHERE id_hash = $1 AND expires_at > $2",
             )
@@ -235,7 +235,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(id_hash)
                 .execute(db)
@@ -326,7 +326,7 @@ impl Store {
              {filter}
              ORDER BY w.id DESC LIMIT $5 OFFSET $6"
         );
-        let (total, rows): (i64, Vec<WomanListRow>) = on_read!(self, db => {
+        let (total, rows): (i64, Vec<WomanListRow>) = on_read!(self, db, {
             let total: i64 = women!(&count_sql, None::<i64>, None::<i64>)
                 .fetch_one(db)
                 .await?
@@ -365,7 +365,7 @@ impl Store {
             "SELECT 1 FROM women w WHERE w.id = $1 AND w.erased_at IS NULL AND {}",
             area.clause()
         );
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             pad!(sqlx::query(&sql).bind(id), 1)
                 .bind(area.bind())
                 .fetch_optional(db)
@@ -405,7 +405,7 @@ impl Store {
              {matching}
              ORDER BY o.send_at DESC, o.id DESC LIMIT $6 OFFSET $7"
         );
-        let (total, rows): (i64, Vec<LogRow>) = on_read!(self, db => {
+        let (total, rows): (i64, Vec<LogRow>) = on_read!(self, db, {
             let total: i64 = bind_log!(sqlx::query_scalar(&count_sql), f, area, limit, offset)
                 .fetch_one(db)
                 .await?;
@@ -437,7 +437,7 @@ impl Store {
         &self,
         id: i64,
     ) -> Result<Option<(Option<i64>, Vec<(DateTime<Utc>, String, Option<String>)>)>> {
-        let found: Option<(Option<i64>, Vec<EventRow>)> = on_read!(self, db => {
+        let found: Option<(Option<i64>, Vec<EventRow>)> = on_read!(self, db, {
             let woman: Option<(Option<i64>,)> =
                 sqlx::query_as("SELECT woman_id FROM outbox WHERE id = $1")
                     .bind(id)
@@ -493,7 +493,7 @@ impl Store {
                AND o.status IN ('accepted', 'sent', 'delivered', 'failed')
              GROUP BY 1 ORDER BY 1"
         );
-        let rows: Vec<(NaiveDate, i64, i64, i64)> = on_read!(self, db => {
+        let rows: Vec<(NaiveDate, i64, i64, i64)> = on_read!(self, db, {
             pad!(sqlx::query_as(&sql).bind(ts(from)).bind(offset_seconds), 2)
                 .bind(area.bind())
                 .fetch_all(db)
@@ -512,7 +512,7 @@ impl Store {
 
     /// Saved versions of a step text, newest first.
     pub async fn text_versions(&self, step_id: i64, language: &str) -> Result<Vec<TextVersion>> {
-        let rows: Vec<(i64, String, String, i64)> = on_read!(self, db => {
+        let rows: Vec<(i64, String, String, i64)> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT id, body, changed_by, changed_at FROM step_text_versions
                  WHERE step_id = $1 AND language = $2 ORDER BY id DESC",
@@ -554,7 +554,7 @@ impl Store {
         let sql = format!(
             "SELECT at, actor, action, subject, detail {matching} ORDER BY id DESC LIMIT $3 OFFSET $4"
         );
-        let (total, rows): (i64, Vec<AuditTuple>) = on_read!(self, db => {
+        let (total, rows): (i64, Vec<AuditTuple>) = on_read!(self, db, {
             let total: i64 = sqlx::query_scalar(&count_sql)
                 .bind(actor.trim())
                 .bind(action.trim())
@@ -648,7 +648,7 @@ pub struct StepEditRow {
 impl Store {
     /// One campaign's steps with their texts, for the editor.
     pub async fn campaign_steps_for_edit(&self, campaign: &str) -> Result<Vec<StepEditRow>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             let steps: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
                 "SELECT s.id, s.key, s.anchor, s.offset_days, s.send_time, s.grace_hours
                  FROM campaign_steps s JOIN campaigns c ON c.id = s.campaign_id WHERE c.key = $1 ORDER BY s.id",
@@ -698,15 +698,19 @@ pub struct VillageVisits {
 
 impl Store {
     pub async fn pregnancies_of(&self, woman_id: i64) -> Result<Vec<PregnancyListRow>> {
-        let rows: Vec<(i64, NaiveDate, NaiveDate, String, Option<NaiveDate>)> = on_read!(self, db => {
-            sqlx::query_as(
+        let rows: Vec<(i64, NaiveDate, NaiveDate, String, Option<NaiveDate>)> = on_read!(
+            self,
+            db,
+            {
+                sqlx::query_as(
                 "SELECT id, lmp, edd, CASE WHEN moved_away_on IS NOT NULL THEN 'moved_away' ELSE status END AS status, delivered_on
                  FROM pregnancies WHERE woman_id = $1 ORDER BY id DESC",
             )
             .bind(woman_id)
             .fetch_all(db)
             .await?
-        });
+            }
+        );
         Ok(rows
             .into_iter()
             .map(|(id, lmp, edd, status, delivered_on)| PregnancyListRow {
@@ -737,7 +741,7 @@ impl Store {
              GROUP BY 1 ORDER BY 1",
             area.clause()
         );
-        let rows: Vec<(String, i64, i64, i64)> = on_read!(self, db => {
+        let rows: Vec<(String, i64, i64, i64)> = on_read!(self, db, {
             pad!(sqlx::query_as(&sql).bind(overdue_before), 1)
                 .bind(area.bind())
                 .fetch_all(db)
@@ -772,7 +776,7 @@ impl Store {
             self.dialect().utc_week("w.opted_out_at + $2"),
             area.clause()
         );
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             pad!(sqlx::query_as(&sql).bind(ts(from)).bind(offset_seconds), 2)
                 .bind(area.bind())
                 .fetch_all(db)
@@ -785,7 +789,7 @@ impl Store {
     /// The outbox's state for `/metrics`: messages by status, channel and
     /// campaign (or kind), and the due queue's depth and oldest age.
     pub async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<crate::metrics::Snapshot> {
-        let messages: Vec<(String, String, String, String, i64)> = on_read!(self, db => {
+        let messages: Vec<(String, String, String, String, i64)> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT o.status, COALESCE(o.gateway, '-'), o.channel, COALESCE(c.key, o.kind), COUNT(*)
                  FROM outbox o LEFT JOIN campaign_steps s ON s.id = o.step_id LEFT JOIN campaigns c ON c.id = s.campaign_id
@@ -794,7 +798,7 @@ impl Store {
             .fetch_all(db)
             .await?
         });
-        let (due, oldest): (i64, Option<i64>) = on_read!(self, db => {
+        let (due, oldest): (i64, Option<i64>) = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT COUNT(*), MIN(send_at) FROM outbox WHERE status = 'scheduled' AND send_at <= $1",
             )
@@ -814,7 +818,7 @@ impl Store {
 impl Store {
     /// The woman registered with this number (E.164) and name, if any.
     pub async fn woman_by_phone_and_name(&self, phone: &str, name: &str) -> Result<Option<i64>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_scalar(
                 "SELECT id FROM women WHERE phone = $1 AND name = $2 AND erased_at IS NULL",
             )

@@ -127,7 +127,7 @@ impl Store {
                 r.consent.as_ref().map(|c| c.by.as_str()),
             ])
         }));
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             sqlx::query(sql.women)
                 .bind(&women)
@@ -220,7 +220,7 @@ impl Store {
 
     /// Women registered (erased ones included: they still count).
     pub async fn women_count(&self) -> Result<i64> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_scalar("SELECT COUNT(*) FROM women")
                 .fetch_one(db)
                 .await?
@@ -273,7 +273,7 @@ impl Store {
         let keys = serde_json::to_string(&keys).expect("json");
         let rows: Vec<_> = visits.iter().map(|v| visit_json(pregnancy_id, v)).collect();
         let rows = serde_json::Value::from(rows).to_string();
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE pregnancies SET lmp = $1, edd = $2, version = version + 1, plan_from = $3, updated_at = $3
@@ -301,7 +301,13 @@ impl Store {
                 .bind(&rows)
                 .execute(&mut *tx)
                 .await?;
-            cancel_pending!(tx, "pregnancy_id = $3", pregnancy_id, "dates corrected", now_s);
+            cancel_pending!(
+                tx,
+                "pregnancy_id = $3",
+                pregnancy_id,
+                "dates corrected",
+                now_s
+            );
             tx.commit().await?;
         });
         Ok(())
@@ -315,7 +321,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now_s = ts(now);
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query("UPDATE pregnancies SET status = 'ended', ended_on = $1, updated_at = $2 WHERE id = $3 AND status = 'active'")
                 .bind(on)
@@ -344,7 +350,7 @@ impl Store {
         channel: &str,
     ) -> Result<Option<u64>> {
         let now_s = ts(now);
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let exists: Option<Option<i64>> =
                 sqlx::query_scalar("SELECT opted_out_at FROM women WHERE id = $1")
@@ -389,7 +395,7 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<u64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE visits SET status = 'done', done_on = $1, done_by = $2, done_place = $3, note = $4
@@ -413,7 +419,7 @@ impl Store {
 
     /// Her pending visit for one contact of her current pregnancy.
     pub async fn pending_visit_by_key(&self, woman_id: i64, key: &str) -> Result<Option<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT v.id FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending' AND v.contact_key = $2",
@@ -438,7 +444,7 @@ impl Store {
         woman_id: i64,
         today: NaiveDate,
     ) -> Result<Option<(i64, String, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
@@ -459,7 +465,7 @@ impl Store {
     /// `visit_id` (the officer sees mother and baby at one visit): recorded
     /// with it.
     pub async fn companion_home_visits(&self, visit_id: i64) -> Result<Vec<(i64, String, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT n.id, n.label_zh, n.label_en FROM visits m
                  JOIN visits n ON n.pregnancy_id = m.pregnancy_id AND n.due_on = m.due_on
@@ -482,7 +488,7 @@ impl Store {
         woman_id: i64,
         today: NaiveDate,
     ) -> Result<Option<(i64, String, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT v.id, v.label_zh, v.label_en FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
@@ -508,7 +514,7 @@ impl Store {
         place: Option<&str>,
         note: Option<&str>,
     ) -> Result<Option<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let p: Option<(i64, i64)> = sqlx::query_as(
                 "SELECT p.id, (SELECT COUNT(*) FROM visits x WHERE x.pregnancy_id = p.id AND x.contact_key LIKE 'extra-%')
@@ -557,7 +563,7 @@ impl Store {
     /// Records consent given now (for a woman registered without it) and
     /// re-plans from now. Returns the pregnancies to plan.
     pub async fn give_consent(&self, woman_id: i64, consent: &Consent) -> Result<Vec<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query("UPDATE women SET consent_at = $1, consent_source = $2, consent_by = $3, updated_at = $1 WHERE id = $4")
                 .bind(ts(consent.at))
@@ -576,7 +582,7 @@ impl Store {
     }
 
     pub async fn pregnancy(&self, id: i64) -> Result<PregnancyRow> {
-        let r = on_db!(self, db => {
+        let r = on_db!(self, db, {
             sqlx::query(
                 "SELECT id, woman_id, care_plan, lmp, edd, registered_on, status, version FROM pregnancies WHERE id = $1",
             )
@@ -600,7 +606,7 @@ impl Store {
     }
 
     pub async fn woman(&self, id: i64) -> Result<WomanRow> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query_as::<_, WomanRow>(
                 "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at,
                         wechat_openid, wechat_unfollowed_at FROM women WHERE id = $1",
@@ -617,7 +623,7 @@ impl Store {
         &self,
         pregnancy_id: i64,
     ) -> Result<Vec<(String, NaiveDate, NaiveDate, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT contact_key, due_on, window_end, status FROM visits WHERE pregnancy_id = $1 ORDER BY seq",
             )
@@ -630,7 +636,7 @@ impl Store {
     /// A pregnancy's visits as her page shows them: plain names, window,
     /// result, and when, where and by whom a visit was recorded.
     pub async fn visit_records(&self, pregnancy_id: i64) -> Result<Vec<VisitRecord>> {
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query(
                 "SELECT id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end, status,
                         done_on, done_by, done_place, home, task, newborn, note
@@ -667,7 +673,7 @@ impl Store {
     }
 
     pub async fn count_women(&self) -> Result<i64> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_scalar("SELECT COUNT(*) FROM women")
                 .fetch_one(db)
                 .await?

@@ -81,7 +81,7 @@ impl Store {
         // hands back its row before the implicit commit, and a commit that
         // then fails (a full disk) would go unseen; the message would be
         // acknowledged and lost. The explicit COMMIT reports it.
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let id = sqlx::query_scalar(
                 "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
@@ -101,7 +101,7 @@ impl Store {
     }
 
     pub async fn inbound(&self, id: i64) -> Result<InboundRow> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query_as(&format!(
                 "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = $1"
             ))
@@ -114,7 +114,7 @@ impl Store {
 
     /// Messages received, all told.
     pub async fn inbound_count(&self) -> Result<i64> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE processed_at IS NOT NULL")
                 .fetch_one(db)
                 .await?
@@ -123,7 +123,7 @@ impl Store {
 
     /// Received messages not yet acted on (after a crash), oldest first.
     pub async fn unprocessed_inbound(&self, limit: i64) -> Result<Vec<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT id FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT $1",
             )
@@ -139,7 +139,7 @@ impl Store {
         r: &InboundResult,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(
                 "UPDATE inbound SET woman_id = $1, staff_id = $2, intent = $3, outcome = $4, needs_answer = $5,
                         assigned_to = $6, processed_at = $7 WHERE id = $8",
@@ -162,7 +162,7 @@ impl Store {
     /// shared: among the women on one number, the one last messaged, else
     /// the one last registered.
     pub async fn woman_by_phone(&self, phone: &str) -> Result<Option<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT w.id FROM women w
                  WHERE (w.phone = $1 OR w.wechat_openid = $1)
@@ -178,7 +178,7 @@ impl Store {
 
     /// Writes a reply or an alert; `false` when its key exists already.
     pub async fn enqueue_direct(&self, m: &DirectMessage, now: DateTime<Utc>) -> Result<bool> {
-        let n = on_db!(self, db => {
+        let n = on_db!(self, db, {
             sqlx::query(
                 "INSERT INTO outbox (dedupe_key, kind, woman_id, staff_id, to_addr, body, in_reply_to, status, status_cause,
                                      send_at, expires_at, created_at, updated_at)
@@ -206,7 +206,7 @@ impl Store {
     /// Questions waiting for an answer (of one officer, or all), or messages
     /// from unknown numbers.
     pub async fn inbox(&self, officer: Option<&str>, unknown: bool) -> Result<Vec<InboundRow>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             if unknown {
                 sqlx::query_as(&format!(
                     "SELECT {INBOUND_COLUMNS} FROM inbound WHERE intent = 'unknown_sender' ORDER BY id"
@@ -226,7 +226,7 @@ impl Store {
     }
 
     pub async fn mark_answered(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("UPDATE inbound SET answered_at = $1, answered_by = $2 WHERE id = $3")
                 .bind(ts(now))
                 .bind(by)
@@ -247,7 +247,7 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<String>,
-        )> = on_read!(self, db => {
+        )> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT 'out' AS dir, o.id, o.send_at AS at, o.body AS text, o.status AS status,
                             COALESCE(c.key || '/' || s.key, o.kind) AS detail
@@ -278,7 +278,7 @@ impl Store {
     /// reminders resume under new keys; those missed meanwhile are not sent).
     /// Returns the pregnancies to plan, or `None` if she had not opted out.
     pub async fn opt_in(&self, woman_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<i64>>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let r = sqlx::query("UPDATE women SET opted_out_at = NULL, opted_out_via = NULL, updated_at = $1 WHERE id = $2 AND opted_out_at IS NOT NULL AND erased_at IS NULL")
                 .bind(ts(now))
@@ -303,7 +303,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, String, String)>> {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let row: Vec<(i64, String, String)> = on_db!(self, db => {
+        let row: Vec<(i64, String, String)> = on_db!(self, db, {
             sqlx::query_as(
                 // Her visits are found first, by her pregnancies, then the
                 // earliest taken: left to itself, PostgreSQL may walk every

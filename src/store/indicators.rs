@@ -161,7 +161,7 @@ impl Store {
             area_v = "CASE WHEN mv.id IS NULL THEN COALESCE(w.village, '-') ELSE COALESCE(mv.from_village, '-') END",
             area_o = "CASE WHEN mv.id IS NULL THEN COALESCE(w.officer_code, '-') ELSE COALESCE(mv.from_officer, '-') END",
         );
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, BirthFacts>(&sql)
                 .bind(from)
                 .bind(to)
@@ -200,7 +200,7 @@ impl Store {
         let mut out = vec![];
         for (indicator, bounds, sql) in queries {
             let sql = sql.replace("{area}", AREA).replace("{staff}", STAFF);
-            let rows: Vec<(String, String, String, i64, i64, i64)> = on_read!(self, db => {
+            let rows: Vec<(String, String, String, i64, i64, i64)> = on_read!(self, db, {
                 let q = sqlx::query_as(&sql);
                 let q = match bounds {
                     Bounds::Days => q.bind(from).bind(to).bind(today),
@@ -233,7 +233,7 @@ impl Store {
             }
             AreaKind::Officer => "SELECT COUNT(*) FROM staff WHERE code = $1 AND role = 'officer'",
         };
-        let n: i64 = on_read!(self, db => {
+        let n: i64 = on_read!(self, db, {
             sqlx::query_scalar(sql).bind(code).fetch_one(db).await?
         });
         Ok(n > 0)

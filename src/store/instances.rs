@@ -26,7 +26,7 @@ impl Store {
         now: DateTime<Utc>,
         lease_seconds: i64,
     ) -> Result<Vec<InstanceRow>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as(
                 "SELECT id, host, pid, started_at, seen_at, settings FROM serving_instances
                  WHERE seen_at >= $1 ORDER BY started_at, id",
@@ -40,7 +40,7 @@ impl Store {
     /// Records `me` as serving (again, after a renewal found its row gone),
     /// and forgets instances not seen for a day.
     pub async fn register_instance(&self, me: &InstanceRow) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             sqlx::query(
                 "INSERT INTO serving_instances (id, host, pid, started_at, seen_at, settings)
@@ -66,7 +66,7 @@ impl Store {
 
     /// Says instance `id` still runs; false when its row is gone.
     pub async fn renew_instance(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query("UPDATE serving_instances SET seen_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(ts(now))
@@ -79,7 +79,7 @@ impl Store {
 
     /// Instance `id` stopped.
     pub async fn forget_instance(&self, id: &str) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM serving_instances WHERE id = $1")
                 .bind(id)
                 .execute(db)

@@ -168,7 +168,9 @@ pub(crate) enum Db {
 
 /// Runs `$body` once per backend, with `$pool` bound to SQLite's writer or
 /// to the PostgreSQL pool: the body is written once and type-checked for
-/// both. Statements number their parameters `$1`, `$2`…, which both
+/// both. Called as `on_db!(self, db, { … })`, which rustfmt formats like a
+/// function call (the older `db => { … }` form it left alone).
+/// Statements number their parameters `$1`, `$2`…, which both
 /// databases read.
 macro_rules! on_db {
     ($store:expr, $pool:ident, $body:expr) => {
@@ -176,9 +178,6 @@ macro_rules! on_db {
             $crate::store::Db::Sqlite { write: $pool, .. } => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
-    };
-    ($store:expr, $pool:ident => $body:expr) => {
-        $crate::store::on_db!($store, $pool, $body)
     };
 }
 pub(crate) use on_db;
@@ -190,9 +189,6 @@ macro_rules! on_read {
             $crate::store::Db::Sqlite { read: $pool, .. } => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
-    };
-    ($store:expr, $pool:ident => $body:expr) => {
-        $crate::store::on_read!($store, $pool, $body)
     };
 }
 pub(crate) use on_read;
@@ -284,7 +280,7 @@ impl Store {
 
     /// Messages claimed by a dispatcher and not yet recorded.
     pub async fn claimed_count(&self) -> Result<i64> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'claimed'")
                 .fetch_one(db)
                 .await?
@@ -317,7 +313,7 @@ impl Store {
     }
 
     pub async fn get_state(&self, key: &str) -> Result<Option<String>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
                 .bind(key)
                 .fetch_optional(db)
@@ -326,7 +322,7 @@ impl Store {
     }
 
     pub async fn set_state(&self, key: &str, value: &str) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("INSERT INTO state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
                 .bind(key)
                 .bind(value)
@@ -348,7 +344,7 @@ impl Store {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool> {
-        let won: Vec<String> = on_db!(self, db => {
+        let won: Vec<String> = on_db!(self, db, {
             sqlx::query_scalar(
                 "INSERT INTO job_claims (job, occurrence, lease_until) VALUES ($1, $2, $3)
                  ON CONFLICT (job) DO UPDATE
@@ -390,7 +386,7 @@ impl Store {
                 WHERE {later} + $2 * $3 - $5 * $3 <= $4
              RETURNING tat_us"
         );
-        let taken: Vec<i64> = on_db!(self, db => {
+        let taken: Vec<i64> = on_db!(self, db, {
             sqlx::query_scalar(&sql)
                 .bind(gateway)
                 .bind(parts)
@@ -403,7 +399,7 @@ impl Store {
         if !taken.is_empty() {
             return Ok(0);
         }
-        let tat: i64 = on_db!(self, db => {
+        let tat: i64 = on_db!(self, db, {
             sqlx::query_scalar("SELECT tat_us FROM gateway_budgets WHERE gateway = $1")
                 .bind(gateway)
                 .fetch_one(db)
@@ -423,7 +419,7 @@ impl Store {
     }
 
     async fn set_job_lease(&self, job: &str, occurrence: DateTime<Utc>, until: i64) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("UPDATE job_claims SET lease_until = $3 WHERE job = $1 AND occurrence = $2")
                 .bind(job)
                 .bind(ts(occurrence))
@@ -443,7 +439,7 @@ impl Store {
         subject: &str,
         detail: &str,
     ) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(
                 "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
             )

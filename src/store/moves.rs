@@ -105,7 +105,7 @@ impl Store {
     /// follows when it was her old officer. Returns the move as kept.
     pub async fn move_within(&self, m: &MoveWithin, now: DateTime<Utc>) -> Result<MoveRow> {
         let now_s = ts(now);
-        let id: i64 = on_db!(self, db => {
+        let id: i64 = on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let old: Option<(Option<String>, Option<String>)> =
                 sqlx::query_as("SELECT village, officer_code FROM women WHERE id = $1")
@@ -139,13 +139,15 @@ impl Store {
             .bind(now_s)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query("UPDATE women SET village = $1, officer_code = $2, updated_at = $3 WHERE id = $4")
-                .bind(&to_village)
-                .bind(&m.to_officer)
-                .bind(now_s)
-                .bind(m.woman_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE women SET village = $1, officer_code = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(&to_village)
+            .bind(&m.to_officer)
+            .bind(now_s)
+            .bind(m.woman_id)
+            .execute(&mut *tx)
+            .await?;
             if let Some(old) = &from_officer {
                 sqlx::query(
                     "UPDATE pregnancies SET case_manager = $1, case_manager_since = $2, updated_at = $2
@@ -177,7 +179,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now_s = ts(now);
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let w: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT w.id, w.village, w.officer_code FROM pregnancies p JOIN women w ON w.id = p.woman_id
@@ -187,7 +189,9 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some((woman_id, village, officer)) = w else {
-                return Err(StoreError::NotFound(format!("pregnancy {pregnancy_id} in care")));
+                return Err(StoreError::NotFound(format!(
+                    "pregnancy {pregnancy_id} in care"
+                )));
             };
             sqlx::query(
                 "UPDATE pregnancies SET status = 'ended', ended_on = $1, moved_away_on = $1, moved_to = $2, updated_at = $3
@@ -216,14 +220,15 @@ impl Store {
             .await?;
             let n = close_schedule!(tx, pregnancy_id, on, "moved away", now_s);
             // Nothing more to her from this database: outreach and broadcasts too.
-            let m = super::enroll::cancel_pending!(tx, "woman_id = $3", woman_id, "moved away", now_s);
+            let m =
+                super::enroll::cancel_pending!(tx, "woman_id = $3", woman_id, "moved away", now_s);
             tx.commit().await?;
             n + m
         }))
     }
 
     pub async fn move_row(&self, id: i64) -> Result<MoveRow> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query_as::<_, MoveRow>(
                 "SELECT id, woman_id, moved_on, within_county, from_village, from_officer, to_village, to_officer,
                         destination, recorded_by FROM woman_moves WHERE id = $1",
@@ -237,7 +242,7 @@ impl Store {
 
     /// Her moves, oldest first.
     pub async fn moves_of(&self, woman_id: i64) -> Result<Vec<MoveRow>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, MoveRow>(
                 "SELECT id, woman_id, moved_on, within_county, from_village, from_officer, to_village, to_officer,
                         destination, recorded_by FROM woman_moves WHERE woman_id = $1 ORDER BY moved_on, id",
@@ -250,7 +255,7 @@ impl Store {
 
     /// Every move with its day in `[from, to)`, oldest first.
     pub async fn moves_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<MoveRow>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, MoveRow>(
                 "SELECT id, woman_id, moved_on, within_county, from_village, from_officer, to_village, to_officer,
                         destination, recorded_by FROM woman_moves WHERE moved_on >= $1 AND moved_on < $2
@@ -266,7 +271,7 @@ impl Store {
     /// Her latest pregnancy (in care or moved away) and what a referral
     /// summary reads of it.
     pub async fn transfer_facts(&self, woman_id: i64) -> Result<TransferFacts> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query_as::<_, TransferFacts>(
                 "SELECT w.id AS woman_id, p.id AS pregnancy_id, w.name, w.phone, w.language, w.village,
                         w.consent_at, w.consent_source, w.opted_out_at, p.care_plan, p.lmp, p.edd, p.registered_on,
@@ -284,7 +289,7 @@ impl Store {
 
     /// The visits of a pregnancy that were done (not her officer's own tasks).
     pub async fn done_visits(&self, pregnancy_id: i64) -> Result<Vec<DoneVisit>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, DoneVisit>(
                 "SELECT contact_key, seq, label_zh, label_en, done_on, done_place FROM visits
                  WHERE pregnancy_id = $1 AND status = 'done' AND task = FALSE AND done_on IS NOT NULL
@@ -298,7 +303,7 @@ impl Store {
 
     /// The woman a summary was imported as, if it was.
     pub async fn transfer_imported(&self, transfer_id: &str) -> Result<Option<(i64, i64)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as("SELECT woman_id, pregnancy_id FROM transfers_in WHERE transfer_id = $1")
                 .bind(transfer_id)
                 .fetch_optional(db)
@@ -323,7 +328,7 @@ impl Store {
             pregnancy_id,
         } = *t;
         let now_s = ts(now);
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             mark_done!(tx, pregnancy_id, from_county, done, now_s);
             sqlx::query(
@@ -353,7 +358,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now_s = ts(now);
-        on_db!(self, db => {
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             mark_done!(tx, pregnancy_id, from_county, done, now_s);
             tx.commit().await?;
@@ -364,7 +369,7 @@ impl Store {
     /// Births with their day in `[from, to)` for the sharing export: her
     /// number, name, village (then), the birth's facts, her risk colour.
     pub async fn shared_births(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<SharedBirth>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, SharedBirth>(
                 "SELECT w.id AS woman_id, w.name, COALESCE(
                             (SELECT m.from_village FROM woman_moves m WHERE m.woman_id = w.id AND m.moved_on > p.delivered_on
@@ -387,7 +392,7 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<SharedRegistration>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as::<_, SharedRegistration>(
                 "SELECT w.id AS woman_id, w.name, w.village, p.registered_on, p.lmp, p.edd
                  FROM pregnancies p JOIN women w ON w.id = p.woman_id
@@ -410,7 +415,7 @@ impl Store {
         let moves = self.moves_between(from, to).await?;
         let mut out = Vec::with_capacity(moves.len());
         for m in moves {
-            let name: String = on_read!(self, db => {
+            let name: String = on_read!(self, db, {
                 sqlx::query_scalar("SELECT name FROM women WHERE id = $1")
                     .bind(m.woman_id)
                     .fetch_one(db)

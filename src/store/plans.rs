@@ -10,7 +10,7 @@ impl Store {
         // One statement per plan, each whole: seeding again at the next
         // start finishes what a failed one left.
         for plan in crate::domain::careplan::builtin_plans() {
-            on_db!(self, db => {
+            on_db!(self, db, {
                 sqlx::query(
                     "INSERT INTO care_plans (key, definition, builtin, updated_at) VALUES ($1, $2, TRUE, $3)
                      ON CONFLICT (key) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
@@ -29,7 +29,7 @@ impl Store {
 
     /// Adds or replaces an administrator's plan. Built-in plans cannot be replaced.
     pub async fn save_plan(&self, plan: &CarePlan, now: DateTime<Utc>) -> Result<()> {
-        let changed = on_db!(self, db => {
+        let changed = on_db!(self, db, {
             sqlx::query(
                 "INSERT INTO care_plans (key, definition, builtin, updated_at) VALUES ($1, $2, FALSE, $3)
                  ON CONFLICT (key) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
@@ -52,7 +52,7 @@ impl Store {
     }
 
     pub async fn plan(&self, key: &str) -> Result<CarePlan> {
-        let def: Option<String> = on_read!(self, db => {
+        let def: Option<String> = on_read!(self, db, {
             sqlx::query_scalar("SELECT definition FROM care_plans WHERE key = $1")
                 .bind(key)
                 .fetch_optional(db)
@@ -63,7 +63,7 @@ impl Store {
     }
 
     pub async fn plans(&self) -> Result<Vec<(CarePlan, bool)>> {
-        let rows: Vec<(String, bool)> = on_read!(self, db => {
+        let rows: Vec<(String, bool)> = on_read!(self, db, {
             sqlx::query_as("SELECT definition, builtin FROM care_plans ORDER BY builtin DESC, key")
                 .fetch_all(db)
                 .await?

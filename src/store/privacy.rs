@@ -134,7 +134,7 @@ impl Store {
         // One read transaction, so the parts agree; on PostgreSQL one
         // snapshot for all its statements.
         let snapshot = self.dialect().begin_snapshot();
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             let mut tx = db.begin_with(snapshot).await?;
             let woman = sqlx::query("SELECT * FROM women WHERE id = $1")
                 .bind(woman_id)
@@ -170,7 +170,7 @@ impl Store {
         actor: &str,
     ) -> Result<Option<Erasure>> {
         let now_s = ts(now);
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let found = sqlx::query(
                 "UPDATE women SET name = '(erased)', phone = 'erased:' || CAST(id AS TEXT), wechat_openid = NULL, id_card = NULL,
@@ -211,10 +211,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            sqlx::query("UPDATE pregnancies SET birth_place = NULL, moved_to = NULL WHERE woman_id = $1")
-                .bind(woman_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE pregnancies SET birth_place = NULL, moved_to = NULL WHERE woman_id = $1",
+            )
+            .bind(woman_id)
+            .execute(&mut *tx)
+            .await?;
             // Where she went may name her new home: it goes; that she moved stays.
             sqlx::query("UPDATE woman_moves SET destination = NULL WHERE woman_id = $1")
                 .bind(woman_id)
@@ -314,7 +316,7 @@ impl Store {
     pub async fn skip_message_ids(&self, gap: i64, now: DateTime<Utc>) -> Result<i64> {
         let now_s = ts(now);
         let pg = self.is_postgres();
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
             let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox")
                 .fetch_one(&mut *tx)

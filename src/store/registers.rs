@@ -75,7 +75,7 @@ impl Store {
             _ => "w.name",
         };
         let sql = format!("{CANDIDATES}{column} = $1 ORDER BY w.id");
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query(&sql)
                 .bind(value)
                 .fetch_all(db)
@@ -96,7 +96,7 @@ impl Store {
 
     /// The woman holding this ID card number, if any.
     pub async fn woman_by_id_card(&self, id_card: &str) -> Result<Option<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar("SELECT id FROM women WHERE id_card = $1")
                 .bind(id_card)
                 .fetch_optional(db)
@@ -112,7 +112,7 @@ impl Store {
         id_card: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query(
                 "UPDATE women SET id_card = $2, updated_at = $3
                  WHERE id = $1 AND (id_card IS NULL OR id_card = $2)",
@@ -128,7 +128,7 @@ impl Store {
 
     /// Her stored ID card number.
     pub async fn id_card_of(&self, woman_id: i64) -> Result<Option<String>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_scalar::<_, Option<String>>("SELECT id_card FROM women WHERE id = $1")
                 .bind(woman_id)
                 .fetch_optional(db)
@@ -139,7 +139,7 @@ impl Store {
 
     /// The day of the birth recorded for her current pregnancy, if one is.
     pub async fn birth_recorded_on(&self, woman_id: i64) -> Result<Option<NaiveDate>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar::<_, Option<NaiveDate>>(
                 "SELECT delivered_on FROM pregnancies WHERE woman_id = $1 AND status = 'delivered'
                  ORDER BY id DESC LIMIT 1",
@@ -153,7 +153,7 @@ impl Store {
 
     /// Whether a check-up of hers is recorded as done on `on`.
     pub async fn checkup_done_on(&self, woman_id: i64, on: NaiveDate) -> Result<bool> {
-        let n: i64 = on_db!(self, db => {
+        let n: i64 = on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND v.status = 'done' AND v.done_on = $2 AND v.seq < 100",
@@ -175,7 +175,7 @@ impl Store {
         woman_id: i64,
         on: NaiveDate,
     ) -> Result<Option<String>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(
                 "SELECT v.contact_key FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status = 'active' AND v.status = 'pending'
@@ -194,7 +194,7 @@ impl Store {
     /// The contact key of her plan's `n`th prenatal check-up (1-based, in
     /// order of due date), pending or not.
     pub async fn nth_checkup(&self, woman_id: i64, n: i64) -> Result<Option<(String, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT v.contact_key, v.status FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
                  WHERE p.woman_id = $1 AND p.status = 'active'
@@ -221,7 +221,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_scalar(
                 "INSERT INTO register_rows (kind, source, line, fingerprint, fields, reason, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -247,7 +247,7 @@ impl Store {
     ) -> Result<Option<RegisterRow>> {
         let sql =
             format!("SELECT {ROW_COLUMNS} FROM register_rows WHERE kind = $1 AND fingerprint = $2");
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(&sql)
                 .bind(kind)
                 .bind(fingerprint)
@@ -260,7 +260,7 @@ impl Store {
 
     pub async fn register_row(&self, id: i64) -> Result<Option<RegisterRow>> {
         let sql = format!("SELECT {ROW_COLUMNS} FROM register_rows WHERE id = $1");
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(&sql)
                 .bind(id)
                 .fetch_optional(db)
@@ -275,7 +275,7 @@ impl Store {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM register_rows WHERE status = 'waiting' ORDER BY created_at, id"
         );
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query(&sql)
                 .fetch_all(db)
                 .await?
@@ -296,7 +296,7 @@ impl Store {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query(
                 "UPDATE register_rows SET status = $2, woman_id = $3, resolved_by = $4, note = $5, resolved_at = $6
                  WHERE id = $1 AND status = 'waiting'",

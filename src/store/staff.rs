@@ -35,7 +35,7 @@ const COLUMNS: &str = "id, code, name, phone, role, language, village, township,
 impl Store {
     pub async fn add_staff(&self, s: &NewStaff, now: DateTime<Utc>) -> Result<i64> {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let r: std::result::Result<Vec<i64>, sqlx::Error> = on_db!(self, db => {
+        let r: std::result::Result<Vec<i64>, sqlx::Error> = on_db!(self, db, {
             sqlx::query_scalar(
                 "INSERT INTO staff (code, name, phone, role, language, village, township, wecom_userid, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -71,7 +71,7 @@ impl Store {
         staff_id: i64,
         language: crate::domain::Language,
     ) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("UPDATE staff SET language = $1 WHERE id = $2")
                 .bind(language)
                 .bind(staff_id)
@@ -83,7 +83,7 @@ impl Store {
     }
 
     pub async fn staff_list(&self) -> Result<Vec<StaffRow>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff ORDER BY code"))
                 .fetch_all(db)
                 .await?
@@ -91,7 +91,7 @@ impl Store {
     }
 
     pub async fn staff_by_code(&self, code: &str) -> Result<Option<StaffRow>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE code = $1"))
                 .bind(code)
                 .fetch_optional(db)
@@ -101,7 +101,7 @@ impl Store {
 
     /// Staff members using this number (normally one).
     pub async fn staff_by_phone(&self, phone: &str) -> Result<Option<StaffRow>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM staff WHERE phone = $1 ORDER BY id LIMIT 1"
             ))
@@ -113,7 +113,7 @@ impl Store {
 
     /// A key's failed sign-ins and when the last was.
     pub async fn sign_in_failures(&self, key: &str) -> Result<Option<(i64, DateTime<Utc>)>> {
-        let row: Option<(i64, i64)> = on_db!(self, db => {
+        let row: Option<(i64, i64)> = on_db!(self, db, {
             sqlx::query_as("SELECT failures, last_at FROM sign_in_failures WHERE key = $1")
                 .bind(key)
                 .fetch_optional(db)
@@ -132,7 +132,7 @@ impl Store {
     ) -> Result<()> {
         // Two statements, each whole on its own: the purge of other keys
         // need not share the count's transaction.
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM sign_in_failures WHERE last_at <= $1 AND key <> $2")
                 .bind(ts(forget_before))
                 .bind(key)
@@ -156,7 +156,7 @@ impl Store {
     }
 
     pub async fn forget_sign_in_failures(&self, key: &str) -> Result<()> {
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
                 .bind(key)
                 .execute(db)

@@ -15,7 +15,7 @@ impl Store {
         openid: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = on_db!(self, db => {
+        let n = on_db!(self, db, {
             sqlx::query(
                 "UPDATE women SET wechat_openid = $2, wechat_bound_at = $3, wechat_unfollowed_at = NULL, updated_at = $3
                  WHERE id = $1 AND erased_at IS NULL
@@ -44,7 +44,7 @@ impl Store {
     /// Unbinds her WeChat (a new phone, a wrong scan): SMS from now on,
     /// until she scans her card again.
     pub async fn unbind_wechat(&self, woman_id: i64, by: &str, now: DateTime<Utc>) -> Result<bool> {
-        let n = on_db!(self, db => {
+        let n = on_db!(self, db, {
             sqlx::query(
                 "UPDATE women SET wechat_openid = NULL, wechat_bound_at = NULL, wechat_unfollowed_at = NULL, updated_at = $2
                  WHERE id = $1 AND wechat_openid IS NOT NULL",
@@ -70,7 +70,7 @@ impl Store {
         following: bool,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>> {
-        let ids: Vec<i64> = on_db!(self, db => {
+        let ids: Vec<i64> = on_db!(self, db, {
             sqlx::query_scalar(
                 "UPDATE women SET wechat_unfollowed_at = CASE WHEN $2 THEN NULL ELSE $3 END, updated_at = $3
                  WHERE wechat_openid = $1 AND erased_at IS NULL
@@ -103,7 +103,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let ids: Vec<i64> = on_db!(self, db => {
+        let ids: Vec<i64> = on_db!(self, db, {
             sqlx::query_scalar(
                 "INSERT INTO webhook_rejects (gateway, reason, body, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
             )
@@ -124,7 +124,7 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(i64, String, String, Vec<u8>, i64)>> {
-        Ok(on_read!(self, db => {
+        Ok(on_read!(self, db, {
             sqlx::query_as(
                 "SELECT id, gateway, reason, body, received_at FROM webhook_rejects ORDER BY id DESC LIMIT $1",
             )
@@ -137,7 +137,7 @@ impl Store {
     /// Forgets rejected callbacks older than 30 days (they may hold what
     /// a woman wrote).
     pub async fn purge_rejected_webhooks(&self, now: DateTime<Utc>) -> Result<u64> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query("DELETE FROM webhook_rejects WHERE received_at < $1")
                 .bind(ts(now - Duration::days(30)))
                 .execute(db)

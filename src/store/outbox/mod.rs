@@ -268,7 +268,7 @@ impl Store {
             sql.push_str(&self.dialect().json_set_of("$3", "BIGINT"));
         }
         let only = only.map(|ids| serde_json::to_string(ids).expect("json"));
-        on_read!(self, db => {
+        on_read!(self, db, {
             let mut q = sqlx::query(&sql).bind(from).bind(to);
             if let Some(ids) = &only {
                 q = q.bind(ids);
@@ -369,7 +369,7 @@ impl Store {
             self.dialect().json_set_of("$3", "BIGINT"),
             self.dialect().json_set_of("$2", "BIGINT"),
         );
-        let ids: Vec<i64> = on_read!(self, db => {
+        let ids: Vec<i64> = on_read!(self, db, {
             sqlx::query_scalar(&sql)
                 .bind(step_id)
                 .bind(serde_json::to_string(pregnancies).expect("json"))
@@ -399,7 +399,7 @@ impl Store {
              GROUP BY woman_id",
             self.dialect().json_set_of("$1", "BIGINT"),
         );
-        let rows: Vec<(i64, i64, i64)> = on_db!(self, db => {
+        let rows: Vec<(i64, i64, i64)> = on_db!(self, db, {
             sqlx::query_as(&sql)
                 .bind(serde_json::to_string(women).expect("json"))
                 .bind(ts(week_ago))
@@ -455,7 +455,7 @@ impl Store {
         event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let r = on_db!(self, db => {
+        let r = on_db!(self, db, {
             sqlx::query(
                 "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )
@@ -470,7 +470,7 @@ impl Store {
     }
 
     pub async fn webhook_event_seen(&self, gateway: &str, event_id: &str) -> Result<bool> {
-        let seen: Option<i32> = on_db!(self, db => {
+        let seen: Option<i32> = on_db!(self, db, {
             sqlx::query_scalar("SELECT 1 FROM webhook_events WHERE gateway = $1 AND event_id = $2")
                 .bind(gateway)
                 .bind(event_id)
@@ -484,7 +484,7 @@ impl Store {
     /// within hours) and spent callback URLs after a day (a URL older than
     /// five minutes is refused as stale anyway).
     pub async fn purge_webhook_events(&self, now: DateTime<Utc>) -> Result<u64> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query(
                 "DELETE FROM webhook_events WHERE received_at < $1
                     OR (received_at < $2 AND substr(event_id, 1, length($3)) = $3)",
@@ -518,12 +518,14 @@ impl Store {
         gateway: &str,
         provider_id: &str,
     ) -> Result<Option<(i64, Option<i64>)>> {
-        Ok(on_db!(self, db => {
-            sqlx::query_as("SELECT id, woman_id FROM outbox WHERE gateway = $1 AND provider_id = $2")
-                .bind(gateway)
-                .bind(provider_id)
-                .fetch_optional(db)
-                .await?
+        Ok(on_db!(self, db, {
+            sqlx::query_as(
+                "SELECT id, woman_id FROM outbox WHERE gateway = $1 AND provider_id = $2",
+            )
+            .bind(gateway)
+            .bind(provider_id)
+            .fetch_optional(db)
+            .await?
         }))
     }
 
@@ -534,7 +536,7 @@ impl Store {
         gateway: &str,
         limit: i64,
     ) -> Result<Vec<(i64, String, String)>> {
-        Ok(on_db!(self, db => {
+        Ok(on_db!(self, db, {
             sqlx::query_as(
                 "SELECT id, to_addr, body FROM outbox
                  WHERE gateway = $1 AND status = 'accepted' AND acked_at IS NULL AND to_addr IS NOT NULL AND body IS NOT NULL
@@ -556,7 +558,7 @@ impl Store {
             "UPDATE outbox SET acked_at = $1 WHERE gateway = $2 AND acked_at IS NULL AND id IN {}",
             self.dialect().json_set_of("$3", "BIGINT"),
         );
-        on_db!(self, db => {
+        on_db!(self, db, {
             sqlx::query(&sql)
                 .bind(ts(now))
                 .bind(gateway)
@@ -570,7 +572,7 @@ impl Store {
     /// The earliest send time among scheduled messages: when the dispatcher next has work.
     pub async fn next_send_at(&self) -> Result<Option<DateTime<Utc>>> {
         // Each lane's minimum is the first entry of its part of the index.
-        let t: Option<i64> = on_read!(self, db => {
+        let t: Option<i64> = on_read!(self, db, {
             sqlx::query_scalar(
                 "SELECT MIN(m) FROM (
                      SELECT MIN(send_at) AS m FROM outbox WHERE status = 'scheduled' AND outreach = FALSE
@@ -584,7 +586,7 @@ impl Store {
     }
 
     pub async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxListRow>> {
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query(
                 "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause,
                         o.send_at, o.attempts, o.parts, o.body, o.channel, o.gateway, o.fallback_of
@@ -629,7 +631,7 @@ impl Store {
         now: DateTime<Utc>,
         window_open: bool,
     ) -> Result<Vec<OutboxListRow>> {
-        on_read!(self, db => {
+        on_read!(self, db, {
             sqlx::query(
                 "SELECT o.id, o.woman_id, COALESCE(c.key || '/' || s.key, o.kind) AS step, o.status, o.status_cause,
                         o.send_at, o.attempts, o.parts, o.body, o.channel, o.gateway, o.fallback_of
@@ -672,7 +674,7 @@ impl Store {
             "SELECT dedupe_key FROM outbox WHERE dedupe_key IN {}",
             self.dialect().json_set_of("$1", "TEXT"),
         );
-        let found: Vec<String> = on_read!(self, db => {
+        let found: Vec<String> = on_read!(self, db, {
             sqlx::query_scalar(&sql)
                 .bind(serde_json::to_string(keys).expect("json"))
                 .fetch_all(db)
@@ -690,7 +692,7 @@ impl Store {
         };
         let sql =
             format!("SELECT status, COUNT(*) FROM outbox {filter} GROUP BY status ORDER BY status");
-        let rows: Vec<(crate::domain::MessageStatus, i64)> = on_read!(self, db => {
+        let rows: Vec<(crate::domain::MessageStatus, i64)> = on_read!(self, db, {
             let mut q = sqlx::query_as(&sql);
             if let Some(b) = broadcast {
                 q = q.bind(b);
@@ -708,7 +710,7 @@ impl Store {
         &self,
         outbox_id: i64,
     ) -> Result<Vec<(String, DateTime<Utc>, Option<String>)>> {
-        let rows: Vec<(String, i64, Option<String>)> = on_read!(self, db => {
+        let rows: Vec<(String, i64, Option<String>)> = on_read!(self, db, {
             sqlx::query_as(
                 "SELECT status, at, cause FROM outbox_events WHERE outbox_id = $1 ORDER BY id",
             )

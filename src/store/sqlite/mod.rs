@@ -123,7 +123,7 @@ impl Store {
     /// what `from` did (the mock stands in for a phone's API, and the
     /// phone's webhooks bring the receipts).
     pub async fn bench_reassign_gateway(&self, from: &str, to: &str) -> Result<u64> {
-        Ok(super::on_db!(self, db => {
+        Ok(super::on_db!(self, db, {
             sqlx::query("UPDATE outbox SET gateway = $2 WHERE gateway = $1")
                 .bind(from)
                 .bind(to)
@@ -147,7 +147,7 @@ impl Store {
     /// For `careminder bench`: forgets every message, its events and the
     /// replies, so that a day can be planned and sent again.
     pub async fn bench_clear_outbox(&self) -> Result<()> {
-        super::on_db!(self, db => {
+        super::on_db!(self, db, {
             let mut tx = super::BeginWrite::begin_write(db).await?;
             for sql in [
                 "DELETE FROM inbound",
