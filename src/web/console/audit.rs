@@ -39,13 +39,14 @@ async fn audit(State(app): State<AppState>, Admin(s): Admin, Query(q): Query<Aud
         )
         .await
         .map_err(internal)?;
-    let rows: Vec<serde_json::Value> = rows
+    let rows: Vec<AuditView> = rows
         .into_iter()
-        .map(|a| {
-            serde_json::json!({
-                "at": a.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-                "actor": a.actor, "action": a.action, "subject": a.subject, "detail": a.detail,
-            })
+        .map(|a| AuditView {
+            at: a.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            actor: a.actor,
+            action: a.action,
+            subject: a.subject,
+            detail: a.detail,
         })
         .collect();
     let mut ctx = Context::new();
@@ -87,4 +88,14 @@ async fn audit_csv(
         ]);
     }
     csv_download("audit.csv", w)
+}
+
+/// One entry of the audit log, its time local.
+#[derive(serde::Serialize)]
+struct AuditView {
+    at: String,
+    actor: String,
+    action: String,
+    subject: Option<String>,
+    detail: Option<String>,
 }

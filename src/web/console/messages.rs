@@ -91,15 +91,21 @@ async fn messages(State(app): State<AppState>, s: Signed, Query(q): Query<Messag
         .await
         .map_err(internal)?;
     let names = step_names(&app, &s).await?;
-    let rows: Vec<serde_json::Value> = rows
+    let rows: Vec<MessageView> = rows
         .into_iter()
-        .map(|m| {
-            let step = m.step.map(|k| names.get(&k).cloned().unwrap_or(k));
-            serde_json::json!({
-                "id": m.id, "woman_id": m.woman_id, "step": step, "status": m.status,
-                "channel": m.channel, "gateway": m.gateway, "body": m.body,
-                "send_at": m.send_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-            })
+        .map(|m| MessageView {
+            send_at: m
+                .send_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            step: m.step.map(|k| names.get(&k).cloned().unwrap_or(k)),
+            id: m.id,
+            woman_id: m.woman_id,
+            status: m.status,
+            channel: m.channel,
+            gateway: m.gateway,
+            body: m.body,
         })
         .collect();
     let mut ctx = Context::new();
@@ -139,10 +145,15 @@ async fn message(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) ->
         return Err(not_found(&s));
     }
     let tz = app.config.timezone;
-    let events: Vec<serde_json::Value> = events
+    let events: Vec<EventView> = events
         .into_iter()
-        .map(|(at, status, cause)| {
-            serde_json::json!({"at": at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string(), "status": status, "cause": cause})
+        .map(|(at, status, cause)| EventView {
+            at: at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            status,
+            cause,
         })
         .collect();
     let mut ctx = Context::new();
@@ -150,4 +161,27 @@ async fn message(State(app): State<AppState>, s: Signed, Path(id): Path<i64>) ->
     ctx.insert("woman_id", &woman);
     ctx.insert("events", &events);
     Ok(page(&s, "message.html", ctx))
+}
+
+/// One message of the log, as the page shows it.
+#[derive(serde::Serialize)]
+struct MessageView {
+    id: i64,
+    woman_id: Option<i64>,
+    /// Its step (or kind) in words.
+    step: Option<String>,
+    status: String,
+    channel: String,
+    gateway: Option<String>,
+    body: Option<String>,
+    /// Local time.
+    send_at: String,
+}
+
+/// One event of a message's trail.
+#[derive(serde::Serialize)]
+struct EventView {
+    at: String,
+    status: String,
+    cause: Option<String>,
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use tera::Context;
 
@@ -130,21 +130,26 @@ pub(super) async fn woman_page(
     let today = crate::domain::schedule::local_date(zone, now);
     let en = s.lang() == "en";
     let clinic = app.config.clinic_for(w.village.as_deref()).to_string();
+    let names = step_names(app, s).await?;
     let mut visits = vec![];
     let mut next_visit = None;
     let mut coming = vec![];
     let mut weeks = None;
+    let records = match pregnancies.first() {
+        Some(p) => app.store.visit_records(p.id).await.map_err(internal)?,
+        None => vec![],
+    };
     if let Some(p) = pregnancies.first() {
         if let (true, Some(lmp)) = (
             p.status == "active",
             crate::domain::dates::parse_date(&p.lmp),
         ) {
             let days = (today - lmp).num_days();
-            weeks =
-                Some(serde_json::json!({"weeks": days.div_euclid(7), "days": days.rem_euclid(7)}));
+            weeks = Some(Weeks {
+                weeks: days.div_euclid(7),
+                days: days.rem_euclid(7),
+            });
         }
-        let records = app.store.visit_records(p.id).await.map_err(internal)?;
-        let names = step_names(app, s).await?;
         for v in &records {
             let state = match v.status.as_str() {
                 "pending" if v.window_end < today => "window_closed",
@@ -152,17 +157,28 @@ pub(super) async fn woman_page(
                 other => other,
             };
             let name = if en { &v.label_en } else { &v.label_zh };
-            let place = if v.home { None } else { Some(clinic.clone()) };
             if next_visit.is_none() && !v.task && v.status == "pending" && v.window_end >= today {
-                next_visit = Some(
-                    serde_json::json!({"name": name, "due": v.due, "window_end": v.window_end, "home": v.home, "place": place}),
-                );
+                next_visit = Some(NextVisit {
+                    name,
+                    due: v.due,
+                    window_end: v.window_end,
+                    home: v.home,
+                    place: (!v.home).then_some(clinic.as_str()),
+                });
             }
-            visits.push(serde_json::json!({
-                "key": v.key, "name": name, "window_start": v.window_start, "due": v.due,
-                "window_end": v.window_end, "state": state, "done_on": v.done_on,
-                "done_by": v.done_by, "done_place": v.done_place, "home": v.home, "note": v.note,
-            }));
+            visits.push(VisitView {
+                key: &v.key,
+                name,
+                window_start: v.window_start,
+                due: v.due,
+                window_end: v.window_end,
+                state,
+                done_on: v.done_on.as_deref(),
+                done_by: v.done_by.as_deref(),
+                done_place: v.done_place.as_deref(),
+                home: v.home,
+                note: v.note.as_deref(),
+            });
         }
         // What she will be sent in the coming eight weeks, as the planner
         // will plan it (whatever its horizon).
@@ -185,14 +201,15 @@ pub(super) async fn woman_page(
             .await
             .map_err(internal)?
         {
-            coming.push(serde_json::json!({
-                "at": at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
-                "step": step_name(&names, &format!("{}/{}", step.campaign_key, step.key)),
-                "visit": visit.and_then(|v| labels.get(&v).cloned()),
-                "outreach": step.outreach,
+            coming.push(ComingView {
+                at: at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+                step: step_name(&names, &format!("{}/{}", step.campaign_key, step.key)),
+                visit: visit.and_then(|v| labels.get(&v).cloned()),
+                outreach: step.outreach,
                 // A follow-up of a missed visit: only if it is not recorded.
-                "if_missed": step.trigger.anchor == crate::domain::schedule::TriggerAnchor::VisitWindowEnd,
-            }));
+                if_missed: step.trigger.anchor
+                    == crate::domain::schedule::TriggerAnchor::VisitWindowEnd,
+            });
         }
     }
     // Her whole number, to call her, for her own care team only: her
@@ -206,8 +223,7 @@ pub(super) async fn woman_page(
         ctx_phone_viewed(app, s, id, now).await;
     }
     let tz = app.config.timezone;
-    let names = step_names(app, s).await?;
-    let conversation: Vec<serde_json::Value> = app
+    let conversation: Vec<ConversationView> = app
         .store
         .conversation(id)
         .await
@@ -222,11 +238,15 @@ pub(super) async fn woman_page(
                 ),
                 _ => (None, c.detail.map(|d| step_name(&names, &d))),
             };
-            serde_json::json!({
-                "at": c.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-                "direction": c.direction, "id": c.id, "text": c.text,
-                "status": c.status, "meaning": meaning, "detail": detail,
-            })
+            ConversationView {
+                at: c.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                direction: c.direction,
+                id: c.id,
+                text: c.text,
+                status: c.status,
+                meaning,
+                detail,
+            }
         })
         .collect();
     // Her risk grade, for her care team only (the service checks; anyone
@@ -239,14 +259,20 @@ pub(super) async fn woman_page(
         "colours",
         &crate::domain::risk::Colour::ALL
             .iter()
-            .map(|c| serde_json::json!({"value": c.as_str(), "name": c.name(s.lang())}))
+            .map(|c| Choice {
+                value: c.as_str(),
+                name: c.name(s.lang()),
+            })
             .collect::<Vec<_>>(),
     );
     ctx.insert(
         "infections",
         &crate::domain::risk::Infection::ALL
             .iter()
-            .map(|i| serde_json::json!({"value": i.as_str(), "name": i.name(s.lang())}))
+            .map(|i| Choice {
+                value: i.as_str(),
+                name: i.name(s.lang()),
+            })
             .collect::<Vec<_>>(),
     );
     ctx.insert("woman", &w);
@@ -363,4 +389,73 @@ fn intent_word(lang: &str, intent: &str) -> String {
         other => other,
     }
     .to_string()
+}
+
+/// Her weeks of pregnancy today.
+#[derive(serde::Serialize)]
+struct Weeks {
+    weeks: i64,
+    days: i64,
+}
+
+/// Her next check-up, for the card at the top of her page.
+#[derive(serde::Serialize)]
+struct NextVisit<'a> {
+    name: &'a str,
+    due: NaiveDate,
+    window_end: NaiveDate,
+    home: bool,
+    /// Her clinic; none for a home visit.
+    place: Option<&'a str>,
+}
+
+/// One visit of her plan.
+#[derive(serde::Serialize)]
+struct VisitView<'a> {
+    key: &'a str,
+    name: &'a str,
+    window_start: NaiveDate,
+    due: NaiveDate,
+    window_end: NaiveDate,
+    /// pending, open, window_closed, done, missed or cancelled.
+    state: &'a str,
+    done_on: Option<&'a str>,
+    done_by: Option<&'a str>,
+    done_place: Option<&'a str>,
+    home: bool,
+    note: Option<&'a str>,
+}
+
+/// A message she will be sent in the coming weeks.
+#[derive(serde::Serialize)]
+struct ComingView {
+    at: String,
+    /// The step in words.
+    step: String,
+    visit: Option<String>,
+    outreach: bool,
+    /// Sent only if the visit is not recorded by then.
+    if_missed: bool,
+}
+
+/// One message of her conversation, either way.
+#[derive(serde::Serialize)]
+struct ConversationView {
+    at: String,
+    /// `in` (from her) or `out` (to her).
+    direction: &'static str,
+    id: i64,
+    text: Option<String>,
+    status: Option<String>,
+    /// In: what her text meant, in words.
+    meaning: Option<String>,
+    /// Out: the step or kind in words. In: what was done.
+    detail: Option<String>,
+}
+
+/// A choice of a form's select or boxes: its value and its words.
+#[derive(serde::Serialize)]
+struct Choice {
+    value: &'static str,
+    name: &'static str,
 }

@@ -197,10 +197,16 @@ async fn worklist_page(
             continue;
         }
         let name = app.store.woman(w).await.map_err(internal)?.name;
-        inbox.push(serde_json::json!({
-            "id": m.id, "woman_id": w, "name": name, "text": m.text,
-            "at": Utc.timestamp_opt(m.received_at, 0).single().map(|t| t.with_timezone(&tz).format("%m-%d %H:%M").to_string()),
-        }));
+        inbox.push(Question {
+            id: m.id,
+            woman_id: w,
+            name,
+            text: m.text,
+            at: Utc
+                .timestamp_opt(m.received_at, 0)
+                .single()
+                .map(|t| t.with_timezone(&tz).format("%m-%d %H:%M").to_string()),
+        });
     }
     let mut ctx = Context::new();
     ctx.insert("overdue", &overdue);
@@ -270,4 +276,15 @@ async fn answer(
     Err(match worklist_page(&app, &s, "", "", Some(refusal)).await {
         Ok(r) | Err(r) => r,
     })
+}
+
+/// A question of one of her women, waiting for an answer.
+#[derive(serde::Serialize)]
+struct Question {
+    id: i64,
+    woman_id: i64,
+    name: String,
+    text: String,
+    /// When it came, local.
+    at: Option<String>,
 }
