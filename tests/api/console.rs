@@ -1715,6 +1715,10 @@ async fn the_message_and_audit_lists_page_through_everything_with_their_totals()
     let (status, csv) = b.get("/audit.csv?action=test.entry").await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.starts_with('\u{feff}') && csv.lines().count() == 251);
+    assert!(
+        csv.starts_with("\u{feff}时间,操作人,操作,对象,详情"),
+        "the header in her language: {csv}"
+    );
 
     // Messages: a page of 100 at a time, the filters kept from page to page.
     for i in 0..120 {
@@ -1769,7 +1773,15 @@ async fn the_message_and_audit_lists_page_through_everything_with_their_totals()
         sent + 1,
         "a header and every message"
     );
-    assert!(csv.contains(",delivered,"));
+    // A Chinese reader's file speaks Chinese: its header, each step and
+    // status in words (an English reader's keeps the codes scripts read).
+    assert!(
+        csv.starts_with("\u{feff}编号,孕产妇编号,发送时间,提醒,渠道,网关,状态,内容"),
+        "{csv}"
+    );
+    assert!(csv.contains(",已送达,"), "{csv}");
+    assert!(csv.contains("产检日前3天"), "{csv}");
+    assert!(!csv.contains("checkup-reminders/"), "{csv}");
     assert!(
         html.contains("/messages.csv?status=delivered&amp;"),
         "linked, filters kept"

@@ -65,24 +65,28 @@ async fn audit(State(app): State<AppState>, Admin(s): Admin, Query(q): Query<Aud
 /// The audit log as CSV (UTF-8 with a BOM), with the page's filters.
 async fn audit_csv(
     State(app): State<AppState>,
-    Admin(_s): Admin,
+    Admin(s): Admin,
     Query(q): Query<AuditQuery>,
 ) -> Page {
     let tz = app.config.timezone;
+    let lang = s.lang();
     let (rows, _) = app
         .store
         .audit_page(&q.actor, &q.action, 1_000_000, 0)
         .await
         .map_err(internal)?;
     let mut w = csv::Writer::from_writer(vec![]);
-    let _ = w.write_record(["at", "actor", "action", "subject", "detail"]);
+    let _ = w.write_record(csv_header(
+        lang,
+        &["at", "actor", "action", "subject", "detail"],
+    ));
     for a in rows {
         let _ = w.write_record([
             a.at.with_timezone(&tz)
                 .format("%Y-%m-%d %H:%M:%S")
                 .to_string(),
             a.actor,
-            a.action,
+            value_words(lang, "audit_action_", &a.action),
             a.subject.unwrap_or_default(),
             a.detail.unwrap_or_default(),
         ]);

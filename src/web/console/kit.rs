@@ -265,3 +265,31 @@ pub(super) async fn step_names(
     }
     Ok(names)
 }
+
+/// A CSV download's header in the reader's language: each column's
+/// `csv_<name>` word (the name itself when the catalogue has none). An
+/// English reader gets the column names as they were, which scripts read.
+pub(super) fn csv_header(lang: &str, columns: &[&str]) -> Vec<String> {
+    if lang == "en" {
+        return columns.iter().map(|c| c.to_string()).collect();
+    }
+    columns
+        .iter()
+        .map(|c| {
+            super::word_of(lang, &format!("csv_{c}"))
+                .unwrap_or(c)
+                .to_string()
+        })
+        .collect()
+}
+
+/// A closed set's value (a status, an audit action) in the reader's words:
+/// `<prefix><value>` from the catalogue, else the value as stored.
+pub(super) fn value_words(lang: &str, prefix: &str, value: &str) -> String {
+    if lang == "en" {
+        return value.to_string();
+    }
+    super::word_of(lang, &format!("{prefix}{value}"))
+        .unwrap_or(value)
+        .to_string()
+}

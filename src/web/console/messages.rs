@@ -59,10 +59,21 @@ async fn messages_list_csv(
         .message_log(&s.area, &f, 1_000_000, 0)
         .await
         .map_err(internal)?;
+    let lang = s.lang();
+    // An English reader's file keeps the codes scripts read; a Chinese
+    // reader's says each step and status in words.
+    let names = if lang == "en" {
+        Default::default()
+    } else {
+        step_names(&app, &s).await?
+    };
     let mut w = csv::Writer::from_writer(vec![]);
-    let _ = w.write_record([
-        "id", "woman_id", "send_at", "step", "channel", "gateway", "status", "text",
-    ]);
+    let _ = w.write_record(csv_header(
+        lang,
+        &[
+            "id", "woman_id", "send_at", "step", "channel", "gateway", "status", "text",
+        ],
+    ));
     for m in rows {
         let _ = w.write_record([
             m.id.to_string(),
@@ -71,10 +82,12 @@ async fn messages_list_csv(
                 .with_timezone(&tz)
                 .format("%Y-%m-%d %H:%M")
                 .to_string(),
-            m.step.unwrap_or_default(),
+            m.step
+                .map(|k| names.get(&k).cloned().unwrap_or(k))
+                .unwrap_or_default(),
             m.channel,
             m.gateway.unwrap_or_default(),
-            m.status,
+            value_words(lang, "msg_", &m.status),
             m.body.unwrap_or_default(),
         ]);
     }

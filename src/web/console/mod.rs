@@ -365,6 +365,11 @@ pub(super) fn word(lang: &str, key: &'static str) -> &'static str {
     catalogue(lang).get(key).map(String::as_str).unwrap_or(key)
 }
 
+/// A word the catalogue may hold, by a key made at run time.
+pub(super) fn word_of(lang: &str, key: &str) -> Option<&'static str> {
+    catalogue(lang).get(key).map(String::as_str)
+}
+
 fn words(lang: &str) -> &'static Catalogue {
     catalogue(lang)
 }

@@ -78,17 +78,21 @@ async fn women_csv(State(app): State<AppState>, s: Signed, Query(q): Query<Women
         .search_women(&s.area, &q.filter, 1_000_000, 0)
         .await
         .map_err(internal)?;
+    let lang = s.lang();
     let mut w = csv::Writer::from_writer(vec![]);
-    let _ = w.write_record([
-        "id",
-        "name",
-        "phone_last_digits",
-        "village",
-        "officer",
-        "pregnancy",
-        "edd",
-        "opted_out",
-    ]);
+    let _ = w.write_record(csv_header(
+        lang,
+        &[
+            "id",
+            "name",
+            "phone_last_digits",
+            "village",
+            "officer",
+            "pregnancy",
+            "edd",
+            "opted_out",
+        ],
+    ));
     for r in rows {
         let _ = w.write_record([
             r.id.to_string(),
@@ -96,9 +100,15 @@ async fn women_csv(State(app): State<AppState>, s: Signed, Query(q): Query<Women
             r.phone_tail,
             r.village.unwrap_or_default(),
             r.officer_code.unwrap_or_default(),
-            r.pregnancy_status.unwrap_or_default(),
+            r.pregnancy_status
+                .map(|p| value_words(lang, "status_", &p))
+                .unwrap_or_default(),
             r.edd.unwrap_or_default(),
-            if r.opted_out { "yes" } else { "" }.to_string(),
+            if r.opted_out {
+                value_words(lang, "csv_", "yes")
+            } else {
+                String::new()
+            },
         ]);
     }
     csv_download("women.csv", w)
