@@ -321,16 +321,79 @@ const FIELDS: &[(&str, &str)] = &[
 
 fn table() -> &'static [(Regex, &'static str)] {
     static T: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
-    T.get_or_init(|| {
-        ZH.iter()
-            .map(|(p, zh)| {
-                (
-                    Regex::new(p).expect("refusal patterns compile (tested)"),
-                    *zh,
-                )
-            })
-            .collect()
-    })
+    T.get_or_init(|| compiled(ZH))
+}
+
+fn compiled(table: &[(&str, &'static str)]) -> Vec<(Regex, &'static str)> {
+    table
+        .iter()
+        .map(|(p, zh)| {
+            (
+                Regex::new(p).expect("refusal and outcome patterns compile (tested)"),
+                *zh,
+            )
+        })
+        .collect()
+}
+
+/// What was done with a text she (or a member of staff) sent, as the
+/// services record it, in Chinese: (the English, its Chinese), as [`ZH`].
+const OUTCOMES_ZH: &[(&str, &str)] = &[
+    (
+        r"^opted out; (?P<n>\d+) messages cancelled$",
+        "已退订，取消待发消息 $n 条",
+    ),
+    (r"^opted out already$", "此前已退订"),
+    (r"^opted back in$", "已重新订阅"),
+    (r"^was not opted out$", "未曾退订，无需重新订阅"),
+    (r"^help sent$", "已回复求助信息"),
+    (r"^confirmed attendance: (?P<c>.+)$", "已确认参加：$c"),
+    (
+        r"^question: in the inbox of (?P<c>\S+), alerted$",
+        "提问：已转给 $c 并提醒",
+    ),
+    (r"^question: in the inbox of (?P<c>\S+)$", "提问：已转给 $c"),
+    (
+        r"^question: no officer assigned, in the shared inbox$",
+        "提问：未指定负责人，已放入公共待办",
+    ),
+    (
+        r"^confirmation with no check-up coming: in the inbox of (?P<c>\S+), alerted$",
+        "确认回复，但近期没有待做的产检：已转给 $c 并提醒",
+    ),
+    (
+        r"^confirmation with no check-up coming: in the inbox of (?P<c>\S+)$",
+        "确认回复，但近期没有待做的产检：已转给 $c",
+    ),
+    (
+        r"^confirmation with no check-up coming: no officer assigned, in the shared inbox$",
+        "确认回复，但近期没有待做的产检：未指定负责人，已放入公共待办",
+    ),
+    (
+        r"^unknown number: answered once$",
+        "未登记的号码：已回复一次",
+    ),
+    (
+        r"^unknown number: answered before$",
+        "未登记的号码：此前已回复",
+    ),
+    (
+        r"^from staff, not a keyword: usage sent$",
+        "工作人员发来的非指令短信：已回复用法",
+    ),
+];
+
+/// What was done with a text, in the reader's language (as recorded
+/// when no Chinese is known for it).
+pub fn outcome_in(lang: &str, english: &str) -> String {
+    static T: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    if lang != "zh-CN" {
+        return english.to_string();
+    }
+    T.get_or_init(|| compiled(OUTCOMES_ZH))
+        .iter()
+        .find_map(|(re, zh)| re.captures(english.trim()).map(|c| fill(zh, &c)))
+        .unwrap_or_else(|| english.to_string())
 }
 
 fn field_zh(field: &str) -> Option<&'static str> {
@@ -419,6 +482,32 @@ pub fn filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the inbound service records (services/inbound.rs), each read
+    /// in Chinese with its figures and names kept.
+    #[test]
+    fn what_was_done_with_her_text_reads_in_chinese() {
+        for (english, zh) in [
+            (
+                "opted out; 3 messages cancelled",
+                "已退订，取消待发消息 3 条",
+            ),
+            (
+                "confirmed attendance: 第2次产前检查",
+                "已确认参加：第2次产前检查",
+            ),
+            (
+                "question: in the inbox of V004-O1, alerted",
+                "提问：已转给 V004-O1 并提醒",
+            ),
+            ("help sent", "已回复求助信息"),
+            ("unknown number: answered once", "未登记的号码：已回复一次"),
+        ] {
+            assert_eq!(outcome_in("zh-CN", english), zh);
+            assert_eq!(outcome_in("en", english), english);
+        }
+        assert_eq!(outcome_in("zh-CN", "something new"), "something new");
+    }
 
     /// Refusals the console's forms give, as the services word them (each
     /// from its source: care, moves, risk, broadcasts, enrollment, dates,

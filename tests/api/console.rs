@@ -2370,3 +2370,70 @@ async fn an_administrator_uploads_a_delivery_register_and_decides_the_rows_to_ma
     o.sign_in("OFA", PASSWORD).await;
     assert_eq!(o.get("/registers").await.0, StatusCode::FORBIDDEN);
 }
+
+/// Issue 34: her conversation on a Chinese page says what each of her
+/// texts meant and what was done with it in Chinese, and each message to
+/// her by its step in words, not as the codes the services record
+/// (`opt_out`, "opted out; 2 messages cancelled", `checkup-reminders/…`).
+#[tokio::test]
+async fn her_conversation_reads_in_chinese_what_she_meant_and_what_was_done() {
+    let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
+    add_staff_in(
+        &t,
+        "OFZ",
+        "officer",
+        Some("V001"),
+        Some("T1"),
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut w = woman("赵敏", "13812345670", "2026-09-22");
+    w.officer = Some("OFZ".into());
+    let id = t
+        .app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id();
+    t.at("2026-12-12 09:00");
+    t.tick().await;
+    assert!(!t.sent_to("+8613812345670").is_empty(), "a reminder went");
+    for (n, text) in ["我周一去不了，可以周三去吗？", "TD"]
+        .into_iter()
+        .enumerate()
+    {
+        t.app
+            .inbound
+            .receive(careminder::store::NewInbound {
+                gateway: "mock".into(),
+                provider_id: format!("zh-{n}"),
+                sender: "+8613812345670".into(),
+                text: text.into(),
+                received_at: t.clock.now(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut b = Browser::new(&t);
+    b.sign_in("OFZ", PASSWORD).await;
+    let (_, html) = b.get(&format!("/women/{id}")).await;
+    for said in [
+        "提问",
+        "退订",
+        "已退订，取消待发消息",
+        "产检提醒 · 产检日前3天",
+        "回复",
+    ] {
+        assert!(html.contains(said), "{said}: {html}");
+    }
+    for code in [
+        ">opt_out<",
+        ">question<",
+        "opted out;",
+        "checkup-reminders/",
+        ">reply<",
+    ] {
+        assert!(!html.contains(code), "{code}: {html}");
+    }
+}

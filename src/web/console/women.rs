@@ -244,7 +244,8 @@ pub(super) async fn woman_page(
             let (meaning, detail) = match c.direction {
                 "in" => (
                     c.status.as_deref().map(|i| intent_word(s.lang(), i)),
-                    c.detail,
+                    c.detail
+                        .map(|d| crate::web::refusal::outcome_in(s.lang(), &d)),
                 ),
                 _ => (None, c.detail.map(|d| step_name(&names, &d))),
             };
