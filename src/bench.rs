@@ -37,6 +37,11 @@ pub struct BenchArgs {
     /// Directory for the temporary databases (default: the system temp dir).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// An empty PostgreSQL database to run every size on too, after
+    /// SQLite: both backends' rows are printed in one run, each against the
+    /// floors measured on its own backend in the same run.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 /// The day whose reminders are planned and sent; registrations are dated so
@@ -71,33 +76,73 @@ struct Row {
 }
 
 pub async fn run(args: BenchArgs, db: Option<crate::config::DatabaseUrl>) -> Result<()> {
-    let pg = match db {
-        Some(crate::config::DatabaseUrl::Postgres(url)) => {
+    // The backends to run, in order: PostgreSQL alone with `--db
+    // postgres://…`; else SQLite, then PostgreSQL when `--postgres` names one.
+    let pg_url = match (db, &args.postgres) {
+        (Some(crate::config::DatabaseUrl::Postgres(url)), _) => Some((url, false)),
+        (_, Some(url)) => Some((url.clone(), true)),
+        _ => None,
+    };
+    let pg = match pg_url {
+        Some((url, after_sqlite)) => {
             let pool = crate::store::postgres::open(&url, 2).await?;
             ensure!(
                 !crate::store::postgres::holds_data(&pool).await?,
                 "the benchmark empties the PostgreSQL database it runs on: give it an empty one \
                  (this one holds careminder data)"
             );
-            Some((pool, url))
+            Some(((pool, url), after_sqlite))
         }
-        _ => None,
+        None => None,
     };
-    let dir = scratch_dir(&args)?;
-    let mut rows = vec![];
-    for &n in &args.sizes {
-        eprintln!(
-            "bench{}: N = {n} ...",
-            if pg.is_some() { " (PostgreSQL)" } else { "" }
-        );
-        let r = one(n, args.due.min(n), dir.path(), pg.as_ref()).await;
-        if let Some((pool, _)) = &pg {
-            crate::store::postgres::reset_for_bench(pool).await?;
-        }
-        rows.push(r?);
+    let mut backends: Vec<Option<&(sqlx::PgPool, String)>> = vec![];
+    match &pg {
+        Some((pool, true)) => backends.extend([None, Some(pool)]),
+        Some((pool, false)) => backends.push(Some(pool)),
+        None => backends.push(None),
     }
-    print!("{}", table(&rows));
+    let dir = scratch_dir(&args)?;
+    let both = backends.len() > 1;
+    for backend in backends {
+        let mut rows = vec![];
+        for &n in &args.sizes {
+            eprintln!(
+                "bench{}: N = {n} ...",
+                if backend.is_some() {
+                    " (PostgreSQL)"
+                } else {
+                    ""
+                }
+            );
+            // Each row's peak memory is its own: the kernel's high-water
+            // mark starts again from what the process holds now.
+            reset_peak_rss();
+            let r = one(n, args.due.min(n), dir.path(), backend).await;
+            if let Some((pool, _)) = backend {
+                crate::store::postgres::reset_for_bench(pool).await?;
+            }
+            rows.push(r?);
+        }
+        if both {
+            print!(
+                "\n== {} ==",
+                if backend.is_some() {
+                    "PostgreSQL"
+                } else {
+                    "SQLite"
+                }
+            );
+        }
+        print!("{}", table(&rows));
+    }
     Ok(())
+}
+
+/// Starts the process's peak resident memory (VmHWM) again from its
+/// resident memory now (`clear_refs` 5, Linux 4.0+); where that is not
+/// allowed the peak stays the process's whole run's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The temporary directory a run's databases live in, gone when it ends.
@@ -215,7 +260,8 @@ fn table(rows: &[Row]) -> String {
          replies: signed sms:received webhooks (\"1\": confirm attendance), stored and acted on, one per message.\n\
          broadcast plan: publishing a broadcast to every registered woman: its outbox rows, in one statement.\n\
          {floors}\n\
-         RSS: peak resident memory (VmHWM) of this process (the service) after each phase."
+         RSS: peak resident memory (VmHWM) of this process (the service) after each phase, from the\n\
+         start of its row (the kernel's high-water mark is reset before each row)."
     );
     out
 }

@@ -131,3 +131,68 @@ async fn on_postgres_it_runs_every_phase_with_one_two_and_four_instances_and_lea
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// Issue 36: with `--postgres URL` beside the SQLite file, one run prints
+/// both backends' rows, each measured against the floors of its own
+/// backend in the same run, and leaves the PostgreSQL database empty.
+#[tokio::test]
+async fn both_backends_print_their_rows_in_one_run_each_against_its_own_floors() {
+    let url = crate::postgres::fresh_pg_database("bench_both").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_careminder"))
+        .args(["bench", "--sizes", "600", "--due", "150", "--dir"])
+        .arg(dir.path())
+        .args(["--postgres", &url])
+        .env("CAREMINDER_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sqlite_at = stdout.find("== SQLite ==").expect("a SQLite part");
+    let pg_at = stdout.find("== PostgreSQL ==").expect("a PostgreSQL part");
+    assert!(sqlite_at < pg_at, "{stdout}");
+    let rows = |part: &str| -> Vec<Vec<String>> {
+        part.lines()
+            .filter(|l| l.trim_start().starts_with("600 |"))
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect()
+    };
+    let sqlite = rows(&stdout[sqlite_at..pg_at]);
+    let pg = rows(&stdout[pg_at..]);
+    assert_eq!(sqlite.len(), 1, "the phases' row: {stdout}");
+    assert_eq!(
+        pg.len(),
+        2,
+        "the phases' row and the instances' row: {stdout}"
+    );
+    for phases in [&sqlite[0], &pg[0]] {
+        assert_eq!(phases.len(), 10, "{phases:?}");
+        assert!(
+            phases[1].ends_with('%'),
+            "import against its floor: {phases:?}"
+        );
+        assert!(phases[2].ends_with("150"), "{phases:?}");
+        assert!(phases[6].starts_with("600 in"), "{phases:?}");
+        // Peak memory of each of the four phases, in MB.
+        let peaks: Vec<f64> = phases[9].split('/').map(|x| x.parse().unwrap()).collect();
+        assert!(
+            peaks.len() == 4 && peaks.iter().all(|mb| *mb > 0.0),
+            "{phases:?}"
+        );
+    }
+    // Each against its own backend's floors: the floor columns differ.
+    assert_ne!(sqlite[0][7], pg[0][7], "{stdout}");
+    assert!(stdout.contains("FOR UPDATE SKIP LOCKED"), "{stdout}");
+    let store =
+        careminder::store::Store::open(&careminder::config::DatabaseUrl::Postgres(url.clone()))
+            .await
+            .unwrap();
+    let left: i64 = store.audit_log(10).await.unwrap().len() as i64;
+    assert_eq!(left, 0, "the PostgreSQL database is left empty");
+    store.close().await;
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
