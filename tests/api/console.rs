@@ -2138,25 +2138,7 @@ async fn a_refused_answer_comes_back_under_her_question_as_typed() {
 async fn her_officer_grades_her_risk_on_her_page_and_sees_its_history() {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
     county(&t).await;
-    // Her officer, reading Chinese.
-    add_staff_in(
-        &t,
-        "OFZ",
-        "officer",
-        Some("V001"),
-        Some("T1"),
-        careminder::domain::Language::ZhCn,
-    )
-    .await;
-    let mut w = woman("赵敏", "13812345670", "2026-08-01");
-    w.officer = Some("OFZ".into());
-    let wa = t
-        .app
-        .care
-        .enroll(&w, "test", "test")
-        .await
-        .unwrap()
-        .woman_id();
+    let wa = zhao_min_with_her_chinese_officer(&t, "2026-08-01").await;
     let mut b = Browser::new(&t);
     b.sign_in("OFZ", PASSWORD).await;
     let page = format!("/women/{wa}");
@@ -2378,24 +2360,7 @@ async fn an_administrator_uploads_a_delivery_register_and_decides_the_rows_to_ma
 #[tokio::test]
 async fn her_conversation_reads_in_chinese_what_she_meant_and_what_was_done() {
     let t = spawn_app_with(|_| {}, "2026-12-01 10:00").await;
-    add_staff_in(
-        &t,
-        "OFZ",
-        "officer",
-        Some("V001"),
-        Some("T1"),
-        careminder::domain::Language::ZhCn,
-    )
-    .await;
-    let mut w = woman("赵敏", "13812345670", "2026-09-22");
-    w.officer = Some("OFZ".into());
-    let id = t
-        .app
-        .care
-        .enroll(&w, "test", "test")
-        .await
-        .unwrap()
-        .woman_id();
+    let id = zhao_min_with_her_chinese_officer(&t, "2026-09-22").await;
     t.at("2026-12-12 09:00");
     t.tick().await;
     assert!(!t.sent_to("+8613812345670").is_empty(), "a reminder went");
@@ -2436,4 +2401,26 @@ async fn her_conversation_reads_in_chinese_what_she_meant_and_what_was_done() {
     ] {
         assert!(!html.contains(code), "{code}: {html}");
     }
+}
+
+/// 赵敏 (last period `lmp`) in V001, and her officer OFZ, who reads
+/// Chinese; her id.
+async fn zhao_min_with_her_chinese_officer(t: &TestApp, lmp: &str) -> i64 {
+    add_staff_in(
+        t,
+        "OFZ",
+        "officer",
+        Some("V001"),
+        Some("T1"),
+        careminder::domain::Language::ZhCn,
+    )
+    .await;
+    let mut w = woman("赵敏", "13812345670", lmp);
+    w.officer = Some("OFZ".into());
+    t.app
+        .care
+        .enroll(&w, "test", "test")
+        .await
+        .unwrap()
+        .woman_id()
 }

@@ -256,12 +256,7 @@ pub(super) async fn step_names(
         })
         .collect();
     for k in crate::domain::MessageKind::ALL {
-        let key = match k {
-            crate::domain::MessageKind::Reminder => "kind_reminder",
-            crate::domain::MessageKind::Reply => "kind_reply",
-            crate::domain::MessageKind::Alert => "kind_alert",
-        };
-        names.insert(k.as_str().to_string(), super::word(lang, key).to_string());
+        names.insert(k.as_str().to_string(), words_for(lang, "kind_", k.as_str()));
     }
     Ok(names)
 }
@@ -289,6 +284,12 @@ pub(super) fn value_words(lang: &str, prefix: &str, value: &str) -> String {
     if lang == "en" {
         return value.to_string();
     }
+    words_for(lang, prefix, value)
+}
+
+/// A value's words in `lang`: `<prefix><value>` from the catalogue, else
+/// the value as stored.
+pub(super) fn words_for(lang: &str, prefix: &str, value: &str) -> String {
     super::word_of(lang, &format!("{prefix}{value}"))
         .unwrap_or(value)
         .to_string()

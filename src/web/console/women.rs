@@ -243,7 +243,9 @@ pub(super) async fn woman_page(
             // Out: the step or kind in words. In: what her text meant.
             let (meaning, detail) = match c.direction {
                 "in" => (
-                    c.status.as_deref().map(|i| intent_word(s.lang(), i)),
+                    c.status
+                        .as_deref()
+                        .map(|i| words_for(s.lang(), "intent_", i)),
                     c.detail
                         .map(|d| crate::web::refusal::outcome_in(s.lang(), &d)),
                 ),
@@ -383,23 +385,6 @@ async fn ctx_phone_viewed(app: &AppState, s: &Signed, woman_id: i64, now: chrono
 /// A step's (or a kind's) name in words, else as stored.
 fn step_name(names: &std::collections::HashMap<String, String>, key: &str) -> String {
     names.get(key).cloned().unwrap_or_else(|| key.to_string())
-}
-
-/// What a text she sent meant, in the reader's words.
-fn intent_word(lang: &str, intent: &str) -> String {
-    use super::word;
-    match intent {
-        "opt_out" => word(lang, "intent_opt_out"),
-        "opt_in" => word(lang, "intent_opt_in"),
-        "confirm" => word(lang, "intent_confirm"),
-        "help" => word(lang, "intent_help"),
-        "visit_report" => word(lang, "intent_visit_report"),
-        "home_visit_report" => word(lang, "intent_home_visit_report"),
-        "grade_report" => word(lang, "intent_grade_report"),
-        "question" => word(lang, "intent_question"),
-        other => other,
-    }
-    .to_string()
 }
 
 /// Her weeks of pregnancy today.
