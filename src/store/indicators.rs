@@ -71,8 +71,9 @@ enum Bounds {
 }
 
 /// Each of careminder's own figures: its key, the SQL that counts it per
-/// township, village and officer, and the bounds it takes.
-const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
+/// township, village and officer, the bounds it takes, and which of her
+/// moves came after what it counts (see [`area_then`]).
+const OWN_QUERIES: &[(&str, Bounds, &str, [&str; 2])] = &[
     // The officers' home visits whose period ended in the period; those
     // done within it; those whose period has not ended yet today.
     (
@@ -85,6 +86,7 @@ const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
          WHERE x.task = TRUE AND x.contact_key LIKE 'home-%' AND x.status <> 'cancelled'
            AND x.window_end >= $1 AND x.window_end < $2
          GROUP BY t, v, o",
+        ["m.moved_on > x.window_end", "m.moved_on"],
     ),
     // Reminders that were due in the period and went to a gateway; those delivered.
     (
@@ -95,6 +97,7 @@ const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
          FROM outbox o JOIN women w ON w.id = o.woman_id {staff}
          WHERE o.kind = 'reminder' AND o.send_at >= $1 AND o.send_at < $2
            AND o.status IN ('accepted', 'sent', 'delivered', 'failed') GROUP BY t, v, o",
+        ["m.recorded_at > o.send_at", "m.recorded_at"],
     ),
     // Women with consent by the period's end who had not opted out (nor
     // had their data erased) before it began; those who opted out in it.
@@ -113,20 +116,41 @@ const OWN_QUERIES: &[(&str, Bounds, &str)] = &[
            AND (w.erased_at IS NULL OR w.erased_at >= $1)
            AND (w.opted_out_at IS NULL OR w.opted_out_at >= $1 OR COALESCE(w.opted_out_via, '') = 'erased')
          GROUP BY t, v, o",
+        // Where she was when she opted out, or at the period's end.
+        [
+            "m.recorded_at > CASE WHEN w.opted_out_at < $2 THEN w.opted_out_at ELSE $2 END",
+            "m.recorded_at",
+        ],
     ),
 ];
 
-/// A woman's area in a report: her officer's township, her village, her officer.
-const AREA: &str =
-    "COALESCE(st.township, '-') AS t, COALESCE(w.village, '-') AS v, COALESCE(w.officer_code, '-') AS o";
-const STAFF: &str = "LEFT JOIN staff st ON st.code = w.officer_code";
-/// Her area on the day of her birth: where she was before the first move
-/// after it (`woman_moves`), else where she is now. A birth counts where
-/// she was cared for at the time, whoever looks after her since.
-const AS_OF_BIRTH: &str = "LEFT JOIN woman_moves mv ON mv.id = (
-        SELECT m.id FROM woman_moves m WHERE m.woman_id = w.id AND m.moved_on > p.delivered_on
-        ORDER BY m.moved_on, m.id LIMIT 1)
-    LEFT JOIN staff st ON st.code = CASE WHEN mv.id IS NULL THEN w.officer_code ELSE mv.from_officer END";
+/// A woman's area in a report: her officer's township, her village and
+/// her officer at the time of what is counted: where she was before the
+/// first move after it (`woman_moves`), else where she is now. An event
+/// counts where she was cared for when it happened, whoever looks after
+/// her since. Goes with [`area_then`];
+/// `names`: the three columns' names.
+fn area_cols([t, v, o]: [&str; 3]) -> String {
+    format!(
+        "COALESCE(st.township, '-') AS {t},
+         CASE WHEN mv.id IS NULL THEN COALESCE(w.village, '-') ELSE COALESCE(mv.from_village, '-') END AS {v},
+         CASE WHEN mv.id IS NULL THEN COALESCE(w.officer_code, '-') ELSE COALESCE(mv.from_officer, '-') END AS {o}"
+    )
+}
+
+/// The joins [`area_cols`] reads: the first of her moves that `after`
+/// (a condition on the move `m`) places after the event, ordered by
+/// `order`, and the staff row of her officer then. A day is judged by
+/// the day she moved; an instant (a message sent, an opt-out) by when the
+/// move was recorded, since until then she was her old officer's.
+fn area_then(after: &str, order: &str) -> String {
+    format!(
+        "LEFT JOIN woman_moves mv ON mv.id = (
+            SELECT m.id FROM woman_moves m WHERE m.woman_id = w.id AND {after}
+            ORDER BY {order}, m.id LIMIT 1)
+         LEFT JOIN staff st ON st.code = CASE WHEN mv.id IS NULL THEN w.officer_code ELSE mv.from_officer END"
+    )
+}
 
 impl Store {
     /// Every birth recorded with its day in `[from, to)`, with the facts
@@ -140,7 +164,7 @@ impl Store {
         let prenatal =
             "x.pregnancy_id = p.id AND x.seq < 100 AND x.task = FALSE AND x.status = 'done'";
         let sql = format!(
-            "SELECT p.id AS pregnancy_id, {area_t} AS township, {area_v} AS village, {area_o} AS officer,
+            "SELECT p.id AS pregnancy_id, {area},
                     p.lmp, p.registered_on, p.delivered_on, p.discharged_on,
                     COALESCE(p.live_born, CASE WHEN p.live_birth THEN 1 ELSE 0 END) AS live_born,
                     (SELECT COUNT(*) FROM visits x WHERE {prenatal}) AS checkups,
@@ -153,13 +177,12 @@ impl Store {
                         AS check_42d_window_end,
                     p.ever_high_risk, p.case_manager IS NOT NULL AS case_managed, p.first_assessed_on,
                     p.risk_colour, p.risk_purple, p.birth_place
-             FROM pregnancies p JOIN women w ON w.id = p.woman_id {AS_OF_BIRTH}
+             FROM pregnancies p JOIN women w ON w.id = p.woman_id {then}
              WHERE (p.status = 'delivered' OR (p.status = 'ended' AND p.moved_away_on IS NOT NULL))
                AND p.delivered_on >= $1 AND p.delivered_on < $2
              ORDER BY p.id",
-            area_t = "COALESCE(st.township, '-')",
-            area_v = "CASE WHEN mv.id IS NULL THEN COALESCE(w.village, '-') ELSE COALESCE(mv.from_village, '-') END",
-            area_o = "CASE WHEN mv.id IS NULL THEN COALESCE(w.officer_code, '-') ELSE COALESCE(mv.from_officer, '-') END",
+            area = area_cols(["township", "village", "officer"]),
+            then = area_then("m.moved_on > p.delivered_on", "m.moved_on"),
         );
         Ok(on_read!(self, db, {
             sqlx::query_as::<_, BirthFacts>(&sql)
@@ -195,11 +218,19 @@ impl Store {
         );
         let queries = OWN_QUERIES
             .iter()
-            .map(|(i, b, s)| (*i, *b, s.to_string()))
-            .chain([("referrals_followed_up", Bounds::Days, referrals)]);
+            .map(|(i, b, s, m)| (*i, *b, s.to_string(), *m))
+            .chain([(
+                "referrals_followed_up",
+                Bounds::Days,
+                referrals,
+                ["m.moved_on > r.referred_on", "m.moved_on"],
+            )]);
+        let area = area_cols(["t", "v", "o"]);
         let mut out = vec![];
-        for (indicator, bounds, sql) in queries {
-            let sql = sql.replace("{area}", AREA).replace("{staff}", STAFF);
+        for (indicator, bounds, sql, [after, order]) in queries {
+            let sql = sql
+                .replace("{area}", &area)
+                .replace("{staff}", &area_then(after, order));
             let rows: Vec<(String, String, String, i64, i64, i64)> = on_read!(self, db, {
                 let q = sqlx::query_as(&sql);
                 let q = match bounds {

@@ -165,6 +165,49 @@ async fn a_birth_counts_in_the_area_she_belonged_to_on_its_day() {
     );
 }
 
+/// careminder's own figures too count each thing where she was cared for
+/// when it happened: a home visit by the day its period ended, a reminder
+/// by the moment it went out. Before, every one counted in the village she
+/// lives in now, so a move took her old officer's work with her.
+#[tokio::test]
+async fn her_own_figures_stay_with_the_village_that_cared_for_her_when_each_thing_happened() {
+    let t = spawn_app().await; // 2026-12-01 10:00
+    staff(&t, "V001-O1", "13700000001", "officer", Some("V001"), "T1").await;
+    staff(&t, "V002-O1", "13700000002", "officer", Some("V002"), "T2").await;
+    // 31 weeks: home-1's period ends 2027-01-29, home-2's 2027-02-28.
+    let w = woman_in(&t, "甲", "13800000001", "2026-04-25", "V001").await;
+    t.run_until("2027-02-05 09:00", Duration::hours(6)).await;
+    let q1 = careminder::domain::Period::parse_quarter("2027Q1").unwrap();
+    let scope = careminder::services::reports::Scope::default();
+    let report = || t.app.reports.indicators(q1, &scope);
+    let row =
+        |r: &careminder::services::reports::IndicatorReport, indicator: &str, village: &str| {
+            r.rows
+                .iter()
+                .find(|x| x.indicator == indicator && x.level == "village" && x.village == village)
+                .map(|x| (x.township.clone(), x.denominator))
+        };
+    let before = report().await.unwrap();
+    let reminders = row(&before, "reminders_delivered", "V001").expect("her reminders in V001");
+    assert!(reminders.1 > 0);
+    t.app
+        .moves
+        .move_within(w, Some("2027-02-05"), "V002-O1", None, "V001-O1")
+        .await
+        .unwrap();
+    t.at("2027-04-05 10:00");
+    let after = report().await.unwrap();
+    let area = |t: &str, n: i64| Some((t.to_string(), n));
+    assert_eq!(
+        row(&after, "home_visits_on_time", "V001"),
+        area("T1", 1),
+        "{:#?}",
+        after.rows
+    );
+    assert_eq!(row(&after, "home_visits_on_time", "V002"), area("T2", 1));
+    assert_eq!(row(&after, "reminders_delivered", "V001"), Some(reminders));
+}
+
 #[tokio::test]
 async fn a_woman_moved_to_another_county_continues_there_from_the_right_week_and_hears_nothing_more_from_here(
 ) {
