@@ -50,6 +50,82 @@ pub struct BirthInput {
     pub discharged_on: Option<String>,
 }
 
+/// A birth as given, checked on its own: its day and the day she left
+/// hospital are days, neither in the future, her stay plausible, and the
+/// babies born alive agree with a live birth or a stillbirth.
+pub(crate) fn check_birth(
+    birth: &BirthInput,
+    today: NaiveDate,
+) -> Result<crate::store::BirthRecord, AppError> {
+    let day = |field: &'static str, v: &str| {
+        parse_date(v).ok_or(InputError::BadDate {
+            field,
+            value: v.to_string(),
+        })
+    };
+    let on = day("on", birth.on.trim())?;
+    if on > today {
+        return Err(AppError::Refused(format!("{on} is in the future")));
+    }
+    let discharged_on = match birth.discharged_on.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(day("discharged_on", d)?),
+    };
+    if let Some(d) = discharged_on {
+        if d < on {
+            return Err(AppError::Refused(format!(
+                "discharged_on: {d} is before the birth ({on})"
+            )));
+        }
+        if d > today {
+            return Err(AppError::Refused(format!(
+                "discharged_on: {d} is in the future"
+            )));
+        }
+        if (d - on).num_days() > MAX_STAY_DAYS {
+            return Err(AppError::Refused(format!(
+                "discharged_on: {d} is more than {MAX_STAY_DAYS} days after the birth"
+            )));
+        }
+    }
+    let live_born = match (birth.live_birth, birth.live_born) {
+        (false, None | Some(0)) => 0,
+        (false, Some(_)) => {
+            return Err(AppError::Refused(
+                "live_born: a stillbirth has no baby born alive".into(),
+            ))
+        }
+        (true, None) => 1,
+        (true, Some(n)) if (1..=MAX_BABIES).contains(&n) => n,
+        (true, Some(n)) => {
+            return Err(AppError::Refused(format!(
+                "live_born: {n} babies born alive? give 1 to {MAX_BABIES}"
+            )))
+        }
+    };
+    Ok(crate::store::BirthRecord {
+        on,
+        place: birth
+            .place
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+        live_born,
+        discharged_on,
+    })
+}
+
+/// A birth before 20 weeks is no birth: the pregnancy ended.
+pub(crate) fn check_term(on: NaiveDate, lmp: NaiveDate) -> Result<(), AppError> {
+    if on < lmp + Duration::days(20 * 7) {
+        return Err(AppError::Refused(format!(
+            "{on} is before 20 weeks: end the pregnancy instead"
+        )));
+    }
+    Ok(())
+}
+
 fn yes() -> bool {
     true
 }
@@ -553,52 +629,8 @@ impl Care {
     ) -> Result<u64, AppError> {
         let now = self.clock.now();
         let today = crate::domain::schedule::local_date(self.config.timezone, now);
-        let day = |field: &'static str, v: &str| {
-            parse_date(v).ok_or(InputError::BadDate {
-                field,
-                value: v.to_string(),
-            })
-        };
-        let on = day("on", birth.on.trim())?;
-        if on > today {
-            return Err(AppError::Refused(format!("{on} is in the future")));
-        }
-        let discharged_on = match birth.discharged_on.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(d) => Some(day("discharged_on", d)?),
-        };
-        if let Some(d) = discharged_on {
-            if d < on {
-                return Err(AppError::Refused(format!(
-                    "discharged_on: {d} is before the birth ({on})"
-                )));
-            }
-            if d > today {
-                return Err(AppError::Refused(format!(
-                    "discharged_on: {d} is in the future"
-                )));
-            }
-            if (d - on).num_days() > MAX_STAY_DAYS {
-                return Err(AppError::Refused(format!(
-                    "discharged_on: {d} is more than {MAX_STAY_DAYS} days after the birth"
-                )));
-            }
-        }
-        let live_born = match (birth.live_birth, birth.live_born) {
-            (false, None | Some(0)) => 0,
-            (false, Some(_)) => {
-                return Err(AppError::Refused(
-                    "live_born: a stillbirth has no baby born alive".into(),
-                ))
-            }
-            (true, None) => 1,
-            (true, Some(n)) if (1..=MAX_BABIES).contains(&n) => n,
-            (true, Some(n)) => {
-                return Err(AppError::Refused(format!(
-                    "live_born: {n} babies born alive? give 1 to {MAX_BABIES}"
-                )))
-            }
-        };
+        let record = check_birth(birth, today)?;
+        let on = record.on;
         let pid = self
             .store
             .current_pregnancy(woman_id)
@@ -612,11 +644,7 @@ impl Care {
                 "a birth is recorded already for this pregnancy".into(),
             ));
         }
-        if on < p.lmp + Duration::days(20 * 7) {
-            return Err(AppError::Refused(format!(
-                "{on} is before 20 weeks: end the pregnancy instead"
-            )));
-        }
+        check_term(on, p.lmp)?;
         if on < p.registered_on {
             return Err(AppError::Refused(format!(
                 "on: {on} is before she was registered ({})",
@@ -624,25 +652,9 @@ impl Care {
             )));
         }
         let plan = self.store.plan(&p.care_plan).await?;
-        let mut visits = crate::domain::careplan::merged(
-            plan.postpartum_visits(on, discharged_on, live_born > 0),
-            self.config.home_visits.postpartum(on),
-        );
-        if live_born > 0 {
-            let grade = self.store.risk_state(pid).await?.grade;
-            visits = crate::domain::careplan::merged(visits, self.pmtct_visits(&grade, on));
-        }
-        let record = crate::store::BirthRecord {
-            on,
-            place: birth
-                .place
-                .as_deref()
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_string),
-            live_born,
-            discharged_on,
-        };
+        let grade = self.store.risk_state(pid).await?.grade;
+        let visits = self.birth_visits(&plan, &grade, &record);
+        let (live_born, discharged_on) = (record.live_born, record.discharged_on);
         let n = self.store.record_birth(pid, &record, &visits, now).await?;
         self.planner.plan_pregnancies(&[pid], now).await?;
         self.store
@@ -661,6 +673,26 @@ impl Care {
             .await?;
         self.wake.wake();
         Ok(n)
+    }
+
+    /// What a birth plans: her postpartum contacts and home visits (from
+    /// the day she left hospital when known) and, after a live birth, the
+    /// newborn's, with the steps a purple grade adds.
+    pub(crate) fn birth_visits(
+        &self,
+        plan: &crate::domain::careplan::CarePlan,
+        grade: &crate::domain::risk::Grade,
+        b: &crate::store::BirthRecord,
+    ) -> Vec<crate::domain::PlannedVisit> {
+        let visits = crate::domain::careplan::merged(
+            plan.postpartum_visits(b.on, b.discharged_on, b.live_born > 0),
+            self.config.home_visits.postpartum(b.on),
+        );
+        if b.live_born > 0 {
+            crate::domain::careplan::merged(visits, self.pmtct_visits(grade, b.on))
+        } else {
+            visits
+        }
     }
 
     /// The newborn's steps against mother-to-child transmission, for a

@@ -472,10 +472,62 @@ impl Moves {
             visits,
             self.config.home_visits.prenatal(today, dates.edd),
         );
+        let done: Vec<(String, NaiveDate, Option<String>)> = prenatal_done
+            .iter()
+            .map(|v| (v.contact.clone(), v.on, v.place.clone()))
+            .collect();
+        let after: Vec<(String, NaiveDate, Option<String>)> = s
+            .visits_done
+            .iter()
+            .filter(|v| !prenatal_done.iter().any(|p| p.contact == v.contact))
+            .map(|v| (v.contact.clone(), v.on, v.place.clone()))
+            .collect();
+        // Her birth, checked as recording it by hand checks it, except
+        // that it may come before she was registered here: she gave
+        // birth where she was then.
+        let birth = match &s.birth {
+            Some(b) => {
+                let record = super::care::check_birth(
+                    &BirthInput {
+                        on: b.on.to_string(),
+                        place: b.place.clone(),
+                        live_birth: b.live_birth,
+                        live_born: Some(b.live_born),
+                        discharged_on: b.discharged_on.map(|d| d.to_string()),
+                    },
+                    today,
+                )
+                .map_err(|e| AppError::Refused(format!("birth: {e}")))?;
+                super::care::check_term(record.on, dates.lmp)
+                    .map_err(|e| AppError::Refused(format!("birth: {e}")))?;
+                let visits =
+                    self.care
+                        .birth_visits(plan, &crate::domain::risk::Grade::default(), &record);
+                Some((record, visits))
+            }
+            None => None,
+        };
+        let kept = done.len() + if birth.is_some() { after.len() } else { 0 };
+        let detail = format!(
+            "{} from {}: {kept} visits done kept",
+            s.transfer_id, s.from_county
+        );
         let out = self
             .store
-            .enroll_batch(std::slice::from_ref(&e), now)
-            .await?[0];
+            .import_transfer(
+                &crate::store::TransferIn {
+                    transfer_id: &s.transfer_id,
+                    from_county: &s.from_county,
+                    enrollment: &e,
+                    done_before_birth: &done,
+                    birth: birth.as_ref().map(|(r, v)| (r, v.as_slice())),
+                    done_after_birth: &after,
+                    by: actor,
+                    audit_detail: &detail,
+                },
+                now,
+            )
+            .await?;
         let crate::store::EnrollOutcome::Created {
             woman_id,
             pregnancy_id,
@@ -488,64 +540,9 @@ impl Moves {
                 out.woman_id()
             )));
         };
-        let done: Vec<(String, NaiveDate, Option<String>)> = prenatal_done
-            .iter()
-            .map(|v| (v.contact.clone(), v.on, v.place.clone()))
-            .collect();
-        self.store
-            .record_transfer(
-                &crate::store::TransferIn {
-                    transfer_id: &s.transfer_id,
-                    from_county: &s.from_county,
-                    woman_id,
-                    pregnancy_id,
-                },
-                &done,
-                actor,
-                now,
-            )
-            .await?;
-        let mut kept = done.len();
-        if let Some(b) = &s.birth {
-            self.care
-                .record_birth(
-                    woman_id,
-                    &BirthInput {
-                        on: b.on.to_string(),
-                        place: b.place.clone(),
-                        live_birth: b.live_birth,
-                        live_born: Some(b.live_born),
-                        discharged_on: b.discharged_on.map(|d| d.to_string()),
-                    },
-                    super::access::CLI_ADMIN,
-                )
-                .await?;
-            let after: Vec<(String, NaiveDate, Option<String>)> = s
-                .visits_done
-                .iter()
-                .filter(|v| !prenatal_done.iter().any(|p| p.contact == v.contact))
-                .map(|v| (v.contact.clone(), v.on, v.place.clone()))
-                .collect();
-            kept += after.len();
-            self.store
-                .mark_done_visits(pregnancy_id, &s.from_county, &after, now)
-                .await?;
-        }
         self.care
             .planner
             .plan_pregnancies(&[pregnancy_id], now)
-            .await?;
-        self.store
-            .audit(
-                now,
-                actor,
-                "transfer_import",
-                &format!("woman:{woman_id}"),
-                &format!(
-                    "{} from {}: {kept} visits done kept",
-                    s.transfer_id, s.from_county
-                ),
-            )
             .await?;
         self.wake.wake();
         Ok(TransferImport {

@@ -1,7 +1,7 @@
 //! The officers' side: overdue visits, stale pregnancies, births, visits
 //! marked missed, and coverage figures.
 
-use super::{on_db, on_read, ts, BeginWrite, Result, Store, StoreError};
+use super::{on_db, on_read, ts, BeginWrite, Result, Store};
 use crate::domain::PlannedVisit;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -264,50 +264,7 @@ impl Store {
         let now_s = ts(now);
         Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
-            let r = sqlx::query(
-                "UPDATE pregnancies SET status = 'delivered', delivered_on = $1, birth_place = $2, live_birth = $3,
-                        live_born = $4, discharged_on = $5, version = version + 1, plan_from = $6, updated_at = $6
-                 WHERE id = $7 AND status IN ('active', 'stale')",
-            )
-            .bind(birth.on)
-            .bind(birth.place.as_deref())
-            .bind(birth.live_born > 0)
-            .bind(birth.live_born)
-            .bind(birth.discharged_on)
-            .bind(now_s)
-            .bind(pregnancy_id)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "current pregnancy {pregnancy_id}"
-                )));
-            }
-            let n =
-                super::enroll::close_schedule!(tx, pregnancy_id, birth.on, "birth recorded", now_s);
-            if !visits.is_empty() {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
-                                         home, task, newborn, staff_label_zh, staff_label_en) ",
-                );
-                qb.push_values(visits, |mut b, v| {
-                    b.push_bind(pregnancy_id)
-                        .push_bind(&v.key)
-                        .push_bind(100 + v.seq)
-                        .push_bind(&v.label_zh)
-                        .push_bind(&v.label_en)
-                        .push_bind(v.window_start)
-                        .push_bind(v.due)
-                        .push_bind(v.window_end)
-                        .push_bind(v.home)
-                        .push_bind(v.task)
-                        .push_bind(v.newborn)
-                        .push_bind(v.staff_label.as_ref().map(|l| l.0.clone()))
-                        .push_bind(v.staff_label.as_ref().map(|l| l.1.clone()));
-                });
-                qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
-                qb.build().persistent(false).execute(&mut *tx).await?;
-            }
+            let n = birth_in!(tx, pregnancy_id, birth, visits, now_s);
             tx.commit().await?;
             n
         }))
@@ -445,3 +402,61 @@ impl Store {
             .collect())
     }
 }
+
+/// `record_birth`'s writes inside the caller's transaction `$tx`: the
+/// pregnancy delivered, what was planned before the birth closed, the
+/// postpartum visits added. Evaluates to the messages cancelled.
+macro_rules! birth_in {
+    ($tx:expr, $pregnancy_id:expr, $birth:expr, $visits:expr, $now_s:expr) => {{
+        use $crate::store::StoreError;
+        let (pregnancy_id, birth, visits, now_s): (i64, &$crate::store::BirthRecord, &[$crate::domain::PlannedVisit], i64) =
+            ($pregnancy_id, $birth, $visits, $now_s);
+        let tx = &mut $tx;
+        let r = sqlx::query(
+            "UPDATE pregnancies SET status = 'delivered', delivered_on = $1, birth_place = $2, live_birth = $3,
+                    live_born = $4, discharged_on = $5, version = version + 1, plan_from = $6, updated_at = $6
+             WHERE id = $7 AND status IN ('active', 'stale')",
+        )
+        .bind(birth.on)
+        .bind(birth.place.as_deref())
+        .bind(birth.live_born > 0)
+        .bind(birth.live_born)
+        .bind(birth.discharged_on)
+        .bind(now_s)
+        .bind(pregnancy_id)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "current pregnancy {pregnancy_id}"
+            )));
+        }
+        let n =
+            $crate::store::enroll::close_schedule!(*tx, pregnancy_id, birth.on, "birth recorded", now_s);
+        if !visits.is_empty() {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO visits (pregnancy_id, contact_key, seq, label_zh, label_en, window_start, due_on, window_end,
+                                     home, task, newborn, staff_label_zh, staff_label_en) ",
+            );
+            qb.push_values(visits, |mut b, v| {
+                b.push_bind(pregnancy_id)
+                    .push_bind(&v.key)
+                    .push_bind(100 + v.seq)
+                    .push_bind(&v.label_zh)
+                    .push_bind(&v.label_en)
+                    .push_bind(v.window_start)
+                    .push_bind(v.due)
+                    .push_bind(v.window_end)
+                    .push_bind(v.home)
+                    .push_bind(v.task)
+                    .push_bind(v.newborn)
+                    .push_bind(v.staff_label.as_ref().map(|l| l.0.clone()))
+                    .push_bind(v.staff_label.as_ref().map(|l| l.1.clone()));
+            });
+            qb.push(" ON CONFLICT (pregnancy_id, contact_key) DO NOTHING");
+            qb.build().persistent(false).execute(&mut **tx).await?;
+        }
+        n
+    }};
+}
+pub(crate) use birth_in;

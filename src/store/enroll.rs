@@ -7,7 +7,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
-use std::collections::HashMap;
 
 /// When, how and by whom consent to messages was given.
 #[derive(Debug, Clone, Serialize)]
@@ -106,115 +105,12 @@ impl Store {
             return Ok(vec![]);
         }
         let now_s = ts(now);
-        // Each table's rows go in as one JSON array bound to one statement
-        // (SQLite's `json_each`, PostgreSQL's `jsonb_array_elements`): one
-        // prepared statement whatever the batch size.
-        let sql = if self.is_postgres() {
-            &ENROLL_SQL_PG
-        } else {
-            &ENROLL_SQL_SQLITE
-        };
-        let women = json_rows(rows.iter().map(|r| {
-            json!([
-                r.name,
-                r.phone.as_str(),
-                r.wechat_openid,
-                r.language,
-                r.village,
-                r.officer_code,
-                r.consent.as_ref().map(|c| ts(c.at)),
-                r.consent.as_ref().map(|c| c.source.as_str()),
-                r.consent.as_ref().map(|c| c.by.as_str()),
-            ])
-        }));
+        let (sql, women) = enroll_inputs(self.is_postgres(), rows);
         on_db!(self, db, {
             let mut tx = db.begin_write().await?;
-            sqlx::query(sql.women)
-                .bind(&women)
-                .bind(now_s)
-                .execute(&mut *tx)
-                .await?;
-            // Each row's woman, and her active pregnancy if any.
-            let mut woman_of = vec![0i64; rows.len()];
-            let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
-            for r in sqlx::query(sql.existing)
-                .bind(&women)
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                let idx = usize::try_from(r.get::<i64, _>("idx"))
-                    .map_err(|_| StoreError::Corrupt("negative batch index".into()))?;
-                let woman_id: i64 = r.get("woman_id");
-                woman_of[idx] = woman_id;
-                if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
-                    let lmp: NaiveDate = r.try_get("lmp")?;
-                    outcomes[idx] = Some(if lmp == rows[idx].dates.lmp {
-                        EnrollOutcome::Unchanged {
-                            woman_id,
-                            pregnancy_id: pid,
-                        }
-                    } else {
-                        EnrollOutcome::DatesDiffer {
-                            woman_id,
-                            pregnancy_id: pid,
-                        }
-                    });
-                }
-            }
-            let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
-            let pregnancies = json_rows(new_idx.iter().map(|&i| {
-                let r = &rows[i];
-                json!([
-                    woman_of[i],
-                    r.care_plan,
-                    date_str(r.dates.lmp),
-                    date_str(r.dates.edd),
-                    date_str(r.registered_on),
-                ])
-            }));
-            let mut by_woman: HashMap<i64, i64> = HashMap::with_capacity(new_idx.len());
-            for r in sqlx::query(sql.pregnancies)
-                .bind(&pregnancies)
-                .bind(now_s)
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                by_woman.insert(r.get(0), r.get(1));
-            }
-            let mut visits = Vec::with_capacity(new_idx.len() * 6);
-            for &i in &new_idx {
-                let pid = *by_woman
-                    .get(&woman_of[i])
-                    .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
-                outcomes[i] = Some(EnrollOutcome::Created {
-                    woman_id: woman_of[i],
-                    pregnancy_id: pid,
-                });
-                visits.extend(rows[i].visits.iter().map(|v| {
-                    json!([
-                        pid,
-                        v.key,
-                        v.seq,
-                        v.label_zh,
-                        v.label_en,
-                        date_str(v.window_start),
-                        date_str(v.due),
-                        date_str(v.window_end),
-                        v.home as i64,
-                        v.task as i64,
-                        v.newborn as i64,
-                    ])
-                }));
-            }
-            sqlx::query(sql.visits)
-                .bind(json_rows(visits))
-                .execute(&mut *tx)
-                .await?;
+            let outcomes = enroll_in!(tx, (sql, women), rows, now_s);
             tx.commit().await?;
-            outcomes
-                .into_iter()
-                .map(|o| o.ok_or_else(|| StoreError::Corrupt("enrollment lost a row".into())))
-                .collect()
+            Ok(outcomes)
         })
     }
 
@@ -685,18 +581,150 @@ impl Store {
 /// postpartum contacts start), after every planned one.
 pub const EXTRA_CHECKUP_SEQ: i64 = 99;
 
-/// `enroll_batch`'s statements: each reads one JSON array of row arrays
-/// bound as `$1`.
-struct EnrollSql {
-    women: &'static str,
-    /// Each row's woman and her active pregnancy: `idx` is the row's
-    /// 0-based place in the batch.
-    existing: &'static str,
-    pregnancies: &'static str,
-    visits: &'static str,
+/// What `enroll_in!` binds: the backend's statements and the rows' women
+/// as one JSON array. Each table's rows go in as one JSON array bound to
+/// one statement (SQLite's `json_each`, PostgreSQL's
+/// `jsonb_array_elements`): one prepared statement whatever the batch size.
+pub(crate) fn enroll_inputs(
+    postgres: bool,
+    rows: &[NewEnrollment],
+) -> (&'static EnrollSql, String) {
+    let sql = if postgres {
+        &ENROLL_SQL_PG
+    } else {
+        &ENROLL_SQL_SQLITE
+    };
+    let women = json_rows(rows.iter().map(|r| {
+        json!([
+            r.name,
+            r.phone.as_str(),
+            r.wechat_openid,
+            r.language,
+            r.village,
+            r.officer_code,
+            r.consent.as_ref().map(|c| ts(c.at)),
+            r.consent.as_ref().map(|c| c.source.as_str()),
+            r.consent.as_ref().map(|c| c.by.as_str()),
+        ])
+    }));
+    (sql, women)
 }
 
-const ENROLL_SQL_SQLITE: EnrollSql = EnrollSql {
+/// `enroll_batch`'s writes inside the caller's transaction `$tx`, with
+/// what [`enroll_inputs`] gives. Evaluates to each row's outcome, in order.
+macro_rules! enroll_in {
+    ($tx:expr, ($sql:expr, $women:expr), $rows:expr, $now_s:expr) => {{
+        use sqlx::Row;
+        use $crate::store::{date_str, json_rows, EnrollOutcome, StoreError};
+        let (sql, women, rows, now_s): (
+            &$crate::store::enroll::EnrollSql,
+            &String,
+            &[$crate::store::NewEnrollment],
+            i64,
+        ) = ($sql, &$women, $rows, $now_s);
+        let tx = &mut $tx;
+        sqlx::query(sql.women)
+            .bind(&women)
+            .bind(now_s)
+            .execute(&mut **tx)
+            .await?;
+        // Each row's woman, and her active pregnancy if any.
+        let mut woman_of = vec![0i64; rows.len()];
+        let mut outcomes: Vec<Option<EnrollOutcome>> = vec![None; rows.len()];
+        for r in sqlx::query(sql.existing)
+            .bind(&women)
+            .fetch_all(&mut **tx)
+            .await?
+        {
+            let idx = usize::try_from(r.get::<i64, _>("idx"))
+                .map_err(|_| StoreError::Corrupt("negative batch index".into()))?;
+            let woman_id: i64 = r.get("woman_id");
+            woman_of[idx] = woman_id;
+            if let Some(pid) = r.get::<Option<i64>, _>("pregnancy_id") {
+                let lmp: chrono::NaiveDate = r.try_get("lmp")?;
+                outcomes[idx] = Some(if lmp == rows[idx].dates.lmp {
+                    EnrollOutcome::Unchanged {
+                        woman_id,
+                        pregnancy_id: pid,
+                    }
+                } else {
+                    EnrollOutcome::DatesDiffer {
+                        woman_id,
+                        pregnancy_id: pid,
+                    }
+                });
+            }
+        }
+        let new_idx: Vec<usize> = (0..rows.len()).filter(|i| outcomes[*i].is_none()).collect();
+        let pregnancies = json_rows(new_idx.iter().map(|&i| {
+            let r = &rows[i];
+            serde_json::json!([
+                woman_of[i],
+                r.care_plan,
+                date_str(r.dates.lmp),
+                date_str(r.dates.edd),
+                date_str(r.registered_on),
+            ])
+        }));
+        let mut by_woman: std::collections::HashMap<i64, i64> =
+            std::collections::HashMap::with_capacity(new_idx.len());
+        for r in sqlx::query(sql.pregnancies)
+            .bind(&pregnancies)
+            .bind(now_s)
+            .fetch_all(&mut **tx)
+            .await?
+        {
+            by_woman.insert(r.get(0), r.get(1));
+        }
+        let mut visits = Vec::with_capacity(new_idx.len() * 6);
+        for &i in &new_idx {
+            let pid = *by_woman
+                .get(&woman_of[i])
+                .ok_or_else(|| StoreError::Corrupt("pregnancy insert lost a row".into()))?;
+            outcomes[i] = Some(EnrollOutcome::Created {
+                woman_id: woman_of[i],
+                pregnancy_id: pid,
+            });
+            visits.extend(rows[i].visits.iter().map(|v| {
+                serde_json::json!([
+                    pid,
+                    v.key,
+                    v.seq,
+                    v.label_zh,
+                    v.label_en,
+                    date_str(v.window_start),
+                    date_str(v.due),
+                    date_str(v.window_end),
+                    v.home as i64,
+                    v.task as i64,
+                    v.newborn as i64,
+                ])
+            }));
+        }
+        sqlx::query(sql.visits)
+            .bind(json_rows(visits))
+            .execute(&mut **tx)
+            .await?;
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("enrollment lost a row".into())))
+            .collect::<Result<Vec<EnrollOutcome>>>()?
+    }};
+}
+pub(crate) use enroll_in;
+
+/// `enroll_batch`'s statements: each reads one JSON array of row arrays
+/// bound as `$1`.
+pub(crate) struct EnrollSql {
+    pub(crate) women: &'static str,
+    /// Each row's woman and her active pregnancy: `idx` is the row's
+    /// 0-based place in the batch.
+    pub(crate) existing: &'static str,
+    pub(crate) pregnancies: &'static str,
+    pub(crate) visits: &'static str,
+}
+
+pub(crate) const ENROLL_SQL_SQLITE: EnrollSql = EnrollSql {
     women: "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
                                consent_at, consent_source, consent_by, created_at, updated_at)
             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,
@@ -720,7 +748,7 @@ const ENROLL_SQL_SQLITE: EnrollSql = EnrollSql {
 
 /// PostgreSQL's twins: `->>` yields text there, so each column is cast,
 /// and `WITH ORDINALITY` numbers the rows from 1.
-const ENROLL_SQL_PG: EnrollSql = EnrollSql {
+pub(crate) const ENROLL_SQL_PG: EnrollSql = EnrollSql {
     women: "INSERT INTO women (name, phone, wechat_openid, language, village, officer_code,
                                consent_at, consent_source, consent_by, created_at, updated_at)
             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,

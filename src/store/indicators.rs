@@ -180,6 +180,10 @@ impl Store {
              FROM pregnancies p JOIN women w ON w.id = p.woman_id {then}
              WHERE (p.status = 'delivered' OR (p.status = 'ended' AND p.moved_away_on IS NOT NULL))
                AND p.delivered_on >= $1 AND p.delivered_on < $2
+               -- A birth before she was registered here came with her
+               -- referral summary: the county she gave birth in counts it.
+               AND NOT (p.delivered_on < p.registered_on
+                        AND EXISTS (SELECT 1 FROM transfers_in ti WHERE ti.pregnancy_id = p.id))
              ORDER BY p.id",
             area = area_cols(["township", "village", "officer"]),
             then = area_then("m.moved_on > p.delivered_on", "m.moved_on"),

@@ -183,6 +183,24 @@ macro_rules! on_db {
 pub(crate) use on_db;
 
 /// As [`on_db!`], with SQLite's read-only pool: for listings and reports.
+/// One line of the audit log written inside the caller's transaction, so
+/// that it is kept exactly when what it records is.
+macro_rules! audit_in {
+    ($tx:expr, $at:expr, $actor:expr, $action:expr, $subject:expr, $detail:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($at)
+        .bind($actor)
+        .bind($action)
+        .bind($subject)
+        .bind($detail)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use audit_in;
+
 macro_rules! on_read {
     ($store:expr, $pool:ident, $body:expr) => {
         match &$store.db {
@@ -431,6 +449,7 @@ impl Store {
         Ok(())
     }
 
+    /// One line of the audit log.
     pub async fn audit(
         &self,
         at: DateTime<Utc>,

@@ -311,59 +311,58 @@ impl Store {
         }))
     }
 
-    /// Marks the visits a summary says were done, before anything is
-    /// planned for them, and remembers the summary; one transaction.
-    /// `done`: (contact key, day, place).
-    pub async fn record_transfer(
+    /// Registers the woman a referral summary brings, in one transaction
+    /// with all the summary holds: the visits done before her birth, the
+    /// summary remembered, her birth and the visits done after it, and the
+    /// audit line. A crash anywhere leaves nothing of it, so importing the
+    /// summary again starts afresh. When she is registered here already,
+    /// nothing is written and her outcome says so.
+    pub async fn import_transfer(
         &self,
         t: &TransferIn<'_>,
-        done: &[(String, NaiveDate, Option<String>)],
-        by: &str,
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        let TransferIn {
-            transfer_id,
-            from_county,
-            woman_id,
-            pregnancy_id,
-        } = *t;
+    ) -> Result<super::EnrollOutcome> {
         let now_s = ts(now);
+        let rows = std::slice::from_ref(t.enrollment);
+        let (sql, women) = super::enroll::enroll_inputs(self.is_postgres(), rows);
         on_db!(self, db, {
             let mut tx = db.begin_write().await?;
-            mark_done!(tx, pregnancy_id, from_county, done, now_s);
+            let out = super::enroll::enroll_in!(tx, (sql, women), rows, now_s)[0];
+            let super::EnrollOutcome::Created {
+                woman_id,
+                pregnancy_id,
+            } = out
+            else {
+                return Ok(out);
+            };
+            mark_done!(tx, pregnancy_id, t.from_county, t.done_before_birth, now_s);
             sqlx::query(
                 "INSERT INTO transfers_in (transfer_id, woman_id, pregnancy_id, from_county, imported_by, imported_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(transfer_id)
+            .bind(t.transfer_id)
             .bind(woman_id)
             .bind(pregnancy_id)
-            .bind(from_county)
-            .bind(by)
+            .bind(t.from_county)
+            .bind(t.by)
             .bind(now_s)
             .execute(&mut *tx)
             .await?;
+            if let Some((birth, visits)) = t.birth {
+                super::care::birth_in!(tx, pregnancy_id, birth, visits, now_s);
+                mark_done!(tx, pregnancy_id, t.from_county, t.done_after_birth, now_s);
+            }
+            super::audit_in!(
+                tx,
+                now_s,
+                t.by,
+                "transfer_import",
+                &format!("woman:{woman_id}"),
+                &t.audit_detail
+            );
             tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Marks visits done elsewhere after the birth was recorded here
-    /// (postpartum ones a summary holds).
-    pub async fn mark_done_visits(
-        &self,
-        pregnancy_id: i64,
-        from_county: &str,
-        done: &[(String, NaiveDate, Option<String>)],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let now_s = ts(now);
-        on_db!(self, db, {
-            let mut tx = db.begin_write().await?;
-            mark_done!(tx, pregnancy_id, from_county, done, now_s);
-            tx.commit().await?;
-        });
-        Ok(())
+            Ok(out)
+        })
     }
 
     /// Births with their day in `[from, to)` for the sharing export: her
@@ -451,12 +450,17 @@ pub struct SharedRegistration {
     pub edd: NaiveDate,
 }
 
-/// A summary imported from another county: which, from where, and the
-/// pregnancy registered here for it.
+/// A summary imported from another county: which, from where, the woman
+/// to register, and what it holds of her care (visits done as contact
+/// key, day and place; her birth with the visits it plans).
 #[derive(Debug, Clone, Copy)]
 pub struct TransferIn<'a> {
     pub transfer_id: &'a str,
     pub from_county: &'a str,
-    pub woman_id: i64,
-    pub pregnancy_id: i64,
+    pub enrollment: &'a super::NewEnrollment,
+    pub done_before_birth: &'a [(String, NaiveDate, Option<String>)],
+    pub birth: Option<(&'a super::BirthRecord, &'a [crate::domain::PlannedVisit])>,
+    pub done_after_birth: &'a [(String, NaiveDate, Option<String>)],
+    pub by: &'a str,
+    pub audit_detail: &'a str,
 }

@@ -365,6 +365,26 @@ impl RawDb {
     }
 }
 
+/// Runs statements on an app's database behind its back, writing (a
+/// fault a test injects): `sqlite` on a SQLite file, `postgres` on
+/// PostgreSQL, each possibly several statements.
+pub async fn raw_write(t: &TestApp, sqlite: &str, postgres: &str) {
+    match &t.app.config.database {
+        careminder::config::DatabaseUrl::Sqlite(path) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlite).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        careminder::config::DatabaseUrl::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::raw_sql(postgres).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
 /// A birth on `on` (YYYY-MM-DD) at `place`, of one baby born alive or a
 /// stillbirth, discharged the same day.
 pub fn birth(on: &str, place: Option<&str>, live: bool) -> careminder::services::care::BirthInput {

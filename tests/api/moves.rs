@@ -329,6 +329,100 @@ async fn a_woman_moved_to_another_county_continues_there_from_the_right_week_and
     );
 }
 
+/// A summary of a woman who gave birth before she moved: the receiving
+/// county registers her, her birth and the visits done after it, in one
+/// transaction. Before, her registration, her done visits and her birth
+/// were three commits, and her birth, dated before she was registered
+/// here, was refused after she was registered: a half-imported woman whom
+/// the next import refused as "registered here already".
+#[tokio::test]
+async fn a_summary_with_her_birth_is_imported_whole_or_not_at_all() {
+    let here = spawn_app().await; // 2026-12-01 10:00
+    let w = woman_in(&here, "孙丽", "13812345611", "2026-03-10", "V001").await;
+    here.app
+        .care
+        .record_birth(w, &birth("2026-12-01", Some("县医院"), true), "admin")
+        .await
+        .unwrap();
+    here.at("2026-12-05 10:00");
+    here.app
+        .care
+        .record_visit(w, Some("pnc-home"), Some("2026-12-04"), "admin", None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let summary = here
+        .app
+        .moves
+        .move_away(w, Some("2026-12-05"), "B县", "admin")
+        .await
+        .unwrap();
+    let bytes = serde_json::to_vec(&summary).unwrap();
+
+    let there = spawn_app_with(|_| {}, "2026-12-06 10:00").await;
+    // The disk fails at the last write of the import (its audit line).
+    raw_write(
+        &there,
+        "CREATE TRIGGER fail_import BEFORE INSERT ON audit_log WHEN NEW.action = 'transfer_import'
+         BEGIN SELECT RAISE(ABORT, 'disk failed'); END;",
+        "CREATE FUNCTION fail_import() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.action = 'transfer_import' THEN RAISE EXCEPTION 'disk failed'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER fail_import BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_import();",
+    )
+    .await;
+    let (status, e) = post_raw(&there, "/api/v1/transfers", bytes.clone()).await;
+    assert_eq!(status, 500, "{e}");
+    assert!(
+        women_named(&there, "孙丽").await.is_empty(),
+        "nothing of her is kept when the import failed"
+    );
+    raw_write(
+        &there,
+        "DROP TRIGGER fail_import;",
+        "DROP TRIGGER fail_import ON audit_log; DROP FUNCTION fail_import();",
+    )
+    .await;
+    let (status, out) = post_raw(&there, "/api/v1/transfers", bytes).await;
+    assert_eq!(status, 201, "the same summary again imports whole: {out}");
+    let pid = out["pregnancy_id"].as_i64().unwrap();
+    let p = there.app.store.pregnancy(pid).await.unwrap();
+    assert_eq!(p.status, careminder::domain::PregnancyStatus::Delivered);
+    let visits = there.app.store.visits_of(pid).await.unwrap();
+    let status_of = |key: &str| {
+        visits
+            .iter()
+            .find(|v| v.0 == key)
+            .map(|v| v.3.clone())
+            .unwrap_or_else(|| panic!("no {key}: {visits:?}"))
+    };
+    assert_eq!(
+        status_of("pnc-home"),
+        "done",
+        "the visit done there is kept"
+    );
+    assert_eq!(
+        status_of("pnc-42d"),
+        "pending",
+        "her postpartum care goes on"
+    );
+    assert!(
+        visits
+            .iter()
+            .all(|v| !v.0.starts_with("anc") || v.3 != "pending"),
+        "no check-up before a birth is left to do: {visits:?}"
+    );
+    // Her birth is the county she gave birth in's to count, not this one's.
+    let date = |s: &str| careminder::domain::dates::parse_date(s).unwrap();
+    let (from, to) = (date("2026-12-01"), date("2027-01-01"));
+    assert_eq!(here.app.store.birth_facts(from, to).await.unwrap().len(), 1);
+    assert!(there
+        .app
+        .store
+        .birth_facts(from, to)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 #[tokio::test]
 async fn a_summary_of_an_unknown_version_or_cut_short_is_refused_and_nothing_is_written() {
     let here = spawn_app().await;
