@@ -198,7 +198,7 @@ pub async fn migrate_to(
     // tables, PostgreSQL plans their queries blind (the claim of a day's
     // reminders at a million pregnancies took 2 s a batch instead of
     // milliseconds).
-    sqlx::query("ANALYZE").execute(&pool).await?;
+    super::analyze(&pool).await?;
 
     let mut moved = Moved {
         schema: from,

@@ -30,6 +30,25 @@ pub async fn open(url: &str, connections: u32) -> Result<PgPool> {
     Ok(pool)
 }
 
+/// Refreshes the planner's statistics of careminder's own tables (those of
+/// the schema it runs in). A bare `ANALYZE` also visits the cluster's
+/// shared catalogs, which only a superuser may analyze: as the database's
+/// owner it logged a warning for each of them after every large import.
+pub async fn analyze(pool: &PgPool) -> Result<()> {
+    let tables: Option<String> = sqlx::query_scalar(
+        "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables WHERE schemaname = current_schema()",
+    )
+    .fetch_one(pool)
+    .await?;
+    if let Some(tables) = tables {
+        sqlx::query(&format!("ANALYZE {tables}"))
+            .persistent(false)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The newest migration applied to a PostgreSQL database.
 pub async fn applied_schema_version(pool: &PgPool) -> Result<Option<i64>> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")

@@ -139,7 +139,7 @@ impl Store {
     /// a database in its steady state. On SQLite it does nothing.
     pub async fn analyze(&self) -> Result<()> {
         if let super::Db::Postgres(pool) = &self.db {
-            sqlx::query("ANALYZE").execute(pool).await?;
+            super::postgres::analyze(pool).await?;
         }
         Ok(())
     }
