@@ -191,6 +191,7 @@ impl App {
             consents: consents.clone(),
             risk: risk.clone(),
             wake: wake.clone(),
+            writer: Inbound::writer(store.clone(), clock.clone()),
         };
         let broadcasts = Broadcasts {
             store: store.clone(),

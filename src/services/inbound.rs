@@ -36,15 +36,34 @@ pub struct Inbound {
     pub(crate) consents: super::consent::Consents,
     pub(crate) risk: super::risk::Risk,
     pub(crate) wake: Waker,
+    /// Stores what arrives together in one commit ([`Self::writer`]).
+    pub(crate) writer: super::group_commit::GroupCommit<NewInbound, Option<i64>>,
 }
 
 impl Inbound {
-    /// Stores a received message and acts on it.
+    /// The group-commit writer of received messages on `store`.
+    pub(crate) fn writer(
+        store: crate::store::Store,
+        clock: crate::clock::Clock,
+    ) -> super::group_commit::GroupCommit<NewInbound, Option<i64>> {
+        super::group_commit::GroupCommit::start("message", move |items: Vec<NewInbound>| {
+            let (store, now) = (store.clone(), clock.now());
+            async move {
+                store
+                    .store_inbound(&items, now)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+    }
+
+    /// Stores a received message (with whatever arrives with it: one
+    /// commit) and acts on it.
     pub async fn receive(&self, m: NewInbound) -> Result<Received, AppError> {
-        let now = self.clock.now();
-        match self.store.store_inbound(&m, now).await? {
+        let gateway = m.gateway.clone();
+        match self.writer.submit(m).await? {
             None => {
-                tracing::info!(gateway = %m.gateway, "duplicate inbound message ignored");
+                tracing::info!(gateway = %gateway, "duplicate inbound message ignored");
                 Ok(Received {
                     inbound_id: None,
                     duplicate: true,

@@ -17,6 +17,7 @@ pub mod consent;
 pub mod defaults;
 pub mod dispatcher;
 pub mod enrollment;
+pub mod group_commit;
 pub mod importer;
 pub mod inbound;
 pub mod jobs;

@@ -502,7 +502,7 @@ impl Store {
     }
 
     pub async fn woman(&self, id: i64) -> Result<WomanRow> {
-        on_db!(self, db, {
+        on_read!(self, db, {
             sqlx::query_as::<_, WomanRow>(
                 "SELECT id, name, phone, language, village, officer_code, consent_at, opted_out_at,
                         wechat_openid, wechat_unfollowed_at FROM women WHERE id = $1",

@@ -74,34 +74,43 @@ const INBOUND_COLUMNS: &str =
      needs_answer, assigned_to, answered_at, answered_by";
 
 impl Store {
-    /// Saves a received message. `None` when this gateway delivered the same
-    /// id before: it was stored (and acted on) then.
-    pub async fn store_inbound(&self, m: &NewInbound, now: DateTime<Utc>) -> Result<Option<i64>> {
-        // In its own transaction: an INSERT ... RETURNING run on its own
-        // hands back its row before the implicit commit, and a commit that
-        // then fails (a full disk) would go unseen; the message would be
-        // acknowledged and lost. The explicit COMMIT reports it.
+    /// Stores received messages in one transaction (one flush for all of
+    /// them: [`crate::services::group_commit`]); each one's id, or none
+    /// when the gateway delivered it before. An explicit COMMIT: an
+    /// `INSERT ... RETURNING` run on its own hands back its row before the
+    /// implicit commit, and a commit that then failed (a full disk) would
+    /// go unseen, the message acknowledged and lost.
+    pub async fn store_inbound(
+        &self,
+        messages: &[NewInbound],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<i64>>> {
         Ok(on_db!(self, db, {
             let mut tx = db.begin_write().await?;
-            let id = sqlx::query_scalar(
-                "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
-            )
-            .bind(&m.gateway)
-            .bind(&m.provider_id)
-            .bind(&m.sender)
-            .bind(&m.text)
-            .bind(ts(m.received_at))
-            .bind(ts(now))
-            .fetch_optional(&mut *tx)
-            .await?;
+            let mut ids = Vec::with_capacity(messages.len());
+            for m in messages {
+                ids.push(
+                    sqlx::query_scalar(
+                        "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
+                    )
+                    .bind(&m.gateway)
+                    .bind(&m.provider_id)
+                    .bind(&m.sender)
+                    .bind(&m.text)
+                    .bind(ts(m.received_at))
+                    .bind(ts(now))
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                );
+            }
             tx.commit().await?;
-            id
+            ids
         }))
     }
 
     pub async fn inbound(&self, id: i64) -> Result<InboundRow> {
-        on_db!(self, db, {
+        on_read!(self, db, {
             sqlx::query_as(&format!(
                 "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = $1"
             ))
@@ -162,7 +171,7 @@ impl Store {
     /// shared: among the women on one number, the one last messaged, else
     /// the one last registered.
     pub async fn woman_by_phone(&self, phone: &str) -> Result<Option<i64>> {
-        Ok(on_db!(self, db, {
+        Ok(on_read!(self, db, {
             sqlx::query_scalar(
                 "SELECT w.id FROM women w
                  WHERE (w.phone = $1 OR w.wechat_openid = $1)

@@ -91,7 +91,7 @@ impl Store {
     }
 
     pub async fn staff_by_code(&self, code: &str) -> Result<Option<StaffRow>> {
-        Ok(on_db!(self, db, {
+        Ok(on_read!(self, db, {
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE code = $1"))
                 .bind(code)
                 .fetch_optional(db)
@@ -101,7 +101,7 @@ impl Store {
 
     /// Staff members using this number (normally one).
     pub async fn staff_by_phone(&self, phone: &str) -> Result<Option<StaffRow>> {
-        Ok(on_db!(self, db, {
+        Ok(on_read!(self, db, {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM staff WHERE phone = $1 ORDER BY id LIMIT 1"
             ))
