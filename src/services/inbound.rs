@@ -117,21 +117,23 @@ impl Inbound {
         };
         match (&intent, &staff, &woman) {
             (Intent::VisitReport { code }, Some(s), _) => {
-                r.outcome = self.visit_report(id, s, code, false, None, now).await?;
+                r.outcome = self
+                    .visit_report(&mut r, id, s, code, false, None, now)
+                    .await?;
             }
             (Intent::GradeReport { code, grade }, Some(s), _) => {
-                r.outcome = self.grade_report(id, s, code, grade, now).await?;
+                r.outcome = self.grade_report(&mut r, id, s, code, grade, now).await?;
             }
             (Intent::HomeVisitReport { code, note }, Some(s), _) => {
                 r.outcome = self
-                    .visit_report(id, s, code, true, note.as_deref(), now)
+                    .visit_report(&mut r, id, s, code, true, note.as_deref(), now)
                     .await?;
             }
             (_, Some(s), None) => {
                 r.intent = "staff_message".into();
                 r.outcome = "from staff, not a keyword: usage sent".into();
                 let body = self.texts.render("staff-help", s.language, &json!({}));
-                self.reply_to_staff(id, s, body, now).await?;
+                self.reply_to_staff(&mut r, id, s, body, now).await?;
             }
             (_, None, None) => {
                 r.intent = "unknown_sender".into();
@@ -192,22 +194,34 @@ impl Inbound {
         Ok(match intent {
             Intent::OptOut => match self.consents.opt_out(w.id, Via::Sms, "sms").await? {
                 Some(n) => {
-                    self.reply_to_woman(id, w, self.texts.render("opt-out", w.language, &ctx), now)
-                        .await?;
+                    self.reply_to_woman(
+                        r,
+                        id,
+                        w,
+                        self.texts.render("opt-out", w.language, &ctx),
+                        now,
+                    )
+                    .await?;
                     format!("opted out; {n} messages cancelled")
                 }
                 None => "opted out already".into(),
             },
             Intent::OptIn => match self.consents.opt_in(w.id, Via::Sms, "sms").await? {
                 Some(()) => {
-                    self.reply_to_woman(id, w, self.texts.render("opt-in", w.language, &ctx), now)
-                        .await?;
+                    self.reply_to_woman(
+                        r,
+                        id,
+                        w,
+                        self.texts.render("opt-in", w.language, &ctx),
+                        now,
+                    )
+                    .await?;
                     "opted back in".into()
                 }
                 None => "was not opted out".into(),
             },
             Intent::Help => {
-                self.reply_to_woman(id, w, self.texts.render("help", w.language, &ctx), now)
+                self.reply_to_woman(r, id, w, self.texts.render("help", w.language, &ctx), now)
                     .await?;
                 "help sent".into()
             }
@@ -223,7 +237,7 @@ impl Inbound {
                         let body =
                             self.texts
                                 .render("confirm", w.language, &json!({"contact": contact}));
-                        self.reply_to_woman(id, w, body, now).await?;
+                        self.reply_to_woman(r, id, w, body, now).await?;
                         format!("confirmed attendance: {contact}")
                     }
                     None => {
@@ -292,8 +306,11 @@ impl Inbound {
 
     /// A visit reported by SMS: her current check-up, or (`home`) the
     /// officer's current home visit to her, with its note.
+    // The message's result and id, the officer, and what the text said.
+    #[allow(clippy::too_many_arguments)]
     async fn visit_report(
         &self,
+        r: &mut InboundResult,
         id: i64,
         s: &StaffRow,
         code: &str,
@@ -319,7 +336,7 @@ impl Inbound {
             let body = self
                 .texts
                 .render("visit-refused", s.language, &json!({"code": code}));
-            self.reply_to_staff(id, s, body, now).await?;
+            self.reply_to_staff(r, id, s, body, now).await?;
             return Ok(format!(
                 "visit report for {code} refused: not hers or nothing pending"
             ));
@@ -358,7 +375,7 @@ impl Inbound {
             s.language,
             &json!({"name": w.name, "code": w.id.to_string(), "contact": contact}),
         );
-        self.reply_to_staff(id, s, body, now).await?;
+        self.reply_to_staff(r, id, s, body, now).await?;
         Ok(format!(
             "visit {visit_id} recorded; {cancelled} reminders silenced"
         ))
@@ -368,6 +385,7 @@ impl Inbound {
     /// The answer (with the grade in words) goes to the staff member only.
     async fn grade_report(
         &self,
+        r: &mut InboundResult,
         id: i64,
         s: &StaffRow,
         code: &str,
@@ -395,7 +413,7 @@ impl Inbound {
                     &json!({"name": w.name, "code": w.id.to_string(),
                             "grade": state.grade.describe(s.language.as_str())}),
                 );
-                self.reply_to_staff(id, s, body, now).await?;
+                self.reply_to_staff(r, id, s, body, now).await?;
                 Ok(format!("risk grade recorded for woman {wid}"))
             }
             Err(
@@ -410,7 +428,7 @@ impl Inbound {
                     s.language,
                     &json!({"code": code, "reason": reason}),
                 );
-                self.reply_to_staff(id, s, body, now).await?;
+                self.reply_to_staff(r, id, s, body, now).await?;
                 Ok(format!("risk grade for {code} refused"))
             }
             Err(e) => Err(e),
@@ -418,51 +436,51 @@ impl Inbound {
     }
 
     /// Answers message `id`, once: the key is derived from it.
+    /// Her (or the staff member's) answer, written with the message's
+    /// result by `finish_inbound`: one answer a message, the first.
     async fn reply(
         &self,
+        r: &mut InboundResult,
         id: i64,
         woman_id: Option<i64>,
         staff_id: Option<i64>,
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        self.store
-            .enqueue_direct(
-                &DirectMessage {
-                    dedupe_key: format!("reply:{id}"),
-                    kind: crate::domain::MessageKind::Reply,
-                    woman_id,
-                    staff_id,
-                    to_addr: None,
-                    body,
-                    in_reply_to: Some(id),
-                    send_at: now,
-                    expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
-                },
-                now,
-            )
-            .await?;
+        r.reply.get_or_insert(DirectMessage {
+            dedupe_key: format!("reply:{id}"),
+            kind: crate::domain::MessageKind::Reply,
+            woman_id,
+            staff_id,
+            to_addr: None,
+            body,
+            in_reply_to: Some(id),
+            send_at: now,
+            expires_at: now + Duration::hours(REPLY_GRACE_HOURS),
+        });
         Ok(())
     }
 
     async fn reply_to_woman(
         &self,
+        r: &mut InboundResult,
         id: i64,
         w: &WomanRow,
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        self.reply(id, Some(w.id), None, body, now).await
+        self.reply(r, id, Some(w.id), None, body, now).await
     }
 
     async fn reply_to_staff(
         &self,
+        r: &mut InboundResult,
         id: i64,
         s: &StaffRow,
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        self.reply(id, None, Some(s.id), body, now).await
+        self.reply(r, id, None, Some(s.id), body, now).await
     }
 
     /// An officer's (or administrator's) answer to a question in the inbox,

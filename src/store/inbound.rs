@@ -34,6 +34,9 @@ pub struct InboundResult {
     pub outcome: String,
     pub needs_answer: bool,
     pub assigned_to: Option<String>,
+    /// The answer to the sender, written with the result in one
+    /// transaction: she is answered exactly when her message is done.
+    pub reply: Option<DirectMessage>,
 }
 
 /// A message written directly (not from a campaign step): a reply to a
@@ -72,6 +75,34 @@ pub struct ConversationItem {
 const INBOUND_COLUMNS: &str =
     "id, gateway, sender, text, received_at, woman_id, staff_id, intent, outcome, processed_at,
      needs_answer, assigned_to, answered_at, answered_by";
+
+/// Writes a direct message on `$db` (a pool or a transaction); evaluates
+/// to the rows written: 0 when its key exists already.
+macro_rules! insert_direct {
+    ($db:expr, $m:expr, $now:expr) => {{
+        let (m, now): (&DirectMessage, DateTime<Utc>) = ($m, $now);
+        sqlx::query(
+            "INSERT INTO outbox (dedupe_key, kind, woman_id, staff_id, to_addr, body, in_reply_to, status, status_cause,
+                                 send_at, expires_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', 'written', $8, $9, $10, $11)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(&m.dedupe_key)
+        .bind(m.kind)
+        .bind(m.woman_id)
+        .bind(m.staff_id)
+        .bind(&m.to_addr)
+        .bind(&m.body)
+        .bind(m.in_reply_to)
+        .bind(ts(m.send_at))
+        .bind(ts(m.expires_at))
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute($db)
+        .await?
+        .rows_affected()
+    }};
+}
 
 impl Store {
     /// Stores received messages in one transaction (one flush for all of
@@ -142,6 +173,9 @@ impl Store {
         }))
     }
 
+    /// Records what was done with a received message, and writes the
+    /// answer to it, in one transaction: until then it is not done, and is
+    /// acted on again after a crash.
     pub async fn finish_inbound(
         &self,
         id: i64,
@@ -149,6 +183,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         on_db!(self, db, {
+            let mut tx = db.begin_write().await?;
+            if let Some(m) = &r.reply {
+                insert_direct!(&mut *tx, m, now);
+            }
             sqlx::query(
                 "UPDATE inbound SET woman_id = $1, staff_id = $2, intent = $3, outcome = $4, needs_answer = $5,
                         assigned_to = $6, processed_at = $7 WHERE id = $8",
@@ -161,8 +199,9 @@ impl Store {
             .bind(&r.assigned_to)
             .bind(ts(now))
             .bind(id)
-            .execute(db)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -187,28 +226,7 @@ impl Store {
 
     /// Writes a reply or an alert; `false` when its key exists already.
     pub async fn enqueue_direct(&self, m: &DirectMessage, now: DateTime<Utc>) -> Result<bool> {
-        let n = on_db!(self, db, {
-            sqlx::query(
-                "INSERT INTO outbox (dedupe_key, kind, woman_id, staff_id, to_addr, body, in_reply_to, status, status_cause,
-                                     send_at, expires_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', 'written', $8, $9, $10, $11)
-                 ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(&m.dedupe_key)
-            .bind(m.kind)
-            .bind(m.woman_id)
-            .bind(m.staff_id)
-            .bind(&m.to_addr)
-            .bind(&m.body)
-            .bind(m.in_reply_to)
-            .bind(ts(m.send_at))
-            .bind(ts(m.expires_at))
-            .bind(ts(now))
-            .bind(ts(now))
-            .execute(db)
-            .await?
-            .rows_affected()
-        });
+        let n = on_db!(self, db, { insert_direct!(db, m, now) });
         Ok(n == 1)
     }
 

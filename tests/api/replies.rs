@@ -197,6 +197,55 @@ async fn opt_out_at_10_00_stops_the_10_05_reminder_and_opt_in_resumes_without_re
     assert!(t.app.store.woman(w).await.unwrap().opted_out_at.is_none());
 }
 
+/// Her answer is written with her message's result, in one transaction:
+/// when acting on it fails at its last write, she is not answered and the
+/// message is not done; acted on again, she is answered once. Before, the
+/// answer was its own commit, written before the message was marked done.
+#[tokio::test]
+async fn she_is_answered_exactly_when_her_message_is_done() {
+    let (t, w) = woman_and_officer().await;
+    t.at("2026-12-12 11:00");
+    raw_write(
+        &t,
+        "CREATE TRIGGER fail_finish BEFORE UPDATE OF processed_at ON inbound
+         BEGIN SELECT RAISE(ABORT, 'disk failed'); END;",
+        "CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'disk failed'; END $$;
+         CREATE TRIGGER fail_finish BEFORE UPDATE OF processed_at ON inbound
+           FOR EACH ROW EXECUTE FUNCTION fail_finish();",
+    )
+    .await;
+    let failed = t
+        .app
+        .inbound
+        .receive(NewInbound {
+            gateway: "mock".into(),
+            provider_id: "gw-help".into(),
+            sender: HER.into(),
+            text: "帮助".into(),
+            received_at: t.clock.now(),
+        })
+        .await;
+    assert!(failed.is_err());
+    async fn replies(t: &TestApp, w: i64) -> usize {
+        t.outbox_of(w)
+            .await
+            .into_iter()
+            .filter(|m| m.step.as_deref() == Some("reply"))
+            .count()
+    }
+    assert_eq!(replies(&t, w).await, 0, "not answered while not done");
+    raw_write(
+        &t,
+        "DROP TRIGGER fail_finish;",
+        "DROP TRIGGER fail_finish ON inbound; DROP FUNCTION fail_finish();",
+    )
+    .await;
+    assert_eq!(t.app.inbound.process_pending_inbound().await.unwrap(), 1);
+    assert_eq!(t.app.inbound.process_pending_inbound().await.unwrap(), 0);
+    assert_eq!(replies(&t, w).await, 1, "answered once it is done");
+}
+
 #[tokio::test]
 async fn a_redelivered_message_is_stored_once_and_acted_on_once() {
     let (t, w) = woman_and_officer().await;
