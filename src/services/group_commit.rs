@@ -4,8 +4,11 @@
 //! writer a flushed commit each. A writer task takes whatever has arrived
 //! (up to `MAX_BATCH`), writes it in one transaction, and answers every
 //! request only after that transaction's commit: a request is acknowledged
-//! only once what it carried is on disk, and a failed commit answers every
-//! request in it with an error (nothing acknowledged and lost).
+//! only once what it carried is on disk. When a group's commit fails, each
+//! of its items is written again on its own, so that one item the database
+//! refuses (a text PostgreSQL cannot store) fails only its own request;
+//! a request is answered with an error only when its own write failed
+//! (nothing acknowledged and lost).
 
 use std::future::Future;
 use tokio::sync::{mpsc, oneshot};
@@ -34,7 +37,7 @@ impl<T, R> Clone for GroupCommit<T, R> {
     }
 }
 
-impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
+impl<T: Clone + Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// Starts the writer task; it ends when every handle is dropped.
     /// `write` stores a batch in one transaction and gives each item's
     /// answer, in order.
@@ -56,21 +59,35 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
                 let (items, answers): (Vec<T>, Vec<_>) =
                     jobs.into_iter().map(|j| (j.item, j.done)).unzip();
                 let n = items.len();
-                match write(items).await {
-                    Ok(out) if out.len() == n => {
+                let retry = (n > 1).then(|| items.clone());
+                match (write(items).await, retry) {
+                    (Ok(out), _) if out.len() == n => {
                         for (done, r) in answers.into_iter().zip(out) {
                             let _ = done.send(Ok(r));
                         }
                     }
-                    Ok(out) => {
+                    (Ok(out), _) => {
                         let e = format!("{what}: {n} written, {} answered", out.len());
                         tracing::error!(error = %e, "group commit lost its count");
                         for done in answers {
                             let _ = done.send(Err(e.clone()));
                         }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, items = n, "{what} not stored");
+                    (Err(e), Some(items)) => {
+                        tracing::warn!(error = %e, items = n, "{what}s not stored together: each on its own");
+                        for (item, done) in items.into_iter().zip(answers) {
+                            let r = write(vec![item]).await.and_then(|mut out| {
+                                out.pop()
+                                    .ok_or_else(|| format!("{what}: written, not answered"))
+                            });
+                            if let Err(e) = &r {
+                                tracing::error!(error = %e, "{what} not stored");
+                            }
+                            let _ = done.send(r);
+                        }
+                    }
+                    (Err(e), None) => {
+                        tracing::error!(error = %e, "{what} not stored");
                         for done in answers {
                             let _ = done.send(Err(e.clone()));
                         }
@@ -100,17 +117,18 @@ mod tests {
     use std::sync::Arc;
 
     /// Requests sent together share one write, and each hears its own
-    /// answer; a write that fails answers every request in it with the
-    /// failure, none with success.
+    /// answer; when a group's write fails, each item is written on its
+    /// own, so only the item the write refuses fails, and it never
+    /// answers success.
     #[tokio::test]
-    async fn requests_that_arrive_together_share_one_write_and_a_failed_one_fails_them_all() {
+    async fn requests_that_arrive_together_share_one_write_and_only_a_refused_one_fails() {
         let writes = Arc::new(AtomicUsize::new(0));
         let counted = writes.clone();
         let g = GroupCommit::start("number", move |items: Vec<i64>| {
             counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 if items.contains(&13) {
-                    Err("the disk failed".to_string())
+                    Err("refused".to_string())
                 } else {
                     Ok(items.iter().map(|i| i * 2).collect())
                 }
@@ -125,15 +143,7 @@ mod tests {
             writes.load(Ordering::SeqCst)
         );
         let answers = futures::future::join_all([12, 13, 14].map(|i| g.submit(i))).await;
-        let failed = answers.iter().filter(|a| a.is_err()).count();
-        let ok = answers.iter().filter(|a| a.is_ok()).count();
-        // 13's write fails with everything in it; whatever went in a write
-        // of its own succeeded.
-        assert!(answers[1].is_err());
-        assert_eq!(failed + ok, 3);
-        assert!(answers
-            .iter()
-            .zip([12, 13, 14])
-            .all(|(a, i)| a.as_ref().map_or(true, |v| *v == i * 2)));
+        let answers: Vec<Option<i64>> = answers.into_iter().map(|a| a.ok()).collect();
+        assert_eq!(answers, [Some(24), None, Some(28)]);
     }
 }
