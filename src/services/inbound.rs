@@ -59,7 +59,14 @@ impl Inbound {
 
     /// Stores a received message (with whatever arrives with it: one
     /// commit) and acts on it.
-    pub async fn receive(&self, m: NewInbound) -> Result<Received, AppError> {
+    pub async fn receive(&self, mut m: NewInbound) -> Result<Received, AppError> {
+        // A NUL carries nothing a person wrote, and PostgreSQL stores no
+        // text with one: kept, it would be refused at every redelivery.
+        for field in [&mut m.text, &mut m.sender, &mut m.provider_id] {
+            if field.contains('\0') {
+                *field = field.replace('\0', "");
+            }
+        }
         let gateway = m.gateway.clone();
         match self.writer.submit(m).await? {
             None => {

@@ -246,6 +246,32 @@ async fn she_is_answered_exactly_when_her_message_is_done() {
     assert_eq!(replies(&t, w).await, 1, "answered once it is done");
 }
 
+/// A text carrying a NUL character (which PostgreSQL cannot store) is
+/// stored without it and acted on. Before, on PostgreSQL it was refused
+/// with a 5xx at every redelivery.
+#[tokio::test]
+async fn a_text_with_a_nul_character_is_stored_without_it() {
+    let (t, w) = woman_and_officer().await;
+    t.at("2026-12-12 11:00");
+    let r = t
+        .client
+        .post(t.url("/webhooks/mock"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"id": "gw-\u{0}-1", "from": "138 1234 5678", "text": "TD\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let conv = t.app.store.conversation(w).await.unwrap();
+    let texts: Vec<&str> = conv
+        .iter()
+        .filter(|c| c.direction == "in")
+        .filter_map(|c| c.text.as_deref())
+        .collect();
+    assert_eq!(texts, ["TD"]);
+    assert!(t.app.store.woman(w).await.unwrap().opted_out_at.is_some());
+}
+
 #[tokio::test]
 async fn a_redelivered_message_is_stored_once_and_acted_on_once() {
     let (t, w) = woman_and_officer().await;
