@@ -106,7 +106,7 @@ macro_rules! insert_direct {
 
 impl Store {
     /// Stores received messages in one transaction (one flush for all of
-    /// them: [`crate::services::group_commit`]); each one's id, or none
+    /// them: the service's group commit); each one's id, or none
     /// when the gateway delivered it before. An explicit COMMIT: an
     /// `INSERT ... RETURNING` run on its own hands back its row before the
     /// implicit commit, and a commit that then failed (a full disk) would
