@@ -97,6 +97,16 @@ pub trait Gateway: Send + Sync {
     /// Hands one message over. Must not panic; every failure is an outcome.
     async fn send(&self, msg: &OutgoingMessage) -> SendOutcome;
 
+    /// Whether the peer drops a second hand-over of a message it has (our
+    /// outbox id), however late it comes. Then the record of a hand-over
+    /// may be lost in a power cut (the message is sent again and dropped),
+    /// so writing it need not wait for the disk. False unless the peer's
+    /// own documentation says it keeps the ids it has seen: WeChat's
+    /// `client_msg_id` and WeCom's duplicate check hold for minutes only.
+    fn drops_repeats(&self) -> bool {
+        false
+    }
+
     /// Status reports the gateway produced by itself since the last call
     /// (the mock's simulated delivery receipts). Real gateways report
     /// through webhooks or polls instead and return nothing here.

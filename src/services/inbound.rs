@@ -234,8 +234,9 @@ impl Inbound {
             }
             Intent::Confirm => {
                 let today = crate::domain::schedule::local_date(self.config.timezone, now);
-                match self.store.confirm_next_visit(w.id, today, now).await? {
-                    Some((_, zh, en)) => {
+                match self.store.next_visit_to_confirm(w.id, today).await? {
+                    Some((visit, zh, en)) => {
+                        r.confirm_visit = Some(visit);
                         let contact = if w.language == crate::domain::Language::En {
                             en
                         } else {

@@ -1,7 +1,7 @@
 //! Received messages, the officers' inbox, direct messages (replies and
 //! alerts) and the conversation with one woman.
 
-use super::{from_ts, on_db, on_read, ts, BeginWrite, Result, Store, StoreError};
+use super::{from_ts, in_write, on_db, on_read, ts, BeginWrite, Flush, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -37,6 +37,8 @@ pub struct InboundResult {
     /// The answer to the sender, written with the result in one
     /// transaction: she is answered exactly when her message is done.
     pub reply: Option<DirectMessage>,
+    /// The check-up she confirmed, marked in the same transaction.
+    pub confirm_visit: Option<i64>,
 }
 
 /// A message written directly (not from a campaign step): a reply to a
@@ -182,8 +184,21 @@ impl Store {
         r: &InboundResult,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        on_db!(self, db, {
-            let mut tx = db.begin_write().await?;
+        // Unflushed: lost in a power cut, the message is acted on again
+        // from what is on disk (it was stored, flushed, before it was
+        // acknowledged), and its answer is written again under its key.
+        // The answer reaches the disk before it goes out (a claim is
+        // flushed).
+        in_write!(self, tx, Flush::No, {
+            if let Some(visit) = r.confirm_visit {
+                sqlx::query(
+                    "UPDATE visits SET confirmed_at = $1 WHERE id = $2 AND status = 'pending'",
+                )
+                .bind(ts(now))
+                .bind(visit)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(m) = &r.reply {
                 insert_direct!(&mut *tx, m, now);
             }
@@ -321,35 +336,31 @@ impl Store {
         }))
     }
 
-    /// Marks her next check-up as confirmed by her. Returns the visit's
-    /// (id, label in Chinese, label in English) if she has one coming.
-    pub async fn confirm_next_visit(
+    /// Her next check-up, which a confirmation from her is about: the
+    /// visit's (id, label in Chinese, label in English) if she has one
+    /// coming. `finish_inbound` marks it confirmed (`confirm_visit`).
+    pub async fn next_visit_to_confirm(
         &self,
         woman_id: i64,
         today: chrono::NaiveDate,
-        now: DateTime<Utc>,
     ) -> Result<Option<(i64, String, String)>> {
-        // fetch_all: the statement runs to its end, so a failed commit is seen.
-        let row: Vec<(i64, String, String)> = on_db!(self, db, {
+        Ok(on_read!(self, db, {
             sqlx::query_as(
                 // Her visits are found first, by her pregnancies, then the
                 // earliest taken: left to itself, PostgreSQL may walk every
                 // pending visit in due order looking for hers (seconds at a
                 // million pregnancies).
                 "WITH hers AS MATERIALIZED (
-                     SELECT v.id, v.due_on FROM visits v JOIN pregnancies p ON p.id = v.pregnancy_id
-                     WHERE p.woman_id = $2 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
-                       AND v.window_end >= $3)
-                 UPDATE visits SET confirmed_at = $1
-                 WHERE id = (SELECT id FROM hers ORDER BY due_on, id LIMIT 1)
-                 RETURNING id, label_zh, label_en",
+                     SELECT v.id, v.due_on, v.label_zh, v.label_en FROM visits v
+                       JOIN pregnancies p ON p.id = v.pregnancy_id
+                     WHERE p.woman_id = $1 AND p.status IN ('active', 'delivered') AND v.status = 'pending'
+                       AND v.window_end >= $2)
+                 SELECT id, label_zh, label_en FROM hers ORDER BY due_on, id LIMIT 1",
             )
-            .bind(ts(now))
             .bind(woman_id)
             .bind(today)
-            .fetch_all(db)
+            .fetch_optional(db)
             .await?
-        });
-        Ok(row.into_iter().next())
+        }))
     }
 }

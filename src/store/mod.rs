@@ -61,6 +61,8 @@ pub use staff::{NewStaff, StaffRow};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -162,6 +164,10 @@ pub(crate) enum Db {
         write: SqlitePool,
         /// Read-only connections for listings, reports and the planner's scans.
         read: SqlitePool,
+        /// Set while the writer's connection may have been left not
+        /// flushing its commits ([`Flush::No`]): the next use of it turns
+        /// flushing back on first.
+        unflushed: Arc<AtomicBool>,
     },
     Postgres(sqlx::PgPool),
 }
@@ -181,6 +187,26 @@ macro_rules! on_db {
     };
 }
 pub(crate) use on_db;
+
+/// Runs `$body` once per backend inside a write transaction `$tx` that
+/// flushes or not (`$flush`, a [`Flush`]); the body commits it.
+macro_rules! in_write {
+    ($store:expr, $tx:ident, $flush:expr, $body:block) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite {
+                write, unflushed, ..
+            } => {
+                let mut $tx = $crate::store::Db::sqlite_write(write, unflushed, $flush).await?;
+                $body
+            }
+            $crate::store::Db::Postgres(pool) => {
+                let mut $tx = $crate::store::Db::pg_write(pool, $flush).await?;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use in_write;
 
 /// As [`on_db!`], with SQLite's read-only pool: for listings and reports.
 /// One line of the audit log written inside the caller's transaction, so
@@ -213,7 +239,8 @@ pub(crate) use on_read;
 
 /// A write transaction on either backend: SQLite's starts with `BEGIN
 /// IMMEDIATE` (it takes the write lock at once, so two writers never
-/// deadlock upgrading); PostgreSQL's is a plain `BEGIN`.
+/// deadlock upgrading); PostgreSQL's is a plain `BEGIN`. Its commit
+/// returns once it is on disk.
 pub(crate) trait BeginWrite {
     type Db: sqlx::Database;
     async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>>;
@@ -230,6 +257,68 @@ impl BeginWrite for sqlx::PgPool {
     type Db = sqlx::Postgres;
     async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Postgres>> {
         Ok(self.begin().await?)
+    }
+}
+
+/// Whether a write's commit waits for the disk. Every write says which it
+/// is where it happens.
+///
+/// - [`Flush::Yes`]: it records what a peer or a person was told or will
+///   be told (an acknowledged webhook, a claim that comes before a
+///   hand-over, a hand-over to a gateway that does not de-duplicate, an
+///   opt-out); lost in a power cut, it would be told again or forgotten.
+/// - [`Flush::No`]: it is safe to redo after a crash: lost, it is done
+///   again from what is on disk, and a gateway that de-duplicates drops a
+///   repeated hand-over.
+///
+/// Both backends keep commits in order on disk (SQLite's write-ahead log,
+/// PostgreSQL's WAL), so a flushed commit also puts on disk every
+/// unflushed one before it: what is flushed never depends on something lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    Yes,
+    No,
+}
+
+impl Db {
+    /// SQLite's writer, as a write transaction that flushes or not.
+    /// Turning flushing off is `PRAGMA synchronous = NORMAL` on the one
+    /// writer connection: `unflushed` is set before it, while this
+    /// transaction holds the connection, and the pool's next hand-out of
+    /// the connection turns it back to `FULL` (`sqlite::open`), whatever
+    /// way this transaction ends.
+    pub(crate) async fn sqlite_write(
+        write: &SqlitePool,
+        unflushed: &AtomicBool,
+        flush: Flush,
+    ) -> Result<Transaction<'static, Sqlite>> {
+        if flush == Flush::Yes {
+            return write.begin_write().await;
+        }
+        let conn = write.acquire().await?;
+        unflushed.store(true, Ordering::SeqCst);
+        // What `Pool::begin_with` does, with the connection in hand.
+        Ok(Transaction::begin(
+            conn,
+            Some("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE".into()),
+        )
+        .await?)
+    }
+
+    /// PostgreSQL's write transaction, flushed or not: unflushed is
+    /// `synchronous_commit = off` for this transaction alone (its commit
+    /// reaches the disk within the WAL writer's delay, a fraction of a second).
+    pub(crate) async fn pg_write(
+        pool: &sqlx::PgPool,
+        flush: Flush,
+    ) -> Result<Transaction<'static, sqlx::Postgres>> {
+        Ok(match flush {
+            Flush::Yes => pool.begin().await?,
+            Flush::No => {
+                pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await?
+            }
+        })
     }
 }
 
@@ -288,7 +377,7 @@ impl Store {
     /// checkpoints the write-ahead log into the database file.
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite { write, read } => {
+            Db::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }

@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use careminder::gateway::{Gateway, MockFailure, OutgoingMessage};
+use careminder::store::Flush;
 use chrono::Duration;
 
 const PHONE: &str = "+8613812345678";
@@ -146,7 +147,7 @@ async fn a_worker_whose_lease_lapsed_neither_renews_nor_overwrites_the_claim_tha
     assert_eq!(renewed, 0, "a lapsed claim is not renewed");
     let store = &t.app.store;
     store
-        .record_results(&[accepted(&first, "stale-1")], now)
+        .record_results(&[accepted(&first, "stale-1")], now, Flush::Yes)
         .await
         .unwrap();
     let status = |rows: Vec<careminder::store::OutboxListRow>| {
@@ -158,7 +159,7 @@ async fn a_worker_whose_lease_lapsed_neither_renews_nor_overwrites_the_claim_tha
         "the second claim stands"
     );
     store
-        .record_results(&[accepted(&second, "live-2")], now)
+        .record_results(&[accepted(&second, "live-2")], now, Flush::Yes)
         .await
         .unwrap();
     assert_eq!(
@@ -364,6 +365,7 @@ async fn a_receipt_before_the_hand_over_is_recorded_keeps_both_the_status_and_th
                 fallback: false,
             }],
             t.clock.now(),
+            Flush::Yes,
         )
         .await
         .unwrap();

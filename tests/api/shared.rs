@@ -261,7 +261,10 @@ async fn claimer(store: Store, now: DateTime<Utc>) -> (Vec<i64>, u64) {
             .iter()
             .map(|m| crate::delivery::accepted(m, &format!("p-{}", m.id)))
             .collect();
-        store.record_results(&results, now).await.expect("records");
+        store
+            .record_results(&results, now, careminder::store::Flush::Yes)
+            .await
+            .expect("records");
         took.extend(batch.iter().map(|m| m.id));
     }
 }

@@ -199,6 +199,13 @@ impl Gateway for Android {
         &self.name
     }
 
+    /// The app stores each message under our id and answers a second
+    /// `POST /message` with that id 409 (taken as handed over) for as long
+    /// as it keeps the message.
+    fn drops_repeats(&self) -> bool {
+        true
+    }
+
     /// `GET /message/{id}`: the phone's state for one of our messages.
     async fn lookup(&self, id: i64) -> Option<Option<ReportedStatus>> {
         let r = self

@@ -133,6 +133,11 @@ impl Gateway for MockGateway {
         &self.name
     }
 
+    /// It keeps every id it was given (as the Android app does).
+    fn drops_repeats(&self) -> bool {
+        true
+    }
+
     async fn send(&self, msg: &OutgoingMessage) -> SendOutcome {
         let mut st = self.state();
         st.calls += 1;

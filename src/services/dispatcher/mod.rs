@@ -18,7 +18,7 @@ use crate::domain::schedule::local_date;
 use crate::domain::{MessageKind, MessageStatus as S};
 use crate::gateway::{Gateways, OutgoingMessage, SendOutcome};
 use crate::render::Renderer;
-use crate::store::{ClaimedMessage, SendResult, Store};
+use crate::store::{ClaimedMessage, Flush, SendResult, Store};
 use chrono::{DateTime, Duration, Utc};
 use futures::{FutureExt, StreamExt};
 use lease::Lease;
@@ -343,7 +343,11 @@ impl Dispatcher {
             if !results.is_empty() {
                 // A write that fails is tried again with the next results,
                 // and once more when every send has finished.
-                match self.store.record_results(&results, now).await {
+                match self
+                    .store
+                    .record_results(&results, now, self.flush_for(&results))
+                    .await
+                {
                     Ok(()) => {
                         self.apply_early_reports(&results, now).await;
                         results.clear();
@@ -413,6 +417,29 @@ impl Dispatcher {
         Ok(to_send)
     }
 
+    /// Whether writing `results` must wait for the disk: yes when one of
+    /// them hands a message to a gateway that would send it again if the
+    /// record were lost in a power cut. The rest are safe to redo: a lost
+    /// result leaves its message claimed, and it is tried again under the
+    /// same id once its lease ends (a retry, a failure and a cancellation
+    /// are decided again; a gateway that drops repeats drops it).
+    fn flush_for(&self, results: &[SendResult]) -> Flush {
+        let repeats = |r: &SendResult| {
+            r.gateway
+                .as_deref()
+                .and_then(|g| self.gateways.get(g))
+                .is_none_or(|e| !e.gateway.drops_repeats())
+        };
+        if results
+            .iter()
+            .any(|r| matches!(r.status, S::Accepted | S::Sent) && repeats(r))
+        {
+            Flush::Yes
+        } else {
+            Flush::No
+        }
+    }
+
     /// Writes `results`, or keeps them for the next pass (which writes
     /// them before it claims anything) when the database refuses.
     /// A provider may have reported on a send before its id was written
@@ -430,7 +457,11 @@ impl Dispatcher {
         results: Vec<SendResult>,
         now: DateTime<Utc>,
     ) -> crate::store::Result<()> {
-        if let Err(e) = self.store.record_results(&results, now).await {
+        if let Err(e) = self
+            .store
+            .record_results(&results, now, self.flush_for(&results))
+            .await
+        {
             let handed_over = results
                 .iter()
                 .filter(|r| matches!(r.status, S::Accepted | S::Sent))
@@ -461,7 +492,11 @@ impl Dispatcher {
         let held: Vec<(i64, i64)> = results.iter().map(|r| (r.id, r.attempt)).collect();
         let until = self.clock.now() + Duration::seconds(self.cfg().lease_seconds);
         let written = match self.store.renew_leases(&held, until).await {
-            Ok(_) => self.store.record_results(&results, now).await,
+            Ok(_) => {
+                self.store
+                    .record_results(&results, now, self.flush_for(&results))
+                    .await
+            }
             Err(e) => Err(e),
         };
         match written {

@@ -11,7 +11,8 @@ mod postgres;
 mod sqlite;
 
 use super::{
-    from_ts, on_db, on_read, parse_stored_date, ts, BeginWrite, Db, Result, Store, StoreError,
+    from_ts, on_db, on_read, parse_stored_date, ts, BeginWrite, Db, Flush, Result, Store,
+    StoreError,
 };
 use crate::domain::schedule::TriggerAnchor;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -309,6 +310,12 @@ impl Store {
     /// Returns the claimed messages ready to render.
     /// Replies to a sender go out at any hour; everything else only while
     /// `window_open`.
+    ///
+    /// Flushed ([`Flush::Yes`]): a claim is the last write before its
+    /// messages are handed over, and its flush puts on disk every message
+    /// it claims as it was written, under the id the gateway will hear
+    /// (answers are written unflushed). Lost with its messages, an answer
+    /// written again could get another id and go out twice.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -341,14 +348,29 @@ impl Store {
     /// Records the results of a batch of sends in one transaction. A result
     /// only applies while its claim stands (the message still claimed at
     /// that attempt): a status report that arrived first is never
-    /// overwritten, nor a later claim by another process.
-    pub async fn record_results(&self, results: &[SendResult], now: DateTime<Utc>) -> Result<()> {
+    /// overwritten, nor a later claim by another process. `flush`: the
+    /// caller says whether a hand-over among them must survive a power cut
+    /// (one to a gateway that would send it again).
+    pub async fn record_results(
+        &self,
+        results: &[SendResult],
+        now: DateTime<Utc>,
+        flush: Flush,
+    ) -> Result<()> {
         if results.is_empty() {
             return Ok(());
         }
         match &self.db {
-            Db::Postgres(pool) => postgres::record_results(pool, results, ts(now)).await,
-            Db::Sqlite { write, .. } => sqlite::record_results(write, results, ts(now)).await,
+            Db::Postgres(pool) => {
+                let tx = Db::pg_write(pool, flush).await?;
+                postgres::record_results(tx, results, ts(now)).await
+            }
+            Db::Sqlite {
+                write, unflushed, ..
+            } => {
+                let tx = Db::sqlite_write(write, unflushed, flush).await?;
+                sqlite::record_results(tx, results, ts(now)).await
+            }
         }
     }
 

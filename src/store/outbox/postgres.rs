@@ -129,10 +129,13 @@ pub(super) async fn renew_leases(pool: &PgPool, held: &[(i64, i64)], until: i64)
 }
 
 /// Records a batch's results, each only while its claim stands, as on SQLite.
-pub(super) async fn record_results(pool: &PgPool, results: &[SendResult], now: i64) -> Result<()> {
+pub(super) async fn record_results(
+    mut tx: Transaction<'static, Postgres>,
+    results: &[SendResult],
+    now: i64,
+) -> Result<()> {
     let col = |f: fn(&SendResult) -> Option<String>| results.iter().map(f).collect::<Vec<_>>();
     let num = |f: fn(&SendResult) -> Option<i64>| results.iter().map(f).collect::<Vec<_>>();
-    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE outbox SET
                 status = CASE WHEN outbox.status = 'claimed' THEN r.status ELSE outbox.status END,

@@ -179,11 +179,10 @@ pub(super) async fn renew_leases(
 }
 
 pub(super) async fn record_results(
-    write: &SqlitePool,
+    mut tx: sqlx::Transaction<'static, Sqlite>,
     results: &[SendResult],
     now: i64,
 ) -> Result<()> {
-    let mut tx = write.begin_write().await?;
     for chunk in results.chunks(rows_per_statement(12)) {
         // A receipt may have come first (the phone reported delivery
         // before this batch was written): the status it set stands, and

@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Set when a write failed at the disk: the writer's connection may hold a
@@ -43,6 +44,8 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
         .pragma("temp_store", "memory");
     // No ping before each acquire: a local file, and one round trip
     // saved on every statement.
+    let unflushed = Arc::new(AtomicBool::new(false));
+    let left_unflushed = unflushed.clone();
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .test_before_acquire(false)
@@ -50,11 +53,18 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
         // connection that cannot finish its transaction is closed and a
         // fresh one opened: the service recovers once space returns,
         // without a restart.
-        .before_acquire(|conn, _| {
+        .before_acquire(move |conn, _| {
+            let left_unflushed = left_unflushed.clone();
             Box::pin(async move {
                 if WRITER_SUSPECT.swap(false, Ordering::SeqCst) && !writer_sound(conn).await {
                     tracing::warn!("database connection broken by a failed write: replaced");
                     return Ok(false);
+                }
+                // A write that need not wait for the disk (`Flush::No`)
+                // left it so: every other write waits.
+                if left_unflushed.swap(false, Ordering::SeqCst) {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
                 }
                 Ok(true)
             })
@@ -73,7 +83,9 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
         // write-ahead log is on disk, so what a webhook acknowledged (a
         // receipt, a reply, an opt-out) survives a power cut; NORMAL lost
         // the last commits. Receipts share one commit per group, so the
-        // cost is one flush per group, not per receipt.
+        // cost is one flush per group, not per receipt. A write safe to
+        // redo after a crash turns it down to NORMAL for its own
+        // transaction (`Flush::No`, in store/mod.rs).
         .connect_with(
             base.clone()
                 .create_if_missing(true)
@@ -91,7 +103,11 @@ pub(super) async fn open(path: &Path) -> Result<Store> {
         .connect_with(base.read_only(true))
         .await?;
     Ok(Store {
-        db: super::Db::Sqlite { write, read },
+        db: super::Db::Sqlite {
+            write,
+            read,
+            unflushed,
+        },
     })
 }
 
@@ -389,5 +405,48 @@ impl Store {
             tx.commit().await?;
         }
         Ok(t.elapsed().as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{in_write, Flush, Result, Store};
+
+    /// `PRAGMA synchronous` as the writer's next user finds it: 2 is
+    /// FULL (a commit waits for the disk), 1 is NORMAL.
+    async fn synchronous(store: &Store) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.write().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn inside(store: &Store, flush: Flush, commit: bool) -> Result<i64> {
+        in_write!(store, tx, flush, {
+            let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *tx)
+                .await?;
+            if commit {
+                tx.commit().await?;
+            }
+            Ok(level)
+        })
+    }
+
+    /// A write safe to redo does not wait for the disk, and every write
+    /// after it does again, however it ended: committed, or dropped
+    /// half-way (an error, a cancelled request).
+    #[tokio::test]
+    async fn only_a_write_marked_unflushed_skips_the_flush_and_the_next_one_waits_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::open(&dir.path().join("t.db")).await.unwrap();
+        assert_eq!(synchronous(&store).await, 2, "FULL from the start");
+        assert_eq!(inside(&store, Flush::Yes, true).await.unwrap(), 2);
+        assert_eq!(inside(&store, Flush::No, true).await.unwrap(), 1);
+        assert_eq!(synchronous(&store).await, 2, "FULL again after a commit");
+        assert_eq!(inside(&store, Flush::No, false).await.unwrap(), 1);
+        assert_eq!(synchronous(&store).await, 2, "FULL again after a drop");
+        assert_eq!(inside(&store, Flush::No, true).await.unwrap(), 1);
+        assert_eq!(inside(&store, Flush::Yes, true).await.unwrap(), 2);
     }
 }
