@@ -192,6 +192,7 @@ impl App {
             risk: risk.clone(),
             wake: wake.clone(),
             writer: Inbound::writer(store.clone(), clock.clone()),
+            finisher: Inbound::finisher(store.clone()),
         };
         let broadcasts = Broadcasts {
             store: store.clone(),

@@ -38,7 +38,13 @@ pub struct Inbound {
     pub(crate) wake: Waker,
     /// Stores what arrives together in one commit ([`Self::writer`]).
     pub(crate) writer: super::group_commit::GroupCommit<NewInbound, Option<i64>>,
+    /// Records what was done with messages acted on together, and their
+    /// answers, in one commit ([`Self::finisher`]).
+    pub(crate) finisher: super::group_commit::GroupCommit<Finished, ()>,
 }
+
+/// A message acted on: its id, what was done, and when.
+pub(crate) type Finished = (i64, InboundResult, DateTime<Utc>);
 
 impl Inbound {
     /// The group-commit writer of received messages on `store`.
@@ -52,6 +58,23 @@ impl Inbound {
                 store
                     .store_inbound(&items, now)
                     .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+    }
+
+    /// The group-commit writer of what was done with messages on `store`.
+    pub(crate) fn finisher(
+        store: crate::store::Store,
+    ) -> super::group_commit::GroupCommit<Finished, ()> {
+        super::group_commit::GroupCommit::start("reply result", move |done: Vec<Finished>| {
+            let store = store.clone();
+            async move {
+                let n = done.len();
+                store
+                    .finish_inbound(&done)
+                    .await
+                    .map(|()| vec![(); n])
                     .map_err(|e| e.to_string())
             }
         })
@@ -183,8 +206,9 @@ impl Inbound {
             }
         }
         tracing::debug!(inbound_id = id, woman_id = ?r.woman_id, intent = %r.intent, "inbound message processed");
-        self.store.finish_inbound(id, &r, now).await?;
-        self.metrics.inbound(&r.intent);
+        let intent = r.intent.clone();
+        self.finisher.submit((id, r, now)).await?;
+        self.metrics.inbound(&intent);
         self.wake.wake();
         Ok(())
     }

@@ -118,28 +118,37 @@ impl Store {
         messages: &[NewInbound],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<i64>>> {
-        Ok(on_db!(self, db, {
+        // A few hundred per statement; what each inserted says which are
+        // new (a redelivery, or a second copy in the group, is not).
+        let mut stored: std::collections::HashMap<(String, String), i64> = Default::default();
+        on_db!(self, db, {
             let mut tx = db.begin_write().await?;
-            let mut ids = Vec::with_capacity(messages.len());
-            for m in messages {
-                ids.push(
-                    sqlx::query_scalar(
-                        "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING id",
-                    )
-                    .bind(&m.gateway)
-                    .bind(&m.provider_id)
-                    .bind(&m.sender)
-                    .bind(&m.text)
-                    .bind(ts(m.received_at))
-                    .bind(ts(now))
-                    .fetch_optional(&mut *tx)
-                    .await?,
+            for chunk in messages.chunks(super::rows_per_statement(6)) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO inbound (gateway, provider_id, sender, text, received_at, stored_at) ",
                 );
+                qb.push_values(chunk, |mut b, m| {
+                    b.push_bind(&m.gateway)
+                        .push_bind(&m.provider_id)
+                        .push_bind(&m.sender)
+                        .push_bind(&m.text)
+                        .push_bind(ts(m.received_at))
+                        .push_bind(ts(now));
+                });
+                qb.push(" ON CONFLICT (gateway, provider_id) DO NOTHING RETURNING gateway, provider_id, id");
+                let rows: Vec<(String, String, i64)> = qb
+                    .build_query_as()
+                    .persistent(super::full_chunk(chunk.len()))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                stored.extend(rows.into_iter().map(|(g, p, id)| ((g, p), id)));
             }
             tx.commit().await?;
-            ids
-        }))
+        });
+        Ok(messages
+            .iter()
+            .map(|m| stored.remove(&(m.gateway.clone(), m.provider_id.clone())))
+            .collect())
     }
 
     pub async fn inbound(&self, id: i64) -> Result<InboundRow> {
@@ -175,47 +184,45 @@ impl Store {
         }))
     }
 
-    /// Records what was done with a received message, and writes the
-    /// answer to it, in one transaction: until then it is not done, and is
-    /// acted on again after a crash.
-    pub async fn finish_inbound(
-        &self,
-        id: i64,
-        r: &InboundResult,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    /// Records what was done with received messages (each its id, what
+    /// was done, and when), and writes the answer to each, in one
+    /// transaction: until then a message is not done, and is acted on
+    /// again after a crash.
+    pub async fn finish_inbound(&self, done: &[(i64, InboundResult, DateTime<Utc>)]) -> Result<()> {
         // Unflushed: lost in a power cut, the message is acted on again
         // from what is on disk (it was stored, flushed, before it was
         // acknowledged), and its answer is written again under its key.
         // The answer reaches the disk before it goes out (a claim is
         // flushed).
         in_write!(self, tx, Flush::No, {
-            if let Some(visit) = r.confirm_visit {
+            for (id, r, now) in done {
+                if let Some(visit) = r.confirm_visit {
+                    sqlx::query(
+                        "UPDATE visits SET confirmed_at = $1 WHERE id = $2 AND status = 'pending'",
+                    )
+                    .bind(ts(*now))
+                    .bind(visit)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(m) = &r.reply {
+                    insert_direct!(&mut *tx, m, *now);
+                }
                 sqlx::query(
-                    "UPDATE visits SET confirmed_at = $1 WHERE id = $2 AND status = 'pending'",
+                    "UPDATE inbound SET woman_id = $1, staff_id = $2, intent = $3, outcome = $4, needs_answer = $5,
+                            assigned_to = $6, processed_at = $7 WHERE id = $8",
                 )
-                .bind(ts(now))
-                .bind(visit)
+                .bind(r.woman_id)
+                .bind(r.staff_id)
+                .bind(&r.intent)
+                .bind(&r.outcome)
+                .bind(r.needs_answer)
+                .bind(&r.assigned_to)
+                .bind(ts(*now))
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
             }
-            if let Some(m) = &r.reply {
-                insert_direct!(&mut *tx, m, now);
-            }
-            sqlx::query(
-                "UPDATE inbound SET woman_id = $1, staff_id = $2, intent = $3, outcome = $4, needs_answer = $5,
-                        assigned_to = $6, processed_at = $7 WHERE id = $8",
-            )
-            .bind(r.woman_id)
-            .bind(r.staff_id)
-            .bind(&r.intent)
-            .bind(&r.outcome)
-            .bind(r.needs_answer)
-            .bind(&r.assigned_to)
-            .bind(ts(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
         });
         Ok(())

@@ -28,6 +28,11 @@ use send::{jobs, send_job, Sent, Via};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// How long finished sends may wait to be written with the next ones: a
+/// crash then sends again only what was in flight or finished this
+/// recently (real time, not the service's clock: it paces writes).
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub struct Dispatcher {
     store: Store,
     gateways: Arc<Gateways>,
@@ -238,12 +243,16 @@ impl Dispatcher {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await;
         let mut failure = None;
+        let mut last_write = std::time::Instant::now();
         // Results at the front of `results` already counted in the report.
         let mut counted = 0;
         loop {
             // The last pass (no sends left) writes what was refused before sending.
+            let write_by = tokio::time::Instant::from_std(last_write + WRITE_EVERY);
             let first = tokio::select! {
-                done = sends.next() => done,
+                done = sends.next() => Some(done),
+                // Results waiting for company are written by then.
+                _ = tokio::time::sleep_until(write_by), if !results.is_empty() => None,
                 _ = renew.tick() => {
                     let until = self.clock.now() + Duration::seconds(cfg.lease_seconds);
                     match self.store.renew_leases(&in_flight, until).await {
@@ -255,7 +264,10 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let finished = first.is_none();
+            let (finished, first) = match first {
+                Some(done) => (done.is_none(), done),
+                None => (false, None),
+            };
             // Results are written as sends finish, not once per batch: a
             // crash then re-sends only what was in flight. What else has
             // finished by now goes in the same transaction: an instant
@@ -340,7 +352,13 @@ impl Dispatcher {
                 report.count(r.status);
             }
             counted = results.len();
-            if !results.is_empty() {
+            // A gateway that answers at once finishes the batch faster
+            // than a write takes: what finished within `WRITE_EVERY` of the
+            // last write waits for the next, so a batch is a write or two,
+            // not one per handful of sends (each write rewrites the same
+            // pages of the outbox and its indexes).
+            let due = finished || last_write.elapsed() >= WRITE_EVERY;
+            if !results.is_empty() && due {
                 // A write that fails is tried again with the next results,
                 // and once more when every send has finished.
                 match self
@@ -352,6 +370,7 @@ impl Dispatcher {
                         self.apply_early_reports(&results, now).await;
                         results.clear();
                         counted = 0;
+                        last_write = std::time::Instant::now();
                     }
                     Err(e) => {
                         // Hand nothing more over: its result could not be

@@ -201,6 +201,27 @@ pub struct StatusCount {
 /// Forward-only rank of provider statuses: a late "sent" never overwrites "delivered".
 const RANK: &str = "CASE {} WHEN 'scheduled' THEN 0 WHEN 'claimed' THEN 1 WHEN 'accepted' THEN 2 WHEN 'sent' THEN 3 ELSE 4 END";
 
+/// Which receipts of a group are new, from the event ids its insert
+/// wrote (`inserted`): a receipt without an id always is; of two with one
+/// id, the first. Returns the flags, in order, and the reports to apply.
+pub(super) fn fresh_receipts(
+    items: &[(Option<(String, String)>, crate::domain::StatusReport)],
+    mut inserted: std::collections::HashSet<(String, String)>,
+) -> (Vec<bool>, Vec<crate::domain::StatusReport>) {
+    let mut apply = Vec::with_capacity(items.len());
+    let new = items
+        .iter()
+        .map(|(event, report)| {
+            let fresh = event.as_ref().is_none_or(|e| inserted.remove(e));
+            if fresh {
+                apply.push(report.clone());
+            }
+            fresh
+        })
+        .collect();
+    (new, apply)
+}
+
 pub(super) fn rank(expr: &str) -> String {
     RANK.replace("{}", expr)
 }
@@ -826,4 +847,40 @@ pub(super) fn waves(
         waves[k].push(r);
     }
     waves
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{ReportedStatus, StatusReport};
+
+    fn report(id: i64) -> StatusReport {
+        StatusReport {
+            message_id: id,
+            status: ReportedStatus::Delivered,
+            reason: None,
+            at: chrono::DateTime::UNIX_EPOCH,
+            gateway: Some("phone".into()),
+        }
+    }
+
+    /// A receipt is applied once however often it comes in one group: the
+    /// first copy of an event id the insert wrote is new, a second copy in
+    /// the same group and one written before are not; a receipt without
+    /// an event id always is.
+    #[test]
+    fn of_a_group_only_the_first_copy_of_a_new_event_is_applied() {
+        let ev = |id: &str| Some(("phone".to_string(), id.to_string()));
+        let items = vec![
+            (ev("a"), report(1)),
+            (ev("b"), report(2)),
+            (ev("a"), report(1)),
+            (None, report(3)),
+        ];
+        // "b" was stored by an earlier group: the insert did not write it.
+        let inserted = [("phone".to_string(), "a".to_string())].into();
+        let (new, apply) = super::fresh_receipts(&items, inserted);
+        assert_eq!(new, [true, false, false, true]);
+        let applied: Vec<i64> = apply.iter().map(|r| r.message_id).collect();
+        assert_eq!(applied, [1, 3]);
+    }
 }

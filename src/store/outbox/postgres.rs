@@ -118,7 +118,9 @@ pub(super) async fn renew_leases(pool: &PgPool, held: &[(i64, i64)], until: i64)
     Ok(sqlx::query(
         "UPDATE outbox SET lease_until = $1
            FROM unnest($2::bigint[], $3::bigint[]) AS h (id, attempt)
-          WHERE outbox.status = 'claimed' AND outbox.id = h.id AND outbox.attempts = h.attempt",
+          WHERE outbox.id = h.id AND outbox.attempts = h.attempt
+            -- Per claim, not a filter on outbox: as in `record_results`.
+            AND (outbox.status = 'claimed' OR h.id IS NULL)",
     )
     .bind(until)
     .bind(ids)
@@ -155,9 +157,15 @@ pub(super) async fn record_results(
                        $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[])
                 AS r (id, status, cause, retry_at, gateway, provider_id, to_addr, body, parts, undo, channel, attempt)
           WHERE outbox.id = r.id AND outbox.attempts = r.attempt
+            -- Judged per result, not as a filter on outbox (the last arm
+            -- names r, and is never true): statistics gathered before the
+            -- claim say no row is claimed, and a filter thought to keep
+            -- none made the planner scan all of outbox once per result
+            -- (seconds a batch) instead of finding each by its key.
             AND (outbox.status = 'claimed'
                  OR (outbox.lease_until IS NOT NULL
-                     AND outbox.status IN ('accepted', 'sent', 'delivered', 'failed')))",
+                     AND outbox.status IN ('accepted', 'sent', 'delivered', 'failed'))
+                 OR r.id IS NULL)",
     )
     .bind(now)
     .bind(results.iter().map(|r| r.id).collect::<Vec<_>>())
@@ -268,7 +276,8 @@ pub(super) async fn apply_reports(
                  SELECT o.id, 'failed', r.at, 'reported after delivery: ' || COALESCE(r.reason, '')
                    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS r (id, at, reason, gateway)
                    JOIN outbox o ON o.id = r.id
-                  WHERE o.status = 'delivered' AND (r.gateway IS NULL OR o.gateway = r.gateway)",
+                  WHERE (o.status = 'delivered' OR r.id IS NULL) -- per report: see `record_results`
+                    AND (r.gateway IS NULL OR o.gateway = r.gateway)",
             )
             .bind(late.iter().map(|r| r.message_id).collect::<Vec<_>>())
             .bind(late.iter().map(|r| ts(r.at)).collect::<Vec<_>>())
@@ -284,7 +293,8 @@ pub(super) async fn apply_reports(
                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
                     AS r (id, status, reason, at, gateway)
               WHERE outbox.id = r.id
-                AND outbox.status NOT IN ('delivered', 'failed', 'cancelled', 'expired')
+                -- Per report, not a filter on outbox: see `record_results`.
+                AND (outbox.status NOT IN ('delivered', 'failed', 'cancelled', 'expired') OR r.id IS NULL)
                 AND {from_rank} < {to_rank}
                 AND (r.gateway IS NULL OR outbox.gateway = r.gateway OR outbox.gateway IS NULL)"
         ))
@@ -312,28 +322,29 @@ pub(super) async fn apply_receipts(
     now: i64,
 ) -> Result<Vec<bool>> {
     let mut tx = pool.begin().await?;
-    let mut new = Vec::with_capacity(items.len());
-    let mut apply = Vec::with_capacity(items.len());
-    for (event, report) in items {
-        let fresh = match event {
-            Some((gateway, id)) => sqlx::query(
-                "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING",
-            )
-            .bind(gateway)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1,
-            None => true,
-        };
-        if fresh {
-            apply.push(report.clone());
-        }
-        new.push(fresh);
-    }
+    // Every event id of the group in one statement; what it inserted
+    // says which are new.
+    let (gateways, ids): (Vec<&str>, Vec<&str>) = items
+        .iter()
+        .filter_map(|(e, _)| e.as_ref().map(|(g, i)| (g.as_str(), i.as_str())))
+        .unzip();
+    let inserted: std::collections::HashSet<(String, String)> = if ids.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_as(
+            "INSERT INTO webhook_events (gateway, event_id, received_at)
+             SELECT g, i, $3 FROM unnest($1::text[], $2::text[]) AS e (g, i)
+             ON CONFLICT DO NOTHING RETURNING gateway, event_id",
+        )
+        .bind(gateways)
+        .bind(ids)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    let (new, apply) = super::fresh_receipts(items, inserted);
     apply_reports(&mut tx, &apply).await?;
     tx.commit().await?;
     Ok(new)

@@ -259,29 +259,26 @@ pub(super) async fn apply_receipts(
     now: i64,
 ) -> Result<Vec<bool>> {
     let mut tx = write.begin_write().await?;
-    let mut new = Vec::with_capacity(items.len());
-    let mut apply = Vec::with_capacity(items.len());
-    for (event, report) in items {
-        let fresh = match event {
-            Some((gateway, id)) => {
-                sqlx::query(
-                    "INSERT INTO webhook_events (gateway, event_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(gateway)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-            None => true,
-        };
-        if fresh {
-            apply.push(report.clone());
-        }
-        new.push(fresh);
+    // Each event id once, whatever the group holds: one statement per
+    // few hundred, and what it inserted says which are new.
+    let events: Vec<&(String, String)> = items.iter().filter_map(|(e, _)| e.as_ref()).collect();
+    let mut inserted = std::collections::HashSet::new();
+    for chunk in events.chunks(rows_per_statement(3)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO webhook_events (gateway, event_id, received_at) ",
+        );
+        qb.push_values(chunk, |mut b, (gateway, id)| {
+            b.push_bind(gateway).push_bind(id).push_bind(now);
+        });
+        qb.push(" ON CONFLICT DO NOTHING RETURNING gateway, event_id");
+        let rows: Vec<(String, String)> = qb
+            .build_query_as()
+            .persistent(full_chunk(chunk.len()))
+            .fetch_all(&mut *tx)
+            .await?;
+        inserted.extend(rows);
     }
+    let (new, apply) = super::fresh_receipts(items, inserted);
     apply_reports(&mut tx, &apply).await?;
     tx.commit().await?;
     Ok(new)
