@@ -90,7 +90,7 @@ impl Inbound {
                 *field = field.replace('\0', "");
             }
         }
-        let gateway = m.gateway.clone();
+        let (gateway, sender, text) = (m.gateway.clone(), m.sender.clone(), m.text.clone());
         match self.writer.submit(m).await? {
             None => {
                 tracing::info!(gateway = %gateway, "duplicate inbound message ignored");
@@ -100,7 +100,7 @@ impl Inbound {
                 })
             }
             Some(id) => {
-                self.process_inbound(id).await?;
+                self.process_inbound(id, &sender, &text).await?;
                 Ok(Received {
                     inbound_id: Some(id),
                     duplicate: false,
@@ -116,7 +116,11 @@ impl Inbound {
         let ids = self.store.unprocessed_inbound(500).await?;
         let mut failed = vec![];
         for id in &ids {
-            if let Err(e) = self.process_inbound(*id).await {
+            let acted = match self.store.inbound(*id).await {
+                Ok(m) => self.process_inbound(*id, &m.sender, &m.text).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = acted {
                 tracing::error!(inbound_id = id, error = %e, "stored message could not be acted on");
                 failed.push(*id);
             }
@@ -130,15 +134,12 @@ impl Inbound {
         Ok(ids.len() as u64)
     }
 
-    async fn process_inbound(&self, id: i64) -> Result<(), AppError> {
+    /// Acts on stored message `id`, which `sender` sent saying `text`.
+    async fn process_inbound(&self, id: i64, sender: &str, text: &str) -> Result<(), AppError> {
         let now = self.clock.now();
-        let m = self.store.inbound(id).await?;
-        let staff = self.store.staff_by_phone(&m.sender).await?;
-        let woman = match self.store.woman_by_phone(&m.sender).await? {
-            Some(w) => Some(self.store.woman(w).await?),
-            None => None,
-        };
-        let intent = self.matcher.intent(&m.text);
+        let staff = self.store.staff_by_phone(sender).await?;
+        let woman = self.store.woman_row_by_phone(sender).await?;
+        let intent = self.matcher.intent(text);
         let mut r = InboundResult {
             woman_id: woman.as_ref().map(|w| w.id),
             staff_id: staff.as_ref().map(|s| s.id),
@@ -178,11 +179,11 @@ impl Inbound {
                         .store
                         .enqueue_direct(
                             &DirectMessage {
-                                dedupe_key: format!("unknown:{}", m.sender),
+                                dedupe_key: format!("unknown:{sender}"),
                                 kind: crate::domain::MessageKind::Reply,
                                 woman_id: None,
                                 staff_id: None,
-                                to_addr: Some(m.sender.clone()),
+                                to_addr: Some(sender.to_string()),
                                 body,
                                 in_reply_to: Some(id),
                                 send_at: now,

@@ -1,6 +1,7 @@
 //! Received messages, the officers' inbox, direct messages (replies and
 //! alerts) and the conversation with one woman.
 
+use super::WomanRow;
 use super::{from_ts, in_write, on_db, on_read, ts, BeginWrite, Flush, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -232,9 +233,16 @@ impl Store {
     /// shared: among the women on one number, the one last messaged, else
     /// the one last registered.
     pub async fn woman_by_phone(&self, phone: &str) -> Result<Option<i64>> {
+        Ok(self.woman_row_by_phone(phone).await?.map(|w| w.id))
+    }
+
+    /// As [`Self::woman_by_phone`], her row, in one query.
+    pub async fn woman_row_by_phone(&self, phone: &str) -> Result<Option<WomanRow>> {
         Ok(on_read!(self, db, {
-            sqlx::query_scalar(
-                "SELECT w.id FROM women w
+            sqlx::query_as(
+                "SELECT w.id, w.name, w.phone, w.language, w.village, w.officer_code, w.consent_at,
+                        w.opted_out_at, w.wechat_openid, w.wechat_unfollowed_at
+                 FROM women w
                  WHERE (w.phone = $1 OR w.wechat_openid = $1)
                  ORDER BY (SELECT MAX(o.id) FROM outbox o WHERE o.woman_id = w.id AND o.status NOT IN ('scheduled', 'cancelled', 'expired')) DESC NULLS LAST,
                           w.id DESC
