@@ -95,6 +95,28 @@ pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut
     panic!("careminder did not answer /healthz");
 }
 
+/// What `count` (a count of work left, bound to `now`) finds, polled
+/// until it finds none or a minute has passed (a hang guard, not a target).
+pub(crate) async fn left_after_a_minute(
+    pool: &sqlx::SqlitePool,
+    count: &'static str,
+    now: DateTime<Utc>,
+) -> i64 {
+    let mut left = i64::MAX;
+    for _ in 0..600 {
+        left = sqlx::query_scalar(count)
+            .bind(now.timestamp())
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    left
+}
+
 /// Message ids in the mock's record, one per hand-over (duplicates included).
 pub(crate) fn recorded(path: &Path) -> Vec<i64> {
     std::fs::read_to_string(path)
@@ -301,20 +323,12 @@ async fn killed_thirty_times_it_sends_every_message_once_and_loses_nothing_ackno
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
         .unwrap();
-    let mut left = i64::MAX;
-    for _ in 0..600 {
-        left = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= ?",
-        )
-        .bind(now.timestamp())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let left = left_after_a_minute(
+        &pool,
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= ?",
+        now,
+    )
+    .await;
     assert_eq!(left, 0, "due messages never handled");
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

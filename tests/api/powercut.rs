@@ -233,21 +233,13 @@ async fn after_a_power_cut_every_acknowledged_receipt_and_reply_is_on_disk() {
         &mut child,
     )
     .await;
-    let mut left = i64::MAX;
-    for _ in 0..600 {
-        left = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM inbound WHERE processed_at IS NULL)
-                  + (SELECT COUNT(*) FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= ?)",
-        )
-        .bind(now.timestamp())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let left = crate::crash::left_after_a_minute(
+        &pool,
+        "SELECT (SELECT COUNT(*) FROM inbound WHERE processed_at IS NULL)
+              + (SELECT COUNT(*) FROM outbox WHERE status IN ('scheduled', 'claimed') AND send_at <= ?)",
+        now,
+    )
+    .await;
     drop(child);
     assert_eq!(
         left, 0,
