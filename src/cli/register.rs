@@ -62,6 +62,7 @@ pub async fn enroll(ctx: Ctx, a: EnrollArgs) -> Result<()> {
         consent: Some(if a.consent.is_some() { "yes" } else { "no" }.into()),
         care_plan: a.plan,
         id_card: a.id_card,
+        delivered_on: None,
     };
     let source = a
         .consent

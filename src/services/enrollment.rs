@@ -36,6 +36,13 @@ pub struct EnrollmentInput {
     /// check digit (GB 11643-1999).
     #[serde(default)]
     pub id_card: Option<String>,
+    /// The day this pregnancy ended in a birth, for a registration that
+    /// comes with it (a referral summary): her dates must describe a
+    /// pregnancy on that day, not today. A woman late in her 42 days
+    /// after the birth is well past 44 weeks since her last period. Never
+    /// read from a request.
+    #[serde(skip)]
+    pub delivered_on: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +123,7 @@ pub fn validate(
         date_field("edd", &input.edd)?,
     )?;
     let today = crate::domain::schedule::local_date(config.timezone, now);
-    dates.check_registration(today)?;
+    dates.check_registration(input.delivered_on.map_or(today, |d| d.min(today)))?;
     let language = match non_empty(&input.language) {
         None => config.default_language,
         Some(l) => crate::domain::Language::from_written(l)

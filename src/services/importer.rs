@@ -298,6 +298,7 @@ pub fn read_batches<R: Read>(
             consent: get("consent"),
             care_plan: get("care_plan"),
             id_card: get("id_card"),
+            delivered_on: None,
         };
         let checked = validate(&input, config, plans, now, source, actor)
             .map_err(|e| e.to_string())

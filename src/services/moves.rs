@@ -431,6 +431,7 @@ impl Moves {
             care_plan: plans
                 .contains_key(&s.pregnancy.care_plan)
                 .then(|| s.pregnancy.care_plan.clone()),
+            delivered_on: s.birth.as_ref().map(|b| b.on),
             ..Default::default()
         };
         let mut e = validate(&input, &self.config, &plans, now, "transfer", actor)?;

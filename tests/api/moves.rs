@@ -335,6 +335,46 @@ async fn a_woman_moved_to_another_county_continues_there_from_the_right_week_and
 /// were three commits, and her birth, dated before she was registered
 /// here, was refused after she was registered: a half-imported woman whom
 /// the next import refused as "registered here already".
+/// A woman who moves late in her 42 days after the birth is more than 44
+/// weeks past her last period: her summary is checked as a pregnancy on
+/// the day of her birth, not today (before, it was refused as an
+/// implausible gestational age, and her postpartum care was lost).
+#[tokio::test]
+async fn a_summary_late_in_her_weeks_after_the_birth_is_imported() {
+    let here = spawn_app().await; // 2026-12-01 10:00
+                                  // 40 weeks 4 days today, the day of her birth.
+    let w = woman_in(&here, "钱芳", "13812345612", "2026-02-20", "V001").await;
+    here.app
+        .care
+        .record_birth(w, &birth("2026-12-01", Some("县医院"), true), "admin")
+        .await
+        .unwrap();
+    here.at("2026-12-20 10:00");
+    let summary = here
+        .app
+        .moves
+        .move_away(w, Some("2026-12-20"), "B县", "admin")
+        .await
+        .unwrap();
+    // 27 days after the birth, 44 weeks 3 days after her last period.
+    let there = spawn_app_with(|_| {}, "2026-12-28 10:00").await;
+    let (status, out) = post_raw(
+        &there,
+        "/api/v1/transfers",
+        serde_json::to_vec(&summary).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "her summary is taken: {out}");
+    let pid = out["pregnancy_id"].as_i64().unwrap();
+    let p = there.app.store.pregnancy(pid).await.unwrap();
+    assert_eq!(p.status, careminder::domain::PregnancyStatus::Delivered);
+    let visits = there.app.store.visits_of(pid).await.unwrap();
+    assert!(
+        visits.iter().any(|v| v.0 == "pnc-42d" && v.3 == "pending"),
+        "her 42-day check is still to come: {visits:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_summary_with_her_birth_is_imported_whole_or_not_at_all() {
     let here = spawn_app().await; // 2026-12-01 10:00
