@@ -102,7 +102,10 @@ pub trait Gateway: Send + Sync {
     /// may be lost in a power cut (the message is sent again and dropped),
     /// so writing it need not wait for the disk. False unless the peer's
     /// own documentation says it keeps the ids it has seen: WeChat's
-    /// `client_msg_id` and WeCom's duplicate check hold for minutes only.
+    /// `client_msg_id` holds for ten minutes (发送模板消息: "10分钟有效,
+    /// 超过10分钟不保证效果") and WeCom's duplicate check for its interval
+    /// (30 minutes here), while a lost record is redone after a restart,
+    /// however late that is.
     fn drops_repeats(&self) -> bool {
         false
     }
