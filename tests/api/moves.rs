@@ -335,20 +335,27 @@ async fn a_woman_moved_to_another_county_continues_there_from_the_right_week_and
 /// were three commits, and her birth, dated before she was registered
 /// here, was refused after she was registered: a half-imported woman whom
 /// the next import refused as "registered here already".
+/// A county's service on 2026-12-01 10:00, and a woman of V001 there
+/// (her last period on `lmp`) who gave birth that day at the county hospital.
+async fn delivered_on_december_1st(name: &str, phone: &str, lmp: &str) -> (TestApp, i64) {
+    let here = spawn_app().await; // 2026-12-01 10:00
+    let w = woman_in(&here, name, phone, lmp, "V001").await;
+    here.app
+        .care
+        .record_birth(w, &birth("2026-12-01", Some("县医院"), true), "admin")
+        .await
+        .unwrap();
+    (here, w)
+}
+
 /// A woman who moves late in her 42 days after the birth is more than 44
 /// weeks past her last period: her summary is checked as a pregnancy on
 /// the day of her birth, not today (before, it was refused as an
 /// implausible gestational age, and her postpartum care was lost).
 #[tokio::test]
 async fn a_summary_late_in_her_weeks_after_the_birth_is_imported() {
-    let here = spawn_app().await; // 2026-12-01 10:00
-                                  // 40 weeks 4 days today, the day of her birth.
-    let w = woman_in(&here, "钱芳", "13812345612", "2026-02-20", "V001").await;
-    here.app
-        .care
-        .record_birth(w, &birth("2026-12-01", Some("县医院"), true), "admin")
-        .await
-        .unwrap();
+    // 40 weeks 4 days on the day of her birth.
+    let (here, w) = delivered_on_december_1st("钱芳", "13812345612", "2026-02-20").await;
     here.at("2026-12-20 10:00");
     let summary = here
         .app
@@ -377,13 +384,7 @@ async fn a_summary_late_in_her_weeks_after_the_birth_is_imported() {
 
 #[tokio::test]
 async fn a_summary_with_her_birth_is_imported_whole_or_not_at_all() {
-    let here = spawn_app().await; // 2026-12-01 10:00
-    let w = woman_in(&here, "孙丽", "13812345611", "2026-03-10", "V001").await;
-    here.app
-        .care
-        .record_birth(w, &birth("2026-12-01", Some("县医院"), true), "admin")
-        .await
-        .unwrap();
+    let (here, w) = delivered_on_december_1st("孙丽", "13812345611", "2026-03-10").await;
     here.at("2026-12-05 10:00");
     here.app
         .care
